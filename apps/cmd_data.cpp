@@ -1,0 +1,6 @@
+#include "apps/commands.h"
+#include "common/error.h"
+
+namespace glide::cli {
+int cmd_data(int, char**) { fail("not implemented yet"); }
+}  // namespace glide::cli

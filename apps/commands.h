@@ -1,0 +1,15 @@
+// Subcommands of the `glide` command line. Each takes the arguments after its own name
+// (argv[0] is "glide CMD") and returns the process exit code; errors are thrown as glide::Error
+// and printed by main as one line.
+#pragma once
+
+namespace glide::cli {
+
+int cmd_data(int argc, char** argv);   // glide data synth|convert|stats|text2xc
+int cmd_bench(int argc, char** argv);  // glide bench data|hash|...
+
+// Benchmarks, dispatched by cmd_bench.
+int bench_data(int argc, char** argv);
+int bench_hash(int argc, char** argv);
+
+}  // namespace glide::cli

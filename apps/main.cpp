@@ -1,0 +1,62 @@
+// The glide command line: dispatches to a subcommand; every error becomes one clear line.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <cxxopts.hpp>
+
+#include "apps/commands.h"
+#include "common/error.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* help;
+};
+
+const Command kCommands[] = {
+    {"data", glide::cli::cmd_data, "datasets: synth, convert, stats, text2xc"},
+    {"bench", glide::cli::cmd_bench, "benchmarks: data, hash"},
+};
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "glide: train and serve very large sparse neural networks on CPUs\n\n"
+               "usage: glide COMMAND [ARGS...]\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.help);
+  std::fprintf(out, "\n'glide COMMAND --help' describes a command's flags.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    std::string name = std::string("glide ") + c.name;
+    std::vector<char*> args(argv + 1, argv + argc);
+    args[0] = name.data();
+    try {
+      return c.run(static_cast<int>(args.size()), args.data());
+    } catch (const glide::Error& e) {
+      std::fprintf(stderr, "glide %s: error: %s\n", c.name, e.what());
+    } catch (const cxxopts::exceptions::exception& e) {
+      std::fprintf(stderr, "glide %s: error: %s (see 'glide %s --help')\n", c.name, e.what(),
+                   c.name);
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "glide %s: error: out of memory\n", c.name);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "glide %s: error: %s\n", c.name, e.what());
+    }
+    return 1;
+  }
+  std::fprintf(stderr, "glide: unknown command '%s' (see 'glide --help')\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,20 @@
+// File helpers: atomic writes and whole-file reads with clear errors.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace glide {
+
+// Writes a file atomically: `write` fills a temporary file beside `path`, which is flushed,
+// fsync'ed and renamed over `path`. A crash leaves either the old file or the new one, never a
+// half-written one. Throws glide::Error naming the path on failure.
+void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write);
+
+// Reads a whole file into memory. Throws glide::Error naming the path.
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
+
+bool ends_with(const std::string& s, const std::string& suffix);
+
+}  // namespace glide

@@ -1,0 +1,54 @@
+// The in-memory sparse dataset: features and labels of every point in CSR form.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace glide::data {
+
+// One sparse vector: parallel arrays of feature ids and values.
+struct SparseView {
+  std::span<const std::uint32_t> ids;
+  std::span<const float> values;
+  std::size_t size() const { return ids.size(); }
+};
+
+// Points in CSR form. Point i has features feature_ids/values[row_offsets[i], row_offsets[i+1])
+// and labels label_ids[label_offsets[i], label_offsets[i+1]). Ids are 0-based and below
+// num_features / num_labels.
+struct Dataset {
+  std::vector<std::uint64_t> row_offsets{0};
+  std::vector<std::uint32_t> feature_ids;
+  std::vector<float> values;
+  std::vector<std::uint64_t> label_offsets{0};
+  std::vector<std::uint32_t> label_ids;
+  std::uint32_t num_features = 0;
+  std::uint32_t num_labels = 0;
+
+  std::size_t num_points() const { return row_offsets.size() - 1; }
+  std::size_t num_nonzeros() const { return feature_ids.size(); }
+  SparseView features(std::size_t i) const {
+    const auto b = row_offsets[i], e = row_offsets[i + 1];
+    return {{feature_ids.data() + b, e - b}, {values.data() + b, e - b}};
+  }
+  std::span<const std::uint32_t> labels(std::size_t i) const {
+    const auto b = label_offsets[i], e = label_offsets[i + 1];
+    return {label_ids.data() + b, e - b};
+  }
+
+  // Appends one point (ids must be below the declared dimensions; not checked here).
+  void add_point(std::span<const std::uint32_t> ids, std::span<const float> vals,
+                 std::span<const std::uint32_t> labels);
+  // Appends all points of `other` (dimensions become the larger of the two).
+  void append(const Dataset& other);
+  // Checks every invariant (offsets monotone and consistent, ids in range, finite values);
+  // throws glide::Error naming `where` and the first bad point.
+  void validate(const std::string& where = "dataset") const;
+  // A dataset holding the given points of this one, in that order.
+  Dataset subset(std::span<const std::size_t> points) const;
+
+  bool operator==(const Dataset&) const = default;
+};
+
+}  // namespace glide::data
