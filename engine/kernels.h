@@ -1,0 +1,55 @@
+// The hot loops of training and inference behind one narrow table of function pointers, chosen
+// once per ISA (scalar reference, AVX2, AVX-512). Every fast path is tested against the scalar one.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "common/cpu.h"
+
+namespace glide::engine {
+
+// One Adam step with bias correction folded into the step size:
+// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= step * m / (sqrt(v) + eps).
+struct AdamStep {
+  float step;  // lr * sqrt(1 - b2^t) / (1 - b1^t)
+  float beta1, beta2, eps;
+  static AdamStep at(float lr, float beta1, float beta2, float eps, std::uint64_t t);
+};
+
+struct Kernels {
+  Isa isa;
+  // sum a[i] * b[i]
+  float (*dot)(const float* a, const float* b, std::size_t n);
+  // y += a * x
+  void (*axpy)(float a, const float* x, float* y, std::size_t n);
+  // out[0..dim) = sum_k vals[k] * W[ids[k] * stride + 0..dim): a sparse input times row-major
+  // weights stored one row per input feature.
+  void (*sparse_matvec)(const std::uint32_t* ids, const float* vals, std::size_t nnz,
+                        const float* W, std::size_t stride, std::size_t dim, float* out);
+  // out[k] = w . X[rows[k] * stride + 0..dim): one neuron against the batch rows that activate it.
+  void (*dot_rows)(const float* w, const float* X, std::size_t stride, const std::uint32_t* rows,
+                   std::size_t count, std::size_t dim, float* out);
+  // gw[0..dim) = sum_k coef[k] * X[rows[k] * stride + 0..dim): a neuron's weight gradient.
+  void (*grad_rows)(const float* X, std::size_t stride, const std::uint32_t* rows,
+                    const float* coef, std::size_t count, std::size_t dim, float* gw);
+  // Adam on n weights with gradient g.
+  void (*adam)(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s);
+  // max of x[0..n), n >= 1
+  float (*max)(const float* x, std::size_t n);
+  // x[i] = exp(x[i] - shift); returns the sum
+  float (*exp_shift_sum)(float* x, std::size_t n, float shift);
+  // x[i] = max(x[i], 0)
+  void (*relu)(float* x, std::size_t n);
+};
+
+// The kernels for the active ISA (glide::active_isa()).
+const Kernels& kernels();
+// The kernels for `isa`; the scalar ones when the CPU does not support it.
+const Kernels& kernels_for(Isa isa);
+
+// Per-ISA tables, defined in kernels_*.cpp.
+const Kernels& scalar_kernels();
+const Kernels& avx2_kernels();
+const Kernels& avx512_kernels();
+
+}  // namespace glide::engine

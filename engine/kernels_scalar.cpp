@@ -1,0 +1,73 @@
+// The reference kernels: plain loops in double-free float arithmetic, the ground truth every
+// vectorized path is tested against.
+#include <cmath>
+
+#include "engine/kernels.h"
+
+namespace glide::engine {
+
+namespace {
+
+float dot(const float* a, const float* b, std::size_t n) {
+  float s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy(float a, const float* x, float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void sparse_matvec(const std::uint32_t* ids, const float* vals, std::size_t nnz, const float* W,
+                   std::size_t stride, std::size_t dim, float* out) {
+  for (std::size_t i = 0; i < dim; ++i) out[i] = 0;
+  for (std::size_t k = 0; k < nnz; ++k) axpy(vals[k], W + ids[k] * stride, out, dim);
+}
+
+void dot_rows(const float* w, const float* X, std::size_t stride, const std::uint32_t* rows,
+              std::size_t count, std::size_t dim, float* out) {
+  for (std::size_t k = 0; k < count; ++k) out[k] = dot(w, X + rows[k] * stride, dim);
+}
+
+void grad_rows(const float* X, std::size_t stride, const std::uint32_t* rows, const float* coef,
+               std::size_t count, std::size_t dim, float* gw) {
+  for (std::size_t i = 0; i < dim; ++i) gw[i] = 0;
+  for (std::size_t k = 0; k < count; ++k) axpy(coef[k], X + rows[k] * stride, gw, dim);
+}
+
+void adam(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    m[i] = s.beta1 * m[i] + (1 - s.beta1) * g[i];
+    v[i] = s.beta2 * v[i] + (1 - s.beta2) * g[i] * g[i];
+    w[i] -= s.step * m[i] / (std::sqrt(v[i]) + s.eps);
+  }
+}
+
+float max(const float* x, std::size_t n) {
+  float r = x[0];
+  for (std::size_t i = 1; i < n; ++i) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+float exp_shift_sum(float* x, std::size_t n, float shift) {
+  float s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - shift);
+    s += x[i];
+  }
+  return s;
+}
+
+void relu(float* x, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+}  // namespace
+
+const Kernels& scalar_kernels() {
+  static const Kernels k{Isa::kScalar, dot,  axpy, sparse_matvec, dot_rows,
+                         grad_rows,    adam, max,  exp_shift_sum, relu};
+  return k;
+}
+
+}  // namespace glide::engine
