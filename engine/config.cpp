@@ -1,0 +1,206 @@
+#include "engine/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace glide::engine {
+
+using nlohmann::json;
+
+const char* name(OutputSampling s) {
+  switch (s) {
+    case OutputSampling::kRandom:
+      return "random";
+    case OutputSampling::kDense:
+      return "dense";
+    default:
+      return "lsh";
+  }
+}
+const char* name(LossKind l) {
+  return l == LossKind::kSigmoid ? "sigmoid" : "softmax";
+}
+
+OutputSampling parse_sampling(const std::string& s) {
+  if (s == "lsh") return OutputSampling::kLsh;
+  if (s == "random") return OutputSampling::kRandom;
+  if (s == "dense") return OutputSampling::kDense;
+  fail("output sampling must be lsh, random or dense, got '" + s + "'");
+}
+LossKind parse_loss(const std::string& s) {
+  if (s == "softmax") return LossKind::kSoftmax;
+  if (s == "sigmoid") return LossKind::kSigmoid;
+  fail("loss must be softmax or sigmoid, got '" + s + "'");
+}
+
+namespace {
+
+json to_j(const Config& c) {
+  const NetworkConfig& n = c.net;
+  const TrainConfig& t = c.train;
+  return json{{"network",
+               {{"num_features", n.num_features},
+                {"num_labels", n.num_labels},
+                {"hidden", n.hidden},
+                {"loss", name(n.loss)},
+                {"sampling", name(n.sampling)},
+                {"sparsity", n.sparsity},
+                {"seed", n.seed},
+                {"lsh",
+                 {{"family", n.lsh.family},
+                  {"K", n.lsh.K},
+                  {"L", n.lsh.L},
+                  {"range_pow", n.lsh.range_pow},
+                  {"bucket_size", n.lsh.bucket_size},
+                  {"insert_policy", n.lsh.insert_policy},
+                  {"simhash_ratio", n.lsh.simhash_ratio},
+                  {"bin_size", n.lsh.bin_size}}}}},
+              {"train",
+               {{"lr", t.lr},
+                {"beta1", t.beta1},
+                {"beta2", t.beta2},
+                {"eps", t.eps},
+                {"batch", t.batch},
+                {"epochs", t.epochs},
+                {"threads", t.threads},
+                {"seed", t.seed},
+                {"rebuild_every", t.rebuild_every},
+                {"rebuild_growth", t.rebuild_growth},
+                {"rehash_every", t.rehash_every},
+                {"max_seconds", t.max_seconds},
+                {"eval_every", t.eval_every},
+                {"eval_points", t.eval_points}}}};
+}
+
+// Reads j[key] into `out` if present, with an error naming the key path on a wrong type.
+template <class T>
+void read(const json& j, const char* key, T& out, const std::string& where,
+          const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end()) return;
+  try {
+    out = it->get<T>();
+  } catch (const json::exception&) {
+    fail(where, "config key '" + path + key + "' has the wrong type (" + it->dump() + ")");
+  }
+}
+
+void check_keys(const json& j, std::initializer_list<const char*> allowed, const std::string& where,
+                const std::string& path) {
+  if (!j.is_object()) fail(where, "config '" + path + "' must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool ok = false;
+    for (const char* a : allowed) ok |= it.key() == a;
+    if (!ok) fail(where, "unknown config key '" + path + it.key() + "'");
+  }
+}
+
+}  // namespace
+
+std::string to_json(const Config& c, int indent) {
+  return to_j(c).dump(indent);
+}
+
+void merge_json(Config& c, const std::string& text, const std::string& where) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail(where, std::string("invalid JSON: ") + e.what());
+  }
+  check_keys(j, {"network", "train"}, where, "");
+  if (auto it = j.find("network"); it != j.end()) {
+    const json& n = *it;
+    NetworkConfig& nc = c.net;
+    check_keys(
+        n, {"num_features", "num_labels", "hidden", "loss", "sampling", "sparsity", "seed", "lsh"},
+        where, "network.");
+    read(n, "num_features", nc.num_features, where, "network.");
+    read(n, "num_labels", nc.num_labels, where, "network.");
+    read(n, "hidden", nc.hidden, where, "network.");
+    read(n, "sparsity", nc.sparsity, where, "network.");
+    read(n, "seed", nc.seed, where, "network.");
+    std::string s;
+    read(n, "loss", s, where, "network.");
+    if (!s.empty()) nc.loss = parse_loss(s);
+    s.clear();
+    read(n, "sampling", s, where, "network.");
+    if (!s.empty()) nc.sampling = parse_sampling(s);
+    if (auto l = n.find("lsh"); l != n.end()) {
+      check_keys(*l,
+                 {"family", "K", "L", "range_pow", "bucket_size", "insert_policy", "simhash_ratio",
+                  "bin_size"},
+                 where, "network.lsh.");
+      const std::string p = "network.lsh.";
+      read(*l, "family", nc.lsh.family, where, p);
+      read(*l, "K", nc.lsh.K, where, p);
+      read(*l, "L", nc.lsh.L, where, p);
+      read(*l, "range_pow", nc.lsh.range_pow, where, p);
+      read(*l, "bucket_size", nc.lsh.bucket_size, where, p);
+      read(*l, "insert_policy", nc.lsh.insert_policy, where, p);
+      read(*l, "simhash_ratio", nc.lsh.simhash_ratio, where, p);
+      read(*l, "bin_size", nc.lsh.bin_size, where, p);
+    }
+  }
+  if (auto it = j.find("train"); it != j.end()) {
+    const json& t = *it;
+    TrainConfig& tc = c.train;
+    const std::string p = "train.";
+    check_keys(
+        t,
+        {"lr", "beta1", "beta2", "eps", "batch", "epochs", "threads", "seed", "rebuild_every",
+         "rebuild_growth", "rehash_every", "max_seconds", "eval_every", "eval_points"},
+        where, p);
+    read(t, "optimizer", tc.optimizer, where, p);
+    read(t, "lr", tc.lr, where, p);
+    read(t, "beta1", tc.beta1, where, p);
+    read(t, "beta2", tc.beta2, where, p);
+    read(t, "eps", tc.eps, where, p);
+    read(t, "batch", tc.batch, where, p);
+    read(t, "epochs", tc.epochs, where, p);
+    read(t, "threads", tc.threads, where, p);
+    read(t, "seed", tc.seed, where, p);
+    read(t, "rebuild_every", tc.rebuild_every, where, p);
+    read(t, "rebuild_growth", tc.rebuild_growth, where, p);
+    read(t, "rehash_every", tc.rehash_every, where, p);
+    read(t, "max_seconds", tc.max_seconds, where, p);
+    read(t, "eval_every", tc.eval_every, where, p);
+    read(t, "eval_points", tc.eval_points, where, p);
+  }
+}
+
+Config config_from_json(const std::string& text, const std::string& where) {
+  Config c;
+  merge_json(c, text, where);
+  return c;
+}
+
+void validate(const NetworkConfig& c) {
+  if (c.num_features == 0) fail("network.num_features must be > 0");
+  if (c.num_labels == 0) fail("network.num_labels must be > 0");
+  if (c.hidden.empty()) fail("network.hidden needs at least one hidden layer");
+  for (auto h : c.hidden)
+    if (h == 0 || h > 65536) fail("network.hidden sizes must be in 1..65536");
+  if (!(c.sparsity > 0 && c.sparsity <= 1)) fail("network.sparsity must be in (0, 1]");
+  if (c.lsh.K == 0 || c.lsh.K > 32) fail("network.lsh.K must be in 1..32");
+  if (c.lsh.L == 0 || c.lsh.L > 4096) fail("network.lsh.L must be in 1..4096");
+  if (c.lsh.range_pow == 0 || c.lsh.range_pow > 24) fail("network.lsh.range_pow must be in 1..24");
+  if (c.lsh.bucket_size == 0 || c.lsh.bucket_size > 4096)
+    fail("network.lsh.bucket_size must be in 1..4096");
+}
+
+void validate(const TrainConfig& c) {
+  if (c.optimizer != "adam" && c.optimizer != "sgd")
+    fail("train.optimizer must be adam or sgd, got '" + c.optimizer + "'");
+  if (!(c.lr > 0 && c.lr < 10)) fail("train.lr must be in (0, 10)");
+  if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1))
+    fail("train.beta1 and train.beta2 must be in [0, 1)");
+  if (!(c.eps > 0)) fail("train.eps must be > 0");
+  if (c.batch == 0 || c.batch > 65536) fail("train.batch must be in 1..65536");
+  if (!(c.epochs > 0)) fail("train.epochs must be > 0");
+  if (c.rebuild_every == 0) fail("train.rebuild_every must be > 0");
+  if (!(c.rebuild_growth >= 1)) fail("train.rebuild_growth must be >= 1");
+}
+
+}  // namespace glide::engine

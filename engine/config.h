@@ -1,0 +1,77 @@
+// Every knob of a network and of its training, read from JSON and flags, saved in the model.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace glide::engine {
+
+// How the output layer picks the neurons it computes for each sample during training.
+enum class OutputSampling {
+  kLsh,     // LSH tables over the output neurons' weights (SLIDE)
+  kRandom,  // uniformly random negatives shared by the batch (plain sampled softmax)
+  kDense,   // every neuron (exact softmax)
+};
+enum class LossKind { kSoftmax, kSigmoid };
+
+struct LshConfig {
+  std::string family = "dwta";  // simhash | wta | dwta | doph
+  std::uint32_t K = 6;
+  std::uint32_t L = 50;
+  std::uint32_t range_pow = 15;
+  std::uint32_t bucket_size = 128;
+  std::string insert_policy = "fifo";  // fifo | reservoir
+  std::uint32_t simhash_ratio = 3;
+  std::uint32_t bin_size = 8;
+};
+
+struct NetworkConfig {
+  std::uint32_t num_features = 0;
+  std::uint32_t num_labels = 0;
+  std::vector<std::uint32_t> hidden = {128};
+  LossKind loss = LossKind::kSoftmax;
+  OutputSampling sampling = OutputSampling::kLsh;
+  double sparsity = 0.005;  // fraction of output neurons active per sample
+  LshConfig lsh;
+  std::uint64_t seed = 1;
+};
+
+struct TrainConfig {
+  std::string optimizer = "adam";  // adam | sgd
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  std::uint32_t batch = 256;
+  double epochs = 1;          // may be fractional
+  std::uint32_t threads = 0;  // 0: all cores
+  std::uint64_t seed = 1;
+  // Tables are refreshed after `rebuild_every` batches, that interval growing by
+  // `rebuild_growth` after each refresh (SLIDE's schedule); new hash functions every
+  // `rehash_every` samples (0: never).
+  std::uint32_t rebuild_every = 50;
+  double rebuild_growth = 1.1;
+  std::uint64_t rehash_every = 0;
+  double max_seconds = 0;        // stop after this wall time (0: no limit)
+  std::uint32_t eval_every = 0;  // batches between quick P@1 checks (0: each epoch)
+  std::uint32_t eval_points = 1000;
+};
+
+struct Config {
+  NetworkConfig net;
+  TrainConfig train;
+};
+
+// JSON round trip. Unknown keys and wrong types are errors naming the key (`where` is the file).
+std::string to_json(const Config& c, int indent = 2);
+Config config_from_json(const std::string& json, const std::string& where);
+// Applies the keys present in `json` over `c`.
+void merge_json(Config& c, const std::string& json, const std::string& where);
+// Throws glide::Error naming the first invalid field.
+void validate(const NetworkConfig& c);
+void validate(const TrainConfig& c);
+
+const char* name(OutputSampling s);
+const char* name(LossKind l);
+OutputSampling parse_sampling(const std::string& s);
+LossKind parse_loss(const std::string& s);
+
+}  // namespace glide::engine

@@ -1,0 +1,54 @@
+// The network: sparse input -> dense ReLU hidden layers -> a (sampled) output layer over all
+// labels. Holds the parameters and computes the hidden activations of a batch.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "data/dataset.h"
+#include "engine/config.h"
+#include "engine/kernels.h"
+#include "engine/params.h"
+
+namespace glide::engine {
+
+// Activations of every hidden layer for a batch: layer l is batch x stride(l) floats.
+struct HiddenActivations {
+  std::vector<AlignedArray<float>> layers;
+  std::vector<std::size_t> strides;
+  std::size_t batch = 0;
+  const float* row(std::size_t l, std::size_t s) const { return layers[l].data() + s * strides[l]; }
+  float* row(std::size_t l, std::size_t s) { return layers[l].data() + s * strides[l]; }
+  const float* last(std::size_t s) const { return row(layers.size() - 1, s); }
+};
+
+class Network {
+ public:
+  explicit Network(const NetworkConfig& config);
+
+  const NetworkConfig& config() const { return config_; }
+  std::uint32_t num_labels() const { return config_.num_labels; }
+  std::uint32_t last_hidden() const { return config_.hidden.back(); }
+
+  // Hidden activations of the given inputs (each a sparse vector), computed in parallel on the
+  // current TBB arena. `acts` is resized as needed and reused across calls.
+  void forward_hidden(std::span<const data::SparseView> inputs, HiddenActivations& acts,
+                      const Kernels& k) const;
+
+  // Input layer: one row of hidden[0] weights per input feature (the sparse input gathers rows).
+  ParamMatrix input;
+  ParamVector input_bias;
+  // Hidden layer l >= 1: hidden[l] rows of hidden[l-1] weights.
+  std::vector<ParamMatrix> hidden;
+  std::vector<ParamVector> hidden_bias;
+  // Output layer: one row of last_hidden() weights per label.
+  ParamMatrix output;
+  ParamVector output_bias;
+  // Adam steps taken so far (the bias-correction clock).
+  std::uint64_t step = 0;
+
+ private:
+  NetworkConfig config_;
+};
+
+}  // namespace glide::engine

@@ -1,0 +1,42 @@
+// How the output layer chooses the neurons each sample computes: LSH tables over the weights
+// (SLIDE), uniformly random negatives shared by a batch (plain sampled softmax), or all of them.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/params.h"
+
+namespace glide::engine {
+
+class OutputSampler {
+ public:
+  virtual ~OutputSampler() = default;
+  // Once per batch, before any select().
+  virtual void begin_batch(std::uint64_t /*batch_index*/) {}
+  // Fills `out` with sample's active neurons: its labels first (each once), then the sampled
+  // ones, no duplicates. `h` is the sample's last hidden activation. Safe to call from many
+  // threads at once.
+  virtual void select(const float* h, std::span<const std::uint32_t> labels,
+                      std::vector<std::uint32_t>& out) = 0;
+  // After a batch's update: the LSH sampler refreshes its tables on its schedule here.
+  virtual void after_batch(const ParamMatrix& /*output*/, std::uint64_t /*batch_index*/) {}
+  // Seconds spent refreshing tables so far (on the training thread).
+  virtual double refresh_seconds() const { return 0; }
+  // Bytes held (tables and scratch).
+  virtual std::size_t memory_bytes() const { return 0; }
+};
+
+// Appends the labels to `out` once each (a label listed twice counts once).
+void put_labels_first(std::span<const std::uint32_t> labels, std::vector<std::uint32_t>& out);
+
+// `budget` uniformly random neurons drawn once per batch and shared by all its samples.
+std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, std::uint32_t budget,
+                                                   std::uint64_t seed);
+
+// Active-set size for a layer of n neurons at the given sparsity (at least 1).
+std::uint32_t sampling_budget(std::uint32_t n, double sparsity);
+
+}  // namespace glide::engine

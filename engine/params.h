@@ -1,0 +1,48 @@
+// Trainable parameters with their Adam state, in one 64-byte aligned arena each, rows padded to
+// the SIMD width so every row starts on a cache line.
+#pragma once
+#include <cstdint>
+
+#include "common/aligned.h"
+#include "common/rng.h"
+
+namespace glide::engine {
+
+constexpr std::size_t kRowAlign = 16;  // floats: one 64-byte cache line, one zmm register
+
+inline std::size_t padded(std::size_t n) {
+  return (n + kRowAlign - 1) / kRowAlign * kRowAlign;
+}
+
+// rows x cols weights (row-major, stride = padded(cols)) with Adam's first and second moments.
+struct ParamMatrix {
+  std::uint32_t rows = 0, cols = 0;
+  std::size_t stride = 0;
+  AlignedArray<float> w, m, v;
+
+  ParamMatrix() = default;
+  ParamMatrix(std::uint32_t r, std::uint32_t c)
+      : rows(r), cols(c), stride(padded(c)), w(r * stride), m(r * stride), v(r * stride) {}
+  float* row(std::size_t i) { return w.data() + i * stride; }
+  const float* row(std::size_t i) const { return w.data() + i * stride; }
+  // Uniform in +-scale (Glorot-style scale chosen by the caller), deterministic for `seed`.
+  void init_uniform(float scale, std::uint64_t seed);
+};
+
+// A bias vector with its Adam moments.
+struct ParamVector {
+  AlignedArray<float> w, m, v;
+  ParamVector() = default;
+  explicit ParamVector(std::size_t n) : w(n), m(n), v(n) {}
+  std::size_t size() const { return w.size(); }
+};
+
+inline void ParamMatrix::init_uniform(float scale, std::uint64_t seed) {
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    Rng rng(derive_seed(seed, r));
+    float* p = row(r);
+    for (std::uint32_t c = 0; c < cols; ++c) p[c] = scale * (2 * rng.uniformf() - 1);
+  }
+}
+
+}  // namespace glide::engine

@@ -1,0 +1,64 @@
+// Uniform shared negatives: the baseline sampled softmax that LSH sampling must beat.
+#include <algorithm>
+#include <cmath>
+
+#include "common/rng.h"
+#include "engine/output_sampler.h"
+
+namespace glide::engine {
+
+void put_labels_first(std::span<const std::uint32_t> labels, std::vector<std::uint32_t>& out) {
+  for (std::uint32_t y : labels)
+    if (std::find(out.begin(), out.end(), y) == out.end()) out.push_back(y);
+}
+
+std::uint32_t sampling_budget(std::uint32_t n, double sparsity) {
+  return std::max<std::uint32_t>(1, static_cast<std::uint32_t>(std::lround(n * sparsity)));
+}
+
+namespace {
+
+class RandomSampler final : public OutputSampler {
+ public:
+  RandomSampler(std::uint32_t n, std::uint32_t budget, std::uint64_t seed)
+      : n_(n), budget_(std::min(budget, n)), seed_(seed), stamp_(n, 0) {}
+
+  void begin_batch(std::uint64_t batch_index) override {
+    // Distinct ids by rejection: cheap while the budget is a small fraction of the layer.
+    Rng rng(derive_seed(seed_, batch_index));
+    ++epoch_;
+    shared_.clear();
+    while (shared_.size() < budget_) {
+      const std::uint32_t j = rng.below(n_);
+      if (stamp_[j] == epoch_) continue;
+      stamp_[j] = epoch_;
+      shared_.push_back(j);
+    }
+  }
+
+  void select(const float*, std::span<const std::uint32_t> labels,
+              std::vector<std::uint32_t>& out) override {
+    out.clear();
+    put_labels_first(labels, out);
+    for (std::uint32_t j : shared_)
+      if (std::find(labels.begin(), labels.end(), j) == labels.end()) out.push_back(j);
+  }
+
+  std::size_t memory_bytes() const override { return stamp_.size() * sizeof(std::uint32_t); }
+
+ private:
+  std::uint32_t n_, budget_;
+  std::uint64_t seed_;
+  std::vector<std::uint32_t> stamp_;
+  std::uint32_t epoch_ = 0;
+  std::vector<std::uint32_t> shared_;
+};
+
+}  // namespace
+
+std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, std::uint32_t budget,
+                                                   std::uint64_t seed) {
+  return std::make_unique<RandomSampler>(num_neurons, budget, seed);
+}
+
+}  // namespace glide::engine

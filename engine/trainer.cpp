@@ -1,0 +1,312 @@
+#include "engine/trainer.h"
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+namespace glide::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+
+}  // namespace
+
+Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler)
+    : net_(net), config_(config), sampler_(std::move(sampler)), k_(kernels()) {
+  validate(config_);
+  sgd_ = config_.optimizer == "sgd";
+}
+
+void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& step) const {
+  if (sgd_) k_.axpy(-static_cast<float>(config_.lr), g, w, n);
+  else k_.adam(w, m, v, g, n, step);
+}
+
+float* Trainer::thread_grad_buffer(std::size_t floats) {
+  ThreadScratch& t = scratch_.local();
+  if (t.grad.size() < floats) t.grad = AlignedArray<float>(floats);
+  if (t.generation != generation_) {
+    std::fill(t.grad.data(), t.grad.data() + floats, 0.0f);
+    t.generation = generation_;
+  }
+  return t.grad.data();
+}
+
+// Sums the per-thread buffers used since the last generation bump into `out`.
+void Trainer::reduce_grad_buffers(float* out, std::size_t floats) {
+  std::fill(out, out + floats, 0.0f);
+  for (ThreadScratch& t : scratch_)
+    if (t.generation == generation_) k_.axpy(1.0f, t.grad.data(), out, floats);
+  ++generation_;
+}
+
+void Trainer::select_active(std::span<const std::span<const std::uint32_t>> labels) {
+  const std::size_t B = labels.size();
+  const std::uint32_t N = net_.num_labels();
+  active_.resize(B);
+  label_pos_.resize(B);
+  if (!sampler_) {
+    pairs_.build_dense(static_cast<std::uint32_t>(B), N);
+    for (std::size_t s = 0; s < B; ++s) {
+      label_pos_[s].clear();
+      for (std::uint32_t y : labels[s])
+        if (std::find(label_pos_[s].begin(), label_pos_[s].end(), y) == label_pos_[s].end())
+          label_pos_[s].push_back(y);
+    }
+    return;
+  }
+  sampler_->begin_batch(batches_);
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t s = r.begin(); s < r.end(); ++s) {
+          sampler_->select(acts_.last(s), labels[s], active_[s]);
+          // The sampler puts the distinct labels first.
+          std::size_t distinct = 0;
+          for (std::size_t i = 0; i < labels[s].size(); ++i)
+            distinct += std::find(labels[s].begin(), labels[s].begin() + i, labels[s][i]) ==
+                        labels[s].begin() + i;
+          label_pos_[s].resize(distinct);
+          std::iota(label_pos_[s].begin(), label_pos_[s].end(), 0u);
+        }
+      });
+  active_views_.assign(active_.begin(), active_.begin() + B);
+  pairs_.build(active_views_, N);
+}
+
+double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labels) {
+  const std::size_t B = labels.size();
+  const float inv_batch = 1.0f / static_cast<float>(B);
+  const bool softmax = net_.config().loss == LossKind::kSoftmax;
+  std::vector<double> losses(B, 0.0);
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
+        std::vector<float>& buf = scratch_.local().buf;
+        for (std::size_t s = r.begin(); s < r.end(); ++s) {
+          const auto slots = pairs_.sample_slots(s);
+          const auto& pos = label_pos_[s];
+          const std::size_t n = slots.size();
+          if (softmax) {
+            if (pos.empty()) {  // nothing to learn from a point without labels
+              for (std::uint32_t slot : slots) z_[slot] = 0;
+              continue;
+            }
+            buf.resize(n);
+            for (std::size_t i = 0; i < n; ++i) buf[i] = z_[slots[i]];
+            const float mx = k_.max(buf.data(), n);
+            const float sum = k_.exp_shift_sum(buf.data(), n, mx);
+            const float inv_sum = 1.0f / sum, target = 1.0f / static_cast<float>(pos.size());
+            double loss = 0;
+            for (std::size_t i = 0; i < n; ++i) z_[slots[i]] = buf[i] * inv_sum * inv_batch;
+            for (std::uint32_t p : pos) {
+              loss -= target * std::log(std::max(buf[p] * inv_sum, 1e-30f));
+              z_[slots[p]] -= target * inv_batch;
+            }
+            losses[s] = loss;
+          } else {
+            // One-vs-all: -log p on labels, -log(1-p) elsewhere, as softplus terms.
+            double loss = 0;
+            for (std::uint32_t p : pos) loss -= z_[slots[p]];  // softplus(-z) = softplus(z) - z
+            for (std::size_t i = 0; i < n; ++i) {
+              const float z = z_[slots[i]];
+              loss += std::max(z, 0.0f) + std::log1p(std::exp(-std::fabs(z)));
+              z_[slots[i]] = inv_batch / (1.0f + std::exp(-z));
+            }
+            for (std::uint32_t p : pos) z_[slots[p]] -= inv_batch;
+            losses[s] = loss;
+          }
+        }
+      });
+  double total = 0;
+  std::size_t counted = 0;
+  for (std::size_t s = 0; s < B; ++s)
+    if (!label_pos_[s].empty()) total += losses[s], ++counted;
+  return counted ? total / counted : 0.0;
+}
+
+void Trainer::backward_output(const AdamStep& step) {
+  ParamMatrix& W = net_.output;
+  ParamVector& b = net_.output_bias;
+  const std::size_t last = acts_.layers.size() - 1;
+  const std::size_t stride = acts_.strides[last], B = pairs_.batch(), dim = W.cols;
+  const float* H = acts_.layers[last].data();
+  const auto neurons = pairs_.neurons();
+  const std::uint32_t* rows = pairs_.rows();
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, neurons.size(), 64),
+      [&](const tbb::blocked_range<std::size_t>& r) {
+        float* dH = thread_grad_buffer(B * stride);
+        std::vector<float>& gw = scratch_.local().gw;
+        gw.resize(dim);
+        for (std::size_t i = r.begin(); i < r.end(); ++i) {
+          const std::uint32_t j = neurons[i];
+          const std::uint64_t beg = pairs_.neuron_begin(i), cnt = pairs_.neuron_begin(i + 1) - beg;
+          const float* coef = z_.data() + beg;
+          float* w = W.row(j);
+          k_.grad_rows(H, stride, rows + beg, coef, cnt, dim, gw.data());
+          float db = 0;
+          for (std::uint64_t q = 0; q < cnt; ++q) {
+            k_.axpy(coef[q], w, dH + rows[beg + q] * stride,
+                    dim);  // uses the weights before the update
+            db += coef[q];
+          }
+          update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, gw.data(), dim, step);
+          update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
+        }
+      });
+  reduce_grad_buffers(grads_[last].data(), B * stride);
+}
+
+// Dense hidden layer l >= 1: every sample activates every neuron.
+void Trainer::backward_hidden(std::size_t l, const AdamStep& step) {
+  ParamMatrix& W = net_.hidden[l - 1];
+  ParamVector& b = net_.hidden_bias[l - 1];
+  const std::size_t B = acts_.batch, stride = acts_.strides[l], pstride = acts_.strides[l - 1];
+  const float* Hprev = acts_.layers[l - 1].data();
+  const float* dZ = grads_[l].data();
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 8),
+                    [&](const tbb::blocked_range<std::uint32_t>& r) {
+                      float* dH = thread_grad_buffer(B * pstride);
+                      ThreadScratch& t = scratch_.local();
+                      t.gw.resize(W.cols);
+                      t.buf.resize(B);
+                      for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
+                        float db = 0;
+                        for (std::size_t s = 0; s < B; ++s) db += t.buf[s] = dZ[s * stride + j];
+                        float* w = W.row(j);
+                        k_.grad_rows(Hprev, pstride, all_rows_.data(), t.buf.data(), B, W.cols,
+                                     t.gw.data());
+                        for (std::size_t s = 0; s < B; ++s)
+                          if (t.buf[s] != 0) k_.axpy(t.buf[s], w, dH + s * pstride, W.cols);
+                        update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride,
+                                t.gw.data(), W.cols, step);
+                        update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
+                      }
+                    });
+  reduce_grad_buffers(grads_[l - 1].data(), B * pstride);
+}
+
+// Input layer: the batch's features, feature by feature, so each input row is updated once.
+void Trainer::backward_input(std::span<const data::SparseView> inputs, const AdamStep& step) {
+  ParamMatrix& W = net_.input;
+  ParamVector& b = net_.input_bias;
+  const std::size_t B = inputs.size(), stride = acts_.strides[0], dim = W.cols;
+  const float* dZ = grads_[0].data();
+  feature_views_.resize(B);
+  for (std::size_t s = 0; s < B; ++s) feature_views_[s] = inputs[s].ids;
+  feature_pairs_.build(feature_views_, net_.config().num_features);
+  feature_values_.resize(feature_pairs_.num_pairs());
+  for (std::size_t s = 0; s < B; ++s) {
+    const auto slots = feature_pairs_.sample_slots(s);
+    for (std::size_t q = 0; q < slots.size(); ++q) feature_values_[slots[q]] = inputs[s].values[q];
+  }
+  const auto features = feature_pairs_.neurons();
+  const std::uint32_t* rows = feature_pairs_.rows();
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, features.size(), 64),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      std::vector<float>& gw = scratch_.local().gw;
+                      gw.resize(dim);
+                      for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                        const std::uint32_t f = features[i];
+                        const std::uint64_t beg = feature_pairs_.neuron_begin(i),
+                                            cnt = feature_pairs_.neuron_begin(i + 1) - beg;
+                        k_.grad_rows(dZ, stride, rows + beg, feature_values_.data() + beg, cnt, dim,
+                                     gw.data());
+                        update(W.row(f), W.m.data() + f * W.stride, W.v.data() + f * W.stride,
+                                gw.data(), dim, step);
+                      }
+                    });
+  std::vector<float> db(dim, 0.0f);
+  for (std::size_t s = 0; s < B; ++s) k_.axpy(1.0f, dZ + s * stride, db.data(), dim);
+  update(b.w.data(), b.m.data(), b.v.data(), db.data(), dim, step);
+}
+
+BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
+                                 std::span<const std::span<const std::uint32_t>> labels) {
+  const std::size_t B = inputs.size();
+  BatchResult result;
+  result.samples = B;
+  if (B == 0) return result;
+  const auto& hidden = net_.config().hidden;
+
+  auto t = Clock::now();
+  net_.forward_hidden(inputs, acts_, k_);
+  times_.forward += seconds_since(t);
+
+  t = Clock::now();
+  select_active(labels);
+  times_.select += seconds_since(t);
+
+  // Output logits, neuron by neuron.
+  t = Clock::now();
+  const std::size_t last = hidden.size() - 1;
+  const float* H = acts_.layers[last].data();
+  const std::size_t stride = acts_.strides[last];
+  z_.resize(pairs_.num_pairs());
+  const auto neurons = pairs_.neurons();
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, neurons.size(), 64),
+      [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t i = r.begin(); i < r.end(); ++i) {
+          const std::uint32_t j = neurons[i];
+          const std::uint64_t beg = pairs_.neuron_begin(i), cnt = pairs_.neuron_begin(i + 1) - beg;
+          float* z = z_.data() + beg;
+          k_.dot_rows(net_.output.row(j), H, stride, pairs_.rows() + beg, cnt, net_.output.cols, z);
+          const float bj = net_.output_bias.w[j];
+          for (std::uint64_t q = 0; q < cnt; ++q) z[q] += bj;
+        }
+      });
+  times_.forward += seconds_since(t);
+
+  t = Clock::now();
+  result.loss = output_loss(labels);
+  times_.loss += seconds_since(t);
+  result.active_pairs = pairs_.num_pairs();
+  result.distinct_active = neurons.size();
+
+  // Backward, last layer first, each row updated right after its gradient is known.
+  t = Clock::now();
+  ++net_.step;
+  const AdamStep step =
+      AdamStep::at(static_cast<float>(config_.lr), static_cast<float>(config_.beta1),
+                   static_cast<float>(config_.beta2), static_cast<float>(config_.eps), net_.step);
+  if (grads_.size() != hidden.size() || grads_[0].size() < B * acts_.strides[0]) {
+    grads_.clear();
+    for (std::size_t l = 0; l < hidden.size(); ++l) grads_.emplace_back(B * acts_.strides[l]);
+  }
+  all_rows_.resize(B);
+  std::iota(all_rows_.begin(), all_rows_.end(), 0u);
+  ++generation_;
+  backward_output(step);
+  for (std::size_t l = last + 1; l-- > 0;) {
+    // Through the ReLU: no gradient where the unit was off.
+    float* g = grads_[l].data();
+    for (std::size_t s = 0; s < B; ++s) {
+      const float* h = acts_.row(l, s);
+      for (std::size_t i = 0; i < hidden[l]; ++i)
+        if (h[i] <= 0) g[s * acts_.strides[l] + i] = 0;
+    }
+    if (l > 0)
+      backward_hidden(l, step);
+    else
+      backward_input(inputs, step);
+  }
+  times_.backward += seconds_since(t);
+
+  if (sampler_) {
+    t = Clock::now();
+    sampler_->after_batch(net_.output, batches_);
+    times_.refresh += seconds_since(t);
+  }
+  ++batches_;
+  return result;
+}
+
+}  // namespace glide::engine
