@@ -55,7 +55,9 @@ json to_j(const Config& c) {
                   {"bucket_size", n.lsh.bucket_size},
                   {"insert_policy", n.lsh.insert_policy},
                   {"simhash_ratio", n.lsh.simhash_ratio},
-                  {"bin_size", n.lsh.bin_size}}}}},
+                  {"bin_size", n.lsh.bin_size},
+                  {"strategy", n.lsh.strategy},
+                  {"min_count", n.lsh.min_count}}}}},
               {"train",
                {{"lr", t.lr},
                 {"beta1", t.beta1},
@@ -141,6 +143,8 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
       read(*l, "insert_policy", nc.lsh.insert_policy, where, p);
       read(*l, "simhash_ratio", nc.lsh.simhash_ratio, where, p);
       read(*l, "bin_size", nc.lsh.bin_size, where, p);
+      read(*l, "strategy", nc.lsh.strategy, where, p);
+      read(*l, "min_count", nc.lsh.min_count, where, p);
     }
   }
   if (auto it = j.find("train"); it != j.end()) {

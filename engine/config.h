@@ -23,6 +23,8 @@ struct LshConfig {
   std::string insert_policy = "fifo";  // fifo | reservoir
   std::uint32_t simhash_ratio = 3;
   std::uint32_t bin_size = 8;
+  std::string strategy = "union";  // union | topk | threshold
+  std::uint32_t min_count = 2;     // threshold strategy
 };
 
 struct NetworkConfig {

@@ -36,6 +36,12 @@ void put_labels_first(std::span<const std::uint32_t> labels, std::vector<std::ui
 std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, std::uint32_t budget,
                                                    std::uint64_t seed);
 
+// LSH tables over the output layer's weight rows, built now and refreshed on the schedule of
+// `train` (re-insert every rebuild_every batches, growing; new hash functions every rehash_every
+// samples), always in the background while training goes on.
+std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
+                                                const ParamMatrix& output, bool fill_random);
+
 // Active-set size for a layer of n neurons at the given sparsity (at least 1).
 std::uint32_t sampling_budget(std::uint32_t n, double sparsity);
 

@@ -16,7 +16,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-
 }  // namespace
 
 Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler)
@@ -25,9 +24,12 @@ Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<Output
   sgd_ = config_.optimizer == "sgd";
 }
 
-void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& step) const {
-  if (sgd_) k_.axpy(-static_cast<float>(config_.lr), g, w, n);
-  else k_.adam(w, m, v, g, n, step);
+void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n,
+                     const AdamStep& step) const {
+  if (sgd_)
+    k_.axpy(-static_cast<float>(config_.lr), g, w, n);
+  else
+    k_.adam(w, m, v, g, n, step);
 }
 
 float* Trainer::thread_grad_buffer(std::size_t floats) {
@@ -185,8 +187,8 @@ void Trainer::backward_hidden(std::size_t l, const AdamStep& step) {
                                      t.gw.data());
                         for (std::size_t s = 0; s < B; ++s)
                           if (t.buf[s] != 0) k_.axpy(t.buf[s], w, dH + s * pstride, W.cols);
-                        update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride,
-                                t.gw.data(), W.cols, step);
+                        update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, t.gw.data(),
+                               W.cols, step);
                         update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
                       }
                     });
@@ -220,7 +222,7 @@ void Trainer::backward_input(std::span<const data::SparseView> inputs, const Ada
                         k_.grad_rows(dZ, stride, rows + beg, feature_values_.data() + beg, cnt, dim,
                                      gw.data());
                         update(W.row(f), W.m.data() + f * W.stride, W.v.data() + f * W.stride,
-                                gw.data(), dim, step);
+                               gw.data(), dim, step);
                       }
                     });
   std::vector<float> db(dim, 0.0f);

@@ -53,7 +53,8 @@ class Trainer {
   void backward_hidden(std::size_t l, const AdamStep& step);
   void backward_input(std::span<const data::SparseView> inputs, const AdamStep& step);
   // Applies gradient g to n weights with the configured optimizer.
-  void update(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& step) const;
+  void update(float* w, float* m, float* v, const float* g, std::size_t n,
+              const AdamStep& step) const;
   float* thread_grad_buffer(std::size_t floats);
   void reduce_grad_buffers(float* out, std::size_t floats);
 
