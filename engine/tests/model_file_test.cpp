@@ -1,0 +1,426 @@
+#include "engine/model_file.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "common/error.h"
+#include "common/file_util.h"
+#include "common/rng.h"
+#include "engine/checksum.h"
+
+using namespace glide;
+using namespace glide::engine;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A scratch directory for this test process, removed when the tests end.
+struct TestDir {
+  fs::path path =
+      fs::temp_directory_path() / ("glide_model_file_test_" + std::to_string(::getpid()));
+  TestDir() { fs::create_directories(path); }
+  ~TestDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+fs::path test_dir() {
+  static const TestDir dir;
+  return dir.path;
+}
+
+std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<std::byte> v(n);
+  for (auto& b : v) b = std::byte(static_cast<std::uint8_t>(rng.next()));
+  return v;
+}
+
+std::vector<std::byte> file_bytes(const std::string& path) {
+  const auto raw = read_file_bytes(path);
+  std::vector<std::byte> out(raw.size());
+  std::memcpy(out.data(), raw.data(), raw.size());
+  return out;
+}
+
+void put_file(const std::string& path, std::span<const std::byte> bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+}
+
+// What went wrong, or "" when `f` did not throw. Anything other than glide::Error fails the test.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
+
+std::uint64_t get_u64(std::span<const std::byte> b, std::size_t at) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(b[at + i]) << (8 * i);
+  return v;
+}
+void put_u64(std::span<std::byte> b, std::size_t at, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) b[at + i] = std::byte(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+// Recomputes the table of contents and header checksums after a test edits the file on purpose,
+// so the reader's deeper validation (not just the checksums) is exercised.
+void reseal(std::span<std::byte> file) {
+  const std::uint64_t toc_bytes = get_u64(file, 32);
+  if (toc_bytes <= file.size() - 64) put_u64(file, 48, xxh64(file.subspan(64, toc_bytes)));
+  put_u64(file, 56, xxh64(file.first(56)));
+}
+
+// Offset of the first field after section `index`'s name in the table of contents.
+std::size_t toc_entry_fields(std::span<const std::byte> file, std::size_t index) {
+  std::size_t at = 64;
+  for (std::size_t i = 0;; ++i) {
+    const std::size_t name_bytes =
+        static_cast<std::size_t>(file[at]) | static_cast<std::size_t>(file[at + 1]) << 8;
+    if (i == index) return at + 2 + name_bytes;
+    at += 2 + name_bytes + 74;
+  }
+}
+
+// A set of sections covering every dtype, an empty one, a scalar, compressible and random data.
+struct Sample {
+  struct Section {
+    DType dtype;
+    std::vector<std::uint64_t> shape;
+    std::vector<std::byte> data;
+  };
+  std::map<std::string, Section> sections;
+  std::string json = R"({"layers": [128, 670000], "lr": 0.001})";
+
+  explicit Sample(std::size_t big_floats) {
+    auto add = [&](std::string name, DType dtype, std::vector<std::uint64_t> shape,
+                   std::uint64_t seed) {
+      std::uint64_t n = dtype_size(dtype);
+      for (auto d : shape) n *= d;
+      sections[name] = {dtype, shape, random_bytes(n, seed)};
+    };
+    add("layer0.weights", DType::kF32, {3, 4}, 1);
+    add("layer0.bf16", DType::kBF16, {5}, 2);
+    add("codes", DType::kI8, {2, 2, 2}, 3);
+    add("bytes.u8", DType::kU8, {7}, 4);
+    add("ids", DType::kI32, {1, 1, 1, 3}, 5);
+    add("step", DType::kU32, {}, 6);
+    add("counts", DType::kU64, {4}, 7);
+    add("blob", DType::kBytes, {9}, 8);
+    add("empty", DType::kF32, {0, 128}, 9);
+    add("layer1.adam_m", DType::kF32, {big_floats}, 10);
+    // Compressible: small integers as floats, so zstd chunks are exercised too.
+    auto& m = sections["layer1.adam_m"].data;
+    for (std::size_t i = 0; i < m.size() / 4; i += 2) {
+      const float f = static_cast<float>(i % 7);
+      std::memcpy(m.data() + 4 * i, &f, 4);
+    }
+  }
+
+  void write(const std::string& path, ModelFileWriteOptions options = {}) const {
+    ModelFileWriter w(path, options);
+    for (const auto& [name, s] : sections) {
+      if (s.dtype == DType::kBytes)
+        w.add_bytes(name, s.data);
+      else
+        w.add(name, s.dtype, s.shape, s.data);
+    }
+    w.add_json("config", json);
+    w.commit();
+  }
+
+  void check(const ModelFileReader& r) const {
+    CHECK(r.sections().size() == sections.size() + 1);
+    for (const auto& [name, s] : sections) {
+      CAPTURE(name);
+      REQUIRE(r.has(name));
+      const TensorInfo& info = r.info(name);
+      CHECK(info.dtype == s.dtype);
+      CHECK(info.shape == s.shape);
+      CHECK(info.raw_bytes == s.data.size());
+      std::vector<std::byte> out(s.data.size());
+      r.read_into(name, s.dtype, s.shape, out);
+      CHECK(out == s.data);
+      CHECK(r.read_bytes(name) == s.data);
+    }
+    CHECK(r.read_json("config") == json);
+    CHECK(r.info("config").dtype == DType::kJson);
+  }
+};
+
+ModelFileWriteOptions small_chunks() {
+  ModelFileWriteOptions o;
+  o.chunk_bytes = 64;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("round trip of every dtype, an empty section and a multi-MB section") {
+  const std::string path = (test_dir() / "round_trip.glide").string();
+  const Sample sample(3'000'000 / 4 * 4);  // 12 MB: several 4 MiB chunks
+  ModelFileWriteOptions options;
+  options.threads = 2;
+  sample.write(path, options);
+
+  ModelFileReader reader(path);
+  CHECK(reader.format_version() == 1);
+  sample.check(reader);
+  // Sections are listed in the order they were added (std::map order here), config last.
+  CHECK(reader.sections().back().name == "config");
+  // The compressible half compresses: stored size well below raw size.
+  CHECK(reader.info("layer1.adam_m").stored_bytes < reader.info("layer1.adam_m").raw_bytes);
+
+  // The same bytes read from memory give the same result.
+  const auto bytes = file_bytes(path);
+  ModelFileReader from_memory(bytes, "memory");
+  sample.check(from_memory);
+
+  // Small chunks and single-threaded writing produce a readable file too.
+  sample.write(path, small_chunks());
+  sample.check(ModelFileReader(path));
+}
+
+TEST_CASE("truncation at every offset is a named error") {
+  const std::string path = (test_dir() / "truncate.glide").string();
+  const Sample sample(200);
+  sample.write(path, small_chunks());
+  const auto bytes = file_bytes(path);
+  REQUIRE(bytes.size() > 1000);
+
+  CHECK(contains(error_of([&] { ModelFileReader(std::span(bytes).first(0), "x.glide"); }),
+                 "x.glide: empty file"));
+  for (std::size_t n = 1; n < bytes.size(); ++n) {
+    CAPTURE(n);
+    const std::string e = error_of([&] { ModelFileReader(std::span(bytes).first(n), "x.glide"); });
+    CHECK(contains(e, "x.glide: truncated"));
+  }
+  // Cut inside the big section's payload, on disk: the message names the section and the byte.
+  ModelFileReader intact(path);
+  const auto& big = intact.info("layer1.adam_m");
+  // Payloads follow the table of contents in table order.
+  std::uint64_t big_offset = 64 + get_u64(bytes, 32);
+  for (const auto& s : intact.sections()) {
+    if (s.name == big.name) break;
+    big_offset += s.stored_bytes;
+  }
+  const std::uint64_t cut = big_offset + big.stored_bytes / 2;
+  fs::resize_file(path, cut);
+  const std::string e = error_of([&] { ModelFileReader r(path); });
+  CHECK(contains(e, path + ": truncated"));
+  CHECK(contains(e, "section 'layer1.adam_m'"));
+  CHECK(contains(e, "cut off at byte " + std::to_string(cut)));
+}
+
+TEST_CASE("a flipped byte in any section payload is caught and names that section") {
+  const Sample sample(100);
+  const std::string path = (test_dir() / "flip.glide").string();
+  sample.write(path, small_chunks());
+  const auto bytes = file_bytes(path);
+  const ModelFileReader intact(bytes, "flip.glide");
+
+  std::uint64_t offset = 64 + get_u64(bytes, 32);
+  int checksum_errors = 0;
+  for (const TensorInfo& s : intact.sections()) {
+    CAPTURE(s.name);
+    for (std::uint64_t at = offset; at < offset + s.stored_bytes; ++at) {
+      CAPTURE(at);
+      auto damaged = bytes;
+      damaged[at] ^= std::byte{0x5A};
+      const ModelFileReader reader(damaged, "flip.glide");  // the TOC is intact: opens fine
+      const std::string e = error_of([&] { (void)reader.read_bytes(s.name); });
+      CHECK(contains(e, "flip.glide: "));
+      CHECK(contains(e, "section '" + s.name + "'"));
+      checksum_errors += contains(e, "checksum mismatch in section '" + s.name + "'");
+      // Other sections are unaffected.
+      for (const TensorInfo& other : intact.sections())
+        if (other.name != s.name)
+          CHECK(reader.read_bytes(other.name) == intact.read_bytes(other.name));
+    }
+    offset += s.stored_bytes;
+  }
+  CHECK(checksum_errors > 100);
+}
+
+TEST_CASE("a flipped byte in the header or table of contents is caught") {
+  const Sample sample(16);
+  const std::string path = (test_dir() / "flip_toc.glide").string();
+  sample.write(path);
+  const auto bytes = file_bytes(path);
+  const std::uint64_t toc_end = 64 + get_u64(bytes, 32);
+  for (std::uint64_t at = 0; at < toc_end; ++at) {
+    CAPTURE(at);
+    auto damaged = bytes;
+    damaged[at] ^= std::byte{0x01};
+    const std::string e = error_of([&] { ModelFileReader(damaged, "m.glide"); });
+    if (at < 8)
+      CHECK(contains(e, "not a glide model file"));
+    else if (at < 12)
+      CHECK((contains(e, "version") || contains(e, "header is corrupted")));
+    else if (at < 64)
+      CHECK(contains(e, "m.glide: header is corrupted (checksum mismatch)"));
+    else
+      CHECK(contains(e, "m.glide: table of contents is corrupted (checksum mismatch)"));
+  }
+}
+
+TEST_CASE("foreign, empty, missing and newer files are rejected with what they are") {
+  const fs::path dir = test_dir();
+  const std::string missing = (dir / "missing.glide").string();
+  CHECK(contains(error_of([&] { ModelFileReader r(missing); }),
+                 missing + ": cannot open model file: No such file or directory"));
+
+  const std::string empty = (dir / "empty.glide").string();
+  put_file(empty, {});
+  CHECK(contains(error_of([&] { ModelFileReader r(empty); }), empty + ": empty file"));
+
+  auto as_bytes = [](std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); };
+  CHECK(contains(
+      error_of([&] { ModelFileReader(as_bytes("hello,world\n1,2,3\n"), "t.glide"); }),
+      "t.glide: not a glide model file (expected magic \"GLIDEMDL\"; it looks like a text file)"));
+  CHECK(contains(
+      error_of([&] { ModelFileReader(as_bytes("\x28\xB5\x2F\xFD\x00\x00\x00\x00\x00"), "z"); }),
+      "zstd-compressed"));
+  CHECK(contains(
+      error_of([&] { ModelFileReader(as_bytes("GDS\x01\x00\x00\x00\x00\x00\x00\x00"), "d"); }),
+      "glide dataset (.gds)"));
+
+  const std::string path = (dir / "newer.glide").string();
+  Sample(4).write(path);
+  auto bytes = file_bytes(path);
+  bytes[8] = std::byte{2};  // version 2; the checksum is now wrong too, but version comes first
+  CHECK(error_of([&] { ModelFileReader(bytes, "n.glide"); }) ==
+        "n.glide: model file format version 2 is newer than this glide supports (1)");
+}
+
+TEST_CASE("missing sections, dtype, shape and buffer mismatches are named") {
+  const std::string path = (test_dir() / "mismatch.glide").string();
+  Sample(4).write(path);
+  const ModelFileReader r(path);
+  CHECK_FALSE(r.has("nope"));
+  CHECK(error_of([&] { (void)r.info("nope"); }) == path + ": no section 'nope'");
+  CHECK(error_of([&] { (void)r.read_bytes("nope"); }) == path + ": no section 'nope'");
+
+  std::vector<std::byte> out(48);
+  const std::uint64_t right[] = {3, 4}, wrong[] = {4, 3}, flat[] = {12};
+  CHECK_NOTHROW(r.read_into("layer0.weights", DType::kF32, right, out));
+  CHECK(error_of([&] { r.read_into("layer0.weights", DType::kBF16, right, out); }) ==
+        path + ": section 'layer0.weights' has dtype f32, expected bf16");
+  CHECK(error_of([&] { r.read_into("layer0.weights", DType::kF32, wrong, out); }) ==
+        path + ": section 'layer0.weights' has shape [3, 4], expected [4, 3]");
+  CHECK(error_of([&] { r.read_into("layer0.weights", DType::kF32, flat, out); }) ==
+        path + ": section 'layer0.weights' has shape [3, 4], expected [12]");
+  CHECK(error_of([&] {
+          r.read_into("layer0.weights", DType::kF32, right, std::span(out).first(40));
+        }) == path + ": section 'layer0.weights' needs a buffer of 48 bytes, got 40");
+  CHECK(error_of([&] { (void)r.read_json("layer0.weights"); }) ==
+        path + ": section 'layer0.weights' has dtype f32, expected json");
+}
+
+TEST_CASE("damaged tables of contents with valid checksums are still rejected") {
+  const std::string path = (test_dir() / "toc.glide").string();
+  Sample(4).write(path);
+  const auto bytes = file_bytes(path);
+  const std::size_t fields = toc_entry_fields(bytes, 0);  // dtype u8, rank u8, flags u32, dims...
+
+  auto open_edited = [&](auto edit) {
+    auto b = bytes;
+    edit(std::span(b));
+    reseal(b);
+    return error_of([&] { ModelFileReader(b, "e.glide"); });
+  };
+  CHECK(contains(open_edited([&](std::span<std::byte> b) { b[fields] = std::byte{99}; }),
+                 "has unknown dtype 99"));
+  CHECK(contains(open_edited([&](std::span<std::byte> b) { b[fields + 1] = std::byte{5}; }),
+                 "is corrupted (rank 5)"));
+  CHECK(contains(open_edited([&](std::span<std::byte> b) { b[fields + 2] = std::byte{1}; }),
+                 "has unknown flags 1"));
+  // A huge claimed size must be refused before anything is allocated.
+  CHECK(contains(open_edited([&](std::span<std::byte> b) {
+                   put_u64(b, fields + 6, std::uint64_t{1} << 40);  // dim 0
+                   put_u64(b, fields + 6 + 32 + 16,
+                           std::uint64_t{1} << 40);  // raw bytes ('blob' is bytes)
+                 }),
+                 "cannot hold"));
+  CHECK(
+      contains(open_edited([&](std::span<std::byte> b) { put_u64(b, fields + 6 + 32 + 8, ~0ull); }),
+               "is corrupted"));
+  CHECK(contains(open_edited([&](std::span<std::byte> b) { put_u64(b, 40, 1000000); }),
+                 "header is corrupted"));
+}
+
+TEST_CASE("random damage never crashes: every outcome is data or glide::Error") {
+  const std::string path = (test_dir() / "random.glide").string();
+  Sample(64).write(path, small_chunks());
+  const auto bytes = file_bytes(path);
+  Rng rng(99);
+  int opened = 0;
+  for (int iter = 0; iter < 1500; ++iter) {
+    auto b = bytes;
+    const int edits = 1 + static_cast<int>(rng.below(4));
+    for (int e = 0; e < edits; ++e)
+      b[rng.below(static_cast<std::uint32_t>(b.size()))] = std::byte(rng.below(256));
+    if (rng.below(2)) reseal(b);  // sometimes get past the checksums to the deeper checks
+    try {
+      const ModelFileReader r(b, "r.glide");
+      ++opened;
+      for (const TensorInfo& s : r.sections()) {
+        try {
+          (void)r.read_bytes(s.name);
+        } catch (const Error&) {
+        }
+      }
+    } catch (const Error&) {
+    }
+  }
+  CHECK(opened > 0);
+}
+
+TEST_CASE("a commit that fails midway leaves the previous file intact") {
+  const fs::path dir = test_dir() / "atomic";
+  fs::create_directories(dir);
+  const std::string path = (dir / "model.glide").string();
+  const Sample first(32);
+  first.write(path);
+  const auto before = file_bytes(path);
+
+  const Sample second(1000);
+  ModelFileWriteOptions options;
+  options.on_section_written = [](const std::string&, std::size_t done, std::size_t) {
+    if (done == 2) throw Error("interrupted");
+  };
+  CHECK(error_of([&] { second.write(path, options); }) == "interrupted");
+  CHECK(file_bytes(path) == before);
+  first.check(ModelFileReader(path));
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) files += entry.is_regular_file();
+  CHECK(files == 1);  // no temporary file left behind
+}
+
+TEST_CASE("writer rejects inconsistent sections") {
+  ModelFileWriter w((test_dir() / "bad.glide").string());
+  const std::vector<std::byte> data(12);
+  CHECK(contains(error_of([&] { w.add("a", DType::kF32, {4}, data); }),
+                 "section 'a': 12 bytes of data do not match shape [4] of f32"));
+  w.add("a", DType::kF32, {3}, data);
+  CHECK(contains(error_of([&] { w.add("a", DType::kU8, {12}, data); }), "section 'a' added twice"));
+  CHECK(contains(error_of([&] { w.add("", DType::kU8, {12}, data); }), "must not be empty"));
+  CHECK(contains(error_of([&] { w.add("b", DType::kU8, {1, 1, 1, 1, 12}, data); }), "at most 4"));
+}
