@@ -22,8 +22,9 @@ InsertPolicy parse_insert_policy(std::string_view name);  // "fifo" | "reservoir
 const char* insert_policy_name(InsertPolicy policy);
 
 struct TableConfig {
-  // Ids kept per bucket. With range_pow 16 and 670k neurons a bucket receives ~10 ids on average,
-  // so 32 leaves room for popular buckets while capping what one query can return (L*32).
+  // Ids kept per bucket. With range_pow 15 and 670k neurons a bucket receives ~20 ids on average,
+  // so 32 keeps most buckets whole while capping what one query reads (L*32 ids) and the memory
+  // (L x 2^range_pow x (capacity+1) x 4 bytes: 216 MB for L=50).
   std::uint32_t bucket_capacity = 32;
   InsertPolicy policy = InsertPolicy::kFifo;
   std::uint64_t seed = 1;  // reservoir sampling draws

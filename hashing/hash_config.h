@@ -22,8 +22,10 @@ struct HashConfig {
   std::uint32_t dim = 0;           // length of dense inputs; sparse input ids must be below it
   std::uint32_t K = 6;             // hash values per table, concatenated or mixed into a bucket id
   std::uint32_t L = 50;            // number of tables
-  std::uint32_t range_pow = 16;    // at most 2^range_pow buckets per table (fewer when K values
-                                   // carry fewer bits: SimHash K=6 has 2^6 buckets)
+  // At most 2^range_pow buckets per table (fewer when the K values carry fewer bits in all:
+  // SimHash with K=6 has 2^6). 15 gives 670k neurons ~20 per bucket, and 50 tables of 2^15
+  // buckets x 32 ids take 216 MB (BucketTables::memory_bytes_for).
+  std::uint32_t range_pow = 15;
   std::uint32_t sparse_ratio = 3;  // SimHash: each projection coefficient is nonzero w.p. 1/ratio
   std::uint32_t bin_size = 8;      // WTA/DWTA: coordinates per bin (at least dim/(K*L) for DWTA)
   std::uint64_t seed = 1;
