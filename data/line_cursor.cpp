@@ -16,8 +16,9 @@ std::string LineCursor::describe_token(std::size_t pos, bool stop_at_punct) cons
   while (end < line_.size() && !is_space(line_[end]) &&
          !(stop_at_punct && end > pos && (line_[end] == ',' || line_[end] == ':')))
     ++end;
+  // Nothing before whitespace or the end: name what is there instead.
   if (end == pos)
-    return pos >= line_.size() ? "end of line" : "'" + std::string(1, line_[pos]) + "'";
+    return pos >= line_.size() ? "end of line" : line_[pos] == '\t' ? "a tab" : "a space";
   std::string out = "'";
   const std::size_t shown = std::min<std::size_t>(end - pos, 40);
   for (std::size_t i = pos; i < pos + shown; ++i) {
