@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <tbb/parallel_for.h>
+
 #include "common/error.h"
 
 namespace glide::data {
@@ -29,6 +31,33 @@ void Dataset::append(const Dataset& other) {
   num_labels = std::max(num_labels, other.num_labels);
 }
 
+namespace {
+
+// Checks points [first, last); returns the first bad one's message, or "" when all are good.
+// Strings are built only for a bad point, so the common case is a tight loop.
+std::string check_points(const Dataset& d, std::size_t first, std::size_t last,
+                         const std::string& where) {
+  for (std::size_t i = first; i < last; ++i) {
+    const auto point = [&] { return where + ": point " + std::to_string(i) + ": "; };
+    if (d.row_offsets[i + 1] < d.row_offsets[i] || d.label_offsets[i + 1] < d.label_offsets[i] ||
+        d.row_offsets[i + 1] > d.feature_ids.size() || d.label_offsets[i + 1] > d.label_ids.size())
+      return point() + "offsets decrease or run past the arrays";
+    for (auto k = d.row_offsets[i]; k < d.row_offsets[i + 1]; ++k) {
+      if (d.feature_ids[k] >= d.num_features)
+        return point() + "feature id " + std::to_string(d.feature_ids[k]) +
+               " >= number of features " + std::to_string(d.num_features);
+      if (!std::isfinite(d.values[k])) return point() + "non-finite feature value";
+    }
+    for (auto k = d.label_offsets[i]; k < d.label_offsets[i + 1]; ++k)
+      if (d.label_ids[k] >= d.num_labels)
+        return point() + "label id " + std::to_string(d.label_ids[k]) + " >= number of labels " +
+               std::to_string(d.num_labels);
+  }
+  return {};
+}
+
+}  // namespace
+
 void Dataset::validate(const std::string& where) const {
   if (row_offsets.empty() || label_offsets.size() != row_offsets.size())
     fail(where, "row and label offset arrays disagree on the number of points");
@@ -38,21 +67,15 @@ void Dataset::validate(const std::string& where) const {
     fail(where, "feature arrays disagree with the row offsets");
   if (label_offsets.back() != label_ids.size())
     fail(where, "label array disagrees with the label offsets");
-  for (std::size_t i = 0; i < num_points(); ++i) {
-    const std::string point = where + ": point " + std::to_string(i);
-    if (row_offsets[i + 1] < row_offsets[i] || label_offsets[i + 1] < label_offsets[i])
-      fail(point, "offsets decrease");
-    for (auto k = row_offsets[i]; k < row_offsets[i + 1]; ++k) {
-      if (feature_ids[k] >= num_features)
-        fail(point, "feature id " + std::to_string(feature_ids[k]) + " >= number of features " +
-                        std::to_string(num_features));
-      if (!std::isfinite(values[k])) fail(point, "non-finite feature value");
-    }
-    for (auto k = label_offsets[i]; k < label_offsets[i + 1]; ++k)
-      if (label_ids[k] >= num_labels)
-        fail(point, "label id " + std::to_string(label_ids[k]) + " >= number of labels " +
-                        std::to_string(num_labels));
-  }
+  // Blocks are checked in parallel; the first bad point in order is reported.
+  constexpr std::size_t kBlock = 1 << 14;
+  const std::size_t blocks = (num_points() + kBlock - 1) / kBlock;
+  std::vector<std::string> errors(blocks);
+  tbb::parallel_for(std::size_t{0}, blocks, [&](std::size_t b) {
+    errors[b] = check_points(*this, b * kBlock, std::min(num_points(), (b + 1) * kBlock), where);
+  });
+  for (const auto& e : errors)
+    if (!e.empty()) throw Error(e);
 }
 
 Dataset Dataset::subset(std::span<const std::size_t> points) const {

@@ -1,0 +1,178 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "data/shuffle.h"
+#include "data/stats.h"
+#include "data/synth_rec.h"
+#include "data/synth_xc.h"
+#include "data/tests/test_util.h"
+
+using namespace glide::data;
+
+TEST_CASE("XC generator: deterministic for a seed, whatever the thread count or slicing") {
+  XcSynthConfig c = xc_preset("tiny");
+  c.points = 1500;
+  const XcGenerator gen(c);
+  const Dataset a = gen.train(1), b = gen.train(2), d = gen.train(0);
+  CHECK(a == b);
+  CHECK(a == d);
+  a.validate();
+  // Points are functions of their index: a slice equals the same points of the whole.
+  const Dataset tail = gen.generate(1000, 500);
+  std::vector<std::size_t> idx(500);
+  for (std::size_t i = 0; i < 500; ++i) idx[i] = 1000 + i;
+  CHECK(tail == a.subset(idx));
+  XcSynthConfig other = c;
+  other.seed = 2;
+  CHECK(!(synth_xc(other) == a));
+  // Test points share the model but not the draws.
+  const Dataset test = gen.test(200);
+  CHECK(test.num_points() == 200);
+  CHECK(!(test == gen.generate(0, 200)));
+  CHECK(synth_xc_split(c, 200).test == test);
+}
+
+TEST_CASE("XC generator: statistics match the configuration") {
+  XcSynthConfig c;
+  c.points = 20000;
+  c.features = 5000;
+  c.labels = 2000;
+  c.mean_features = 30;
+  c.mean_labels = 2;
+  c.zipf_exponent = 1.0;
+  const DatasetStats s = compute_stats(synth_xc(c));
+  CHECK(s.points == 20000);
+  CHECK(s.mean_nonzeros == doctest::Approx(30).epsilon(0.05));
+  CHECK(s.mean_labels == doctest::Approx(2).epsilon(0.05));
+  CHECK(s.zipf_exponent == doctest::Approx(1.0).epsilon(0.12));
+  c.zipf_exponent = 0.6;
+  CHECK(compute_stats(synth_xc(c)).zipf_exponent == doctest::Approx(0.6).epsilon(0.12));
+  // Values are positive and each point is L2-normalised.
+  const Dataset d = synth_xc(xc_preset("tiny"));
+  for (std::size_t i = 0; i < 50; ++i) {
+    double norm = 0;
+    for (float v : d.features(i).values) {
+      CHECK(v > 0);
+      norm += double(v) * v;
+    }
+    CHECK(norm == doctest::Approx(1.0).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("XC generator: test points are predictable from their features") {
+  XcSynthConfig c;
+  c.points = 5000;
+  c.features = 5000;
+  c.labels = 500;
+  c.mean_features = 25;
+  c.mean_labels = 2;
+  const XcGenerator gen(c);
+  const Dataset train = gen.train(), test = gen.test(1000);
+  // Nearest profile: score each label by the overlap of the point with the label's profile.
+  std::vector<std::vector<std::pair<std::uint32_t, float>>> by_feature(c.features);
+  for (std::uint32_t l = 0; l < c.labels; ++l) {
+    const LabelProfile p = gen.profile(l);
+    for (std::size_t j = 0; j < p.features.size(); ++j)
+      by_feature[p.features[j]].emplace_back(l, p.weights[j]);
+  }
+  std::vector<std::uint32_t> label_count(c.labels);
+  for (auto l : train.label_ids) ++label_count[l];
+  const std::uint32_t most_frequent = static_cast<std::uint32_t>(
+      std::max_element(label_count.begin(), label_count.end()) - label_count.begin());
+  std::size_t hits = 0, baseline = 0;
+  std::vector<float> score(c.labels);
+  for (std::size_t i = 0; i < test.num_points(); ++i) {
+    std::fill(score.begin(), score.end(), 0.0f);
+    const SparseView f = test.features(i);
+    for (std::size_t k = 0; k < f.size(); ++k)
+      for (const auto& [l, w] : by_feature[f.ids[k]]) score[l] += f.values[k] * w;
+    const auto best =
+        static_cast<std::uint32_t>(std::max_element(score.begin(), score.end()) - score.begin());
+    const auto labels = test.labels(i);
+    hits += std::find(labels.begin(), labels.end(), best) != labels.end();
+    baseline += std::find(labels.begin(), labels.end(), most_frequent) != labels.end();
+  }
+  const double p1 = hits / 1000.0, base = baseline / 1000.0;
+  MESSAGE("nearest-profile P@1 " << p1 << ", most-frequent-label baseline " << base);
+  CHECK(p1 > 0.7);
+  CHECK(p1 > 3 * base);
+}
+
+TEST_CASE("XC generator: bad configurations and presets are errors") {
+  XcSynthConfig c;
+  c.labels = 0;
+  CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
+        "synthetic data: labels must be positive");
+  CHECK(glide::data::test::error_of([] { xc_preset("huge"); }) ==
+        "unknown preset 'huge' (expected default, amazon670k or tiny)");
+  const XcSynthConfig a = xc_preset("amazon670k");
+  CHECK(a.labels == 670091);
+  CHECK(a.features == 135909);
+}
+
+TEST_CASE("recommendation generator: deterministic, in range, clustered") {
+  RecSynthConfig c;
+  c.users = 500;
+  c.items = 2000;
+  c.clusters = 50;
+  const RecGenerator gen(c);
+  const Dataset a = gen.generate(0, c.users, 0, 1), b = gen.generate(0, c.users, 0, 2);
+  CHECK(a == b);
+  a.validate();
+  CHECK(a.num_points() > 1000);
+  CHECK(!(gen.generate(0, 100, 1) == gen.generate(0, 100, 0)));
+  // Next items mostly come from the cluster of the latest item.
+  std::size_t same = 0, total = 0;
+  for (std::size_t i = 0; i < a.num_points(); ++i) {
+    const SparseView f = a.features(i);
+    if (f.size() == 0) continue;
+    const std::size_t latest =
+        std::max_element(f.values.begin(), f.values.end()) - f.values.begin();
+    for (auto l : a.labels(i)) {
+      same += l % c.clusters == f.ids[latest] % c.clusters;
+      ++total;
+    }
+  }
+  CHECK(same > 0.5 * total);
+}
+
+TEST_CASE("shuffled_order is a seeded permutation") {
+  const auto a = shuffled_order(1000, 7), b = shuffled_order(1000, 7), c = shuffled_order(1000, 8);
+  CHECK(a == b);
+  CHECK(a != c);
+  auto sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < sorted.size(); ++i) REQUIRE(sorted[i] == i);
+  std::size_t fixed = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) fixed += a[i] == i;
+  CHECK(fixed < 20);
+  CHECK(shuffled_order(0, 1).empty());
+}
+
+TEST_CASE("stats: counts, quantiles and the Zipf fit") {
+  std::vector<std::uint64_t> counts;
+  for (int r = 1; r <= 300; ++r)
+    counts.push_back(static_cast<std::uint64_t>(1e6 * std::pow(r, -1.2)));
+  CHECK(fit_zipf_exponent(counts) == doctest::Approx(1.2).epsilon(0.01));
+  Dataset d;
+  d.num_features = 4;
+  d.num_labels = 3;
+  const std::uint32_t f0[] = {0, 1}, l0[] = {0, 1}, l1[] = {0};
+  const float v0[] = {1, 2};
+  d.add_point(f0, v0, l0);
+  d.add_point({}, {}, l1);
+  const DatasetStats s = compute_stats(d);
+  CHECK(s.points == 2);
+  CHECK(s.nonzeros == 2);
+  CHECK(s.mean_labels == 1.5);
+  CHECK(s.max_nonzeros == 2);
+  CHECK(s.points_without_features == 1);
+  CHECK(s.labels_never_seen == 1);
+  CHECK(s.features_never_seen == 2);
+  CHECK(s.label_frequency_quantiles.front().second == 0);
+  CHECK(s.label_frequency_quantiles.back().second == 2);
+  CHECK(format_stats(s).find("labels              3 (1 never used)") != std::string::npos);
+}
