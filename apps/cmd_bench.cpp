@@ -16,6 +16,7 @@ struct Bench {
 };
 const Bench kBenches[] = {
     {"data", bench_data, "parse throughput, .gds load speed-up, generator throughput"},
+    {"train", bench_train, "samples/s, time split and P@1: LSH vs random negatives vs dense"},
     {"hash", bench_hash, "hashing, table build, sampling time and recall per hash family"},
 };
 }  // namespace

@@ -20,7 +20,10 @@ struct Command {
 
 const Command kCommands[] = {
     {"data", glide::cli::cmd_data, "datasets: synth, convert, stats, text2xc"},
-    {"bench", glide::cli::cmd_bench, "benchmarks: data, hash"},
+    {"train", glide::cli::cmd_train, "train a sparse network"},
+    {"eval", glide::cli::cmd_eval, "P@k and nDCG@k of a model on a test set"},
+    {"predict", glide::cli::cmd_predict, "top-k labels for inputs on stdin"},
+    {"bench", glide::cli::cmd_bench, "benchmarks: data, hash, train"},
 };
 
 void usage(std::FILE* out) {

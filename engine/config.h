@@ -19,7 +19,7 @@ struct LshConfig {
   std::uint32_t K = 6;
   std::uint32_t L = 50;
   std::uint32_t range_pow = 15;
-  std::uint32_t bucket_size = 128;
+  std::uint32_t bucket_size = 32;
   std::string insert_policy = "fifo";  // fifo | reservoir
   std::uint32_t simhash_ratio = 3;
   std::uint32_t bin_size = 8;

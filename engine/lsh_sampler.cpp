@@ -61,13 +61,18 @@ class LshSampler final : public OutputSampler {
     next_rehash_ = rehash_every_;
     const auto t = std::chrono::steady_clock::now();
     index_.build(output.rows, output.w.data(), output.stride);
+    tables_ = index_.snapshot();
     refresh_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
+
+  void begin_batch(std::uint64_t) override { tables_ = index_.snapshot(); }
 
   void select(const float* h, std::span<const std::uint32_t> labels,
               std::vector<std::uint32_t>& out) override {
     Local& L = threads_.local();
-    const auto tables = index_.snapshot();
+    // One snapshot per batch: libstdc++'s atomic<shared_ptr> locks, and a reference count
+    // touched per query would bounce between cores.
+    const hashing::TableSet* tables = tables_.get();
     L.buckets.resize(tables->family->num_tables());
     tables->hash_dense(h, L.buckets.data());
     L.labels.clear();
@@ -102,6 +107,7 @@ class LshSampler final : public OutputSampler {
     std::vector<std::uint32_t> buckets, labels;
   };
   hashing::LshIndex index_;
+  std::shared_ptr<const hashing::TableSet> tables_;
   std::uint32_t num_neurons_, budget_;
   double rebuild_interval_;
   std::uint64_t next_rebuild_;

@@ -14,7 +14,7 @@ namespace glide::engine {
 class OutputSampler {
  public:
   virtual ~OutputSampler() = default;
-  // Once per batch, before any select().
+  // Once per batch (of training or inference), before its select() calls.
   virtual void begin_batch(std::uint64_t /*batch_index*/) {}
   // Fills `out` with sample's active neurons: its labels first (each once), then the sampled
   // ones, no duplicates. `h` is the sample's last hidden activation. Safe to call from many

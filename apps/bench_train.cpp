@@ -1,0 +1,229 @@
+// `glide bench train`: the engine's speed and accuracy on the amazon670k synthetic shape, with
+// three output layers trained on the same sample stream in one run: LSH-sampled, uniformly
+// random shared negatives of the same size, and dense (exact softmax, fewer samples).
+#include <sys/resource.h>
+#include <tbb/global_control.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cxxopts.hpp>
+
+#include "apps/commands.h"
+#include "apps/config_flags.h"
+#include "apps/model_setup.h"
+#include "common/cpu.h"
+#include "common/error.h"
+#include "data/shuffle.h"
+#include "data/synth_xc.h"
+#include "engine/evaluator.h"
+#include "engine/trainer.h"
+
+namespace glide::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double rss_mb() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * 4096.0 / (1 << 20);
+}
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
+
+struct VariantResult {
+  std::string name;
+  double sps_1 = 0, sps_2 = 0;  // samples/s at 1 and 2 threads
+  std::uint64_t samples = 0;
+  double p1_at_common = -1, p1_final = -1;
+  engine::PhaseTimes times;
+  double rss = 0;
+  double mean_active = 0;
+};
+
+// Trains on stream[0..limit) in order: the first `one_thread` samples on 1 thread, the rest on
+// `threads`, stopping early after `seconds`; evaluates when `common` samples are done.
+VariantResult run_variant(const std::string& name, engine::Config config,
+                          const data::Dataset& train, const std::vector<std::size_t>& stream,
+                          std::uint64_t limit, std::uint64_t one_thread, unsigned threads,
+                          double seconds, std::uint64_t common, const data::Dataset& test,
+                          std::size_t eval_points) {
+  VariantResult v;
+  v.name = name;
+  config.net.sampling = engine::parse_sampling(name);
+  engine::Network net(config.net);
+  engine::Trainer trainer(net, config.train, make_train_sampler(config, net));
+  const std::uint32_t B = config.train.batch;
+  std::vector<data::SparseView> inputs;
+  std::vector<std::span<const std::uint32_t>> labels;
+  double secs[2] = {0, 0};
+  std::uint64_t done[2] = {0, 0};
+  std::uint64_t pairs = 0;
+  const auto start = Clock::now();
+  engine::PhaseTimes before_parallel;
+  std::uint64_t pos = 0;
+  for (int phase = 0; phase < 2; ++phase) {
+    tbb::global_control limit_threads(tbb::global_control::max_allowed_parallelism,
+                                      phase == 0 ? 1 : threads);
+    const std::uint64_t end = phase == 0 ? std::min(one_thread, limit) : limit;
+    if (phase == 1) before_parallel = trainer.times();
+    const auto t0 = Clock::now();
+    while (pos < end) {
+      if (std::chrono::duration<double>(Clock::now() - start).count() > seconds) break;
+      const std::uint64_t take = std::min<std::uint64_t>(B, end - pos);
+      inputs.clear();
+      labels.clear();
+      for (std::uint64_t i = pos; i < pos + take; ++i) {
+        inputs.push_back(train.features(stream[i]));
+        labels.push_back(train.labels(stream[i]));
+      }
+      const engine::BatchResult r = trainer.train_batch(inputs, labels);
+      pairs += r.active_pairs;
+      const bool crossed = pos < common && pos + take >= common;
+      pos += take;
+      done[phase] += take;
+      if (crossed) {
+        const auto pause = Clock::now();
+        v.p1_at_common = engine::evaluate(net, test, engine::EvalMode::kExact, nullptr, eval_points)
+                             .precision[0];
+        secs[phase] -= std::chrono::duration<double>(Clock::now() - pause).count();
+      }
+    }
+    secs[phase] += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  v.samples = pos;
+  v.sps_1 = secs[0] > 0 ? done[0] / secs[0] : 0;
+  v.sps_2 = secs[1] > 0 ? done[1] / secs[1] : 0;
+  const engine::PhaseTimes& all = trainer.times();
+  v.times = {all.select - before_parallel.select, all.forward - before_parallel.forward,
+             all.loss - before_parallel.loss, all.backward - before_parallel.backward,
+             all.refresh - before_parallel.refresh};
+  v.mean_active = pos ? static_cast<double>(pairs) / pos : 0;
+  v.rss = rss_mb();
+  tbb::global_control all_threads(tbb::global_control::max_allowed_parallelism, threads);
+  v.p1_final =
+      engine::evaluate(net, test, engine::EvalMode::kExact, nullptr, eval_points).precision[0];
+  return v;
+}
+
+}  // namespace
+
+int bench_train(int argc, char** argv) {
+  cxxopts::Options o(
+      "glide bench train",
+      "Training speed and accuracy: LSH-sampled vs random negatives vs dense output layer.");
+  o.add_options()("preset", "synthetic data preset",
+                  cxxopts::value<std::string>()->default_value("amazon670k"))(
+      "train-points", "training points generated",
+      cxxopts::value<std::uint64_t>()->default_value("102400"))(
+      "test-points", "test points generated",
+      cxxopts::value<std::uint64_t>()->default_value("2000"))(
+      "samples", "samples trained by the sampled variants",
+      cxxopts::value<std::uint64_t>()->default_value("102400"))(
+      "one-thread-samples", "of which first trained on 1 thread",
+      cxxopts::value<std::uint64_t>()->default_value("10240"))(
+      "dense-samples", "samples trained by the dense variant",
+      cxxopts::value<std::uint64_t>()->default_value("2048"))(
+      "seconds", "wall budget per variant", cxxopts::value<double>()->default_value("300"))(
+      "variants", "comma list of lsh,random,dense",
+      cxxopts::value<std::string>()->default_value("lsh,random,dense"))(
+      "bench-threads", "threads of the parallel phase",
+      cxxopts::value<unsigned>()->default_value("2"))("h,help", "this help");
+  add_config_flags(o);
+  const auto r = o.parse(argc, argv);
+  if (r.count("help")) {
+    std::printf("%s\n", o.help().c_str());
+    return 0;
+  }
+  reject_unmatched(r);
+  data::XcSynthConfig sc = data::xc_preset(r["preset"].as<std::string>());
+  sc.points = r["train-points"].as<std::uint64_t>();
+  const auto g0 = Clock::now();
+  const data::TrainTest tt = data::synth_xc_split(sc, r["test-points"].as<std::uint64_t>());
+  std::printf(
+      "data: %zu train + %zu test points, %u features, %u labels, generated in %.1f s; %s\n",
+      tt.train.num_points(), tt.test.num_points(), tt.train.num_features, tt.train.num_labels,
+      std::chrono::duration<double>(Clock::now() - g0).count(), cpu_summary().c_str());
+
+  engine::Config config;
+  config.net.num_features = tt.train.num_features;
+  config.net.num_labels = tt.train.num_labels;
+  apply_config_flags(r, config);
+  const std::uint64_t samples =
+      std::min<std::uint64_t>(r["samples"].as<std::uint64_t>(), tt.train.num_points());
+  const std::vector<std::size_t> stream =
+      data::shuffled_order(tt.train.num_points(), config.train.seed);
+  const std::uint64_t dense_samples = std::min(r["dense-samples"].as<std::uint64_t>(), samples);
+  const unsigned threads = r["bench-threads"].as<unsigned>();
+  const double seconds = r["seconds"].as<double>();
+  const std::size_t eval_points = r.count("eval-points") ? config.train.eval_points : 2000;
+  std::printf("config: %s\n", engine::to_json(config, -1).c_str());
+
+  std::vector<VariantResult> results;
+  std::string list = r["variants"].as<std::string>() + ",";
+  for (std::size_t p = 0, q; (q = list.find(',', p)) != std::string::npos; p = q + 1) {
+    const std::string name = list.substr(p, q - p);
+    if (name.empty()) continue;
+    engine::Config c = config;
+    const bool dense = name == "dense";
+    if (dense)
+      c.train.batch =
+          std::min<std::uint32_t>(c.train.batch, 64);  // keeps B x 670k logits in memory
+    std::printf("running %s...\n", name.c_str());
+    std::fflush(stdout);
+    results.push_back(run_variant(
+        name, c, tt.train, stream, dense ? dense_samples : samples,
+        std::min(r["one-thread-samples"].as<std::uint64_t>(), dense ? dense_samples / 4 : samples),
+        threads, seconds, dense_samples, tt.test, eval_points));
+  }
+
+  std::printf("\n%-7s %9s %9s %7s %9s %12s %12s %9s %9s\n", "output", "smp/s 1t", "smp/s 2t",
+              "2t/1t", "samples", "P@1 @common", "P@1 final", "active", "RSS MB");
+  for (const auto& v : results)
+    std::printf("%-7s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %9.0f\n", v.name.c_str(), v.sps_1,
+                v.sps_2, v.sps_1 > 0 ? v.sps_2 / v.sps_1 : 0,
+                static_cast<unsigned long long>(v.samples), v.p1_at_common, v.p1_final,
+                v.mean_active, v.rss);
+  std::printf(
+      "(P@1 @common: exact P@1 on %zu test points after the first %llu samples, the same for every "
+      "variant)\n",
+      eval_points, static_cast<unsigned long long>(dense_samples));
+  std::printf("\ntime split of the %u-thread phase (%% of step time):\n%-7s %8s %8s %8s %9s %8s\n",
+              threads, "output", "select", "forward", "loss", "backward", "refresh");
+  for (const auto& v : results) {
+    const double t = v.times.total();
+    if (t <= 0) continue;
+    std::printf("%-7s %8.1f %8.1f %8.1f %9.1f %8.1f\n", v.name.c_str(), 100 * v.times.select / t,
+                100 * v.times.forward / t, 100 * v.times.loss / t, 100 * v.times.backward / t,
+                100 * v.times.refresh / t);
+  }
+  const VariantResult *lsh = nullptr, *rnd = nullptr, *dns = nullptr;
+  for (const auto& v : results) {
+    if (v.name == "lsh") lsh = &v;
+    if (v.name == "random") rnd = &v;
+    if (v.name == "dense") dns = &v;
+  }
+  std::printf("\nratios:");
+  if (lsh && dns && dns->sps_2 > 0)
+    std::printf(" lsh/dense samples/s %.1fx;", lsh->sps_2 / dns->sps_2);
+  if (lsh && rnd && rnd->sps_2 > 0)
+    std::printf(" lsh/random samples/s %.2fx;", lsh->sps_2 / rnd->sps_2);
+  if (lsh && dns && dns->p1_at_common > 0)
+    std::printf(" lsh/dense P@1 at common samples %.2f;", lsh->p1_at_common / dns->p1_at_common);
+  if (lsh && rnd && rnd->p1_final > 0)
+    std::printf(" lsh/random P@1 final %.2f;", lsh->p1_final / rnd->p1_final);
+  std::printf("\npeak RSS %.0f MB\n", peak_rss_mb());
+  return 0;
+}
+
+}  // namespace glide::cli

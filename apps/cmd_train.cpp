@@ -1,0 +1,180 @@
+// `glide train`: trains a sparse network on a dataset, with progress, periodic test P@k, a
+// JSONL log, Ctrl-C checkpointing and --resume.
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "apps/config_flags.h"
+#include "apps/model_setup.h"
+#include "common/error.h"
+#include "common/progress.h"
+#include "data/dataset_io.h"
+#include "engine/checkpoint.h"
+#include "engine/fit.h"
+
+namespace glide::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_interrupt(int) {
+  g_stop.store(true);
+}
+
+void print_eval(const char* what, const engine::EvalResult& e) {
+  std::printf(
+      "%s: P@1 %.4f  P@3 %.4f  P@5 %.4f  nDCG@3 %.4f  nDCG@5 %.4f  (%zu points, %.3f ms/point)\n",
+      what, e.precision[0], e.precision[2], e.precision[4], e.ndcg[2], e.ndcg[4], e.points,
+      1e3 * e.seconds_per_point());
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  cxxopts::Options o("glide train", "Train a sparse network on an extreme-classification dataset.");
+  o.add_options()("train", "training data (.gds, XC text, libsvm; .zst ok)",
+                  cxxopts::value<std::string>())(
+      "test", "test data, evaluated during and after training", cxxopts::value<std::string>())(
+      "o,output", "model file to write (.glide)", cxxopts::value<std::string>())(
+      "resume", "continue training from this model file", cxxopts::value<std::string>())(
+      "log-jsonl", "write progress records (JSON lines) to this file",
+      cxxopts::value<std::string>())("skip-bad-lines",
+                                     "drop malformed data lines (counted) instead of failing")(
+      "print-config", "print the effective config and exit")("q,quiet", "no progress line")(
+      "h,help", "this help");
+  add_config_flags(o);
+  const auto r = o.parse(argc, argv);
+  if (r.count("help")) {
+    std::printf("%s\n", o.help().c_str());
+    return 0;
+  }
+  reject_unmatched(r);
+  if (!r.count("train")) fail("--train FILE is required");
+  if (!r.count("output") && !r.count("print-config")) fail("-o MODEL.glide is required");
+
+  data::ReadOptions ro;
+  ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
+  const data::Dataset train = data::read_dataset(r["train"].as<std::string>(), ro);
+  data::Dataset test;
+  if (r.count("test")) test = data::read_dataset(r["test"].as<std::string>(), ro);
+
+  engine::Config config;
+  engine::TrainingState state;
+  std::unique_ptr<engine::Network> net;
+  if (r.count("resume")) {
+    engine::LoadedModel m = engine::load_model(r["resume"].as<std::string>());
+    if (!m.has_optimizer_state)
+      fail(r["resume"].as<std::string>() + ": has no optimizer state to resume from");
+    config = m.config;
+    state = m.state;
+    net = std::move(m.net);
+    const auto before = config.net;
+    apply_config_flags(r, config);
+    if (engine::to_json({config.net, {}}) != engine::to_json({before, {}}))
+      fail(
+          "--resume: the network's shape and sampling come from the model; only training flags may "
+          "change");
+  } else {
+    config.net.num_features = train.num_features;
+    config.net.num_labels = std::max(train.num_labels, test.num_labels);
+    config.net.num_features = std::max(train.num_features, test.num_features);
+    apply_config_flags(r, config);
+    engine::validate(config.net);
+  }
+  if (r.count("print-config")) {
+    std::printf("%s\n", engine::to_json(config).c_str());
+    return 0;
+  }
+  const std::string out_path = r["output"].as<std::string>();
+  const unsigned threads =
+      config.train.threads ? config.train.threads : std::thread::hardware_concurrency();
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+  const bool quiet = r.count("quiet") > 0;
+  if (!quiet) std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
+  if (!net) net = std::make_unique<engine::Network>(config.net);
+
+  engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
+  trainer.set_batches(state.batches);
+
+  std::ofstream jsonl;
+  if (r.count("log-jsonl")) {
+    jsonl.open(r["log-jsonl"].as<std::string>(), std::ios::app);
+    if (!jsonl) fail(r["log-jsonl"].as<std::string>(), "cannot open for writing");
+  }
+  const std::uint64_t total = static_cast<std::uint64_t>(config.train.epochs * train.num_points());
+  Progress progress("train", total, "samples", quiet);
+  double last_log = -1;
+  double last_p1 = -1;
+  engine::FitOptions fo;
+  fo.test = test.num_points() ? &test : nullptr;
+  fo.stop = &g_stop;
+  fo.start_samples = state.samples;
+  fo.on_progress = [&](const engine::FitProgress& p) {
+    if (p.evaluated) {
+      last_p1 = p.eval.precision[0];
+      if (jsonl)
+        jsonl << nlohmann::json{{"type", "eval"},
+                                {"seconds", p.seconds},
+                                {"samples", p.samples},
+                                {"epoch", p.epoch},
+                                {"p1", p.eval.precision[0]},
+                                {"p3", p.eval.precision[2]},
+                                {"p5", p.eval.precision[4]},
+                                {"points", p.eval.points}}
+                     .dump()
+              << "\n"
+              << std::flush;
+      return;
+    }
+    char extra[160];
+    std::snprintf(
+        extra, sizeof extra, "epoch %.2f, loss %.4f%s", p.epoch, p.loss,
+        last_p1 >= 0 ? (", test P@1 " + std::to_string(last_p1).substr(0, 6)).c_str() : "");
+    progress.update(p.samples, extra);
+    if (jsonl && p.seconds - last_log >= 1.0) {
+      last_log = p.seconds;
+      jsonl << nlohmann::json{{"type", "progress"},   {"seconds", p.seconds},
+                              {"samples", p.samples}, {"epoch", p.epoch},
+                              {"loss", p.loss},       {"samples_per_second", p.samples_per_second}}
+                   .dump()
+            << "\n"
+            << std::flush;
+    }
+  };
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  const engine::FitProgress done = engine::fit(*net, trainer, train, config.train, fo);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  char extra[96];
+  std::snprintf(extra, sizeof extra, "loss %.4f", done.loss);
+  progress.finish(extra);
+  if (g_stop.load())
+    std::fprintf(stderr, "interrupted: saving a checkpoint to %s\n", out_path.c_str());
+
+  state.samples = done.samples;
+  state.batches = trainer.batches();
+  engine::save_model(out_path, *net, config, state);
+  const engine::PhaseTimes& t = trainer.times();
+  std::printf(
+      "trained %llu samples in %.1f s (%.0f samples/s); time split: select %.1f%%, forward %.1f%%, "
+      "loss %.1f%%, backward+update %.1f%%, table refresh %.1f%%\n",
+      static_cast<unsigned long long>(done.samples - fo.start_samples), done.seconds,
+      done.samples_per_second, 100 * t.select / t.total(), 100 * t.forward / t.total(),
+      100 * t.loss / t.total(), 100 * t.backward / t.total(), 100 * t.refresh / t.total());
+  std::printf("saved %s\n", out_path.c_str());
+  if (fo.test && !g_stop.load()) {
+    print_eval("test (exact)", engine::evaluate(*net, test, engine::EvalMode::kExact, nullptr));
+  }
+  return g_stop.load() ? 130 : 0;
+}
+
+}  // namespace glide::cli

@@ -1,0 +1,24 @@
+#include "apps/model_setup.h"
+
+namespace glide::cli {
+
+std::unique_ptr<engine::OutputSampler> make_train_sampler(const engine::Config& c,
+                                                          const engine::Network& net) {
+  switch (c.net.sampling) {
+    case engine::OutputSampling::kDense:
+      return nullptr;
+    case engine::OutputSampling::kRandom:
+      return engine::make_random_sampler(net.num_labels(),
+                                         engine::sampling_budget(net.num_labels(), c.net.sparsity),
+                                         c.train.seed);
+    default:
+      return engine::make_lsh_sampler(c.net, c.train, net.output, /*fill_random=*/true);
+  }
+}
+
+std::unique_ptr<engine::OutputSampler> make_inference_sampler(const engine::Config& c,
+                                                              const engine::Network& net) {
+  return engine::make_lsh_sampler(c.net, c.train, net.output, /*fill_random=*/false);
+}
+
+}  // namespace glide::cli

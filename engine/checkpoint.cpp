@@ -1,0 +1,98 @@
+#include "engine/checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "engine/model_file.h"
+
+namespace glide::engine {
+
+namespace {
+
+std::span<const std::byte> bytes_of(const AlignedArray<float>& a) {
+  return std::as_bytes(a.span());
+}
+std::span<std::byte> bytes_of(AlignedArray<float>& a) {
+  return std::as_writable_bytes(a.span());
+}
+
+// Each parameter block by name; weights always, Adam moments when asked.
+template <class NetT, class Fn>
+void for_each_block(NetT& net, bool optimizer, Fn&& fn) {
+  auto matrix = [&](const std::string& name, auto& m) {
+    const std::vector<std::uint64_t> shape{m.rows, m.stride};
+    fn(name + ".weight", m.w, shape);
+    if (optimizer) {
+      fn(name + ".adam_m", m.m, shape);
+      fn(name + ".adam_v", m.v, shape);
+    }
+  };
+  auto vector = [&](const std::string& name, auto& v) {
+    const std::vector<std::uint64_t> shape{v.size()};
+    fn(name + ".bias", v.w, shape);
+    if (optimizer) {
+      fn(name + ".bias_adam_m", v.m, shape);
+      fn(name + ".bias_adam_v", v.v, shape);
+    }
+  };
+  matrix("input", net.input);
+  vector("input", net.input_bias);
+  for (std::size_t l = 0; l < net.hidden.size(); ++l) {
+    matrix("hidden" + std::to_string(l + 1), net.hidden[l]);
+    vector("hidden" + std::to_string(l + 1), net.hidden_bias[l]);
+  }
+  matrix("output", net.output);
+  vector("output", net.output_bias);
+}
+
+}  // namespace
+
+void save_model(const std::string& path, const Network& net, const Config& config,
+                const TrainingState& state, const SaveOptions& options) {
+  ModelFileWriteOptions wo;
+  wo.zstd_level = options.zstd_level;
+  wo.threads = options.threads;
+  ModelFileWriter w(path, wo);
+  w.add_json("config", to_json(config));
+  const nlohmann::json st{{"samples", state.samples},
+                          {"batches", state.batches},
+                          {"adam_step", net.step},
+                          {"optimizer_state", options.optimizer_state}};
+  w.add_json("state", st.dump());
+  for_each_block(net, options.optimizer_state,
+                 [&](const std::string& name, const AlignedArray<float>& a,
+                     const std::vector<std::uint64_t>& shape) {
+                   w.add(name, DType::kF32, shape, bytes_of(a));
+                 });
+  w.commit();
+}
+
+LoadedModel load_model(const std::string& path, bool optimizer_state) {
+  ModelFileReader r(path);
+  LoadedModel out;
+  out.config = config_from_json(r.read_json("config"), path + ": section 'config'");
+  try {
+    validate(out.config.net);
+  } catch (const Error& e) {
+    fail(path, std::string("section 'config': ") + e.what());
+  }
+  nlohmann::json st;
+  try {
+    st = nlohmann::json::parse(r.read_json("state"));
+    out.state.samples = st.at("samples").get<std::uint64_t>();
+    out.state.batches = st.at("batches").get<std::uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, std::string("section 'state' is malformed: ") + e.what());
+  }
+  out.net = std::make_unique<Network>(out.config.net);
+  out.net->step = st.value("adam_step", std::uint64_t{0});
+  out.has_optimizer_state = optimizer_state && r.has("output.adam_m");
+  for_each_block(*out.net, out.has_optimizer_state,
+                 [&](const std::string& name, AlignedArray<float>& a,
+                     const std::vector<std::uint64_t>& shape) {
+                   r.read_into(name, DType::kF32, shape, bytes_of(a));
+                 });
+  return out;
+}
+
+}  // namespace glide::engine

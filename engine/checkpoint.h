@@ -1,0 +1,39 @@
+// Saving and loading a network, its config, optimizer state and training position as one .glide
+// model file (docs/model-format.md).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/config.h"
+#include "engine/network.h"
+
+namespace glide::engine {
+
+struct TrainingState {
+  std::uint64_t samples = 0;  // samples trained so far (the resume position)
+  std::uint64_t batches = 0;
+};
+
+struct SaveOptions {
+  bool optimizer_state = true;  // Adam moments, needed to resume training exactly
+  int zstd_level = 3;
+  int threads = 1;
+};
+
+// Writes atomically: a crash leaves the previous file or the complete new one.
+void save_model(const std::string& path, const Network& net, const Config& config,
+                const TrainingState& state, const SaveOptions& options = {});
+
+struct LoadedModel {
+  std::unique_ptr<Network> net;
+  Config config;
+  TrainingState state;
+  bool has_optimizer_state = false;
+};
+
+// Checks everything (magic, version, checksums, shapes against the config) and names what is
+// wrong. Optimizer state is read when present and `optimizer_state` is set.
+LoadedModel load_model(const std::string& path, bool optimizer_state = true);
+
+}  // namespace glide::engine
