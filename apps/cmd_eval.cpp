@@ -27,6 +27,10 @@ int cmd_eval(int argc, char** argv) {
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "skip-bad-lines", "drop malformed data lines (counted) instead of failing")("h,help",
                                                                                   "this help");
+  o.add_options("sampled mode")("sparsity", "fraction of labels scored (default: the model's)",
+                                cxxopts::value<double>())(
+      "lsh-strategy", "union, topk or threshold (default: the model's)",
+      cxxopts::value<std::string>());
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -44,6 +48,9 @@ int cmd_eval(int argc, char** argv) {
 
   engine::LoadedModel m =
       engine::load_model(r["model"].as<std::string>(), /*optimizer_state=*/false);
+  if (r.count("sparsity")) m.config.net.sparsity = r["sparsity"].as<double>();
+  if (r.count("lsh-strategy")) m.config.net.lsh.strategy = r["lsh-strategy"].as<std::string>();
+  engine::validate(m.config.net);
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
   const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);

@@ -1,4 +1,5 @@
 // The glide command line: dispatches to a subcommand; every error becomes one clear line.
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -44,8 +45,25 @@ int main(int argc, char** argv) {
   for (const auto& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     std::string name = std::string("glide ") + c.name;
-    std::vector<char*> args(argv + 1, argv + argc);
-    args[0] = name.data();
+    // cxxopts takes one-letter names as short options only; accept the documented "--k 5",
+    // "--K 6" and "--L 50" (and "--k=5") by rewriting them to "-k 5".
+    std::vector<std::string> storage;
+    storage.reserve(2 * argc);
+    std::vector<char*> args{name.data()};
+    for (int i = 2; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a.size() >= 3 && a.compare(0, 2, "--") == 0 &&
+          std::isalpha(static_cast<unsigned char>(a[2])) && (a.size() == 3 || a[3] == '=')) {
+        storage.push_back(a.substr(1, 2));
+        args.push_back(storage.back().data());
+        if (a.size() > 3) {
+          storage.push_back(a.substr(4));
+          args.push_back(storage.back().data());
+        }
+      } else {
+        args.push_back(argv[i]);
+      }
+    }
     try {
       return c.run(static_cast<int>(args.size()), args.data());
     } catch (const glide::Error& e) {

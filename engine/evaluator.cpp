@@ -111,7 +111,6 @@ void predict_sampled(const Network& net, const HiddenActivations& acts, std::siz
   const ParamMatrix& W = net.output;
   const bool softmax = net.config().loss == LossKind::kSoftmax;
   std::vector<std::size_t> counts(B);
-  sampler.begin_batch(0);
   struct Local {
     std::vector<std::uint32_t> active;
     std::vector<float> z;

@@ -14,7 +14,8 @@ namespace glide::engine {
 class OutputSampler {
  public:
   virtual ~OutputSampler() = default;
-  // Once per batch (of training or inference), before its select() calls.
+  // Once per training batch, before its select() calls. Inference never calls it: without
+  // training the tables never change, and select() is then safe from any number of threads.
   virtual void begin_batch(std::uint64_t /*batch_index*/) {}
   // Fills `out` with sample's active neurons: its labels first (each once), then the sampled
   // ones, no duplicates. `h` is the sample's last hidden activation. Safe to call from many
