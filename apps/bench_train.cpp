@@ -49,6 +49,7 @@ struct VariantResult {
   engine::PhaseTimes times;
   double rss = 0;
   double mean_active = 0;
+  double distinct_per_batch = 0;  // output rows touched per batch
 };
 
 // Trains on stream[0..limit) in order: the first `one_thread` samples on 1 thread, the rest on
@@ -68,7 +69,7 @@ VariantResult run_variant(const std::string& name, engine::Config config,
   std::vector<std::span<const std::uint32_t>> labels;
   double secs[2] = {0, 0};
   std::uint64_t done[2] = {0, 0};
-  std::uint64_t pairs = 0;
+  std::uint64_t pairs = 0, distinct = 0, batches = 0;
   const auto start = Clock::now();
   engine::PhaseTimes before_parallel;
   std::uint64_t pos = 0;
@@ -89,6 +90,8 @@ VariantResult run_variant(const std::string& name, engine::Config config,
       }
       const engine::BatchResult r = trainer.train_batch(inputs, labels);
       pairs += r.active_pairs;
+      distinct += r.distinct_active;
+      ++batches;
       const bool crossed = pos < common && pos + take >= common;
       pos += take;
       done[phase] += take;
@@ -109,6 +112,7 @@ VariantResult run_variant(const std::string& name, engine::Config config,
              all.loss - before_parallel.loss, all.backward - before_parallel.backward,
              all.refresh - before_parallel.refresh};
   v.mean_active = pos ? static_cast<double>(pairs) / pos : 0;
+  v.distinct_per_batch = batches ? static_cast<double>(distinct) / batches : 0;
   v.rss = rss_mb();
   tbb::global_control all_threads(tbb::global_control::max_allowed_parallelism, threads);
   v.p1_final =
@@ -187,13 +191,13 @@ int bench_train(int argc, char** argv) {
         threads, seconds, dense_samples, tt.test, eval_points));
   }
 
-  std::printf("\n%-7s %9s %9s %7s %9s %12s %12s %9s %9s\n", "output", "smp/s 1t", "smp/s 2t",
-              "2t/1t", "samples", "P@1 @common", "P@1 final", "active", "RSS MB");
+  std::printf("\n%-7s %9s %9s %7s %9s %12s %12s %9s %10s %9s\n", "output", "smp/s 1t", "smp/s 2t",
+              "2t/1t", "samples", "P@1 @common", "P@1 final", "active", "rows/batch", "RSS MB");
   for (const auto& v : results)
-    std::printf("%-7s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %9.0f\n", v.name.c_str(), v.sps_1,
+    std::printf("%-7s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %10.0f %9.0f\n", v.name.c_str(), v.sps_1,
                 v.sps_2, v.sps_1 > 0 ? v.sps_2 / v.sps_1 : 0,
                 static_cast<unsigned long long>(v.samples), v.p1_at_common, v.p1_final,
-                v.mean_active, v.rss);
+                v.mean_active, v.distinct_per_batch, v.rss);
   std::printf(
       "(P@1 @common: exact P@1 on %zu test points after the first %llu samples, the same for every "
       "variant)\n",

@@ -131,7 +131,8 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     if (!s.empty()) nc.sampling = parse_sampling(s);
     if (auto l = n.find("lsh"); l != n.end()) {
       check_keys(*l,
-                 {"family", "K", "L", "range_pow", "bucket_size", "insert_policy", "simhash_ratio", "bin_size", "strategy", "min_count"},
+                 {"family", "K", "L", "range_pow", "bucket_size", "insert_policy", "simhash_ratio",
+                  "bin_size", "strategy", "min_count"},
                  where, "network.lsh.");
       const std::string p = "network.lsh.";
       read(*l, "family", nc.lsh.family, where, p);

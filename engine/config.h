@@ -40,7 +40,7 @@ struct NetworkConfig {
 
 struct TrainConfig {
   std::string optimizer = "adam";  // adam | sgd
-  double lr = 1e-3;
+  double lr = 1e-2;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   std::uint32_t batch = 256;
   double epochs = 1;          // may be fractional

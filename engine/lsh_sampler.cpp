@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "common/rng.h"
 #include "engine/output_sampler.h"
 #include "hashing/active_set_sampler.h"
 #include "hashing/lsh_index.h"
@@ -53,11 +54,14 @@ class LshSampler final : public OutputSampler {
           return Local{
               hashing::ActiveSetSampler(num_neurons_, derive_seed(seed_, 100 + next_thread_++)),
               {},
-              {}};
+              {},
+              {},
+              0};
         }) {
     sample_.strategy = hashing::parse_sample_strategy(net.lsh.strategy);
     sample_.min_count = net.lsh.min_count;
-    sample_.fill_random = fill_random;
+    sample_.fill_random = false;
+    fill_shared_ = fill_random;
     next_rehash_ = rehash_every_;
     const auto t = std::chrono::steady_clock::now();
     index_.build(output.rows, output.w.data(), output.stride);
@@ -65,7 +69,19 @@ class LshSampler final : public OutputSampler {
     refresh_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
 
-  void begin_batch(std::uint64_t) override { tables_ = index_.snapshot(); }
+  void begin_batch(std::uint64_t batch_index,
+                   std::span<const std::span<const std::uint32_t>> labels) override {
+    tables_ = index_.snapshot();
+    if (!fill_shared_) return;
+    // Training adds the batch's labels (in-batch negatives) and tops each sample up to the
+    // budget from uniform negatives drawn once per batch: shared rows are read and updated once
+    // per batch instead of once per sample.
+    if (label_stamp_.size() != num_neurons_) label_stamp_.assign(num_neurons_, 0);
+    batch_labels(labels, label_stamp_, label_epoch_, batch_labels_);
+    Rng rng(derive_seed(seed_, 1u << 20 | batch_index));
+    shared_.resize(budget_);
+    for (auto& j : shared_) j = rng.below(num_neurons_);
+  }
 
   void select(const float* h, std::span<const std::uint32_t> labels,
               std::vector<std::uint32_t>& out) override {
@@ -81,6 +97,11 @@ class LshSampler final : public OutputSampler {
     hashing::SampleConfig cfg = sample_;
     cfg.budget = budget_ + static_cast<std::uint32_t>(L.labels.size());
     L.sampler.sample(tables->tables, L.buckets, L.labels, cfg, out);
+    if (fill_shared_) {
+      mark(L, out);
+      top_up(L, shared_, cfg.budget, out);
+      top_up(L, batch_labels_, out.size() + batch_labels_.size(), out);
+    }
   }
 
   void after_batch(const ParamMatrix& output, std::uint64_t batch_index) override {
@@ -99,13 +120,37 @@ class LshSampler final : public OutputSampler {
   }
 
   double refresh_seconds() const override { return refresh_seconds_; }
+
   std::size_t memory_bytes() const override { return index_.table_memory_bytes(); }
 
  private:
   struct Local {
     hashing::ActiveSetSampler sampler;
     std::vector<std::uint32_t> buckets, labels;
+    std::vector<std::uint32_t> stamp;  // membership marks for top_up
+    std::uint32_t epoch = 0;
   };
+
+  // Marks the ids already in `out` so top_up skips them.
+  void mark(Local& L, const std::vector<std::uint32_t>& out) const {
+    if (L.stamp.size() != num_neurons_) L.stamp.assign(num_neurons_, 0);
+    if (++L.epoch == 0) {
+      std::fill(L.stamp.begin(), L.stamp.end(), 0);
+      L.epoch = 1;
+    }
+    for (std::uint32_t j : out) L.stamp[j] = L.epoch;
+  }
+  // Appends ids of `from` not yet in `out` until `out` holds `limit` ids.
+  static void top_up(Local& L, const std::vector<std::uint32_t>& from, std::size_t limit,
+                     std::vector<std::uint32_t>& out) {
+    for (std::uint32_t j : from) {
+      if (out.size() >= limit) break;
+      if (L.stamp[j] == L.epoch) continue;
+      L.stamp[j] = L.epoch;
+      out.push_back(j);
+    }
+  }
+
   hashing::LshIndex index_;
   std::shared_ptr<const hashing::TableSet> tables_;
   std::uint32_t num_neurons_, budget_;
@@ -117,6 +162,9 @@ class LshSampler final : public OutputSampler {
   std::uint64_t seed_;
   std::atomic<std::uint64_t> next_thread_{0};
   hashing::SampleConfig sample_;
+  bool fill_shared_ = false;
+  std::vector<std::uint32_t> shared_, batch_labels_, label_stamp_;
+  std::uint32_t label_epoch_ = 0;
   tbb::enumerable_thread_specific<Local> threads_;
   double refresh_seconds_ = 0;
   std::uint64_t rebuilds_ = 0;

@@ -16,7 +16,10 @@ class OutputSampler {
   virtual ~OutputSampler() = default;
   // Once per training batch, before its select() calls. Inference never calls it: without
   // training the tables never change, and select() is then safe from any number of threads.
-  virtual void begin_batch(std::uint64_t /*batch_index*/) {}
+  // `labels` are the batch's labels: every sample also scores the other samples' labels
+  // (in-batch negatives: popular labels get pushed down where they are wrong).
+  virtual void begin_batch(std::uint64_t /*batch_index*/,
+                           std::span<const std::span<const std::uint32_t>> /*labels*/) {}
   // Fills `out` with sample's active neurons: its labels first (each once), then the sampled
   // ones, no duplicates. `h` is the sample's last hidden activation. Safe to call from many
   // threads at once.
@@ -42,6 +45,12 @@ std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, st
 // samples), always in the background while training goes on.
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
                                                 const ParamMatrix& output, bool fill_random);
+
+// The distinct labels of a batch, in first-seen order, deduplicated with `stamp` (one entry per
+// neuron) and `epoch` (bumped here).
+void batch_labels(std::span<const std::span<const std::uint32_t>> labels,
+                  std::vector<std::uint32_t>& stamp, std::uint32_t& epoch,
+                  std::vector<std::uint32_t>& out);
 
 // Active-set size for a layer of n neurons at the given sparsity (at least 1).
 std::uint32_t sampling_budget(std::uint32_t n, double sparsity);

@@ -12,6 +12,22 @@ void put_labels_first(std::span<const std::uint32_t> labels, std::vector<std::ui
     if (std::find(out.begin(), out.end(), y) == out.end()) out.push_back(y);
 }
 
+void batch_labels(std::span<const std::span<const std::uint32_t>> labels,
+                  std::vector<std::uint32_t>& stamp, std::uint32_t& epoch,
+                  std::vector<std::uint32_t>& out) {
+  if (++epoch == 0) {
+    std::fill(stamp.begin(), stamp.end(), 0);
+    epoch = 1;
+  }
+  out.clear();
+  for (const auto& ys : labels)
+    for (std::uint32_t y : ys)
+      if (stamp[y] != epoch) {
+        stamp[y] = epoch;
+        out.push_back(y);
+      }
+}
+
 std::uint32_t sampling_budget(std::uint32_t n, double sparsity) {
   return std::max<std::uint32_t>(1, static_cast<std::uint32_t>(std::lround(n * sparsity)));
 }
@@ -21,18 +37,20 @@ namespace {
 class RandomSampler final : public OutputSampler {
  public:
   RandomSampler(std::uint32_t n, std::uint32_t budget, std::uint64_t seed)
-      : n_(n), budget_(std::min(budget, n)), seed_(seed), stamp_(n, 0) {}
+      : n_(n), budget_(std::min(budget, n / 2)), seed_(seed), stamp_(n, 0) {}
 
-  void begin_batch(std::uint64_t batch_index) override {
-    // Distinct ids by rejection: cheap while the budget is a small fraction of the layer.
+  void begin_batch(std::uint64_t batch_index,
+                   std::span<const std::span<const std::uint32_t>> labels) override {
+    // The batch's labels, then distinct uniform draws (rejection: cheap while the budget is a
+    // small fraction of the layer).
+    batch_labels(labels, stamp_, epoch_, shared_);
     Rng rng(derive_seed(seed_, batch_index));
-    ++epoch_;
-    shared_.clear();
-    while (shared_.size() < budget_) {
+    for (std::uint32_t drawn = 0; drawn < budget_;) {
       const std::uint32_t j = rng.below(n_);
       if (stamp_[j] == epoch_) continue;
       stamp_[j] = epoch_;
       shared_.push_back(j);
+      ++drawn;
     }
   }
 

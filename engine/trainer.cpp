@@ -65,7 +65,7 @@ void Trainer::select_active(std::span<const std::span<const std::uint32_t>> labe
     }
     return;
   }
-  sampler_->begin_batch(batches_);
+  sampler_->begin_batch(batches_, labels);
   tbb::parallel_for(
       tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
         for (std::size_t s = r.begin(); s < r.end(); ++s) {
