@@ -37,7 +37,7 @@ namespace {
 class RandomSampler final : public OutputSampler {
  public:
   RandomSampler(std::uint32_t n, std::uint32_t budget, std::uint64_t seed)
-      : n_(n), budget_(std::min(budget, n / 2)), seed_(seed), stamp_(n, 0) {}
+      : n_(n), budget_(std::min(budget, n)), seed_(seed), stamp_(n, 0) {}
 
   void begin_batch(std::uint64_t batch_index,
                    std::span<const std::span<const std::uint32_t>> labels) override {
@@ -45,7 +45,17 @@ class RandomSampler final : public OutputSampler {
     // small fraction of the layer).
     batch_labels(labels, stamp_, epoch_, shared_);
     Rng rng(derive_seed(seed_, batch_index));
-    for (std::uint32_t drawn = 0; drawn < budget_;) {
+    const std::uint32_t wanted = std::min<std::uint32_t>(budget_, n_ - static_cast<std::uint32_t>(shared_.size()));
+    if (wanted > n_ / 4) {
+      // A large share of the layer: take the unmarked ids in a random order.
+      std::vector<std::uint32_t> rest;
+      for (std::uint32_t j = 0; j < n_; ++j)
+        if (stamp_[j] != epoch_) rest.push_back(j);
+      std::shuffle(rest.begin(), rest.end(), rng);
+      shared_.insert(shared_.end(), rest.begin(), rest.begin() + wanted);
+      return;
+    }
+    for (std::uint32_t drawn = 0; drawn < wanted;) {
       const std::uint32_t j = rng.below(n_);
       if (stamp_[j] == epoch_) continue;
       stamp_[j] = epoch_;
