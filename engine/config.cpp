@@ -59,7 +59,8 @@ json to_j(const Config& c) {
                   {"strategy", n.lsh.strategy},
                   {"min_count", n.lsh.min_count}}}}},
               {"train",
-               {{"lr", t.lr},
+               {{"optimizer", t.optimizer},
+                {"lr", t.lr},
                 {"beta1", t.beta1},
                 {"beta2", t.beta2},
                 {"eps", t.eps},
@@ -153,7 +154,7 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     const std::string p = "train.";
     check_keys(
         t,
-        {"lr", "beta1", "beta2", "eps", "batch", "epochs", "threads", "seed", "rebuild_every",
+        {"optimizer", "lr", "beta1", "beta2", "eps", "batch", "epochs", "threads", "seed", "rebuild_every",
          "rebuild_growth", "rehash_every", "max_seconds", "eval_every", "eval_points"},
         where, p);
     read(t, "optimizer", tc.optimizer, where, p);

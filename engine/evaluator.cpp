@@ -26,11 +26,16 @@ struct TopK {
   float max = -INFINITY;
   double sum = 0;  // sum of exp(score - max)
 
+  // Higher score first; equal scores by label id, so the result never depends on the order in
+  // which (parallel) blocks offer their labels.
+  static bool before(const std::pair<float, std::uint32_t>& a,
+                     const std::pair<float, std::uint32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  }
   void offer(float score, std::uint32_t label, std::size_t k) {
-    if (best.size() == k && score <= best.back().first) return;
-    auto it = std::upper_bound(best.begin(), best.end(), score,
-                               [](float s, const auto& e) { return s > e.first; });
-    best.insert(it, {score, label});
+    const std::pair<float, std::uint32_t> e{score, label};
+    if (best.size() == k && !before(e, best.back())) return;
+    best.insert(std::upper_bound(best.begin(), best.end(), e, before), e);
     if (best.size() > k) best.pop_back();
   }
   void add_exp(float block_max, double block_sum) {  // block_sum = sum exp(x - block_max)
@@ -78,8 +83,11 @@ void predict_exact(const Network& net, const HiddenActivations& acts, std::size_
     l.col.resize(B);
     return l;
   });
+  const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
+  std::vector<float> block_max(std::size_t{num_blocks} * B);
+  std::vector<double> block_sum(std::size_t{num_blocks} * B);
   tbb::parallel_for(
-      tbb::blocked_range<std::uint32_t>(0, (N + kBlock - 1) / kBlock, 1), [&](const auto& r) {
+      tbb::blocked_range<std::uint32_t>(0, num_blocks, 1), [&](const auto& r) {
         Local& L = locals.local();
         for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
           const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
@@ -93,13 +101,19 @@ void predict_exact(const Network& net, const HiddenActivations& acts, std::size_
             TopK& t = L.per_sample[s];
             for (std::uint32_t q = 0; q < n; ++q) t.offer(row[q], j0 + q, k);
             const float mx = kern.max(row, n);
-            t.add_exp(mx, kern.exp_shift_sum(row, n, mx));
+            block_max[blk * B + s] = mx;
+            block_sum[blk * B + s] = kern.exp_shift_sum(row, n, mx);
           }
         }
       });
+  // The top k do not depend on the merge order; the normaliser is summed in block order, so
+  // scores are the same bits whichever threads computed which blocks.
   std::vector<TopK> merged(B);
   for (Local& L : locals)
     for (std::size_t s = 0; s < B; ++s) merged[s].merge(L.per_sample[s], k);
+  for (std::uint32_t blk = 0; blk < num_blocks; ++blk)
+    for (std::size_t s = 0; s < B; ++s)
+      merged[s].add_exp(block_max[blk * B + s], block_sum[blk * B + s]);
   const bool softmax = net.config().loss == LossKind::kSoftmax;
   for (std::size_t s = 0; s < B; ++s) finish(merged[s], softmax, out[s]);
 }

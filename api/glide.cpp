@@ -1,0 +1,536 @@
+// The public facade (include/glide/glide.h) over the engine: validation of user batches, config
+// translation, and the training / prediction entry points.
+#include "glide/glide.h"
+
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "common/error.h"
+#include "data/dataset_io.h"
+#include "engine/checkpoint.h"
+#include "engine/config.h"
+#include "engine/evaluator.h"
+#include "engine/fit.h"
+#include "engine/network.h"
+#include "engine/output_sampler.h"
+#include "engine/trainer.h"
+
+namespace glide {
+
+namespace {
+
+// --- batches ---------------------------------------------------------------------------------
+
+// Checks one CSR offsets array against the length of the array it indexes.
+void check_offsets(std::span<const std::uint64_t> offsets, std::size_t rows, std::size_t length,
+                   const char* name, const char* array, const std::string& where) {
+  if (offsets.size() != rows + 1)
+    fail(where, std::string(name) + " has " + std::to_string(offsets.size()) + " entries, expected " +
+                    std::to_string(rows + 1) + " (rows + 1)");
+  if (offsets[0] != 0)
+    fail(where, std::string(name) + "[0] is " + std::to_string(offsets[0]) + ", must be 0");
+  for (std::size_t i = 0; i < rows; ++i)
+    if (offsets[i + 1] < offsets[i])
+      fail(where, std::string("bad offsets: ") + name + " decreases at row " + std::to_string(i) +
+                      " (" + std::to_string(offsets[i]) + " -> " + std::to_string(offsets[i + 1]) +
+                      ")");
+  if (offsets[rows] != length)
+    fail(where, std::string("bad offsets: ") + name + " ends at " +
+                    std::to_string(offsets[rows]) + " but " + array + " has " +
+                    std::to_string(length) + " entries");
+}
+
+// Checks every rule of SparseBatchView against the model's dimensions.
+void check_batch(const SparseBatchView& b, std::uint32_t num_features, std::uint32_t num_labels,
+                 bool need_labels, const std::string& where) {
+  if (b.row_offsets.empty()) {
+    if (!b.feature_ids.empty() || !b.values.empty())
+      fail(where, "row_offsets is empty but the batch has feature ids or values");
+    if (need_labels) fail(where, "the batch has no rows");
+    return;
+  }
+  const std::size_t rows = b.rows();
+  if (b.feature_ids.size() != b.values.size())
+    fail(where, std::to_string(b.feature_ids.size()) + " feature ids but " +
+                    std::to_string(b.values.size()) + " values (the lengths must match)");
+  check_offsets(b.row_offsets, rows, b.feature_ids.size(), "row_offsets", "feature_ids", where);
+  const bool has_labels = !b.label_offsets.empty();
+  if (need_labels && !has_labels) fail(where, "label_offsets is empty: every row needs labels");
+  if (has_labels)
+    check_offsets(b.label_offsets, rows, b.label_ids.size(), "label_offsets", "label_ids", where);
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::uint64_t q = b.row_offsets[i]; q < b.row_offsets[i + 1]; ++q) {
+      if (b.feature_ids[q] >= num_features)
+        fail(where, "row " + std::to_string(i) + ": feature id " + std::to_string(b.feature_ids[q]) +
+                        " is out of range (the model has " + std::to_string(num_features) +
+                        " features)");
+      if (!std::isfinite(b.values[q]))
+        fail(where, "row " + std::to_string(i) + ": the value of feature " +
+                        std::to_string(b.feature_ids[q]) + " is not finite");
+    }
+    if (!has_labels) continue;
+    for (std::uint64_t q = b.label_offsets[i]; q < b.label_offsets[i + 1]; ++q)
+      if (b.label_ids[q] >= num_labels)
+        fail(where, "row " + std::to_string(i) + ": label id " + std::to_string(b.label_ids[q]) +
+                        " is out of range (the model has " + std::to_string(num_labels) +
+                        " labels)");
+  }
+}
+
+data::SparseView row_view(const SparseBatchView& b, std::size_t i) {
+  const auto s = b.row_offsets[i], e = b.row_offsets[i + 1];
+  return {b.feature_ids.subspan(s, e - s), b.values.subspan(s, e - s)};
+}
+std::span<const std::uint32_t> row_labels(const SparseBatchView& b, std::size_t i) {
+  const auto s = b.label_offsets[i], e = b.label_offsets[i + 1];
+  return b.label_ids.subspan(s, e - s);
+}
+
+// A validated view as the engine's dataset (one copy: the training loop needs a Dataset).
+data::Dataset to_dataset(const SparseBatchView& b, std::uint32_t num_features,
+                         std::uint32_t num_labels) {
+  data::Dataset d;
+  d.row_offsets.assign(b.row_offsets.begin(), b.row_offsets.end());
+  d.feature_ids.assign(b.feature_ids.begin(), b.feature_ids.end());
+  d.values.assign(b.values.begin(), b.values.end());
+  d.label_offsets.assign(b.label_offsets.begin(), b.label_offsets.end());
+  d.label_ids.assign(b.label_ids.begin(), b.label_ids.end());
+  d.num_features = num_features;
+  d.num_labels = num_labels;
+  return d;
+}
+
+SparseBatchView dataset_view(const data::Dataset& d) {
+  return {d.row_offsets, d.feature_ids, d.values, d.label_offsets, d.label_ids};
+}
+
+// --- configs ---------------------------------------------------------------------------------
+
+engine::EvalMode to_engine(PredictMode m) {
+  return m == PredictMode::kSampled ? engine::EvalMode::kSampled : engine::EvalMode::kExact;
+}
+
+engine::NetworkConfig to_engine(const ModelConfig& c) {
+  engine::NetworkConfig n;
+  n.num_features = c.num_features;
+  n.num_labels = c.num_labels;
+  n.hidden = c.hidden;
+  n.loss = c.loss == Loss::kSigmoid ? engine::LossKind::kSigmoid : engine::LossKind::kSoftmax;
+  n.sampling = c.sampling == Sampling::kDense    ? engine::OutputSampling::kDense
+               : c.sampling == Sampling::kRandom ? engine::OutputSampling::kRandom
+                                                 : engine::OutputSampling::kLsh;
+  n.sparsity = c.sparsity;
+  n.lsh.family = c.lsh.family;
+  n.lsh.K = c.lsh.K;
+  n.lsh.L = c.lsh.L;
+  n.lsh.range_pow = c.lsh.range_pow;
+  n.lsh.bucket_size = c.lsh.bucket_size;
+  n.seed = c.seed;
+  return n;
+}
+
+ModelConfig from_engine(const engine::NetworkConfig& n) {
+  ModelConfig c;
+  c.num_features = n.num_features;
+  c.num_labels = n.num_labels;
+  c.hidden = n.hidden;
+  c.loss = n.loss == engine::LossKind::kSigmoid ? Loss::kSigmoid : Loss::kSoftmax;
+  c.sampling = n.sampling == engine::OutputSampling::kDense    ? Sampling::kDense
+               : n.sampling == engine::OutputSampling::kRandom ? Sampling::kRandom
+                                                                : Sampling::kLsh;
+  c.sparsity = n.sparsity;
+  c.lsh.family = n.lsh.family;
+  c.lsh.K = n.lsh.K;
+  c.lsh.L = n.lsh.L;
+  c.lsh.range_pow = n.lsh.range_pow;
+  c.lsh.bucket_size = n.lsh.bucket_size;
+  c.seed = n.seed;
+  return c;
+}
+
+// Fields of TrainOptions over `t` (the engine's other knobs keep their values).
+void apply(const TrainOptions& o, engine::TrainConfig& t) {
+  t.optimizer = o.optimizer;
+  t.lr = o.lr;
+  t.batch = o.batch;
+  t.epochs = o.epochs;
+  t.threads = o.threads;
+  t.seed = o.seed;
+  t.max_seconds = o.max_seconds;
+  t.eval_every = o.eval_every;
+  t.eval_points = o.eval_points;
+  t.rebuild_every = o.rebuild_every;
+  t.rebuild_growth = o.rebuild_growth;
+}
+
+TrainOptions from_engine(const engine::TrainConfig& t) {
+  TrainOptions o;
+  o.optimizer = t.optimizer;
+  o.lr = t.lr;
+  o.batch = t.batch;
+  o.epochs = t.epochs;
+  o.threads = t.threads;
+  o.seed = t.seed;
+  o.max_seconds = t.max_seconds;
+  o.eval_every = t.eval_every;
+  o.eval_points = t.eval_points;
+  o.rebuild_every = t.rebuild_every;
+  o.rebuild_growth = t.rebuild_growth;
+  return o;
+}
+
+void validate_all(const engine::Config& c) {
+  engine::validate(c.net);
+  engine::validate(c.train);
+  const std::string& f = c.net.lsh.family;
+  if (f != "simhash" && f != "wta" && f != "dwta" && f != "doph")
+    fail("network.lsh.family must be simhash, wta, dwta or doph, got '" + f + "'");
+}
+
+Metrics to_metrics(const engine::EvalResult& e) {
+  Metrics m;
+  for (int k = 0; k < 5; ++k) {
+    m.precision[k] = e.precision[k];
+    m.ndcg[k] = e.ndcg[k];
+  }
+  m.points = e.points;
+  m.seconds = e.seconds;
+  return m;
+}
+
+}  // namespace
+
+// --- SparseBatch, Metrics ----------------------------------------------------------------------
+
+void SparseBatch::add_row(std::span<const std::uint32_t> ids, std::span<const float> vals,
+                          std::span<const std::uint32_t> labels) {
+  if (ids.size() != vals.size())
+    fail("SparseBatch::add_row: " + std::to_string(ids.size()) + " feature ids but " +
+         std::to_string(vals.size()) + " values (the lengths must match)");
+  feature_ids.insert(feature_ids.end(), ids.begin(), ids.end());
+  values.insert(values.end(), vals.begin(), vals.end());
+  row_offsets.push_back(feature_ids.size());
+  label_ids.insert(label_ids.end(), labels.begin(), labels.end());
+  label_offsets.push_back(label_ids.size());
+}
+
+SparseBatchView SparseBatch::view() const {
+  return {row_offsets, feature_ids, values, label_offsets, label_ids};
+}
+
+SparseBatch read_dataset(const std::string& path) {
+  data::Dataset d = data::read_dataset(path);
+  SparseBatch b;
+  b.row_offsets = std::move(d.row_offsets);
+  b.feature_ids = std::move(d.feature_ids);
+  b.values = std::move(d.values);
+  b.label_offsets = std::move(d.label_offsets);
+  b.label_ids = std::move(d.label_ids);
+  b.num_features = d.num_features;
+  b.num_labels = d.num_labels;
+  return b;
+}
+
+double Metrics::p_at(int k) const {
+  if (k < 1 || k > 5) fail("Metrics::p_at: k must be in 1..5, got " + std::to_string(k));
+  return precision[k - 1];
+}
+double Metrics::ndcg_at(int k) const {
+  if (k < 1 || k > 5) fail("Metrics::ndcg_at: k must be in 1..5, got " + std::to_string(k));
+  return ndcg[k - 1];
+}
+
+const char* version() noexcept {
+  return GLIDE_VERSION_STRING;
+}
+
+// --- Model -----------------------------------------------------------------------------------
+
+struct Model::Impl {
+  engine::Config config;
+  std::unique_ptr<engine::Network> net;
+  engine::TrainingState state;
+  // LSH tables for sampled prediction, built on first use from the current weights (they cost
+  // memory, so models that only predict exactly never build them) and dropped by training.
+  mutable std::mutex lsh_mutex;
+  mutable std::shared_ptr<engine::OutputSampler> lsh;
+
+  std::shared_ptr<engine::OutputSampler> inference_sampler() const {
+    std::lock_guard lock(lsh_mutex);
+    if (!lsh)
+      lsh = engine::make_lsh_sampler(config.net, config.train, net->output, /*fill_random=*/false);
+    return lsh;
+  }
+
+  void predict(std::span<const data::SparseView> inputs, std::uint32_t k, PredictMode mode,
+               std::vector<engine::Prediction>& out) const {
+    std::shared_ptr<engine::OutputSampler> sampler;
+    if (mode == PredictMode::kSampled) sampler = inference_sampler();
+    engine::predict_topk(*net, inputs, std::min(k, net->num_labels()), to_engine(mode),
+                         sampler.get(), out);
+  }
+
+  TrainResult train(const data::Dataset& data, const TrainOptions& options,
+                    const ProgressCallback& on_progress, const data::Dataset* test) {
+    engine::Config c = config;
+    apply(options, c.train);
+    validate_all(c);
+    config = c;
+    {
+      std::lock_guard lock(lsh_mutex);
+      lsh.reset();  // the weights change
+    }
+    const unsigned threads =
+        c.train.threads ? c.train.threads : std::max(1u, std::thread::hardware_concurrency());
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+
+    std::unique_ptr<engine::OutputSampler> sampler;
+    const std::uint32_t n = net->num_labels();
+    switch (c.net.sampling) {
+      case engine::OutputSampling::kDense:
+        break;
+      case engine::OutputSampling::kRandom:
+        sampler = engine::make_random_sampler(n, engine::sampling_budget(n, c.net.sparsity),
+                                              c.train.seed);
+        break;
+      default:
+        sampler = engine::make_lsh_sampler(c.net, c.train, net->output, /*fill_random=*/true);
+    }
+    engine::Trainer trainer(*net, c.train, std::move(sampler));
+    trainer.set_batches(state.batches);
+
+    std::atomic<bool> stop{false};
+    engine::FitOptions fo;
+    fo.test = test && test->num_points() ? test : nullptr;
+    fo.eval_mode = to_engine(options.eval_mode);
+    fo.stop = &stop;
+    if (on_progress) {
+      fo.on_progress = [&](const engine::FitProgress& p) {
+        TrainProgress t;
+        t.epoch = p.epoch;
+        t.samples = p.samples;
+        t.batches = p.batches;
+        t.seconds = p.seconds;
+        t.loss = p.loss;
+        t.samples_per_second = p.samples_per_second;
+        t.eta_seconds = p.eta_seconds;
+        t.has_eval = p.evaluated;
+        if (p.evaluated) t.eval = to_metrics(p.eval);
+        if (!on_progress(t)) stop.store(true);
+      };
+    }
+    // Training position and optimizer clock advance even if fit() throws midway.
+    struct Commit {
+      Impl& self;
+      engine::Trainer& trainer;
+      ~Commit() { self.state.batches = trainer.batches(); }
+    } commit{*this, trainer};
+    const engine::FitProgress done = engine::fit(*net, trainer, data, c.train, fo);
+    state.samples += done.samples;
+
+    TrainResult r;
+    r.samples = done.samples;
+    r.batches = trainer.batches();
+    r.seconds = done.seconds;
+    r.loss = done.loss;
+    r.samples_per_second = done.samples_per_second;
+    r.stopped = done.samples <
+                static_cast<std::uint64_t>(std::llround(c.train.epochs * data.num_points()));
+    return r;
+  }
+
+  Metrics evaluate(const SparseBatchView& b, PredictMode mode) const {
+    const auto t0 = std::chrono::steady_clock::now();
+    engine::EvalResult r;
+    constexpr std::size_t kBatch = 256;
+    std::vector<data::SparseView> inputs;
+    std::vector<std::size_t> rows;
+    std::vector<engine::Prediction> preds;
+    std::shared_ptr<engine::OutputSampler> sampler;
+    if (mode == PredictMode::kSampled) sampler = inference_sampler();
+    for (std::size_t first = 0; first < b.rows(); first += kBatch) {
+      inputs.clear();
+      rows.clear();
+      for (std::size_t i = first; i < std::min(b.rows(), first + kBatch); ++i) {
+        if (row_labels(b, i).empty()) continue;
+        inputs.push_back(row_view(b, i));
+        rows.push_back(i);
+      }
+      if (inputs.empty()) continue;
+      engine::predict_topk(*net, inputs, std::min<std::uint32_t>(5, net->num_labels()),
+                           to_engine(mode), sampler.get(), preds);
+      for (std::size_t q = 0; q < rows.size(); ++q)
+        engine::accumulate_metrics(preds[q], row_labels(b, rows[q]), r);
+    }
+    Metrics m;
+    for (int k = 0; k < 5; ++k) {
+      m.precision[k] = r.points ? r.precision[k] / r.points : 0;
+      m.ndcg[k] = r.points ? r.ndcg[k] / r.points : 0;
+    }
+    m.points = r.points;
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return m;
+  }
+};
+
+Model::Model() noexcept = default;
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const Model::Impl& Model::impl(const char* what) const {
+  if (!impl_)
+    fail(std::string("Model::") + what +
+         ": the model is empty (default-constructed or moved from); load or create one first");
+  return *impl_;
+}
+Model::Impl& Model::impl(const char* what) {
+  return const_cast<Impl&>(std::as_const(*this).impl(what));
+}
+
+Model Model::create(const ModelConfig& config, const TrainOptions& train) {
+  engine::Config c;
+  c.net = to_engine(config);
+  apply(train, c.train);
+  validate_all(c);
+  Model m;
+  m.impl_ = std::make_unique<Impl>();
+  m.impl_->config = c;
+  m.impl_->net = std::make_unique<engine::Network>(c.net);
+  return m;
+}
+
+Model Model::create_from_json(const std::string& json) {
+  engine::Config c = engine::config_from_json(json, "config");
+  validate_all(c);
+  Model m;
+  m.impl_ = std::make_unique<Impl>();
+  m.impl_->config = c;
+  m.impl_->net = std::make_unique<engine::Network>(c.net);
+  return m;
+}
+
+Model Model::load(const std::string& path, bool optimizer_state) {
+  engine::LoadedModel loaded = engine::load_model(path, optimizer_state);
+  Model m;
+  m.impl_ = std::make_unique<Impl>();
+  m.impl_->config = loaded.config;
+  m.impl_->net = std::move(loaded.net);
+  m.impl_->state = loaded.state;
+  return m;
+}
+
+void Model::save(const std::string& path, bool optimizer_state) const {
+  const Impl& i = impl("save");
+  engine::SaveOptions o;
+  o.optimizer_state = optimizer_state;
+  engine::save_model(path, *i.net, i.config, i.state, o);
+}
+
+bool Model::empty() const noexcept {
+  return !impl_;
+}
+std::uint32_t Model::num_features() const {
+  return impl("num_features").config.net.num_features;
+}
+std::uint32_t Model::num_labels() const {
+  return impl("num_labels").config.net.num_labels;
+}
+ModelConfig Model::config() const {
+  return from_engine(impl("config").config.net);
+}
+TrainOptions Model::train_options() const {
+  return from_engine(impl("train_options").config.train);
+}
+std::string Model::config_json() const {
+  return engine::to_json(impl("config_json").config);
+}
+std::uint64_t Model::samples_trained() const {
+  return impl("samples_trained").state.samples;
+}
+
+TrainResult Model::train(const SparseBatchView& data, const TrainOptions& options,
+                         const ProgressCallback& on_progress, const SparseBatchView& test) {
+  Impl& i = impl("train");
+  const auto F = i.config.net.num_features, L = i.config.net.num_labels;
+  check_batch(data, F, L, /*need_labels=*/true, "training batch");
+  const data::Dataset train_set = to_dataset(data, F, L);
+  data::Dataset test_set;
+  if (test.rows()) {
+    check_batch(test, F, L, /*need_labels=*/true, "test batch");
+    test_set = to_dataset(test, F, L);
+  }
+  return i.train(train_set, options, on_progress, test.rows() ? &test_set : nullptr);
+}
+
+TrainResult Model::train_file(const std::string& path, const TrainOptions& options,
+                              const ProgressCallback& on_progress, const std::string& test_path) {
+  Impl& i = impl("train_file");
+  const auto F = i.config.net.num_features, L = i.config.net.num_labels;
+  data::Dataset train_set = data::read_dataset(path);
+  check_batch(dataset_view(train_set), F, L, true, path);
+  train_set.num_features = F;
+  train_set.num_labels = L;
+  data::Dataset test_set;
+  if (!test_path.empty()) {
+    test_set = data::read_dataset(test_path);
+    check_batch(dataset_view(test_set), F, L, true, test_path);
+    test_set.num_features = F;
+    test_set.num_labels = L;
+  }
+  return i.train(train_set, options, on_progress, test_path.empty() ? nullptr : &test_set);
+}
+
+Prediction Model::predict(SparseVectorView input, std::uint32_t k, PredictMode mode) const {
+  const Impl& i = impl("predict");
+  if (k == 0) fail("Model::predict: k must be at least 1");
+  const std::uint64_t offsets[2] = {0, input.ids.size()};
+  // One row: check it with the batch rules (ids/values lengths, ranges).
+  if (input.ids.size() != input.values.size())
+    fail("input: " + std::to_string(input.ids.size()) + " feature ids but " +
+         std::to_string(input.values.size()) + " values (the lengths must match)");
+  check_batch({offsets, input.ids, input.values, {}, {}}, i.config.net.num_features,
+              i.config.net.num_labels, false, "input");
+  const data::SparseView x{input.ids, input.values};
+  std::vector<engine::Prediction> out;
+  i.predict({&x, 1}, k, mode, out);
+  return {std::move(out[0].labels), std::move(out[0].scores)};
+}
+
+std::vector<Prediction> Model::predict(const SparseBatchView& inputs, std::uint32_t k,
+                                       PredictMode mode) const {
+  const Impl& i = impl("predict");
+  if (k == 0) fail("Model::predict: k must be at least 1");
+  // Labels are ignored here, so they are not checked either.
+  const SparseBatchView features{inputs.row_offsets, inputs.feature_ids, inputs.values, {}, {}};
+  check_batch(features, i.config.net.num_features, i.config.net.num_labels, false, "batch");
+  std::vector<data::SparseView> views(inputs.rows());
+  for (std::size_t r = 0; r < views.size(); ++r) views[r] = row_view(inputs, r);
+  std::vector<engine::Prediction> out;
+  i.predict(views, k, mode, out);
+  std::vector<Prediction> result(out.size());
+  for (std::size_t r = 0; r < out.size(); ++r)
+    result[r] = {std::move(out[r].labels), std::move(out[r].scores)};
+  return result;
+}
+
+Metrics Model::evaluate(const SparseBatchView& data, PredictMode mode) const {
+  const Impl& i = impl("evaluate");
+  check_batch(data, i.config.net.num_features, i.config.net.num_labels, true, "evaluation batch");
+  return i.evaluate(data, mode);
+}
+
+Metrics Model::evaluate_file(const std::string& path, PredictMode mode) const {
+  const Impl& i = impl("evaluate_file");
+  const data::Dataset d = data::read_dataset(path);
+  check_batch(dataset_view(d), i.config.net.num_features, i.config.net.num_labels, true, path);
+  return i.evaluate(dataset_view(d), mode);
+}
+
+}  // namespace glide

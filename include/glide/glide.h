@@ -1,0 +1,279 @@
+/// @file glide/glide.h
+/// The glide library: build, train, save, load and query sparse extreme-classification networks
+/// (SLIDE-style LSH-sampled output layers) from C++.
+///
+/// Include this one header and link `glide::glide` (see docs/library.md). It includes only the
+/// standard library; the engine stays behind glide::Model's private implementation.
+///
+/// Errors: every function reports bad input and misuse by throwing glide::Error (glide/error.h)
+/// with a message that names the problem; nothing in the library calls exit() or abort().
+///
+/// Thread-safety, in short: const member functions of a trained or loaded Model (predict,
+/// evaluate, save, the accessors) may run from any number of threads at once; the non-const ones
+/// (train, train_file, moving or assigning) need exclusive access to that Model. Separate Model
+/// objects are independent.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "glide/error.h"
+#include "glide/version.h"
+
+/// Everything public lives in namespace glide.
+namespace glide {
+
+/// One sparse vector: parallel arrays of 0-based feature ids and their values. Not owned: the
+/// arrays must outlive the call they are passed to.
+struct SparseVectorView {
+  std::span<const std::uint32_t> ids;
+  std::span<const float> values;
+};
+
+/// A batch of sparse rows (and optionally their labels) in CSR form, viewed without copying.
+///
+/// Row i has features feature_ids/values[row_offsets[i], row_offsets[i+1]) and labels
+/// label_ids[label_offsets[i], label_offsets[i+1]). The rules, checked by every function taking
+/// a batch (glide::Error otherwise, naming the rule and the row):
+///  - row_offsets has rows() + 1 entries, starts at 0, never decreases and ends at
+///    feature_ids.size(); feature_ids and values have the same length;
+///  - label_offsets is empty (no labels: fine for predict) or has rows() + 1 entries with the
+///    same rules against label_ids;
+///  - feature ids are below the model's num_features, label ids below its num_labels, values
+///    are finite.
+///
+/// A default-constructed view is an empty batch (0 rows). Not owned: the arrays must outlive the
+/// call the view is passed to. Thread-safety: a plain value; reading it from many threads is fine.
+struct SparseBatchView {
+  std::span<const std::uint64_t> row_offsets;
+  std::span<const std::uint32_t> feature_ids;
+  std::span<const float> values;
+  std::span<const std::uint64_t> label_offsets;  ///< empty: the rows have no labels
+  std::span<const std::uint32_t> label_ids;
+
+  /// Number of rows (0 when row_offsets is empty).
+  std::size_t rows() const { return row_offsets.empty() ? 0 : row_offsets.size() - 1; }
+};
+
+/// An owning batch in the same CSR form, built row by row (or filled directly) and viewed with
+/// view(). Thread-safety: like a std::vector.
+struct SparseBatch {
+  std::vector<std::uint64_t> row_offsets{0};
+  std::vector<std::uint32_t> feature_ids;
+  std::vector<float> values;
+  std::vector<std::uint64_t> label_offsets{0};
+  std::vector<std::uint32_t> label_ids;
+  /// Dimensions declared by the file this batch was read from (read_dataset), else 0.
+  std::uint32_t num_features = 0;
+  std::uint32_t num_labels = 0;
+
+  /// Appends one row. Throws glide::Error when ids and values differ in length.
+  void add_row(std::span<const std::uint32_t> ids, std::span<const float> vals,
+               std::span<const std::uint32_t> labels = {});
+  std::size_t rows() const { return row_offsets.size() - 1; }
+  /// A view of all rows and their labels (valid until this batch changes).
+  SparseBatchView view() const;
+};
+
+/// Reads a dataset file (.gds, XC text, libsvm; .zst-compressed text too; the format is detected
+/// from the content). Throws glide::Error for a missing, unreadable or malformed file.
+SparseBatch read_dataset(const std::string& path);
+
+/// How the output layer picks the neurons it computes for each training sample.
+enum class Sampling {
+  kLsh,     ///< LSH tables over the output neurons' weights (SLIDE); the default
+  kRandom,  ///< uniformly random negatives shared by a batch (sampled softmax)
+  kDense,   ///< every neuron (exact softmax; for small label sets)
+};
+
+/// The training loss over the labels.
+enum class Loss {
+  kSoftmax,  ///< softmax cross-entropy over the labels (scores are probabilities)
+  kSigmoid,  ///< one-vs-all logistic loss (scores are per-label sigmoids)
+};
+
+/// How predictions score the labels.
+enum class PredictMode {
+  kExact,    ///< every label is scored
+  /// Only the labels the LSH tables retrieve (faster, approximate; fewer than k, even none, when
+  /// the tables retrieve fewer). The tables are visited in a random order, as in training, so
+  /// repeated sampled predictions may differ slightly; exact ones never do.
+  kSampled,
+};
+
+/// LSH tables of the output layer (Sampling::kLsh training and PredictMode::kSampled). One table
+/// set takes L x 2^range_pow x (bucket_size + 1) x 4 bytes: 216 MB at the defaults, so lower
+/// range_pow for small label sets.
+struct LshOptions {
+  std::string family = "dwta";  ///< simhash | wta | dwta | doph
+  std::uint32_t K = 6;          ///< hash bits per table key, 1..32
+  std::uint32_t L = 50;         ///< tables, 1..4096
+  std::uint32_t range_pow = 15;  ///< log2 of buckets per table, 1..24
+  std::uint32_t bucket_size = 32;  ///< ids kept per bucket, 1..4096
+};
+
+/// The shape of a network: sparse input -> dense ReLU hidden layers -> output over all labels.
+struct ModelConfig {
+  std::uint32_t num_features = 0;           ///< input dimension (> 0)
+  std::uint32_t num_labels = 0;             ///< output dimension (> 0)
+  std::vector<std::uint32_t> hidden{128};   ///< hidden layer sizes, at least one, each 1..65536
+  Loss loss = Loss::kSoftmax;
+  Sampling sampling = Sampling::kLsh;
+  double sparsity = 0.005;  ///< fraction of output neurons active per training sample, (0, 1]
+  LshOptions lsh;
+  std::uint64_t seed = 1;  ///< weight initialisation and hash functions
+};
+
+/// Training settings (saved in the model file with the weights).
+struct TrainOptions {
+  std::string optimizer = "adam";  ///< adam | sgd
+  double lr = 1e-3;                ///< learning rate, (0, 10)
+  std::uint32_t batch = 256;       ///< samples per step, 1..65536
+  double epochs = 1;               ///< passes over the data (> 0; may be fractional)
+  std::uint32_t threads = 0;       ///< worker threads while training (0: every core)
+  std::uint64_t seed = 1;          ///< visiting order of the samples
+  double max_seconds = 0;          ///< stop after this much wall time (0: no limit)
+  /// Evaluate the test data every eval_every batches (0: after each epoch) on its first
+  /// eval_points rows; only when a test batch is given.
+  std::uint32_t eval_every = 0;
+  std::uint32_t eval_points = 1000;
+  PredictMode eval_mode = PredictMode::kExact;
+  std::uint32_t rebuild_every = 50;  ///< batches between LSH table refreshes (> 0)
+  double rebuild_growth = 1.1;       ///< that interval grows by this factor (>= 1)
+};
+
+/// Ranking quality over the rows that have labels (rows without labels are skipped).
+struct Metrics {
+  double precision[5] = {};  ///< precision[k-1] = P\@k, k = 1..5
+  double ndcg[5] = {};       ///< ndcg[k-1] = nDCG\@k
+  std::size_t points = 0;    ///< rows evaluated
+  double seconds = 0;        ///< wall time of the evaluation
+
+  /// P\@k for k in 1..5 (glide::Error otherwise).
+  double p_at(int k) const;
+  /// nDCG\@k for k in 1..5 (glide::Error otherwise).
+  double ndcg_at(int k) const;
+};
+
+/// What the training callback sees after every batch, and after every evaluation.
+struct TrainProgress {
+  double epoch = 0;               ///< fractional epochs done in this call
+  std::uint64_t samples = 0;      ///< samples trained in this call
+  std::uint64_t batches = 0;      ///< batches trained by this model so far (all calls)
+  double seconds = 0;             ///< wall time of this call
+  double loss = 0;                ///< moving average of the batch losses
+  double samples_per_second = 0;  ///< throughput of this call
+  double eta_seconds = 0;         ///< estimated time left
+  bool has_eval = false;          ///< true when `eval` was just computed on the test batch
+  Metrics eval;                   ///< valid when has_eval
+};
+
+/// Called on the training thread after every batch and every evaluation; keep it cheap. Return
+/// false to stop training after the current batch (early stopping). An exception thrown by the
+/// callback stops training and propagates out of train().
+using ProgressCallback = std::function<bool(const TrainProgress&)>;
+
+/// The outcome of one train() call.
+struct TrainResult {
+  std::uint64_t samples = 0;  ///< samples trained in this call
+  std::uint64_t batches = 0;  ///< batches trained by this model so far
+  double seconds = 0;
+  double loss = 0;  ///< final moving average of the batch losses
+  double samples_per_second = 0;
+  bool stopped = false;  ///< the callback asked to stop (or max_seconds ran out) before the end
+};
+
+/// Top-k labels of one input, best first.
+struct Prediction {
+  std::vector<std::uint32_t> labels;
+  std::vector<float> scores;  ///< softmax probabilities, or sigmoids for Loss::kSigmoid
+};
+
+/// A network with its weights, optimizer state and config.
+///
+/// A default-constructed Model is empty: every member except empty(), load/create (static) and
+/// assignment throws glide::Error("... the model is empty ...").
+///
+/// Thread-safety: const members (predict, evaluate, save, accessors) are safe from any number
+/// of threads at once on the same Model; exact predictions are bit-identical to single-threaded
+/// ones.
+/// train() and train_file() must not run concurrently with anything else on the same Model
+/// (one caller trains; predict after it returns). Movable, not copyable.
+class Model {
+ public:
+  /// An empty model (see load() and create()).
+  Model() noexcept;
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  /// A freshly initialised network. Throws glide::Error naming the first invalid field.
+  static Model create(const ModelConfig& config, const TrainOptions& train = {});
+  /// The same from a JSON config, the format `glide train --print-config` prints:
+  /// {"network": {"num_features": ..., "num_labels": ..., "hidden": [...], "loss": "softmax",
+  ///  "sampling": "lsh", "sparsity": ..., "seed": ..., "lsh": {...}}, "train": {...}}.
+  /// Missing keys keep their defaults; unknown keys, wrong types and invalid values throw.
+  static Model create_from_json(const std::string& json);
+  /// Loads a .glide model file (written by save() or `glide train`). With optimizer_state
+  /// false the Adam moments are not read (less memory; training then restarts them at zero).
+  /// Throws glide::Error for a missing, unreadable, damaged or incompatible file.
+  static Model load(const std::string& path, bool optimizer_state = true);
+  /// Writes the model atomically (a crash leaves the old file or the new one). With
+  /// optimizer_state the Adam moments are included, so training can resume exactly.
+  void save(const std::string& path, bool optimizer_state = true) const;
+
+  /// True for a default-constructed or moved-from Model.
+  bool empty() const noexcept;
+  explicit operator bool() const noexcept { return !empty(); }
+
+  std::uint32_t num_features() const;
+  std::uint32_t num_labels() const;
+  ModelConfig config() const;
+  /// The training settings stored with the model (those of the last train() call, or of its
+  /// creation): a starting point for the next train() call.
+  TrainOptions train_options() const;
+  /// The whole config as JSON (the format create_from_json() reads).
+  std::string config_json() const;
+  /// Samples trained since the model was created (across train() calls and save/load).
+  std::uint64_t samples_trained() const;
+
+  /// Trains on an in-memory batch (every row needs labels). The batch is validated first, then
+  /// copied once into the engine's dataset. `test` (optional, with labels) is evaluated every
+  /// options.eval_every batches / each epoch and reported through `on_progress`. The updates made
+  /// so far are kept if training stops early or throws.
+  TrainResult train(const SparseBatchView& data, const TrainOptions& options,
+                    const ProgressCallback& on_progress = {}, const SparseBatchView& test = {});
+  /// Trains on a dataset file (see read_dataset()), with an optional test file ("" for none).
+  TrainResult train_file(const std::string& path, const TrainOptions& options,
+                         const ProgressCallback& on_progress = {},
+                         const std::string& test_path = "");
+
+  /// Top-k labels of one input (k >= 1; k above num_labels() returns every label).
+  Prediction predict(SparseVectorView input, std::uint32_t k,
+                     PredictMode mode = PredictMode::kExact) const;
+  /// Top-k labels of every row of a batch (labels, if any, are ignored), computed in parallel.
+  std::vector<Prediction> predict(const SparseBatchView& inputs, std::uint32_t k,
+                                  PredictMode mode = PredictMode::kExact) const;
+  /// P\@1..5 and nDCG\@1..5 of the batch's rows against their labels (label_offsets required).
+  Metrics evaluate(const SparseBatchView& data, PredictMode mode = PredictMode::kExact) const;
+  /// The same over a dataset file.
+  Metrics evaluate_file(const std::string& path, PredictMode mode = PredictMode::kExact) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  const Impl& impl(const char* what) const;
+  Impl& impl(const char* what);
+};
+
+/// The library's version ("MAJOR.MINOR.PATCH"), as compiled into the library (compare with
+/// GLIDE_VERSION_STRING, the headers' version).
+const char* version() noexcept;
+
+}  // namespace glide
