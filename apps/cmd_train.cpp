@@ -128,7 +128,8 @@ int cmd_train(int argc, char** argv) {
                                 {"p1", p.eval.precision[0]},
                                 {"p3", p.eval.precision[2]},
                                 {"p5", p.eval.precision[4]},
-                                {"points", p.eval.points}}
+                                {"points", p.eval.points},
+                                {"eval_seconds", p.eval.seconds}}
                      .dump()
               << "\n"
               << std::flush;
