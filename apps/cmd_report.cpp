@@ -452,7 +452,7 @@ int cmd_report(int argc, char** argv) {
     fail("no P@1 points in any input (glide runs need --test and eval records)");
   for (const Series& s : all)
     if (s.points.empty())
-      std::fprintf(stderr, "glide report: warning: %s: no P@1 points (glide runs need --test)\n",
+      std::fprintf(stderr, "glide report: warning: %s: no P@1 points (no evaluation was logged)\n",
                    s.source.c_str());
 
   const Table table = summary(all, levels);

@@ -76,6 +76,21 @@ GLIDE_GNUPLOT=/nonexistent/gnuplot expect_error "gnuplot not found" \
   "$glide" report lsh.jsonl -o x.svg
 [ ! -e x.svg ] || fail "a failed report left an output file"
 
+# glide train's log: evaluation records carry their own time, and a run that stops between
+# evaluation points (here half an epoch, evaluated per epoch) ends with its final evaluation.
+"$glide" data synth --preset tiny --points 400 --test-points 100 -o tr.gds --test-output te.gds \
+  2>/dev/null
+"$glide" train --train tr.gds --test te.gds -o m.glide --epochs 0.5 --batch 64 --threads 1 -q \
+  --log-jsonl run.jsonl >/dev/null
+[ "$(grep -c '"type":"eval"' run.jsonl)" -eq 1 ] || fail "train log: expected one eval record"
+grep '"type":"eval"' run.jsonl | grep '"final":true' | grep '"samples":200' |
+  grep -q '"eval_seconds":' || fail "train log: final eval record"
+# 8 batches of 50, evaluated after batches 2, 4, 6 and 8: the last one is at the end already.
+"$glide" train --train tr.gds --test te.gds -o m2.glide --epochs 1 --batch 50 --threads 1 -q \
+  --eval-every 2 --eval-points 50 --log-jsonl run2.jsonl >/dev/null
+[ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 4 ] || fail "train log: expected 4 eval records"
+! grep -q '"final"' run2.jsonl || fail "train log: final record duplicates the last evaluation"
+
 gnuplot=${GLIDE_GNUPLOT:-gnuplot}
 if ! "$gnuplot" --version >/dev/null 2>&1; then
   echo "SKIP: gnuplot is not installed (apt-get install gnuplot-nox); input checks passed"
@@ -121,5 +136,7 @@ for name in "glide lsh" "dense_run" "fastText (hs dim128)" "PyTorch (full softma
 done
 "$glide" report lsh.jsonl --linear -o report.png >/dev/null 2>&1 || fail "report.png"
 [ "$(head -c 4 report.png | tail -c 3)" = "PNG" ] || fail "report.png is not a PNG"
+"$glide" report run.jsonl run2.jsonl -o train.svg >table.txt 2>/dev/null || fail "report of glide train logs"
+grep -q "^| run2 | " table.txt || fail "report of glide train logs: no run2 row"
 ls ./*.tmp* 2>/dev/null && fail "temporary files left behind"
 echo "report CLI tests passed"

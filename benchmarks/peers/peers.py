@@ -4,6 +4,7 @@
 Subcommands:
   convert    XC text (glide data convert ... -o X.txt) -> .npz tensors and fastText files
   split      split an XC text file into train / test parts (the text task)
+  head       the first N points of a converted dataset, as XC text
   corpus     plain prose for the text task (one paragraph per line, lower case, words only)
   fasttext   train fastText (supervised, hs or ns) for some epochs, evaluate, append to peers.json
   torch      PyTorch baselines (sampled softmax with shared negatives + SparseAdam, or full
@@ -149,6 +150,11 @@ def cmd_split(a):
     write_xc(a.test, d, sorted(order[:n_test]))
     write_xc(a.train, d, sorted(order[n_test:]))
     log(f"split {a.xc}: {n - n_test} train, {n_test} test points")
+
+
+def cmd_head(a):
+    d = load_npz(a.npz)
+    write_xc(a.output, d, range(min(a.points, num_points(d))))
 
 
 def cmd_corpus(a):
@@ -403,6 +409,11 @@ def main():
     c.add_argument("--test-points", type=int, default=0)
     c.add_argument("--seed", type=int, default=1)
     c.set_defaults(fn=cmd_split)
+    c = sub.add_parser("head", help="the first N points of an .npz as XC text")
+    c.add_argument("npz")
+    c.add_argument("--points", type=int, required=True)
+    c.add_argument("-o", "--output", required=True)
+    c.set_defaults(fn=cmd_head)
     c = sub.add_parser("corpus")
     c.add_argument("inputs", nargs="+")
     c.add_argument("-o", "--output", required=True)
