@@ -221,7 +221,7 @@ fi
 
 # ---------------------------------------------------------------- 4. glide
 run_glide() {  # run_glide NAME LABEL FLAGS...
-  local name=$1 label=$2
+  local name=$1 label=$2${glide_lr:+ lr$glide_lr}
   shift 2
   wanted "glide-$name" || return 0
   local log="$out/glide-$name.jsonl" model="$out/models/glide-$name.glide"
