@@ -268,6 +268,16 @@ def cmd_fasttext(a):
 
 # ---------------------------------------------------------------- PyTorch
 
+def blas_library():
+    """The BLAS this process actually loaded (Debian's torch: reference BLAS unless told)."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+        return ",".join(sorted(os.path.basename(x) for x in libs)) or "unknown"
+    except OSError:
+        return "unknown"
+
+
 def cmd_torch(a):
     import torch
     import torch.nn as nn
@@ -386,7 +396,7 @@ def cmd_torch(a):
             samples_per_second=samples / train_seconds,
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
             threads=a.threads, eval_points=min(a.eval_points, num_points(test)),
-            hidden=H, batch=a.batch, negatives=negatives, capped=stop))
+            hidden=H, batch=a.batch, negatives=negatives, capped=stop, blas=blas_library()))
         if stop:
             break
 
