@@ -113,6 +113,13 @@ int cmd_train(int argc, char** argv) {
   Progress progress("train", total, "samples", quiet);
   double last_log = -1;
   double last_p1 = -1;
+  std::uint64_t last_eval_samples = 0;
+  auto eval_record = [](const engine::FitProgress& p, const engine::EvalResult& e) {
+    return nlohmann::json{
+        {"type", "eval"},       {"seconds", p.seconds}, {"samples", p.samples},
+        {"epoch", p.epoch},     {"p1", e.precision[0]}, {"p3", e.precision[2]},
+        {"p5", e.precision[4]}, {"points", e.points},   {"eval_seconds", e.seconds}};
+  };
   engine::FitOptions fo;
   fo.test = test.num_points() ? &test : nullptr;
   fo.stop = &g_stop;
@@ -120,18 +127,8 @@ int cmd_train(int argc, char** argv) {
   fo.on_progress = [&](const engine::FitProgress& p) {
     if (p.evaluated) {
       last_p1 = p.eval.precision[0];
-      if (jsonl)
-        jsonl << nlohmann::json{{"type", "eval"},
-                                {"seconds", p.seconds},
-                                {"samples", p.samples},
-                                {"epoch", p.epoch},
-                                {"p1", p.eval.precision[0]},
-                                {"p3", p.eval.precision[2]},
-                                {"p5", p.eval.precision[4]},
-                                {"points", p.eval.points}}
-                     .dump()
-              << "\n"
-              << std::flush;
+      last_eval_samples = p.samples;
+      if (jsonl) jsonl << eval_record(p, p.eval).dump() << "\n" << std::flush;
       return;
     }
     char extra[160];
@@ -172,7 +169,15 @@ int cmd_train(int argc, char** argv) {
       100 * t.loss / t.total(), 100 * t.backward / t.total(), 100 * t.refresh / t.total());
   std::printf("saved %s\n", out_path.c_str());
   if (fo.test && !g_stop.load()) {
-    print_eval("test (exact)", engine::evaluate(*net, test, engine::EvalMode::kExact, nullptr));
+    const engine::EvalResult e = engine::evaluate(*net, test, engine::EvalMode::kExact, nullptr);
+    print_eval("test (exact)", e);
+    // A run stopped by --max-seconds (or whose last batch was no evaluation point) still ends
+    // its log with a P@1 point: the final evaluation, on every test point.
+    if (jsonl && done.samples != last_eval_samples) {
+      nlohmann::json rec = eval_record(done, e);
+      rec["final"] = true;
+      jsonl << rec.dump() << "\n" << std::flush;
+    }
   }
   return g_stop.load() ? 130 : 0;
 }

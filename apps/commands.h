@@ -10,6 +10,7 @@ int cmd_bench(int argc, char** argv);  // glide bench data|hash|train
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
+int cmd_report(int argc, char** argv);  // glide report RUN.jsonl... [--peers peers.json] -o OUT
 
 // Benchmarks, dispatched by cmd_bench.
 int bench_data(int argc, char** argv);

@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"eval", glide::cli::cmd_eval, "P@k and nDCG@k of a model on a test set"},
     {"predict", glide::cli::cmd_predict, "top-k labels for inputs on stdin"},
     {"bench", glide::cli::cmd_bench, "benchmarks: data, hash, train"},
+    {"report", glide::cli::cmd_report, "time-to-accuracy chart and table from training logs"},
 };
 
 void usage(std::FILE* out) {
