@@ -65,8 +65,18 @@ void Batcher::work() {
       wake_.wait_until(lock, deadline);
     std::vector<Pending> batch = take_batch(lock);
     lock.unlock();
-    if (options_.before_batch) options_.before_batch();
-    run(batch);
+    try {
+      if (options_.before_batch) options_.before_batch();
+      run(batch);
+    } catch (...) {
+      // Whatever went wrong (out of memory), every caller gets an answer (a 500), none hangs.
+      for (auto& p : batch) {
+        try {
+          p.promise.set_exception(std::current_exception());
+        } catch (const std::future_error&) {  // this one was answered already
+        }
+      }
+    }
     lock.lock();
   }
 }
@@ -118,6 +128,9 @@ void Batcher::run(std::vector<Pending>& batch) {
     } catch (const std::exception& e) {
       r.status = 500;
       r.error = std::string("prediction failed: ") + e.what();
+    } catch (...) {
+      r.status = 500;
+      r.error = "prediction failed";
     }
     return r;
   };
