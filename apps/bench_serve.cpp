@@ -62,6 +62,7 @@ std::vector<std::string> make_bodies(const engine::Predictor& model, const std::
 
 struct Cell {
   std::size_t requests = 0, errors = 0;
+  std::string first_error;
   double seconds = 0, p50_ms = 0, p99_ms = 0;
   server::TimeSplit split;
 };
@@ -70,6 +71,8 @@ Cell run_cell(int port, const std::vector<std::string>& bodies, const std::strin
               int concurrency, double seconds, server::Metrics& metrics) {
   const server::TimeSplit before = metrics.time_split();
   std::atomic<std::size_t> next = 0, errors = 0;
+  std::mutex first_error_mutex;
+  std::string first_error;
   std::vector<std::vector<float>> latencies(concurrency);
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration<double>(seconds);
@@ -86,7 +89,11 @@ Cell run_cell(int port, const std::vector<std::string>& bodies, const std::strin
         const auto t0 = Clock::now();
         const auto r = client.Post(path.c_str(), body, "application/json");
         if (!r || r->status != 200) {
-          ++errors;
+          if (errors++ == 0) {
+            std::lock_guard lock(first_error_mutex);
+            first_error = r ? "HTTP " + std::to_string(r->status) + " " + r->body
+                            : httplib::to_string(r.error());
+          }
           continue;
         }
         latencies[t].push_back(std::chrono::duration<float, std::milli>(Clock::now() - t0).count());
@@ -100,6 +107,7 @@ Cell run_cell(int port, const std::vector<std::string>& bodies, const std::strin
   std::sort(all.begin(), all.end());
   c.requests = all.size();
   c.errors = errors;
+  c.first_error = first_error;
   if (!all.empty()) {
     c.p50_ms = all[all.size() / 2];
     c.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
@@ -197,6 +205,7 @@ int bench_serve(int argc, char** argv) {
                   cell.requests ? 1e6 * s.parse / cell.requests : 0.0,
                   s.batches ? 1e6 * s.predict / s.batches : 0.0,
                   busy > 0 ? 100 * s.parse / busy : 0.0, cell.errors);
+      if (cell.errors) std::printf("  (first error: %s)\n", cell.first_error.c_str());
       std::fflush(stdout);
     }
     http.stop();

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -63,6 +64,14 @@ nlohmann::json model_shapes(const engine::Predictor& p) {
           {"sampled_mode", p.has_lsh()}};
 }
 
+// httplib 0.11 listens with a backlog of 5: a burst of new connections (64 clients starting at
+// once) overflows it and some clients see their connection dropped. Listening again on the bound
+// socket raises the backlog (Linux takes a second listen() as an update).
+class WideBacklogServer : public httplib::Server {
+ public:
+  void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+};
+
 }  // namespace
 
 void log_line(const std::string& message) {
@@ -73,7 +82,7 @@ HttpServer::HttpServer(ModelRegistry& registry, Metrics& metrics, ServerOptions 
     : registry_(registry),
       metrics_(metrics),
       options_(std::move(options)),
-      http_(std::make_unique<httplib::Server>()) {
+      http_(std::make_unique<WideBacklogServer>()) {
   // A client hanging up mid-response must not kill the process: httplib writes with plain
   // send(), which raises SIGPIPE on a closed connection.
   std::signal(SIGPIPE, SIG_IGN);
@@ -100,6 +109,7 @@ int HttpServer::bind() {
            "cannot bind (in use, or not an address of this machine)");
     port_ = options_.port;
   }
+  static_cast<WideBacklogServer&>(*http_).widen_backlog();
   return port_;
 }
 

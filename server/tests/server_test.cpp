@@ -403,6 +403,27 @@ TEST_CASE("concurrent clients get their own answers, batched and unbatched") {
   }
 }
 
+TEST_CASE("64 clients connecting at once are all served") {
+  // httplib's own listen backlog (5) would drop some of these connections.
+  const std::string path = temp_path("burst.glide");
+  write_model(path, 9);
+  TestServer server({{"m", path}});
+  const std::string body = predict_body(make_inputs(1, 2), 3).dump();
+  std::atomic<int> ok = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 64; ++t)
+    threads.emplace_back([&] {
+      auto c = server.client();
+      c.set_keep_alive(true);
+      for (int i = 0; i < 3; ++i) {
+        const auto r = c.Post("/v1/models/m:predict", body, "application/json");
+        ok += r && r->status == 200;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(ok == 64 * 3);
+}
+
 TEST_CASE("reload under load drops no request; a damaged file keeps the old model") {
   const std::string path = temp_path("reload.glide"), a = temp_path("reload_a.glide"),
                     b = temp_path("reload_b.glide");
