@@ -17,6 +17,7 @@ struct Bench {
 const Bench kBenches[] = {
     {"data", bench_data, "parse throughput, .gds load speed-up, generator throughput"},
     {"train", bench_train, "samples/s, time split and P@1: LSH vs random negatives vs dense"},
+    {"serve", bench_serve, "REST server requests/s, p50/p99, parse vs predict, batching on/off"},
     {"hash", bench_hash, "hashing, table build, sampling time and recall per hash family"},
 };
 }  // namespace

@@ -6,15 +6,17 @@
 namespace glide::cli {
 
 int cmd_data(int argc, char** argv);   // glide data synth|convert|stats|text2xc
-int cmd_bench(int argc, char** argv);  // glide bench data|hash|train
+int cmd_bench(int argc, char** argv);  // glide bench data|hash|train|serve
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
 int cmd_report(int argc, char** argv);  // glide report RUN.jsonl... [--peers peers.json] -o OUT
+int cmd_serve(int argc, char** argv);
 
 // Benchmarks, dispatched by cmd_bench.
 int bench_data(int argc, char** argv);
 int bench_hash(int argc, char** argv);
 int bench_train(int argc, char** argv);
+int bench_serve(int argc, char** argv);
 
 }  // namespace glide::cli

@@ -1,0 +1,115 @@
+// `glide serve`: the REST server (server/) over one or more model files, with signals: SIGHUP
+// reloads every model, SIGTERM/SIGINT stop accepting, answer what is in flight and exit 0.
+#include <pthread.h>
+#include <tbb/global_control.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cxxopts.hpp>
+
+#include "apps/commands.h"
+#include "apps/config_flags.h"
+#include "common/error.h"
+#include "server/http_server.h"
+
+namespace glide::cli {
+
+int cmd_serve(int argc, char** argv) {
+  cxxopts::Options o("glide serve",
+                     "Serves models over HTTP: TensorFlow Serving style /v1 and KServe v2 "
+                     "endpoints, Prometheus /metrics (docs/serving.md).");
+  o.add_options()("model", "[NAME=]PATH of a model to serve (repeat for several)",
+                  cxxopts::value<std::vector<std::string>>())(
+      "host", "address to listen on", cxxopts::value<std::string>()->default_value("127.0.0.1"))(
+      "port", "port (0: any free one, printed at startup)",
+      cxxopts::value<int>()->default_value("8080"))("threads",
+                                                    "threads per predict call (0: all cores)",
+                                                    cxxopts::value<unsigned>()->default_value("0"))(
+      "http-threads", "connections served at once",
+      cxxopts::value<std::size_t>()->default_value("64"))(
+      "max-batch", "instances per batched predict call (1: no batching)",
+      cxxopts::value<std::size_t>()->default_value("64"))(
+      "max-delay-us", "how long a request waits for others to batch with",
+      cxxopts::value<unsigned>()->default_value("500"))(
+      "max-queue", "requests waiting per model before 503",
+      cxxopts::value<std::size_t>()->default_value("1024"))(
+      "max-body-bytes", "largest request body (413 above)",
+      cxxopts::value<std::size_t>()->default_value(std::to_string(64 << 20)))(
+      "no-batching", "same as --max-batch 1")(
+      "no-lsh", "skip the LSH tables (less memory; sampled mode then answers 400)")(
+      "quiet", "no access log")("h,help", "this help");
+  const auto r = o.parse(argc, argv);
+  if (r.count("help")) {
+    std::printf("%s\n", o.help().c_str());
+    return 0;
+  }
+  reject_unmatched(r);
+  if (!r.count("model")) fail("--model [NAME=]PATH is required");
+
+  // Signals go to one thread that waits for them; block them before any thread starts (TBB's
+  // included) so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const unsigned threads = r["threads"].as<unsigned>() ? r["threads"].as<unsigned>()
+                                                       : std::thread::hardware_concurrency();
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+
+  std::vector<server::ModelSpec> specs;
+  for (const auto& m : r["model"].as<std::vector<std::string>>())
+    specs.push_back(server::parse_model_spec(m));
+  server::BatcherOptions batching;
+  batching.max_batch =
+      r.count("no-batching") ? 1 : std::max<std::size_t>(1, r["max-batch"].as<std::size_t>());
+  batching.max_delay = std::chrono::microseconds(r["max-delay-us"].as<unsigned>());
+  batching.max_queue = std::max<std::size_t>(1, r["max-queue"].as<std::size_t>());
+  server::ServerOptions options;
+  options.host = r["host"].as<std::string>();
+  options.port = r["port"].as<int>();
+  options.http_threads = r["http-threads"].as<std::size_t>();
+  options.max_body_bytes = r["max-body-bytes"].as<std::size_t>();
+  options.access_log = !r.count("quiet");
+
+  server::Metrics metrics;
+  server::ModelRegistry registry(specs, !r.count("no-lsh"), batching, &metrics);
+  server::HttpServer http(registry, metrics, options);
+  const int port = http.bind();
+  std::printf("glide serve: listening on http://%s:%d (models: %s)\n", options.host.c_str(), port,
+              registry.names().c_str());
+  std::fflush(stdout);
+
+  std::thread signal_thread([&] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        server::log_line("SIGHUP: reloading every model");
+        registry.reload_all(server::log_line);
+        continue;
+      }
+      server::log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                       ": stopping, answering requests in flight");
+      http.stop();
+      return;
+    }
+  });
+  http.serve();
+  // serve() only returns once stopped, which the signal thread does before it ends; if serve()
+  // ended on its own (the socket failed), wake the signal thread so it can be joined.
+  if (signal_thread.joinable() && http.ready())
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  registry.stop();
+  server::log_line("stopped");
+  return 0;
+}
+
+}  // namespace glide::cli

@@ -1,0 +1,58 @@
+// The HTTP front of `glide serve` (cpp-httplib): routes requests to the models of a registry,
+// turns every failure into a JSON error with the right status, keeps the metrics and writes the
+// access log. Stopping stops accepting and lets requests in flight finish.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "server/metrics.h"
+#include "server/model_registry.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace glide::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                                     // 0: any free port (see bind())
+  std::size_t http_threads = 64;                       // connections handled at once
+  std::size_t max_body_bytes = std::size_t{64} << 20;  // larger bodies get 413
+  bool access_log = true;                              // one line per request on stderr
+  int keep_alive_seconds = 2;  // idle keep-alive connections also delay shutdown this long
+};
+
+class HttpServer {
+ public:
+  HttpServer(ModelRegistry& registry, Metrics& metrics, ServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds the listening socket; returns the port (the actual one for port 0). Throws Error.
+  int bind();
+  // Accepts and serves until stop(); returns once requests in flight are answered.
+  void serve();
+  // From any thread (a signal handler thread, a test): stop accepting and make serve() return.
+  void stop();
+  int port() const { return port_; }
+  bool ready() const;
+
+ private:
+  void install_handlers();
+
+  ModelRegistry& registry_;
+  Metrics& metrics_;
+  const ServerOptions options_;
+  std::unique_ptr<httplib::Server> http_;
+  int port_ = 0;
+  std::atomic<bool> serving_{false}, stopping_{false};
+};
+
+// One log line on stderr: "glide serve: MESSAGE".
+void log_line(const std::string& message);
+
+}  // namespace glide::server

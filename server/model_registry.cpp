@@ -1,0 +1,129 @@
+#include "server/model_registry.h"
+
+#include <filesystem>
+
+namespace glide::server {
+
+ModelSpec parse_model_spec(const std::string& arg) {
+  ModelSpec spec;
+  const auto eq = arg.find('=');
+  if (eq != std::string::npos) {
+    spec.name = arg.substr(0, eq);
+    spec.path = arg.substr(eq + 1);
+  } else {
+    spec.path = arg;
+    spec.name = std::filesystem::path(arg).stem().string();
+  }
+  if (spec.path.empty()) fail("--model " + arg, "no file given");
+  if (spec.name.empty() || spec.name.find_first_of("/:?#% ") != std::string::npos)
+    fail("--model " + arg,
+         "model name '" + spec.name + "' must be non-empty without '/', ':', '?', '#', '%', ' '");
+  return spec;
+}
+
+ServedModel::ServedModel(ModelSpec spec, bool lsh, const BatcherOptions& batching, Metrics* metrics)
+    : spec_(std::move(spec)), lsh_(lsh), metrics_(metrics) {
+  current_ = {std::make_shared<const engine::Predictor>(spec_.path, lsh_), 1};
+  batcher_ = std::make_unique<Batcher>(
+      spec_.name, batching, [this] { return current(); }, metrics);
+}
+
+ServedModel::ServedModel(ModelSpec spec, std::shared_ptr<const engine::Predictor> predictor,
+                         const BatcherOptions& batching, Metrics* metrics)
+    : spec_(std::move(spec)), lsh_(predictor->has_lsh()), metrics_(metrics) {
+  current_ = {std::move(predictor), 1};
+  batcher_ = std::make_unique<Batcher>(
+      spec_.name, batching, [this] { return current(); }, metrics);
+}
+
+ServedModel::~ServedModel() {
+  batcher_->stop();
+}
+
+ModelSnapshot ServedModel::current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+std::uint64_t ServedModel::reload() {
+  std::lock_guard reloading(reload_mutex_);
+  std::shared_ptr<const engine::Predictor> fresh;
+  try {
+    fresh = std::make_shared<const engine::Predictor>(spec_.path, lsh_);
+  } catch (const std::exception& e) {
+    if (metrics_) metrics_->count_reload(spec_.name, false);
+    throw Error("reload of model '" + spec_.name + "' failed, still serving version " +
+                std::to_string(current().version) + ": " + e.what());
+  }
+  std::uint64_t version;
+  {
+    std::lock_guard lock(mutex_);
+    version = current_.version + 1;
+    // The old predictor is freed when the last batch holding its snapshot ends.
+    current_ = {std::move(fresh), version};
+  }
+  if (metrics_) metrics_->count_reload(spec_.name, true);
+  return version;
+}
+
+ModelRegistry::ModelRegistry(const std::vector<ModelSpec>& specs, bool lsh,
+                             const BatcherOptions& batching, Metrics* metrics) {
+  if (specs.empty()) fail("no model to serve (--model [NAME=]PATH)");
+  for (const auto& s : specs) {
+    if (models_.count(s.name)) fail("--model", "two models are named '" + s.name + "'");
+    models_.emplace(s.name, std::make_unique<ServedModel>(s, lsh, batching, metrics));
+  }
+}
+
+ModelRegistry::ModelRegistry(std::vector<std::unique_ptr<ServedModel>> models) {
+  if (models.empty()) fail("no model to serve");
+  for (auto& m : models) {
+    if (models_.count(m->name())) fail("two models are named '" + m->name() + "'");
+    const std::string name = m->name();
+    models_.emplace(name, std::move(m));
+  }
+}
+
+ServedModel* ModelRegistry::find(const std::string& name) {
+  const auto it = models_.find(name);
+  return it == models_.end() ? nullptr : it->second.get();
+}
+
+std::vector<ServedModel*> ModelRegistry::models() {
+  std::vector<ServedModel*> out;
+  for (auto& [name, m] : models_) out.push_back(m.get());
+  return out;
+}
+
+std::string ModelRegistry::names() const {
+  std::string out;
+  for (const auto& [name, m] : models_) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+std::vector<ModelGauges> ModelRegistry::gauges() const {
+  std::vector<ModelGauges> out;
+  for (const auto& [name, m] : models_) {
+    const ModelSnapshot s = m->current();
+    out.push_back({name, s.version, s.predictor->config().net.num_features,
+                   s.predictor->config().net.num_labels, m->batcher().queue_depth()});
+  }
+  return out;
+}
+
+void ModelRegistry::reload_all(const std::function<void(const std::string&)>& log) {
+  for (auto& [name, m] : models_) {
+    try {
+      const auto v = m->reload();
+      log("reloaded model '" + name + "' from " + m->path() + ": version " + std::to_string(v));
+    } catch (const std::exception& e) {
+      log(e.what());
+    }
+  }
+}
+
+void ModelRegistry::stop() {
+  for (auto& [name, m] : models_) m->batcher().stop();
+}
+
+}  // namespace glide::server

@@ -1,0 +1,53 @@
+// Turns the JSON body of a predict request (TensorFlow Serving v1 or KServe v2) into sparse
+// inputs, validating everything a client controls. Callable on a string without a server (the
+// fuzz target and the unit tests do), so nothing a client sends reaches the model unchecked.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "data/dataset.h"
+#include "engine/evaluator.h"
+
+namespace glide::server {
+
+// A request the client got wrong (HTTP 400). The message names the instance and the field.
+class RequestError : public Error {
+ public:
+  explicit RequestError(const std::string& message) : Error(message) {}
+};
+
+// What the parser checks inputs against: the serving model's shape.
+struct InputLimits {
+  std::uint32_t num_features = 0;
+  std::uint32_t num_labels = 0;  // k is clamped to this (0: no clamp)
+  std::uint32_t default_k = 5;
+};
+
+// The instances of one request in CSR form plus its options.
+struct ParsedRequest {
+  std::vector<std::uint64_t> offsets{0};  // instance i: ids/values[offsets[i], offsets[i+1])
+  std::vector<std::uint32_t> ids;
+  std::vector<float> values;
+  std::uint32_t k = 5;
+  engine::EvalMode mode = engine::EvalMode::kExact;
+  std::string id;  // KServe v2 request id, echoed in the response
+
+  std::size_t num_instances() const { return offsets.size() - 1; }
+  data::SparseView instance(std::size_t i) const {
+    const auto b = offsets[i], e = offsets[i + 1];
+    return {{ids.data() + b, e - b}, {values.data() + b, e - b}};
+  }
+};
+
+// v1: {"instances": [{"indices": [..], "values": [..]} | {"features": {"12": 0.5}}, ...],
+//      "k": 5, "mode": "exact"|"sampled"}. Throws RequestError.
+ParsedRequest parse_predict_request(std::string_view body, const InputLimits& limits);
+
+// v2: {"id": "..", "inputs": [indices INT32 [nnz], values FP32 [nnz], offsets INT32|INT64
+// [batch+1]], "parameters": {"k": 5, "mode": ".."}}. Throws RequestError.
+ParsedRequest parse_infer_request(std::string_view body, const InputLimits& limits);
+
+}  // namespace glide::server

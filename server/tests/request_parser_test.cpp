@@ -1,0 +1,121 @@
+// Request parsing and response writing without a server: every malformed or out-of-range input
+// is a RequestError naming what is wrong, and valid ones come out exactly as sent.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/request_parser.h"
+#include "server/response_writer.h"
+
+using namespace glide;
+using namespace glide::server;
+
+namespace {
+const InputLimits kLimits{100, 50, 5};
+
+std::string error_of(const std::string& body, bool v2 = false) {
+  try {
+    v2 ? parse_infer_request(body, kLimits) : parse_predict_request(body, kLimits);
+  } catch (const RequestError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("v1 instances in both forms, k and mode") {
+  const auto r = parse_predict_request(
+      R"({"instances": [{"indices": [3, 7], "values": [0.5, -1.25]}, {"features": {"12": 2, "4": 1e-3}},
+          {"indices": [], "values": []}], "k": 3, "mode": "sampled"})",
+      kLimits);
+  REQUIRE(r.num_instances() == 3);
+  CHECK(r.k == 3);
+  CHECK(r.mode == engine::EvalMode::kSampled);
+  CHECK(std::vector(r.instance(0).ids.begin(), r.instance(0).ids.end()) ==
+        std::vector<std::uint32_t>{3, 7});
+  CHECK(std::vector(r.instance(0).values.begin(), r.instance(0).values.end()) ==
+        std::vector<float>{0.5f, -1.25f});
+  CHECK(r.instance(1).size() == 2);
+  CHECK(r.instance(2).size() == 0);
+  // k defaults to 5 and is clamped to the number of labels.
+  CHECK(parse_predict_request(R"({"instances": [{"features": {}}]})", kLimits).k == 5);
+  CHECK(parse_predict_request(R"({"instances": [{"features": {}}], "k": 1000})", kLimits).k == 50);
+}
+
+TEST_CASE("v1 errors name the instance and the problem") {
+  CHECK(error_of("{\"instances\": [").find("malformed JSON") == 0);
+  CHECK(error_of("[1, 2]").find("must be a JSON object") != std::string::npos);
+  CHECK(error_of("{}").find("\"instances\"") != std::string::npos);
+  CHECK(error_of(R"({"instances": []})").find("empty") != std::string::npos);
+  CHECK(
+      error_of(
+          R"({"instances": [{"indices": [1], "values": [1]}, {"indices": [100], "values": [1]}]})") ==
+      "instance 1: feature id 100 is out of range (the model has 100 features)");
+  CHECK(error_of(R"({"instances": [{"features": {"250": 1}}]})") ==
+        "instance 0: feature id 250 is out of range (the model has 100 features)");
+  CHECK(error_of(R"({"instances": [{"indices": [-1], "values": [1]}]})").find("feature id -1") !=
+        std::string::npos);
+  CHECK(error_of(R"({"instances": [{"indices": [1.5], "values": [1]}]})").find("integers") !=
+        std::string::npos);
+  CHECK(error_of(R"({"instances": [{"indices": [1, 2], "values": [1]}]})") ==
+        "instance 0: 2 indices but 1 values");
+  CHECK(error_of(R"({"instances": [{"indices": [1], "values": [1e300]}]})").find("not finite") !=
+        std::string::npos);
+  CHECK(error_of(R"({"instances": [{"indices": [1], "values": ["x"]}]})").find("numbers") !=
+        std::string::npos);
+  CHECK(error_of(R"({"instances": [{"features": {"x1": 1}}]})").find("bad feature id") !=
+        std::string::npos);
+  CHECK(error_of(R"({"instances": [7]})").find("instance 0") == 0);
+  CHECK(error_of(R"({"instances": [{"features": {}}], "k": 0})") == "k must be a positive integer");
+  CHECK(error_of(R"({"instances": [{"features": {}}], "mode": "fast"})").find("mode") == 0);
+  CHECK(error_of(std::string(1000, '[')).find("nested deeper") != std::string::npos);
+}
+
+TEST_CASE("v2 tensors: indices, values, offsets") {
+  const auto r = parse_infer_request(
+      R"({"id": "r1", "parameters": {"k": 2},
+          "inputs": [{"name": "values", "datatype": "FP32", "shape": [3], "data": [1, 2, 3]},
+                     {"name": "indices", "datatype": "INT32", "shape": [3], "data": [[5, 6], [7]]},
+                     {"name": "offsets", "datatype": "INT64", "shape": [3], "data": [0, 2, 3]}]})",
+      kLimits);
+  REQUIRE(r.num_instances() == 2);
+  CHECK(r.id == "r1");
+  CHECK(r.k == 2);
+  CHECK(r.instance(0).size() == 2);
+  CHECK(r.instance(1).ids[0] == 7);
+  CHECK(r.instance(1).values[0] == 3.0f);
+  auto body = [](const std::string& idx, const std::string& off, const char* type = "INT32") {
+    return std::string(R"({"inputs": [{"name": "indices", "datatype": ")") + type +
+           R"(", "data": )" + idx +
+           R"(}, {"name": "values", "datatype": "FP32", "data": [1, 1, 1]}, {"name": "offsets", "datatype": "INT32", "data": )" +
+           off + "}]}";
+  };
+  CHECK(error_of(body("[1, 2, 3]", "[0, 1, 3]"), true) == "");
+  CHECK(error_of(body("[1, 200, 3]", "[0, 1, 3]"), true) ==
+        "instance 1: feature id 200 is out of range (the model has 100 features)");
+  CHECK(error_of(body("[1, 2, 3]", "[1, 3]"), true).find("first offset") != std::string::npos);
+  CHECK(error_of(body("[1, 2, 3]", "[0, 2, 1]"), true).find("decrease") != std::string::npos);
+  CHECK(error_of(body("[1, 2, 3]", "[0, 2]"), true).find("more elements") != std::string::npos);
+  CHECK(error_of(body("[1, 2, 3]", "[0, 4]"), true).find("last offset") != std::string::npos);
+  CHECK(error_of(body("[1, 2, 3]", "[0, 3]", "FP32"), true).find("datatype") != std::string::npos);
+  CHECK(error_of(R"({"inputs": []})", true).find("no tensor named") != std::string::npos);
+}
+
+TEST_CASE("responses are valid JSON and floats read back exactly") {
+  std::vector<engine::Prediction> p(2);
+  p[0] = {{4, 9}, {0.123456789f, 1e-30f}};
+  p[1] = {{1}, {0.5f}};
+  const auto v1 = nlohmann::json::parse(write_predict_response(p));
+  CHECK(v1["predictions"][0]["labels"] == nlohmann::json({4, 9}));
+  CHECK(v1["predictions"][0]["scores"][0].get<float>() == 0.123456789f);
+  CHECK(v1["predictions"][0]["scores"][1].get<float>() == 1e-30f);
+  const auto v2 = nlohmann::json::parse(write_infer_response("m\"x", 3, "id", 2, p));
+  CHECK(v2["model_name"] == "m\"x");
+  CHECK(v2["model_version"] == "3");
+  CHECK(v2["outputs"][0]["shape"] == nlohmann::json({2, 2}));
+  CHECK(v2["outputs"][0]["data"] == nlohmann::json({4, 9, 1, -1}));  // short row padded
+  CHECK(v2["outputs"][1]["data"][3] == 0);
+  CHECK(nlohmann::json::parse(write_error("a\n\"b\"\x01"))["error"] == "a\n\"b\"\x01");
+}

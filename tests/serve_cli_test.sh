@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `glide serve` as a process on an ephemeral 127.0.0.1 port: it prints its address, agrees with
+# `glide predict` on the same inputs, reloads on SIGHUP (a damaged file keeps the old model) and
+# exits 0 on SIGTERM. Every wait is bounded.
+set -euo pipefail
+glide=$(realpath "$1")
+work=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+cd "$work"
+fail() { echo "FAIL: $*" >&2; [ -f err.txt ] && tail -5 err.txt >&2; exit 1; }
+
+"$glide" data synth --preset tiny --seed 3 --points 2000 -o train.gds --test-points 20 \
+  --test-output test.gds >/dev/null 2>&1
+"$glide" train --train train.gds -o model.glide --epochs 1 -q >/dev/null 2>&1
+"$glide" data convert test.gds -o test.txt >/dev/null 2>&1
+tail -n +2 test.txt >inputs.txt  # XC text without its header: one "labels f:v ..." line per input
+"$glide" predict --model model.glide --k 3 --batch 1 <inputs.txt >predict.txt
+
+"$glide" serve --model tiny=model.glide --port 0 --max-delay-us 100 >out.txt 2>err.txt &
+pid=$!
+for _ in $(seq 100); do grep -q "listening on" out.txt 2>/dev/null && break; sleep 0.1; done
+url=$(grep -o 'http://127.0.0.1:[0-9]*' out.txt) || fail "no listening address printed"
+
+# Each input line as a v1 request; keep the labels of each answer, space separated.
+while read -r line; do
+  echo "$line" | awk '{ ids = ""; vals = "";
+    for (i = 1; i <= NF; ++i) { if (split($i, p, ":") != 2) continue;
+      ids = ids (ids == "" ? "" : ",") p[1]; vals = vals (vals == "" ? "" : ",") p[2] }
+    printf "{\"instances\": [{\"indices\": [%s], \"values\": [%s]}], \"k\": 3}\n", ids, vals }' >body.json
+  curl -sS --max-time 10 -X POST --data-binary @body.json "$url/v1/models/tiny:predict" |
+    grep -o '"labels":\[[^]]*\]' | sed -E 's/"labels":\[//; s/\]//; s/,/ /g'
+done <inputs.txt >served.txt
+# glide predict prints "label:score ..."; labels must agree exactly.
+sed -E 's/:[^ ]*//g' predict.txt >predict_labels.txt
+[ "$(wc -l <served.txt)" -eq 20 ] || fail "expected 20 answers"
+diff predict_labels.txt served.txt >/dev/null || fail "labels differ from glide predict"
+
+# SIGHUP reloads; a damaged file keeps the old model serving.
+kill -HUP "$pid"
+for _ in $(seq 100); do grep -q "version 2" err.txt && break; sleep 0.1; done
+grep -q "reloaded model 'tiny'.*version 2" err.txt || fail "SIGHUP did not reload"
+cp model.glide good.glide
+echo damaged >model.glide
+kill -HUP "$pid"
+for _ in $(seq 100); do grep -q "still serving version 2" err.txt && break; sleep 0.1; done
+grep -q "still serving version 2" err.txt || fail "damaged reload not reported"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST --data-binary @body.json \
+  "$url/v1/models/tiny:predict")
+[ "$code" = 200 ] || fail "not serving after a damaged reload ($code)"
+grep -q 'POST /v1/models/tiny:predict 200' err.txt || fail "no access log line"
+
+# SIGTERM: exits 0.
+kill -TERM "$pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid" || fail "exit code $? after SIGTERM"
+pid=""
+grep -q "stopped" err.txt || fail "no stop message"
+echo "serve cli: ok"
