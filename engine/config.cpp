@@ -152,11 +152,11 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     const json& t = *it;
     TrainConfig& tc = c.train;
     const std::string p = "train.";
-    check_keys(
-        t,
-        {"optimizer", "lr", "beta1", "beta2", "eps", "batch", "epochs", "threads", "seed", "rebuild_every",
-         "rebuild_growth", "rehash_every", "max_seconds", "eval_every", "eval_points"},
-        where, p);
+    check_keys(t,
+               {"optimizer", "lr", "beta1", "beta2", "eps", "batch", "epochs", "threads", "seed",
+                "rebuild_every", "rebuild_growth", "rehash_every", "max_seconds", "eval_every",
+                "eval_points"},
+               where, p);
     read(t, "optimizer", tc.optimizer, where, p);
     read(t, "lr", tc.lr, where, p);
     read(t, "beta1", tc.beta1, where, p);

@@ -86,26 +86,25 @@ void predict_exact(const Network& net, const HiddenActivations& acts, std::size_
   const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
   std::vector<float> block_max(std::size_t{num_blocks} * B);
   std::vector<double> block_sum(std::size_t{num_blocks} * B);
-  tbb::parallel_for(
-      tbb::blocked_range<std::uint32_t>(0, num_blocks, 1), [&](const auto& r) {
-        Local& L = locals.local();
-        for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
-          const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
-          for (std::uint32_t q = 0; q < n; ++q) {
-            kern.dot_rows(W.row(j0 + q), H, stride, all.data(), B, W.cols, L.col.data());
-            const float b = net.output_bias.w[j0 + q];
-            for (std::size_t s = 0; s < B; ++s) L.scores[s * kBlock + q] = L.col[s] + b;
-          }
-          for (std::size_t s = 0; s < B; ++s) {
-            float* row = L.scores.data() + s * kBlock;
-            TopK& t = L.per_sample[s];
-            for (std::uint32_t q = 0; q < n; ++q) t.offer(row[q], j0 + q, k);
-            const float mx = kern.max(row, n);
-            block_max[blk * B + s] = mx;
-            block_sum[blk * B + s] = kern.exp_shift_sum(row, n, mx);
-          }
-        }
-      });
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_blocks, 1), [&](const auto& r) {
+    Local& L = locals.local();
+    for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
+      const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
+      for (std::uint32_t q = 0; q < n; ++q) {
+        kern.dot_rows(W.row(j0 + q), H, stride, all.data(), B, W.cols, L.col.data());
+        const float b = net.output_bias.w[j0 + q];
+        for (std::size_t s = 0; s < B; ++s) L.scores[s * kBlock + q] = L.col[s] + b;
+      }
+      for (std::size_t s = 0; s < B; ++s) {
+        float* row = L.scores.data() + s * kBlock;
+        TopK& t = L.per_sample[s];
+        for (std::uint32_t q = 0; q < n; ++q) t.offer(row[q], j0 + q, k);
+        const float mx = kern.max(row, n);
+        block_max[blk * B + s] = mx;
+        block_sum[blk * B + s] = kern.exp_shift_sum(row, n, mx);
+      }
+    }
+  });
   // The top k do not depend on the merge order; the normaliser is summed in block order, so
   // scores are the same bits whichever threads computed which blocks.
   std::vector<TopK> merged(B);

@@ -32,6 +32,11 @@ struct Kernels {
   // gw[0..dim) = sum_k coef[k] * X[rows[k] * stride + 0..dim): a neuron's weight gradient.
   void (*grad_rows)(const float* X, std::size_t stride, const std::uint32_t* rows,
                     const float* coef, std::size_t count, std::size_t dim, float* gw);
+  // Both halves of a neuron's backward pass over the batch rows that activate it, in one sweep:
+  // gw[0..dim) = sum_k coef[k] * X[rows[k]] and dX[rows[k]] += coef[k] * w for every k.
+  void (*backward_rows)(const float* w, const float* X, float* dX, std::size_t stride,
+                        const std::uint32_t* rows, const float* coef, std::size_t count,
+                        std::size_t dim, float* gw);
   // Adam on n weights with gradient g.
   void (*adam)(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s);
   // max of x[0..n), n >= 1

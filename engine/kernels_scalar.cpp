@@ -35,6 +35,13 @@ void grad_rows(const float* X, std::size_t stride, const std::uint32_t* rows, co
   for (std::size_t k = 0; k < count; ++k) axpy(coef[k], X + rows[k] * stride, gw, dim);
 }
 
+void backward_rows(const float* w, const float* X, float* dX, std::size_t stride,
+                   const std::uint32_t* rows, const float* coef, std::size_t count, std::size_t dim,
+                   float* gw) {
+  grad_rows(X, stride, rows, coef, count, dim, gw);
+  for (std::size_t k = 0; k < count; ++k) axpy(coef[k], w, dX + rows[k] * stride, dim);
+}
+
 void adam(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s) {
   for (std::size_t i = 0; i < n; ++i) {
     m[i] = s.beta1 * m[i] + (1 - s.beta1) * g[i];
@@ -65,8 +72,8 @@ void relu(float* x, std::size_t n) {
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{Isa::kScalar, dot,  axpy, sparse_matvec, dot_rows,
-                         grad_rows,    adam, max,  exp_shift_sum, relu};
+  static const Kernels k{Isa::kScalar,  dot,  axpy, sparse_matvec, dot_rows, grad_rows,
+                         backward_rows, adam, max,  exp_shift_sum, relu};
   return k;
 }
 

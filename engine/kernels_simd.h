@@ -114,6 +114,52 @@ struct SimdKernels {
     for (; k < count; ++k) out[k] = dot(w, X + rows[k] * stride, dim);
   }
 
+  // One block of up to 8 vectors: the weights and their gradient stay in registers while each
+  // activating row is read once for the gradient and updated once for dX.
+  template <std::size_t V>
+  static void backward_block(const float* w, const float* X, float* dX, std::size_t stride,
+                             const std::uint32_t* rows, const float* coef, std::size_t count,
+                             float* gw) {
+    B wv[V], acc[V];
+    for (std::size_t v = 0; v < V; ++v) {
+      wv[v] = B::load_unaligned(w + v * W);
+      acc[v] = B(0.f);
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::size_t off = rows[k] * stride;
+      const B c(coef[k]);
+      const float* x = X + off;
+      float* dx = dX + off;
+      for (std::size_t v = 0; v < V; ++v) {
+        acc[v] = xsimd::fma(c, B::load_unaligned(x + v * W), acc[v]);
+        xsimd::fma(c, wv[v], B::load_unaligned(dx + v * W)).store_unaligned(dx + v * W);
+      }
+    }
+    for (std::size_t v = 0; v < V; ++v) acc[v].store_unaligned(gw + v * W);
+  }
+
+  static void backward_rows(const float* w, const float* X, float* dX, std::size_t stride,
+                            const std::uint32_t* rows, const float* coef, std::size_t count,
+                            std::size_t dim, float* gw) {
+    constexpr std::size_t kBlock = 8 * W;
+    std::size_t d = 0;
+    for (; d + kBlock <= dim; d += kBlock)
+      backward_block<8>(w + d, X + d, dX + d, stride, rows, coef, count, gw + d);
+    for (; d + W <= dim; d += W)
+      backward_block<1>(w + d, X + d, dX + d, stride, rows, coef, count, gw + d);
+    if (d < dim) {
+      for (std::size_t i = d; i < dim; ++i) gw[i] = 0;
+      for (std::size_t k = 0; k < count; ++k) {
+        const float* x = X + rows[k] * stride;
+        float* dx = dX + rows[k] * stride;
+        for (std::size_t i = d; i < dim; ++i) {
+          gw[i] += coef[k] * x[i];
+          dx[i] += coef[k] * w[i];
+        }
+      }
+    }
+  }
+
   static void adam(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s) {
     const B b1(s.beta1), b2(s.beta2), c1(1 - s.beta1), c2(1 - s.beta2), step(s.step), eps(s.eps);
     std::size_t i = 0;
@@ -172,8 +218,8 @@ struct SimdKernels {
   }
 
   static Kernels table(Isa isa) {
-    return Kernels{isa,       dot,  axpy, sparse_matvec, dot_rows,
-                   grad_rows, adam, max,  exp_shift_sum, relu};
+    return Kernels{isa,           dot,  axpy, sparse_matvec, dot_rows, grad_rows,
+                   backward_rows, adam, max,  exp_shift_sum, relu};
   }
 };
 

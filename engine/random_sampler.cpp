@@ -45,7 +45,8 @@ class RandomSampler final : public OutputSampler {
     // small fraction of the layer).
     batch_labels(labels, stamp_, epoch_, shared_);
     Rng rng(derive_seed(seed_, batch_index));
-    const std::uint32_t wanted = std::min<std::uint32_t>(budget_, n_ - static_cast<std::uint32_t>(shared_.size()));
+    const std::uint32_t wanted =
+        std::min<std::uint32_t>(budget_, n_ - static_cast<std::uint32_t>(shared_.size()));
     if (wanted > n_ / 4) {
       // A large share of the layer: take the unmarked ids in a random order.
       std::vector<std::uint32_t> rest;

@@ -152,13 +152,9 @@ void Trainer::backward_output(const AdamStep& step) {
           const std::uint64_t beg = pairs_.neuron_begin(i), cnt = pairs_.neuron_begin(i + 1) - beg;
           const float* coef = z_.data() + beg;
           float* w = W.row(j);
-          k_.grad_rows(H, stride, rows + beg, coef, cnt, dim, gw.data());
+          k_.backward_rows(w, H, dH, stride, rows + beg, coef, cnt, dim, gw.data());
           float db = 0;
-          for (std::uint64_t q = 0; q < cnt; ++q) {
-            k_.axpy(coef[q], w, dH + rows[beg + q] * stride,
-                    dim);  // uses the weights before the update
-            db += coef[q];
-          }
+          for (std::uint64_t q = 0; q < cnt; ++q) db += coef[q];
           update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, gw.data(), dim, step);
           update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
         }
@@ -183,10 +179,8 @@ void Trainer::backward_hidden(std::size_t l, const AdamStep& step) {
                         float db = 0;
                         for (std::size_t s = 0; s < B; ++s) db += t.buf[s] = dZ[s * stride + j];
                         float* w = W.row(j);
-                        k_.grad_rows(Hprev, pstride, all_rows_.data(), t.buf.data(), B, W.cols,
-                                     t.gw.data());
-                        for (std::size_t s = 0; s < B; ++s)
-                          if (t.buf[s] != 0) k_.axpy(t.buf[s], w, dH + s * pstride, W.cols);
+                        k_.backward_rows(w, Hprev, dH, pstride, all_rows_.data(), t.buf.data(), B,
+                                         W.cols, t.gw.data());
                         update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, t.gw.data(),
                                W.cols, step);
                         update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);

@@ -100,6 +100,15 @@ TEST_CASE("row kernels equal the scalar reference") {
       k->grad_rows(X.data(), stride, rows.data(), coef.data(), rows.size(), dim, g1.data());
       ref.grad_rows(X.data(), stride, rows.data(), coef.data(), rows.size(), dim, g2.data());
       check_close(g1, g2, 1e-4f);
+      std::vector<float> b1(dim), b2(dim);
+      auto dX1 = randoms(stride * nrows, rng);
+      auto dX2 = dX1;
+      k->backward_rows(w.data(), X.data(), dX1.data(), stride, rows.data(), coef.data(),
+                       rows.size(), dim, b1.data());
+      ref.backward_rows(w.data(), X.data(), dX2.data(), stride, rows.data(), coef.data(),
+                        rows.size(), dim, b2.data());
+      check_close(b1, b2, 1e-4f);
+      check_close(dX1, dX2, 1e-4f);
       std::vector<float> s1(dim, 5.f), s2(dim, 6.f);
       k->sparse_matvec(rows.data(), coef.data(), rows.size(), X.data(), stride, dim, s1.data());
       ref.sparse_matvec(rows.data(), coef.data(), rows.size(), X.data(), stride, dim, s2.data());
