@@ -264,7 +264,7 @@ struct Model::Impl {
   std::shared_ptr<engine::OutputSampler> inference_sampler() const {
     std::lock_guard lock(lsh_mutex);
     if (!lsh)
-      lsh = engine::make_lsh_sampler(config.net, config.train, net->output, /*fill_random=*/false);
+      lsh = engine::make_lsh_sampler(config.net, config.train, net->output, /*training=*/false);
     return lsh;
   }
 
@@ -300,7 +300,7 @@ struct Model::Impl {
                                               c.train.seed);
         break;
       default:
-        sampler = engine::make_lsh_sampler(c.net, c.train, net->output, /*fill_random=*/true);
+        sampler = engine::make_lsh_sampler(c.net, c.train, net->output, /*training=*/true);
     }
     engine::Trainer trainer(*net, c.train, std::move(sampler));
     trainer.set_batches(state.batches);

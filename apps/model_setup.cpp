@@ -12,13 +12,13 @@ std::unique_ptr<engine::OutputSampler> make_train_sampler(const engine::Config& 
                                          engine::sampling_budget(net.num_labels(), c.net.sparsity),
                                          c.train.seed);
     default:
-      return engine::make_lsh_sampler(c.net, c.train, net.output, /*fill_random=*/true);
+      return engine::make_lsh_sampler(c.net, c.train, net.output, /*training=*/true);
   }
 }
 
 std::unique_ptr<engine::OutputSampler> make_inference_sampler(const engine::Config& c,
                                                               const engine::Network& net) {
-  return engine::make_lsh_sampler(c.net, c.train, net.output, /*fill_random=*/false);
+  return engine::make_lsh_sampler(c.net, c.train, net.output, /*training=*/false);
 }
 
 }  // namespace glide::cli

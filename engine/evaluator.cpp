@@ -133,7 +133,7 @@ void predict_sampled(const Network& net, const HiddenActivations& acts, std::siz
     Local& L = locals.local();
     for (std::size_t s = r.begin(); s < r.end(); ++s) {
       const float* h = acts.last(s);
-      sampler.select(h, {}, L.active);
+      sampler.select(h, L.active);
       TopK t;
       L.z.resize(L.active.size());
       for (std::size_t q = 0; q < L.active.size(); ++q) {

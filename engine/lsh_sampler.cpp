@@ -40,7 +40,7 @@ hashing::TableConfig table_config(const NetworkConfig& net) {
 class LshSampler final : public OutputSampler {
  public:
   LshSampler(const NetworkConfig& net, const TrainConfig& train, const ParamMatrix& output,
-             bool fill_random)
+             bool training)
       : index_(hash_config(net), table_config(net)),
         num_neurons_(output.rows),
         budget_(sampling_budget(output.rows, net.sparsity)),
@@ -53,15 +53,12 @@ class LshSampler final : public OutputSampler {
         threads_([this] {
           return Local{
               hashing::ActiveSetSampler(num_neurons_, derive_seed(seed_, 100 + next_thread_++)),
-              {},
-              {},
-              {},
-              0};
+              {}};
         }) {
     sample_.strategy = hashing::parse_sample_strategy(net.lsh.strategy);
     sample_.min_count = net.lsh.min_count;
     sample_.fill_random = false;
-    fill_shared_ = fill_random;
+    training_ = training;
     next_rehash_ = rehash_every_;
     const auto t = std::chrono::steady_clock::now();
     index_.build(output.rows, output.w.data(), output.stride);
@@ -72,35 +69,41 @@ class LshSampler final : public OutputSampler {
   void begin_batch(std::uint64_t batch_index,
                    std::span<const std::span<const std::uint32_t>> labels) override {
     tables_ = index_.snapshot();
-    if (!fill_shared_) return;
-    // Training adds the batch's labels (in-batch negatives) and tops each sample up to the
-    // budget from uniform negatives drawn once per batch: shared rows are read and updated once
-    // per batch instead of once per sample.
-    if (label_stamp_.size() != num_neurons_) label_stamp_.assign(num_neurons_, 0);
-    batch_labels(labels, label_stamp_, label_epoch_, batch_labels_);
+    if (!training_) return;
+    // Shared by the batch: its labels (in-batch negatives), then half the budget in uniform
+    // negatives; each sample adds up to the other half from the LSH tables.
+    if (stamp_.size() != num_neurons_) stamp_.assign(num_neurons_, 0);
+    batch_labels(labels, stamp_, epoch_, shared_);
     Rng rng(derive_seed(seed_, 1u << 20 | batch_index));
-    shared_.resize(budget_);
-    for (auto& j : shared_) j = rng.below(num_neurons_);
+    const std::uint32_t uniform = std::min<std::uint32_t>(
+        budget_ - budget_ / 2, num_neurons_ - static_cast<std::uint32_t>(shared_.size()));
+    for (std::uint32_t drawn = 0; drawn < uniform;) {
+      const std::uint32_t j = rng.below(num_neurons_);
+      if (stamp_[j] == epoch_) continue;
+      stamp_[j] = epoch_;
+      shared_.push_back(j);
+      ++drawn;
+    }
   }
 
-  void select(const float* h, std::span<const std::uint32_t> labels,
-              std::vector<std::uint32_t>& out) override {
+  std::span<const std::uint32_t> shared() const override { return shared_; }
+
+  void select(const float* h, std::vector<std::uint32_t>& out) override {
     Local& L = threads_.local();
     // One snapshot per batch: libstdc++'s atomic<shared_ptr> locks, and a reference count
     // touched per query would bounce between cores.
     const hashing::TableSet* tables = tables_.get();
     L.buckets.resize(tables->family->num_tables());
     tables->hash_dense(h, L.buckets.data());
-    L.labels.clear();
-    for (std::uint32_t y : labels)
-      if (std::find(L.labels.begin(), L.labels.end(), y) == L.labels.end()) L.labels.push_back(y);
     hashing::SampleConfig cfg = sample_;
-    cfg.budget = budget_ + static_cast<std::uint32_t>(L.labels.size());
-    L.sampler.sample(tables->tables, L.buckets, L.labels, cfg, out);
-    if (fill_shared_) {
-      mark(L, out);
-      top_up(L, shared_, cfg.budget, out);
-      top_up(L, batch_labels_, out.size() + batch_labels_.size(), out);
+    cfg.budget = training_ ? budget_ / 2 + 64 : budget_;
+    L.sampler.sample(tables->tables, L.buckets, {}, cfg, out);
+    if (training_) {
+      // Drop what the batch already shares (stamp_ is read-only while samples select).
+      std::size_t kept = 0;
+      for (std::uint32_t j : out)
+        if (stamp_[j] != epoch_ && kept < budget_ / 2) out[kept++] = j;
+      out.resize(kept);
     }
   }
 
@@ -126,30 +129,8 @@ class LshSampler final : public OutputSampler {
  private:
   struct Local {
     hashing::ActiveSetSampler sampler;
-    std::vector<std::uint32_t> buckets, labels;
-    std::vector<std::uint32_t> stamp;  // membership marks for top_up
-    std::uint32_t epoch = 0;
+    std::vector<std::uint32_t> buckets;
   };
-
-  // Marks the ids already in `out` so top_up skips them.
-  void mark(Local& L, const std::vector<std::uint32_t>& out) const {
-    if (L.stamp.size() != num_neurons_) L.stamp.assign(num_neurons_, 0);
-    if (++L.epoch == 0) {
-      std::fill(L.stamp.begin(), L.stamp.end(), 0);
-      L.epoch = 1;
-    }
-    for (std::uint32_t j : out) L.stamp[j] = L.epoch;
-  }
-  // Appends ids of `from` not yet in `out` until `out` holds `limit` ids.
-  static void top_up(Local& L, const std::vector<std::uint32_t>& from, std::size_t limit,
-                     std::vector<std::uint32_t>& out) {
-    for (std::uint32_t j : from) {
-      if (out.size() >= limit) break;
-      if (L.stamp[j] == L.epoch) continue;
-      L.stamp[j] = L.epoch;
-      out.push_back(j);
-    }
-  }
 
   hashing::LshIndex index_;
   std::shared_ptr<const hashing::TableSet> tables_;
@@ -162,9 +143,9 @@ class LshSampler final : public OutputSampler {
   std::uint64_t seed_;
   std::atomic<std::uint64_t> next_thread_{0};
   hashing::SampleConfig sample_;
-  bool fill_shared_ = false;
-  std::vector<std::uint32_t> shared_, batch_labels_, label_stamp_;
-  std::uint32_t label_epoch_ = 0;
+  bool training_ = false;
+  std::vector<std::uint32_t> shared_, stamp_;  // stamp_[j] == epoch_: j is shared this batch
+  std::uint32_t epoch_ = 0;
   tbb::enumerable_thread_specific<Local> threads_;
   double refresh_seconds_ = 0;
   std::uint64_t rebuilds_ = 0;
@@ -173,8 +154,8 @@ class LshSampler final : public OutputSampler {
 }  // namespace
 
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
-                                                const ParamMatrix& output, bool fill_random) {
-  return std::make_unique<LshSampler>(net, train, output, fill_random);
+                                                const ParamMatrix& output, bool training) {
+  return std::make_unique<LshSampler>(net, train, output, training);
 }
 
 }  // namespace glide::engine

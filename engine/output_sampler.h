@@ -14,17 +14,18 @@ namespace glide::engine {
 class OutputSampler {
  public:
   virtual ~OutputSampler() = default;
-  // Once per training batch, before its select() calls. Inference never calls it: without
-  // training the tables never change, and select() is then safe from any number of threads.
-  // `labels` are the batch's labels: every sample also scores the other samples' labels
-  // (in-batch negatives: popular labels get pushed down where they are wrong).
+  // Once per training batch, before its select() calls. `labels` are the batch's labels: they
+  // join shared() so every sample also scores the others' labels (in-batch negatives push
+  // popular labels down where they are wrong). Inference never calls it: without training the
+  // tables never change, and select() is then safe from any number of threads.
   virtual void begin_batch(std::uint64_t /*batch_index*/,
                            std::span<const std::span<const std::uint32_t>> /*labels*/) {}
-  // Fills `out` with sample's active neurons: its labels first (each once), then the sampled
-  // ones, no duplicates. `h` is the sample's last hidden activation. Safe to call from many
-  // threads at once.
-  virtual void select(const float* h, std::span<const std::uint32_t> labels,
-                      std::vector<std::uint32_t>& out) = 0;
+  // The neurons every sample of the current training batch computes: the batch's distinct
+  // labels, then negatives shared by the batch. A shared row is read and updated once per batch.
+  virtual std::span<const std::uint32_t> shared() const { return {}; }
+  // Fills `out` with this sample's own active neurons, none of them in shared(); `h` is its last
+  // hidden activation. Safe to call from many threads at once.
+  virtual void select(const float* h, std::vector<std::uint32_t>& out) = 0;
   // After a batch's update: the LSH sampler refreshes its tables on its schedule here.
   virtual void after_batch(const ParamMatrix& /*output*/, std::uint64_t /*batch_index*/) {}
   // Seconds spent refreshing tables so far (on the training thread).
@@ -33,10 +34,7 @@ class OutputSampler {
   virtual std::size_t memory_bytes() const { return 0; }
 };
 
-// Appends the labels to `out` once each (a label listed twice counts once).
-void put_labels_first(std::span<const std::uint32_t> labels, std::vector<std::uint32_t>& out);
-
-// `budget` uniformly random neurons drawn once per batch and shared by all its samples.
+// The batch's labels plus `budget` uniformly random neurons drawn once per batch, all shared.
 std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, std::uint32_t budget,
                                                    std::uint64_t seed);
 
@@ -44,7 +42,7 @@ std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, st
 // `train` (re-insert every rebuild_every batches, growing; new hash functions every rehash_every
 // samples), always in the background while training goes on.
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
-                                                const ParamMatrix& output, bool fill_random);
+                                                const ParamMatrix& output, bool training);
 
 // The distinct labels of a batch, in first-seen order, deduplicated with `stamp` (one entry per
 // neuron) and `epoch` (bumped here).

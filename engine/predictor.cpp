@@ -11,7 +11,7 @@ Predictor::Predictor(const std::string& path, bool lsh) : path_(path) {
   config_ = m.config;
   net_ = std::move(m.net);
   if (lsh)
-    sampler_ = make_lsh_sampler(config_.net, config_.train, net_->output, /*fill_random=*/false);
+    sampler_ = make_lsh_sampler(config_.net, config_.train, net_->output, /*training=*/false);
 }
 
 Predictor::Predictor(std::unique_ptr<Network> net, const Config& config, bool lsh)

@@ -7,11 +7,6 @@
 
 namespace glide::engine {
 
-void put_labels_first(std::span<const std::uint32_t> labels, std::vector<std::uint32_t>& out) {
-  for (std::uint32_t y : labels)
-    if (std::find(out.begin(), out.end(), y) == out.end()) out.push_back(y);
-}
-
 void batch_labels(std::span<const std::span<const std::uint32_t>> labels,
                   std::vector<std::uint32_t>& stamp, std::uint32_t& epoch,
                   std::vector<std::uint32_t>& out) {
@@ -65,13 +60,8 @@ class RandomSampler final : public OutputSampler {
     }
   }
 
-  void select(const float*, std::span<const std::uint32_t> labels,
-              std::vector<std::uint32_t>& out) override {
-    out.clear();
-    put_labels_first(labels, out);
-    for (std::uint32_t j : shared_)
-      if (std::find(labels.begin(), labels.end(), j) == labels.end()) out.push_back(j);
-  }
+  std::span<const std::uint32_t> shared() const override { return shared_; }
+  void select(const float*, std::vector<std::uint32_t>& out) override { out.clear(); }
 
   std::size_t memory_bytes() const override { return stamp_.size() * sizeof(std::uint32_t); }
 

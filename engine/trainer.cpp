@@ -1,5 +1,7 @@
 #include "engine/trainer.h"
 
+#include "common/error.h"
+
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -55,32 +57,37 @@ void Trainer::select_active(std::span<const std::span<const std::uint32_t>> labe
   const std::uint32_t N = net_.num_labels();
   active_.resize(B);
   label_pos_.resize(B);
-  if (!sampler_) {
-    pairs_.build_dense(static_cast<std::uint32_t>(B), N);
-    for (std::size_t s = 0; s < B; ++s) {
-      label_pos_[s].clear();
-      for (std::uint32_t y : labels[s])
-        if (std::find(label_pos_[s].begin(), label_pos_[s].end(), y) == label_pos_[s].end())
-          label_pos_[s].push_back(y);
+  std::span<const std::uint32_t> shared;
+  if (!sampler_) {  // exact softmax: every neuron is shared by the batch
+    if (all_neurons_.size() != N) {
+      all_neurons_.resize(N);
+      std::iota(all_neurons_.begin(), all_neurons_.end(), 0u);
     }
-    return;
+    shared = all_neurons_;
+    for (auto& a : active_) a.clear();
+  } else {
+    sampler_->begin_batch(batches_, labels);
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4),
+                      [&](const tbb::blocked_range<std::size_t>& r) {
+                        for (std::size_t s = r.begin(); s < r.end(); ++s)
+                          sampler_->select(acts_.last(s), active_[s]);
+                      });
+    shared = sampler_->shared();
   }
-  sampler_->begin_batch(batches_, labels);
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t s = r.begin(); s < r.end(); ++s) {
-          sampler_->select(acts_.last(s), labels[s], active_[s]);
-          // The sampler puts the distinct labels first.
-          std::size_t distinct = 0;
-          for (std::size_t i = 0; i < labels[s].size(); ++i)
-            distinct += std::find(labels[s].begin(), labels[s].begin() + i, labels[s][i]) ==
-                        labels[s].begin() + i;
-          label_pos_[s].resize(distinct);
-          std::iota(label_pos_[s].begin(), label_pos_[s].end(), 0u);
-        }
-      });
   active_views_.assign(active_.begin(), active_.begin() + B);
-  pairs_.build(active_views_, N);
+  pairs_.build(active_views_, shared, N, static_cast<std::uint32_t>(B));
+  // Each sample's labels are shared; their positions in the sample's scoring order (own
+  // neurons first, then the shared ones).
+  for (std::size_t s = 0; s < B; ++s) {
+    auto& pos = label_pos_[s];
+    pos.clear();
+    const std::uint32_t own = static_cast<std::uint32_t>(active_[s].size());
+    for (std::uint32_t y : labels[s]) {
+      const std::uint32_t k = pairs_.shared_index(y);
+      if (!k) fail("output sampler did not share label " + std::to_string(y));
+      if (std::find(pos.begin(), pos.end(), own + k - 1) == pos.end()) pos.push_back(own + k - 1);
+    }
+  }
 }
 
 double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labels) {
@@ -90,9 +97,14 @@ double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labe
   std::vector<double> losses(B, 0.0);
   tbb::parallel_for(
       tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
-        std::vector<float>& buf = scratch_.local().buf;
+        ThreadScratch& t = scratch_.local();
+        std::vector<float>& buf = t.buf;
         for (std::size_t s = r.begin(); s < r.end(); ++s) {
-          const auto slots = pairs_.sample_slots(s);
+          const auto own = pairs_.own_slots(s);
+          std::vector<std::uint32_t>& slots = t.slots;
+          slots.assign(own.begin(), own.end());
+          for (std::size_t k = 0; k < pairs_.num_shared(); ++k)
+            slots.push_back(static_cast<std::uint32_t>(pairs_.shared_base(k) + s));
           const auto& pos = label_pos_[s];
           const std::size_t n = slots.size();
           if (softmax) {
@@ -197,10 +209,11 @@ void Trainer::backward_input(std::span<const data::SparseView> inputs, const Ada
   const float* dZ = grads_[0].data();
   feature_views_.resize(B);
   for (std::size_t s = 0; s < B; ++s) feature_views_[s] = inputs[s].ids;
-  feature_pairs_.build(feature_views_, net_.config().num_features);
+  feature_pairs_.build(feature_views_, {}, net_.config().num_features,
+                       static_cast<std::uint32_t>(B));
   feature_values_.resize(feature_pairs_.num_pairs());
   for (std::size_t s = 0; s < B; ++s) {
-    const auto slots = feature_pairs_.sample_slots(s);
+    const auto slots = feature_pairs_.own_slots(s);
     for (std::size_t q = 0; q < slots.size(); ++q) feature_values_[slots[q]] = inputs[s].values[q];
   }
   const auto features = feature_pairs_.neurons();

@@ -77,11 +77,13 @@ class Trainer {
   std::vector<float> feature_values_;
   std::vector<std::span<const std::uint32_t>> feature_views_;
   std::vector<std::uint32_t> all_rows_;
+  std::vector<std::uint32_t> all_neurons_;
 
   struct ThreadScratch {
     std::uint64_t generation = ~std::uint64_t{0};
     AlignedArray<float> grad;  // this thread's share of a hidden-layer gradient
     std::vector<float> gw, buf;
+    std::vector<std::uint32_t> slots;
   };
   tbb::enumerable_thread_specific<ThreadScratch> scratch_;
   std::uint64_t generation_ = 0;
