@@ -263,8 +263,7 @@ struct Model::Impl {
 
   std::shared_ptr<engine::OutputSampler> inference_sampler() const {
     std::lock_guard lock(lsh_mutex);
-    if (!lsh)
-      lsh = engine::make_lsh_sampler(config.net, config.train, net->output, /*fill_random=*/false);
+    if (!lsh) lsh = engine::make_inference_lsh_sampler(config, *net);
     return lsh;
   }
 
@@ -278,6 +277,7 @@ struct Model::Impl {
 
   TrainResult train(const data::Dataset& data, const TrainOptions& options,
                     const ProgressCallback& on_progress, const data::Dataset* test) {
+    engine::require_trainable(*net, "model");
     engine::Config c = config;
     apply(options, c.train);
     validate_all(c);
