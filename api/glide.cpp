@@ -31,8 +31,8 @@ namespace {
 void check_offsets(std::span<const std::uint64_t> offsets, std::size_t rows, std::size_t length,
                    const char* name, const char* array, const std::string& where) {
   if (offsets.size() != rows + 1)
-    fail(where, std::string(name) + " has " + std::to_string(offsets.size()) + " entries, expected " +
-                    std::to_string(rows + 1) + " (rows + 1)");
+    fail(where, std::string(name) + " has " + std::to_string(offsets.size()) +
+                    " entries, expected " + std::to_string(rows + 1) + " (rows + 1)");
   if (offsets[0] != 0)
     fail(where, std::string(name) + "[0] is " + std::to_string(offsets[0]) + ", must be 0");
   for (std::size_t i = 0; i < rows; ++i)
@@ -41,9 +41,8 @@ void check_offsets(std::span<const std::uint64_t> offsets, std::size_t rows, std
                       " (" + std::to_string(offsets[i]) + " -> " + std::to_string(offsets[i + 1]) +
                       ")");
   if (offsets[rows] != length)
-    fail(where, std::string("bad offsets: ") + name + " ends at " +
-                    std::to_string(offsets[rows]) + " but " + array + " has " +
-                    std::to_string(length) + " entries");
+    fail(where, std::string("bad offsets: ") + name + " ends at " + std::to_string(offsets[rows]) +
+                    " but " + array + " has " + std::to_string(length) + " entries");
 }
 
 // Checks every rule of SparseBatchView against the model's dimensions.
@@ -67,9 +66,9 @@ void check_batch(const SparseBatchView& b, std::uint32_t num_features, std::uint
   for (std::size_t i = 0; i < rows; ++i) {
     for (std::uint64_t q = b.row_offsets[i]; q < b.row_offsets[i + 1]; ++q) {
       if (b.feature_ids[q] >= num_features)
-        fail(where, "row " + std::to_string(i) + ": feature id " + std::to_string(b.feature_ids[q]) +
-                        " is out of range (the model has " + std::to_string(num_features) +
-                        " features)");
+        fail(where, "row " + std::to_string(i) + ": feature id " +
+                        std::to_string(b.feature_ids[q]) + " is out of range (the model has " +
+                        std::to_string(num_features) + " features)");
       if (!std::isfinite(b.values[q]))
         fail(where, "row " + std::to_string(i) + ": the value of feature " +
                         std::to_string(b.feature_ids[q]) + " is not finite");
@@ -143,7 +142,7 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.loss = n.loss == engine::LossKind::kSigmoid ? Loss::kSigmoid : Loss::kSoftmax;
   c.sampling = n.sampling == engine::OutputSampling::kDense    ? Sampling::kDense
                : n.sampling == engine::OutputSampling::kRandom ? Sampling::kRandom
-                                                                : Sampling::kLsh;
+                                                               : Sampling::kLsh;
   c.sparsity = n.sparsity;
   c.lsh.family = n.lsh.family;
   c.lsh.K = n.lsh.K;
@@ -263,8 +262,7 @@ struct Model::Impl {
 
   std::shared_ptr<engine::OutputSampler> inference_sampler() const {
     std::lock_guard lock(lsh_mutex);
-    if (!lsh)
-      lsh = engine::make_lsh_sampler(config.net, config.train, net->output, /*training=*/false);
+    if (!lsh) lsh = engine::make_inference_lsh_sampler(config, *net);
     return lsh;
   }
 
@@ -278,6 +276,7 @@ struct Model::Impl {
 
   TrainResult train(const data::Dataset& data, const TrainOptions& options,
                     const ProgressCallback& on_progress, const data::Dataset* test) {
+    engine::require_trainable(*net, "model");
     engine::Config c = config;
     apply(options, c.train);
     validate_all(c);
@@ -340,8 +339,8 @@ struct Model::Impl {
     r.seconds = done.seconds;
     r.loss = done.loss;
     r.samples_per_second = done.samples_per_second;
-    r.stopped = done.samples <
-                static_cast<std::uint64_t>(std::llround(c.train.epochs * data.num_points()));
+    r.stopped =
+        done.samples < static_cast<std::uint64_t>(std::llround(c.train.epochs * data.num_points()));
     return r;
   }
 

@@ -71,6 +71,7 @@ int cmd_train(int argc, char** argv) {
   std::unique_ptr<engine::Network> net;
   if (r.count("resume")) {
     engine::LoadedModel m = engine::load_model(r["resume"].as<std::string>());
+    engine::require_trainable(*m.net, r["resume"].as<std::string>());
     if (!m.has_optimizer_state)
       fail(r["resume"].as<std::string>() + ": has no optimizer state to resume from");
     config = m.config;

@@ -12,11 +12,13 @@ int cmd_eval(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
 int cmd_report(int argc, char** argv);  // glide report RUN.jsonl... [--peers peers.json] -o OUT
 int cmd_serve(int argc, char** argv);
+int cmd_quantize(int argc, char** argv);  // glide quantize --model M -o M.int8.glide
 
 // Benchmarks, dispatched by cmd_bench.
 int bench_data(int argc, char** argv);
 int bench_hash(int argc, char** argv);
 int bench_train(int argc, char** argv);
 int bench_serve(int argc, char** argv);
+int bench_quant(int argc, char** argv);
 
 }  // namespace glide::cli

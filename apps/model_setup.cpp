@@ -18,7 +18,7 @@ std::unique_ptr<engine::OutputSampler> make_train_sampler(const engine::Config& 
 
 std::unique_ptr<engine::OutputSampler> make_inference_sampler(const engine::Config& c,
                                                               const engine::Network& net) {
-  return engine::make_lsh_sampler(c.net, c.train, net.output, /*training=*/false);
+  return engine::make_inference_lsh_sampler(c, net);
 }
 
 }  // namespace glide::cli

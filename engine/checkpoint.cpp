@@ -54,16 +54,25 @@ void save_model(const std::string& path, const Network& net, const Config& confi
   wo.threads = options.threads;
   ModelFileWriter w(path, wo);
   w.add_json("config", to_json(config));
-  const nlohmann::json st{{"samples", state.samples},
-                          {"batches", state.batches},
-                          {"adam_step", net.step},
-                          {"optimizer_state", options.optimizer_state}};
+  const QuantizedRows* q = net.output_int8.get();
+  const bool optimizer = options.optimizer_state && !q;  // a quantized model has none
+  nlohmann::json st{{"samples", state.samples},
+                    {"batches", state.batches},
+                    {"adam_step", net.step},
+                    {"optimizer_state", optimizer},
+                    {"precision", precision_name(net.output_precision())}};
+  if (q) st["granularity"] = quant::granularity_name(q->granularity);
   w.add_json("state", st.dump());
-  for_each_block(net, options.optimizer_state,
+  for_each_block(net, optimizer,
                  [&](const std::string& name, const AlignedArray<float>& a,
                      const std::vector<std::uint64_t>& shape) {
+                   if (q && name == "output.weight") return;  // stored as int8 below
                    w.add(name, DType::kF32, shape, bytes_of(a));
                  });
+  if (q) {
+    w.add("output.weight", DType::kI8, {q->rows, q->stride}, std::as_bytes(q->q.span()));
+    w.add("output.weight_scale", DType::kF32, {q->rows}, std::as_bytes(q->scale.span()));
+  }
   w.commit();
 }
 
@@ -84,14 +93,37 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("section 'state' is malformed: ") + e.what());
   }
+  Precision precision = Precision::kF32;
+  quant::Granularity granularity = quant::Granularity::kRow;
+  try {
+    precision = parse_precision(st.value("precision", std::string("fp32")));
+    if (precision == Precision::kInt8)
+      granularity = quant::parse_granularity(st.value("granularity", std::string("row")));
+  } catch (const Error& e) {
+    fail(path, std::string("section 'state': ") + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, std::string("section 'state' is malformed: ") + e.what());
+  }
   out.net = std::make_unique<Network>(out.config.net);
   out.net->step = st.value("adam_step", std::uint64_t{0});
-  out.has_optimizer_state = optimizer_state && r.has("output.adam_m");
+  const bool int8 = precision == Precision::kInt8;
+  out.has_optimizer_state = optimizer_state && !int8 && r.has("output.adam_m");
   for_each_block(*out.net, out.has_optimizer_state,
                  [&](const std::string& name, AlignedArray<float>& a,
                      const std::vector<std::uint64_t>& shape) {
+                   if (int8 && name == "output.weight") return;
                    r.read_into(name, DType::kF32, shape, bytes_of(a));
                  });
+  if (int8) {
+    Network& net = *out.net;
+    auto q = std::make_shared<QuantizedRows>(net.output.rows, net.output.cols, granularity);
+    const std::vector<std::uint64_t> wshape{q->rows, q->stride}, sshape{q->rows};
+    r.read_into("output.weight", DType::kI8, wshape, std::as_writable_bytes(q->q.span()));
+    r.read_into("output.weight_scale", DType::kF32, sshape,
+                std::as_writable_bytes(q->scale.span()));
+    net.output = ParamMatrix();
+    net.output_int8 = std::move(q);
+  }
   return out;
 }
 

@@ -65,22 +65,20 @@ void finish(const TopK& t, bool softmax, Prediction& p) {
 void predict_exact(const Network& net, const HiddenActivations& acts, std::size_t B,
                    std::uint32_t k, std::vector<Prediction>& out) {
   const Kernels& kern = kernels();
-  const ParamMatrix& W = net.output;
-  const std::size_t last = acts.layers.size() - 1, stride = acts.strides[last];
-  const float* H = acts.layers[last].data();
+  const std::unique_ptr<RowScorer> scorer = make_output_scorer(net);
+  const std::size_t last = acts.layers.size() - 1;
+  ScorerBatch batch;
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, batch);
   constexpr std::uint32_t kBlock = 1024;
-  const std::uint32_t N = W.rows;
-  std::vector<std::uint32_t> all(B);
-  std::iota(all.begin(), all.end(), 0u);
+  const std::uint32_t N = scorer->rows();
   struct Local {
     std::vector<TopK> per_sample;
-    std::vector<float> scores, col;
+    std::vector<float> scores;
   };
   tbb::enumerable_thread_specific<Local> locals([&] {
     Local l;
     l.per_sample.resize(B);
     l.scores.resize(B * kBlock);
-    l.col.resize(B);
     return l;
   });
   const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
@@ -90,11 +88,7 @@ void predict_exact(const Network& net, const HiddenActivations& acts, std::size_
     Local& L = locals.local();
     for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
       const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
-      for (std::uint32_t q = 0; q < n; ++q) {
-        kern.dot_rows(W.row(j0 + q), H, stride, all.data(), B, W.cols, L.col.data());
-        const float b = net.output_bias.w[j0 + q];
-        for (std::size_t s = 0; s < B; ++s) L.scores[s * kBlock + q] = L.col[s] + b;
-      }
+      scorer->score_block(batch, j0, n, L.scores.data(), kBlock);
       for (std::size_t s = 0; s < B; ++s) {
         float* row = L.scores.data() + s * kBlock;
         TopK& t = L.per_sample[s];
@@ -121,7 +115,10 @@ void predict_sampled(const Network& net, const HiddenActivations& acts, std::siz
                      std::uint32_t k, OutputSampler& sampler, std::vector<Prediction>& out,
                      std::size_t* scored) {
   const Kernels& kern = kernels();
-  const ParamMatrix& W = net.output;
+  const std::unique_ptr<RowScorer> scorer = make_output_scorer(net);
+  const std::size_t last = acts.layers.size() - 1;
+  ScorerBatch batch;
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, batch);
   const bool softmax = net.config().loss == LossKind::kSoftmax;
   std::vector<std::size_t> counts(B);
   struct Local {
@@ -136,11 +133,8 @@ void predict_sampled(const Network& net, const HiddenActivations& acts, std::siz
       sampler.select(h, L.active);
       TopK t;
       L.z.resize(L.active.size());
-      for (std::size_t q = 0; q < L.active.size(); ++q) {
-        const std::uint32_t j = L.active[q];
-        L.z[q] = kern.dot(W.row(j), h, W.cols) + net.output_bias.w[j];
-        t.offer(L.z[q], j, k);
-      }
+      scorer->score_rows(batch, s, L.active.data(), L.active.size(), L.z.data());
+      for (std::size_t q = 0; q < L.active.size(); ++q) t.offer(L.z[q], L.active[q], k);
       if (!L.z.empty()) {
         const float mx = kern.max(L.z.data(), L.z.size());
         t.add_exp(mx, kern.exp_shift_sum(L.z.data(), L.z.size(), mx));

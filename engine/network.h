@@ -2,12 +2,14 @@
 // labels. Holds the parameters and computes the hidden activations of a batch.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "data/dataset.h"
 #include "engine/config.h"
 #include "engine/kernels.h"
+#include "engine/output_weights.h"
 #include "engine/params.h"
 
 namespace glide::engine {
@@ -44,6 +46,10 @@ class Network {
   // Output layer: one row of last_hidden() weights per label.
   ParamMatrix output;
   ParamVector output_bias;
+  // Int8 output rows (engine/output_weights.h, `glide quantize`): when set, `output` is empty
+  // and the network is for inference only. Shared so that copies of the network stay cheap.
+  std::shared_ptr<const QuantizedRows> output_int8;
+  Precision output_precision() const { return output_int8 ? Precision::kInt8 : Precision::kF32; }
   // Adam steps taken so far (the bias-correction clock).
   std::uint64_t step = 0;
 

@@ -10,13 +10,12 @@ Predictor::Predictor(const std::string& path, bool lsh) : path_(path) {
   LoadedModel m = load_model(path, /*optimizer_state=*/false);
   config_ = m.config;
   net_ = std::move(m.net);
-  if (lsh)
-    sampler_ = make_lsh_sampler(config_.net, config_.train, net_->output, /*training=*/false);
+  if (lsh) sampler_ = make_inference_lsh_sampler(config_, *net_);
 }
 
 Predictor::Predictor(std::unique_ptr<Network> net, const Config& config, bool lsh)
     : config_(config), net_(std::move(net)) {
-  if (lsh) sampler_ = make_lsh_sampler(config_.net, config_.train, net_->output, false);
+  if (lsh) sampler_ = make_inference_lsh_sampler(config_, *net_);
 }
 
 void Predictor::check_input(const data::SparseView& x, std::size_t index) const {

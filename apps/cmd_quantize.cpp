@@ -1,0 +1,69 @@
+// `glide quantize`: an fp32 model to an int8 inference model (output layer as s8 rows with a
+// scale per row or one per tensor; hidden layers stay fp32; no optimizer state).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <cxxopts.hpp>
+
+#include "apps/commands.h"
+#include "common/error.h"
+#include "engine/checkpoint.h"
+#include "engine/output_weights.h"
+
+namespace glide::cli {
+
+int cmd_quantize(int argc, char** argv) {
+  cxxopts::Options o("glide quantize",
+                     "Quantize a model's output layer to int8 for inference (eval, predict and "
+                     "serve load it like any model; it cannot be trained further).");
+  o.add_options()("model", "fp32 model file (.glide)", cxxopts::value<std::string>())(
+      "o,output", "int8 model file to write", cxxopts::value<std::string>())(
+      "granularity", "weight scales: row (one per output neuron) or tensor",
+      cxxopts::value<std::string>()->default_value("row"))(
+      "zstd-level", "compression level of the file", cxxopts::value<int>()->default_value("3"))(
+      "h,help", "this help");
+  const auto r = o.parse(argc, argv);
+  if (r.count("help")) {
+    std::printf("%s\n", o.help().c_str());
+    return 0;
+  }
+  if (!r.unmatched().empty()) fail("unexpected argument '" + r.unmatched()[0] + "'");
+  if (!r.count("model")) fail("--model FILE is required");
+  if (!r.count("output")) fail("-o FILE is required");
+  const std::string in = r["model"].as<std::string>(), out = r["output"].as<std::string>();
+  const quant::Granularity g = quant::parse_granularity(r["granularity"].as<std::string>());
+
+  const auto t0 = std::chrono::steady_clock::now();
+  engine::LoadedModel m = engine::load_model(in, /*optimizer_state=*/false);
+  if (m.net->output_int8) fail(in, "is already quantized (precision int8)");
+  // The worst weight error relative to its row's largest weight, for the summary.
+  const engine::ParamMatrix fp32 = m.net->output;
+  engine::quantize_output(*m.net, g);
+  const engine::ParamMatrix deq = engine::output_as_f32(*m.net);
+  double max_err = 0, sum_sq_err = 0, sum_sq = 0;
+  for (std::uint32_t j = 0; j < fp32.rows; ++j)
+    for (std::uint32_t c = 0; c < fp32.cols; ++c) {
+      const double w = fp32.row(j)[c], e = w - deq.row(j)[c];
+      max_err = std::max(max_err, std::fabs(e));
+      sum_sq_err += e * e;
+      sum_sq += w * w;
+    }
+  engine::SaveOptions so;
+  so.optimizer_state = false;
+  so.zstd_level = r["zstd-level"].as<int>();
+  engine::save_model(out, *m.net, m.config, m.state, so);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto in_bytes = std::filesystem::file_size(in), out_bytes = std::filesystem::file_size(out);
+  std::printf("quantized %s -> %s (output layer %u x %u to int8, %s scales; hidden layers fp32)\n",
+              in.c_str(), out.c_str(), fp32.rows, fp32.cols, quant::granularity_name(g));
+  std::printf("weight error: max %.3g, relative RMS %.3g\n", max_err,
+              sum_sq > 0 ? std::sqrt(sum_sq_err / sum_sq) : 0.0);
+  std::printf("file: %.1f MB -> %.1f MB (%.2fx smaller) in %.2f s\n", in_bytes / 1e6,
+              out_bytes / 1e6, static_cast<double>(in_bytes) / out_bytes, secs);
+  return 0;
+}
+
+}  // namespace glide::cli

@@ -1,0 +1,30 @@
+// int8 inference kernels: u8 activations x s8 weights -> s32 sums (exact integers), with the
+// dequantization (x scale_w[r] x scale_x[s] + bias[r]) fused into the block kernel's output.
+// A scalar reference and an AVX512-VNNI path (vpdpbusd) that gives exactly the same results.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace glide::quant {
+
+struct Int8Kernels {
+  const char* name;  // "scalar" or "avx512-vnni"
+  // sum_i a[i] * w[i] (exact; no overflow for n < 66,000).
+  std::int32_t (*dot_u8s8)(const std::uint8_t* a, const std::int8_t* w, std::size_t n);
+  // For r < rows, s < samples:
+  //   out[s * ld + r] = float(sum_i X[s * x_stride + i] * W[r * w_stride + i]) *
+  //                     (w_scale[r] * x_scale[s]) + bias[r]
+  // (float(acc) * (ws * xs) + b, rounded in that order, no fused multiply-add).
+  void (*gemm_u8s8_f32)(const std::int8_t* W, std::size_t w_stride, const float* w_scale,
+                        const float* bias, std::size_t rows, const std::uint8_t* X,
+                        std::size_t x_stride, const float* x_scale, std::size_t samples,
+                        std::size_t n, float* out, std::size_t ld);
+};
+
+// VNNI when the CPU has it and glide::active_isa() is AVX-512 (GLIDE_ISA=scalar forces scalar).
+const Int8Kernels& int8_kernels();
+const Int8Kernels& int8_scalar_kernels();
+// Null when the CPU lacks AVX512-VNNI.
+const Int8Kernels* int8_vnni_kernels();
+
+}  // namespace glide::quant
