@@ -18,6 +18,7 @@ const Bench kBenches[] = {
     {"data", bench_data, "parse throughput, .gds load speed-up, generator throughput"},
     {"train", bench_train, "samples/s, time split and P@1: LSH vs random negatives vs dense"},
     {"serve", bench_serve, "REST server requests/s, p50/p99, parse vs predict, batching on/off"},
+    {"cache", bench_cache, "learned caches vs full network vs LRU: latency, hits, agreement"},
     {"hash", bench_hash, "hashing, table build, sampling time and recall per hash family"},
 };
 }  // namespace
