@@ -247,6 +247,9 @@ TEST_CASE("LRU baseline: exact inputs hit, others miss, the byte budget holds") 
 }
 
 TEST_CASE("concurrent serving while the background thread trains and publishes") {
+  // The concurrency under test is ours (4 serving threads + the trainer thread); TBB stays serial
+  // so a TSan build (TBB itself uninstrumented) reports only races in glide's code.
+  tbb::global_control serial(tbb::global_control::max_allowed_parallelism, 1);
   const Trained& t = trained();
   CachedOptions o = test_options();
   o.background = true;
