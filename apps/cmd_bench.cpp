@@ -19,6 +19,7 @@ const Bench kBenches[] = {
     {"train", bench_train, "samples/s, time split and P@1: LSH vs random negatives vs dense"},
     {"serve", bench_serve, "REST server requests/s, p50/p99, parse vs predict, batching on/off"},
     {"quant", bench_quant, "fp32 vs int8 output layer: latency, throughput, P@1, sizes"},
+    {"cache", bench_cache, "learned caches vs full network vs LRU: latency, hits, agreement"},
     {"hash", bench_hash, "hashing, table build, sampling time and recall per hash family"},
 };
 }  // namespace

@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <csignal>
+#include <optional>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -41,6 +43,16 @@ int cmd_serve(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value(std::to_string(64 << 20)))(
       "no-batching", "same as --max-batch 1")(
       "no-lsh", "skip the LSH tables (less memory; sampled mode then answers 400)")(
+      "cache", "learned caches over hidden layers: on or off (docs/caches.md)",
+      cxxopts::value<std::string>()->default_value("off"))(
+      "cache-layers", "hidden layers (0-based, comma-separated) with a cache; default: the last",
+      cxxopts::value<std::string>()->default_value(""))(
+      "cache-target", "top-1 agreement of cache hits with the full model to keep",
+      cxxopts::value<double>()->default_value("0.99"))(
+      "cache-hot", "labels in each cache's hot set",
+      cxxopts::value<std::uint32_t>()->default_value("1024"))(
+      "cache-shadow", "share of hits also checked against the full model",
+      cxxopts::value<double>()->default_value("0.05"))(
       "quiet", "no access log")("h,help", "this help");
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
@@ -78,8 +90,21 @@ int cmd_serve(int argc, char** argv) {
   options.max_body_bytes = r["max-body-bytes"].as<std::size_t>();
   options.access_log = !r.count("quiet");
 
+  std::optional<cache::CachedOptions> caching;
+  const std::string cache_flag = r["cache"].as<std::string>();
+  if (cache_flag != "on" && cache_flag != "off")
+    fail("--cache", "must be on or off, got '" + cache_flag + "'");
+  if (cache_flag == "on") {
+    cache::CachedOptions c;
+    c.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), 64);
+    c.target = r["cache-target"].as<double>();
+    if (!(c.target > 0 && c.target < 1)) fail("--cache-target", "must be in (0, 1)");
+    c.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
+    c.shadow_fraction = std::clamp(r["cache-shadow"].as<double>(), 0.0, 1.0);
+    caching = c;
+  }
   server::Metrics metrics;
-  server::ModelRegistry registry(specs, !r.count("no-lsh"), batching, &metrics);
+  server::ModelRegistry registry(specs, !r.count("no-lsh"), batching, &metrics, caching);
   server::HttpServer http(registry, metrics, options);
   const int port = http.bind();
   std::printf("glide serve: listening on http://%s:%d (models: %s)\n", options.host.c_str(), port,

@@ -20,5 +20,6 @@ int bench_hash(int argc, char** argv);
 int bench_train(int argc, char** argv);
 int bench_serve(int argc, char** argv);
 int bench_quant(int argc, char** argv);
+int bench_cache(int argc, char** argv);
 
 }  // namespace glide::cli

@@ -163,6 +163,20 @@ void predict_topk(const Network& net, std::span<const data::SparseView> inputs, 
   }
 }
 
+void predict_topk_from_hidden(const Network& net, const HiddenActivations& acts, std::size_t batch,
+                              std::uint32_t k, EvalMode mode, OutputSampler* sampler,
+                              std::vector<Prediction>& out) {
+  out.resize(batch);
+  if (batch == 0) return;
+  std::size_t scored = 0;
+  if (mode == EvalMode::kSampled) {
+    if (!sampler) fail("sampled prediction needs the model's LSH tables");
+    predict_sampled(net, acts, batch, k, *sampler, out, &scored);
+  } else {
+    predict_exact(net, acts, batch, k, out);
+  }
+}
+
 void accumulate_metrics(const Prediction& p, std::span<const std::uint32_t> labels, EvalResult& r) {
   double hits = 0, dcg = 0, idcg = 0;
   for (int k = 0; k < EvalResult::kMaxK; ++k) {

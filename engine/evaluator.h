@@ -24,6 +24,12 @@ struct Prediction {
 void predict_topk(const Network& net, std::span<const data::SparseView> inputs, std::uint32_t k,
                   EvalMode mode, OutputSampler* sampler, std::vector<Prediction>& out);
 
+// The output layer only: top-k of rows [0, batch) of `acts`, whose last hidden layer is already
+// computed (what predict_topk does after forward_hidden). For early-exit serving (cache/).
+void predict_topk_from_hidden(const Network& net, const HiddenActivations& acts, std::size_t batch,
+                              std::uint32_t k, EvalMode mode, OutputSampler* sampler,
+                              std::vector<Prediction>& out);
+
 struct EvalResult {
   static constexpr int kMaxK = 5;
   double precision[kMaxK] = {};  // P@1..P@5

@@ -27,6 +27,9 @@ class Predictor {
   void check_input(const data::SparseView& x, std::size_t index) const;
 
   const Network& network() const { return *net_; }
+  // The LSH tables of sampled mode (null without them), for callers that run the output layer
+  // themselves (predict_topk_from_hidden: early-exit serving in cache/).
+  OutputSampler* sampler() const { return sampler_.get(); }
   const Config& config() const { return config_; }
   bool has_lsh() const { return sampler_ != nullptr; }
   const std::string& path() const { return path_; }

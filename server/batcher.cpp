@@ -121,7 +121,10 @@ void Batcher::run(std::vector<Pending>& batch) {
     BatchResult r;
     r.version = model.version;
     try {
-      model.predictor->predict(views, k, mode, r.predictions);
+      if (model.cached)
+        model.cached->predict(views, k, mode, r.predictions, r.cached);
+      else
+        model.predictor->predict(views, k, mode, r.predictions);
     } catch (const Error& e) {
       r.status = 400;  // the model refused the input (e.g. a reload changed its shape)
       r.error = e.what();
@@ -156,6 +159,8 @@ void Batcher::run(std::vector<Pending>& batch) {
     r.status = all.status;
     r.error = all.error;
     r.version = all.version;
+    if (all.status == 200 && !all.cached.empty())
+      r.cached.assign(all.cached.begin() + offset, all.cached.begin() + offset + n);
     if (all.status == 200)
       r.predictions.assign(std::make_move_iterator(all.predictions.begin() + offset),
                            std::make_move_iterator(all.predictions.begin() + offset + n));

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/cached_predictor.h"
 #include "common/error.h"
 #include "engine/predictor.h"
 #include "server/metrics.h"
@@ -26,6 +27,8 @@ namespace glide::server {
 struct ModelSnapshot {
   std::shared_ptr<const engine::Predictor> predictor;
   std::uint64_t version = 0;
+  // Learned caches of this version (null: caching off). A reload makes new, cold ones.
+  std::shared_ptr<cache::CachedPredictor> cached;
 };
 
 // The queue is full or the batcher is stopping (HTTP 503 with Retry-After).
@@ -38,6 +41,9 @@ struct BatchResult {
   int status = 200;   // 200, 400 (the model rejected the input) or 500
   std::string error;  // when status != 200
   std::vector<engine::Prediction> predictions;
+  // With caching on, per prediction: the hidden layer whose cache answered it, or -1 (the full
+  // network did). Empty with caching off.
+  std::vector<int> cached;
   std::uint64_t version = 0;  // the model version that answered
 };
 

@@ -219,7 +219,7 @@ void HttpServer::install_handlers() {
         res.set_header("X-Glide-Model-Version", std::to_string(result.version));
         res.set_content(
             route.endpoint == Endpoint::kPredict
-                ? write_predict_response(result.predictions)
+                ? write_predict_response(result.predictions, result.cached)
                 : write_infer_response(route.model, result.version, id, k, result.predictions),
             kJson);
         metrics_.add_write_seconds(seconds_since(t1));

@@ -145,6 +145,48 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
     out += "glide_model_info{" + label("model", m.name) + ",version=\"" +
            std::to_string(m.version) + "\",features=\"" + std::to_string(m.num_features) +
            "\",labels=\"" + std::to_string(m.num_labels) + "\"} 1\n";
+  // Learned caches, per model and hidden layer (since the model version was loaded).
+  struct CacheSeries {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const cache::LayerStats&);
+  };
+  const CacheSeries cache_series[] = {
+      {"glide_cache_hits_total", "counter", "Requests answered by a learned cache.",
+       [](const cache::LayerStats& s) { return double(s.hits); }},
+      {"glide_cache_misses_total", "counter", "Cache lookups passed on to the rest of the network.",
+       [](const cache::LayerStats& s) { return double(s.misses); }},
+      {"glide_cache_shadow_checks_total", "counter",
+       "Cache hits also run through the full network.",
+       [](const cache::LayerStats& s) { return double(s.shadow_checks); }},
+      {"glide_cache_shadow_agreement", "gauge",
+       "Share of shadow checks whose top-1 agreed with the full network.",
+       [](const cache::LayerStats& s) {
+         return s.shadow_checks ? double(s.shadow_agreed) / s.shadow_checks : 1.0;
+       }},
+      {"glide_cache_threshold", "gauge", "Confidence a lookup needs to be a hit.",
+       [](const cache::LayerStats& s) { return s.threshold; }},
+      {"glide_cache_saved_seconds_total", "counter",
+       "Estimated compute time saved by hits (skipped layers minus lookup time).",
+       [](const cache::LayerStats& s) { return s.saved_seconds; }},
+      {"glide_cache_lookup_seconds_total", "counter", "Time spent in cache lookups.",
+       [](const cache::LayerStats& s) { return s.lookup_seconds; }},
+      {"glide_cache_examples_total", "counter", "Training examples the cache has learned.",
+       [](const cache::LayerStats& s) { return double(s.examples); }},
+      {"glide_cache_bytes", "gauge", "Memory of the cache's current version.",
+       [](const cache::LayerStats& s) { return double(s.bytes); }},
+  };
+  for (const auto& series : cache_series) {
+    bool any = false;
+    for (const auto& m : models) any = any || !m.cache.empty();
+    if (!any) break;
+    header(out, series.name, series.type, series.help);
+    for (const auto& m : models)
+      for (const auto& s : m.cache)
+        out += std::string(series.name) + "{" + label("model", m.name) + ",layer=\"" +
+               std::to_string(s.layer) + "\"} " + number(series.value(s)) + "\n";
+  }
   header(out, "glide_model_reloads_total", "counter", "Model reloads by model and result.");
   for (const auto& [key, n] : reloads_)
     out += "glide_model_reloads_total{" + label("model", key.first) + ",result=\"" +

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "cache/cached_predictor.h"
+
 namespace glide::server {
 
 // Cumulative buckets as Prometheus wants them (`le` upper bounds, then +Inf).
@@ -36,6 +38,7 @@ struct ModelGauges {
   std::uint64_t version = 0;
   std::uint32_t num_features = 0, num_labels = 0;
   std::size_t queue_depth = 0;  // requests waiting for a batch
+  std::vector<cache::LayerStats> cache;  // per cached hidden layer (empty: caching off)
 };
 
 // Where serving time goes, summed over all requests (seconds).

@@ -21,17 +21,31 @@ ModelSpec parse_model_spec(const std::string& arg) {
   return spec;
 }
 
-ServedModel::ServedModel(ModelSpec spec, bool lsh, const BatcherOptions& batching, Metrics* metrics)
-    : spec_(std::move(spec)), lsh_(lsh), metrics_(metrics) {
-  current_ = {std::make_shared<const engine::Predictor>(spec_.path, lsh_), 1};
+namespace {
+ModelSnapshot snapshot(std::shared_ptr<const engine::Predictor> p, std::uint64_t version,
+                       const std::optional<cache::CachedOptions>& caching) {
+  ModelSnapshot s{std::move(p), version, nullptr};
+  if (caching) s.cached = std::make_shared<cache::CachedPredictor>(s.predictor, *caching);
+  return s;
+}
+}  // namespace
+
+ServedModel::ServedModel(ModelSpec spec, bool lsh, const BatcherOptions& batching, Metrics* metrics,
+                         std::optional<cache::CachedOptions> caching)
+    : spec_(std::move(spec)), lsh_(lsh), caching_(std::move(caching)), metrics_(metrics) {
+  current_ = snapshot(std::make_shared<const engine::Predictor>(spec_.path, lsh_), 1, caching_);
   batcher_ = std::make_unique<Batcher>(
       spec_.name, batching, [this] { return current(); }, metrics);
 }
 
 ServedModel::ServedModel(ModelSpec spec, std::shared_ptr<const engine::Predictor> predictor,
-                         const BatcherOptions& batching, Metrics* metrics)
-    : spec_(std::move(spec)), lsh_(predictor->has_lsh()), metrics_(metrics) {
-  current_ = {std::move(predictor), 1};
+                         const BatcherOptions& batching, Metrics* metrics,
+                         std::optional<cache::CachedOptions> caching)
+    : spec_(std::move(spec)),
+      lsh_(predictor->has_lsh()),
+      caching_(std::move(caching)),
+      metrics_(metrics) {
+  current_ = snapshot(std::move(predictor), 1, caching_);
   batcher_ = std::make_unique<Batcher>(
       spec_.name, batching, [this] { return current(); }, metrics);
 }
@@ -56,22 +70,27 @@ std::uint64_t ServedModel::reload() {
                 std::to_string(current().version) + ": " + e.what());
   }
   std::uint64_t version;
+  // New caches for the new weights: the old ones predicted the old model's answers.
+  ModelSnapshot next = snapshot(std::move(fresh), 0, caching_);
+  ModelSnapshot old;
   {
     std::lock_guard lock(mutex_);
     version = current_.version + 1;
+    next.version = version;
     // The old predictor is freed when the last batch holding its snapshot ends.
-    current_ = {std::move(fresh), version};
+    old = std::exchange(current_, std::move(next));
   }
   if (metrics_) metrics_->count_reload(spec_.name, true);
   return version;
 }
 
 ModelRegistry::ModelRegistry(const std::vector<ModelSpec>& specs, bool lsh,
-                             const BatcherOptions& batching, Metrics* metrics) {
+                             const BatcherOptions& batching, Metrics* metrics,
+                             std::optional<cache::CachedOptions> caching) {
   if (specs.empty()) fail("no model to serve (--model [NAME=]PATH)");
   for (const auto& s : specs) {
     if (models_.count(s.name)) fail("--model", "two models are named '" + s.name + "'");
-    models_.emplace(s.name, std::make_unique<ServedModel>(s, lsh, batching, metrics));
+    models_.emplace(s.name, std::make_unique<ServedModel>(s, lsh, batching, metrics, caching));
   }
 }
 
@@ -106,7 +125,8 @@ std::vector<ModelGauges> ModelRegistry::gauges() const {
   for (const auto& [name, m] : models_) {
     const ModelSnapshot s = m->current();
     out.push_back({name, s.version, s.predictor->config().net.num_features,
-                   s.predictor->config().net.num_labels, m->batcher().queue_depth()});
+                   s.predictor->config().net.num_labels, m->batcher().queue_depth(),
+                   s.cached ? s.cached->stats() : std::vector<cache::LayerStats>{}});
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,12 @@ ModelSpec parse_model_spec(const std::string& arg);
 class ServedModel {
  public:
   // Loads the file (throws glide::Error). `lsh`: also build the tables sampled mode needs.
-  ServedModel(ModelSpec spec, bool lsh, const BatcherOptions& batching, Metrics* metrics);
+  ServedModel(ModelSpec spec, bool lsh, const BatcherOptions& batching, Metrics* metrics,
+              std::optional<cache::CachedOptions> caching = std::nullopt);
   // Serves a model already in memory (benchmarks, library users); reload reads spec.path.
   ServedModel(ModelSpec spec, std::shared_ptr<const engine::Predictor> predictor,
-              const BatcherOptions& batching, Metrics* metrics);
+              const BatcherOptions& batching, Metrics* metrics,
+              std::optional<cache::CachedOptions> caching = std::nullopt);
   ~ServedModel();
 
   const std::string& name() const { return spec_.name; }
@@ -43,6 +46,7 @@ class ServedModel {
  private:
   const ModelSpec spec_;
   const bool lsh_;
+  const std::optional<cache::CachedOptions> caching_;  // learned caches on, with these options
   Metrics* const metrics_;
   mutable std::mutex mutex_;  // guards current_
   ModelSnapshot current_;
@@ -54,7 +58,7 @@ class ModelRegistry {
  public:
   // Loads every model (throws glide::Error naming the file that failed).
   ModelRegistry(const std::vector<ModelSpec>& specs, bool lsh, const BatcherOptions& batching,
-                Metrics* metrics);
+                Metrics* metrics, std::optional<cache::CachedOptions> caching = std::nullopt);
   ModelRegistry(std::vector<std::unique_ptr<ServedModel>> models);
   // nullptr when no model has that name.
   ServedModel* find(const std::string& name);

@@ -54,7 +54,8 @@ std::string json_quote(std::string_view s) {
   return out;
 }
 
-std::string write_predict_response(std::span<const engine::Prediction> predictions) {
+std::string write_predict_response(std::span<const engine::Prediction> predictions,
+                                   std::span<const int> cached) {
   std::string out;
   out.reserve(32 + predictions.size() * (predictions.empty() ? 0 : 32) +
               (predictions.empty() ? 0 : predictions.size() * predictions[0].labels.size() * 24));
@@ -71,7 +72,15 @@ std::string write_predict_response(std::span<const engine::Prediction> predictio
       if (j) out += ',';
       append_float(out, p.scores[j]);
     }
-    out += "]}";
+    out += ']';
+    if (i < cached.size()) {
+      out += ",\"cached\":";
+      if (cached[i] >= 0)
+        append_uint(out, static_cast<std::uint64_t>(cached[i]));
+      else
+        out += "null";
+    }
+    out += '}';
   }
   out += "]}";
   return out;

@@ -12,7 +12,10 @@
 namespace glide::server {
 
 // {"predictions": [{"labels": [..], "scores": [..]}, ...]}
-std::string write_predict_response(std::span<const engine::Prediction> predictions);
+// With `cached` (caching on): each prediction also gets "cached": the hidden layer whose learned
+// cache answered it, or null.
+std::string write_predict_response(std::span<const engine::Prediction> predictions,
+                                   std::span<const int> cached = {});
 
 // {"model_name", "model_version", "id", "outputs": [labels INT32 [batch,k], scores FP32
 // [batch,k]]}. Rows shorter than k (sampled mode can score fewer labels) are padded with label

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -129,11 +130,12 @@ struct TestServer {
   int port = 0;
 
   explicit TestServer(std::vector<ModelSpec> specs, BatcherOptions batching = {},
-                      ServerOptions options = {}) {
+                      ServerOptions options = {},
+                      std::optional<cache::CachedOptions> caching = std::nullopt) {
     options.host = "127.0.0.1";
     options.port = 0;
     options.access_log = false;
-    registry = std::make_unique<ModelRegistry>(specs, true, batching, &metrics);
+    registry = std::make_unique<ModelRegistry>(specs, true, batching, &metrics, caching);
     http = std::make_unique<HttpServer>(*registry, metrics, options);
     port = http->bind();
     thread = std::thread([this] { http->serve(); });
@@ -422,6 +424,60 @@ TEST_CASE("64 clients connecting at once are all served") {
     });
   for (auto& t : threads) t.join();
   CHECK(ok == 64 * 3);
+}
+
+TEST_CASE("learned caches over HTTP: cached field, metrics, a reload starts cold caches") {
+  const std::string path = temp_path("cached.glide");
+  write_model(path, 8);
+  const auto xs = make_inputs(3, 31);
+  const auto want = expected(engine::Predictor(path, false), xs, 5);
+  cache::CachedOptions caching;
+  caching.cache.min_examples = 64;
+  caching.cache.publish_every = 16;
+  caching.cache.hot_labels = 16;
+  caching.shadow_fraction = 0;
+  caching.initial_threshold = 0.6;
+  BatcherOptions batching;
+  batching.max_batch = 1;
+  TestServer server({{"m", path}}, batching, {}, caching);
+  int hits = 0, misses = 0, right = 0;
+  for (int i = 0; i < 600; ++i) {
+    const std::size_t x = i % xs.size();
+    const auto r = post(server, "/v1/models/m:predict", predict_body({xs[x]}, 5).dump());
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    const json p = json::parse(r->body)["predictions"][0];
+    REQUIRE(p.contains("cached"));
+    if (p["cached"].is_null()) {
+      ++misses;
+      CHECK(same(p, want[x]));  // a miss is the full model's answer
+    } else {
+      CHECK(p["cached"] == 0);
+      ++hits;
+      right += p["labels"][0] == want[x].labels[0];
+    }
+  }
+  MESSAGE("hits " << hits << ", misses " << misses);
+  CHECK(hits > 100);
+  CHECK(right == hits);
+  const auto metrics = server.client().Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("glide_cache_hits_total{model=\"m\",layer=\"0\"} " +
+                           std::to_string(hits)) != std::string::npos);
+  CHECK(metrics->body.find("glide_cache_threshold{model=\"m\",layer=\"0\"}") !=
+        std::string::npos);
+  ServedModel* m = server.registry->find("m");
+  const auto before = m->current().cached;
+  CHECK(before->stats()[0].examples > 0);
+  m->reload();
+  const auto after = m->current().cached;
+  REQUIRE(after);
+  CHECK(after != before);
+  CHECK(after->stats()[0].examples == 0);
+  CHECK(after->stats()[0].hits == 0);
+  const auto r = post(server, "/v1/models/m:predict", predict_body({xs[0]}, 5).dump());
+  REQUIRE(r);
+  CHECK(json::parse(r->body)["predictions"][0]["cached"].is_null());  // cold again
 }
 
 TEST_CASE("reload under load drops no request; a damaged file keeps the old model") {

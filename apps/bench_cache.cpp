@@ -1,0 +1,236 @@
+// `glide bench cache`: learned caches vs the full network vs an exact-match LRU result cache of
+// the same memory, in process, one request (one instance) at a time. For Zipf skews over the
+// test points (and uniform): mean/p50/p99 latency, requests/s, hit rate, top-1 agreement of
+// the answers with the full model, cache memory. Each cell warms the caches on the same stream
+// first (the background thread trains while requests run), then measures the requests after.
+#include <tbb/global_control.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+#include <thread>
+
+#include <cxxopts.hpp>
+
+#include "apps/commands.h"
+#include "apps/config_flags.h"
+#include "apps/model_setup.h"
+#include "cache/cached_predictor.h"
+#include "cache/lru_cache.h"
+#include "cache/workload.h"
+#include "common/error.h"
+#include "data/dataset_io.h"
+#include "data/synth_xc.h"
+#include "engine/fit.h"
+
+namespace glide::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Cell {
+  std::vector<double> us;
+  std::size_t hits = 0, agree = 0, requests = 0;
+  double seconds = 0;
+  double mean() const { return us.empty() ? 0 : std::accumulate(us.begin(), us.end(), 0.0) / us.size(); }
+  double pct(double q) {
+    if (us.empty()) return 0;
+    std::sort(us.begin(), us.end());
+    return us[std::min(us.size() - 1, static_cast<std::size_t>(q * us.size()))];
+  }
+};
+
+std::vector<std::uint32_t> parse_sizes(const std::string& s) {
+  std::vector<std::uint32_t> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const unsigned long v = std::stoul(item);
+    if (v == 0 || v > 65536) fail("--hidden", "bad size '" + item + "'");
+    out.push_back(static_cast<std::uint32_t>(v));
+  }
+  if (out.empty()) fail("--hidden", "expected sizes like 128 or 1024,512,128");
+  return out;
+}
+
+std::vector<double> parse_doubles(const std::string& s) {
+  std::vector<double> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item == "uniform" ? 0.0 : std::stod(item));
+  return out;
+}
+
+}  // namespace
+
+int bench_cache(int argc, char** argv) {
+  cxxopts::Options o("glide bench cache",
+                     "Learned caches vs full network vs exact LRU: latency, hit rate, agreement "
+                     "(docs/caches.md).");
+  o.add_options()("model", "model file (.glide); default: train a quick one on --preset",
+                  cxxopts::value<std::string>()->default_value(""))(
+      "data", "test set the requests come from (needed with --model)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "preset", "synthetic data preset for the quick model",
+      cxxopts::value<std::string>()->default_value("default"))(
+      "hidden", "hidden sizes of the quick model", cxxopts::value<std::string>()->default_value("128"))(
+      "epochs", "epochs of the quick model", cxxopts::value<double>()->default_value("1"))(
+      "test-points", "points the requests are drawn from",
+      cxxopts::value<std::size_t>()->default_value("5000"))(
+      "skews", "Zipf skews of the request streams (0 or uniform: uniform)",
+      cxxopts::value<std::string>()->default_value("0.8,1.0,1.2,0"))(
+      "drift", "requests per rotation step of the popularity ranking (0: none)",
+      cxxopts::value<double>()->default_value("0"))(
+      "warmup", "requests to warm the caches before measuring",
+      cxxopts::value<std::size_t>()->default_value("20000"))(
+      "requests", "measured requests per cell", cxxopts::value<std::size_t>()->default_value("5000"))(
+      "cache-layers", "hidden layers with a cache (default: the last)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "cache-target", "top-1 agreement target", cxxopts::value<double>()->default_value("0.99"))(
+      "cache-hot", "hot labels per cache", cxxopts::value<std::uint32_t>()->default_value("1024"))(
+      "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
+      "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
+      "h,help", "this help");
+  const auto r = o.parse(argc, argv);
+  if (r.count("help")) {
+    std::printf("%s\n", o.help().c_str());
+    return 0;
+  }
+  reject_unmatched(r);
+  const unsigned threads = r["threads"].as<unsigned>() ? r["threads"].as<unsigned>()
+                                                       : std::thread::hardware_concurrency();
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+  const std::uint32_t k = r["k"].as<std::uint32_t>();
+
+  std::shared_ptr<const engine::Predictor> model;
+  data::Dataset test;
+  const auto t0 = Clock::now();
+  if (!r["model"].as<std::string>().empty()) {
+    if (r["data"].as<std::string>().empty()) fail("--model needs --data (the request inputs)");
+    model = std::make_shared<const engine::Predictor>(r["model"].as<std::string>(), false);
+    test = data::read_dataset(r["data"].as<std::string>());
+  } else {
+    data::XcSynthConfig sc = data::xc_preset(r["preset"].as<std::string>());
+    auto split = data::synth_xc_split(sc, r["test-points"].as<std::size_t>());
+    test = std::move(split.test);
+    engine::Config c;
+    c.net.num_features = split.train.num_features;
+    c.net.num_labels = split.train.num_labels;
+    c.net.hidden = parse_sizes(r["hidden"].as<std::string>());
+    c.net.sampling = engine::OutputSampling::kRandom;
+    c.train.epochs = r["epochs"].as<double>();
+    auto net = std::make_unique<engine::Network>(c.net);
+    engine::Trainer trainer(*net, c.train, make_train_sampler(c, *net));
+    const auto fp = engine::fit(*net, trainer, split.train, c.train, {});
+    model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
+    std::printf("quick model on preset %s: %zu points, %.1f epochs, loss %.3f\n",
+                r["preset"].as<std::string>().c_str(), split.train.num_points(), fp.epoch, fp.loss);
+  }
+  const auto& cfg = model->config().net;
+  std::string hidden;
+  for (auto h : cfg.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  std::printf("model: %u features, hidden %s, %u labels (ready in %.1f s); %zu request points\n",
+              cfg.num_features, hidden.c_str(), cfg.num_labels,
+              std::chrono::duration<double>(Clock::now() - t0).count(), test.num_points());
+  if (test.num_features > cfg.num_features) fail("--data has more features than the model");
+
+  // The full model's answers, to measure agreement.
+  std::vector<engine::Prediction> full;
+  {
+    std::vector<data::SparseView> xs;
+    for (std::size_t i = 0; i < test.num_points(); ++i) xs.push_back(test.features(i));
+    model->predict(xs, 1, engine::EvalMode::kExact, full);
+  }
+  cache::CachedOptions co;
+  co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), cfg.hidden.size());
+  co.target = r["cache-target"].as<double>();
+  co.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
+  const std::size_t warmup = r["warmup"].as<std::size_t>(), N = r["requests"].as<std::size_t>();
+  const double drift = r["drift"].as<double>();
+  std::printf("%zu warm-up + %zu measured requests per cell, k=%u, %u threads, target %.3f\n\n",
+              warmup, N, k, threads, co.target);
+  std::printf("%-9s %-8s %9s %9s %9s %9s %7s %9s %10s\n", "workload", "cache", "mean us",
+              "p50 us", "p99 us", "req/s", "hits", "agree", "memory");
+
+  for (const double skew : parse_doubles(r["skews"].as<std::string>())) {
+    const std::string wname = skew > 0 ? "zipf " + std::to_string(skew).substr(0, 3) : "uniform";
+    const cache::WorkloadOptions wo{skew, drift, 17};
+    std::vector<engine::Prediction> out;
+    std::vector<int> cached;
+    auto measure = [&](auto&& one) {
+      cache::Workload w(test.num_points(), wo);
+      for (std::size_t i = 0; i < warmup; ++i) one(w.next(), false);
+      Cell c;
+      const auto start = Clock::now();
+      for (std::size_t i = 0; i < N; ++i) {
+        const std::size_t id = w.next();
+        const auto a = Clock::now();
+        const bool hit = one(id, true);
+        c.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+        ++c.requests;
+        c.hits += hit;
+        c.agree += !out.empty() && !out[0].labels.empty() && out[0].labels[0] == full[id].labels[0];
+      }
+      c.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      return c;
+    };
+    auto print = [&](const char* mode, Cell c, double memory) {
+      const double mean = c.mean(), p50 = c.pct(0.5), p99 = c.pct(0.99);
+      char mem[32] = "-";
+      if (memory > 0) std::snprintf(mem, sizeof mem, "%.2f MB", memory / 1e6);
+      std::printf("%-9s %-8s %9.1f %9.1f %9.1f %9.0f %6.1f%% %8.2f%% %10s\n", wname.c_str(), mode,
+                  mean, p50, p99, c.requests / c.seconds, 100.0 * c.hits / c.requests,
+                  100.0 * c.agree / c.requests, mem);
+      std::fflush(stdout);
+      return mean;
+    };
+    // Full network.
+    const double off = print("off", measure([&](std::size_t id, bool) {
+                               const data::SparseView x = test.features(id);
+                               model->predict(std::span(&x, 1), k, engine::EvalMode::kExact, out);
+                               return false;
+                             }),
+                             0);
+    // Learned caches (fresh, trained online during warm-up).
+    std::size_t bytes = 0;
+    double on = 0;
+    {
+      cache::CachedPredictor cp(model, co);
+      const Cell c = measure([&](std::size_t id, bool) {
+        const data::SparseView x = test.features(id);
+        cp.predict(std::span(&x, 1), k, engine::EvalMode::kExact, out, cached);
+        return cached[0] >= 0;
+      });
+      bytes = cp.bytes();
+      on = print("learned", c, static_cast<double>(bytes));
+      for (const auto& s : cp.stats())
+        std::printf("%-9s   layer %u: threshold %.5f, shadow agreement %llu/%llu, hot %zu, "
+                    "lookup %.1f us/request\n",
+                    "", s.layer, s.threshold, static_cast<unsigned long long>(s.shadow_agreed),
+                    static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
+                    1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
+    }
+    // Exact-match LRU with the same memory.
+    {
+      cache::LruCache lru(std::max<std::size_t>(bytes, 1));
+      const Cell c = measure([&](std::size_t id, bool) {
+        const data::SparseView x = test.features(id);
+        out.resize(1);
+        if (lru.get(x, k, out[0])) return true;
+        model->predict(std::span(&x, 1), k, engine::EvalMode::kExact, out);
+        lru.put(x, k, out[0]);
+        return false;
+      });
+      print("lru", c, static_cast<double>(lru.bytes()));
+    }
+    std::printf("%-9s   learned/off mean latency: %.2fx faster\n\n", "", off / std::max(on, 1e-9));
+  }
+  std::printf("hits: requests answered by a cache; agree: top-1 equal to the full model's.\n");
+  return 0;
+}
+
+}  // namespace glide::cli

@@ -1,0 +1,301 @@
+#include "cache/cached_predictor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+#include "common/error.h"
+#include "engine/staged_forward.h"
+
+namespace glide::cache {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+constexpr double kCostEma = 0.05;
+}  // namespace
+
+std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden_layers) {
+  std::vector<std::uint32_t> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    std::size_t used = 0;
+    unsigned long v = 0;
+    try {
+      v = std::stoul(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size()) fail("--cache-layers", "'" + item + "' is not a layer index");
+    if (v >= hidden_layers)
+      fail("--cache-layers", "layer " + item + " does not exist (the model has " +
+                                 std::to_string(hidden_layers) + " hidden layers, 0-based)");
+    if (std::find(out.begin(), out.end(), v) == out.end())
+      out.push_back(static_cast<std::uint32_t>(v));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+CachedPredictor::CachedPredictor(std::shared_ptr<const engine::Predictor> model,
+                                 CachedOptions options)
+    : model_(std::move(model)), options_(std::move(options)), rng_(options_.seed) {
+  const auto& hidden = model_->config().net.hidden;
+  layers_ = options_.layers;
+  if (layers_.empty()) layers_.push_back(static_cast<std::uint32_t>(hidden.size() - 1));
+  std::sort(layers_.begin(), layers_.end());
+  layers_.erase(std::unique(layers_.begin(), layers_.end()), layers_.end());
+  slot_of_layer_.assign(hidden.size(), -1);
+  for (std::uint32_t l : layers_) {
+    if (l >= hidden.size())
+      fail("cache on hidden layer " + std::to_string(l) + ": the model has " +
+           std::to_string(hidden.size()) + " hidden layers");
+    slot_of_layer_[l] = static_cast<int>(slots_.size());
+    slots_.push_back(std::make_unique<Slot>(l, hidden[l], options_));
+  }
+  layer_cost_.assign(hidden.size(), 0.0);
+  if (options_.background) worker_ = std::thread([this] { work(); });
+}
+
+CachedPredictor::~CachedPredictor() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void CachedPredictor::add_double(std::atomic<double>& a, double v) {
+  double cur = a.load(std::memory_order_relaxed);
+  while (!a.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+  }
+}
+
+void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uint32_t k,
+                              engine::EvalMode mode, std::vector<engine::Prediction>& out,
+                              std::vector<int>& cached) {
+  if (k == 0) fail("k must be at least 1");
+  for (std::size_t i = 0; i < inputs.size(); ++i) model_->check_input(inputs[i], i);
+  if (mode == engine::EvalMode::kSampled && !model_->sampler())
+    fail("sampled prediction needs LSH tables (load with lsh)");
+  const engine::Network& net = model_->network();
+  k = std::min<std::uint32_t>(k, net.num_labels());
+  const std::size_t B = inputs.size(), L = net.config().hidden.size();
+  out.resize(B);
+  cached.assign(B, -1);
+  if (B == 0) return;
+  const engine::Kernels& kern = engine::kernels();
+
+  engine::HiddenActivations acts;
+  engine::prepare_activations(net, B, acts);
+  std::vector<data::SparseView> views(inputs.begin(), inputs.end());
+  std::vector<std::size_t> idx(B);  // batch position -> input index
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  struct Shadow {
+    std::size_t input;
+    std::uint32_t slot, top1;
+  };
+  std::vector<Shadow> shadows;
+  std::vector<char> shadowed(B, 0);  // goes through the full network: no later cache answers it
+  // Activations of each cached layer by input index, for the training examples of misses.
+  std::vector<std::vector<float>> stash(slots_.size());
+  std::vector<double> cost(L);
+  double out_cost;
+  {
+    std::lock_guard lock(cost_mutex_);
+    cost = layer_cost_;
+    out_cost = output_cost_;
+  }
+  std::vector<float> scratch;
+  engine::Prediction pred;
+  std::size_t n = B;
+  for (std::size_t l = 0; l < L && n > 0; ++l) {
+    const auto t0 = Clock::now();
+    engine::forward_layer(net, l, views, n, acts, kern);
+    const double dt = since(t0) / n;
+    cost[l] = cost[l] ? (1 - kCostEma) * cost[l] + kCostEma * dt : dt;
+    const int s = slot_of_layer_[l];
+    if (s < 0) continue;
+    Slot& slot = *slots_[s];
+    const std::uint32_t dim = net.config().hidden[l];
+    stash[s].resize(B * dim);
+    for (std::size_t p = 0; p < n; ++p)
+      std::memcpy(stash[s].data() + idx[p] * dim, acts.row(l, p), dim * sizeof(float));
+    const auto model = slot.current();
+    if (!model || model->examples < options_.cache.min_examples) {
+      slot.misses.fetch_add(n, std::memory_order_relaxed);
+      continue;
+    }
+    const double threshold = slot.tuner.threshold();
+    const auto t1 = Clock::now();
+    std::size_t keep = 0, hits = 0, misses = 0;
+    for (std::size_t p = 0; p < n; ++p) {
+      bool hot = false;
+      const float conf = model->lookup(acts.row(l, p), k, pred, &hot, scratch);
+      bool leaves = false;
+      if (shadowed[idx[p]]) {
+        // already a shadow check of an earlier layer's cache
+      } else if (hot && conf >= threshold) {
+        bool shadow;
+        {
+          std::lock_guard lock(rng_mutex_);
+          shadow = rng_.uniform() < options_.shadow_fraction;
+        }
+        if (shadow) {
+          shadows.push_back({idx[p], static_cast<std::uint32_t>(s), pred.labels[0]});
+          shadowed[idx[p]] = 1;
+        } else {
+          out[idx[p]] = pred;
+          cached[idx[p]] = static_cast<int>(l);
+          ++hits;
+          leaves = true;
+        }
+      } else {
+        ++misses;
+      }
+      if (leaves) continue;
+      if (keep != p) {
+        std::memcpy(acts.row(l, keep), acts.row(l, p), acts.strides[l] * sizeof(float));
+        views[keep] = views[p];
+        idx[keep] = idx[p];
+      }
+      ++keep;
+    }
+    const double lookup = since(t1);
+    double rest = out_cost;
+    for (std::size_t j = l + 1; j < L; ++j) rest += cost[j];
+    slot.hits.fetch_add(hits, std::memory_order_relaxed);
+    slot.misses.fetch_add(misses, std::memory_order_relaxed);
+    add_double(slot.lookup, lookup);
+    add_double(slot.saved, hits * rest - lookup);
+    n = keep;
+  }
+  if (n > 0) {
+    std::vector<engine::Prediction> full;
+    const auto t0 = Clock::now();
+    engine::predict_topk_from_hidden(net, acts, n, k, mode, model_->sampler(), full);
+    const double dt = since(t0) / n;
+    out_cost = out_cost ? (1 - kCostEma) * out_cost + kCostEma * dt : dt;
+    for (std::size_t p = 0; p < n; ++p) {
+      const std::size_t i = idx[p];
+      out[i] = std::move(full[p]);
+      if (out[i].labels.empty()) continue;
+      // A training example per cache: this input's activations -> the model's own top-1.
+      for (std::size_t s = 0; s < slots_.size(); ++s) {
+        const std::uint32_t dim = net.config().hidden[slots_[s]->layer];
+        enqueue(static_cast<std::uint32_t>(s), stash[s].data() + i * dim, out[i].labels[0]);
+      }
+    }
+  }
+  for (const Shadow& sh : shadows)
+    slots_[sh.slot]->tuner.observe(!out[sh.input].labels.empty() &&
+                                   out[sh.input].labels[0] == sh.top1);
+  {
+    std::lock_guard lock(cost_mutex_);
+    layer_cost_ = cost;
+    output_cost_ = out_cost;
+  }
+}
+
+void CachedPredictor::learn(const engine::HiddenActivations& acts, std::size_t batch,
+                            std::span<const std::uint32_t> top1) {
+  for (std::size_t s = 0; s < slots_.size(); ++s)
+    for (std::size_t r = 0; r < batch; ++r)
+      enqueue(static_cast<std::uint32_t>(s), acts.row(slots_[s]->layer, r), top1[r]);
+}
+
+void CachedPredictor::enqueue(std::uint32_t slot, const float* act, std::uint32_t label) {
+  const std::uint32_t dim = model_->config().net.hidden[slots_[slot]->layer];
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (queue_.size() >= options_.queue_capacity) {
+      slots_[slot]->dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queue_.push_back({slot, label, std::vector<float>(act, act + dim)});
+  }
+  if (options_.background) queue_wake_.notify_one();
+}
+
+void CachedPredictor::train(std::deque<Example>& batch) {
+  for (const Example& e : batch) {
+    Slot& s = *slots_[e.slot];
+    s.trainer->add(e.act.data(), e.label);
+    if (s.trainer->due()) {
+      auto m = s.trainer->snapshot();
+      std::lock_guard lock(s.published_mutex);
+      s.published = std::move(m);
+    }
+  }
+  batch.clear();
+}
+
+void CachedPredictor::work() {
+  std::unique_lock lock(queue_mutex_);
+  for (;;) {
+    queue_wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    std::deque<Example> batch;
+    batch.swap(queue_);
+    busy_ = true;
+    lock.unlock();
+    train(batch);
+    lock.lock();
+    busy_ = false;
+    if (queue_.empty()) queue_idle_.notify_all();
+  }
+}
+
+void CachedPredictor::drain() {
+  if (options_.background) {
+    std::unique_lock lock(queue_mutex_);
+    queue_idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  } else {
+    std::deque<Example> batch;
+    {
+      std::lock_guard lock(queue_mutex_);
+      batch.swap(queue_);
+    }
+    train(batch);  // tests call drain() from one thread at a time
+  }
+}
+
+std::vector<LayerStats> CachedPredictor::stats() const {
+  std::vector<LayerStats> out;
+  for (const auto& sp : slots_) {
+    const Slot& s = *sp;
+    LayerStats st;
+    st.layer = s.layer;
+    st.hits = s.hits.load(std::memory_order_relaxed);
+    st.misses = s.misses.load(std::memory_order_relaxed);
+    st.shadow_checks = s.tuner.checks();
+    st.shadow_agreed = s.tuner.agreed();
+    st.threshold = s.tuner.threshold();
+    st.saved_seconds = s.saved.load(std::memory_order_relaxed);
+    st.lookup_seconds = s.lookup.load(std::memory_order_relaxed);
+    st.dropped = s.dropped.load(std::memory_order_relaxed);
+    if (const auto m = s.current()) {
+      st.examples = m->examples;
+      st.version = m->version;
+      st.hot_labels = m->hot().size();
+      st.bytes = m->bytes();
+    }
+    out.push_back(st);
+  }
+  return out;
+}
+
+std::size_t CachedPredictor::bytes() const {
+  std::size_t b = 0;
+  for (const auto& s : stats()) b += s.bytes;
+  return b;
+}
+
+}  // namespace glide::cache

@@ -1,0 +1,125 @@
+// Early-exit serving over a Predictor: learned caches (learned_cache.h) on chosen hidden layers.
+// predict() runs the hidden layers one at a time; after a layer with a cache, the inputs the
+// cache is confident about are answered from it and leave the batch, so the layers above and
+// the output layer run only for the rest. Every miss (the full network ran) becomes a training
+// example (the layer's activations -> the model's own top-1) queued for a background thread,
+// which trains the caches and publishes new versions by swapping a shared_ptr; requests never
+// wait for training (a full queue drops examples). A random `shadow_fraction` of hits also runs
+// the full network; whether the cache's top-1 agreed moves that layer's threshold.
+//
+// One CachedPredictor belongs to one loaded model: a reload makes a new one (caches start cold).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "cache/learned_cache.h"
+#include "common/rng.h"
+#include "engine/predictor.h"
+
+namespace glide::cache {
+
+struct CachedOptions {
+  std::vector<std::uint32_t> layers;  // hidden layers with a cache; empty: the last one
+  double target = 0.99;               // top-1 agreement of hits with the full model
+  double initial_threshold = 0.98;
+  double shadow_fraction = 0.05;  // hits also run through the full network
+  CacheOptions cache;
+  std::size_t queue_capacity = 8192;  // training examples waiting; more are dropped
+  bool background = true;             // false: examples wait for drain() (tests)
+  std::uint64_t seed = 1;
+};
+
+// Per cache, cumulative since this CachedPredictor was made.
+struct LayerStats {
+  std::uint32_t layer = 0;
+  std::uint64_t hits = 0, misses = 0;  // lookups answered / passed on (shadowed hits: neither)
+  std::uint64_t shadow_checks = 0, shadow_agreed = 0;
+  double threshold = 0;
+  double saved_seconds = 0;   // estimated time of the skipped layers, minus lookup time
+  double lookup_seconds = 0;  // time in lookups (hits and misses)
+  std::uint64_t examples = 0, version = 0, dropped = 0;
+  std::size_t hot_labels = 0, bytes = 0;
+};
+
+class CachedPredictor {
+ public:
+  CachedPredictor(std::shared_ptr<const engine::Predictor> model, CachedOptions options);
+  ~CachedPredictor();
+  CachedPredictor(const CachedPredictor&) = delete;
+  CachedPredictor& operator=(const CachedPredictor&) = delete;
+
+  // Like Predictor::predict; cached[i] is the hidden layer whose cache answered input i, or -1
+  // when the full network did. Thread-safe.
+  void predict(std::span<const data::SparseView> inputs, std::uint32_t k, engine::EvalMode mode,
+               std::vector<engine::Prediction>& out, std::vector<int>& cached);
+  // Trains on every queued example and publishes (blocks until the queue is empty).
+  void drain();
+  // Learns from examples computed elsewhere (training: the hidden activations of a batch and the
+  // model's top-1 per row). Same queue as serving misses.
+  void learn(const engine::HiddenActivations& acts, std::size_t batch,
+             std::span<const std::uint32_t> top1);
+  std::vector<LayerStats> stats() const;
+  const engine::Predictor& model() const { return *model_; }
+  const std::vector<std::uint32_t>& layers() const { return layers_; }
+  std::size_t bytes() const;  // parameters of the current versions, all layers
+  // The published cache of layers()[slot] (null before the first version).
+  std::shared_ptr<const CacheModel> cache(std::size_t slot) const { return slots_[slot]->current(); }
+  double threshold(std::size_t slot) const { return slots_[slot]->tuner.threshold(); }
+
+ private:
+  struct Example {
+    std::uint32_t slot;  // index into layers_
+    std::uint32_t label;
+    std::vector<float> act;
+  };
+  struct Slot {
+    std::uint32_t layer;
+    std::unique_ptr<CacheTrainer> trainer;  // background thread only
+    mutable std::mutex published_mutex;
+    std::shared_ptr<const CacheModel> published;
+    ThresholdTuner tuner;
+    std::atomic<std::uint64_t> hits{0}, misses{0}, dropped{0};
+    std::atomic<double> saved{0}, lookup{0};
+    Slot(std::uint32_t l, std::uint32_t dim, const CachedOptions& o)
+        : layer(l), trainer(std::make_unique<CacheTrainer>(l, dim, o.cache)),
+          tuner(o.target, o.initial_threshold) {}
+    std::shared_ptr<const CacheModel> current() const {
+      std::lock_guard lock(published_mutex);
+      return published;
+    }
+  };
+  void enqueue(std::uint32_t slot, const float* act, std::uint32_t label);
+  void work();
+  void train(std::deque<Example>& batch);
+  static void add_double(std::atomic<double>& a, double v);
+
+  std::shared_ptr<const engine::Predictor> model_;
+  const CachedOptions options_;
+  std::vector<std::uint32_t> layers_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<int> slot_of_layer_;  // -1: no cache on that layer
+  // Estimated seconds per instance of each hidden layer and of the output layer (EMA of misses).
+  mutable std::mutex cost_mutex_;
+  std::vector<double> layer_cost_;
+  double output_cost_ = 0;
+  std::mutex rng_mutex_;
+  Rng rng_;
+
+  mutable std::mutex queue_mutex_;
+  std::condition_variable queue_wake_, queue_idle_;
+  std::deque<Example> queue_;
+  bool busy_ = false, stopping_ = false;
+  std::thread worker_;
+};
+
+// "1,2" -> {1, 2}; "" -> {}. Throws glide::Error for a layer the model does not have.
+std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden_layers);
+
+}  // namespace glide::cache
