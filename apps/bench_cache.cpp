@@ -35,7 +35,9 @@ struct Cell {
   std::vector<double> us;
   std::size_t hits = 0, agree = 0, requests = 0;
   double seconds = 0;
-  double mean() const { return us.empty() ? 0 : std::accumulate(us.begin(), us.end(), 0.0) / us.size(); }
+  double mean() const {
+    return us.empty() ? 0 : std::accumulate(us.begin(), us.end(), 0.0) / us.size();
+  }
   double pct(double q) {
     if (us.empty()) return 0;
     std::sort(us.begin(), us.end());
@@ -77,7 +79,8 @@ int bench_cache(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))(
       "preset", "synthetic data preset for the quick model",
       cxxopts::value<std::string>()->default_value("default"))(
-      "hidden", "hidden sizes of the quick model", cxxopts::value<std::string>()->default_value("128"))(
+      "hidden", "hidden sizes of the quick model",
+      cxxopts::value<std::string>()->default_value("128"))(
       "epochs", "epochs of the quick model", cxxopts::value<double>()->default_value("1"))(
       "test-points", "points the requests are drawn from",
       cxxopts::value<std::size_t>()->default_value("5000"))(
@@ -87,7 +90,8 @@ int bench_cache(int argc, char** argv) {
       cxxopts::value<double>()->default_value("0"))(
       "warmup", "requests to warm the caches before measuring",
       cxxopts::value<std::size_t>()->default_value("20000"))(
-      "requests", "measured requests per cell", cxxopts::value<std::size_t>()->default_value("5000"))(
+      "requests", "measured requests per cell",
+      cxxopts::value<std::size_t>()->default_value("5000"))(
       "cache-layers", "hidden layers with a cache (default: the last)",
       cxxopts::value<std::string>()->default_value(""))(
       "cache-target", "top-1 agreement target", cxxopts::value<double>()->default_value("0.99"))(
@@ -153,8 +157,8 @@ int bench_cache(int argc, char** argv) {
   const double drift = r["drift"].as<double>();
   std::printf("%zu warm-up + %zu measured requests per cell, k=%u, %u threads, target %.3f\n\n",
               warmup, N, k, threads, co.target);
-  std::printf("%-9s %-8s %9s %9s %9s %9s %7s %9s %10s\n", "workload", "cache", "mean us",
-              "p50 us", "p99 us", "req/s", "hits", "agree", "memory");
+  std::printf("%-9s %-8s %9s %9s %9s %9s %7s %9s %10s\n", "workload", "cache", "mean us", "p50 us",
+              "p99 us", "req/s", "hits", "agree", "memory");
 
   for (const double skew : parse_doubles(r["skews"].as<std::string>())) {
     const std::string wname = skew > 0 ? "zipf " + std::to_string(skew).substr(0, 3) : "uniform";
@@ -208,11 +212,12 @@ int bench_cache(int argc, char** argv) {
       bytes = cp.bytes();
       on = print("learned", c, static_cast<double>(bytes));
       for (const auto& s : cp.stats())
-        std::printf("%-9s   layer %u: threshold %.5f, shadow agreement %llu/%llu, hot %zu, "
-                    "lookup %.1f us/request\n",
-                    "", s.layer, s.threshold, static_cast<unsigned long long>(s.shadow_agreed),
-                    static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
-                    1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
+        std::printf(
+            "%-9s   layer %u: threshold %.5f, shadow agreement %llu/%llu, hot %zu, "
+            "lookup %.1f us/request\n",
+            "", s.layer, s.threshold, static_cast<unsigned long long>(s.shadow_agreed),
+            static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
+            1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
     }
     // Exact-match LRU with the same memory.
     {

@@ -52,14 +52,17 @@ int bench_quant(int argc, char** argv) {
       "test", "test data for --model", cxxopts::value<std::string>())(
       "preset", "synthetic preset when no --model (default, amazon670k, tiny)",
       cxxopts::value<std::string>()->default_value("default"))(
-      "points", "training points of the quick model", cxxopts::value<std::uint64_t>()->default_value("20000"))(
+      "points", "training points of the quick model",
+      cxxopts::value<std::uint64_t>()->default_value("20000"))(
       "labels", "labels of the quick model (0: the preset's)",
       cxxopts::value<std::uint32_t>()->default_value("0"))(
       "epochs", "epochs of the quick model", cxxopts::value<double>()->default_value("1"))(
-      "eval-points", "test points for P@1 and throughput", cxxopts::value<std::size_t>()->default_value("2048"))(
-      "latency-points", "batch-1 queries timed", cxxopts::value<std::size_t>()->default_value("100"))(
-      "threads", "worker threads", cxxopts::value<unsigned>()->default_value("1"))(
-      "h,help", "this help");
+      "eval-points", "test points for P@1 and throughput",
+      cxxopts::value<std::size_t>()->default_value("2048"))(
+      "latency-points", "batch-1 queries timed",
+      cxxopts::value<std::size_t>()->default_value("100"))(
+      "threads", "worker threads", cxxopts::value<unsigned>()->default_value("1"))("h,help",
+                                                                                   "this help");
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -77,7 +80,8 @@ int bench_quant(int argc, char** argv) {
   if (r.count("model")) {
     if (!r.count("test")) fail("--model needs --test DATA");
     engine::LoadedModel m = engine::load_model(r["model"].as<std::string>(), false);
-    if (m.net->output_int8) fail(r["model"].as<std::string>(), "give the fp32 model, not an int8 one");
+    if (m.net->output_int8)
+      fail(r["model"].as<std::string>(), "give the fp32 model, not an int8 one");
     config = m.config;
     net = std::move(m.net);
     test = data::read_dataset(r["test"].as<std::string>());
@@ -94,19 +98,20 @@ int bench_quant(int argc, char** argv) {
     const auto t0 = Clock::now();
     engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
     engine::fit(*net, trainer, tt.train, config.train, {});
-    std::printf("trained a quick model: %s preset, %llu points, %u features, %u labels, hidden "
-                "128, %.1f s\n",
-                r["preset"].as<std::string>().c_str(), static_cast<unsigned long long>(sc.points),
-                config.net.num_features, config.net.num_labels, secs_since(t0));
+    std::printf(
+        "trained a quick model: %s preset, %llu points, %u features, %u labels, hidden "
+        "128, %.1f s\n",
+        r["preset"].as<std::string>().c_str(), static_cast<unsigned long long>(sc.points),
+        config.net.num_features, config.net.num_labels, secs_since(t0));
     test = std::move(tt.test);
   }
   std::vector<data::SparseView> inputs;
-  for (std::size_t i = 0; i < test.num_points() && inputs.size() < r["eval-points"].as<std::size_t>(); ++i)
+  for (std::size_t i = 0;
+       i < test.num_points() && inputs.size() < r["eval-points"].as<std::size_t>(); ++i)
     if (!test.labels(i).empty()) inputs.push_back(test.features(i));
   if (inputs.empty()) fail("no labelled test points");
-  std::printf("cpu: %s; int8 kernels: %s; %u thread(s); %zu test points\n\n",
-              cpu_summary().c_str(), quant::int8_kernels().name, r["threads"].as<unsigned>(),
-              inputs.size());
+  std::printf("cpu: %s; int8 kernels: %s; %u thread(s); %zu test points\n\n", cpu_summary().c_str(),
+              quant::int8_kernels().name, r["threads"].as<unsigned>(), inputs.size());
 
   engine::SaveOptions so;
   so.optimizer_state = false;
@@ -134,8 +139,8 @@ int bench_quant(int argc, char** argv) {
     engine::predict_topk(n, std::span(inputs).first(1), 5, engine::EvalMode::kExact, nullptr, out);
     for (std::size_t i = 0; i < lat_n; ++i) {
       const auto t = Clock::now();
-      engine::predict_topk(n, std::span(inputs).subspan(i, 1), 5, engine::EvalMode::kExact,
-                           nullptr, out);
+      engine::predict_topk(n, std::span(inputs).subspan(i, 1), 5, engine::EvalMode::kExact, nullptr,
+                           out);
       lat.push_back(secs_since(t) * 1e3);
     }
     std::sort(lat.begin(), lat.end());
@@ -157,7 +162,8 @@ int bench_quant(int argc, char** argv) {
     row.p1 = er.precision[0] / er.points;
     if (v == 0) ref_preds = preds;
     std::size_t same = 0;
-    for (std::size_t i = 0; i < preds.size(); ++i) same += preds[i].labels[0] == ref_preds[i].labels[0];
+    for (std::size_t i = 0; i < preds.size(); ++i)
+      same += preds[i].labels[0] == ref_preds[i].labels[0];
     row.agree = static_cast<double>(same) / preds.size();
     rows.push_back(row);
   }
@@ -166,13 +172,15 @@ int bench_quant(int argc, char** argv) {
               "ratio", "file MB", "ratio");
   const Row& f = rows[0];
   for (const Row& x : rows)
-    std::printf("%-12s %9.3f %9.3f %7.2fx %11.0f %7.2fx %7.4f %8.1f%% %11.2f %6.2fx %10.2f %6.2fx\n",
-                x.name.c_str(), x.lat_p50_ms, x.lat_mean_ms, f.lat_p50_ms / x.lat_p50_ms,
-                x.batch_sps, x.batch_sps / f.batch_sps, x.p1, 100 * x.agree, x.layer_bytes / 1e6,
-                static_cast<double>(f.layer_bytes) / x.layer_bytes, x.file_bytes / 1e6,
-                static_cast<double>(f.file_bytes) / x.file_bytes);
-  std::printf("\nexact mode: every label scored (forward + top-5); hidden layers fp32 in every "
-              "variant; int8 = s8 weights x u8 activations (zero point 0), VNNI when present.\n");
+    std::printf(
+        "%-12s %9.3f %9.3f %7.2fx %11.0f %7.2fx %7.4f %8.1f%% %11.2f %6.2fx %10.2f %6.2fx\n",
+        x.name.c_str(), x.lat_p50_ms, x.lat_mean_ms, f.lat_p50_ms / x.lat_p50_ms, x.batch_sps,
+        x.batch_sps / f.batch_sps, x.p1, 100 * x.agree, x.layer_bytes / 1e6,
+        static_cast<double>(f.layer_bytes) / x.layer_bytes, x.file_bytes / 1e6,
+        static_cast<double>(f.file_bytes) / x.file_bytes);
+  std::printf(
+      "\nexact mode: every label scored (forward + top-5); hidden layers fp32 in every "
+      "variant; int8 = s8 weights x u8 activations (zero point 0), VNNI when present.\n");
   return 0;
 }
 

@@ -194,8 +194,8 @@ int bench_train(int argc, char** argv) {
   std::printf("\n%-7s %9s %9s %7s %9s %12s %12s %9s %10s %9s\n", "output", "smp/s 1t", "smp/s 2t",
               "2t/1t", "samples", "P@1 @common", "P@1 final", "active", "rows/batch", "RSS MB");
   for (const auto& v : results)
-    std::printf("%-7s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %10.0f %9.0f\n", v.name.c_str(), v.sps_1,
-                v.sps_2, v.sps_1 > 0 ? v.sps_2 / v.sps_1 : 0,
+    std::printf("%-7s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %10.0f %9.0f\n", v.name.c_str(),
+                v.sps_1, v.sps_2, v.sps_1 > 0 ? v.sps_2 / v.sps_1 : 0,
                 static_cast<unsigned long long>(v.samples), v.p1_at_common, v.p1_final,
                 v.mean_active, v.distinct_per_batch, v.rss);
   std::printf(

@@ -54,8 +54,7 @@ int cmd_quantize(int argc, char** argv) {
   so.optimizer_state = false;
   so.zstd_level = r["zstd-level"].as<int>();
   engine::save_model(out, *m.net, m.config, m.state, so);
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto in_bytes = std::filesystem::file_size(in), out_bytes = std::filesystem::file_size(out);
   std::printf("quantized %s -> %s (output layer %u x %u to int8, %s scales; hidden layers fp32)\n",
               in.c_str(), out.c_str(), fp32.rows, fp32.cols, quant::granularity_name(g));

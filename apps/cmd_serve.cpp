@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <csignal>
-#include <optional>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,8 +52,8 @@ int cmd_serve(int argc, char** argv) {
       "cache-hot", "labels in each cache's hot set",
       cxxopts::value<std::uint32_t>()->default_value("1024"))(
       "cache-shadow", "share of hits also checked against the full model",
-      cxxopts::value<double>()->default_value("0.05"))(
-      "quiet", "no access log")("h,help", "this help");
+      cxxopts::value<double>()->default_value("0.05"))("quiet", "no access log")("h,help",
+                                                                                 "this help");
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());

@@ -70,7 +70,9 @@ class CachedPredictor {
   const std::vector<std::uint32_t>& layers() const { return layers_; }
   std::size_t bytes() const;  // parameters of the current versions, all layers
   // The published cache of layers()[slot] (null before the first version).
-  std::shared_ptr<const CacheModel> cache(std::size_t slot) const { return slots_[slot]->current(); }
+  std::shared_ptr<const CacheModel> cache(std::size_t slot) const {
+    return slots_[slot]->current();
+  }
   double threshold(std::size_t slot) const { return slots_[slot]->tuner.threshold(); }
 
  private:
@@ -88,7 +90,8 @@ class CachedPredictor {
     std::atomic<std::uint64_t> hits{0}, misses{0}, dropped{0};
     std::atomic<double> saved{0}, lookup{0};
     Slot(std::uint32_t l, std::uint32_t dim, const CachedOptions& o)
-        : layer(l), trainer(std::make_unique<CacheTrainer>(l, dim, o.cache)),
+        : layer(l),
+          trainer(std::make_unique<CacheTrainer>(l, dim, o.cache)),
           tuner(o.target, o.initial_threshold) {}
     std::shared_ptr<const CacheModel> current() const {
       std::lock_guard lock(published_mutex);

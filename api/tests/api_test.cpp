@@ -146,10 +146,8 @@ TEST_CASE("an in-memory batch trains to a useful model, reporting progress") {
 TEST_CASE("the callback stops training early") {
   const glide::SparseBatch train = planted(300, 3);
   glide::Model model = glide::Model::create(small_config(glide::Sampling::kRandom));
-  const glide::TrainResult r = model.train(train.view(), small_train(5),
-                                           [](const glide::TrainProgress& p) {
-                                             return p.samples < 100;
-                                           });
+  const glide::TrainResult r = model.train(
+      train.view(), small_train(5), [](const glide::TrainProgress& p) { return p.samples < 100; });
   CHECK(r.stopped);
   CHECK(r.samples == 128);  // 4 batches of 32: the stop takes effect after the current batch
   CHECK(model.samples_trained() == 128);

@@ -46,7 +46,8 @@ const Trained& trained() {
     engine::fit(*net, trainer, t.data.train, c.train, {});
     t.model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
     std::vector<data::SparseView> xs;
-    for (std::size_t i = 0; i < t.data.test.num_points(); ++i) xs.push_back(t.data.test.features(i));
+    for (std::size_t i = 0; i < t.data.test.num_points(); ++i)
+      xs.push_back(t.data.test.features(i));
     t.model->predict(xs, 5, engine::EvalMode::kExact, t.full);
     return t;
   }();
