@@ -13,9 +13,9 @@
 namespace glide::cache {
 
 struct WorkloadOptions {
-  double skew = 1.0;        // Zipf exponent over points; 0: uniform
-  double drift = 0;         // requests per one-step rotation of the ranking; 0: no drift
-  std::uint64_t seed = 1;   // also fixes which points are popular
+  double skew = 1.0;       // Zipf exponent over points; 0: uniform
+  double drift = 0;        // requests per one-step rotation of the ranking; 0: no drift
+  std::uint64_t seed = 1;  // also fixes which points are popular
 };
 
 class Workload {

@@ -28,8 +28,12 @@ void* aligned_alloc_bytes(std::size_t bytes) {
   return p;
 }
 
-void aligned_free_bytes(void* p, std::size_t) noexcept { std::free(p); }
+void aligned_free_bytes(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
-bool huge_pages_advised() { return g_huge_advised.load(std::memory_order_relaxed); }
+bool huge_pages_advised() {
+  return g_huge_advised.load(std::memory_order_relaxed);
+}
 
 }  // namespace glide

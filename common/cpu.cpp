@@ -25,7 +25,9 @@ CpuFeatures detect() {
   return f;
 }
 #else
-CpuFeatures detect() { return {}; }
+CpuFeatures detect() {
+  return {};
+}
 #endif
 
 Isa best_isa(const CpuFeatures& f) {
@@ -62,7 +64,9 @@ bool isa_supported(Isa isa) {
   return static_cast<int>(isa) <= static_cast<int>(best_isa(cpu_features()));
 }
 
-Isa active_isa() { return static_cast<Isa>(isa_slot().load(std::memory_order_relaxed)); }
+Isa active_isa() {
+  return static_cast<Isa>(isa_slot().load(std::memory_order_relaxed));
+}
 
 bool set_active_isa(Isa isa) {
   if (!isa_supported(isa)) return false;
@@ -72,9 +76,12 @@ bool set_active_isa(Isa isa) {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx2: return "avx2";
-    default: return "scalar";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx2:
+      return "avx2";
+    default:
+      return "scalar";
   }
 }
 

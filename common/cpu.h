@@ -8,11 +8,11 @@ namespace glide {
 enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 struct CpuFeatures {
-  bool avx2 = false;      // with FMA
-  bool avx512 = false;    // F, BW, DQ, VL
+  bool avx2 = false;    // with FMA
+  bool avx512 = false;  // F, BW, DQ, VL
   bool avx512_bf16 = false;
   bool avx512_vnni = false;
-  bool amx = false;       // AMX-TILE, AMX-BF16, AMX-INT8
+  bool amx = false;  // AMX-TILE, AMX-BF16, AMX-INT8
 };
 
 // What this CPU supports (detected once).

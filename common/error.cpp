@@ -6,6 +6,8 @@ void fail(const std::string& where, const std::string& message) {
   throw Error(where.empty() ? message : where + ": " + message);
 }
 
-void fail(const std::string& message) { throw Error(message); }
+void fail(const std::string& message) {
+  throw Error(message);
+}
 
 }  // namespace glide

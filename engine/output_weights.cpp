@@ -52,8 +52,8 @@ class Fp32Scorer final : public RowScorer {
       for (std::size_t s = 0; s < batch.B; ++s) out[s * ld + q] = col[s] + b;
     }
   }
-  void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows,
-                  std::size_t n, float* out) const override {
+  void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
+                  float* out) const override {
     const Kernels& k = kernels();
     const float* h = batch.H + s * batch.stride;
     for (std::size_t q = 0; q < n; ++q) out[q] = k.dot(W_.row(rows[q]), h, W_.cols) + b_.w[rows[q]];
@@ -81,7 +81,8 @@ class Int8Scorer final : public RowScorer {
     if (batch.q.size() < B * W_.stride) batch.q = AlignedArray<std::uint8_t>(B * W_.stride);
     batch.q_scale.resize(B);
     for (std::size_t s = 0; s < B; ++s)
-      batch.q_scale[s] = quant::quantize_u8(H + s * stride, W_.cols, batch.q.data() + s * W_.stride);
+      batch.q_scale[s] =
+          quant::quantize_u8(H + s * stride, W_.cols, batch.q.data() + s * W_.stride);
   }
   void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
                    std::size_t ld) const override {
@@ -89,8 +90,8 @@ class Int8Scorer final : public RowScorer {
                                         b_.w.data() + j0, n, batch.q.data(), batch.q_stride,
                                         batch.q_scale.data(), batch.B, W_.cols, out, ld);
   }
-  void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows,
-                  std::size_t n, float* out) const override {
+  void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
+                  float* out) const override {
     const quant::Int8Kernels& k = quant::int8_kernels();
     const std::uint8_t* a = batch.q.data() + s * batch.q_stride;
     const float xs = batch.q_scale[s];

@@ -58,8 +58,8 @@ class RowScorer {
   virtual void prepare(const float* H, std::size_t stride, std::size_t B,
                        ScorerBatch& batch) const = 0;
   // out[s * ld + q] = score of output row j0 + q for sample s, for q < n and every sample.
-  virtual void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n,
-                           float* out, std::size_t ld) const = 0;
+  virtual void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
+                           std::size_t ld) const = 0;
   // out[q] = score of output row rows[q] for sample s.
   virtual void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows,
                           std::size_t n, float* out) const = 0;
@@ -77,8 +77,7 @@ void quantize_output(Network& net, quant::Granularity g);
 ParamMatrix output_as_f32(const Network& net);
 
 // LSH tables over the output rows for sampled inference (from dequantized rows for int8).
-std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const Config& config,
-                                                          const Network& net);
+std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const Config& config, const Network& net);
 
 // Throws glide::Error "WHERE: is an int8-quantized inference model ..." when `net` cannot be
 // trained (its output layer is quantized).

@@ -65,8 +65,8 @@ int main() {
           return true;  // false would stop training here
         },
         test.view());
-    std::printf("trained %llu samples in %.2f s\n",
-                static_cast<unsigned long long>(result.samples), result.seconds);
+    std::printf("trained %llu samples in %.2f s\n", static_cast<unsigned long long>(result.samples),
+                result.seconds);
 
     // One query: the top 3 labels of the first test point.
     const std::size_t n = test.row_offsets[1];
@@ -76,8 +76,8 @@ int main() {
                 top.labels[0], top.labels[1], top.labels[2]);
 
     const glide::Metrics m = model.evaluate(test.view());
-    std::printf("glide %s: P@1 %.3f  P@3 %.3f  nDCG@3 %.3f  (%zu test points)\n",
-                glide::version(), m.p_at(1), m.p_at(3), m.ndcg_at(3), m.points);
+    std::printf("glide %s: P@1 %.3f  P@3 %.3f  nDCG@3 %.3f  (%zu test points)\n", glide::version(),
+                m.p_at(1), m.p_at(3), m.ndcg_at(3), m.points);
     return 0;
   } catch (const glide::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

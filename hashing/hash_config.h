@@ -19,9 +19,9 @@ const char* hash_kind_name(HashKind kind);
 
 struct HashConfig {
   HashKind kind = HashKind::kDwta;
-  std::uint32_t dim = 0;           // length of dense inputs; sparse input ids must be below it
-  std::uint32_t K = 6;             // hash values per table, concatenated or mixed into a bucket id
-  std::uint32_t L = 50;            // number of tables
+  std::uint32_t dim = 0;  // length of dense inputs; sparse input ids must be below it
+  std::uint32_t K = 6;    // hash values per table, concatenated or mixed into a bucket id
+  std::uint32_t L = 50;   // number of tables
   // At most 2^range_pow buckets per table (fewer when the K values carry fewer bits in all:
   // SimHash with K=6 has 2^6). 15 gives 670k neurons ~20 per bucket, and 50 tables of 2^15
   // buckets x 32 ids take 216 MB (BucketTables::memory_bytes_for).

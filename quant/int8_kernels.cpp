@@ -16,9 +16,9 @@ std::int32_t dot_u8s8(const std::uint8_t* a, const std::int8_t* w, std::size_t n
 }
 
 void gemm_u8s8_f32(const std::int8_t* W, std::size_t w_stride, const float* w_scale,
-                   const float* bias, std::size_t rows, const std::uint8_t* X,
-                   std::size_t x_stride, const float* x_scale, std::size_t samples, std::size_t n,
-                   float* out, std::size_t ld) {
+                   const float* bias, std::size_t rows, const std::uint8_t* X, std::size_t x_stride,
+                   const float* x_scale, std::size_t samples, std::size_t n, float* out,
+                   std::size_t ld) {
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t s = 0; s < samples; ++s) {
       const std::int32_t acc = dot_u8s8(X + s * x_stride, W + r * w_stride, n);

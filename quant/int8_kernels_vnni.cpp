@@ -20,8 +20,8 @@ std::int32_t dot_u8s8(const std::uint8_t* a, const std::int8_t* w, std::size_t n
   std::size_t i = 0;
   for (; i + 128 <= n; i += 128) {
     acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(a + i), _mm512_loadu_si512(w + i));
-    acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(a + i + 64),
-                               _mm512_loadu_si512(w + i + 64));
+    acc1 =
+        _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(w + i + 64));
   }
   for (; i < n; i += 64) {
     const __mmask64 m = tail_mask(n - i);
@@ -61,7 +61,8 @@ inline void tile4x4(const std::int8_t* W, std::size_t w_stride, const float* w_s
     for (int r = 0; r < 4; ++r) wv[r] = _mm512_maskz_loadu_epi8(m, w[r] + i);
     for (int s = 0; s < 4; ++s) xv[s] = _mm512_maskz_loadu_epi8(m, x[s] + i);
     for (int s = 0; s < 4; ++s)
-      for (int r = 0; r < 4; ++r) acc[s * 4 + r] = _mm512_dpbusd_epi32(acc[s * 4 + r], xv[s], wv[r]);
+      for (int r = 0; r < 4; ++r)
+        acc[s * 4 + r] = _mm512_dpbusd_epi32(acc[s * 4 + r], xv[s], wv[r]);
   }
   const __m512 sums = _mm512_cvtepi32_ps(reduce16(acc));
   const __m512i mod4 = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
@@ -77,9 +78,9 @@ inline void tile4x4(const std::int8_t* W, std::size_t w_stride, const float* w_s
 }
 
 void gemm_u8s8_f32(const std::int8_t* W, std::size_t w_stride, const float* w_scale,
-                   const float* bias, std::size_t rows, const std::uint8_t* X,
-                   std::size_t x_stride, const float* x_scale, std::size_t samples, std::size_t n,
-                   float* out, std::size_t ld) {
+                   const float* bias, std::size_t rows, const std::uint8_t* X, std::size_t x_stride,
+                   const float* x_scale, std::size_t samples, std::size_t n, float* out,
+                   std::size_t ld) {
   const std::size_t r4 = rows / 4 * 4, s4 = samples / 4 * 4;
   for (std::size_t r = 0; r < r4; r += 4)
     for (std::size_t s = 0; s < s4; s += 4)

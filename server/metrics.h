@@ -37,7 +37,7 @@ struct ModelGauges {
   std::string name;
   std::uint64_t version = 0;
   std::uint32_t num_features = 0, num_labels = 0;
-  std::size_t queue_depth = 0;  // requests waiting for a batch
+  std::size_t queue_depth = 0;           // requests waiting for a batch
   std::vector<cache::LayerStats> cache;  // per cached hidden layer (empty: caching off)
 };
 

@@ -43,7 +43,8 @@ struct Trained {
     config.train.lr = 5e-3;
     config.train.epochs = 3;
     net = std::make_unique<Network>(config.net);
-    Trainer trainer(*net, config.train, make_lsh_sampler(config.net, config.train, net->output, true));
+    Trainer trainer(*net, config.train,
+                    make_lsh_sampler(config.net, config.train, net->output, true));
     fit(*net, trainer, data.train, config.train, {});
   }
 };
@@ -148,7 +149,8 @@ TEST_CASE("a quantized model file round-trips and serves exact and sampled predi
     ModelFileReader r(int8);
     CHECK(r.info("output.weight").dtype == DType::kI8);
     CHECK(r.info("output.weight_scale").dtype == DType::kF32);
-    CHECK(r.info("output.weight_scale").shape == std::vector<std::uint64_t>{t.config.net.num_labels});
+    CHECK(r.info("output.weight_scale").shape ==
+          std::vector<std::uint64_t>{t.config.net.num_labels});
     CHECK(!r.has("output.adam_m"));
     CHECK(r.read_json("state").find("\"precision\":\"int8\"") != std::string::npos);
   }

@@ -98,7 +98,7 @@ enum class Loss {
 
 /// How predictions score the labels.
 enum class PredictMode {
-  kExact,    ///< every label is scored
+  kExact,  ///< every label is scored
   /// Only the labels the LSH tables retrieve (faster, approximate; fewer than k, even none, when
   /// the tables retrieve fewer). The tables are visited in a random order, as in training, so
   /// repeated sampled predictions may differ slightly; exact ones never do.
@@ -109,18 +109,18 @@ enum class PredictMode {
 /// set takes L x 2^range_pow x (bucket_size + 1) x 4 bytes: 216 MB at the defaults, so lower
 /// range_pow for small label sets.
 struct LshOptions {
-  std::string family = "dwta";  ///< simhash | wta | dwta | doph
-  std::uint32_t K = 6;          ///< hash bits per table key, 1..32
-  std::uint32_t L = 50;         ///< tables, 1..4096
-  std::uint32_t range_pow = 15;  ///< log2 of buckets per table, 1..24
+  std::string family = "dwta";     ///< simhash | wta | dwta | doph
+  std::uint32_t K = 6;             ///< hash bits per table key, 1..32
+  std::uint32_t L = 50;            ///< tables, 1..4096
+  std::uint32_t range_pow = 15;    ///< log2 of buckets per table, 1..24
   std::uint32_t bucket_size = 32;  ///< ids kept per bucket, 1..4096
 };
 
 /// The shape of a network: sparse input -> dense ReLU hidden layers -> output over all labels.
 struct ModelConfig {
-  std::uint32_t num_features = 0;           ///< input dimension (> 0)
-  std::uint32_t num_labels = 0;             ///< output dimension (> 0)
-  std::vector<std::uint32_t> hidden{128};   ///< hidden layer sizes, at least one, each 1..65536
+  std::uint32_t num_features = 0;          ///< input dimension (> 0)
+  std::uint32_t num_labels = 0;            ///< output dimension (> 0)
+  std::vector<std::uint32_t> hidden{128};  ///< hidden layer sizes, at least one, each 1..65536
   Loss loss = Loss::kSoftmax;
   Sampling sampling = Sampling::kLsh;
   double sparsity = 0.005;  ///< fraction of output neurons active per training sample, (0, 1]

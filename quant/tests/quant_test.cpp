@@ -148,8 +148,8 @@ TEST_CASE("every int8 kernel equals the scalar reference exactly") {
                            ones_s.data(), samples, n, o1.data(), ld);
           for (std::size_t r = 0; r < rows; ++r)
             for (std::size_t s = 0; s < samples; ++s)
-              REQUIRE(o1[s * ld + r] == static_cast<float>(ref.dot_u8s8(
-                                            X.data() + s * xstr, W.data() + r * wstr, n)));
+              REQUIRE(o1[s * ld + r] == static_cast<float>(ref.dot_u8s8(X.data() + s * xstr,
+                                                                        W.data() + r * wstr, n)));
         }
       }
     }

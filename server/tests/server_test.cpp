@@ -464,8 +464,7 @@ TEST_CASE("learned caches over HTTP: cached field, metrics, a reload starts cold
   REQUIRE(metrics);
   CHECK(metrics->body.find("glide_cache_hits_total{model=\"m\",layer=\"0\"} " +
                            std::to_string(hits)) != std::string::npos);
-  CHECK(metrics->body.find("glide_cache_threshold{model=\"m\",layer=\"0\"}") !=
-        std::string::npos);
+  CHECK(metrics->body.find("glide_cache_threshold{model=\"m\",layer=\"0\"}") != std::string::npos);
   ServedModel* m = server.registry->find("m");
   const auto before = m->current().cached;
   CHECK(before->stats()[0].examples > 0);
