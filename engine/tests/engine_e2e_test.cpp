@@ -13,34 +13,19 @@
 #include "engine/checkpoint.h"
 #include "engine/fit.h"
 #include "engine/predictor.h"
+#include "engine/tests/small_problem.h"
 
 using namespace glide;
 using namespace glide::engine;
 
 namespace {
 
-struct Fixture {
-  data::TrainTest data;
-  Config config;
-  Fixture() {
-    data::XcSynthConfig sc = data::xc_preset("tiny");
-    sc.points = 6000;
-    sc.labels = 1000;
-    data = data::synth_xc_split(sc, 1000);
-    config.net.num_features = data.train.num_features;
-    config.net.num_labels = data.train.num_labels;
-    config.net.hidden = {64};
-    config.net.sparsity = 0.05;
-    config.train.batch = 64;
-    config.train.lr = 5e-3;
-    config.train.epochs = 4;
-  }
+struct Fixture : testing::SmallProblem {
+  Fixture() : SmallProblem(4) {}
 };
 
 std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "glide_engine_e2e";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return testing::temp_path("glide_engine_e2e", name);
 }
 
 double most_frequent_label_p1(const data::Dataset& train, const data::Dataset& test) {

@@ -13,6 +13,7 @@
 #include "engine/fit.h"
 #include "engine/model_file.h"
 #include "engine/predictor.h"
+#include "engine/tests/small_problem.h"
 #include "engine/trainer.h"
 
 using namespace glide;
@@ -21,27 +22,12 @@ using namespace glide::engine;
 namespace {
 
 std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "glide_quant_e2e";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return testing::temp_path("glide_quant_e2e", name);
 }
 
-struct Trained {
-  data::TrainTest data;
-  Config config;
+struct Trained : testing::SmallProblem {
   std::unique_ptr<Network> net;
-  Trained() {
-    data::XcSynthConfig sc = data::xc_preset("tiny");
-    sc.points = 6000;
-    sc.labels = 1000;
-    data = data::synth_xc_split(sc, 1000);
-    config.net.num_features = data.train.num_features;
-    config.net.num_labels = data.train.num_labels;
-    config.net.hidden = {64};
-    config.net.sparsity = 0.05;
-    config.train.batch = 64;
-    config.train.lr = 5e-3;
-    config.train.epochs = 3;
+  Trained() : SmallProblem(3) {
     net = std::make_unique<Network>(config.net);
     Trainer trainer(*net, config.train,
                     make_lsh_sampler(config.net, config.train, net->output, true));
