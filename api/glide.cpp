@@ -289,19 +289,7 @@ struct Model::Impl {
         c.train.threads ? c.train.threads : std::max(1u, std::thread::hardware_concurrency());
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
-    std::unique_ptr<engine::OutputSampler> sampler;
-    const std::uint32_t n = net->num_labels();
-    switch (c.net.sampling) {
-      case engine::OutputSampling::kDense:
-        break;
-      case engine::OutputSampling::kRandom:
-        sampler = engine::make_random_sampler(n, engine::sampling_budget(n, c.net.sparsity),
-                                              c.train.seed);
-        break;
-      default:
-        sampler = engine::make_lsh_sampler(c.net, c.train, net->output, /*training=*/true);
-    }
-    engine::Trainer trainer(*net, c.train, std::move(sampler));
+    engine::Trainer trainer(*net, c.train, engine::make_training_sampler(c, net->output));
     trainer.set_batches(state.batches);
 
     std::atomic<bool> stop{false};

@@ -31,8 +31,10 @@ void add_config_flags(cxxopts::Options& o) {
       "rebuild-every", "batches before the first table refresh", cxxopts::value<std::uint32_t>())(
       "rebuild-growth", "factor by which the refresh interval grows", cxxopts::value<double>())(
       "rehash-every", "samples between new hash functions (0: never)",
-      cxxopts::value<std::uint64_t>())("max-seconds", "stop training after this wall time",
-                                       cxxopts::value<double>())(
+      cxxopts::value<std::uint64_t>())("sampled-correction",
+                                       "none or logq: correct sampled negatives' logits by -log q",
+                                       cxxopts::value<std::string>())(
+      "max-seconds", "stop training after this wall time", cxxopts::value<double>())(
       "eval-every", "batches between test evaluations (0: each epoch)",
       cxxopts::value<std::uint32_t>())("eval-points", "test points per evaluation during training",
                                        cxxopts::value<std::uint32_t>());
@@ -86,6 +88,8 @@ void apply_config_flags(const cxxopts::ParseResult& r, engine::Config& c) {
   if (r.count("rebuild-every")) t.rebuild_every = r["rebuild-every"].as<std::uint32_t>();
   if (r.count("rebuild-growth")) t.rebuild_growth = r["rebuild-growth"].as<double>();
   if (r.count("rehash-every")) t.rehash_every = r["rehash-every"].as<std::uint64_t>();
+  if (r.count("sampled-correction"))
+    t.sampled_correction = r["sampled-correction"].as<std::string>();
   if (r.count("max-seconds")) t.max_seconds = r["max-seconds"].as<double>();
   if (r.count("eval-every")) t.eval_every = r["eval-every"].as<std::uint32_t>();
   if (r.count("eval-points")) t.eval_points = r["eval-points"].as<std::uint32_t>();

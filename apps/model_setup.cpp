@@ -4,16 +4,7 @@ namespace glide::cli {
 
 std::unique_ptr<engine::OutputSampler> make_train_sampler(const engine::Config& c,
                                                           const engine::Network& net) {
-  switch (c.net.sampling) {
-    case engine::OutputSampling::kDense:
-      return nullptr;
-    case engine::OutputSampling::kRandom:
-      return engine::make_random_sampler(net.num_labels(),
-                                         engine::sampling_budget(net.num_labels(), c.net.sparsity),
-                                         c.train.seed);
-    default:
-      return engine::make_lsh_sampler(c.net, c.train, net.output, /*training=*/true);
-  }
+  return engine::make_training_sampler(c, net.output);
 }
 
 std::unique_ptr<engine::OutputSampler> make_inference_sampler(const engine::Config& c,

@@ -71,6 +71,7 @@ json to_j(const Config& c) {
                 {"rebuild_every", t.rebuild_every},
                 {"rebuild_growth", t.rebuild_growth},
                 {"rehash_every", t.rehash_every},
+                {"sampled_correction", t.sampled_correction},
                 {"max_seconds", t.max_seconds},
                 {"eval_every", t.eval_every},
                 {"eval_points", t.eval_points}}}};
@@ -154,8 +155,8 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     const std::string p = "train.";
     check_keys(t,
                {"optimizer", "lr", "beta1", "beta2", "eps", "batch", "epochs", "threads", "seed",
-                "rebuild_every", "rebuild_growth", "rehash_every", "max_seconds", "eval_every",
-                "eval_points"},
+                "rebuild_every", "rebuild_growth", "rehash_every", "sampled_correction",
+                "max_seconds", "eval_every", "eval_points"},
                where, p);
     read(t, "optimizer", tc.optimizer, where, p);
     read(t, "lr", tc.lr, where, p);
@@ -169,6 +170,7 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     read(t, "rebuild_every", tc.rebuild_every, where, p);
     read(t, "rebuild_growth", tc.rebuild_growth, where, p);
     read(t, "rehash_every", tc.rehash_every, where, p);
+    read(t, "sampled_correction", tc.sampled_correction, where, p);
     read(t, "max_seconds", tc.max_seconds, where, p);
     read(t, "eval_every", tc.eval_every, where, p);
     read(t, "eval_points", tc.eval_points, where, p);
@@ -206,6 +208,8 @@ void validate(const TrainConfig& c) {
   if (!(c.epochs > 0)) fail("train.epochs must be > 0");
   if (c.rebuild_every == 0) fail("train.rebuild_every must be > 0");
   if (!(c.rebuild_growth >= 1)) fail("train.rebuild_growth must be >= 1");
+  if (c.sampled_correction != "none" && c.sampled_correction != "logq")
+    fail("train.sampled_correction must be none or logq, got '" + c.sampled_correction + "'");
 }
 
 }  // namespace glide::engine

@@ -41,7 +41,7 @@ struct NetworkConfig {
 struct TrainConfig {
   std::string optimizer = "adam";  // adam | sgd
   double lr = 1e-2;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-7;  // eps: see docs/training.md
   std::uint32_t batch = 256;
   double epochs = 1;          // may be fractional
   std::uint32_t threads = 0;  // 0: all cores
@@ -52,6 +52,9 @@ struct TrainConfig {
   std::uint32_t rebuild_every = 50;
   double rebuild_growth = 1.1;
   std::uint64_t rehash_every = 0;
+  // Sampled softmax: "logq" corrects each shared negative's logit by -log of its probability of
+  // being sampled (engine/logq_correction.h); "none" leaves logits as they are.
+  std::string sampled_correction = "none";
   double max_seconds = 0;        // stop after this wall time (0: no limit)
   std::uint32_t eval_every = 0;  // batches between quick P@1 checks (0: each epoch)
   std::uint32_t eval_points = 1000;

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "common/rng.h"
+#include "engine/logq_correction.h"
 #include "engine/output_sampler.h"
 #include "hashing/active_set_sampler.h"
 #include "hashing/lsh_index.h"
@@ -59,6 +60,8 @@ class LshSampler final : public OutputSampler {
     sample_.min_count = net.lsh.min_count;
     sample_.fill_random = false;
     training_ = training;
+    if (training && train.sampled_correction == "logq")
+      logq_ = std::make_unique<LogQCorrection>(output.rows);
     next_rehash_ = rehash_every_;
     const auto t = std::chrono::steady_clock::now();
     index_.build(output.rows, output.w.data(), output.stride);
@@ -75,6 +78,7 @@ class LshSampler final : public OutputSampler {
     if (stamp_.size() != num_neurons_) stamp_.assign(num_neurons_, 0);
     batch_labels(labels, stamp_, epoch_, shared_);
     Rng rng(derive_seed(seed_, 1u << 20 | batch_index));
+    const std::size_t num_labels = shared_.size();
     const std::uint32_t uniform = std::min<std::uint32_t>(
         budget_ - budget_ / 2, num_neurons_ - static_cast<std::uint32_t>(shared_.size()));
     for (std::uint32_t drawn = 0; drawn < uniform;) {
@@ -84,9 +88,15 @@ class LshSampler final : public OutputSampler {
       shared_.push_back(j);
       ++drawn;
     }
+    // LSH candidates are a sample's own (q ~ 1: no correction); the shared ones are corrected.
+    if (logq_) {
+      logq_->observe(labels);
+      logq_->shared_corrections(shared_, labels.size(), uniform, num_labels, corrections_);
+    }
   }
 
   std::span<const std::uint32_t> shared() const override { return shared_; }
+  std::span<const float> shared_corrections() const override { return corrections_; }
 
   void select(const float* h, std::vector<std::uint32_t>& out) override {
     Local& L = threads_.local();
@@ -146,6 +156,8 @@ class LshSampler final : public OutputSampler {
   bool training_ = false;
   std::vector<std::uint32_t> shared_, stamp_;  // stamp_[j] == epoch_: j is shared this batch
   std::uint32_t epoch_ = 0;
+  std::unique_ptr<LogQCorrection> logq_;
+  std::vector<float> corrections_;
   tbb::enumerable_thread_specific<Local> threads_;
   double refresh_seconds_ = 0;
   std::uint64_t rebuilds_ = 0;

@@ -23,6 +23,9 @@ class OutputSampler {
   // The neurons every sample of the current training batch computes: the batch's distinct
   // labels, then negatives shared by the batch. A shared row is read and updated once per batch.
   virtual std::span<const std::uint32_t> shared() const { return {}; }
+  // Empty, or one logit correction (-log q, engine/logq_correction.h) per shared() neuron, added
+  // to its logit for the samples it is a negative of.
+  virtual std::span<const float> shared_corrections() const { return {}; }
   // Fills `out` with this sample's own active neurons, none of them in shared(); `h` is its last
   // hidden activation. Safe to call from many threads at once.
   virtual void select(const float* h, std::vector<std::uint32_t>& out) = 0;
@@ -34,15 +37,19 @@ class OutputSampler {
   virtual std::size_t memory_bytes() const { return 0; }
 };
 
-// The batch's labels plus `budget` uniformly random neurons drawn once per batch, all shared.
+// The batch's labels plus `budget` uniformly random neurons drawn once per batch, all shared;
+// `logq`: with their logit corrections.
 std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, std::uint32_t budget,
-                                                   std::uint64_t seed);
+                                                   std::uint64_t seed, bool logq = false);
 
 // LSH tables over the output layer's weight rows, built now and refreshed on the schedule of
 // `train` (re-insert every rebuild_every batches, growing; new hash functions every rehash_every
 // samples), always in the background while training goes on.
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
                                                 const ParamMatrix& output, bool training);
+
+// The sampler `c` asks for while training (null for the dense output layer).
+std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const ParamMatrix& output);
 
 // The distinct labels of a batch, in first-seen order, deduplicated with `stamp` (one entry per
 // neuron) and `epoch` (bumped here).

@@ -3,42 +3,35 @@
 #include <cmath>
 
 #include "common/rng.h"
+#include "engine/logq_correction.h"
 #include "engine/output_sampler.h"
 
 namespace glide::engine {
-
-void batch_labels(std::span<const std::span<const std::uint32_t>> labels,
-                  std::vector<std::uint32_t>& stamp, std::uint32_t& epoch,
-                  std::vector<std::uint32_t>& out) {
-  if (++epoch == 0) {
-    std::fill(stamp.begin(), stamp.end(), 0);
-    epoch = 1;
-  }
-  out.clear();
-  for (const auto& ys : labels)
-    for (std::uint32_t y : ys)
-      if (stamp[y] != epoch) {
-        stamp[y] = epoch;
-        out.push_back(y);
-      }
-}
-
-std::uint32_t sampling_budget(std::uint32_t n, double sparsity) {
-  return std::max<std::uint32_t>(1, static_cast<std::uint32_t>(std::lround(n * sparsity)));
-}
 
 namespace {
 
 class RandomSampler final : public OutputSampler {
  public:
-  RandomSampler(std::uint32_t n, std::uint32_t budget, std::uint64_t seed)
-      : n_(n), budget_(std::min(budget, n)), seed_(seed), stamp_(n, 0) {}
+  RandomSampler(std::uint32_t n, std::uint32_t budget, std::uint64_t seed, bool logq)
+      : n_(n), budget_(std::min(budget, n)), seed_(seed), stamp_(n, 0) {
+    if (logq) logq_ = std::make_unique<LogQCorrection>(n);
+  }
 
   void begin_batch(std::uint64_t batch_index,
                    std::span<const std::span<const std::uint32_t>> labels) override {
     // The batch's labels, then distinct uniform draws (rejection: cheap while the budget is a
     // small fraction of the layer).
     batch_labels(labels, stamp_, epoch_, shared_);
+    const std::size_t num_labels = shared_.size();
+    draw(batch_index);
+    if (logq_) {
+      logq_->observe(labels);
+      logq_->shared_corrections(shared_, labels.size(), shared_.size() - num_labels, num_labels,
+                                corrections_);
+    }
+  }
+
+  void draw(std::uint64_t batch_index) {
     Rng rng(derive_seed(seed_, batch_index));
     const std::uint32_t wanted =
         std::min<std::uint32_t>(budget_, n_ - static_cast<std::uint32_t>(shared_.size()));
@@ -61,6 +54,7 @@ class RandomSampler final : public OutputSampler {
   }
 
   std::span<const std::uint32_t> shared() const override { return shared_; }
+  std::span<const float> shared_corrections() const override { return corrections_; }
   void select(const float*, std::vector<std::uint32_t>& out) override { out.clear(); }
 
   std::size_t memory_bytes() const override { return stamp_.size() * sizeof(std::uint32_t); }
@@ -71,13 +65,15 @@ class RandomSampler final : public OutputSampler {
   std::vector<std::uint32_t> stamp_;
   std::uint32_t epoch_ = 0;
   std::vector<std::uint32_t> shared_;
+  std::unique_ptr<LogQCorrection> logq_;
+  std::vector<float> corrections_;
 };
 
 }  // namespace
 
 std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, std::uint32_t budget,
-                                                   std::uint64_t seed) {
-  return std::make_unique<RandomSampler>(num_neurons, budget, seed);
+                                                   std::uint64_t seed, bool logq) {
+  return std::make_unique<RandomSampler>(num_neurons, budget, seed, logq);
 }
 
 }  // namespace glide::engine

@@ -94,6 +94,8 @@ double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labe
   const std::size_t B = labels.size();
   const float inv_batch = 1.0f / static_cast<float>(B);
   const bool softmax = net_.config().loss == LossKind::kSoftmax;
+  const std::span<const float> corrections =
+      sampler_ ? sampler_->shared_corrections() : std::span<const float>{};
   std::vector<double> losses(B, 0.0);
   tbb::parallel_for(
       tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
@@ -114,6 +116,13 @@ double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labe
             }
             buf.resize(n);
             for (std::size_t i = 0; i < n; ++i) buf[i] = z_[slots[i]];
+            if (!corrections.empty()) {
+              // Negatives are corrected for how likely they were to be sampled; a sample's own
+              // labels are certain candidates.
+              for (std::size_t k = 0; k < corrections.size(); ++k)
+                buf[own.size() + k] += corrections[k];
+              for (std::uint32_t p : pos) buf[p] = z_[slots[p]];
+            }
             const float mx = k_.max(buf.data(), n);
             const float sum = k_.exp_shift_sum(buf.data(), n, mx);
             const float inv_sum = 1.0f / sum, target = 1.0f / static_cast<float>(pos.size());

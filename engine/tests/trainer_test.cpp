@@ -8,7 +8,10 @@
 #include <memory>
 #include <vector>
 
+#include "common/rng.h"
+#include "engine/logq_correction.h"
 #include "engine/network.h"
+#include "engine/output_sampler.h"
 #include "engine/trainer.h"
 
 using namespace glide;
@@ -186,26 +189,88 @@ TEST_CASE("reported loss is the reference loss before the step") {
 }
 
 TEST_CASE("a sampled layer with every neuron active equals the dense layer") {
-  NetworkConfig nc;
-  nc.num_features = 12;
-  nc.num_labels = 40;
-  nc.hidden = {16};
-  nc.seed = 5;
-  Network dense(nc), sampled(nc);
-  Batch b = tiny_batch();
-  TrainConfig tc;
-  Trainer td(dense, tc, nullptr);
-  Trainer ts(sampled, tc, make_random_sampler(nc.num_labels, nc.num_labels, 3));
-  for (int step = 0; step < 3; ++step) {
-    const BatchResult rd = td.train_batch(b.inputs, b.label_views);
-    const BatchResult rs = ts.train_batch(b.inputs, b.label_views);
-    CHECK(rs.loss == doctest::Approx(rd.loss).epsilon(1e-6));
-    CHECK(rs.active_pairs == rd.active_pairs);
+  // With every neuron sampled each is a certain candidate: the log-q correction is zero too.
+  for (const bool logq : {false, true}) {
+    CAPTURE(logq);
+    NetworkConfig nc;
+    nc.num_features = 12;
+    nc.num_labels = 40;
+    nc.hidden = {16};
+    nc.seed = 5;
+    Network dense(nc), sampled(nc);
+    Batch b = tiny_batch();
+    TrainConfig tc;
+    Trainer td(dense, tc, nullptr);
+    Trainer ts(sampled, tc, make_random_sampler(nc.num_labels, nc.num_labels, 3, logq));
+    for (int step = 0; step < 3; ++step) {
+      const BatchResult rd = td.train_batch(b.inputs, b.label_views);
+      const BatchResult rs = ts.train_batch(b.inputs, b.label_views);
+      CHECK(rs.loss == doctest::Approx(rd.loss).epsilon(1e-6));
+      CHECK(rs.active_pairs == rd.active_pairs);
+    }
+    for (std::uint32_t j = 0; j < nc.num_labels; ++j)
+      for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
+        CHECK(sampled.output.row(j)[i] == doctest::Approx(dense.output.row(j)[i]).epsilon(1e-5));
+    for (std::uint32_t f = 0; f < nc.num_features; ++f)
+      for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
+        CHECK(sampled.input.row(f)[i] == doctest::Approx(dense.input.row(f)[i]).epsilon(1e-5));
   }
-  for (std::uint32_t j = 0; j < nc.num_labels; ++j)
-    for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
-      CHECK(sampled.output.row(j)[i] == doctest::Approx(dense.output.row(j)[i]).epsilon(1e-5));
-  for (std::uint32_t f = 0; f < nc.num_features; ++f)
-    for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
-      CHECK(sampled.input.row(f)[i] == doctest::Approx(dense.input.row(f)[i]).epsilon(1e-5));
+}
+
+TEST_CASE("log-q corrections match the measured probability of being a shared candidate") {
+  // Labels drawn from a skewed distribution, one per sample, batches of B; U uniform draws
+  // among the rest. For sample 0 of every batch, each other neuron is a shared candidate with
+  // probability q_j; the correction must be -log q_j.
+  const std::uint32_t N = 40, B = 8, U = 4;
+  std::vector<double> cdf(N);
+  double total = 0;
+  for (std::uint32_t j = 0; j < N; ++j) cdf[j] = total += 1.0 / (1.0 + j);
+  LogQCorrection logq(N);
+  glide::Rng rng(11);
+  std::vector<double> seen(N, 0), predicted(N, 0);
+  std::vector<std::uint32_t> ys(B), stamp(N, 0), shared;
+  std::uint32_t epoch = 0;
+  std::vector<float> corr;
+  const int batches = 40000;
+  for (int t = 0; t < batches; ++t) {
+    std::vector<std::span<const std::uint32_t>> views;
+    for (std::uint32_t s = 0; s < B; ++s) {
+      const double u = rng.uniform() * total;
+      ys[s] = static_cast<std::uint32_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+      views.push_back(std::span<const std::uint32_t>(&ys[s], 1));
+    }
+    batch_labels(views, stamp, epoch, shared);
+    const std::size_t labels = shared.size();
+    for (std::uint32_t drawn = 0; drawn < U && shared.size() < N;) {
+      const std::uint32_t j = rng.below(N);
+      if (stamp[j] == epoch) continue;
+      stamp[j] = epoch;
+      shared.push_back(j);
+      ++drawn;
+    }
+    logq.observe(views);
+    logq.shared_corrections(shared, B, shared.size() - labels, labels, corr);
+    if (t < batches / 4) continue;  // let the frequency estimates settle
+    // Sample 0's view: which other neurons are candidates, and the q the corrections claim.
+    std::vector<float> all;
+    std::vector<std::uint32_t> everyone(N);
+    for (std::uint32_t j = 0; j < N; ++j) everyone[j] = j;
+    logq.shared_corrections(everyone, B, shared.size() - labels, labels, all);
+    for (std::uint32_t j = 0; j < N; ++j) {
+      if (j == ys[0]) continue;
+      bool in_others = false;
+      for (std::uint32_t s = 1; s < B; ++s) in_others |= ys[s] == j;
+      seen[j] += in_others || (std::find(shared.begin() + labels, shared.end(), j) != shared.end());
+      predicted[j] += std::exp(-all[j]);
+    }
+  }
+  for (std::uint32_t j = 0; j < N; ++j) {
+    CAPTURE(j);
+    CHECK(predicted[j] == doctest::Approx(seen[j]).epsilon(0.08));
+  }
+  // A neuron never seen as a label is only ever drawn uniformly.
+  LogQCorrection fresh(N);
+  std::vector<std::uint32_t> one{3};
+  fresh.shared_corrections(one, B, U, 10, corr);
+  CHECK(corr[0] == doctest::Approx(std::log((N - 10) / double(U))));
 }
