@@ -298,8 +298,10 @@ struct Model::Impl {
         sampler = engine::make_random_sampler(n, engine::sampling_budget(n, c.net.sparsity),
                                               c.train.seed);
         break;
-      default:
-        sampler = engine::make_lsh_sampler(c.net, c.train, net->output, /*training=*/true);
+      default:  // (a bf16 model's tables are built from its rows expanded to fp32)
+        sampler = net->output_bf16.rows
+                      ? engine::make_lsh_sampler(c.net, c.train, engine::output_as_f32(*net), true)
+                      : engine::make_lsh_sampler(c.net, c.train, net->output, /*training=*/true);
     }
     engine::Trainer trainer(*net, c.train, std::move(sampler));
     trainer.set_batches(state.batches);

@@ -12,6 +12,10 @@ std::unique_ptr<engine::OutputSampler> make_train_sampler(const engine::Config& 
                                          engine::sampling_budget(net.num_labels(), c.net.sparsity),
                                          c.train.seed);
     default:
+      if (net.output_precision() != engine::Precision::kF32) {  // a bf16 model (--resume)
+        const engine::ParamMatrix rows = engine::output_as_f32(net);
+        return engine::make_lsh_sampler(c.net, c.train, rows, /*training=*/true);
+      }
       return engine::make_lsh_sampler(c.net, c.train, net.output, /*training=*/true);
   }
 }
