@@ -86,7 +86,7 @@ TEST_CASE("bf16 training modes reach fp32's P@1 within 0.03, far above the trivi
                       << t.p1.at("bf16") << ", bf16-w " << t.p1.at("bf16-w")
                       << "; most frequent label " << base);
   REQUIRE(t.p1.at("fp32") >= 0.3);
-  for (const char* mode : {"bf16-act", "bf16", "bf16-w"}) {
+  for (const std::string mode : {"bf16-act", "bf16", "bf16-w"}) {
     CAPTURE(mode);
     CHECK(t.p1.at(mode) >= t.p1.at("fp32") - 0.03);
     CHECK(t.p1.at(mode) >= 5 * base);
@@ -138,18 +138,21 @@ TEST_CASE("the bf16 scorer equals the fp32 scorer on the expanded rows within fp
 
 TEST_CASE("a bf16 model file round-trips bit for bit and predicts identically") {
   const Trained& t = trained();
-  for (const char* mode : {"bf16", "bf16-w"}) {
+  const Network& f = *t.nets.at("fp32");
+  const auto f_lsh = make_inference_lsh_sampler(t.problem.config, f);
+  const double f_sampled =
+      evaluate(f, t.problem.data.test, EvalMode::kSampled, f_lsh.get()).precision[0];
+  for (const std::string mode : {"bf16", "bf16-w"}) {
     CAPTURE(mode);
     const Network& b = *t.nets.at(mode);
     Config c = t.problem.config;
     c.train.precision = mode;
-    const std::string path = temp_path(std::string(mode) + ".glide");
+    const std::string path = temp_path(mode + ".glide");
     save_model(path, b, c, {6000, 1});
     {
       ModelFileReader r(path);
       CHECK(r.info("output.weight").dtype == DType::kBF16);
-      CHECK(r.info("output.adam_m").dtype ==
-            (std::string(mode) == "bf16" ? DType::kBF16 : DType::kF32));
+      CHECK(r.info("output.adam_m").dtype == (mode == "bf16" ? DType::kBF16 : DType::kF32));
       CHECK(r.read_json("state").find("\"precision\":\"bf16\"") != std::string::npos);
     }
     const LoadedModel m = load_model(path);
@@ -164,6 +167,7 @@ TEST_CASE("a bf16 model file round-trips bit for bit and predicts identically") 
     const Predictor loaded(path, /*lsh=*/true);
     const auto inputs = test_inputs(t.problem.data.test, 200);
     for (EvalMode em : {EvalMode::kExact, EvalMode::kSampled}) {
+      CAPTURE(em == EvalMode::kExact);
       std::vector<Prediction> p, q;
       auto lsh = make_inference_lsh_sampler(c, b);
       predict_topk(b, inputs, 5, em, em == EvalMode::kSampled ? lsh.get() : nullptr, p);
@@ -171,13 +175,17 @@ TEST_CASE("a bf16 model file round-trips bit for bit and predicts identically") 
       REQUIRE(p.size() == q.size());
       for (std::size_t i = 0; i < p.size(); ++i) {
         CHECK(p[i].labels == q[i].labels);
-        CHECK(p[i].scores == q[i].scores);
+        // (the softmax normalizer is summed in parallel: its last bits may differ run to run)
+        for (std::size_t r = 0; r < p[i].scores.size(); ++r)
+          CHECK(p[i].scores[r] == doctest::Approx(q[i].scores[r]).epsilon(1e-5));
       }
     }
     const EvalResult es =
         evaluate(loaded.network(), t.problem.data.test, EvalMode::kSampled, loaded.sampler());
-    MESSAGE(mode << " sampled P@1 " << es.precision[0] << " scoring " << es.mean_scored);
-    CHECK(es.precision[0] >= 0.5 * t.p1.at(mode));
+    MESSAGE(mode << " sampled P@1 " << es.precision[0] << " scoring " << es.mean_scored
+                 << " (fp32 sampled " << f_sampled << ")");
+    CHECK(es.precision[0] >= f_sampled - 0.05);
+    CHECK(es.mean_scored < 0.1 * t.problem.config.net.num_labels);
   }
 }
 
