@@ -1,6 +1,8 @@
 // `glide bench train`: the engine's speed and accuracy on the amazon670k synthetic shape, with
 // three output layers trained on the same sample stream in one run: LSH-sampled, uniformly
 // random shared negatives of the same size, and dense (exact softmax, fewer samples).
+// --precisions fp32,bf16-act,bf16 trains each listed variant once per output-layer precision
+// instead, and reports each precision's samples/s and P@1 against fp32 from the same run.
 #include <sys/resource.h>
 #include <tbb/global_control.h>
 
@@ -44,7 +46,8 @@ double peak_rss_mb() {
 struct VariantResult {
   std::string name;
   double sps_1 = 0, sps_2 = 0;  // samples/s at 1 and 2 threads
-  std::uint64_t samples = 0;
+  std::uint64_t samples = 0, one_thread_samples = 0;
+  std::uint32_t batch = 0;
   double p1_at_common = -1, p1_final = -1;
   engine::PhaseTimes times;
   double rss = 0;
@@ -54,14 +57,15 @@ struct VariantResult {
 
 // Trains on stream[0..limit) in order: the first `one_thread` samples on 1 thread, the rest on
 // `threads`, stopping early after `seconds`; evaluates when `common` samples are done.
-VariantResult run_variant(const std::string& name, engine::Config config,
-                          const data::Dataset& train, const std::vector<std::size_t>& stream,
-                          std::uint64_t limit, std::uint64_t one_thread, unsigned threads,
-                          double seconds, std::uint64_t common, const data::Dataset& test,
+VariantResult run_variant(const std::string& name, const std::string& sampling,
+                          engine::Config config, const data::Dataset& train,
+                          const std::vector<std::size_t>& stream, std::uint64_t limit,
+                          std::uint64_t one_thread, unsigned threads, double seconds,
+                          std::uint64_t common, const data::Dataset& test,
                           std::size_t eval_points) {
   VariantResult v;
   v.name = name;
-  config.net.sampling = engine::parse_sampling(name);
+  config.net.sampling = engine::parse_sampling(sampling);
   engine::Network net(config.net);
   engine::Trainer trainer(net, config.train, make_train_sampler(config, net));
   const std::uint32_t B = config.train.batch;
@@ -105,6 +109,8 @@ VariantResult run_variant(const std::string& name, engine::Config config,
     secs[phase] += std::chrono::duration<double>(Clock::now() - t0).count();
   }
   v.samples = pos;
+  v.one_thread_samples = done[0];
+  v.batch = B;
   v.sps_1 = secs[0] > 0 ? done[0] / secs[0] : 0;
   v.sps_2 = secs[1] > 0 ? done[1] / secs[1] : 0;
   const engine::PhaseTimes& all = trainer.times();
@@ -118,6 +124,12 @@ VariantResult run_variant(const std::string& name, engine::Config config,
   v.p1_final =
       engine::evaluate(net, test, engine::EvalMode::kExact, nullptr, eval_points).precision[0];
   return v;
+}
+
+// Seconds of `phase` per sample of the parallel phase.
+double per_sample(const VariantResult& v, double phase) {
+  const std::uint64_t n = v.samples - std::min(v.samples, v.one_thread_samples);
+  return n ? phase / n : 0;
 }
 
 }  // namespace
@@ -142,7 +154,11 @@ int bench_train(int argc, char** argv) {
       "variants", "comma list of lsh,random,dense",
       cxxopts::value<std::string>()->default_value("lsh,random,dense"))(
       "bench-threads", "threads of the parallel phase",
-      cxxopts::value<unsigned>()->default_value("2"))("h,help", "this help");
+      cxxopts::value<unsigned>()->default_value("2"))(
+      "precisions",
+      "comma list of output-layer precisions (fp32,bf16-act,bf16,bf16-w), each variant trained "
+      "in each (default: only --precision's)",
+      cxxopts::value<std::string>())("h,help", "this help");
   add_config_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
@@ -173,28 +189,44 @@ int bench_train(int argc, char** argv) {
   const std::size_t eval_points = r.count("eval-points") ? config.train.eval_points : 2000;
   std::printf("config: %s\n", engine::to_json(config, -1).c_str());
 
+  auto split = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::string list = s + ",";
+    for (std::size_t p = 0, q; (q = list.find(',', p)) != std::string::npos; p = q + 1)
+      if (q > p) out.push_back(list.substr(p, q - p));
+    return out;
+  };
+  const bool by_precision = r.count("precisions") > 0;
+  const std::vector<std::string> precisions =
+      by_precision ? split(r["precisions"].as<std::string>())
+                   : std::vector<std::string>{config.train.precision};
+  const std::vector<std::string> variants =
+      split(by_precision && !r.count("variants") ? "lsh" : r["variants"].as<std::string>());
   std::vector<VariantResult> results;
-  std::string list = r["variants"].as<std::string>() + ",";
-  for (std::size_t p = 0, q; (q = list.find(',', p)) != std::string::npos; p = q + 1) {
-    const std::string name = list.substr(p, q - p);
-    if (name.empty()) continue;
-    engine::Config c = config;
-    const bool dense = name == "dense";
-    if (dense)
-      c.train.batch =
-          std::min<std::uint32_t>(c.train.batch, 64);  // keeps B x 670k logits in memory
-    std::printf("running %s...\n", name.c_str());
-    std::fflush(stdout);
-    results.push_back(run_variant(
-        name, c, tt.train, stream, dense ? dense_samples : samples,
-        std::min(r["one-thread-samples"].as<std::uint64_t>(), dense ? dense_samples / 4 : samples),
-        threads, seconds, dense_samples, tt.test, eval_points));
+  for (const std::string& name : variants) {
+    for (const std::string& precision : precisions) {
+      engine::Config c = config;
+      c.train.precision = precision;
+      engine::validate(c.train);
+      const bool dense = name == "dense";
+      if (dense)
+        c.train.batch =
+            std::min<std::uint32_t>(c.train.batch, 64);  // keeps B x 670k logits in memory
+      const std::string label = by_precision ? name + "/" + precision : name;
+      std::printf("running %s...\n", label.c_str());
+      std::fflush(stdout);
+      results.push_back(run_variant(label, name, c, tt.train, stream,
+                                    dense ? dense_samples : samples,
+                                    std::min(r["one-thread-samples"].as<std::uint64_t>(),
+                                             dense ? dense_samples / 4 : samples),
+                                    threads, seconds, dense_samples, tt.test, eval_points));
+    }
   }
 
-  std::printf("\n%-7s %9s %9s %7s %9s %12s %12s %9s %10s %9s\n", "output", "smp/s 1t", "smp/s 2t",
+  std::printf("\n%-14s %9s %9s %7s %9s %12s %12s %9s %10s %9s\n", "output", "smp/s 1t", "smp/s 2t",
               "2t/1t", "samples", "P@1 @common", "P@1 final", "active", "rows/batch", "RSS MB");
   for (const auto& v : results)
-    std::printf("%-7s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %10.0f %9.0f\n", v.name.c_str(),
+    std::printf("%-14s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %10.0f %9.0f\n", v.name.c_str(),
                 v.sps_1, v.sps_2, v.sps_1 > 0 ? v.sps_2 / v.sps_1 : 0,
                 static_cast<unsigned long long>(v.samples), v.p1_at_common, v.p1_final,
                 v.mean_active, v.distinct_per_batch, v.rss);
@@ -202,14 +234,37 @@ int bench_train(int argc, char** argv) {
       "(P@1 @common: exact P@1 on %zu test points after the first %llu samples, the same for every "
       "variant)\n",
       eval_points, static_cast<unsigned long long>(dense_samples));
-  std::printf("\ntime split of the %u-thread phase (%% of step time):\n%-7s %8s %8s %8s %9s %8s\n",
-              threads, "output", "select", "forward", "loss", "backward", "refresh");
+  std::printf(
+      "\ntime split of the %u-thread phase (%% of step time; ms per batch):\n%-14s %8s %8s %8s "
+      "%9s %8s %9s\n",
+      threads, "output", "select", "forward", "loss", "backward", "refresh", "ms/batch");
   for (const auto& v : results) {
     const double t = v.times.total();
     if (t <= 0) continue;
-    std::printf("%-7s %8.1f %8.1f %8.1f %9.1f %8.1f\n", v.name.c_str(), 100 * v.times.select / t,
-                100 * v.times.forward / t, 100 * v.times.loss / t, 100 * v.times.backward / t,
-                100 * v.times.refresh / t);
+    const double parallel_batches =
+        static_cast<double>(v.samples - std::min(v.samples, v.one_thread_samples)) / v.batch;
+    std::printf("%-14s %8.1f %8.1f %8.1f %9.1f %8.1f %9.1f\n", v.name.c_str(),
+                100 * v.times.select / t, 100 * v.times.forward / t, 100 * v.times.loss / t,
+                100 * v.times.backward / t, 100 * v.times.refresh / t,
+                parallel_batches > 0 ? 1e3 * t / parallel_batches : 0);
+  }
+  if (by_precision) {
+    // Each precision against fp32 of the same variant, from this run.
+    std::printf("\nprecision vs fp32 (same variant, same samples, this run):\n");
+    for (const auto& v : results) {
+      const std::string variant = v.name.substr(0, v.name.find('/'));
+      const VariantResult* base = nullptr;
+      for (const auto& b : results)
+        if (b.name == variant + "/fp32") base = &b;
+      if (!base || base == &v || base->sps_2 <= 0) continue;
+      std::printf(
+          "%-14s samples/s %.2fx (1 thread %.2fx); P@1 final %+.4f; forward %.2fx, backward "
+          "%.2fx the fp32 time per sample\n",
+          v.name.c_str(), v.sps_2 / base->sps_2, base->sps_1 > 0 ? v.sps_1 / base->sps_1 : 0,
+          v.p1_final - base->p1_final,
+          per_sample(v, v.times.forward) / per_sample(*base, base->times.forward),
+          per_sample(v, v.times.backward) / per_sample(*base, base->times.backward));
+    }
   }
   const VariantResult *lsh = nullptr, *rnd = nullptr, *dns = nullptr;
   for (const auto& v : results) {
