@@ -179,8 +179,9 @@ int bench_quant(int argc, char** argv) {
       if (v == 0) ref_preds = preds;
       std::size_t same = 0;
       for (std::size_t i = 0; i < preds.size(); ++i)
-        same += !preds[i].labels.empty() && !ref_preds[i].labels.empty() &&
-                preds[i].labels[0] == ref_preds[i].labels[0];
+        same += preds[i].labels.empty() || ref_preds[i].labels.empty()
+                    ? preds[i].labels.empty() == ref_preds[i].labels.empty()
+                    : preds[i].labels[0] == ref_preds[i].labels[0];
       row.agree = static_cast<double>(same) / preds.size();
       rows.push_back(row);
     }
