@@ -2,7 +2,8 @@
 // three output layers trained on the same sample stream in one run: LSH-sampled, uniformly
 // random shared negatives of the same size, and dense (exact softmax, fewer samples).
 // --precisions fp32,bf16-act,bf16 trains each listed variant once per output-layer precision
-// instead, and reports each precision's samples/s and P@1 against fp32 from the same run.
+// instead, the precisions in lockstep (batch by batch, each batch timed per precision), and
+// reports each precision's samples/s and P@1 against fp32 from the same run.
 #include <sys/resource.h>
 #include <tbb/global_control.h>
 
@@ -55,36 +56,45 @@ struct VariantResult {
   double distinct_per_batch = 0;  // output rows touched per batch
 };
 
-// Trains on stream[0..limit) in order: the first `one_thread` samples on 1 thread, the rest on
-// `threads`, stopping early after `seconds`; evaluates when `common` samples are done.
-VariantResult run_variant(const std::string& name, const std::string& sampling,
-                          engine::Config config, const data::Dataset& train,
-                          const std::vector<std::size_t>& stream, std::uint64_t limit,
-                          std::uint64_t one_thread, unsigned threads, double seconds,
-                          std::uint64_t common, const data::Dataset& test,
-                          std::size_t eval_points) {
-  VariantResult v;
-  v.name = name;
-  config.net.sampling = engine::parse_sampling(sampling);
-  engine::Network net(config.net);
-  engine::Trainer trainer(net, config.train, make_train_sampler(config, net));
-  const std::uint32_t B = config.train.batch;
+// Trains one network per config on stream[0..limit) in order, in lockstep (each batch goes to
+// every network in turn, each train_batch timed on its own, so load drift on a shared host hits
+// every config alike): the first `one_thread` samples on 1 thread, the rest on `threads`,
+// stopping early after `seconds` per config; evaluates when `common` samples are done.
+std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
+                                        const std::vector<engine::Config>& configs,
+                                        const data::Dataset& train,
+                                        const std::vector<std::size_t>& stream, std::uint64_t limit,
+                                        std::uint64_t one_thread, unsigned threads, double seconds,
+                                        std::uint64_t common, const data::Dataset& test,
+                                        std::size_t eval_points) {
+  const std::size_t P = configs.size();
+  std::vector<VariantResult> v(P);
+  std::vector<std::unique_ptr<engine::Network>> nets;
+  std::vector<std::unique_ptr<engine::Trainer>> trainers;
+  for (std::size_t p = 0; p < P; ++p) {
+    v[p].name = names[p];
+    nets.push_back(std::make_unique<engine::Network>(configs[p].net));
+    trainers.push_back(std::make_unique<engine::Trainer>(*nets[p], configs[p].train,
+                                                         make_train_sampler(configs[p], *nets[p])));
+  }
+  const std::uint32_t B = configs[0].train.batch;
   std::vector<data::SparseView> inputs;
   std::vector<std::span<const std::uint32_t>> labels;
-  double secs[2] = {0, 0};
+  std::vector<double> secs[2] = {std::vector<double>(P, 0), std::vector<double>(P, 0)};
   std::uint64_t done[2] = {0, 0};
-  std::uint64_t pairs = 0, distinct = 0, batches = 0;
+  std::vector<std::uint64_t> pairs(P, 0), distinct(P, 0);
+  std::uint64_t batches = 0;
   const auto start = Clock::now();
-  engine::PhaseTimes before_parallel;
+  std::vector<engine::PhaseTimes> before_parallel(P);
   std::uint64_t pos = 0;
   for (int phase = 0; phase < 2; ++phase) {
     tbb::global_control limit_threads(tbb::global_control::max_allowed_parallelism,
                                       phase == 0 ? 1 : threads);
     const std::uint64_t end = phase == 0 ? std::min(one_thread, limit) : limit;
-    if (phase == 1) before_parallel = trainer.times();
-    const auto t0 = Clock::now();
+    if (phase == 1)
+      for (std::size_t p = 0; p < P; ++p) before_parallel[p] = trainers[p]->times();
     while (pos < end) {
-      if (std::chrono::duration<double>(Clock::now() - start).count() > seconds) break;
+      if (std::chrono::duration<double>(Clock::now() - start).count() > seconds * P) break;
       const std::uint64_t take = std::min<std::uint64_t>(B, end - pos);
       inputs.clear();
       labels.clear();
@@ -92,37 +102,42 @@ VariantResult run_variant(const std::string& name, const std::string& sampling,
         inputs.push_back(train.features(stream[i]));
         labels.push_back(train.labels(stream[i]));
       }
-      const engine::BatchResult r = trainer.train_batch(inputs, labels);
-      pairs += r.active_pairs;
-      distinct += r.distinct_active;
+      for (std::size_t p = 0; p < P; ++p) {
+        const auto t0 = Clock::now();
+        const engine::BatchResult r = trainers[p]->train_batch(inputs, labels);
+        secs[phase][p] += std::chrono::duration<double>(Clock::now() - t0).count();
+        pairs[p] += r.active_pairs;
+        distinct[p] += r.distinct_active;
+      }
       ++batches;
       const bool crossed = pos < common && pos + take >= common;
       pos += take;
       done[phase] += take;
-      if (crossed) {
-        const auto pause = Clock::now();
-        v.p1_at_common = engine::evaluate(net, test, engine::EvalMode::kExact, nullptr, eval_points)
-                             .precision[0];
-        secs[phase] -= std::chrono::duration<double>(Clock::now() - pause).count();
-      }
+      if (crossed)
+        for (std::size_t p = 0; p < P; ++p)
+          v[p].p1_at_common =
+              engine::evaluate(*nets[p], test, engine::EvalMode::kExact, nullptr, eval_points)
+                  .precision[0];
     }
-    secs[phase] += std::chrono::duration<double>(Clock::now() - t0).count();
   }
-  v.samples = pos;
-  v.one_thread_samples = done[0];
-  v.batch = B;
-  v.sps_1 = secs[0] > 0 ? done[0] / secs[0] : 0;
-  v.sps_2 = secs[1] > 0 ? done[1] / secs[1] : 0;
-  const engine::PhaseTimes& all = trainer.times();
-  v.times = {all.select - before_parallel.select, all.forward - before_parallel.forward,
-             all.loss - before_parallel.loss, all.backward - before_parallel.backward,
-             all.refresh - before_parallel.refresh};
-  v.mean_active = pos ? static_cast<double>(pairs) / pos : 0;
-  v.distinct_per_batch = batches ? static_cast<double>(distinct) / batches : 0;
-  v.rss = rss_mb();
   tbb::global_control all_threads(tbb::global_control::max_allowed_parallelism, threads);
-  v.p1_final =
-      engine::evaluate(net, test, engine::EvalMode::kExact, nullptr, eval_points).precision[0];
+  for (std::size_t p = 0; p < P; ++p) {
+    VariantResult& x = v[p];
+    x.samples = pos;
+    x.one_thread_samples = done[0];
+    x.batch = B;
+    x.sps_1 = secs[0][p] > 0 ? done[0] / secs[0][p] : 0;
+    x.sps_2 = secs[1][p] > 0 ? done[1] / secs[1][p] : 0;
+    const engine::PhaseTimes& all = trainers[p]->times();
+    const engine::PhaseTimes& b = before_parallel[p];
+    x.times = {all.select - b.select, all.forward - b.forward, all.loss - b.loss,
+               all.backward - b.backward, all.refresh - b.refresh};
+    x.mean_active = pos ? static_cast<double>(pairs[p]) / pos : 0;
+    x.distinct_per_batch = batches ? static_cast<double>(distinct[p]) / batches : 0;
+    x.rss = rss_mb();  // (of the process: every network of the lockstep is alive)
+    x.p1_final = engine::evaluate(*nets[p], test, engine::EvalMode::kExact, nullptr, eval_points)
+                     .precision[0];
+  }
   return v;
 }
 
@@ -204,23 +219,28 @@ int bench_train(int argc, char** argv) {
       split(by_precision && !r.count("variants") ? "lsh" : r["variants"].as<std::string>());
   std::vector<VariantResult> results;
   for (const std::string& name : variants) {
+    // With --precisions, the precisions of a variant train in lockstep; otherwise one at a time.
+    std::vector<std::string> labels;
+    std::vector<engine::Config> configs;
+    const bool dense = name == "dense";
     for (const std::string& precision : precisions) {
       engine::Config c = config;
+      c.net.sampling = engine::parse_sampling(name);
       c.train.precision = precision;
       engine::validate(c.train);
-      const bool dense = name == "dense";
       if (dense)
         c.train.batch =
             std::min<std::uint32_t>(c.train.batch, 64);  // keeps B x 670k logits in memory
-      const std::string label = by_precision ? name + "/" + precision : name;
-      std::printf("running %s...\n", label.c_str());
-      std::fflush(stdout);
-      results.push_back(run_variant(label, name, c, tt.train, stream,
-                                    dense ? dense_samples : samples,
-                                    std::min(r["one-thread-samples"].as<std::uint64_t>(),
-                                             dense ? dense_samples / 4 : samples),
-                                    threads, seconds, dense_samples, tt.test, eval_points));
+      labels.push_back(by_precision ? name + "/" + precision : name);
+      configs.push_back(c);
     }
+    std::printf("running %s%s...\n", by_precision ? "in lockstep " : "", name.c_str());
+    std::fflush(stdout);
+    const auto v = run_lockstep(
+        labels, configs, tt.train, stream, dense ? dense_samples : samples,
+        std::min(r["one-thread-samples"].as<std::uint64_t>(), dense ? dense_samples / 4 : samples),
+        threads, seconds, dense_samples, tt.test, eval_points);
+    results.insert(results.end(), v.begin(), v.end());
   }
 
   std::printf("\n%-14s %9s %9s %7s %9s %12s %12s %9s %10s %9s\n", "output", "smp/s 1t", "smp/s 2t",
