@@ -289,7 +289,7 @@ struct Model::Impl {
         c.train.threads ? c.train.threads : std::max(1u, std::thread::hardware_concurrency());
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
-    engine::Trainer trainer(*net, c.train, engine::make_training_sampler(c, net->output));
+    engine::Trainer trainer(*net, c.train, engine::make_training_sampler(c, *net));
     trainer.set_batches(state.batches);
 
     std::atomic<bool> stop{false};

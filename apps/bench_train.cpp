@@ -1,6 +1,9 @@
 // `glide bench train`: the engine's speed and accuracy on the amazon670k synthetic shape, with
 // three output layers trained on the same sample stream in one run: LSH-sampled, uniformly
 // random shared negatives of the same size, and dense (exact softmax, fewer samples).
+// --precisions fp32,bf16-act,bf16 trains each listed variant once per output-layer precision
+// instead, the precisions in lockstep (batch by batch, each batch timed per precision), and
+// reports each precision's samples/s and P@1 against fp32 from the same run.
 #include <sys/resource.h>
 #include <tbb/global_control.h>
 
@@ -44,7 +47,8 @@ double peak_rss_mb() {
 struct VariantResult {
   std::string name;
   double sps_1 = 0, sps_2 = 0;  // samples/s at 1 and 2 threads
-  std::uint64_t samples = 0;
+  std::uint64_t samples = 0, one_thread_samples = 0;
+  std::uint32_t batch = 0;
   double p1_at_common = -1, p1_final = -1;
   engine::PhaseTimes times;
   double rss = 0;
@@ -52,35 +56,45 @@ struct VariantResult {
   double distinct_per_batch = 0;  // output rows touched per batch
 };
 
-// Trains on stream[0..limit) in order: the first `one_thread` samples on 1 thread, the rest on
-// `threads`, stopping early after `seconds`; evaluates when `common` samples are done.
-VariantResult run_variant(const std::string& name, engine::Config config,
-                          const data::Dataset& train, const std::vector<std::size_t>& stream,
-                          std::uint64_t limit, std::uint64_t one_thread, unsigned threads,
-                          double seconds, std::uint64_t common, const data::Dataset& test,
-                          std::size_t eval_points) {
-  VariantResult v;
-  v.name = name;
-  config.net.sampling = engine::parse_sampling(name);
-  engine::Network net(config.net);
-  engine::Trainer trainer(net, config.train, make_train_sampler(config, net));
-  const std::uint32_t B = config.train.batch;
+// Trains one network per config on stream[0..limit) in order, in lockstep (each batch goes to
+// every network in turn, each train_batch timed on its own, so load drift on a shared host hits
+// every config alike): the first `one_thread` samples on 1 thread, the rest on `threads`,
+// stopping early after `seconds` per config; evaluates when `common` samples are done.
+std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
+                                        const std::vector<engine::Config>& configs,
+                                        const data::Dataset& train,
+                                        const std::vector<std::size_t>& stream, std::uint64_t limit,
+                                        std::uint64_t one_thread, unsigned threads, double seconds,
+                                        std::uint64_t common, const data::Dataset& test,
+                                        std::size_t eval_points) {
+  const std::size_t P = configs.size();
+  std::vector<VariantResult> v(P);
+  std::vector<std::unique_ptr<engine::Network>> nets;
+  std::vector<std::unique_ptr<engine::Trainer>> trainers;
+  for (std::size_t p = 0; p < P; ++p) {
+    v[p].name = names[p];
+    nets.push_back(std::make_unique<engine::Network>(configs[p].net));
+    trainers.push_back(std::make_unique<engine::Trainer>(*nets[p], configs[p].train,
+                                                         make_train_sampler(configs[p], *nets[p])));
+  }
+  const std::uint32_t B = configs[0].train.batch;
   std::vector<data::SparseView> inputs;
   std::vector<std::span<const std::uint32_t>> labels;
-  double secs[2] = {0, 0};
+  std::vector<double> secs[2] = {std::vector<double>(P, 0), std::vector<double>(P, 0)};
   std::uint64_t done[2] = {0, 0};
-  std::uint64_t pairs = 0, distinct = 0, batches = 0;
+  std::vector<std::uint64_t> pairs(P, 0), distinct(P, 0);
+  std::uint64_t batches = 0;
   const auto start = Clock::now();
-  engine::PhaseTimes before_parallel;
+  std::vector<engine::PhaseTimes> before_parallel(P);
   std::uint64_t pos = 0;
   for (int phase = 0; phase < 2; ++phase) {
     tbb::global_control limit_threads(tbb::global_control::max_allowed_parallelism,
                                       phase == 0 ? 1 : threads);
     const std::uint64_t end = phase == 0 ? std::min(one_thread, limit) : limit;
-    if (phase == 1) before_parallel = trainer.times();
-    const auto t0 = Clock::now();
+    if (phase == 1)
+      for (std::size_t p = 0; p < P; ++p) before_parallel[p] = trainers[p]->times();
     while (pos < end) {
-      if (std::chrono::duration<double>(Clock::now() - start).count() > seconds) break;
+      if (std::chrono::duration<double>(Clock::now() - start).count() > seconds * P) break;
       const std::uint64_t take = std::min<std::uint64_t>(B, end - pos);
       inputs.clear();
       labels.clear();
@@ -88,36 +102,49 @@ VariantResult run_variant(const std::string& name, engine::Config config,
         inputs.push_back(train.features(stream[i]));
         labels.push_back(train.labels(stream[i]));
       }
-      const engine::BatchResult r = trainer.train_batch(inputs, labels);
-      pairs += r.active_pairs;
-      distinct += r.distinct_active;
+      for (std::size_t p = 0; p < P; ++p) {
+        const auto t0 = Clock::now();
+        const engine::BatchResult r = trainers[p]->train_batch(inputs, labels);
+        secs[phase][p] += std::chrono::duration<double>(Clock::now() - t0).count();
+        pairs[p] += r.active_pairs;
+        distinct[p] += r.distinct_active;
+      }
       ++batches;
       const bool crossed = pos < common && pos + take >= common;
       pos += take;
       done[phase] += take;
-      if (crossed) {
-        const auto pause = Clock::now();
-        v.p1_at_common = engine::evaluate(net, test, engine::EvalMode::kExact, nullptr, eval_points)
-                             .precision[0];
-        secs[phase] -= std::chrono::duration<double>(Clock::now() - pause).count();
-      }
+      if (crossed)
+        for (std::size_t p = 0; p < P; ++p)
+          v[p].p1_at_common =
+              engine::evaluate(*nets[p], test, engine::EvalMode::kExact, nullptr, eval_points)
+                  .precision[0];
     }
-    secs[phase] += std::chrono::duration<double>(Clock::now() - t0).count();
   }
-  v.samples = pos;
-  v.sps_1 = secs[0] > 0 ? done[0] / secs[0] : 0;
-  v.sps_2 = secs[1] > 0 ? done[1] / secs[1] : 0;
-  const engine::PhaseTimes& all = trainer.times();
-  v.times = {all.select - before_parallel.select, all.forward - before_parallel.forward,
-             all.loss - before_parallel.loss, all.backward - before_parallel.backward,
-             all.refresh - before_parallel.refresh};
-  v.mean_active = pos ? static_cast<double>(pairs) / pos : 0;
-  v.distinct_per_batch = batches ? static_cast<double>(distinct) / batches : 0;
-  v.rss = rss_mb();
   tbb::global_control all_threads(tbb::global_control::max_allowed_parallelism, threads);
-  v.p1_final =
-      engine::evaluate(net, test, engine::EvalMode::kExact, nullptr, eval_points).precision[0];
+  for (std::size_t p = 0; p < P; ++p) {
+    VariantResult& x = v[p];
+    x.samples = pos;
+    x.one_thread_samples = done[0];
+    x.batch = B;
+    x.sps_1 = secs[0][p] > 0 ? done[0] / secs[0][p] : 0;
+    x.sps_2 = secs[1][p] > 0 ? done[1] / secs[1][p] : 0;
+    const engine::PhaseTimes& all = trainers[p]->times();
+    const engine::PhaseTimes& b = before_parallel[p];
+    x.times = {all.select - b.select, all.forward - b.forward, all.loss - b.loss,
+               all.backward - b.backward, all.refresh - b.refresh};
+    x.mean_active = pos ? static_cast<double>(pairs[p]) / pos : 0;
+    x.distinct_per_batch = batches ? static_cast<double>(distinct[p]) / batches : 0;
+    x.rss = rss_mb();  // (of the process: every network of the lockstep is alive)
+    x.p1_final = engine::evaluate(*nets[p], test, engine::EvalMode::kExact, nullptr, eval_points)
+                     .precision[0];
+  }
   return v;
+}
+
+// Seconds of `phase` per sample of the parallel phase.
+double per_sample(const VariantResult& v, double phase) {
+  const std::uint64_t n = v.samples - std::min(v.samples, v.one_thread_samples);
+  return n ? phase / n : 0;
 }
 
 }  // namespace
@@ -142,7 +169,11 @@ int bench_train(int argc, char** argv) {
       "variants", "comma list of lsh,random,dense",
       cxxopts::value<std::string>()->default_value("lsh,random,dense"))(
       "bench-threads", "threads of the parallel phase",
-      cxxopts::value<unsigned>()->default_value("2"))("h,help", "this help");
+      cxxopts::value<unsigned>()->default_value("2"))(
+      "precisions",
+      "comma list of output-layer precisions (fp32,bf16-act,bf16,bf16-w), each variant trained "
+      "in each (default: only --precision's)",
+      cxxopts::value<std::string>())("h,help", "this help");
   add_config_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
@@ -173,28 +204,49 @@ int bench_train(int argc, char** argv) {
   const std::size_t eval_points = r.count("eval-points") ? config.train.eval_points : 2000;
   std::printf("config: %s\n", engine::to_json(config, -1).c_str());
 
+  auto split = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::string list = s + ",";
+    for (std::size_t p = 0, q; (q = list.find(',', p)) != std::string::npos; p = q + 1)
+      if (q > p) out.push_back(list.substr(p, q - p));
+    return out;
+  };
+  const bool by_precision = r.count("precisions") > 0;
+  const std::vector<std::string> precisions =
+      by_precision ? split(r["precisions"].as<std::string>())
+                   : std::vector<std::string>{config.train.precision};
+  const std::vector<std::string> variants =
+      split(by_precision && !r.count("variants") ? "lsh" : r["variants"].as<std::string>());
   std::vector<VariantResult> results;
-  std::string list = r["variants"].as<std::string>() + ",";
-  for (std::size_t p = 0, q; (q = list.find(',', p)) != std::string::npos; p = q + 1) {
-    const std::string name = list.substr(p, q - p);
-    if (name.empty()) continue;
-    engine::Config c = config;
+  for (const std::string& name : variants) {
+    // With --precisions, the precisions of a variant train in lockstep; otherwise one at a time.
+    std::vector<std::string> labels;
+    std::vector<engine::Config> configs;
     const bool dense = name == "dense";
-    if (dense)
-      c.train.batch =
-          std::min<std::uint32_t>(c.train.batch, 64);  // keeps B x 670k logits in memory
-    std::printf("running %s...\n", name.c_str());
+    for (const std::string& precision : precisions) {
+      engine::Config c = config;
+      c.net.sampling = engine::parse_sampling(name);
+      c.train.precision = precision;
+      engine::validate(c.train);
+      if (dense)
+        c.train.batch =
+            std::min<std::uint32_t>(c.train.batch, 64);  // keeps B x 670k logits in memory
+      labels.push_back(by_precision ? name + "/" + precision : name);
+      configs.push_back(c);
+    }
+    std::printf("running %s%s...\n", by_precision ? "in lockstep " : "", name.c_str());
     std::fflush(stdout);
-    results.push_back(run_variant(
-        name, c, tt.train, stream, dense ? dense_samples : samples,
+    const auto v = run_lockstep(
+        labels, configs, tt.train, stream, dense ? dense_samples : samples,
         std::min(r["one-thread-samples"].as<std::uint64_t>(), dense ? dense_samples / 4 : samples),
-        threads, seconds, dense_samples, tt.test, eval_points));
+        threads, seconds, dense_samples, tt.test, eval_points);
+    results.insert(results.end(), v.begin(), v.end());
   }
 
-  std::printf("\n%-7s %9s %9s %7s %9s %12s %12s %9s %10s %9s\n", "output", "smp/s 1t", "smp/s 2t",
+  std::printf("\n%-14s %9s %9s %7s %9s %12s %12s %9s %10s %9s\n", "output", "smp/s 1t", "smp/s 2t",
               "2t/1t", "samples", "P@1 @common", "P@1 final", "active", "rows/batch", "RSS MB");
   for (const auto& v : results)
-    std::printf("%-7s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %10.0f %9.0f\n", v.name.c_str(),
+    std::printf("%-14s %9.0f %9.0f %7.2f %9llu %12.4f %12.4f %9.0f %10.0f %9.0f\n", v.name.c_str(),
                 v.sps_1, v.sps_2, v.sps_1 > 0 ? v.sps_2 / v.sps_1 : 0,
                 static_cast<unsigned long long>(v.samples), v.p1_at_common, v.p1_final,
                 v.mean_active, v.distinct_per_batch, v.rss);
@@ -202,14 +254,37 @@ int bench_train(int argc, char** argv) {
       "(P@1 @common: exact P@1 on %zu test points after the first %llu samples, the same for every "
       "variant)\n",
       eval_points, static_cast<unsigned long long>(dense_samples));
-  std::printf("\ntime split of the %u-thread phase (%% of step time):\n%-7s %8s %8s %8s %9s %8s\n",
-              threads, "output", "select", "forward", "loss", "backward", "refresh");
+  std::printf(
+      "\ntime split of the %u-thread phase (%% of step time; ms per batch):\n%-14s %8s %8s %8s "
+      "%9s %8s %9s\n",
+      threads, "output", "select", "forward", "loss", "backward", "refresh", "ms/batch");
   for (const auto& v : results) {
     const double t = v.times.total();
     if (t <= 0) continue;
-    std::printf("%-7s %8.1f %8.1f %8.1f %9.1f %8.1f\n", v.name.c_str(), 100 * v.times.select / t,
-                100 * v.times.forward / t, 100 * v.times.loss / t, 100 * v.times.backward / t,
-                100 * v.times.refresh / t);
+    const double parallel_batches =
+        static_cast<double>(v.samples - std::min(v.samples, v.one_thread_samples)) / v.batch;
+    std::printf("%-14s %8.1f %8.1f %8.1f %9.1f %8.1f %9.1f\n", v.name.c_str(),
+                100 * v.times.select / t, 100 * v.times.forward / t, 100 * v.times.loss / t,
+                100 * v.times.backward / t, 100 * v.times.refresh / t,
+                parallel_batches > 0 ? 1e3 * t / parallel_batches : 0);
+  }
+  if (by_precision) {
+    // Each precision against fp32 of the same variant, from this run.
+    std::printf("\nprecision vs fp32 (same variant, same samples, this run):\n");
+    for (const auto& v : results) {
+      const std::string variant = v.name.substr(0, v.name.find('/'));
+      const VariantResult* base = nullptr;
+      for (const auto& b : results)
+        if (b.name == variant + "/fp32") base = &b;
+      if (!base || base == &v || base->sps_2 <= 0) continue;
+      std::printf(
+          "%-14s samples/s %.2fx (1 thread %.2fx); P@1 final %+.4f; forward %.2fx, backward "
+          "%.2fx the fp32 time per sample\n",
+          v.name.c_str(), v.sps_2 / base->sps_2, base->sps_1 > 0 ? v.sps_1 / base->sps_1 : 0,
+          v.p1_final - base->p1_final,
+          per_sample(v, v.times.forward) / per_sample(*base, base->times.forward),
+          per_sample(v, v.times.backward) / per_sample(*base, base->times.backward));
+    }
   }
   const VariantResult *lsh = nullptr, *rnd = nullptr, *dns = nullptr;
   for (const auto& v : results) {

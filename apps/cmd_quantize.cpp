@@ -1,5 +1,6 @@
 // `glide quantize`: an fp32 model to an int8 inference model (output layer as s8 rows with a
-// scale per row or one per tensor; hidden layers stay fp32; no optimizer state).
+// scale per row or one per tensor) or, with --to bf16, to a bf16 one (rounded to nearest even);
+// hidden layers stay fp32; no optimizer state.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,11 +17,13 @@ namespace glide::cli {
 
 int cmd_quantize(int argc, char** argv) {
   cxxopts::Options o("glide quantize",
-                     "Quantize a model's output layer to int8 for inference (eval, predict and "
-                     "serve load it like any model; it cannot be trained further).");
+                     "Quantize a model's output layer to int8 or bf16 for inference (eval, "
+                     "predict and serve load it like any model; an int8 one cannot be trained "
+                     "further).");
   o.add_options()("model", "fp32 model file (.glide)", cxxopts::value<std::string>())(
       "o,output", "int8 model file to write", cxxopts::value<std::string>())(
-      "granularity", "weight scales: row (one per output neuron) or tensor",
+      "to", "int8 or bf16", cxxopts::value<std::string>()->default_value("int8"))(
+      "granularity", "int8 weight scales: row (one per output neuron) or tensor",
       cxxopts::value<std::string>()->default_value("row"))(
       "zstd-level", "compression level of the file", cxxopts::value<int>()->default_value("3"))(
       "h,help", "this help");
@@ -34,13 +37,20 @@ int cmd_quantize(int argc, char** argv) {
   if (!r.count("output")) fail("-o FILE is required");
   const std::string in = r["model"].as<std::string>(), out = r["output"].as<std::string>();
   const quant::Granularity g = quant::parse_granularity(r["granularity"].as<std::string>());
+  const std::string to = r["to"].as<std::string>();
+  if (to != "int8" && to != "bf16") fail("--to must be int8 or bf16, got '" + to + "'");
 
   const auto t0 = std::chrono::steady_clock::now();
   engine::LoadedModel m = engine::load_model(in, /*optimizer_state=*/false);
-  if (m.net->output_int8) fail(in, "is already quantized (precision int8)");
+  if (m.net->output_precision() != engine::Precision::kF32)
+    fail(in, std::string("is already quantized (precision ") +
+                 engine::precision_name(m.net->output_precision()) + ")");
   // The worst weight error relative to its row's largest weight, for the summary.
   const engine::ParamMatrix fp32 = m.net->output;
-  engine::quantize_output(*m.net, g);
+  if (to == "bf16")
+    engine::output_to_bf16(*m.net, /*optimizer=*/false);
+  else
+    engine::quantize_output(*m.net, g);
   const engine::ParamMatrix deq = engine::output_as_f32(*m.net);
   double max_err = 0, sum_sq_err = 0, sum_sq = 0;
   for (std::uint32_t j = 0; j < fp32.rows; ++j)
@@ -56,8 +66,13 @@ int cmd_quantize(int argc, char** argv) {
   engine::save_model(out, *m.net, m.config, m.state, so);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto in_bytes = std::filesystem::file_size(in), out_bytes = std::filesystem::file_size(out);
-  std::printf("quantized %s -> %s (output layer %u x %u to int8, %s scales; hidden layers fp32)\n",
-              in.c_str(), out.c_str(), fp32.rows, fp32.cols, quant::granularity_name(g));
+  if (to == "bf16")
+    std::printf("quantized %s -> %s (output layer %u x %u to bf16; hidden layers fp32)\n",
+                in.c_str(), out.c_str(), fp32.rows, fp32.cols);
+  else
+    std::printf(
+        "quantized %s -> %s (output layer %u x %u to int8, %s scales; hidden layers fp32)\n",
+        in.c_str(), out.c_str(), fp32.rows, fp32.cols, quant::granularity_name(g));
   std::printf("weight error: max %.3g, relative RMS %.3g\n", max_err,
               sum_sq > 0 ? std::sqrt(sum_sq_err / sum_sq) : 0.0);
   std::printf("file: %.1f MB -> %.1f MB (%.2fx smaller) in %.2f s\n", in_bytes / 1e6,

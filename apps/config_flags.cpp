@@ -23,8 +23,11 @@ void add_config_flags(cxxopts::Options& o) {
       "lsh-strategy", "union, topk or threshold", cxxopts::value<std::string>())(
       "model-seed", "seed of weights and hash functions", cxxopts::value<std::uint64_t>());
   o.add_options("training")("optimizer", "adam or sgd", cxxopts::value<std::string>())(
-      "lr", "learning rate", cxxopts::value<double>())("batch", "mini-batch size",
-                                                       cxxopts::value<std::uint32_t>())(
+      "precision",
+      "output layer: fp32, bf16-act (bf16 activations), bf16 (bf16 weights and Adam state) or "
+      "bf16-w (bf16 weights, fp32 Adam state)",
+      cxxopts::value<std::string>())("lr", "learning rate", cxxopts::value<double>())(
+      "batch", "mini-batch size", cxxopts::value<std::uint32_t>())(
       "epochs", "epochs (may be fractional)", cxxopts::value<double>())(
       "threads", "worker threads (0: all cores)", cxxopts::value<std::uint32_t>())(
       "seed", "seed of the visiting order", cxxopts::value<std::uint64_t>())(
@@ -80,6 +83,7 @@ void apply_config_flags(const cxxopts::ParseResult& r, engine::Config& c) {
   if (r.count("lsh-strategy")) n.lsh.strategy = r["lsh-strategy"].as<std::string>();
   if (r.count("model-seed")) n.seed = r["model-seed"].as<std::uint64_t>();
   if (r.count("optimizer")) t.optimizer = r["optimizer"].as<std::string>();
+  if (r.count("precision")) t.precision = r["precision"].as<std::string>();
   if (r.count("lr")) t.lr = r["lr"].as<double>();
   if (r.count("batch")) t.batch = r["batch"].as<std::uint32_t>();
   if (r.count("epochs")) t.epochs = r["epochs"].as<double>();

@@ -4,7 +4,7 @@ namespace glide::cli {
 
 std::unique_ptr<engine::OutputSampler> make_train_sampler(const engine::Config& c,
                                                           const engine::Network& net) {
-  return engine::make_training_sampler(c, net.output);
+  return engine::make_training_sampler(c, net);
 }
 
 std::unique_ptr<engine::OutputSampler> make_inference_sampler(const engine::Config& c,

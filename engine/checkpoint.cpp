@@ -45,6 +45,10 @@ void for_each_block(NetT& net, bool optimizer, Fn&& fn) {
   vector("output", net.output_bias);
 }
 
+bool is_output_matrix(const std::string& name) {
+  return name == "output.weight" || name == "output.adam_m" || name == "output.adam_v";
+}
+
 }  // namespace
 
 void save_model(const std::string& path, const Network& net, const Config& config,
@@ -55,7 +59,9 @@ void save_model(const std::string& path, const Network& net, const Config& confi
   ModelFileWriter w(path, wo);
   w.add_json("config", to_json(config));
   const QuantizedRows* q = net.output_int8.get();
-  const bool optimizer = options.optimizer_state && !q;  // a quantized model has none
+  const Bf16Rows* h = net.output_bf16.rows ? &net.output_bf16 : nullptr;
+  // A quantized model has no optimizer state; a bf16 one may have (trained in bf16).
+  const bool optimizer = options.optimizer_state && !q && (!h || h->has_optimizer_state());
   nlohmann::json st{{"samples", state.samples},
                     {"batches", state.batches},
                     {"adam_step", net.step},
@@ -67,8 +73,21 @@ void save_model(const std::string& path, const Network& net, const Config& confi
                  [&](const std::string& name, const AlignedArray<float>& a,
                      const std::vector<std::uint64_t>& shape) {
                    if (q && name == "output.weight") return;  // stored as int8 below
+                   if (h && is_output_matrix(name)) return;   // stored as bf16 below
                    w.add(name, DType::kF32, shape, bytes_of(a));
                  });
+  if (h) {
+    const std::vector<std::uint64_t> shape{h->rows, h->stride};
+    w.add("output.weight", DType::kBF16, shape, std::as_bytes(h->w.span()));
+    if (optimizer && !h->m.empty()) {
+      w.add("output.adam_m", DType::kBF16, shape, std::as_bytes(h->m.span()));
+      w.add("output.adam_v", DType::kBF16, shape, std::as_bytes(h->v.span()));
+    } else if (optimizer) {  // bf16 weights with fp32 moments (--precision bf16-w)
+      const std::vector<std::uint64_t> fshape{h->rows, h->f32_stride()};
+      w.add("output.adam_m", DType::kF32, fshape, std::as_bytes(h->mf.span()));
+      w.add("output.adam_v", DType::kF32, fshape, std::as_bytes(h->vf.span()));
+    }
+  }
   if (q) {
     w.add("output.weight", DType::kI8, {q->rows, q->stride}, std::as_bytes(q->q.span()));
     w.add("output.weight_scale", DType::kF32, {q->rows}, std::as_bytes(q->scale.span()));
@@ -106,14 +125,37 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
   }
   out.net = std::make_unique<Network>(out.config.net);
   out.net->step = st.value("adam_step", std::uint64_t{0});
-  const bool int8 = precision == Precision::kInt8;
+  const bool int8 = precision == Precision::kInt8, is_bf16 = precision == Precision::kBF16;
   out.has_optimizer_state = optimizer_state && !int8 && r.has("output.adam_m");
   for_each_block(*out.net, out.has_optimizer_state,
                  [&](const std::string& name, AlignedArray<float>& a,
                      const std::vector<std::uint64_t>& shape) {
                    if (int8 && name == "output.weight") return;
+                   if (is_bf16 && is_output_matrix(name)) return;
                    r.read_into(name, DType::kF32, shape, bytes_of(a));
                  });
+  if (is_bf16) {
+    Network& net = *out.net;
+    Bf16Rows h(net.output.rows, net.output.cols);
+    const std::vector<std::uint64_t> shape{h.rows, h.stride};
+    r.read_into("output.weight", DType::kBF16, shape, std::as_writable_bytes(h.w.span()));
+    if (out.has_optimizer_state) {
+      if (r.info("output.adam_m").dtype == DType::kF32) {  // fp32 moments (bf16-w)
+        const std::vector<std::uint64_t> fshape{h.rows, h.f32_stride()};
+        h.mf = AlignedArray<float>(std::size_t{h.rows} * h.f32_stride());
+        h.vf = AlignedArray<float>(h.mf.size());
+        r.read_into("output.adam_m", DType::kF32, fshape, bytes_of(h.mf));
+        r.read_into("output.adam_v", DType::kF32, fshape, bytes_of(h.vf));
+      } else {
+        h.m = AlignedArray<bf16>(h.w.size());
+        h.v = AlignedArray<bf16>(h.w.size());
+        r.read_into("output.adam_m", DType::kBF16, shape, std::as_writable_bytes(h.m.span()));
+        r.read_into("output.adam_v", DType::kBF16, shape, std::as_writable_bytes(h.v.span()));
+      }
+    }
+    net.output = ParamMatrix();
+    net.output_bf16 = std::move(h);
+  }
   if (int8) {
     Network& net = *out.net;
     auto q = std::make_shared<QuantizedRows>(net.output.rows, net.output.cols, granularity);

@@ -60,6 +60,7 @@ json to_j(const Config& c) {
                   {"min_count", n.lsh.min_count}}}}},
               {"train",
                {{"optimizer", t.optimizer},
+                {"precision", t.precision},
                 {"lr", t.lr},
                 {"beta1", t.beta1},
                 {"beta2", t.beta2},
@@ -154,11 +155,12 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     TrainConfig& tc = c.train;
     const std::string p = "train.";
     check_keys(t,
-               {"optimizer", "lr", "beta1", "beta2", "eps", "batch", "epochs", "threads", "seed",
-                "rebuild_every", "rebuild_growth", "rehash_every", "sampled_correction",
-                "max_seconds", "eval_every", "eval_points"},
+               {"optimizer", "precision", "lr", "beta1", "beta2", "eps", "batch", "epochs",
+                "threads", "seed", "rebuild_every", "rebuild_growth", "rehash_every",
+                "sampled_correction", "max_seconds", "eval_every", "eval_points"},
                where, p);
     read(t, "optimizer", tc.optimizer, where, p);
+    read(t, "precision", tc.precision, where, p);
     read(t, "lr", tc.lr, where, p);
     read(t, "beta1", tc.beta1, where, p);
     read(t, "beta2", tc.beta2, where, p);
@@ -200,6 +202,9 @@ void validate(const NetworkConfig& c) {
 void validate(const TrainConfig& c) {
   if (c.optimizer != "adam" && c.optimizer != "sgd")
     fail("train.optimizer must be adam or sgd, got '" + c.optimizer + "'");
+  if (c.precision != "fp32" && c.precision != "bf16-act" && c.precision != "bf16" &&
+      c.precision != "bf16-w")
+    fail("train.precision must be fp32, bf16-act, bf16 or bf16-w, got '" + c.precision + "'");
   if (!(c.lr > 0 && c.lr < 10)) fail("train.lr must be in (0, 10)");
   if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1))
     fail("train.beta1 and train.beta2 must be in [0, 1)");

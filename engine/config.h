@@ -40,6 +40,10 @@ struct NetworkConfig {
 
 struct TrainConfig {
   std::string optimizer = "adam";  // adam | sgd
+  // Storage and arithmetic of the output layer (docs/quantization.md): fp32; bf16-act (bf16
+  // last-hidden activations, fp32 weights); bf16 (bf16 weights, Adam moments and activations,
+  // stochastic rounding); bf16-w (bf16 weights and activations, fp32 Adam moments).
+  std::string precision = "fp32";
   double lr = 1e-2;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-7;  // eps: see docs/training.md
   std::uint32_t batch = 256;

@@ -8,6 +8,7 @@
 
 #include "common/rng.h"
 #include "engine/logq_correction.h"
+#include "engine/kernels_bf16.h"
 #include "engine/output_sampler.h"
 #include "hashing/active_set_sampler.h"
 #include "hashing/lsh_index.h"
@@ -117,14 +118,28 @@ class LshSampler final : public OutputSampler {
     }
   }
 
-  void after_batch(const ParamMatrix& output, std::uint64_t batch_index) override {
+  void after_batch(const OutputRowsView& output, std::uint64_t batch_index) override {
     samples_ += batch_size_;
     if (batch_index + 1 < next_rebuild_) return;
     const auto t = std::chrono::steady_clock::now();
     if (index_.poll()) {  // never queue a rebuild behind a running one
       const bool redraw = rehash_every_ && samples_ >= next_rehash_;
       if (redraw) next_rehash_ = samples_ + rehash_every_;
-      index_.start_rebuild(output.rows, output.w.data(), output.stride, redraw);
+      if (output.bf16) {
+        // Each hashing thread expands the row it is about to hash into its own buffer.
+        index_.start_rebuild(
+            output.rows,
+            [p = output.bf16, stride = output.stride, cols = output.cols](std::size_t i) {
+              thread_local std::vector<float> buf;
+              buf.resize(cols);
+              const std::uint16_t* r = p + i * stride;
+              for (std::uint32_t c = 0; c < cols; ++c) buf[c] = bf16_to_f32(r[c]);
+              return static_cast<const float*>(buf.data());
+            },
+            redraw);
+      } else {
+        index_.start_rebuild(output.rows, output.f32, output.stride, redraw);
+      }
       rebuild_interval_ = std::max<double>(1, rebuild_interval_ * growth_);
       next_rebuild_ = batch_index + 1 + static_cast<std::uint64_t>(rebuild_interval_);
       ++rebuilds_;

@@ -49,7 +49,12 @@ class Network {
   // Int8 output rows (engine/output_weights.h, `glide quantize`): when set, `output` is empty
   // and the network is for inference only. Shared so that copies of the network stay cheap.
   std::shared_ptr<const QuantizedRows> output_int8;
-  Precision output_precision() const { return output_int8 ? Precision::kInt8 : Precision::kF32; }
+  // bf16 output rows (training with --precision bf16 or bf16-w, or `glide quantize --to bf16`):
+  // when set (rows > 0), `output` is empty. Trainable when it holds Adam moments.
+  Bf16Rows output_bf16;
+  Precision output_precision() const {
+    return output_int8 ? Precision::kInt8 : output_bf16.rows ? Precision::kBF16 : Precision::kF32;
+  }
   // Adam steps taken so far (the bias-correction clock).
   std::uint64_t step = 0;
 

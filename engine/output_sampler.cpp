@@ -1,5 +1,8 @@
 #include "engine/output_sampler.h"
 
+#include "engine/network.h"
+#include "engine/output_weights.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -25,15 +28,20 @@ std::uint32_t sampling_budget(std::uint32_t n, double sparsity) {
   return std::max<std::uint32_t>(1, static_cast<std::uint32_t>(std::lround(n * sparsity)));
 }
 
-std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const ParamMatrix& output) {
+std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Network& net) {
+  const std::uint32_t n = net.num_labels();
   switch (c.net.sampling) {
     case OutputSampling::kDense:
       return nullptr;
     case OutputSampling::kRandom:
-      return make_random_sampler(output.rows, sampling_budget(output.rows, c.net.sparsity),
-                                 c.train.seed, c.train.sampled_correction == "logq");
+      return make_random_sampler(n, sampling_budget(n, c.net.sparsity), c.train.seed,
+                                 c.train.sampled_correction == "logq");
     default:
-      return make_lsh_sampler(c.net, c.train, output, /*training=*/true);
+      if (net.output_precision() != Precision::kF32) {  // bf16 rows: hashed expanded to fp32
+        const ParamMatrix rows = output_as_f32(net);
+        return make_lsh_sampler(c.net, c.train, rows, /*training=*/true);
+      }
+      return make_lsh_sampler(c.net, c.train, net.output, /*training=*/true);
   }
 }
 

@@ -11,6 +11,20 @@
 
 namespace glide::engine {
 
+class Network;
+
+// The output layer's rows as a sampler reads them while training: fp32 in place, or bf16 rows
+// (--precision bf16) that the sampler expands to fp32 as it hashes them.
+struct OutputRowsView {
+  std::uint32_t rows = 0, cols = 0;
+  const float* f32 = nullptr;           // rows of `stride` floats, or
+  const std::uint16_t* bf16 = nullptr;  // rows of `stride` bf16 values
+  std::size_t stride = 0;
+  static OutputRowsView of(const ParamMatrix& m) {
+    return {m.rows, m.cols, m.w.data(), nullptr, m.stride};
+  }
+};
+
 class OutputSampler {
  public:
   virtual ~OutputSampler() = default;
@@ -30,7 +44,7 @@ class OutputSampler {
   // hidden activation. Safe to call from many threads at once.
   virtual void select(const float* h, std::vector<std::uint32_t>& out) = 0;
   // After a batch's update: the LSH sampler refreshes its tables on its schedule here.
-  virtual void after_batch(const ParamMatrix& /*output*/, std::uint64_t /*batch_index*/) {}
+  virtual void after_batch(const OutputRowsView& /*output*/, std::uint64_t /*batch_index*/) {}
   // Seconds spent refreshing tables so far (on the training thread).
   virtual double refresh_seconds() const { return 0; }
   // Bytes held (tables and scratch).
@@ -49,7 +63,7 @@ std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const 
                                                 const ParamMatrix& output, bool training);
 
 // The sampler `c` asks for while training (null for the dense output layer).
-std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const ParamMatrix& output);
+std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Network& net);
 
 // The distinct labels of a batch, in first-seen order, deduplicated with `stamp` (one entry per
 // neuron) and `epoch` (bumped here).

@@ -24,6 +24,7 @@ Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<Output
     : net_(net), config_(config), sampler_(std::move(sampler)), k_(kernels()) {
   validate(config_);
   sgd_ = config_.optimizer == "sgd";
+  out_ = make_output_ops(net_, config_);
 }
 
 void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n,
@@ -155,31 +156,27 @@ double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labe
 }
 
 void Trainer::backward_output(const AdamStep& step) {
-  ParamMatrix& W = net_.output;
   ParamVector& b = net_.output_bias;
   const std::size_t last = acts_.layers.size() - 1;
-  const std::size_t stride = acts_.strides[last], B = pairs_.batch(), dim = W.cols;
-  const float* H = acts_.layers[last].data();
+  const std::size_t stride = acts_.strides[last], B = pairs_.batch(), dim = net_.last_hidden();
   const auto neurons = pairs_.neurons();
   const std::uint32_t* rows = pairs_.rows();
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, neurons.size(), 64),
-      [&](const tbb::blocked_range<std::size_t>& r) {
-        float* dH = thread_grad_buffer(B * stride);
-        std::vector<float>& gw = scratch_.local().gw;
-        gw.resize(dim);
-        for (std::size_t i = r.begin(); i < r.end(); ++i) {
-          const std::uint32_t j = neurons[i];
-          const std::uint64_t beg = pairs_.neuron_begin(i), cnt = pairs_.neuron_begin(i + 1) - beg;
-          const float* coef = z_.data() + beg;
-          float* w = W.row(j);
-          k_.backward_rows(w, H, dH, stride, rows + beg, coef, cnt, dim, gw.data());
-          float db = 0;
-          for (std::uint64_t q = 0; q < cnt; ++q) db += coef[q];
-          update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, gw.data(), dim, step);
-          update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
-        }
-      });
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 64),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      float* dH = thread_grad_buffer(B * stride);
+                      std::vector<float>& gw = scratch_.local().gw;
+                      gw.resize(dim);
+                      for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                        const std::uint32_t j = neurons[i];
+                        const std::uint64_t beg = pairs_.neuron_begin(i),
+                                            cnt = pairs_.neuron_begin(i + 1) - beg;
+                        const float* coef = z_.data() + beg;
+                        out_->backward(j, rows + beg, coef, cnt, dH, gw.data(), net_.step, step);
+                        float db = 0;
+                        for (std::uint64_t q = 0; q < cnt; ++q) db += coef[q];
+                        update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
+                      }
+                    });
   reduce_grad_buffers(grads_[last].data(), B * stride);
 }
 
@@ -268,19 +265,20 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   const float* H = acts_.layers[last].data();
   const std::size_t stride = acts_.strides[last];
   z_.resize(pairs_.num_pairs());
+  out_->prepare(H, stride, B);
   const auto neurons = pairs_.neurons();
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, neurons.size(), 64),
-      [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t i = r.begin(); i < r.end(); ++i) {
-          const std::uint32_t j = neurons[i];
-          const std::uint64_t beg = pairs_.neuron_begin(i), cnt = pairs_.neuron_begin(i + 1) - beg;
-          float* z = z_.data() + beg;
-          k_.dot_rows(net_.output.row(j), H, stride, pairs_.rows() + beg, cnt, net_.output.cols, z);
-          const float bj = net_.output_bias.w[j];
-          for (std::uint64_t q = 0; q < cnt; ++q) z[q] += bj;
-        }
-      });
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 64),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                        const std::uint32_t j = neurons[i];
+                        const std::uint64_t beg = pairs_.neuron_begin(i),
+                                            cnt = pairs_.neuron_begin(i + 1) - beg;
+                        float* z = z_.data() + beg;
+                        out_->forward(j, pairs_.rows() + beg, cnt, z);
+                        const float bj = net_.output_bias.w[j];
+                        for (std::uint64_t q = 0; q < cnt; ++q) z[q] += bj;
+                      }
+                    });
   times_.forward += seconds_since(t);
 
   t = Clock::now();
@@ -320,7 +318,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
 
   if (sampler_) {
     t = Clock::now();
-    sampler_->after_batch(net_.output, batches_);
+    sampler_->after_batch(out_->view(), batches_);
     times_.refresh += seconds_since(t);
   }
   ++batches_;

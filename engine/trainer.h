@@ -11,6 +11,7 @@
 
 #include "engine/active_pairs.h"
 #include "engine/network.h"
+#include "engine/output_ops.h"
 #include "engine/output_sampler.h"
 
 namespace glide::engine {
@@ -34,7 +35,8 @@ struct BatchResult {
 
 class Trainer {
  public:
-  // `sampler` chooses active output neurons; null trains the exact (dense) output layer.
+  // `sampler` chooses active output neurons; null trains the exact (dense) output layer. The
+  // network's output layer is converted to the storage config.precision needs.
   Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler);
 
   // One step on a batch of inputs and their labels. Runs on the current TBB arena.
@@ -61,6 +63,7 @@ class Trainer {
   Network& net_;
   TrainConfig config_;
   std::unique_ptr<OutputSampler> sampler_;
+  std::unique_ptr<OutputLayerOps> out_;  // the output layer's rows in the configured precision
   const Kernels& k_;
   bool sgd_ = false;
   PhaseTimes times_;

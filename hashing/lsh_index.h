@@ -38,7 +38,9 @@ struct TableSet {
 
 class LshIndex {
  public:
-  // Row i of the layer: dim() floats, valid until the build that asked for it has finished.
+  // Row i of the layer: dim() floats, valid until the build that asked for it has finished or,
+  // at least, until the next call of the function on the same thread (each row is hashed at
+  // once, so a function may expand rows into a per-thread buffer).
   using RowFn = std::function<const float*(std::size_t)>;
 
   LshIndex(const HashConfig& hash, const TableConfig& tables);

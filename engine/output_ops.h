@@ -1,0 +1,41 @@
+// The output layer's row operations during training, for one precision mode, chosen once per
+// Trainer (TrainConfig::precision) so the trainer's loops never ask which storage they work on:
+//   fp32      fp32 weights and activations (the fp32 kernels);
+//   bf16-act  fp32 weights, last-hidden activations rounded to bf16 once per batch;
+//   bf16      bf16 weights, bf16 Adam moments, bf16 activations; updates computed in fp32 and
+//             stored with stochastic rounding seeded from (row, step);
+//   bf16-w    bf16 weights (stochastic rounding), fp32 Adam moments, bf16 activations.
+// Gradients with respect to the activations (dH) are always fp32.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "engine/network.h"
+#include "engine/output_sampler.h"
+
+namespace glide::engine {
+
+class OutputLayerOps {
+ public:
+  virtual ~OutputLayerOps() = default;
+  // Once per batch, after the hidden layers: B rows of last-hidden activations (`stride` floats
+  // apart), which must stay valid until the batch's backward pass is done.
+  virtual void prepare(const float* H, std::size_t stride, std::size_t B) = 0;
+  // z[q] = w_j . h[rows[q]] (no bias). Safe from many threads at once.
+  virtual void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
+                       float* z) const = 0;
+  // Row j's gradient gw (dim floats of scratch) = sum_q coef[q] h[rows[q]], dH[rows[q]] +=
+  // coef[q] w_j (dH has the activations' fp32 stride), then the row's optimizer update at Adam
+  // step `t` (with its step size `step`). Safe from many threads on distinct rows.
+  virtual void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef,
+                        std::size_t count, float* dH, float* gw, std::uint64_t t,
+                        const AdamStep& step) = 0;
+  // The rows as the sampler reads them to refresh its tables.
+  virtual OutputRowsView view() const = 0;
+};
+
+// The ops for config.precision. Converts the network's output layer to the storage the mode
+// needs (fp32 <-> bf16; Adam moments follow) and throws on an int8 network.
+std::unique_ptr<OutputLayerOps> make_output_ops(Network& net, const TrainConfig& config);
+
+}  // namespace glide::engine

@@ -1,0 +1,279 @@
+// The bf16 kernels: conversions exact on every path, stochastic rounding unbiased, every fast
+// path equal to the scalar reference (exactly for conversions and Adam, within fp32 summation
+// tolerance for dot products and gradients).
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <iterator>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/rng.h"
+#include "engine/kernels_bf16.h"
+
+using namespace glide;
+using namespace glide::engine;
+
+namespace {
+
+std::vector<float> randoms(std::size_t n, Rng& rng, float lo = -1, float hi = 1) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = lo + (hi - lo) * rng.uniformf();
+  return v;
+}
+
+std::vector<bf16> to_bf16(const std::vector<float>& x) {
+  std::vector<bf16> out(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) out[i] = f32_to_bf16(x[i]);
+  return out;
+}
+
+std::vector<const Bf16Kernels*> fast_paths() {
+  std::vector<const Bf16Kernels*> out;
+  for (const Bf16Kernels* k : {bf16_avx512_kernels(), bf16_avx512bf16_kernels()})
+    if (k) out.push_back(k);
+  if (out.size() < 2) MESSAGE("CPU lacks AVX-512 or AVX512_BF16: some bf16 paths not tested");
+  return out;
+}
+
+float bits_to_f32(std::uint32_t b) {
+  return std::bit_cast<float>(b);
+}
+
+}  // namespace
+
+TEST_CASE("bf16 conversions: round to nearest even, NaN and infinities") {
+  CHECK(f32_to_bf16(1.0f) == 0x3F80);
+  CHECK(bf16_to_f32(0x3F80) == 1.0f);
+  CHECK(f32_to_bf16(bits_to_f32(0x3F808000)) == 0x3F80);  // tie: to even (down)
+  CHECK(f32_to_bf16(bits_to_f32(0x3F818000)) == 0x3F82);  // tie: to even (up)
+  CHECK(f32_to_bf16(bits_to_f32(0x3F808001)) == 0x3F81);  // above the tie: up
+  CHECK(f32_to_bf16(bits_to_f32(0x3F807FFF)) == 0x3F80);  // below the tie: down
+  CHECK(f32_to_bf16(-2.5f) == 0xC020);
+  CHECK(f32_to_bf16(std::numeric_limits<float>::infinity()) == 0x7F80);
+  CHECK(std::isnan(bf16_to_f32(f32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+  // A NaN whose payload sits in the low half only must not become infinity.
+  CHECK(std::isnan(bf16_to_f32(f32_to_bf16(bits_to_f32(0x7F800001)))));
+  CHECK(std::isnan(bf16_to_f32(f32_to_bf16_sr(bits_to_f32(0x7F800001), 0xFFFF))));
+  CHECK(f32_to_bf16_sr(std::numeric_limits<float>::infinity(), 0xFFFF) == 0x7F80);
+  // Every bf16 value converts to fp32 and back unchanged, on every rounding.
+  for (std::uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = bf16_to_f32(static_cast<bf16>(h));
+    if (std::isnan(f)) continue;
+    REQUIRE(f32_to_bf16(f) == h);
+    REQUIRE(f32_to_bf16_sr(f, 0xFFFF) == h);
+  }
+  // Round to nearest: the error is at most half a gap (2^-8 relative).
+  Rng rng(1);
+  for (float x : randoms(10000, rng, -100, 100)) {
+    const float r = bf16_to_f32(f32_to_bf16(x));
+    CHECK(std::fabs(r - x) <= std::fabs(x) * (1.0f / 256));
+  }
+}
+
+TEST_CASE("vector bf16 conversions equal the scalar ones bit for bit") {
+  const Bf16Kernels& ref = bf16_scalar_kernels();
+  Rng rng(2);
+  for (const Bf16Kernels* k : fast_paths()) {
+    const std::string kname = k->name;
+    CAPTURE(kname);
+    for (std::size_t n : {1u, 15u, 16u, 17u, 100u, 128u, 1000u}) {
+      CAPTURE(n);
+      auto x = randoms(n, rng, -3, 3);
+      // Specials and ties in the mix.
+      const std::uint32_t specials[] = {0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0x3F808000,
+                                        0x3F818000, 0x00000001, 0x80000000, 0x7F7FFFFF};
+      for (std::size_t i = 0; i < n && i < std::size(specials); ++i)
+        x[i * 7 % n] = bits_to_f32(specials[i]);
+      std::vector<bf16> a(n), b(n);
+      k->to_bf16(x.data(), a.data(), n);
+      ref.to_bf16(x.data(), b.data(), n);
+      CHECK(a == b);
+      k->to_bf16_sr(x.data(), a.data(), n, 12345);
+      ref.to_bf16_sr(x.data(), b.data(), n, 12345);
+      CHECK(a == b);
+      std::vector<float> f1(n), f2(n);
+      k->to_f32(a.data(), f1.data(), n);
+      ref.to_f32(b.data(), f2.data(), n);
+      for (std::size_t i = 0; i < n; ++i)
+        CHECK(std::bit_cast<std::uint32_t>(f1[i]) == std::bit_cast<std::uint32_t>(f2[i]));
+    }
+  }
+}
+
+TEST_CASE("stochastic rounding is unbiased and rounds to a neighbour") {
+  // x between two bf16 neighbours lo < x < hi at fraction p of the gap: rounds to one of them,
+  // up with probability p, so the mean of N roundings is x within a few standard errors.
+  const bf16 lo_bits = f32_to_bf16(1.5f);
+  const float lo = bf16_to_f32(lo_bits), hi = bf16_to_f32(lo_bits + 1), gap = hi - lo;
+  const std::size_t N = 200000;
+  for (double p : {0.01, 0.25, 0.5, 0.7, 0.93}) {
+    CAPTURE(p);
+    const float x = lo + static_cast<float>(p) * gap;
+    double sum = 0;
+    std::size_t ups = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+      const float r = bf16_to_f32(f32_to_bf16_sr(x, sr_noise(sr_seed(i, 7, 0), 3)));
+      REQUIRE((r == lo || r == hi));
+      ups += r == hi;
+      sum += r;
+    }
+    const double sigma = std::sqrt(p * (1 - p) / N);  // of the fraction rounded up
+    CHECK(std::fabs(static_cast<double>(ups) / N - p) < 5 * sigma);
+    CHECK(std::fabs(sum / N - x) < 5 * sigma * gap + 1e-9);
+  }
+  // Within one row (noise over element indices) too, and a negative value.
+  std::vector<float> x(100000, -lo - 0.3f * gap);
+  std::vector<bf16> out(x.size());
+  bf16_kernels().to_bf16_sr(x.data(), out.data(), x.size(), 99);
+  double sum = 0;
+  for (bf16 h : out) sum += bf16_to_f32(h);
+  const double sigma = std::sqrt(0.3 * 0.7 / x.size());
+  CHECK(std::fabs(sum / x.size() - x[0]) < 5 * sigma * gap);
+  // Accumulating updates far below half a gap: round to nearest loses every one of them,
+  // stochastic rounding keeps their sum in expectation.
+  bf16 rne = f32_to_bf16(1.0f), sr = rne;
+  for (std::uint32_t t = 0; t < 10000; ++t) {
+    rne = f32_to_bf16(bf16_to_f32(rne) + 1e-4f);
+    sr = f32_to_bf16_sr(bf16_to_f32(sr) + 1e-4f, sr_noise(sr_seed(0, t, 0), 0));
+  }
+  CHECK(bf16_to_f32(rne) == 1.0f);
+  CHECK(bf16_to_f32(sr) == doctest::Approx(2.0f).epsilon(0.05));
+}
+
+TEST_CASE("bf16 dot products and backward passes equal the scalar reference") {
+  const Bf16Kernels& ref = bf16_scalar_kernels();
+  Rng rng(4);
+  for (const Bf16Kernels* k : fast_paths()) {
+    const std::string kname = k->name;
+    CAPTURE(kname);
+    for (std::size_t dim : {1u, 7u, 16u, 33u, 64u, 128u, 200u, 300u}) {
+      CAPTURE(dim);
+      const std::size_t B = 13, stride = padded_bf16(dim), fstride = (dim + 15) / 16 * 16;
+      const auto wf = randoms(dim, rng);
+      const auto w = to_bf16(wf);
+      const auto Xf = randoms(B * stride, rng, 0, 2);
+      const auto X = to_bf16(Xf);
+      // The tolerance of a dot product: fp32 rounding of sums of |w x| in another order.
+      auto tol = [&](std::uint32_t r) {
+        float s = 0;
+        for (std::size_t i = 0; i < dim; ++i) s += std::fabs(wf[i] * Xf[r * stride + i]);
+        return 2e-6f * s + 1e-7f;
+      };
+      const std::vector<std::uint32_t> rows = {3, 0, 12, 5, 5, 7, 1, 11, 2, 9};
+      const std::size_t n = rows.size();
+      std::vector<float> o1(n), o2(n);
+      k->dot_rows_bb(w.data(), X.data(), stride, rows.data(), n, dim, o1.data());
+      ref.dot_rows_bb(w.data(), X.data(), stride, rows.data(), n, dim, o2.data());
+      for (std::size_t q = 0; q < n; ++q) CHECK(std::fabs(o1[q] - o2[q]) <= tol(rows[q]));
+      k->dot_rows_fb(wf.data(), X.data(), stride, rows.data(), n, dim, o1.data());
+      ref.dot_rows_fb(wf.data(), X.data(), stride, rows.data(), n, dim, o2.data());
+      for (std::size_t q = 0; q < n; ++q) CHECK(std::fabs(o1[q] - o2[q]) <= tol(rows[q]));
+      k->dot_rows_bf(w.data(), Xf.data(), stride, rows.data(), n, dim, o1.data());
+      ref.dot_rows_bf(w.data(), Xf.data(), stride, rows.data(), n, dim, o2.data());
+      for (std::size_t q = 0; q < n; ++q) CHECK(std::fabs(o1[q] - o2[q]) <= 2 * tol(rows[q]));
+      CHECK(std::fabs(k->dot_f32(w.data(), Xf.data(), dim) -
+                      ref.dot_f32(w.data(), Xf.data(), dim)) <= 2 * tol(0));
+      // The scalar reference itself against a double-precision sum of the expanded values.
+      double exact = 0;
+      for (std::size_t i = 0; i < dim; ++i)
+        exact += double{bf16_to_f32(w[i])} * bf16_to_f32(X[3 * stride + i]);
+      ref.dot_rows_bb(w.data(), X.data(), stride, rows.data(), 1, dim, o2.data());
+      CHECK(std::fabs(o2[0] - exact) <= tol(3));
+
+      // Backward: gradient and dX (fp32, its own stride) for bf16 and fp32 weights.
+      const auto coef = randoms(n, rng);
+      for (int wtype = 0; wtype < 2; ++wtype) {
+        CAPTURE(wtype);
+        std::vector<float> g1(dim), g2(dim), d1(B * fstride, 0.5f), d2 = d1;
+        if (wtype == 0) {
+          k->backward_rows_bb(w.data(), X.data(), stride, d1.data(), fstride, rows.data(),
+                              coef.data(), n, dim, g1.data());
+          ref.backward_rows_bb(w.data(), X.data(), stride, d2.data(), fstride, rows.data(),
+                               coef.data(), n, dim, g2.data());
+        } else {
+          k->backward_rows_fb(wf.data(), X.data(), stride, d1.data(), fstride, rows.data(),
+                              coef.data(), n, dim, g1.data());
+          ref.backward_rows_fb(wf.data(), X.data(), stride, d2.data(), fstride, rows.data(),
+                               coef.data(), n, dim, g2.data());
+        }
+        for (std::size_t i = 0; i < dim; ++i) CHECK(g1[i] == doctest::Approx(g2[i]).epsilon(1e-5));
+        for (std::size_t i = 0; i < d1.size(); ++i)
+          CHECK(d1[i] == doctest::Approx(d2[i]).epsilon(1e-5));
+      }
+    }
+  }
+}
+
+// Distance in representable bf16 values (same sign).
+int ulps(bf16 a, bf16 b) {
+  return std::abs(static_cast<int>(a) - static_cast<int>(b));
+}
+
+TEST_CASE("bf16 Adam: every path matches the scalar reference and tracks fp32 Adam") {
+  const Bf16Kernels& ref = bf16_scalar_kernels();
+  std::vector<const Bf16Kernels*> paths = fast_paths();
+  paths.push_back(&ref);
+  for (const Bf16Kernels* k : paths) {
+    const std::string kname = k->name;
+    CAPTURE(kname);
+    for (std::size_t n : {1u, 15u, 16u, 128u, 333u}) {
+      CAPTURE(n);
+      Rng rng(5);
+      const auto w0 = randoms(n, rng);
+      auto w1 = to_bf16(w0), w2 = w1, w3 = w1;
+      std::vector<bf16> m1(n, 0), v1(n, 0), m2(n, 0), v2(n, 0);
+      std::vector<float> m3(n, 0), v3(n, 0), m4(n, 0), v4(n, 0), wf(n), mf(n, 0), vf(n, 0);
+      auto w4 = w1;
+      for (std::size_t i = 0; i < n; ++i) wf[i] = bf16_to_f32(w1[i]);
+      const Kernels& f32 = scalar_kernels();
+      for (std::uint64_t t = 1; t <= 20; ++t) {
+        const auto g = randoms(n, rng);
+        const AdamStep s = AdamStep::at(1e-3f, 0.9f, 0.999f, 1e-8f, t);
+        const std::uint32_t seeds[3] = {sr_seed(7, t, 0), sr_seed(7, t, 1), sr_seed(7, t, 2)};
+        k->adam_bf16(w1.data(), m1.data(), v1.data(), g.data(), n, s, seeds);
+        ref.adam_bf16(w2.data(), m2.data(), v2.data(), g.data(), n, s, seeds);
+        k->adam_bf16_w(w3.data(), m3.data(), v3.data(), g.data(), n, s, seeds);
+        ref.adam_bf16_w(w4.data(), m4.data(), v4.data(), g.data(), n, s, seeds);
+        f32.adam(wf.data(), mf.data(), vf.data(), g.data(), n, s);
+      }
+      // Moments: the same bits. Weights: the same but for rare one-step differences (the step
+      // is computed with reciprocal square roots on the vector paths).
+      CHECK(m1 == m2);
+      CHECK(v1 == v2);
+      CHECK(m3 == m4);
+      CHECK(v3 == v4);
+      std::size_t differ = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        CHECK(ulps(w1[i], w2[i]) <= 2);
+        CHECK(ulps(w3[i], w4[i]) <= 2);
+        differ += (w1[i] != w2[i]) + (w3[i] != w4[i]);
+      }
+      CHECK(differ <= std::max<std::size_t>(2, 2 * n / 20));
+      // bf16 storage with stochastic rounding tracks the fp32 optimizer: over the row, the
+      // differences are small next to the values (each rounding errs by at most one gap,
+      // 2^-7 relative, and the errors do not pile up in one direction).
+      if (n < 128) continue;
+      auto rms_ratio = [&](const std::vector<bf16>& a, const std::vector<float>& b) {
+        double d2 = 0, b2 = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const double d = bf16_to_f32(a[i]) - b[i];
+          d2 += d * d;
+          b2 += double{b[i]} * b[i];
+        }
+        return std::sqrt(d2 / b2);
+      };
+      const double rw = rms_ratio(w1, wf), rm = rms_ratio(m1, mf), rv = rms_ratio(v1, vf);
+      MESSAGE("relative RMS difference to fp32 Adam after 20 steps: w " << rw << ", m " << rm
+                                                                        << ", v " << rv);
+      CHECK(rw < 0.02);
+      CHECK(rm < 0.03);
+      CHECK(rv < 0.03);
+      double mean = 0;
+      for (std::size_t i = 0; i < n; ++i) mean += bf16_to_f32(w1[i]) - wf[i];
+      CHECK(std::fabs(mean / n) < 2e-3);
+    }
+  }
+}
