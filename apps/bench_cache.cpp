@@ -19,6 +19,7 @@
 #include "apps/model_setup.h"
 #include "cache/cached_predictor.h"
 #include "cache/lru_cache.h"
+#include "cache/training_caches.h"
 #include "cache/workload.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
@@ -96,6 +97,12 @@ int bench_cache(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))(
       "cache-target", "top-1 agreement target", cxxopts::value<double>()->default_value("0.99"))(
       "cache-hot", "hot labels per cache", cxxopts::value<std::uint32_t>()->default_value("1024"))(
+      "train-caches",
+      "quick model: also train the caches during its training and start each cell from them "
+      "(--model: start from the file's caches when it has some); on or off",
+      cxxopts::value<std::string>()->default_value("on"))(
+      "cache-rows", "rows of each training batch that train the caches",
+      cxxopts::value<std::uint32_t>()->default_value("8"))(
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "h,help", "this help");
@@ -110,13 +117,19 @@ int bench_cache(int argc, char** argv) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   const std::uint32_t k = r["k"].as<std::uint32_t>();
 
+  const std::string train_caches = r["train-caches"].as<std::string>();
+  if (train_caches != "on" && train_caches != "off")
+    fail("--train-caches", "must be on or off, got '" + train_caches + "'");
   std::shared_ptr<const engine::Predictor> model;
   data::Dataset test;
+  cache::CacheStates warm;  // the caches each cell starts from (empty: cold)
   const auto t0 = Clock::now();
   if (!r["model"].as<std::string>().empty()) {
     if (r["data"].as<std::string>().empty()) fail("--model needs --data (the request inputs)");
     model = std::make_shared<const engine::Predictor>(r["model"].as<std::string>(), false);
     test = data::read_dataset(r["data"].as<std::string>());
+    if (train_caches == "on")
+      warm = cache::read_caches(r["model"].as<std::string>(), model->config().net);
   } else {
     data::XcSynthConfig sc = data::xc_preset(r["preset"].as<std::string>());
     auto split = data::synth_xc_split(sc, r["test-points"].as<std::size_t>());
@@ -129,10 +142,31 @@ int bench_cache(int argc, char** argv) {
     c.train.epochs = r["epochs"].as<double>();
     auto net = std::make_unique<engine::Network>(c.net);
     engine::Trainer trainer(*net, c.train, make_train_sampler(c, *net));
-    const auto fp = engine::fit(*net, trainer, split.train, c.train, {});
+    engine::FitOptions fo;
+    std::unique_ptr<cache::TrainingCaches> tc;
+    if (train_caches == "on") {
+      cache::TrainingCacheOptions to;
+      to.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), c.net.hidden.size());
+      to.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
+      to.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
+      to.target = r["cache-target"].as<double>();
+      tc = std::make_unique<cache::TrainingCaches>(*net, to);
+      fo.on_batch = [&](std::span<const data::SparseView> in) { tc->on_batch(in); };
+    }
+    const auto fp = engine::fit(*net, trainer, split.train, c.train, fo);
     model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
-    std::printf("quick model on preset %s: %zu points, %.1f epochs, loss %.3f\n",
-                r["preset"].as<std::string>().c_str(), split.train.num_points(), fp.epoch, fp.loss);
+    std::printf("quick model on preset %s: %zu points, %.1f epochs, loss %.3f, %.1f s\n",
+                r["preset"].as<std::string>().c_str(), split.train.num_points(), fp.epoch, fp.loss,
+                fp.seconds);
+    if (tc) {
+      warm = tc->states();
+      std::printf("caches trained alongside: %llu rows, %.1f s (%.1f%% of training time)\n",
+                  static_cast<unsigned long long>(tc->rows()), tc->seconds(),
+                  100 * tc->seconds() / std::max(fp.seconds, 1e-9));
+      for (const auto& c2 : tc->report())
+        std::printf("  layer %u: hot %zu, calibrated threshold %.5f\n", c2.layer, c2.hot,
+                    c2.threshold);
+    }
   }
   const auto& cfg = model->config().net;
   std::string hidden;
@@ -203,7 +237,7 @@ int bench_cache(int argc, char** argv) {
     std::size_t bytes = 0;
     double on = 0;
     {
-      cache::CachedPredictor cp(model, co);
+      cache::CachedPredictor cp(model, co, warm);
       const Cell c = measure([&](std::size_t id, bool) {
         const data::SparseView x = test.features(id);
         cp.predict(std::span(&x, 1), k, engine::EvalMode::kExact, out, cached);
@@ -213,9 +247,11 @@ int bench_cache(int argc, char** argv) {
       on = print("learned", c, static_cast<double>(bytes));
       for (const auto& s : cp.stats())
         std::printf(
-            "%-9s   layer %u: threshold %.5f, shadow agreement %llu/%llu, hot %zu, "
-            "lookup %.1f us/request\n",
-            "", s.layer, s.threshold, static_cast<unsigned long long>(s.shadow_agreed),
+            "%-9s   layer %u: %llu hits, %llu misses, threshold %.5f, shadow agreement "
+            "%llu/%llu, hot %zu, lookup %.1f us/request\n",
+            "", s.layer, static_cast<unsigned long long>(s.hits),
+            static_cast<unsigned long long>(s.misses), s.threshold,
+            static_cast<unsigned long long>(s.shadow_agreed),
             static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
             1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
     }

@@ -44,10 +44,12 @@ std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden
 }
 
 CachedPredictor::CachedPredictor(std::shared_ptr<const engine::Predictor> model,
-                                 CachedOptions options)
+                                 CachedOptions options, const CacheStates& warm)
     : model_(std::move(model)), options_(std::move(options)), rng_(options_.seed) {
   const auto& hidden = model_->config().net.hidden;
   layers_ = options_.layers;
+  if (layers_.empty())
+    for (const auto& [layer, st] : warm) layers_.push_back(layer);
   if (layers_.empty()) layers_.push_back(static_cast<std::uint32_t>(hidden.size() - 1));
   std::sort(layers_.begin(), layers_.end());
   layers_.erase(std::unique(layers_.begin(), layers_.end()), layers_.end());
@@ -57,7 +59,11 @@ CachedPredictor::CachedPredictor(std::shared_ptr<const engine::Predictor> model,
       fail("cache on hidden layer " + std::to_string(l) + ": the model has " +
            std::to_string(hidden.size()) + " hidden layers");
     slot_of_layer_[l] = static_cast<int>(slots_.size());
-    slots_.push_back(std::make_unique<Slot>(l, hidden[l], options_));
+    const auto w = warm.find(l);
+    const CacheState* st = w != warm.end() && w->second.model && w->second.model->dim() == hidden[l]
+                               ? &w->second
+                               : nullptr;
+    slots_.push_back(std::make_unique<Slot>(l, hidden[l], options_, st));
   }
   layer_cost_.assign(hidden.size(), 0.0);
   if (options_.background) worker_ = std::thread([this] { work(); });
@@ -249,7 +255,7 @@ void CachedPredictor::work() {
     train(batch);
     lock.lock();
     busy_ = false;
-    if (queue_.empty()) queue_idle_.notify_all();
+    queue_idle_.notify_all();
   }
 }
 
@@ -288,6 +294,21 @@ std::vector<LayerStats> CachedPredictor::stats() const {
       st.bytes = m->bytes();
     }
     out.push_back(st);
+  }
+  return out;
+}
+
+CacheStates CachedPredictor::states() {
+  drain();
+  CacheStates out;
+  // The worker stays idle while we hold the lock once it is not busy.
+  std::unique_lock lock(queue_mutex_);
+  queue_idle_.wait(lock, [&] { return !busy_; });
+  for (const auto& sp : slots_) {
+    if (sp->trainer->examples() == 0) continue;
+    CacheState st = sp->trainer->state();
+    st.threshold = sp->tuner.threshold();
+    out.emplace(sp->layer, std::move(st));
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/error.h"
 #include "engine/kernels.h"
 #include "engine/params.h"
 
@@ -72,9 +73,41 @@ float CacheModel::lookup(const float* act, std::uint32_t k, engine::Prediction& 
   return conf;
 }
 
+CacheModel CacheModel::from_parameters(std::uint32_t layer, std::uint32_t dim,
+                                       std::vector<std::uint32_t> hot,
+                                       std::span<const float> weights,
+                                       std::span<const float> bias) {
+  CacheModel m(layer, dim, std::move(hot));
+  const std::uint32_t C = m.classes();
+  if (weights.size() != std::size_t{C} * dim || bias.size() != C)
+    fail("cache of layer " + std::to_string(layer) + ": parameters do not match its shape");
+  for (std::uint32_t c = 0; c < C; ++c)
+    std::copy_n(weights.data() + std::size_t{c} * dim, dim, m.w_.data() + c * m.stride_);
+  std::copy(bias.begin(), bias.end(), m.b_.begin());
+  return m;
+}
+
 CacheTrainer::CacheTrainer(std::uint32_t layer, std::uint32_t dim, CacheOptions options)
     : options_(options), model_(layer, dim, {}), next_refresh_(256) {
   x_.resize(engine::padded(dim));
+}
+
+CacheTrainer::CacheTrainer(const CacheState& state, CacheOptions options)
+    : options_(options), model_(*state.model), examples_(state.model->examples) {
+  x_.resize(engine::padded(model_.dim_));
+  for (const auto& [label, count] : state.counts) counts_[label] = count;
+  for (std::uint32_t c = 0; c < model_.hot_.size(); ++c) class_of_[model_.hot_[c]] = c;
+  next_refresh_ = examples_ + (model_.hot_.empty() ? 256 : options_.hot_refresh_every);
+  versions_ = state.model->version;
+}
+
+CacheState CacheTrainer::state() const {
+  CacheState s;
+  s.model = snapshot();
+  s.counts.reserve(counts_.size());
+  for (const auto& [label, count] : counts_) s.counts.push_back({label, static_cast<float>(count)});
+  std::sort(s.counts.begin(), s.counts.end());
+  return s;
 }
 
 void CacheTrainer::add(const float* act, std::uint32_t label) {

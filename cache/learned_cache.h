@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -47,6 +48,14 @@ class CacheModel {
   // Bytes of parameters and hot-set ids (what a serving process holds per version).
   std::size_t bytes() const;
 
+  // Row c of the weights (dim() floats; the row is padded past that) and the biases.
+  const float* weight_row(std::uint32_t c) const { return w_.data() + c * stride_; }
+  const std::vector<float>& bias() const { return b_; }
+  // A cache from stored parameters: `weights` is classes() rows of dim() floats (unpadded).
+  static CacheModel from_parameters(std::uint32_t layer, std::uint32_t dim,
+                                    std::vector<std::uint32_t> hot, std::span<const float> weights,
+                                    std::span<const float> bias);
+
   std::uint64_t examples = 0;  // examples learned when this version was published
   std::uint64_t version = 0;
 
@@ -62,9 +71,21 @@ class CacheModel {
 // x / ||x|| into `out` (zeros stay zeros).
 void normalise(const float* x, std::uint32_t n, float* out);
 
+// Everything a cache needs to continue where it stopped: the parameters, the tuned threshold
+// and the trainer's decayed label counts (what the model file stores, cache/cache_file.h).
+struct CacheState {
+  std::shared_ptr<const CacheModel> model;
+  double threshold = 0.98;
+  std::vector<std::pair<std::uint32_t, float>> counts;  // label -> decayed top-1 count
+};
+
 class CacheTrainer {
  public:
   CacheTrainer(std::uint32_t layer, std::uint32_t dim, CacheOptions options);
+  // Continues from a saved state (its model's examples count as learned).
+  CacheTrainer(const CacheState& state, CacheOptions options);
+  // The current parameters and counts (threshold left at its default).
+  CacheState state() const;
   // One SGD step towards `label` (the full model's top-1) from raw activations `act`.
   void add(const float* act, std::uint32_t label);
   // A copy of the current parameters, to publish.
@@ -72,6 +93,8 @@ class CacheTrainer {
   // True when `publish_every` examples arrived since the last snapshot() (then resets).
   bool due() const { return since_publish_ >= options_.publish_every; }
   std::uint64_t examples() const { return examples_; }
+  // The parameters being trained (not a published version: for the trainer's own thread).
+  const CacheModel& current() const { return model_; }
 
  private:
   void refresh_hot_set();
