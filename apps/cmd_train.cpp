@@ -59,6 +59,8 @@ int cmd_train(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))(
       "cache-hot", "labels in each cache's hot set",
       cxxopts::value<std::uint32_t>()->default_value("1024"))(
+      "cache-form", "centroid or linear (docs/caches.md)",
+      cxxopts::value<std::string>()->default_value("centroid"))(
       "cache-rows", "rows of each batch that train the caches (0: all)",
       cxxopts::value<std::uint32_t>()->default_value("8"))(
       "cache-target", "top-1 agreement of hits the saved thresholds are calibrated for",
@@ -127,6 +129,7 @@ int cmd_train(int argc, char** argv) {
     cache::TrainingCacheOptions co;
     co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), config.net.hidden.size());
     co.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
+    co.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
     co.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
     co.target = r["cache-target"].as<double>();
     if (!(co.target > 0 && co.target < 1)) fail("--cache-target", "must be in (0, 1)");

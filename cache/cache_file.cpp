@@ -40,6 +40,10 @@ void CacheSectionWriter::add(engine::ModelFileWriter& w, const CacheStates& stat
     const CacheModel& m = *st.model;
     if (m.layer() != layer)
       fail("cache of layer " + std::to_string(layer) + " says layer " + std::to_string(m.layer()));
+    if (m.is_compact())
+      fail("cache of layer " + std::to_string(layer) +
+           ": a compact (published) version cannot be "
+           "saved; save the trainer's state");
     Owned& o = owned_.emplace_back();
     const std::uint32_t C = m.classes(), D = m.dim();
     o.weight.resize(std::size_t{C} * D);
@@ -57,7 +61,8 @@ void CacheSectionWriter::add(engine::ModelFileWriter& w, const CacheStates& stat
                               {"threshold", st.threshold},
                               {"examples", m.examples},
                               {"version", m.version},
-                              {"counts", o.labels.size()}};
+                              {"counts", o.labels.size()},
+                              {"form", form_name(m.form())}};
     w.add_json(p + "meta", meta.dump());
     w.add(p + "hot", engine::DType::kU32, {m.hot().size()}, bytes_of(m.hot()));
     w.add(p + "weight", engine::DType::kF32, {C, D}, bytes_of(o.weight));
@@ -79,6 +84,7 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
     std::uint32_t layer = 0, dim = 0;
     std::uint64_t hot = 0, counts = 0, examples = 0, version = 0;
     double threshold = 0;
+    CacheForm form = CacheForm::kLinear;
     try {
       const auto meta = nlohmann::json::parse(r.read_json(name));
       const auto format = meta.at("cache_format").get<std::uint32_t>();
@@ -92,8 +98,11 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
       examples = meta.at("examples").get<std::uint64_t>();
       version = meta.value("version", std::uint64_t{0});
       counts = meta.at("counts").get<std::uint64_t>();
+      form = parse_form(meta.value("form", std::string("linear")));
     } catch (const nlohmann::json::exception& e) {
       bad(std::string("malformed: ") + e.what());
+    } catch (const Error& e) {
+      bad(e.what());
     }
     if (name != prefix(layer) + "meta") bad("says layer " + std::to_string(layer));
     if (layer >= net.hidden.size())
@@ -107,10 +116,12 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
     if (!(threshold >= 0 && threshold <= 1)) bad("threshold is not in [0, 1]");
     const std::string p = prefix(layer);
     auto hot_ids = read_array<std::uint32_t>(r, p + "hot", engine::DType::kU32, {hot});
-    for (std::size_t i = 0; i < hot_ids.size(); ++i)
-      if (hot_ids[i] >= net.num_labels || (i > 0 && hot_ids[i] <= hot_ids[i - 1]))
-        fail(r.path(), "section '" + p + "hot': labels must be ascending and below " +
-                           std::to_string(net.num_labels));
+    std::vector<std::uint32_t> sorted = hot_ids;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end() ||
+        (!sorted.empty() && sorted.back() >= net.num_labels))
+      fail(r.path(), "section '" + p + "hot': labels must be distinct and below " +
+                         std::to_string(net.num_labels));
     const auto w = read_array<float>(r, p + "weight", engine::DType::kF32, {hot + 1, dim});
     const auto b = read_array<float>(r, p + "bias", engine::DType::kF32, {hot + 1});
     if (!std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }))
@@ -121,7 +132,7 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
     const auto cnt = read_array<float>(r, p + "counts", engine::DType::kF32, {counts});
     CacheState st;
     auto model = std::make_shared<CacheModel>(
-        CacheModel::from_parameters(layer, dim, std::move(hot_ids), w, b));
+        CacheModel::from_parameters(layer, dim, std::move(hot_ids), w, b, form));
     model->examples = examples;
     model->version = version;
     st.model = std::move(model);

@@ -88,7 +88,7 @@ class CachedPredictor {
   struct Example {
     std::uint32_t slot;  // index into layers_
     std::uint32_t label;
-    std::vector<float> act;
+    std::vector<float> act;  // empty: a hit, counted towards popularity only
   };
   struct Slot {
     std::uint32_t layer;
@@ -102,14 +102,20 @@ class CachedPredictor {
         : layer(l),
           trainer(warm ? std::make_unique<CacheTrainer>(*warm, o.cache)
                        : std::make_unique<CacheTrainer>(l, dim, o.cache)),
-          published(warm ? warm->model : nullptr),
+          published(warm ? compacted(*warm->model) : nullptr),
           tuner(o.target, warm ? warm->threshold : o.initial_threshold) {}
     std::shared_ptr<const CacheModel> current() const {
       std::lock_guard lock(published_mutex);
       return published;
     }
   };
+  // `act` null: count `label` only.
   void enqueue(std::uint32_t slot, const float* act, std::uint32_t label);
+  static std::shared_ptr<const CacheModel> compacted(const CacheModel& m) {
+    auto c = std::make_shared<CacheModel>(m);
+    c->compact();
+    return c;
+  }
   void work();
   void train(std::deque<Example>& batch);
   static void add_double(std::atomic<double>& a, double v);
@@ -130,6 +136,7 @@ class CachedPredictor {
   std::condition_variable queue_wake_, queue_idle_;
   std::deque<Example> queue_;
   bool busy_ = false, stopping_ = false;
+  int drain_waiting_ = 0;  // drain() calls waiting for the queue to empty
   std::thread worker_;
 };
 

@@ -9,23 +9,13 @@
 
 namespace glide::cache {
 
-double calibrate_threshold(std::vector<std::pair<float, bool>> records, double target,
-                           std::size_t min_hits) {
-  constexpr double kMax = 1 - 1e-6;
-  std::sort(records.begin(), records.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
-  const double want = (1 + target) / 2;
-  double best = kMax;
-  std::size_t agreed = 0;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    agreed += records[i].second;
-    const std::size_t n = i + 1;
-    // Only where the next record has a lower confidence (a threshold takes all ties).
-    if (n < records.size() && records[n].first == records[i].first) continue;
-    if (n >= min_hits && agreed >= want * n) best = std::min<double>(best, records[i].first);
-  }
-  return std::clamp(best, 0.5, kMax);
+namespace {
+// No evidence yet: no hits until a server measured some.
+double threshold_of(const std::vector<CalibrationRecord>& records, double target) {
+  const double t = calibrate_threshold(records, target);
+  return t > 0 ? t : 1 - 1e-6;
 }
+}  // namespace
 
 TrainingCaches::TrainingCaches(const engine::Network& net, TrainingCacheOptions options,
                                const CacheStates& warm)
@@ -75,7 +65,7 @@ void TrainingCaches::on_batch(std::span<const data::SparseView> inputs) {
         bool hot = false;
         const float conf = m.lookup(act, 1, pred, &hot, scratch_);
         if (hot) {
-          const std::pair<float, bool> rec{conf, pred.labels[0] == label};
+          const CalibrationRecord rec{conf, pred.labels[0] == label, 1.0f};
           if (s.records.size() < options_.records) {
             s.records.push_back(rec);
           } else {
@@ -96,7 +86,7 @@ CacheStates TrainingCaches::states() const {
   for (const Slot& s : slots_) {
     if (s.trainer->examples() == 0) continue;
     CacheState st = s.trainer->state();
-    st.threshold = calibrate_threshold(s.records, options_.target);
+    st.threshold = threshold_of(s.records, options_.target);
     out.emplace(s.layer, std::move(st));
   }
   return out;
@@ -110,11 +100,11 @@ std::vector<TrainingCaches::LayerReport> TrainingCaches::report() const {
     r.examples = s.trainer->examples();
     r.hot = s.trainer->current().hot().size();
     r.records = s.records.size();
-    r.threshold = calibrate_threshold(s.records, options_.target);
-    for (const auto& [conf, agreed] : s.records)
-      if (conf >= r.threshold) {
+    r.threshold = threshold_of(s.records, options_.target);
+    for (const auto& rec : s.records)
+      if (rec.confidence >= r.threshold) {
         ++r.hits;
-        r.agreed += agreed;
+        r.agreed += rec.agreed;
       }
     out.push_back(r);
   }

@@ -4,8 +4,8 @@
 // over every label (not the ground truth: the cache must agree with the model it stands in front
 // of). Before each example trains a cache, the cache's current answer for it is recorded
 // (prequential: every record is a prediction on an example the cache had not yet seen); the
-// recent records set the saved threshold (calibrate()), so a server loading the file starts warm
-// with a threshold that already met the agreement target on unseen examples.
+// recent records set the saved threshold (calibrate_threshold()), so a server loading the file
+// starts warm with a threshold that already met the agreement target on unseen examples.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -28,13 +28,6 @@ struct TrainingCacheOptions {
   std::size_t records = 8192;        // recent (confidence, agreed) records per cache
   std::uint64_t seed = 1;
 };
-
-// A threshold from (confidence, top-1 agreed) records of lookups whose best class was hot: the
-// lowest confidence at which the records at or above it agree at least (1 + target) / 2 of the
-// time (half the allowed disagreement, where the online tuner settles too), counting at least
-// `min_hits` records; 1 - 1e-6 when no threshold qualifies.
-double calibrate_threshold(std::vector<std::pair<float, bool>> records, double target,
-                           std::size_t min_hits = 64);
 
 class TrainingCaches {
  public:
@@ -60,7 +53,7 @@ class TrainingCaches {
   struct Slot {
     std::uint32_t layer;
     std::unique_ptr<CacheTrainer> trainer;
-    std::vector<std::pair<float, bool>> records;  // ring buffer of hot lookups
+    std::vector<CalibrationRecord> records;  // ring buffer of hot lookups
     std::size_t next = 0;
   };
   const engine::Network& net_;

@@ -183,7 +183,8 @@ TEST_CASE("damaged or mismatched cache sections give named errors") {
     CacheState st;
     std::vector<float> ww(w.begin(), w.begin() + (h.size() + 1) * 32);
     std::vector<float> bb(h.size() + 1, 0.0f);
-    st.model = std::make_shared<CacheModel>(CacheModel::from_parameters(1, 32, h, ww, bb));
+    st.model = std::make_shared<CacheModel>(
+        CacheModel::from_parameters(1, 32, h, ww, bb, CacheForm::kCentroid));
     st.counts = {{3, 2.0f}};
     return st;
   };
@@ -221,7 +222,7 @@ TEST_CASE("damaged or mismatched cache sections give named errors") {
             .find("cache format 2 is not supported") != std::string::npos);
   CHECK(write(R"({"cache_format":1,"layer":1})", hot, 4).find("'cache/1/meta': malformed") !=
         std::string::npos);
-  CHECK(write(good, {3, 9, 7}, 4).find("section 'cache/1/hot'") != std::string::npos);
+  CHECK(write(good, {3, 9, 3}, 4).find("section 'cache/1/hot'") != std::string::npos);
   CHECK(write(good, hot, 3).find("section 'cache/1/weight' has shape") != std::string::npos);
   CHECK(write(R"({"cache_format":1,"layer":1,"dim":32,"hot":3,"threshold":1.5,"examples":5,)"
               R"("counts":0})",
@@ -230,14 +231,21 @@ TEST_CASE("damaged or mismatched cache sections give named errors") {
 }
 
 TEST_CASE("threshold calibration: the lowest confidence whose hits meet the target") {
-  std::vector<std::pair<float, bool>> r;
+  std::vector<CalibrationRecord> r;
   // Confidence 0.99..: always right; 0.9..0.99: 1 in 10 wrong; below 0.9: half wrong.
-  for (int i = 0; i < 500; ++i) r.push_back({0.991f + 0.008f * i / 500, true});
-  for (int i = 0; i < 500; ++i) r.push_back({0.9f + 0.09f * i / 500, i % 10 != 0});
-  for (int i = 0; i < 500; ++i) r.push_back({0.6f + 0.3f * i / 500, i % 2 == 0});
+  for (int i = 0; i < 500; ++i) r.push_back({0.991f + 0.008f * i / 500, true, 1});
+  for (int i = 0; i < 500; ++i) r.push_back({0.9f + 0.09f * i / 500, i % 10 != 0, 1});
+  for (int i = 0; i < 500; ++i) r.push_back({0.6f + 0.3f * i / 500, i % 2 == 0, 1});
   const double t = calibrate_threshold(r, 0.99, 64);
   CHECK(t > 0.9);
   CHECK(t < 0.995);
-  CHECK(calibrate_threshold(r, 0.8, 64) < t);        // a looser target: a lower threshold
-  CHECK(calibrate_threshold({}, 0.99, 64) > 0.999);  // nothing measured: (almost) never hit
+  CHECK(calibrate_threshold(r, 0.8, 64) < t);    // a looser target: a lower threshold
+  CHECK(calibrate_threshold({}, 0.99, 64) < 0);  // nothing measured: no threshold
+  // Enough records but none good enough: (almost) never hit.
+  std::vector<CalibrationRecord> bad(300, {0.9f, false, 1});
+  CHECK(calibrate_threshold(bad, 0.99, 64) > 0.999);
+  // A shadow-checked hit stands for many: one heavy disagreement outweighs light agreements.
+  std::vector<CalibrationRecord> w(300, {0.8f, true, 1});
+  w.push_back({0.95f, false, 20});
+  CHECK(calibrate_threshold(w, 0.99, 64) > 0.95);
 }
