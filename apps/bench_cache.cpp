@@ -107,7 +107,9 @@ int bench_cache(int argc, char** argv) {
       "(--model: start from the file's caches when it has some); on or off",
       cxxopts::value<std::string>()->default_value("on"))(
       "cache-rows", "rows of each training batch that train the caches",
-      cxxopts::value<std::uint32_t>()->default_value("8"))(
+      cxxopts::value<std::uint32_t>()->default_value("64"))(
+      "cache-budget", "most of the quick model's training time the caches may take",
+      cxxopts::value<double>()->default_value("0.02"))(
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "h,help", "this help");
@@ -155,6 +157,7 @@ int bench_cache(int argc, char** argv) {
       to.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
       to.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
       to.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
+      to.time_budget = r["cache-budget"].as<double>();
       to.target = r["cache-target"].as<double>();
       tc = std::make_unique<cache::TrainingCaches>(*net, to);
       fo.on_batch = [&](std::span<const data::SparseView> in) { tc->on_batch(in); };

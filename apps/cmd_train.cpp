@@ -62,7 +62,9 @@ int cmd_train(int argc, char** argv) {
       "cache-form", "centroid or linear (docs/caches.md)",
       cxxopts::value<std::string>()->default_value("centroid"))(
       "cache-rows", "rows of each batch that train the caches (0: all)",
-      cxxopts::value<std::uint32_t>()->default_value("8"))(
+      cxxopts::value<std::uint32_t>()->default_value("64"))(
+      "cache-budget", "most of the training time the caches may take",
+      cxxopts::value<double>()->default_value("0.02"))(
       "cache-target", "top-1 agreement of hits the saved thresholds are calibrated for",
       cxxopts::value<double>()->default_value("0.99"))("q,quiet", "no progress line")("h,help",
                                                                                       "this help");
@@ -131,6 +133,7 @@ int cmd_train(int argc, char** argv) {
     co.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
     co.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
     co.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
+    co.time_budget = r["cache-budget"].as<double>();
     co.target = r["cache-target"].as<double>();
     if (!(co.target > 0 && co.target < 1)) fail("--cache-target", "must be in (0, 1)");
     co.seed = config.train.seed;
@@ -217,8 +220,8 @@ int cmd_train(int argc, char** argv) {
                 100 * caches->seconds() / std::max(done.seconds, 1e-9));
     for (const auto& c : caches->report())
       std::printf(
-          "  layer %u: %llu examples, %zu hot labels, threshold %.5f (on the last %zu unseen "
-          "examples: %zu hits, %zu agreed)\n",
+          "  layer %u: %llu examples, %zu hot labels, threshold %.5f (held-out rows with a hot "
+          "answer: %zu, of them hits: %zu, agreeing: %zu)\n",
           c.layer, static_cast<unsigned long long>(c.examples), c.hot, c.threshold, c.records,
           c.hits, c.agreed);
   }

@@ -10,9 +10,10 @@
 namespace glide::cache {
 
 namespace {
-// No evidence yet: no hits until a server measured some.
+// No evidence yet: no hits until a server measured some. Few held-out rows: the minimum weight is
+// a sixteenth of them, so a small model still gets a threshold.
 double threshold_of(const std::vector<CalibrationRecord>& records, double target) {
-  const double t = calibrate_threshold(records, target);
+  const double t = calibrate_threshold(records, target, 16);
   return t > 0 ? t : 1 - 1e-6;
 }
 }  // namespace
@@ -39,54 +40,79 @@ TrainingCaches::TrainingCaches(const engine::Network& net, TrainingCacheOptions 
   }
 }
 
+bool TrainingCaches::held_out(const data::SparseView& x) const {
+  std::uint64_t h = reinterpret_cast<std::uintptr_t>(x.ids.data()) ^ options_.seed;
+  return splitmix64(h) % 64 == 0;
+}
+
 void TrainingCaches::on_batch(std::span<const data::SparseView> inputs) {
   if (inputs.empty()) return;
   const auto t0 = std::chrono::steady_clock::now();
+  if (!started_) {
+    started_ = true;
+    start_ = t0;
+  }
+  // Reservoir sample of the held-out rows (cheap: no network pass here).
+  for (const data::SparseView& x : inputs) {
+    if (!held_out(x)) continue;
+    ++held_seen_;
+    if (reservoir_.size() < options_.held_out) {
+      reservoir_.push_back(x);
+    } else {
+      const std::uint64_t j = rng_.next() % held_seen_;
+      if (j < reservoir_.size()) reservoir_[j] = x;
+    }
+  }
+  // Over budget: skip this batch (the first one always trains).
+  const double elapsed = std::chrono::duration<double>(t0 - start_).count();
+  if (rows_ > 0 && seconds_ > options_.time_budget * elapsed) return;
   picked_.clear();
   const std::size_t want = options_.rows_per_batch ? options_.rows_per_batch : inputs.size();
   if (want >= inputs.size()) {
-    picked_.assign(inputs.begin(), inputs.end());
+    for (const data::SparseView& x : inputs)
+      if (!held_out(x)) picked_.push_back(x);
   } else {
-    for (std::size_t i = 0; i < want; ++i)
-      picked_.push_back(inputs[rng_.below(static_cast<std::uint32_t>(inputs.size()))]);
+    for (std::size_t i = 0; i < want; ++i) {
+      const data::SparseView& x = inputs[rng_.below(static_cast<std::uint32_t>(inputs.size()))];
+      if (!held_out(x)) picked_.push_back(x);
+    }
   }
   const std::size_t n = picked_.size();
-  net_.forward_hidden(picked_, acts_, engine::kernels());
-  std::vector<engine::Prediction> top;
-  engine::predict_topk_from_hidden(net_, acts_, n, 1, engine::EvalMode::kExact, nullptr, top);
-  engine::Prediction pred;
-  for (Slot& s : slots_) {
-    for (std::size_t r = 0; r < n; ++r) {
-      if (top[r].labels.empty()) continue;
-      const std::uint32_t label = top[r].labels[0];
-      const float* act = acts_.row(s.layer, r);
-      const CacheModel& m = s.trainer->current();
-      if (m.classes() > 1) {
-        bool hot = false;
-        const float conf = m.lookup(act, 1, pred, &hot, scratch_);
-        if (hot) {
-          const CalibrationRecord rec{conf, pred.labels[0] == label, 1.0f};
-          if (s.records.size() < options_.records) {
-            s.records.push_back(rec);
-          } else {
-            s.records[s.next] = rec;
-            s.next = (s.next + 1) % s.records.size();
-          }
-        }
-      }
-      s.trainer->add(act, label);
-    }
+  if (n > 0) {
+    net_.forward_hidden(picked_, acts_, engine::kernels());
+    std::vector<engine::Prediction> top;
+    engine::predict_topk_from_hidden(net_, acts_, n, 1, engine::EvalMode::kExact, nullptr, top);
+    for (Slot& s : slots_)
+      for (std::size_t r = 0; r < n; ++r)
+        if (!top[r].labels.empty()) s.trainer->add(acts_.row(s.layer, r), top[r].labels[0]);
   }
   rows_ += n;
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-CacheStates TrainingCaches::states() const {
+CacheStates TrainingCaches::states() {
+  // The held-out rows through the current network, looked up in every cache.
+  std::vector<engine::Prediction> top;
+  if (!reservoir_.empty()) {
+    net_.forward_hidden(reservoir_, acts_, engine::kernels());
+    engine::predict_topk_from_hidden(net_, acts_, reservoir_.size(), 1, engine::EvalMode::kExact,
+                                     nullptr, top);
+  }
+  engine::Prediction pred;
   CacheStates out;
-  for (const Slot& s : slots_) {
+  for (Slot& s : slots_) {
+    s.records.clear();
+    const CacheModel& m = s.trainer->current();
+    for (std::size_t r = 0; r < top.size() && m.classes() > 1; ++r) {
+      if (top[r].labels.empty()) continue;
+      bool hot = false;
+      const float conf = m.lookup(acts_.row(s.layer, r), 1, pred, &hot, scratch_);
+      if (hot) s.records.push_back({conf, pred.labels[0] == top[r].labels[0], 1.0f});
+    }
+    s.threshold = threshold_of(s.records, options_.target);
     if (s.trainer->examples() == 0) continue;
     CacheState st = s.trainer->state();
-    st.threshold = threshold_of(s.records, options_.target);
+    st.threshold = s.threshold;
     out.emplace(s.layer, std::move(st));
   }
   return out;
@@ -100,7 +126,7 @@ std::vector<TrainingCaches::LayerReport> TrainingCaches::report() const {
     r.examples = s.trainer->examples();
     r.hot = s.trainer->current().hot().size();
     r.records = s.records.size();
-    r.threshold = threshold_of(s.records, options_.target);
+    r.threshold = s.threshold;
     for (const auto& rec : s.records)
       if (rec.confidence >= r.threshold) {
         ++r.hits;

@@ -65,7 +65,7 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("caches trained during fit() and saved hit right after loading, within the target") {
+TEST_CASE("caches trained during fit() and saved start warm after loading, within the target") {
   tbb::global_control two(tbb::global_control::max_allowed_parallelism, 2);
   const data::TrainTest d = small_data();
   const engine::Config c = small_config(d);
@@ -75,6 +75,7 @@ TEST_CASE("caches trained during fit() and saved hit right after loading, within
   to.layers = {0, 1};
   to.cache.hot_labels = 256;
   to.rows_per_batch = 16;
+  to.time_budget = 1;  // every batch (the default budget skips batches by time)
   TrainingCaches caches(*net, to);
   engine::FitOptions fo;
   fo.on_batch = [&](std::span<const data::SparseView> in) { caches.on_batch(in); };
@@ -85,6 +86,21 @@ TEST_CASE("caches trained during fit() and saved hit right after loading, within
     MESSAGE("layer " << r.layer << ": " << r.examples << " examples, threshold " << r.threshold
                      << ", " << r.agreed << "/" << r.hits << " of " << r.records);
   CHECK(caches.rows() > 0);
+  {
+    // No time budget at all: only the first batch trains the caches.
+    engine::Network other(c.net);
+    engine::Trainer t2(other, c.train, nullptr);
+    TrainingCacheOptions none = to;
+    none.time_budget = 0;
+    TrainingCaches starved(other, none);
+    engine::FitOptions f2;
+    f2.on_batch = [&](std::span<const data::SparseView> in) { starved.on_batch(in); };
+    engine::Config short_run = c;
+    short_run.train.epochs = 0.2;
+    engine::fit(other, t2, d.train, short_run.train, f2);
+    CHECK(starved.rows() > 0);
+    CHECK(starved.rows() <= to.rows_per_batch);
+  }
 
   const std::string path = temp_file("trained.glide");
   save_with_caches(path, *net, c, states);
