@@ -151,12 +151,12 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
       slot.misses.fetch_add(n, std::memory_order_relaxed);
       continue;
     }
-    const double threshold = slot.tuner.threshold();
+    const float threshold = static_cast<float>(slot.tuner.threshold());
     const auto t1 = Clock::now();
     std::size_t keep = 0, hits = 0, misses = 0;
     for (std::size_t p = 0; p < n; ++p) {
       bool hot = false;
-      const float conf = model->lookup(acts.row(l, p), k, pred, &hot, scratch);
+      const float conf = model->lookup(acts.row(l, p), k, pred, &hot, scratch, threshold);
       if (hot) looked[s][idx[p]] = {conf, pred.labels[0]};
       bool leaves = false;
       if (shadowed[idx[p]]) {
