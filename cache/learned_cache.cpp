@@ -4,6 +4,10 @@
 #include <cmath>
 #include <numeric>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common/error.h"
 #include "engine/kernels.h"
 #include "engine/params.h"
@@ -38,38 +42,63 @@ CacheModel::CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::
       b_(hot_.size() + 1, 0.0f) {}
 
 std::size_t CacheModel::bytes() const {
-  return w_.size() * sizeof(float) + b_.size() * sizeof(float) + q_.size() * sizeof(std::int16_t) +
+  return w_.size() * sizeof(float) + b_.size() * sizeof(float) + q_.size() +
          qscale_.size() * sizeof(float) + hot_.size() * sizeof(std::uint32_t);
 }
 
 namespace {
-// Compact rows: symmetric 11-bit integers in int16 (scale: max |v| / 1023). int16 x int16 sums
-// vectorise well (8 products per SSE2 instruction, pmaddwd); a row dot is at most
-// 1023^2 * dim in magnitude, within int32 for dim <= 2048 (compact() keeps wider rows f32).
-constexpr float kQMax = 1023;
-float quantise(const float* v, std::uint32_t n, std::int16_t* q) {
+// Compact rows: symmetric int8 (scale: max |v| / 127); the input is quantised to 11-bit integers
+// in int16 (scale: max |x| / 1023). A row dot widens 16 int8 weights to int16 and multiplies-adds
+// pairs into int32 (SSE2 pmaddwd: 8 products per instruction); |dot| <= 127 * 1023 * dim fits
+// int32 for any layer width glide allows.
+float quantise_row(const float* v, std::uint32_t n, std::int8_t* q) {
   float m = 0;
   for (std::uint32_t i = 0; i < n; ++i) m = std::max(m, std::abs(v[i]));
-  const float scale = m > 0 ? m / kQMax : 1, inv = 1 / scale;
+  const float scale = m > 0 ? m / 127 : 1, inv = 1 / scale;
   for (std::uint32_t i = 0; i < n; ++i)
-    q[i] = static_cast<std::int16_t>(std::lrint(std::clamp(v[i] * inv, -kQMax, kQMax)));
+    q[i] = static_cast<std::int8_t>(std::lrint(std::clamp(v[i] * inv, -127.0f, 127.0f)));
   return scale;
 }
-std::int32_t dot_q(const std::int16_t* a, const std::int16_t* b, std::size_t n) {
+float quantise_input(const float* v, std::uint32_t n, std::int16_t* q) {
+  float m = 0;
+  for (std::uint32_t i = 0; i < n; ++i) m = std::max(m, std::abs(v[i]));
+  const float scale = m > 0 ? m / 1023 : 1, inv = 1 / scale;
+  for (std::uint32_t i = 0; i < n; ++i)
+    q[i] = static_cast<std::int16_t>(std::lrint(std::clamp(v[i] * inv, -1023.0f, 1023.0f)));
+  return scale;
+}
+// n: a multiple of 16.
+std::int32_t dot_q(const std::int8_t* a, const std::int16_t* b, std::size_t n) {
+#if defined(__SSE2__)
+  __m128i acc = _mm_setzero_si128();
+  for (std::size_t i = 0; i < n; i += 16) {
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
+    const __m128i sign = _mm_cmpgt_epi8(_mm_setzero_si128(), w);
+    const __m128i lo = _mm_unpacklo_epi8(w, sign), hi = _mm_unpackhi_epi8(w, sign);
+    acc = _mm_add_epi32(
+        acc, _mm_madd_epi16(lo, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i))));
+    acc = _mm_add_epi32(
+        acc, _mm_madd_epi16(hi, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 8))));
+  }
+  alignas(16) std::int32_t lanes[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes), acc);
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#else
   std::int32_t s = 0;
   for (std::size_t i = 0; i < n; ++i) s += std::int32_t(a[i]) * b[i];
   return s;
+#endif
 }
 }  // namespace
 
 void CacheModel::compact() {
-  if (form_ != CacheForm::kCentroid || is_compact() || dim_ > 2048) return;
+  if (form_ != CacheForm::kCentroid || is_compact()) return;
   const std::uint32_t H = classes() - 1;
   qstride_ = (dim_ + 15) / 16 * 16;
   q_.assign(std::size_t{H} * qstride_ + (H ? 0 : 1), 0);  // never empty once compact
   qscale_.resize(H);
   for (std::uint32_t c = 0; c < H; ++c)
-    qscale_[c] = quantise(w_.data() + c * stride_, dim_, q_.data() + c * qstride_);
+    qscale_[c] = quantise_row(w_.data() + c * stride_, dim_, q_.data() + c * qstride_);
   w_ = AlignedArray<float>();
   b_.clear();
   b_.shrink_to_fit();
@@ -93,7 +122,7 @@ float CacheModel::lookup(const float* act, std::uint32_t k, engine::Prediction& 
   if (centroid && is_compact()) {
     thread_local std::vector<std::int16_t> qx;
     qx.assign(qstride_, 0);
-    const float xs = quantise(x, dim_, qx.data());
+    const float xs = quantise_input(x, dim_, qx.data());
     for (std::uint32_t c = 0; c < H; ++c)
       z[c] = static_cast<float>(dot_q(q_.data() + c * qstride_, qx.data(), qstride_)) * qscale_[c] *
              xs;

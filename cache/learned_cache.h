@@ -61,9 +61,9 @@ class CacheModel {
   const std::vector<std::uint32_t>& hot() const { return hot_; }
   // Bytes of parameters and hot-set ids (what a serving process holds per version).
   std::size_t bytes() const;
-  // kCentroid (rows up to 2048 wide): replaces the f32 rows by 11-bit integer rows in int16 with a
-  // scale each (2x less memory, integer dots); the published versions are compact, the trainer's
-  // and the saved ones are not. weight_row() and bias() are empty afterwards.
+  // kCentroid: replaces the f32 rows by int8 rows with a scale each (4x less memory, integer dots
+  // against the input quantised to int16); the published versions are compact, the trainer's and
+  // the saved ones are not. weight_row() and bias() are empty afterwards.
   void compact();
   bool is_compact() const { return !q_.empty(); }
 
@@ -86,7 +86,7 @@ class CacheModel {
   std::vector<std::uint32_t> hot_;
   AlignedArray<float> w_;  // classes() x stride_
   std::vector<float> b_;
-  std::vector<std::int16_t> q_;  // compact: hot x qstride_
+  std::vector<std::int8_t> q_;  // compact: hot x qstride_
   std::vector<float> qscale_;
   std::size_t qstride_ = 0;
 };
