@@ -352,7 +352,7 @@ void ThresholdTuner::observe(bool agreed) {
   const double a = (1 + target_) / 2;
   const double down = kUp * (1 - a) / a;
   set(m_ + (agreed ? -down : kUp));
-  if (!agreed) cooldown_ = 64;
+  if (!agreed) cooldown_ = 16;
 }
 
 void ThresholdTuner::record(float confidence, bool agreed, float weight) {
@@ -368,7 +368,7 @@ void ThresholdTuner::record(float confidence, bool agreed, float weight) {
   since_ = 0;
   // Up at once; after a shadow check disagreed, down by at most kDown per recalibration for a
   // while, so the next window (which may not hold that check) does not undo it at once.
-  constexpr double kDown = 0.1;
+  constexpr double kDown = 0.25;
   const double t = calibrate_threshold(records_, target_);
   if (t <= 0) return;
   const double m = -std::log(1 - t);

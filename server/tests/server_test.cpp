@@ -47,7 +47,7 @@ void write_model(const std::string& path, std::uint64_t seed) {
   c.net.lsh.L = 4;
   c.net.lsh.range_pow = 8;
   engine::Network net(c.net);
-  engine::save_model(path, net, c, {}, {false, 1, 1});
+  engine::save_model(path, net, c, {}, {false, 1, 1, {}});
 }
 
 struct Input {
