@@ -23,7 +23,7 @@ struct SaveOptions {
   int zstd_level = 3;
   int threads = 1;
   // Adds more sections before the file is committed (learned caches, cache/cache_file.h).
-  std::function<void(ModelFileWriter&)> extra_sections;
+  std::function<void(ModelFileWriter&)> extra_sections = nullptr;
 };
 
 // Writes atomically: a crash leaves the previous file or the complete new one.
