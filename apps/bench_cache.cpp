@@ -2,7 +2,8 @@
 // the same memory, in process, one request (one instance) at a time. For Zipf skews over the
 // test points (and uniform): mean/p50/p99 latency, requests/s, hit rate, top-1 agreement of
 // the answers with the full model, cache memory. Each cell warms the caches on the same stream
-// first (the background thread trains while requests run), then measures the requests after.
+// first (the background thread trains while requests run), then measures the requests after,
+// each request through all three ways in rotating order (machine load hits them alike).
 #include <tbb/global_control.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "apps/model_setup.h"
 #include "cache/cached_predictor.h"
 #include "cache/lru_cache.h"
+#include "cache/training_caches.h"
 #include "cache/workload.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
@@ -33,7 +35,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Cell {
   std::vector<double> us;
-  std::size_t hits = 0, agree = 0, requests = 0;
+  std::size_t hits = 0, agree = 0, hit_agree = 0, requests = 0;
   double seconds = 0;
   double mean() const {
     return us.empty() ? 0 : std::accumulate(us.begin(), us.end(), 0.0) / us.size();
@@ -96,6 +98,18 @@ int bench_cache(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))(
       "cache-target", "top-1 agreement target", cxxopts::value<double>()->default_value("0.99"))(
       "cache-hot", "hot labels per cache", cxxopts::value<std::uint32_t>()->default_value("1024"))(
+      "cache-min-count", "decayed top-1 count a label needs to join the hot set",
+      cxxopts::value<double>()->default_value("1.0"))(
+      "cache-form", "centroid or linear (docs/caches.md)",
+      cxxopts::value<std::string>()->default_value("centroid"))(
+      "train-caches",
+      "quick model: also train the caches during its training and start each cell from them "
+      "(--model: start from the file's caches when it has some); on or off",
+      cxxopts::value<std::string>()->default_value("on"))(
+      "cache-rows", "rows of each training batch that train the caches",
+      cxxopts::value<std::uint32_t>()->default_value("64"))(
+      "cache-budget", "most of the quick model's training time the caches may take",
+      cxxopts::value<double>()->default_value("0.02"))(
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "h,help", "this help");
@@ -110,13 +124,19 @@ int bench_cache(int argc, char** argv) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   const std::uint32_t k = r["k"].as<std::uint32_t>();
 
+  const std::string train_caches = r["train-caches"].as<std::string>();
+  if (train_caches != "on" && train_caches != "off")
+    fail("--train-caches", "must be on or off, got '" + train_caches + "'");
   std::shared_ptr<const engine::Predictor> model;
   data::Dataset test;
+  cache::CacheStates warm;  // the caches each cell starts from (empty: cold)
   const auto t0 = Clock::now();
   if (!r["model"].as<std::string>().empty()) {
     if (r["data"].as<std::string>().empty()) fail("--model needs --data (the request inputs)");
     model = std::make_shared<const engine::Predictor>(r["model"].as<std::string>(), false);
     test = data::read_dataset(r["data"].as<std::string>());
+    if (train_caches == "on")
+      warm = cache::read_caches(r["model"].as<std::string>(), model->config().net);
   } else {
     data::XcSynthConfig sc = data::xc_preset(r["preset"].as<std::string>());
     auto split = data::synth_xc_split(sc, r["test-points"].as<std::size_t>());
@@ -129,10 +149,33 @@ int bench_cache(int argc, char** argv) {
     c.train.epochs = r["epochs"].as<double>();
     auto net = std::make_unique<engine::Network>(c.net);
     engine::Trainer trainer(*net, c.train, make_train_sampler(c, *net));
-    const auto fp = engine::fit(*net, trainer, split.train, c.train, {});
+    engine::FitOptions fo;
+    std::unique_ptr<cache::TrainingCaches> tc;
+    if (train_caches == "on") {
+      cache::TrainingCacheOptions to;
+      to.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), c.net.hidden.size());
+      to.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
+      to.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+      to.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
+      to.time_budget = r["cache-budget"].as<double>();
+      to.target = r["cache-target"].as<double>();
+      tc = std::make_unique<cache::TrainingCaches>(*net, to);
+      fo.on_batch = [&](std::span<const data::SparseView> in) { tc->on_batch(in); };
+    }
+    const auto fp = engine::fit(*net, trainer, split.train, c.train, fo);
     model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
-    std::printf("quick model on preset %s: %zu points, %.1f epochs, loss %.3f\n",
-                r["preset"].as<std::string>().c_str(), split.train.num_points(), fp.epoch, fp.loss);
+    std::printf("quick model on preset %s: %zu points, %.1f epochs, loss %.3f, %.1f s\n",
+                r["preset"].as<std::string>().c_str(), split.train.num_points(), fp.epoch, fp.loss,
+                fp.seconds);
+    if (tc) {
+      warm = tc->states();
+      std::printf("caches trained alongside: %llu rows, %.1f s (%.1f%% of training time)\n",
+                  static_cast<unsigned long long>(tc->rows()), tc->seconds(),
+                  100 * tc->seconds() / std::max(fp.seconds, 1e-9));
+      for (const auto& c2 : tc->report())
+        std::printf("  layer %u: hot %zu, calibrated threshold %.5f\n", c2.layer, c2.hot,
+                    c2.threshold);
+    }
   }
   const auto& cfg = model->config().net;
   std::string hidden;
@@ -153,88 +196,98 @@ int bench_cache(int argc, char** argv) {
   co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), cfg.hidden.size());
   co.target = r["cache-target"].as<double>();
   co.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
+  co.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+  co.cache.min_count = r["cache-min-count"].as<double>();
   const std::size_t warmup = r["warmup"].as<std::size_t>(), N = r["requests"].as<std::size_t>();
   const double drift = r["drift"].as<double>();
   std::printf("%zu warm-up + %zu measured requests per cell, k=%u, %u threads, target %.3f\n\n",
               warmup, N, k, threads, co.target);
-  std::printf("%-9s %-8s %9s %9s %9s %9s %7s %9s %10s\n", "workload", "cache", "mean us", "p50 us",
-              "p99 us", "req/s", "hits", "agree", "memory");
+  std::printf("%-9s %-8s %9s %9s %9s %9s %7s %9s %9s %10s\n", "workload", "cache", "mean us",
+              "p50 us", "p99 us", "req/s", "hits", "agree", "hit agr", "memory");
 
   for (const double skew : parse_doubles(r["skews"].as<std::string>())) {
     const std::string wname = skew > 0 ? "zipf " + std::to_string(skew).substr(0, 3) : "uniform";
     const cache::WorkloadOptions wo{skew, drift, 17};
     std::vector<engine::Prediction> out;
     std::vector<int> cached;
-    auto measure = [&](auto&& one) {
-      cache::Workload w(test.num_points(), wo);
-      for (std::size_t i = 0; i < warmup; ++i) one(w.next(), false);
-      Cell c;
-      const auto start = Clock::now();
-      for (std::size_t i = 0; i < N; ++i) {
-        const std::size_t id = w.next();
+    cache::CachedPredictor cp(model, co, warm);  // fresh per cell (from the trained caches)
+    std::unique_ptr<cache::LruCache> lru;
+    // One request through each way; true: a cache answered.
+    auto run = [&](int mode, std::size_t id) {
+      const data::SparseView x = test.features(id);
+      if (mode == 1) {
+        cp.predict(std::span(&x, 1), k, engine::EvalMode::kExact, out, cached);
+        return cached[0] >= 0;
+      }
+      if (mode == 2) {
+        out.resize(1);
+        if (lru->get(x, k, out[0])) return true;
+      }
+      model->predict(std::span(&x, 1), k, engine::EvalMode::kExact, out);
+      if (mode == 2) lru->put(x, k, out[0]);
+      return false;
+    };
+    // Warm-up: the learned caches train online; the LRU gets their memory and fills.
+    cache::Workload w(test.num_points(), wo);
+    for (std::size_t i = 0; i < warmup; ++i) run(1, w.next());
+    const std::size_t bytes = cp.bytes();
+    lru = std::make_unique<cache::LruCache>(std::max<std::size_t>(bytes, 1));
+    {
+      cache::Workload again(test.num_points(), wo);
+      for (std::size_t i = 0; i < warmup; ++i) run(2, again.next());
+    }
+    // Measured: the next N requests, each through the three ways in rotating order, so load
+    // from elsewhere on the machine hits all three alike.
+    Cell cells[3];
+    for (std::size_t i = 0; i < N; ++i) {
+      const std::size_t id = w.next();
+      for (int j = 0; j < 3; ++j) {
+        const int mode = static_cast<int>((i + j) % 3);
         const auto a = Clock::now();
-        const bool hit = one(id, true);
-        c.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+        const bool hit = run(mode, id);
+        const double us = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
+        Cell& c = cells[mode];
+        c.us.push_back(us);
+        c.seconds += us * 1e-6;
         ++c.requests;
         c.hits += hit;
-        c.agree += !out.empty() && !out[0].labels.empty() && out[0].labels[0] == full[id].labels[0];
+        const bool agree =
+            !out.empty() && !out[0].labels.empty() && out[0].labels[0] == full[id].labels[0];
+        c.agree += agree;
+        c.hit_agree += hit && agree;
       }
-      c.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      return c;
-    };
+    }
     auto print = [&](const char* mode, Cell c, double memory) {
       const double mean = c.mean(), p50 = c.pct(0.5), p99 = c.pct(0.99);
       char mem[32] = "-";
       if (memory > 0) std::snprintf(mem, sizeof mem, "%.2f MB", memory / 1e6);
-      std::printf("%-9s %-8s %9.1f %9.1f %9.1f %9.0f %6.1f%% %8.2f%% %10s\n", wname.c_str(), mode,
-                  mean, p50, p99, c.requests / c.seconds, 100.0 * c.hits / c.requests,
-                  100.0 * c.agree / c.requests, mem);
+      char hit_agree[16] = "-";
+      if (c.hits)
+        std::snprintf(hit_agree, sizeof hit_agree, "%.2f%%", 100.0 * c.hit_agree / c.hits);
+      std::printf("%-9s %-8s %9.1f %9.1f %9.1f %9.0f %6.1f%% %8.2f%% %9s %10s\n", wname.c_str(),
+                  mode, mean, p50, p99, c.requests / c.seconds, 100.0 * c.hits / c.requests,
+                  100.0 * c.agree / c.requests, hit_agree, mem);
       std::fflush(stdout);
       return mean;
     };
-    // Full network.
-    const double off = print("off", measure([&](std::size_t id, bool) {
-                               const data::SparseView x = test.features(id);
-                               model->predict(std::span(&x, 1), k, engine::EvalMode::kExact, out);
-                               return false;
-                             }),
-                             0);
-    // Learned caches (fresh, trained online during warm-up).
-    std::size_t bytes = 0;
-    double on = 0;
-    {
-      cache::CachedPredictor cp(model, co);
-      const Cell c = measure([&](std::size_t id, bool) {
-        const data::SparseView x = test.features(id);
-        cp.predict(std::span(&x, 1), k, engine::EvalMode::kExact, out, cached);
-        return cached[0] >= 0;
-      });
-      bytes = cp.bytes();
-      on = print("learned", c, static_cast<double>(bytes));
-      for (const auto& s : cp.stats())
-        std::printf(
-            "%-9s   layer %u: threshold %.5f, shadow agreement %llu/%llu, hot %zu, "
-            "lookup %.1f us/request\n",
-            "", s.layer, s.threshold, static_cast<unsigned long long>(s.shadow_agreed),
-            static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
-            1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
-    }
-    // Exact-match LRU with the same memory.
-    {
-      cache::LruCache lru(std::max<std::size_t>(bytes, 1));
-      const Cell c = measure([&](std::size_t id, bool) {
-        const data::SparseView x = test.features(id);
-        out.resize(1);
-        if (lru.get(x, k, out[0])) return true;
-        model->predict(std::span(&x, 1), k, engine::EvalMode::kExact, out);
-        lru.put(x, k, out[0]);
-        return false;
-      });
-      print("lru", c, static_cast<double>(lru.bytes()));
-    }
-    std::printf("%-9s   learned/off mean latency: %.2fx faster\n\n", "", off / std::max(on, 1e-9));
+    const double off = print("off", cells[0], 0);
+    const double on = print("learned", cells[1], static_cast<double>(cp.bytes()));
+    for (const auto& s : cp.stats())
+      std::printf(
+          "%-9s   layer %u: %llu hits, %llu misses (warm-up included), threshold %.5f, shadow "
+          "agreement %llu/%llu, hot %zu, lookup %.1f us/request\n",
+          "", s.layer, static_cast<unsigned long long>(s.hits),
+          static_cast<unsigned long long>(s.misses), s.threshold,
+          static_cast<unsigned long long>(s.shadow_agreed),
+          static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
+          1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
+    const double lru_mean = print("lru", cells[2], static_cast<double>(lru->bytes()));
+    std::printf("%-9s   mean latency: learned %.2fx lower than off, lru %.2fx lower than off\n\n",
+                "", off / std::max(on, 1e-9), off / std::max(lru_mean, 1e-9));
   }
-  std::printf("hits: requests answered by a cache; agree: top-1 equal to the full model's.\n");
+  std::printf(
+      "hits: requests answered by a cache; agree: top-1 equal to the full model's (all requests); "
+      "hit agr: the same over hits only.\n");
   return 0;
 }
 

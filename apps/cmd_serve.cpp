@@ -51,6 +51,8 @@ int cmd_serve(int argc, char** argv) {
       cxxopts::value<double>()->default_value("0.99"))(
       "cache-hot", "labels in each cache's hot set",
       cxxopts::value<std::uint32_t>()->default_value("1024"))(
+      "cache-form", "centroid or linear, for caches the model file does not have",
+      cxxopts::value<std::string>()->default_value("centroid"))(
       "cache-shadow", "share of hits also checked against the full model",
       cxxopts::value<double>()->default_value("0.05"))("quiet", "no access log")("h,help",
                                                                                  "this help");
@@ -101,6 +103,7 @@ int cmd_serve(int argc, char** argv) {
     if (!(c.target > 0 && c.target < 1)) fail("--cache-target", "must be in (0, 1)");
     c.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
     c.shadow_fraction = std::clamp(r["cache-shadow"].as<double>(), 0.0, 1.0);
+    c.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
     caching = c;
   }
   server::Metrics metrics;

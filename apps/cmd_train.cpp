@@ -1,7 +1,9 @@
 // `glide train`: trains a sparse network on a dataset, with progress, periodic test P@k, a
-// JSONL log, Ctrl-C checkpointing and --resume.
+// JSONL log, Ctrl-C checkpointing and --resume; with --caches on, also learned caches over hidden
+// layers (cache/training_caches.h), saved in the model file.
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +16,8 @@
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
+#include "cache/cached_predictor.h"
+#include "cache/training_caches.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "data/dataset_io.h"
@@ -48,8 +52,22 @@ int cmd_train(int argc, char** argv) {
       "log-jsonl", "write progress records (JSON lines) to this file",
       cxxopts::value<std::string>())("skip-bad-lines",
                                      "drop malformed data lines (counted) instead of failing")(
-      "print-config", "print the effective config and exit")("q,quiet", "no progress line")(
-      "h,help", "this help");
+      "print-config", "print the effective config and exit")(
+      "caches", "train learned caches alongside the model and save them in it: on or off",
+      cxxopts::value<std::string>()->default_value("off"))(
+      "cache-layers", "hidden layers (0-based, comma-separated) with a cache (implies --caches on)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "cache-hot", "labels in each cache's hot set",
+      cxxopts::value<std::uint32_t>()->default_value("1024"))(
+      "cache-form", "centroid or linear (docs/caches.md)",
+      cxxopts::value<std::string>()->default_value("centroid"))(
+      "cache-rows", "rows of each batch that train the caches (0: all)",
+      cxxopts::value<std::uint32_t>()->default_value("64"))(
+      "cache-budget", "most of the training time the caches may take",
+      cxxopts::value<double>()->default_value("0.02"))(
+      "cache-target", "top-1 agreement of hits the saved thresholds are calibrated for",
+      cxxopts::value<double>()->default_value("0.99"))("q,quiet", "no progress line")("h,help",
+                                                                                      "this help");
   add_config_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
@@ -105,6 +123,26 @@ int cmd_train(int argc, char** argv) {
   engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
   trainer.set_batches(state.batches);
 
+  const std::string caches_flag = r["caches"].as<std::string>();
+  if (caches_flag != "on" && caches_flag != "off")
+    fail("--caches", "must be on or off, got '" + caches_flag + "'");
+  std::unique_ptr<cache::TrainingCaches> caches;
+  if (caches_flag == "on" || !r["cache-layers"].as<std::string>().empty()) {
+    cache::TrainingCacheOptions co;
+    co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), config.net.hidden.size());
+    co.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
+    co.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+    co.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
+    co.time_budget = r["cache-budget"].as<double>();
+    co.target = r["cache-target"].as<double>();
+    if (!(co.target > 0 && co.target < 1)) fail("--cache-target", "must be in (0, 1)");
+    co.seed = config.train.seed;
+    // Resuming continues the file's caches; without --caches they are dropped (stale weights).
+    cache::CacheStates warm;
+    if (r.count("resume")) warm = cache::read_caches(r["resume"].as<std::string>(), config.net);
+    caches = std::make_unique<cache::TrainingCaches>(*net, co, warm);
+  }
+
   std::ofstream jsonl;
   if (r.count("log-jsonl")) {
     jsonl.open(r["log-jsonl"].as<std::string>(), std::ios::app);
@@ -125,6 +163,7 @@ int cmd_train(int argc, char** argv) {
   fo.test = test.num_points() ? &test : nullptr;
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
+  if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
   fo.on_progress = [&](const engine::FitProgress& p) {
     if (p.evaluated) {
       last_p1 = p.eval.precision[0];
@@ -160,7 +199,14 @@ int cmd_train(int argc, char** argv) {
 
   state.samples = done.samples;
   state.batches = trainer.batches();
-  engine::save_model(out_path, *net, config, state);
+  engine::SaveOptions so;
+  cache::CacheSectionWriter cache_sections;
+  cache::CacheStates saved_caches;
+  if (caches) {
+    saved_caches = caches->states();
+    so.extra_sections = [&](engine::ModelFileWriter& w) { cache_sections.add(w, saved_caches); };
+  }
+  engine::save_model(out_path, *net, config, state, so);
   const engine::PhaseTimes& t = trainer.times();
   std::printf(
       "trained %llu samples in %.1f s (%.0f samples/s); time split: select %.1f%%, forward %.1f%%, "
@@ -168,6 +214,17 @@ int cmd_train(int argc, char** argv) {
       static_cast<unsigned long long>(done.samples - fo.start_samples), done.seconds,
       done.samples_per_second, 100 * t.select / t.total(), 100 * t.forward / t.total(),
       100 * t.loss / t.total(), 100 * t.backward / t.total(), 100 * t.refresh / t.total());
+  if (caches) {
+    std::printf("caches: %llu rows in %.1f s (%.1f%% of training time)\n",
+                static_cast<unsigned long long>(caches->rows()), caches->seconds(),
+                100 * caches->seconds() / std::max(done.seconds, 1e-9));
+    for (const auto& c : caches->report())
+      std::printf(
+          "  layer %u: %llu examples, %zu hot labels, threshold %.5f (held-out rows with a hot "
+          "answer: %zu, of them hits: %zu, agreeing: %zu)\n",
+          c.layer, static_cast<unsigned long long>(c.examples), c.hot, c.threshold, c.records,
+          c.hits, c.agreed);
+  }
   std::printf("saved %s\n", out_path.c_str());
   if (fo.test && !g_stop.load()) {
     const engine::EvalResult e = engine::evaluate(*net, test, engine::EvalMode::kExact, nullptr);

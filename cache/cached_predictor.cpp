@@ -6,6 +6,10 @@
 #include <numeric>
 #include <sstream>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "common/error.h"
 #include "engine/staged_forward.h"
 
@@ -17,6 +21,7 @@ double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 constexpr double kCostEma = 0.05;
+constexpr std::size_t kWakeBatch = 64;
 }  // namespace
 
 std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden_layers) {
@@ -44,10 +49,12 @@ std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden
 }
 
 CachedPredictor::CachedPredictor(std::shared_ptr<const engine::Predictor> model,
-                                 CachedOptions options)
+                                 CachedOptions options, const CacheStates& warm)
     : model_(std::move(model)), options_(std::move(options)), rng_(options_.seed) {
   const auto& hidden = model_->config().net.hidden;
   layers_ = options_.layers;
+  if (layers_.empty())
+    for (const auto& [layer, st] : warm) layers_.push_back(layer);
   if (layers_.empty()) layers_.push_back(static_cast<std::uint32_t>(hidden.size() - 1));
   std::sort(layers_.begin(), layers_.end());
   layers_.erase(std::unique(layers_.begin(), layers_.end()), layers_.end());
@@ -57,7 +64,11 @@ CachedPredictor::CachedPredictor(std::shared_ptr<const engine::Predictor> model,
       fail("cache on hidden layer " + std::to_string(l) + ": the model has " +
            std::to_string(hidden.size()) + " hidden layers");
     slot_of_layer_[l] = static_cast<int>(slots_.size());
-    slots_.push_back(std::make_unique<Slot>(l, hidden[l], options_));
+    const auto w = warm.find(l);
+    const CacheState* st = w != warm.end() && w->second.model && w->second.model->dim() == hidden[l]
+                               ? &w->second
+                               : nullptr;
+    slots_.push_back(std::make_unique<Slot>(l, hidden[l], options_, st));
   }
   layer_cost_.assign(hidden.size(), 0.0);
   if (options_.background) worker_ = std::thread([this] { work(); });
@@ -103,9 +114,16 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
     std::uint32_t slot, top1;
   };
   std::vector<Shadow> shadows;
-  std::vector<char> shadowed(B, 0);  // goes through the full network: no later cache answers it
-  // Activations of each cached layer by input index, for the training examples of misses.
+  // 1 + the slot whose hit this input is a shadow check of (0: none): it goes through the full
+  // network and no later cache answers it.
+  std::vector<std::uint32_t> shadowed(B, 0);
+  // Activations of each cached layer by input index, for the training examples of misses, and
+  // each cache's answer (confidence, top-1; kNone: not hot or not looked up), for calibration.
   std::vector<std::vector<float>> stash(slots_.size());
+  constexpr std::uint32_t kNone = ~std::uint32_t{0};
+  std::vector<std::vector<std::pair<float, std::uint32_t>>> looked(
+      slots_.size(), std::vector<std::pair<float, std::uint32_t>>(B, {0.0f, kNone}));
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> hit_labels;  // (slot, label)
   std::vector<double> cost(L);
   double out_cost;
   {
@@ -133,12 +151,13 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
       slot.misses.fetch_add(n, std::memory_order_relaxed);
       continue;
     }
-    const double threshold = slot.tuner.threshold();
+    const float threshold = static_cast<float>(slot.tuner.threshold());
     const auto t1 = Clock::now();
     std::size_t keep = 0, hits = 0, misses = 0;
     for (std::size_t p = 0; p < n; ++p) {
       bool hot = false;
-      const float conf = model->lookup(acts.row(l, p), k, pred, &hot, scratch);
+      const float conf = model->lookup(acts.row(l, p), k, pred, &hot, scratch, threshold);
+      if (hot) looked[s][idx[p]] = {conf, pred.labels[0]};
       bool leaves = false;
       if (shadowed[idx[p]]) {
         // already a shadow check of an earlier layer's cache
@@ -150,10 +169,11 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
         }
         if (shadow) {
           shadows.push_back({idx[p], static_cast<std::uint32_t>(s), pred.labels[0]});
-          shadowed[idx[p]] = 1;
+          shadowed[idx[p]] = static_cast<std::uint32_t>(s) + 1;
         } else {
           out[idx[p]] = pred;
           cached[idx[p]] = static_cast<int>(l);
+          hit_labels.push_back({static_cast<std::uint32_t>(s), pred.labels[0]});
           ++hits;
           leaves = true;
         }
@@ -187,16 +207,27 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
       const std::size_t i = idx[p];
       out[i] = std::move(full[p]);
       if (out[i].labels.empty()) continue;
-      // A training example per cache: this input's activations -> the model's own top-1.
+      // A training example per cache: this input's activations -> the model's own top-1; and
+      // what each cache answered, with the verdict, for its threshold (a shadow-checked hit
+      // stands for 1 / shadow_fraction hits).
+      const std::uint32_t top1 = out[i].labels[0];
       for (std::size_t s = 0; s < slots_.size(); ++s) {
         const std::uint32_t dim = net.config().hidden[slots_[s]->layer];
-        enqueue(static_cast<std::uint32_t>(s), stash[s].data() + i * dim, out[i].labels[0]);
+        enqueue(static_cast<std::uint32_t>(s), stash[s].data() + i * dim, top1);
+        const auto [conf, guess] = looked[s][i];
+        // Not for caches after the one this input is a shadow check of: they never see it.
+        if (guess == kNone || (shadowed[i] && shadowed[i] < s + 1)) continue;
+        const bool shadow = shadowed[i] == s + 1;
+        slots_[s]->tuner.record(conf, guess == top1,
+                                shadow ? static_cast<float>(1 / options_.shadow_fraction) : 1.0f);
       }
     }
   }
   for (const Shadow& sh : shadows)
     slots_[sh.slot]->tuner.observe(!out[sh.input].labels.empty() &&
                                    out[sh.input].labels[0] == sh.top1);
+  // Hits count towards their label's popularity (they are no training examples).
+  for (const auto& [slot, label] : hit_labels) enqueue(slot, nullptr, label);
   {
     std::lock_guard lock(cost_mutex_);
     layer_cost_ = cost;
@@ -212,21 +243,29 @@ void CachedPredictor::learn(const engine::HiddenActivations& acts, std::size_t b
 }
 
 void CachedPredictor::enqueue(std::uint32_t slot, const float* act, std::uint32_t label) {
-  const std::uint32_t dim = model_->config().net.hidden[slots_[slot]->layer];
+  const std::uint32_t dim = act ? model_->config().net.hidden[slots_[slot]->layer] : 0;
+  std::size_t queued = 0;
   {
     std::lock_guard lock(queue_mutex_);
     if (queue_.size() >= options_.queue_capacity) {
-      slots_[slot]->dropped.fetch_add(1, std::memory_order_relaxed);
+      if (act) slots_[slot]->dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     queue_.push_back({slot, label, std::vector<float>(act, act + dim)});
+    queued = queue_.size();
   }
-  if (options_.background) queue_wake_.notify_one();
+  // The worker takes examples in batches: waking it per example would cost the request thread a
+  // context switch each time (see work() for the timed wake-up).
+  if (options_.background && queued >= kWakeBatch) queue_wake_.notify_one();
 }
 
 void CachedPredictor::train(std::deque<Example>& batch) {
   for (const Example& e : batch) {
     Slot& s = *slots_[e.slot];
+    if (e.act.empty()) {
+      s.trainer->count(e.label);
+      continue;
+    }
     s.trainer->add(e.act.data(), e.label);
     if (s.trainer->due()) {
       auto m = s.trainer->snapshot();
@@ -238,9 +277,16 @@ void CachedPredictor::train(std::deque<Example>& batch) {
 }
 
 void CachedPredictor::work() {
+  // Training yields to request threads: it runs at a lower priority (nice +10 for this thread
+  // only, where the system allows it).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
   std::unique_lock lock(queue_mutex_);
   for (;;) {
-    queue_wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // Woken when kWakeBatch examples wait, by drain(), or every few milliseconds for the rest.
+    queue_wake_.wait_for(lock, std::chrono::milliseconds(5), [&] {
+      return stopping_ || queue_.size() >= kWakeBatch || (drain_waiting_ && !queue_.empty());
+    });
+    if (!stopping_ && queue_.empty()) continue;
     if (stopping_) return;
     std::deque<Example> batch;
     batch.swap(queue_);
@@ -249,14 +295,17 @@ void CachedPredictor::work() {
     train(batch);
     lock.lock();
     busy_ = false;
-    if (queue_.empty()) queue_idle_.notify_all();
+    queue_idle_.notify_all();
   }
 }
 
 void CachedPredictor::drain() {
   if (options_.background) {
     std::unique_lock lock(queue_mutex_);
+    ++drain_waiting_;
+    queue_wake_.notify_one();
     queue_idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+    --drain_waiting_;
   } else {
     std::deque<Example> batch;
     {
@@ -288,6 +337,21 @@ std::vector<LayerStats> CachedPredictor::stats() const {
       st.bytes = m->bytes();
     }
     out.push_back(st);
+  }
+  return out;
+}
+
+CacheStates CachedPredictor::states() {
+  drain();
+  CacheStates out;
+  // The worker stays idle while we hold the lock once it is not busy.
+  std::unique_lock lock(queue_mutex_);
+  queue_idle_.wait(lock, [&] { return !busy_; });
+  for (const auto& sp : slots_) {
+    if (sp->trainer->examples() == 0) continue;
+    CacheState st = sp->trainer->state();
+    st.threshold = sp->tuner.threshold();
+    out.emplace(sp->layer, std::move(st));
   }
   return out;
 }

@@ -7,7 +7,8 @@
 // wait for training (a full queue drops examples). A random `shadow_fraction` of hits also runs
 // the full network; whether the cache's top-1 agreed moves that layer's threshold.
 //
-// One CachedPredictor belongs to one loaded model: a reload makes a new one (caches start cold).
+// One CachedPredictor belongs to one loaded model: a reload makes a new one, which starts from the
+// caches stored in the new model file (cache_file.h) or cold when it has none.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/cache_file.h"
 #include "cache/learned_cache.h"
 #include "common/rng.h"
 #include "engine/predictor.h"
@@ -26,8 +28,9 @@
 namespace glide::cache {
 
 struct CachedOptions {
-  std::vector<std::uint32_t> layers;  // hidden layers with a cache; empty: the last one
-  double target = 0.99;               // top-1 agreement of hits with the full model
+  // Hidden layers with a cache; empty: those of the warm caches given, else the last one.
+  std::vector<std::uint32_t> layers;
+  double target = 0.99;  // top-1 agreement of hits with the full model
   double initial_threshold = 0.98;
   double shadow_fraction = 0.05;  // hits also run through the full network
   CacheOptions cache;
@@ -50,7 +53,10 @@ struct LayerStats {
 
 class CachedPredictor {
  public:
-  CachedPredictor(std::shared_ptr<const engine::Predictor> model, CachedOptions options);
+  // `warm`: caches to start from (e.g. read_caches() of the model file), by layer; caches of
+  // layers not in options.layers are ignored, cached layers without one start cold.
+  CachedPredictor(std::shared_ptr<const engine::Predictor> model, CachedOptions options,
+                  const CacheStates& warm = {});
   ~CachedPredictor();
   CachedPredictor(const CachedPredictor&) = delete;
   CachedPredictor& operator=(const CachedPredictor&) = delete;
@@ -69,6 +75,9 @@ class CachedPredictor {
   const engine::Predictor& model() const { return *model_; }
   const std::vector<std::uint32_t>& layers() const { return layers_; }
   std::size_t bytes() const;  // parameters of the current versions, all layers
+  // The published caches with their thresholds and the trainers' counts (to save), after
+  // training on every queued example.
+  CacheStates states();
   // The published cache of layers()[slot] (null before the first version).
   std::shared_ptr<const CacheModel> cache(std::size_t slot) const {
     return slots_[slot]->current();
@@ -79,7 +88,7 @@ class CachedPredictor {
   struct Example {
     std::uint32_t slot;  // index into layers_
     std::uint32_t label;
-    std::vector<float> act;
+    std::vector<float> act;  // empty: a hit, counted towards popularity only
   };
   struct Slot {
     std::uint32_t layer;
@@ -89,16 +98,24 @@ class CachedPredictor {
     ThresholdTuner tuner;
     std::atomic<std::uint64_t> hits{0}, misses{0}, dropped{0};
     std::atomic<double> saved{0}, lookup{0};
-    Slot(std::uint32_t l, std::uint32_t dim, const CachedOptions& o)
+    Slot(std::uint32_t l, std::uint32_t dim, const CachedOptions& o, const CacheState* warm)
         : layer(l),
-          trainer(std::make_unique<CacheTrainer>(l, dim, o.cache)),
-          tuner(o.target, o.initial_threshold) {}
+          trainer(warm ? std::make_unique<CacheTrainer>(*warm, o.cache)
+                       : std::make_unique<CacheTrainer>(l, dim, o.cache)),
+          published(warm ? compacted(*warm->model) : nullptr),
+          tuner(o.target, warm ? warm->threshold : o.initial_threshold) {}
     std::shared_ptr<const CacheModel> current() const {
       std::lock_guard lock(published_mutex);
       return published;
     }
   };
+  // `act` null: count `label` only.
   void enqueue(std::uint32_t slot, const float* act, std::uint32_t label);
+  static std::shared_ptr<const CacheModel> compacted(const CacheModel& m) {
+    auto c = std::make_shared<CacheModel>(m);
+    c->compact();
+    return c;
+  }
   void work();
   void train(std::deque<Example>& batch);
   static void add_double(std::atomic<double>& a, double v);
@@ -119,6 +136,7 @@ class CachedPredictor {
   std::condition_variable queue_wake_, queue_idle_;
   std::deque<Example> queue_;
   bool busy_ = false, stopping_ = false;
+  int drain_waiting_ = 0;  // drain() calls waiting for the queue to empty
   std::thread worker_;
 };
 

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -20,32 +22,58 @@
 
 namespace glide::cache {
 
+// What a cache computes from the layer's normalised activations x (docs/caches.md):
+// kLinear: a softmax over w_c . x + b_c for the hot labels and "other"; confidence: the best
+// class's probability. kCentroid: per hot label the (normalised) mean of the activations the
+// model mapped to it; confidence: the best cosine w_c . x (the "other" row stays unused).
+enum class CacheForm : std::uint8_t { kLinear = 0, kCentroid = 1 };
+const char* form_name(CacheForm form);
+CacheForm parse_form(const std::string& name);  // throws glide::Error
+
 struct CacheOptions {
+  CacheForm form = CacheForm::kCentroid;
   std::uint32_t hot_labels = 1024;         // size of the hot set (classes besides "other")
   float lr = 0.5f;                         // SGD step on normalised activations
   std::uint32_t publish_every = 128;       // examples between published versions
-  std::uint32_t hot_refresh_every = 2048;  // examples between hot-set refreshes (first: 256)
-  double count_decay = 0.5;                // label counts are multiplied by this at each refresh
+  std::uint32_t hot_refresh_every = 2048;  // counted top-1s between hot-set refreshes (first: 256)
+  double count_decay = 0.75;               // label counts are multiplied by this at each refresh
+  double min_count = 1.5;                  // decayed count a label needs to be hot
   std::uint64_t min_examples = 256;        // no hits before this many examples were learned
 };
 
 class CacheModel {
  public:
-  CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::uint32_t> hot);
+  CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::uint32_t> hot,
+             CacheForm form = CacheForm::kLinear);
 
   // Confidence of the best class; when it is a hot label fills `out` with the top-k hot labels
   // (best first) and their probabilities and returns true via *hot. `scratch` holds the logits.
+  // Below `min_confidence` (a miss) only the best hot label is filled in (cheaper).
   float lookup(const float* act, std::uint32_t k, engine::Prediction& out, bool* hot,
-               std::vector<float>& scratch) const;
+               std::vector<float>& scratch, float min_confidence = -2) const;
   // logits of every class (hot labels then "other") for normalised activations `x`.
   void logits(const float* x, float* z) const;
 
   std::uint32_t layer() const { return layer_; }
+  CacheForm form() const { return form_; }
   std::uint32_t dim() const { return dim_; }
   std::uint32_t classes() const { return static_cast<std::uint32_t>(hot_.size()) + 1; }
   const std::vector<std::uint32_t>& hot() const { return hot_; }
   // Bytes of parameters and hot-set ids (what a serving process holds per version).
   std::size_t bytes() const;
+  // kCentroid: replaces the f32 rows by int8 rows with a scale each (4x less memory, integer dots
+  // against the input quantised to int16); the published versions are compact, the trainer's and
+  // the saved ones are not. weight_row() and bias() are empty afterwards.
+  void compact();
+  bool is_compact() const { return !q_.empty(); }
+
+  // Row c of the weights (dim() floats; the row is padded past that) and the biases.
+  const float* weight_row(std::uint32_t c) const { return w_.data() + c * stride_; }
+  const std::vector<float>& bias() const { return b_; }
+  // A cache from stored parameters: `weights` is classes() rows of dim() floats (unpadded).
+  static CacheModel from_parameters(std::uint32_t layer, std::uint32_t dim,
+                                    std::vector<std::uint32_t> hot, std::span<const float> weights,
+                                    std::span<const float> bias, CacheForm form);
 
   std::uint64_t examples = 0;  // examples learned when this version was published
   std::uint64_t version = 0;
@@ -53,56 +81,106 @@ class CacheModel {
  private:
   friend class CacheTrainer;
   std::uint32_t layer_, dim_;
+  CacheForm form_;
   std::size_t stride_;
   std::vector<std::uint32_t> hot_;
   AlignedArray<float> w_;  // classes() x stride_
   std::vector<float> b_;
+  std::vector<std::int8_t> q_;  // compact: hot x qstride_
+  std::vector<float> qscale_;
+  std::size_t qstride_ = 0;
 };
 
 // x / ||x|| into `out` (zeros stay zeros).
 void normalise(const float* x, std::uint32_t n, float* out);
 
+// Everything a cache needs to continue where it stopped: the parameters, the tuned threshold
+// and the trainer's decayed label counts (what the model file stores, cache/cache_file.h).
+struct CacheState {
+  std::shared_ptr<const CacheModel> model;
+  double threshold = 0.98;
+  std::vector<std::pair<std::uint32_t, float>> counts;  // label -> decayed top-1 count
+};
+
 class CacheTrainer {
  public:
   CacheTrainer(std::uint32_t layer, std::uint32_t dim, CacheOptions options);
-  // One SGD step towards `label` (the full model's top-1) from raw activations `act`.
+  // Continues from a saved state (its model's examples count as learned).
+  CacheTrainer(const CacheState& state, CacheOptions options);
+  // The current parameters and counts (threshold left at its default).
+  CacheState state() const;
+  // One SGD step towards `label` (the full model's top-1) from raw activations `act`; counts it.
   void add(const float* act, std::uint32_t label);
+  // Counts a top-1 towards popularity without training (a hit: its label is the cache's own).
+  void count(std::uint32_t label);
   // A copy of the current parameters, to publish.
   std::shared_ptr<const CacheModel> snapshot() const;
   // True when `publish_every` examples arrived since the last snapshot() (then resets).
   bool due() const { return since_publish_ >= options_.publish_every; }
   std::uint64_t examples() const { return examples_; }
+  // The parameters being trained (not a published version: for the trainer's own thread).
+  const CacheModel& current() const { return model_; }
 
  private:
   void refresh_hot_set();
+  // The model over these hot labels, keeping the rows of labels that stay.
+  void rebuild(std::vector<std::uint32_t> hot);
 
   CacheOptions options_;
   CacheModel model_;
   std::unordered_map<std::uint32_t, double> counts_;  // decayed top-1 counts per label
   std::unordered_map<std::uint32_t, std::uint32_t> class_of_;
-  std::uint64_t examples_ = 0, next_refresh_ = 0;
+  std::uint64_t examples_ = 0, counted_ = 0, next_refresh_ = 0;
   mutable std::uint64_t since_publish_ = 0, versions_ = 0;
   std::vector<float> x_, z_;
+  std::vector<std::uint32_t> seen_;  // kCentroid: examples averaged into each class's row
 };
 
-// Keeps the measured top-1 agreement of hits with the full model at or above `target`: each
-// shadow-checked hit that disagrees raises the threshold by a step in -log(1 - t); each agreeing
-// one lowers it by a step small enough that the threshold settles where agreement is about
-// (1 + target) / 2 (up fast, down slowly). Thread-safe.
+// A lookup whose best class was hot, with the full model's verdict: did the cache's top-1 agree?
+// `weight`: how many lookups it stands for (a shadow-checked hit stands for 1 / shadow_fraction).
+struct CalibrationRecord {
+  float confidence = 0;
+  bool agreed = false;
+  float weight = 1;
+};
+
+// The lowest confidence at which the (weighted) records at or above it agree at least
+// 1 - (1 - target) / 4 of the time (a quarter of the allowed disagreement) over at least
+// `min_weight` records, counting one extra disagreement of their mean weight (so with target 0.99
+// it takes about 200 agreeing records and none against); 1 - 1e-6 when none qualifies; never below
+// 0.5; -1 when the records weigh less than `min_weight` in all (no evidence either way).
+double calibrate_threshold(std::vector<CalibrationRecord> records, double target,
+                           double min_weight = 64);
+
+// Keeps the measured top-1 agreement of hits with the full model at or above `target`, from two
+// signals. record(): lookups whose input then went through the full network (misses below the
+// threshold, and shadow-checked hits above it, weighted up) fill a window of recent records; every
+// `recalibrate_every` records the threshold moves to calibrate_threshold() of the window (for a
+// while after a shadow check disagreed: down by at most a small step in -log(1 - t)). observe():
+// each shadow-checked hit moves the threshold at once, up fast on a disagreement (a step in
+// -log(1 - t)) and down slowly on an agreement (settling where agreement is about
+// (1 + target) / 2), so a drop in agreement is answered before the next recalibration. Thread-safe.
 class ThresholdTuner {
  public:
-  explicit ThresholdTuner(double target = 0.99, double initial = 0.98);
+  explicit ThresholdTuner(double target = 0.99, double initial = 0.98, std::size_t window = 4096,
+                          std::size_t recalibrate_every = 128);
   void observe(bool agreed);
+  void record(float confidence, bool agreed, float weight = 1);
   double threshold() const { return threshold_.load(std::memory_order_relaxed); }
   double target() const { return target_; }
   std::uint64_t checks() const;
   std::uint64_t agreed() const;
 
  private:
+  void set(double m);
   const double target_;
+  const std::size_t window_, every_;
   mutable std::mutex mutex_;
   double m_;  // -log(1 - threshold)
   std::uint64_t checks_ = 0, agreed_ = 0;
+  std::vector<CalibrationRecord> records_;  // ring buffer
+  std::size_t next_ = 0, since_ = 0;
+  int cooldown_ = 0;  // recalibrations left that may lower the threshold only gradually
   std::atomic<double> threshold_;
 };
 

@@ -92,6 +92,7 @@ void save_model(const std::string& path, const Network& net, const Config& confi
     w.add("output.weight", DType::kI8, {q->rows, q->stride}, std::as_bytes(q->q.span()));
     w.add("output.weight_scale", DType::kF32, {q->rows}, std::as_bytes(q->scale.span()));
   }
+  if (options.extra_sections) options.extra_sections(w);
   w.commit();
 }
 

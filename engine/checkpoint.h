@@ -2,6 +2,7 @@
 // model file (docs/model-format.md).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,10 +16,14 @@ struct TrainingState {
   std::uint64_t batches = 0;
 };
 
+class ModelFileWriter;
+
 struct SaveOptions {
   bool optimizer_state = true;  // Adam moments, needed to resume training exactly
   int zstd_level = 3;
   int threads = 1;
+  // Adds more sections before the file is committed (learned caches, cache/cache_file.h).
+  std::function<void(ModelFileWriter&)> extra_sections = nullptr;
 };
 
 // Writes atomically: a crash leaves the previous file or the complete new one.

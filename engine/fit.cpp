@@ -55,6 +55,7 @@ FitProgress fit(Network& net, Trainer& trainer, const data::Dataset& train_set,
       labels.push_back(train_set.labels(order[i]));
     }
     const BatchResult r = trainer.train_batch(inputs, labels);
+    if (options.on_batch) options.on_batch(inputs);
     p.samples += take;
     run_samples += take;
     p.batches = trainer.batches();

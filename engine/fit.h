@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include "data/dataset.h"
 #include "engine/evaluator.h"
@@ -28,6 +29,9 @@ struct FitOptions {
   EvalMode eval_mode = EvalMode::kExact;
   // Called after every batch (cheap callers only) and after each evaluation.
   std::function<void(const FitProgress&)> on_progress;
+  // Called after every batch with the batch's inputs, the weights already updated (learned
+  // caches train on them, cache/training_caches.h).
+  std::function<void(std::span<const data::SparseView>)> on_batch;
   const std::atomic<bool>* stop = nullptr;  // set from a signal handler to stop after the batch
   std::uint64_t start_samples = 0;          // resume: samples already trained
 };

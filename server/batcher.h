@@ -27,7 +27,8 @@ namespace glide::server {
 struct ModelSnapshot {
   std::shared_ptr<const engine::Predictor> predictor;
   std::uint64_t version = 0;
-  // Learned caches of this version (null: caching off). A reload makes new, cold ones.
+  // Learned caches of this version (null: caching off). A reload makes new ones, from the
+  // caches stored in the new model file or cold.
   std::shared_ptr<cache::CachedPredictor> cached;
 };
 

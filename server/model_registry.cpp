@@ -25,7 +25,12 @@ namespace {
 ModelSnapshot snapshot(std::shared_ptr<const engine::Predictor> p, std::uint64_t version,
                        const std::optional<cache::CachedOptions>& caching) {
   ModelSnapshot s{std::move(p), version, nullptr};
-  if (caching) s.cached = std::make_shared<cache::CachedPredictor>(s.predictor, *caching);
+  if (!caching) return s;
+  // Start from the caches stored in the model file (trained with it), else cold.
+  cache::CacheStates warm;
+  if (!s.predictor->path().empty())
+    warm = cache::read_caches(s.predictor->path(), s.predictor->config().net);
+  s.cached = std::make_shared<cache::CachedPredictor>(s.predictor, *caching, warm);
   return s;
 }
 }  // namespace
@@ -61,17 +66,17 @@ ModelSnapshot ServedModel::current() const {
 
 std::uint64_t ServedModel::reload() {
   std::lock_guard reloading(reload_mutex_);
-  std::shared_ptr<const engine::Predictor> fresh;
+  // New caches for the new weights (the old ones predicted the old model's answers): those
+  // stored in the new file, else cold ones.
+  ModelSnapshot next;
   try {
-    fresh = std::make_shared<const engine::Predictor>(spec_.path, lsh_);
+    next = snapshot(std::make_shared<const engine::Predictor>(spec_.path, lsh_), 0, caching_);
   } catch (const std::exception& e) {
     if (metrics_) metrics_->count_reload(spec_.name, false);
     throw Error("reload of model '" + spec_.name + "' failed, still serving version " +
                 std::to_string(current().version) + ": " + e.what());
   }
   std::uint64_t version;
-  // New caches for the new weights: the old ones predicted the old model's answers.
-  ModelSnapshot next = snapshot(std::move(fresh), 0, caching_);
   ModelSnapshot old;
   {
     std::lock_guard lock(mutex_);

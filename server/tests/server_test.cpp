@@ -47,7 +47,7 @@ void write_model(const std::string& path, std::uint64_t seed) {
   c.net.lsh.L = 4;
   c.net.lsh.range_pow = 8;
   engine::Network net(c.net);
-  engine::save_model(path, net, c, {}, {false, 1, 1});
+  engine::save_model(path, net, c, {}, {false, 1, 1, {}});
 }
 
 struct Input {
@@ -426,7 +426,8 @@ TEST_CASE("64 clients connecting at once are all served") {
   CHECK(ok == 64 * 3);
 }
 
-TEST_CASE("learned caches over HTTP: cached field, metrics, a reload starts cold caches") {
+TEST_CASE(
+    "learned caches over HTTP: cached field, metrics, a reload starts from the file's caches") {
   const std::string path = temp_path("cached.glide");
   write_model(path, 8);
   const auto xs = make_inputs(3, 31);
@@ -477,6 +478,33 @@ TEST_CASE("learned caches over HTTP: cached field, metrics, a reload starts cold
   const auto r = post(server, "/v1/models/m:predict", predict_body({xs[0]}, 5).dump());
   REQUIRE(r);
   CHECK(json::parse(r->body)["predictions"][0]["cached"].is_null());  // cold again
+
+  // The same weights saved with the warm caches: a reload starts from the file's caches.
+  const cache::CacheStates warm = before->states();
+  REQUIRE(warm.count(0));
+  {
+    const engine::LoadedModel lm = engine::load_model(path, false);
+    cache::CacheSectionWriter sections;
+    engine::SaveOptions so{false, 1, 1, {}};
+    so.extra_sections = [&](engine::ModelFileWriter& w) { sections.add(w, warm); };
+    engine::save_model(path, *lm.net, lm.config, lm.state, so);
+  }
+  m->reload();
+  const auto loaded = m->current().cached;
+  REQUIRE(loaded);
+  CHECK(loaded != after);
+  CHECK(loaded->stats()[0].examples == warm.at(0).model->examples);
+  CHECK(loaded->threshold(0) == doctest::Approx(warm.at(0).threshold));
+  int warm_hits = 0;
+  for (std::size_t x = 0; x < xs.size(); ++x) {
+    const auto w = post(server, "/v1/models/m:predict", predict_body({xs[x]}, 5).dump());
+    REQUIRE(w);
+    const json p = json::parse(w->body)["predictions"][0];
+    if (p["cached"].is_null()) continue;
+    ++warm_hits;
+    CHECK(p["labels"][0] == want[x].labels[0]);
+  }
+  CHECK(warm_hits > 0);  // hits right after the reload, before any new example
 }
 
 TEST_CASE("reload under load drops no request; a damaged file keeps the old model") {
