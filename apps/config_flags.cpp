@@ -34,10 +34,13 @@ void add_config_flags(cxxopts::Options& o) {
       "rebuild-every", "batches before the first table refresh", cxxopts::value<std::uint32_t>())(
       "rebuild-growth", "factor by which the refresh interval grows", cxxopts::value<double>())(
       "rehash-every", "samples between new hash functions (0: never)",
-      cxxopts::value<std::uint64_t>())("sampled-correction",
-                                       "none or logq: correct sampled negatives' logits by -log q",
+      cxxopts::value<std::uint64_t>())("lr-schedule",
+                                       "constant or linear (to lr-final x lr at the last epoch)",
                                        cxxopts::value<std::string>())(
-      "max-seconds", "stop training after this wall time", cxxopts::value<double>())(
+      "lr-final", "final lr as a fraction of lr (linear schedule)", cxxopts::value<double>())(
+      "sampled-correction", "none or logq: correct sampled negatives' logits by -log q",
+      cxxopts::value<std::string>())("max-seconds", "stop training after this wall time",
+                                     cxxopts::value<double>())(
       "eval-every", "batches between test evaluations (0: each epoch)",
       cxxopts::value<std::uint32_t>())("eval-points", "test points per evaluation during training",
                                        cxxopts::value<std::uint32_t>());
@@ -92,6 +95,8 @@ void apply_config_flags(const cxxopts::ParseResult& r, engine::Config& c) {
   if (r.count("rebuild-every")) t.rebuild_every = r["rebuild-every"].as<std::uint32_t>();
   if (r.count("rebuild-growth")) t.rebuild_growth = r["rebuild-growth"].as<double>();
   if (r.count("rehash-every")) t.rehash_every = r["rehash-every"].as<std::uint64_t>();
+  if (r.count("lr-schedule")) t.lr_schedule = r["lr-schedule"].as<std::string>();
+  if (r.count("lr-final")) t.lr_final = r["lr-final"].as<double>();
   if (r.count("sampled-correction"))
     t.sampled_correction = r["sampled-correction"].as<std::string>();
   if (r.count("max-seconds")) t.max_seconds = r["max-seconds"].as<double>();

@@ -72,6 +72,8 @@ json to_j(const Config& c) {
                 {"rebuild_every", t.rebuild_every},
                 {"rebuild_growth", t.rebuild_growth},
                 {"rehash_every", t.rehash_every},
+                {"lr_schedule", t.lr_schedule},
+                {"lr_final", t.lr_final},
                 {"sampled_correction", t.sampled_correction},
                 {"max_seconds", t.max_seconds},
                 {"eval_every", t.eval_every},
@@ -154,11 +156,12 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     const json& t = *it;
     TrainConfig& tc = c.train;
     const std::string p = "train.";
-    check_keys(t,
-               {"optimizer", "precision", "lr", "beta1", "beta2", "eps", "batch", "epochs",
-                "threads", "seed", "rebuild_every", "rebuild_growth", "rehash_every",
-                "sampled_correction", "max_seconds", "eval_every", "eval_points"},
-               where, p);
+    check_keys(
+        t,
+        {"optimizer", "precision", "lr", "beta1", "beta2", "eps", "batch", "epochs", "threads",
+         "seed", "rebuild_every", "rebuild_growth", "rehash_every", "sampled_correction",
+         "lr_schedule", "lr_final", "max_seconds", "eval_every", "eval_points"},
+        where, p);
     read(t, "optimizer", tc.optimizer, where, p);
     read(t, "precision", tc.precision, where, p);
     read(t, "lr", tc.lr, where, p);
@@ -173,6 +176,8 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     read(t, "rebuild_growth", tc.rebuild_growth, where, p);
     read(t, "rehash_every", tc.rehash_every, where, p);
     read(t, "sampled_correction", tc.sampled_correction, where, p);
+    read(t, "lr_schedule", tc.lr_schedule, where, p);
+    read(t, "lr_final", tc.lr_final, where, p);
     read(t, "max_seconds", tc.max_seconds, where, p);
     read(t, "eval_every", tc.eval_every, where, p);
     read(t, "eval_points", tc.eval_points, where, p);
@@ -213,6 +218,9 @@ void validate(const TrainConfig& c) {
   if (!(c.epochs > 0)) fail("train.epochs must be > 0");
   if (c.rebuild_every == 0) fail("train.rebuild_every must be > 0");
   if (!(c.rebuild_growth >= 1)) fail("train.rebuild_growth must be >= 1");
+  if (c.lr_schedule != "constant" && c.lr_schedule != "linear")
+    fail("train.lr_schedule must be constant or linear, got '" + c.lr_schedule + "'");
+  if (!(c.lr_final >= 0 && c.lr_final <= 1)) fail("train.lr_final must be in [0, 1]");
   if (c.sampled_correction != "none" && c.sampled_correction != "logq")
     fail("train.sampled_correction must be none or logq, got '" + c.sampled_correction + "'");
 }

@@ -45,6 +45,9 @@ struct TrainConfig {
   // stochastic rounding); bf16-w (bf16 weights and activations, fp32 Adam moments).
   std::string precision = "fp32";
   double lr = 1e-2;
+  // "constant", or "linear": lr falls linearly to lr_final * lr at the end of `epochs`.
+  std::string lr_schedule = "linear";
+  double lr_final = 0.1;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-7;  // eps: see docs/training.md
   std::uint32_t batch = 256;
   double epochs = 1;          // may be fractional

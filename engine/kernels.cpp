@@ -7,7 +7,7 @@ namespace glide::engine {
 AdamStep AdamStep::at(float lr, float beta1, float beta2, float eps, std::uint64_t t) {
   const double b1t = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
   const double b2t = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
-  return {static_cast<float>(lr * std::sqrt(b2t) / b1t), beta1, beta2, eps};
+  return {static_cast<float>(lr * std::sqrt(b2t) / b1t), beta1, beta2, eps, lr};
 }
 
 const Kernels& kernels_for(Isa isa) {

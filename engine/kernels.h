@@ -13,6 +13,7 @@ namespace glide::engine {
 struct AdamStep {
   float step;  // lr * sqrt(1 - b2^t) / (1 - b1^t)
   float beta1, beta2, eps;
+  float lr;  // the learning rate itself (SGD's step)
   static AdamStep at(float lr, float beta1, float beta2, float eps, std::uint64_t t);
 };
 

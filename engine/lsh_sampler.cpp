@@ -7,8 +7,8 @@
 #include <chrono>
 
 #include "common/rng.h"
-#include "engine/logq_correction.h"
 #include "engine/kernels_bf16.h"
+#include "engine/logq_correction.h"
 #include "engine/output_sampler.h"
 #include "hashing/active_set_sampler.h"
 #include "hashing/lsh_index.h"

@@ -30,7 +30,7 @@ class Fp32Ops final : public OutputLayerOps {
     float* w = W_.row(j);
     k_.backward_rows(w, H_, dH, stride_, rows, coef, count, W_.cols, gw);
     if (c_.optimizer == "sgd")
-      k_.axpy(-static_cast<float>(c_.lr), gw, w, W_.cols);
+      k_.axpy(-step.lr, gw, w, W_.cols);
     else
       k_.adam(w, W_.m.data() + j * W_.stride, W_.v.data() + j * W_.stride, gw, W_.cols, step);
   }
@@ -77,7 +77,7 @@ class Bf16ActOps final : public Bf16ActBase {
     float* w = W_.row(j);
     bk_.backward_rows_fb(w, Hb_.data(), bstride_, dH, hstride_, rows, coef, count, W_.cols, gw);
     if (c_.optimizer == "sgd")
-      k_.axpy(-static_cast<float>(c_.lr), gw, w, W_.cols);
+      k_.axpy(-step.lr, gw, w, W_.cols);
     else
       k_.adam(w, W_.m.data() + j * W_.stride, W_.v.data() + j * W_.stride, gw, W_.cols, step);
   }
@@ -100,7 +100,7 @@ class Bf16Ops final : public Bf16ActBase {
     bk_.backward_rows_bb(w, Hb_.data(), bstride_, dH, hstride_, rows, coef, count, R_.cols, gw);
     const std::uint32_t seeds[3] = {sr_seed(j, t, 0), sr_seed(j, t, 1), sr_seed(j, t, 2)};
     if (c_.optimizer == "sgd")
-      sgd_bf16(w, gw, R_.cols, static_cast<float>(c_.lr), seeds[0]);
+      sgd_bf16(w, gw, R_.cols, step.lr, seeds[0]);
     else if (!R_.m.empty())
       bk_.adam_bf16(w, R_.m.data() + j * R_.stride, R_.v.data() + j * R_.stride, gw, R_.cols, step,
                     seeds);

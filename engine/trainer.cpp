@@ -30,7 +30,7 @@ Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<Output
 void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n,
                      const AdamStep& step) const {
   if (sgd_)
-    k_.axpy(-static_cast<float>(config_.lr), g, w, n);
+    k_.axpy(-step.lr, g, w, n);
   else
     k_.adam(w, m, v, g, n, step);
 }
@@ -291,7 +291,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   t = Clock::now();
   ++net_.step;
   const AdamStep step =
-      AdamStep::at(static_cast<float>(config_.lr), static_cast<float>(config_.beta1),
+      AdamStep::at(static_cast<float>(config_.lr * lr_scale_), static_cast<float>(config_.beta1),
                    static_cast<float>(config_.beta2), static_cast<float>(config_.eps), net_.step);
   if (grads_.size() != hidden.size() || grads_[0].size() < B * acts_.strides[0]) {
     grads_.clear();

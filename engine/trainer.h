@@ -47,6 +47,8 @@ class Trainer {
   OutputSampler* sampler() { return sampler_.get(); }
   std::uint64_t batches() const { return batches_; }
   void set_batches(std::uint64_t b) { batches_ = b; }
+  // The learning rate of the next batches is train.lr times this (a schedule, engine/fit.h).
+  void set_lr_scale(double s) { lr_scale_ = s; }
 
  private:
   void select_active(std::span<const std::span<const std::uint32_t>> labels);
@@ -68,6 +70,7 @@ class Trainer {
   bool sgd_ = false;
   PhaseTimes times_;
   std::uint64_t batches_ = 0;
+  double lr_scale_ = 1.0;
 
   HiddenActivations acts_;
   std::vector<AlignedArray<float>> grads_;  // d loss / d hidden activation, per layer

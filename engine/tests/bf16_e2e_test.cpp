@@ -3,6 +3,8 @@
 // exactly, and score like the fp32 reference within bf16 tolerance.
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include <tbb/global_control.h>
 
 #include <algorithm>
@@ -218,11 +220,15 @@ TEST_CASE("resumed bf16 training continues exactly as uninterrupted training (1 
   Trainer t_full(full, c.train, sampler_for(c, full));
   const FitProgress done = fit(full, t_full, f.data.train, c.train, {});
 
-  Config first = c;
-  first.train.epochs = 35.0 * c.train.batch / f.data.train.num_points();
+  // Interrupted after 35 batches, as a Ctrl-C checkpoint is.
   Network part(c.net);
-  Trainer t_part(part, first.train, sampler_for(c, part));
-  const FitProgress half = fit(part, t_part, f.data.train, first.train, {});
+  Trainer t_part(part, c.train, sampler_for(c, part));
+  std::atomic<bool> stop{false};
+  FitOptions interrupted;
+  interrupted.stop = &stop;
+  interrupted.on_progress = [&](const FitProgress& p) { stop = stop || p.batches >= 35; };
+  const FitProgress half = fit(part, t_part, f.data.train, c.train, interrupted);
+  REQUIRE(half.batches == 35);
   const std::string path = temp_path("resume.bf16.glide");
   save_model(path, part, c, {half.samples, t_part.batches()});
 

@@ -1,6 +1,8 @@
 // The engine end to end on planted synthetic data: it learns, its checkpoints round-trip exactly,
 // damaged ones are refused by name, and a resumed run continues as the uninterrupted one.
 #include <doctest/doctest.h>
+
+#include <atomic>
 #include <tbb/global_control.h>
 
 #include <cstdio>
@@ -143,12 +145,16 @@ TEST_CASE("resumed training continues exactly as uninterrupted training (1 threa
     Trainer t_full(full, c.train, sampler_for(c, full));
     const FitProgress done = fit(full, t_full, f.data.train, c.train, {});
 
-    Config first = c;
-    // Stops mid-epoch on a batch boundary, as a Ctrl-C checkpoint does.
-    first.train.epochs = 35.0 * c.train.batch / f.data.train.num_points();
+    // Stops mid-epoch on a batch boundary, as a Ctrl-C checkpoint does (the planned epochs,
+    // and so the learning-rate schedule, stay those of the full run).
     Network part(c.net);
-    Trainer t_part(part, first.train, sampler_for(c, part));
-    const FitProgress half = fit(part, t_part, f.data.train, first.train, {});
+    Trainer t_part(part, c.train, sampler_for(c, part));
+    std::atomic<bool> stop{false};
+    FitOptions interrupted;
+    interrupted.stop = &stop;
+    interrupted.on_progress = [&](const FitProgress& p) { stop = stop || p.batches >= 35; };
+    const FitProgress half = fit(part, t_part, f.data.train, c.train, interrupted);
+    REQUIRE(half.batches == 35);
     const std::string path = temp_path("resume.glide");
     save_model(path, part, c, {half.samples, t_part.batches()});
 

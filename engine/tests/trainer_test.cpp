@@ -274,3 +274,32 @@ TEST_CASE("log-q corrections match the measured probability of being a shared ca
   fresh.shared_corrections(one, B, U, 10, corr);
   CHECK(corr[0] == doctest::Approx(std::log((N - 10) / double(U))));
 }
+
+TEST_CASE("the learning-rate scale scales the first step exactly") {
+  NetworkConfig nc;
+  nc.num_features = 12;
+  nc.num_labels = 40;
+  nc.hidden = {16};
+  nc.seed = 9;
+  for (const char* optimizer : {"sgd", "adam"}) {
+    CAPTURE(optimizer);
+    Network start(nc), full(nc), half(nc);
+    TrainConfig tc;
+    tc.optimizer = optimizer;
+    tc.lr = tc.optimizer == "sgd" ? 1.0 : 0.01;  // steps well above the weights' float spacing
+    Batch b = tiny_batch();
+    Trainer tf(full, tc, nullptr), th(half, tc, nullptr);
+    th.set_lr_scale(0.5);
+    tf.train_batch(b.inputs, b.label_views);
+    th.train_batch(b.inputs, b.label_views);
+    std::size_t moved = 0;
+    for (std::uint32_t j = 0; j < nc.num_labels; ++j)
+      for (std::uint32_t i = 0; i < nc.hidden[0]; ++i) {
+        const float d_full = full.output.row(j)[i] - start.output.row(j)[i];
+        const float d_half = half.output.row(j)[i] - start.output.row(j)[i];
+        CHECK(d_half == doctest::Approx(0.5f * d_full).epsilon(1e-3).scale(1e-6));
+        moved += d_full != 0;
+      }
+    CHECK(moved > nc.num_labels);  // the step did move the output layer
+  }
+}
