@@ -166,6 +166,8 @@ void apply(const TrainOptions& o, engine::TrainConfig& t) {
   t.eval_points = o.eval_points;
   t.rebuild_every = o.rebuild_every;
   t.rebuild_growth = o.rebuild_growth;
+  t.lr_schedule = o.lr_schedule;
+  t.lr_final = o.lr_final;
 }
 
 TrainOptions from_engine(const engine::TrainConfig& t) {
@@ -181,6 +183,8 @@ TrainOptions from_engine(const engine::TrainConfig& t) {
   o.eval_points = t.eval_points;
   o.rebuild_every = t.rebuild_every;
   o.rebuild_growth = t.rebuild_growth;
+  o.lr_schedule = t.lr_schedule;
+  o.lr_final = t.lr_final;
   return o;
 }
 

@@ -56,7 +56,7 @@ struct TrainConfig {
   // Tables are refreshed after `rebuild_every` batches, that interval growing by
   // `rebuild_growth` after each refresh (SLIDE's schedule); new hash functions every
   // `rehash_every` samples (0: never).
-  std::uint32_t rebuild_every = 50;
+  std::uint32_t rebuild_every = 200;
   double rebuild_growth = 1.1;
   std::uint64_t rehash_every = 0;
   // Sampled softmax: "logq" corrects each shared negative's logit by -log of its probability of

@@ -142,8 +142,11 @@ struct TrainOptions {
   std::uint32_t eval_every = 0;
   std::uint32_t eval_points = 1000;
   PredictMode eval_mode = PredictMode::kExact;
-  std::uint32_t rebuild_every = 50;  ///< batches between LSH table refreshes (> 0)
-  double rebuild_growth = 1.1;       ///< that interval grows by this factor (>= 1)
+  std::uint32_t rebuild_every = 200;  ///< batches between LSH table refreshes (> 0)
+  double rebuild_growth = 1.1;        ///< that interval grows by this factor (>= 1)
+  /// "linear": lr falls linearly to lr_final * lr over `epochs`; "constant" keeps it.
+  std::string lr_schedule = "linear";
+  double lr_final = 0.1;  ///< in [0, 1]
 };
 
 /// Ranking quality over the rows that have labels (rows without labels are skipped).
