@@ -25,6 +25,32 @@ Precision parse_precision(const std::string& s) {
 
 namespace {
 
+// Scores rows j0..j0+n one at a time against every sample of the batch: `dots(j, all, col)`
+// fills col[s] with row j's dot product with sample s's activations (all = 0..B-1).
+template <class RowDots>
+void score_block_by_rows(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n,
+                         const ParamVector& bias, float* out, std::size_t ld, RowDots dots) {
+  thread_local std::vector<std::uint32_t> all;
+  thread_local std::vector<float> col;
+  if (all.size() < batch.B) {
+    all.resize(batch.B);
+    std::iota(all.begin(), all.end(), 0u);
+  }
+  col.resize(batch.B);
+  for (std::uint32_t q = 0; q < n; ++q) {
+    dots(j0 + q, all.data(), col.data());
+    const float b = bias.w[j0 + q];
+    for (std::size_t s = 0; s < batch.B; ++s) out[s * ld + q] = col[s] + b;
+  }
+}
+
+// Scorers that read fp32 activations as they are.
+void prepare_plain(const float* H, std::size_t stride, std::size_t B, ScorerBatch& batch) {
+  batch.H = H;
+  batch.stride = stride;
+  batch.B = B;
+}
+
 class Fp32Scorer final : public RowScorer {
  public:
   Fp32Scorer(const ParamMatrix& W, const ParamVector& b) : W_(W), b_(b) {}
@@ -33,25 +59,15 @@ class Fp32Scorer final : public RowScorer {
   std::size_t weight_bytes() const override { return std::size_t{W_.rows} * W_.cols * 4; }
   void prepare(const float* H, std::size_t stride, std::size_t B,
                ScorerBatch& batch) const override {
-    batch.H = H;
-    batch.stride = stride;
-    batch.B = B;
+    prepare_plain(H, stride, B, batch);
   }
   void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
                    std::size_t ld) const override {
     const Kernels& k = kernels();
-    thread_local std::vector<std::uint32_t> all;
-    thread_local std::vector<float> col;
-    if (all.size() < batch.B) {
-      all.resize(batch.B);
-      std::iota(all.begin(), all.end(), 0u);
-    }
-    col.resize(batch.B);
-    for (std::uint32_t q = 0; q < n; ++q) {
-      k.dot_rows(W_.row(j0 + q), batch.H, batch.stride, all.data(), batch.B, W_.cols, col.data());
-      const float b = b_.w[j0 + q];
-      for (std::size_t s = 0; s < batch.B; ++s) out[s * ld + q] = col[s] + b;
-    }
+    score_block_by_rows(batch, j0, n, b_, out, ld,
+                        [&](std::uint32_t j, const std::uint32_t* all, float* col) {
+                          k.dot_rows(W_.row(j), batch.H, batch.stride, all, batch.B, W_.cols, col);
+                        });
   }
   void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
                   float* out) const override {
@@ -117,26 +133,15 @@ class Bf16Scorer final : public RowScorer {
   std::size_t weight_bytes() const override { return std::size_t{W_.rows} * W_.cols * 2; }
   void prepare(const float* H, std::size_t stride, std::size_t B,
                ScorerBatch& batch) const override {
-    batch.H = H;
-    batch.stride = stride;
-    batch.B = B;
+    prepare_plain(H, stride, B, batch);
   }
   void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
                    std::size_t ld) const override {
     const Bf16Kernels& k = bf16_kernels();
-    thread_local std::vector<std::uint32_t> all;
-    thread_local std::vector<float> col;
-    if (all.size() < batch.B) {
-      all.resize(batch.B);
-      std::iota(all.begin(), all.end(), 0u);
-    }
-    col.resize(batch.B);
-    for (std::uint32_t q = 0; q < n; ++q) {
-      k.dot_rows_bf(W_.row(j0 + q), batch.H, batch.stride, all.data(), batch.B, W_.cols,
-                    col.data());
-      const float b = b_.w[j0 + q];
-      for (std::size_t s = 0; s < batch.B; ++s) out[s * ld + q] = col[s] + b;
-    }
+    score_block_by_rows(
+        batch, j0, n, b_, out, ld, [&](std::uint32_t j, const std::uint32_t* all, float* col) {
+          k.dot_rows_bf(W_.row(j), batch.H, batch.stride, all, batch.B, W_.cols, col);
+        });
   }
   void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
                   float* out) const override {
