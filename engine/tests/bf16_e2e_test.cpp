@@ -3,8 +3,6 @@
 // exactly, and score like the fp32 reference within bf16 tolerance.
 #include <doctest/doctest.h>
 
-#include <atomic>
-
 #include <tbb/global_control.h>
 
 #include <algorithm>
@@ -223,11 +221,7 @@ TEST_CASE("resumed bf16 training continues exactly as uninterrupted training (1 
   // Interrupted after 35 batches, as a Ctrl-C checkpoint is.
   Network part(c.net);
   Trainer t_part(part, c.train, sampler_for(c, part));
-  std::atomic<bool> stop{false};
-  FitOptions interrupted;
-  interrupted.stop = &stop;
-  interrupted.on_progress = [&](const FitProgress& p) { stop = stop || p.batches >= 35; };
-  const FitProgress half = fit(part, t_part, f.data.train, c.train, interrupted);
+  const FitProgress half = testing::fit_interrupted(part, t_part, f.data.train, c.train, 35);
   REQUIRE(half.batches == 35);
   const std::string path = temp_path("resume.bf16.glide");
   save_model(path, part, c, {half.samples, t_part.batches()});

@@ -2,7 +2,6 @@
 // damaged ones are refused by name, and a resumed run continues as the uninterrupted one.
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <tbb/global_control.h>
 
 #include <cstdio>
@@ -149,11 +148,7 @@ TEST_CASE("resumed training continues exactly as uninterrupted training (1 threa
     // and so the learning-rate schedule, stay those of the full run).
     Network part(c.net);
     Trainer t_part(part, c.train, sampler_for(c, part));
-    std::atomic<bool> stop{false};
-    FitOptions interrupted;
-    interrupted.stop = &stop;
-    interrupted.on_progress = [&](const FitProgress& p) { stop = stop || p.batches >= 35; };
-    const FitProgress half = fit(part, t_part, f.data.train, c.train, interrupted);
+    const FitProgress half = testing::fit_interrupted(part, t_part, f.data.train, c.train, 35);
     REQUIRE(half.batches == 35);
     const std::string path = temp_path("resume.glide");
     save_model(path, part, c, {half.samples, t_part.batches()});

@@ -4,8 +4,11 @@
 #include <filesystem>
 #include <string>
 
+#include <atomic>
+
 #include "data/synth_xc.h"
 #include "engine/config.h"
+#include "engine/fit.h"
 
 namespace glide::engine::testing {
 
@@ -32,6 +35,17 @@ inline std::string temp_path(const std::string& suite, const std::string& name) 
   const auto dir = std::filesystem::temp_directory_path() / suite;
   std::filesystem::create_directories(dir);
   return (dir / name).string();
+}
+
+// Trains like fit() but stops after `batches` batches, as a Ctrl-C checkpoint does: the planned
+// epochs, and so the learning-rate schedule, stay those of `train`.
+inline FitProgress fit_interrupted(Network& net, Trainer& trainer, const data::Dataset& data,
+                                   const TrainConfig& train, std::uint64_t batches) {
+  std::atomic<bool> stop{false};
+  FitOptions interrupted;
+  interrupted.stop = &stop;
+  interrupted.on_progress = [&](const FitProgress& p) { stop = stop || p.batches >= batches; };
+  return fit(net, trainer, data, train, interrupted);
 }
 
 }  // namespace glide::engine::testing
