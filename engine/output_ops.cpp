@@ -14,9 +14,20 @@ void sgd_bf16(bf16* w, const float* g, std::size_t n, float lr, std::uint32_t se
                           sr_noise(seed, static_cast<std::uint32_t>(i)));
 }
 
+// One step of the optimizer on fp32 row j (the fp32 and bf16-act modes keep fp32 rows).
+void update_f32_row(const Kernels& k, bool sgd, ParamMatrix& W, std::uint32_t j, const float* gw,
+                    const AdamStep& step) {
+  float* w = W.row(j);
+  if (sgd)
+    k.axpy(-step.lr, gw, w, W.cols);
+  else
+    k.adam(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, gw, W.cols, step);
+}
+
 class Fp32Ops final : public OutputLayerOps {
  public:
-  Fp32Ops(Network& net, const TrainConfig& c) : W_(net.output), k_(kernels()), c_(c) {}
+  Fp32Ops(Network& net, const TrainConfig& c)
+      : W_(net.output), k_(kernels()), sgd_(c.optimizer == "sgd") {}
   void prepare(const float* H, std::size_t stride, std::size_t) override {
     H_ = H;
     stride_ = stride;
@@ -27,19 +38,15 @@ class Fp32Ops final : public OutputLayerOps {
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t, const AdamStep& step) override {
-    float* w = W_.row(j);
-    k_.backward_rows(w, H_, dH, stride_, rows, coef, count, W_.cols, gw);
-    if (c_.optimizer == "sgd")
-      k_.axpy(-step.lr, gw, w, W_.cols);
-    else
-      k_.adam(w, W_.m.data() + j * W_.stride, W_.v.data() + j * W_.stride, gw, W_.cols, step);
+    k_.backward_rows(W_.row(j), H_, dH, stride_, rows, coef, count, W_.cols, gw);
+    update_f32_row(k_, sgd_, W_, j, gw, step);
   }
   OutputRowsView view() const override { return OutputRowsView::of(W_); }
 
  private:
   ParamMatrix& W_;
   const Kernels& k_;
-  const TrainConfig& c_;
+  const bool sgd_;
   const float* H_ = nullptr;
   std::size_t stride_ = 0;
 };
@@ -47,7 +54,8 @@ class Fp32Ops final : public OutputLayerOps {
 // Rounds the batch's activations to bf16 once; shared by the bf16 modes.
 class Bf16ActBase : public OutputLayerOps {
  public:
-  Bf16ActBase(const TrainConfig& c) : k_(kernels()), bk_(bf16_kernels()), c_(c) {}
+  explicit Bf16ActBase(const TrainConfig& c)
+      : k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     dim_ = stride;  // converting the padding (zeros) too keeps bf16 rows fully defined
     hstride_ = stride;
@@ -60,7 +68,7 @@ class Bf16ActBase : public OutputLayerOps {
  protected:
   const Kernels& k_;
   const Bf16Kernels& bk_;
-  const TrainConfig& c_;
+  const bool sgd_;
   AlignedArray<bf16> Hb_;
   std::size_t dim_ = 0, hstride_ = 0, bstride_ = 0;
 };
@@ -74,12 +82,9 @@ class Bf16ActOps final : public Bf16ActBase {
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t, const AdamStep& step) override {
-    float* w = W_.row(j);
-    bk_.backward_rows_fb(w, Hb_.data(), bstride_, dH, hstride_, rows, coef, count, W_.cols, gw);
-    if (c_.optimizer == "sgd")
-      k_.axpy(-step.lr, gw, w, W_.cols);
-    else
-      k_.adam(w, W_.m.data() + j * W_.stride, W_.v.data() + j * W_.stride, gw, W_.cols, step);
+    bk_.backward_rows_fb(W_.row(j), Hb_.data(), bstride_, dH, hstride_, rows, coef, count, W_.cols,
+                         gw);
+    update_f32_row(k_, sgd_, W_, j, gw, step);
   }
   OutputRowsView view() const override { return OutputRowsView::of(W_); }
 
@@ -99,7 +104,7 @@ class Bf16Ops final : public Bf16ActBase {
     bf16* w = R_.row(j);
     bk_.backward_rows_bb(w, Hb_.data(), bstride_, dH, hstride_, rows, coef, count, R_.cols, gw);
     const std::uint32_t seeds[3] = {sr_seed(j, t, 0), sr_seed(j, t, 1), sr_seed(j, t, 2)};
-    if (c_.optimizer == "sgd")
+    if (sgd_)
       sgd_bf16(w, gw, R_.cols, step.lr, seeds[0]);
     else if (!R_.m.empty())
       bk_.adam_bf16(w, R_.m.data() + j * R_.stride, R_.v.data() + j * R_.stride, gw, R_.cols, step,
