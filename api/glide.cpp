@@ -115,6 +115,15 @@ engine::EvalMode to_engine(PredictMode m) {
   return m == PredictMode::kSampled ? engine::EvalMode::kSampled : engine::EvalMode::kExact;
 }
 
+// The public LSH options over an engine LshConfig (its other fields keep their values).
+void copy_lsh(const LshOptions& o, engine::LshConfig& l) {
+  l.family = o.family;
+  l.K = o.K;
+  l.L = o.L;
+  l.range_pow = o.range_pow;
+  l.bucket_size = o.bucket_size;
+}
+
 engine::NetworkConfig to_engine(const ModelConfig& c) {
   engine::NetworkConfig n;
   n.num_features = c.num_features;
@@ -125,11 +134,14 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
                : c.sampling == Sampling::kRandom ? engine::OutputSampling::kRandom
                                                  : engine::OutputSampling::kLsh;
   n.sparsity = c.sparsity;
-  n.lsh.family = c.lsh.family;
-  n.lsh.K = c.lsh.K;
-  n.lsh.L = c.lsh.L;
-  n.lsh.range_pow = c.lsh.range_pow;
-  n.lsh.bucket_size = c.lsh.bucket_size;
+  copy_lsh(c.lsh, n.lsh);
+  for (const HiddenLayerSampling& h : c.hidden_sampling) {
+    engine::HiddenSampling e;
+    e.sampled = h.sampled;
+    e.sparsity = h.sparsity;
+    copy_lsh(h.lsh, e.lsh);
+    n.hidden_sampling.push_back(e);
+  }
   n.seed = c.seed;
   return n;
 }
@@ -149,6 +161,13 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.lsh.L = n.lsh.L;
   c.lsh.range_pow = n.lsh.range_pow;
   c.lsh.bucket_size = n.lsh.bucket_size;
+  for (const engine::HiddenSampling& e : n.hidden_sampling) {
+    HiddenLayerSampling h;
+    h.sampled = e.sampled;
+    h.sparsity = e.sparsity;
+    h.lsh = {e.lsh.family, e.lsh.K, e.lsh.L, e.lsh.range_pow, e.lsh.bucket_size};
+    c.hidden_sampling.push_back(h);
+  }
   c.seed = n.seed;
   return c;
 }

@@ -11,6 +11,11 @@ void add_config_flags(cxxopts::Options& o) {
   o.add_options("model")("config", "JSON config file (flags override it)",
                          cxxopts::value<std::string>())(
       "hidden", "hidden layer sizes, e.g. 128 or 1024,512,128", cxxopts::value<std::string>())(
+      "hidden-sampling",
+      "per hidden layer: dense or lsh, e.g. dense,lsh,dense (the first layer is always dense)",
+      cxxopts::value<std::string>())(
+      "hidden-sparsity", "fraction of a sampled hidden layer's neurons active per sample",
+      cxxopts::value<double>())(
       "sampling", "output neurons computed in training: lsh, random or dense",
       cxxopts::value<std::string>())("sparsity", "fraction of output neurons active per sample",
                                      cxxopts::value<double>())("loss", "softmax or sigmoid",
@@ -64,6 +69,22 @@ std::vector<std::uint32_t> parse_sizes(const std::string& s) {
   if (out.empty()) fail("--hidden: expected at least one size");
   return out;
 }
+
+// "dense,lsh,dense": one mode per hidden layer; other settings keep what the config file (or the
+// defaults) gave each layer.
+void parse_hidden_sampling(const std::string& s, std::vector<engine::HiddenSampling>& layers) {
+  std::vector<std::string> modes;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item != "dense" && item != "lsh")
+      fail("--hidden-sampling: expected dense or lsh per layer (e.g. dense,lsh), got '" + item +
+           "' in '" + s + "'");
+    modes.push_back(item);
+  }
+  layers.resize(modes.size());
+  for (std::size_t l = 0; l < modes.size(); ++l) layers[l].sampled = modes[l] == "lsh";
+}
 }  // namespace
 
 void apply_config_flags(const cxxopts::ParseResult& r, engine::Config& c) {
@@ -75,6 +96,12 @@ void apply_config_flags(const cxxopts::ParseResult& r, engine::Config& c) {
   auto& n = c.net;
   auto& t = c.train;
   if (r.count("hidden")) n.hidden = parse_sizes(r["hidden"].as<std::string>());
+  if (r.count("hidden-sampling"))
+    parse_hidden_sampling(r["hidden-sampling"].as<std::string>(), n.hidden_sampling);
+  if (r.count("hidden-sparsity")) {
+    if (n.hidden_sampling.empty()) fail("--hidden-sparsity needs sampled hidden layers");
+    for (auto& h : n.hidden_sampling) h.sparsity = r["hidden-sparsity"].as<double>();
+  }
   if (r.count("sampling")) n.sampling = engine::parse_sampling(r["sampling"].as<std::string>());
   if (r.count("sparsity")) n.sparsity = r["sparsity"].as<double>();
   if (r.count("loss")) n.loss = engine::parse_loss(r["loss"].as<std::string>());

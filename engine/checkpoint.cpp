@@ -167,6 +167,7 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
     net.output = ParamMatrix();
     net.output_int8 = std::move(q);
   }
+  out.net->build_hidden_samplers(out.config.train);  // over the loaded weights
   return out;
 }
 

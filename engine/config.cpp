@@ -36,6 +36,22 @@ LossKind parse_loss(const std::string& s) {
 
 namespace {
 
+json lsh_to_j(const LshConfig& l) {
+  return json{{"family", l.family},           {"K", l.K},
+              {"L", l.L},                     {"range_pow", l.range_pow},
+              {"bucket_size", l.bucket_size}, {"insert_policy", l.insert_policy},
+              {"simhash_ratio", l.simhash_ratio}, {"bin_size", l.bin_size},
+              {"strategy", l.strategy},       {"min_count", l.min_count}};
+}
+
+json hidden_sampling_to_j(const std::vector<HiddenSampling>& layers) {
+  json a = json::array();
+  for (const HiddenSampling& h : layers)
+    a.push_back(h.sampled ? json{{"mode", "lsh"}, {"sparsity", h.sparsity}, {"lsh", lsh_to_j(h.lsh)}}
+                          : json{{"mode", "dense"}});
+  return a;
+}
+
 json to_j(const Config& c) {
   const NetworkConfig& n = c.net;
   const TrainConfig& t = c.train;
@@ -47,17 +63,8 @@ json to_j(const Config& c) {
                 {"sampling", name(n.sampling)},
                 {"sparsity", n.sparsity},
                 {"seed", n.seed},
-                {"lsh",
-                 {{"family", n.lsh.family},
-                  {"K", n.lsh.K},
-                  {"L", n.lsh.L},
-                  {"range_pow", n.lsh.range_pow},
-                  {"bucket_size", n.lsh.bucket_size},
-                  {"insert_policy", n.lsh.insert_policy},
-                  {"simhash_ratio", n.lsh.simhash_ratio},
-                  {"bin_size", n.lsh.bin_size},
-                  {"strategy", n.lsh.strategy},
-                  {"min_count", n.lsh.min_count}}}}},
+                {"lsh", lsh_to_j(n.lsh)},
+                {"hidden_sampling", hidden_sampling_to_j(n.hidden_sampling)}}},
               {"train",
                {{"optimizer", t.optimizer},
                 {"precision", t.precision},
@@ -103,6 +110,42 @@ void check_keys(const json& j, std::initializer_list<const char*> allowed, const
   }
 }
 
+void read_lsh(const json& l, LshConfig& c, const std::string& where, const std::string& p) {
+  check_keys(l,
+             {"family", "K", "L", "range_pow", "bucket_size", "insert_policy", "simhash_ratio",
+              "bin_size", "strategy", "min_count"},
+             where, p);
+  read(l, "family", c.family, where, p);
+  read(l, "K", c.K, where, p);
+  read(l, "L", c.L, where, p);
+  read(l, "range_pow", c.range_pow, where, p);
+  read(l, "bucket_size", c.bucket_size, where, p);
+  read(l, "insert_policy", c.insert_policy, where, p);
+  read(l, "simhash_ratio", c.simhash_ratio, where, p);
+  read(l, "bin_size", c.bin_size, where, p);
+  read(l, "strategy", c.strategy, where, p);
+  read(l, "min_count", c.min_count, where, p);
+}
+
+// [{"mode": "dense"}, {"mode": "lsh", "sparsity": 0.05, "lsh": {...}}, ...]: replaces the list;
+// keys left out of an entry keep HiddenSampling's defaults.
+void read_hidden_sampling(const json& a, std::vector<HiddenSampling>& out,
+                          const std::string& where) {
+  if (!a.is_array()) fail(where, "config 'network.hidden_sampling' must be a JSON array");
+  out.assign(a.size(), HiddenSampling{});
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const std::string p = "network.hidden_sampling[" + std::to_string(i) + "].";
+    check_keys(a[i], {"mode", "sparsity", "lsh"}, where, p);
+    std::string mode = "dense";
+    read(a[i], "mode", mode, where, p);
+    if (mode != "dense" && mode != "lsh")
+      fail(where, "config key '" + p + "mode' must be dense or lsh, got '" + mode + "'");
+    out[i].sampled = mode == "lsh";
+    read(a[i], "sparsity", out[i].sparsity, where, p);
+    if (auto l = a[i].find("lsh"); l != a[i].end()) read_lsh(*l, out[i].lsh, where, p + "lsh.");
+  }
+}
+
 }  // namespace
 
 std::string to_json(const Config& c, int indent) {
@@ -121,7 +164,9 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     const json& n = *it;
     NetworkConfig& nc = c.net;
     check_keys(
-        n, {"num_features", "num_labels", "hidden", "loss", "sampling", "sparsity", "seed", "lsh"},
+        n,
+        {"num_features", "num_labels", "hidden", "loss", "sampling", "sparsity", "seed", "lsh",
+         "hidden_sampling"},
         where, "network.");
     read(n, "num_features", nc.num_features, where, "network.");
     read(n, "num_labels", nc.num_labels, where, "network.");
@@ -134,23 +179,9 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     s.clear();
     read(n, "sampling", s, where, "network.");
     if (!s.empty()) nc.sampling = parse_sampling(s);
-    if (auto l = n.find("lsh"); l != n.end()) {
-      check_keys(*l,
-                 {"family", "K", "L", "range_pow", "bucket_size", "insert_policy", "simhash_ratio",
-                  "bin_size", "strategy", "min_count"},
-                 where, "network.lsh.");
-      const std::string p = "network.lsh.";
-      read(*l, "family", nc.lsh.family, where, p);
-      read(*l, "K", nc.lsh.K, where, p);
-      read(*l, "L", nc.lsh.L, where, p);
-      read(*l, "range_pow", nc.lsh.range_pow, where, p);
-      read(*l, "bucket_size", nc.lsh.bucket_size, where, p);
-      read(*l, "insert_policy", nc.lsh.insert_policy, where, p);
-      read(*l, "simhash_ratio", nc.lsh.simhash_ratio, where, p);
-      read(*l, "bin_size", nc.lsh.bin_size, where, p);
-      read(*l, "strategy", nc.lsh.strategy, where, p);
-      read(*l, "min_count", nc.lsh.min_count, where, p);
-    }
+    if (auto l = n.find("lsh"); l != n.end()) read_lsh(*l, nc.lsh, where, "network.lsh.");
+    if (auto h = n.find("hidden_sampling"); h != n.end())
+      read_hidden_sampling(*h, nc.hidden_sampling, where);
   }
   if (auto it = j.find("train"); it != j.end()) {
     const json& t = *it;
@@ -190,6 +221,15 @@ Config config_from_json(const std::string& text, const std::string& where) {
   return c;
 }
 
+namespace {
+void validate_lsh(const LshConfig& l, const std::string& p) {
+  if (l.K == 0 || l.K > 32) fail(p + "K must be in 1..32");
+  if (l.L == 0 || l.L > 4096) fail(p + "L must be in 1..4096");
+  if (l.range_pow == 0 || l.range_pow > 24) fail(p + "range_pow must be in 1..24");
+  if (l.bucket_size == 0 || l.bucket_size > 4096) fail(p + "bucket_size must be in 1..4096");
+}
+}  // namespace
+
 void validate(const NetworkConfig& c) {
   if (c.num_features == 0) fail("network.num_features must be > 0");
   if (c.num_labels == 0) fail("network.num_labels must be > 0");
@@ -197,11 +237,20 @@ void validate(const NetworkConfig& c) {
   for (auto h : c.hidden)
     if (h == 0 || h > 65536) fail("network.hidden sizes must be in 1..65536");
   if (!(c.sparsity > 0 && c.sparsity <= 1)) fail("network.sparsity must be in (0, 1]");
-  if (c.lsh.K == 0 || c.lsh.K > 32) fail("network.lsh.K must be in 1..32");
-  if (c.lsh.L == 0 || c.lsh.L > 4096) fail("network.lsh.L must be in 1..4096");
-  if (c.lsh.range_pow == 0 || c.lsh.range_pow > 24) fail("network.lsh.range_pow must be in 1..24");
-  if (c.lsh.bucket_size == 0 || c.lsh.bucket_size > 4096)
-    fail("network.lsh.bucket_size must be in 1..4096");
+  validate_lsh(c.lsh, "network.lsh.");
+  if (!c.hidden_sampling.empty() && c.hidden_sampling.size() != c.hidden.size())
+    fail("network.hidden_sampling needs one entry per hidden layer (" +
+         std::to_string(c.hidden.size()) + "), got " + std::to_string(c.hidden_sampling.size()));
+  for (std::size_t l = 0; l < c.hidden_sampling.size(); ++l) {
+    const HiddenSampling& h = c.hidden_sampling[l];
+    const std::string p = "network.hidden_sampling[" + std::to_string(l) + "].";
+    if (!h.sampled) continue;
+    if (l == 0)
+      fail(p + "mode: the first hidden layer reads the sparse input and must be dense (its "
+               "weights are stored one row per input feature)");
+    if (!(h.sparsity > 0 && h.sparsity <= 1)) fail(p + "sparsity must be in (0, 1]");
+    validate_lsh(h.lsh, p + "lsh.");
+  }
 }
 
 void validate(const TrainConfig& c) {

@@ -27,10 +27,36 @@ struct LshConfig {
   std::uint32_t min_count = 2;     // threshold strategy
 };
 
+// How hidden layer l >= 1 chooses the neurons it computes. A sampled layer owns LSH tables over
+// its neurons' weight rows, queried with the previous layer's activations, in training and in
+// inference alike (its successors are trained on sparse activations and expect them). The first
+// hidden layer reads the sparse input and stays dense: its weights are stored one row per input
+// feature, so a neuron's weight vector is a column spread over every feature row.
+struct HiddenSampling {
+  bool sampled = false;    // "lsh"; false: "dense"
+  double sparsity = 0.05;  // fraction of the layer's neurons active per sample
+  // Small layers want few, well-filled buckets: 3 DWTA bins of 8 per table (512 buckets).
+  LshConfig lsh{.family = "dwta",
+                .K = 3,
+                .L = 16,
+                .range_pow = 9,
+                .bucket_size = 64,
+                .insert_policy = "fifo",
+                .simhash_ratio = 3,
+                .bin_size = 8,
+                .strategy = "topk",
+                .min_count = 2};
+};
+
 struct NetworkConfig {
   std::uint32_t num_features = 0;
   std::uint32_t num_labels = 0;
   std::vector<std::uint32_t> hidden = {128};
+  // Empty (every hidden layer dense) or one entry per hidden layer.
+  std::vector<HiddenSampling> hidden_sampling;
+  bool hidden_sampled(std::size_t l) const {
+    return l < hidden_sampling.size() && hidden_sampling[l].sampled;
+  }
   LossKind loss = LossKind::kSoftmax;
   OutputSampling sampling = OutputSampling::kLsh;
   double sparsity = 0.005;  // fraction of output neurons active per sample

@@ -76,6 +76,9 @@ FitProgress fit(Network& net, Trainer& trainer, const data::Dataset& train_set,
     if ((train.eval_every && p.batches % train.eval_every == 0) || (!train.eval_every && epoch_end))
       evaluate_now();
   }
+  // The sampled hidden layers' tables over the final weights: what a reload of the saved model
+  // builds, so predictions now and after a reload agree.
+  net.build_hidden_samplers(train);
   return p;
 }
 

@@ -38,6 +38,14 @@ struct Kernels {
   void (*backward_rows)(const float* w, const float* X, float* dX, std::size_t stride,
                         const std::uint32_t* rows, const float* coef, std::size_t count,
                         std::size_t dim, float* gw);
+  // A dense layer whose input is a sampled layer's output reads only the input's active entries
+  // (idx: their positions, distinct; x: their values, packed):
+  // sum_k w[idx[k]] * x[k]
+  float (*gather_dot)(const float* w, const std::uint32_t* idx, const float* x, std::size_t n);
+  // y[k] += a * w[idx[k]] (the input gradient at the active entries, packed)
+  void (*gather_axpy)(float a, const float* w, const std::uint32_t* idx, float* y, std::size_t n);
+  // y[idx[k]] += a * x[k] (a weight row's gradient from packed active inputs)
+  void (*scatter_axpy)(float a, const float* x, const std::uint32_t* idx, float* y, std::size_t n);
   // Adam on n weights with gradient g.
   void (*adam)(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s);
   // max of x[0..n), n >= 1

@@ -42,6 +42,20 @@ void backward_rows(const float* w, const float* X, float* dX, std::size_t stride
   for (std::size_t k = 0; k < count; ++k) axpy(coef[k], w, dX + rows[k] * stride, dim);
 }
 
+float gather_dot(const float* w, const std::uint32_t* idx, const float* x, std::size_t n) {
+  float s = 0;
+  for (std::size_t k = 0; k < n; ++k) s += w[idx[k]] * x[k];
+  return s;
+}
+
+void gather_axpy(float a, const float* w, const std::uint32_t* idx, float* y, std::size_t n) {
+  for (std::size_t k = 0; k < n; ++k) y[k] += a * w[idx[k]];
+}
+
+void scatter_axpy(float a, const float* x, const std::uint32_t* idx, float* y, std::size_t n) {
+  for (std::size_t k = 0; k < n; ++k) y[idx[k]] += a * x[k];
+}
+
 void adam(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s) {
   for (std::size_t i = 0; i < n; ++i) {
     m[i] = s.beta1 * m[i] + (1 - s.beta1) * g[i];
@@ -72,8 +86,9 @@ void relu(float* x, std::size_t n) {
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{Isa::kScalar,  dot,  axpy, sparse_matvec, dot_rows, grad_rows,
-                         backward_rows, adam, max,  exp_shift_sum, relu};
+  static const Kernels k{Isa::kScalar, dot,          axpy,        sparse_matvec, dot_rows,
+                         grad_rows,    backward_rows, gather_dot, gather_axpy,   scatter_axpy,
+                         adam,         max,          exp_shift_sum, relu};
   return k;
 }
 

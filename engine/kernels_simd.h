@@ -178,6 +178,44 @@ struct SimdKernels {
     }
   }
 
+  using I = xsimd::batch<std::int32_t, Arch>;
+  static I indices(const std::uint32_t* idx) {
+    return I::load_unaligned(reinterpret_cast<const std::int32_t*>(idx));
+  }
+
+  static float gather_dot(const float* w, const std::uint32_t* idx, const float* x,
+                          std::size_t n) {
+    B acc(0.f);
+    std::size_t k = 0;
+    for (; k + W <= n; k += W)
+      acc = xsimd::fma(B::gather(w, indices(idx + k)), B::load_unaligned(x + k), acc);
+    float s = xsimd::hadd(acc);
+    for (; k < n; ++k) s += w[idx[k]] * x[k];
+    return s;
+  }
+
+  static void gather_axpy(float a, const float* w, const std::uint32_t* idx, float* y,
+                          std::size_t n) {
+    const B va(a);
+    std::size_t k = 0;
+    for (; k + W <= n; k += W)
+      xsimd::fma(va, B::gather(w, indices(idx + k)), B::load_unaligned(y + k))
+          .store_unaligned(y + k);
+    for (; k < n; ++k) y[k] += a * w[idx[k]];
+  }
+
+  // Distinct indices: a vector's lanes never collide, so gather, add, scatter is exact.
+  static void scatter_axpy(float a, const float* x, const std::uint32_t* idx, float* y,
+                           std::size_t n) {
+    const B va(a);
+    std::size_t k = 0;
+    for (; k + W <= n; k += W) {
+      const I i = indices(idx + k);
+      xsimd::fma(va, B::load_unaligned(x + k), B::gather(y, i)).scatter(y, i);
+    }
+    for (; k < n; ++k) y[idx[k]] += a * x[k];
+  }
+
   static float max(const float* x, std::size_t n) {
     float r = x[0];
     std::size_t i = 0;
@@ -218,8 +256,9 @@ struct SimdKernels {
   }
 
   static Kernels table(Isa isa) {
-    return Kernels{isa,           dot,  axpy, sparse_matvec, dot_rows, grad_rows,
-                   backward_rows, adam, max,  exp_shift_sum, relu};
+    return Kernels{isa,          dot,         axpy,          sparse_matvec, dot_rows,
+                   grad_rows,    backward_rows, gather_dot, gather_axpy,   scatter_axpy,
+                   adam,         max,         exp_shift_sum, relu};
   }
 };
 

@@ -17,51 +17,65 @@ namespace glide::engine {
 
 namespace {
 
-hashing::HashConfig hash_config(const NetworkConfig& net) {
+// What a sampler serves: the output layer while training (labels and uniform negatives shared by
+// the batch, half the budget from the tables), the output layer at inference (the whole budget
+// from the tables), or a hidden layer (exactly the budget per sample, topped up at random, and
+// deterministic for a given input so that inference repeats itself).
+enum class Role { kOutputTraining, kOutputInference, kHidden };
+
+struct SamplerSpec {
+  LshConfig lsh;
+  std::uint32_t dim = 0;
+  double sparsity = 0;
+  std::uint64_t seed = 0;  // hash functions, tables and random choices derive from it
+  Role role = Role::kOutputInference;
+};
+
+hashing::HashConfig hash_config(const SamplerSpec& spec) {
   hashing::HashConfig h;
-  h.kind = hashing::parse_hash_kind(net.lsh.family);
-  h.dim = net.hidden.back();
-  h.K = net.lsh.K;
-  h.L = net.lsh.L;
-  h.range_pow = net.lsh.range_pow;
-  h.sparse_ratio = net.lsh.simhash_ratio;
-  h.bin_size = net.lsh.bin_size;
-  h.seed = derive_seed(net.seed, 77);
+  h.kind = hashing::parse_hash_kind(spec.lsh.family);
+  h.dim = spec.dim;
+  h.K = spec.lsh.K;
+  h.L = spec.lsh.L;
+  h.range_pow = spec.lsh.range_pow;
+  h.sparse_ratio = spec.lsh.simhash_ratio;
+  h.bin_size = spec.lsh.bin_size;
+  h.seed = derive_seed(spec.seed, 77);
   h.validate();
   return h;
 }
 
-hashing::TableConfig table_config(const NetworkConfig& net) {
+hashing::TableConfig table_config(const SamplerSpec& spec) {
   hashing::TableConfig t;
-  t.bucket_capacity = net.lsh.bucket_size;
-  t.policy = hashing::parse_insert_policy(net.lsh.insert_policy);
-  t.seed = derive_seed(net.seed, 78);
+  t.bucket_capacity = spec.lsh.bucket_size;
+  t.policy = hashing::parse_insert_policy(spec.lsh.insert_policy);
+  t.seed = derive_seed(spec.seed, 78);
   return t;
 }
 
 class LshSampler final : public OutputSampler {
  public:
-  LshSampler(const NetworkConfig& net, const TrainConfig& train, const ParamMatrix& output,
-             bool training)
-      : index_(hash_config(net), table_config(net)),
+  LshSampler(const SamplerSpec& spec, const TrainConfig& train, const ParamMatrix& output)
+      : index_(hash_config(spec), table_config(spec)),
         num_neurons_(output.rows),
-        budget_(sampling_budget(output.rows, net.sparsity)),
+        budget_(sampling_budget(output.rows, spec.sparsity)),
         rebuild_interval_(train.rebuild_every),
         next_rebuild_(train.rebuild_every),
         growth_(train.rebuild_growth),
         rehash_every_(train.rehash_every),
         batch_size_(train.batch),
-        seed_(net.seed),
+        seed_(spec.seed),
         threads_([this] {
           return Local{
               hashing::ActiveSetSampler(num_neurons_, derive_seed(seed_, 100 + next_thread_++)),
               {}};
         }) {
-    sample_.strategy = hashing::parse_sample_strategy(net.lsh.strategy);
-    sample_.min_count = net.lsh.min_count;
-    sample_.fill_random = false;
-    training_ = training;
-    if (training && train.sampled_correction == "logq")
+    sample_.strategy = hashing::parse_sample_strategy(spec.lsh.strategy);
+    sample_.min_count = spec.lsh.min_count;
+    hidden_ = spec.role == Role::kHidden;
+    sample_.fill_random = hidden_;
+    training_ = spec.role == Role::kOutputTraining;
+    if (training_ && train.sampled_correction == "logq")
       logq_ = std::make_unique<LogQCorrection>(output.rows);
     next_rehash_ = rehash_every_;
     const auto t = std::chrono::steady_clock::now();
@@ -106,6 +120,13 @@ class LshSampler final : public OutputSampler {
     const hashing::TableSet* tables = tables_.get();
     L.buckets.resize(tables->family->num_tables());
     tables->hash_dense(h, L.buckets.data());
+    if (hidden_) {
+      // Random choices seeded by the input's buckets: the same input gets the same neurons on
+      // any thread, run after run.
+      std::uint64_t key = seed_;
+      for (std::uint32_t b : L.buckets) key = derive_seed(key, b);
+      L.sampler.reseed(key);
+    }
     hashing::SampleConfig cfg = sample_;
     cfg.budget = training_ ? budget_ / 2 + 64 : budget_;
     L.sampler.sample(tables->tables, L.buckets, {}, cfg, out);
@@ -168,7 +189,7 @@ class LshSampler final : public OutputSampler {
   std::uint64_t seed_;
   std::atomic<std::uint64_t> next_thread_{0};
   hashing::SampleConfig sample_;
-  bool training_ = false;
+  bool training_ = false, hidden_ = false;
   std::vector<std::uint32_t> shared_, stamp_;  // stamp_[j] == epoch_: j is shared this batch
   std::uint32_t epoch_ = 0;
   std::unique_ptr<LogQCorrection> logq_;
@@ -182,7 +203,18 @@ class LshSampler final : public OutputSampler {
 
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
                                                 const ParamMatrix& output, bool training) {
-  return std::make_unique<LshSampler>(net, train, output, training);
+  const SamplerSpec spec{net.lsh, net.hidden.back(), net.sparsity, net.seed,
+                         training ? Role::kOutputTraining : Role::kOutputInference};
+  return std::make_unique<LshSampler>(spec, train, output);
+}
+
+std::unique_ptr<OutputSampler> make_hidden_sampler(const NetworkConfig& net, std::size_t l,
+                                                   const TrainConfig& train,
+                                                   const ParamMatrix& weights) {
+  const HiddenSampling& h = net.hidden_sampling.at(l);
+  const SamplerSpec spec{h.lsh, net.hidden.at(l - 1), h.sparsity, derive_seed(net.seed, 500 + l),
+                         Role::kHidden};
+  return std::make_unique<LshSampler>(spec, train, weights);
 }
 
 }  // namespace glide::engine

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "engine/staged_forward.h"
 
 namespace glide::engine {
 
@@ -35,60 +36,21 @@ Network::Network(const NetworkConfig& config) : config_(config) {
                           p[c] = scale * (2 * rng.uniformf() - 1);
                       }
                     });
+  build_hidden_samplers(TrainConfig{});
+}
+
+void Network::build_hidden_samplers(const TrainConfig& train) {
+  hidden_samplers.assign(config_.hidden.size(), nullptr);
+  for (std::size_t l = 1; l < config_.hidden.size(); ++l)
+    if (config_.hidden_sampled(l))
+      hidden_samplers[l] = make_hidden_sampler(config_, l, train, hidden[l - 1]);
 }
 
 void Network::forward_hidden(std::span<const data::SparseView> inputs, HiddenActivations& acts,
                              const Kernels& k) const {
-  const auto& h = config_.hidden;
-  const std::size_t B = inputs.size();
-  if (acts.layers.size() != h.size() || acts.batch < B) {
-    acts.layers.clear();
-    acts.strides.clear();
-    for (auto n : h) {
-      acts.strides.push_back(padded(n));
-      acts.layers.emplace_back(std::max<std::size_t>(B, 1) * padded(n));
-    }
-    acts.batch = B;
-  }
-  // Input layer: each sample gathers the rows of its features.
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 16),
-                    [&](const tbb::blocked_range<std::size_t>& r) {
-                      for (std::size_t s = r.begin(); s < r.end(); ++s) {
-                        const data::SparseView x = inputs[s];
-                        for (std::uint32_t id : x.ids)
-                          if (id >= config_.num_features)
-                            fail("input feature id " + std::to_string(id) +
-                                 " >= number of features " + std::to_string(config_.num_features));
-                        float* out = acts.row(0, s);
-                        k.sparse_matvec(x.ids.data(), x.values.data(), x.size(), input.w.data(),
-                                        input.stride, h[0], out);
-                        k.axpy(1.0f, input_bias.w.data(), out, h[0]);
-                        k.relu(out, h[0]);
-                      }
-                    });
-  // Dense hidden layers, neuron by neuron so each weight row is read once per batch.
-  if (h.size() > 1) {
-    std::vector<std::uint32_t> all(B);
-    std::iota(all.begin(), all.end(), 0u);
-    for (std::size_t l = 1; l < h.size(); ++l) {
-      const ParamMatrix& W = hidden[l - 1];
-      const float* prev = acts.layers[l - 1].data();
-      const std::size_t prev_stride = acts.strides[l - 1];
-      tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, h[l], 8),
-                        [&](const tbb::blocked_range<std::uint32_t>& r) {
-                          std::vector<float> z(B);
-                          for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
-                            k.dot_rows(W.row(j), prev, prev_stride, all.data(), B, W.cols,
-                                       z.data());
-                            const float b = hidden_bias[l - 1].w[j];
-                            for (std::size_t s = 0; s < B; ++s) {
-                              const float v = z[s] + b;
-                              acts.row(l, s)[j] = v > 0 ? v : 0;
-                            }
-                          }
-                        });
-    }
-  }
+  prepare_activations(*this, inputs.size(), acts);
+  for (std::size_t l = 0; l < config_.hidden.size(); ++l)
+    forward_layer(*this, l, inputs, inputs.size(), acts, k);
 }
 
 }  // namespace glide::engine

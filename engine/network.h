@@ -7,17 +7,34 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "engine/active_pairs.h"
 #include "engine/config.h"
 #include "engine/kernels.h"
+#include "engine/output_sampler.h"
 #include "engine/output_weights.h"
 #include "engine/params.h"
 
 namespace glide::engine {
 
-// Activations of every hidden layer for a batch: layer l is batch x stride(l) floats.
+// The neurons a sampled hidden layer computed for a batch (what its backward pass revisits).
+struct SampledLayerPairs {
+  std::vector<std::vector<std::uint32_t>> active;  // per sample
+  std::vector<std::span<const std::uint32_t>> views;
+  ActivePairs pairs;
+  std::vector<float> z;  // pre-activations, one per pair
+  // The active outputs packed per sample, for the next layer to read only those: sample s's are
+  // ids[offsets[s] .. offsets[s+1]) with their activations in values.
+  std::vector<std::uint64_t> offsets;
+  std::vector<std::uint32_t> ids;
+  std::vector<float> values;
+};
+
+// Activations of every hidden layer for a batch: layer l is batch x stride(l) floats (zeros for
+// the neurons a sampled layer did not compute).
 struct HiddenActivations {
   std::vector<AlignedArray<float>> layers;
   std::vector<std::size_t> strides;
+  std::vector<SampledLayerPairs> sampled;  // [l]: used when layer l is sampled
   std::size_t batch = 0;
   const float* row(std::size_t l, std::size_t s) const { return layers[l].data() + s * strides[l]; }
   float* row(std::size_t l, std::size_t s) { return layers[l].data() + s * strides[l]; }
@@ -32,6 +49,11 @@ class Network {
   std::uint32_t num_labels() const { return config_.num_labels; }
   std::uint32_t last_hidden() const { return config_.hidden.back(); }
 
+  // (Re)builds the LSH tables of the sampled hidden layers from their current weights; `train`
+  // gives their refresh schedule. The constructor and the model loader call it; so does a
+  // Trainer, for tables that refresh while it trains.
+  void build_hidden_samplers(const TrainConfig& train);
+
   // Hidden activations of the given inputs (each a sparse vector), computed in parallel on the
   // current TBB arena. `acts` is resized as needed and reused across calls.
   void forward_hidden(std::span<const data::SparseView> inputs, HiddenActivations& acts,
@@ -43,6 +65,9 @@ class Network {
   // Hidden layer l >= 1: hidden[l] rows of hidden[l-1] weights.
   std::vector<ParamMatrix> hidden;
   std::vector<ParamVector> hidden_bias;
+  // [l]: the LSH tables of sampled hidden layer l, null for dense layers. Shared by copies of the
+  // network (inference only queries them).
+  std::vector<std::shared_ptr<OutputSampler>> hidden_samplers;
   // Output layer: one row of last_hidden() weights per label.
   ParamMatrix output;
   ParamVector output_bias;

@@ -62,6 +62,14 @@ std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, st
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
                                                 const ParamMatrix& output, bool training);
 
+// LSH tables over hidden layer l's weight rows (`weights`, l >= 1, net.hidden_sampled(l)), queried
+// with layer l-1's activations. select() returns exactly the layer's budget of neurons (table
+// candidates found in the most tables first, then random ones), the same for the same input.
+// Refreshed on `train`'s schedule through after_batch().
+std::unique_ptr<OutputSampler> make_hidden_sampler(const NetworkConfig& net, std::size_t l,
+                                                   const TrainConfig& train,
+                                                   const ParamMatrix& weights);
+
 // The sampler `c` asks for while training (null for the dense output layer).
 std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Network& net);
 

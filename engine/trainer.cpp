@@ -25,6 +25,7 @@ Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<Output
   validate(config_);
   sgd_ = config_.optimizer == "sgd";
   out_ = make_output_ops(net_, config_);
+  net_.build_hidden_samplers(config_);  // tables that refresh on this run's schedule
 }
 
 void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n,
@@ -180,8 +181,86 @@ void Trainer::backward_output(const AdamStep& step) {
   reduce_grad_buffers(grads_[last].data(), B * stride);
 }
 
+// Sampled hidden layer l: only the (sample, neuron) pairs its forward pass computed, neuron by
+// neuron; a neuron no sample activated keeps its weights and moments.
+void Trainer::backward_sampled_hidden(std::size_t l, const AdamStep& step) {
+  ParamMatrix& W = net_.hidden[l - 1];
+  ParamVector& b = net_.hidden_bias[l - 1];
+  const SampledLayerPairs& sp = acts_.sampled[l];
+  const std::size_t B = acts_.batch, stride = acts_.strides[l], pstride = acts_.strides[l - 1];
+  const float* Hprev = acts_.layers[l - 1].data();
+  const float* dZ = grads_[l].data();
+  const auto neurons = sp.pairs.neurons();
+  const std::uint32_t* rows = sp.pairs.rows();
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 16),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      float* dH = thread_grad_buffer(B * pstride);
+                      ThreadScratch& t = scratch_.local();
+                      t.gw.resize(W.cols);
+                      for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                        const std::uint32_t j = neurons[i];
+                        const std::uint64_t beg = sp.pairs.neuron_begin(i),
+                                            cnt = sp.pairs.neuron_begin(i + 1) - beg;
+                        t.buf.resize(cnt);
+                        float db = 0;
+                        for (std::uint64_t q = 0; q < cnt; ++q)
+                          db += t.buf[q] = dZ[rows[beg + q] * stride + j];
+                        float* w = W.row(j);
+                        k_.backward_rows(w, Hprev, dH, pstride, rows + beg, t.buf.data(), cnt,
+                                         W.cols, t.gw.data());
+                        update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, t.gw.data(),
+                               W.cols, step);
+                        update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
+                      }
+                    });
+  reduce_grad_buffers(grads_[l - 1].data(), B * pstride);
+}
+
+// Dense hidden layer l after a sampled layer: its input (and so the input's gradient that matters)
+// lives on the previous layer's active neurons only, read and written packed.
+void Trainer::backward_after_sampled(std::size_t l, const AdamStep& step) {
+  ParamMatrix& W = net_.hidden[l - 1];
+  ParamVector& b = net_.hidden_bias[l - 1];
+  const SampledLayerPairs& in = acts_.sampled[l - 1];
+  const std::size_t B = acts_.batch, stride = acts_.strides[l], pstride = acts_.strides[l - 1];
+  const std::size_t packed = in.offsets[B];
+  const float* dZ = grads_[l].data();
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 8),
+                    [&](const tbb::blocked_range<std::uint32_t>& r) {
+                      float* dP = thread_grad_buffer(packed);
+                      ThreadScratch& t = scratch_.local();
+                      t.gw.resize(W.cols);
+                      for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
+                        std::fill(t.gw.begin(), t.gw.end(), 0.0f);
+                        float db = 0;
+                        float* w = W.row(j);
+                        for (std::size_t s = 0; s < B; ++s) {
+                          const float c = dZ[s * stride + j];
+                          if (c == 0) continue;  // the unit was off: no gradient through it
+                          db += c;
+                          const std::uint64_t beg = in.offsets[s], n = in.offsets[s + 1] - beg;
+                          k_.gather_axpy(c, w, in.ids.data() + beg, dP + beg, n);
+                          k_.scatter_axpy(c, in.values.data() + beg, in.ids.data() + beg,
+                                          t.gw.data(), n);
+                        }
+                        update(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, t.gw.data(),
+                               W.cols, step);
+                        update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
+                      }
+                    });
+  packed_grad_.resize(packed);
+  reduce_grad_buffers(packed_grad_.data(), packed);
+  float* dH = grads_[l - 1].data();
+  std::fill(dH, dH + B * pstride, 0.0f);
+  for (std::size_t s = 0; s < B; ++s)
+    for (std::uint64_t q = in.offsets[s]; q < in.offsets[s + 1]; ++q)
+      dH[s * pstride + in.ids[q]] = packed_grad_[q];
+}
+
 // Dense hidden layer l >= 1: every sample activates every neuron.
 void Trainer::backward_hidden(std::size_t l, const AdamStep& step) {
+  if (net_.config().hidden_sampled(l)) return backward_sampled_hidden(l, step);
+  if (l >= 2 && net_.config().hidden_sampled(l - 1)) return backward_after_sampled(l, step);
   ParamMatrix& W = net_.hidden[l - 1];
   ParamVector& b = net_.hidden_bias[l - 1];
   const std::size_t B = acts_.batch, stride = acts_.strides[l], pstride = acts_.strides[l - 1];
@@ -252,6 +331,8 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   const auto& hidden = net_.config().hidden;
 
   auto t = Clock::now();
+  for (auto& h : net_.hidden_samplers)
+    if (h) h->begin_batch(batches_, {});  // this batch's snapshot of the tables
   net_.forward_hidden(inputs, acts_, k_);
   times_.forward += seconds_since(t);
 
@@ -316,11 +397,12 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   }
   times_.backward += seconds_since(t);
 
-  if (sampler_) {
-    t = Clock::now();
-    sampler_->after_batch(out_->view(), batches_);
-    times_.refresh += seconds_since(t);
-  }
+  t = Clock::now();
+  if (sampler_) sampler_->after_batch(out_->view(), batches_);
+  for (std::size_t l = 1; l < net_.hidden_samplers.size(); ++l)
+    if (auto& h = net_.hidden_samplers[l])
+      h->after_batch(OutputRowsView::of(net_.hidden[l - 1]), batches_);
+  times_.refresh += seconds_since(t);
   ++batches_;
   return result;
 }

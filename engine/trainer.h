@@ -55,6 +55,8 @@ class Trainer {
   double output_loss(std::span<const std::span<const std::uint32_t>> labels);
   void backward_output(const AdamStep& step);
   void backward_hidden(std::size_t l, const AdamStep& step);
+  void backward_sampled_hidden(std::size_t l, const AdamStep& step);
+  void backward_after_sampled(std::size_t l, const AdamStep& step);
   void backward_input(std::span<const data::SparseView> inputs, const AdamStep& step);
   // Applies gradient g to n weights with the configured optimizer.
   void update(float* w, float* m, float* v, const float* g, std::size_t n,
@@ -79,6 +81,7 @@ class Trainer {
   std::vector<std::vector<std::uint32_t>> label_pos_;  // positions of the labels in active_[s]
   ActivePairs pairs_;
   std::vector<float> z_;  // logits, then their gradients, one per active pair
+  std::vector<float> packed_grad_;  // a sampled layer's active-input gradients, packed
   ActivePairs feature_pairs_;
   std::vector<float> feature_values_;
   std::vector<std::span<const std::uint32_t>> feature_views_;

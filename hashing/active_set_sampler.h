@@ -43,6 +43,13 @@ class ActiveSetSampler {
 
   std::uint32_t num_neurons() const { return static_cast<std::uint32_t>(stamp_.size()); }
 
+  // Restarts the random choices (table order, random top-up) from `seed`, so a query seeded by
+  // its own content samples the same set wherever it runs.
+  void reseed(std::uint64_t seed) {
+    rng_.reseed(seed);
+    table_order_.clear();
+  }
+
  private:
   static constexpr std::uint32_t kCountMask = 0xFFFF;
   void next_epoch();

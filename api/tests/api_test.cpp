@@ -477,3 +477,24 @@ TEST_CASE("misuse: invalid config values") {
           R"({"network": {"num_features": 5, "num_labels": 5, "sampling": "magic"}})"),
       "output sampling must be lsh, random or dense");
 }
+
+TEST_CASE("a model with a sampled hidden layer trains, round-trips its config and reloads") {
+  TempDir dir;
+  glide::ModelConfig c = small_config();
+  c.hidden = {32, 128};
+  c.hidden_sampling.resize(2);
+  c.hidden_sampling[1].sampled = true;
+  c.hidden_sampling[1].sparsity = 0.25;
+  glide::Model model = glide::Model::create(c, small_train());
+  REQUIRE(model.config().hidden_sampling.size() == 2);
+  CHECK(model.config().hidden_sampling[1].sampled);
+  CHECK(model.config().hidden_sampling[1].lsh.K == 3);  // the hidden layers' own defaults
+  const glide::SparseBatch train = planted(600, 1), test = planted(200, 2);
+  model.train(train.view(), small_train());
+  CHECK(model.evaluate(test.view()).p_at(1) > 0.8);
+  model.save(dir.file("h.glide"));
+  same_predictions(model.predict(test.view(), 5),
+                   glide::Model::load(dir.file("h.glide")).predict(test.view(), 5));
+  c.hidden_sampling[0].sampled = true;
+  CHECK_GLIDE_ERROR(glide::Model::create(c), "hidden_sampling[0]");
+}

@@ -117,6 +117,45 @@ TEST_CASE("row kernels equal the scalar reference") {
   }
 }
 
+TEST_CASE("gather and scatter kernels equal the scalar reference") {
+  const Kernels& ref = scalar_kernels();
+  Rng rng(9);
+  for (const Kernels* k : fast_paths()) {
+    CAPTURE(isa_name(k->isa));
+    for (std::size_t n : {0u, 3u, 16u, 37u, 100u}) {
+      CAPTURE(n);
+      const std::size_t dim = 300;
+      // n distinct positions in a shuffled order, as a sampled layer's active set comes.
+      std::vector<std::uint32_t> idx(dim);
+      for (std::uint32_t i = 0; i < dim; ++i) idx[i] = i;
+      for (std::size_t i = dim; i > 1; --i) std::swap(idx[i - 1], idx[rng.below(i)]);
+      idx.resize(n);
+      const auto w = randoms(dim, rng), x = randoms(n, rng);
+      CHECK(k->gather_dot(w.data(), idx.data(), x.data(), n) ==
+            doctest::Approx(ref.gather_dot(w.data(), idx.data(), x.data(), n)).epsilon(1e-5));
+      auto y1 = randoms(n, rng);
+      auto y2 = y1;
+      k->gather_axpy(0.7f, w.data(), idx.data(), y1.data(), n);
+      ref.gather_axpy(0.7f, w.data(), idx.data(), y2.data(), n);
+      check_close(y1, y2, 1e-6f);
+      auto g1 = randoms(dim, rng);
+      auto g2 = g1;
+      k->scatter_axpy(-1.3f, x.data(), idx.data(), g1.data(), n);
+      ref.scatter_axpy(-1.3f, x.data(), idx.data(), g2.data(), n);
+      check_close(g1, g2, 1e-6f);
+    }
+  }
+  // Hand-worked: w = {1, 2, 3, 4}, positions {3, 0}, x = {10, 100}.
+  const float w[4] = {1, 2, 3, 4}, x[2] = {10, 100};
+  const std::uint32_t idx[2] = {3, 0};
+  CHECK(ref.gather_dot(w, idx, x, 2) == 140.0f);
+  float y[2] = {1, 1}, g[4] = {0, 0, 0, 0};
+  ref.gather_axpy(2.0f, w, idx, y, 2);
+  CHECK((y[0] == 9.0f && y[1] == 3.0f));
+  ref.scatter_axpy(0.5f, x, idx, g, 2);
+  CHECK((g[0] == 50.0f && g[3] == 5.0f && g[1] == 0.0f));
+}
+
 TEST_CASE("scalar reference kernels are right on hand-worked values") {
   const Kernels& k = scalar_kernels();
   const float a[] = {1, 2, 3}, b[] = {4, -5, 6};

@@ -12,106 +12,14 @@
 #include "engine/logq_correction.h"
 #include "engine/network.h"
 #include "engine/output_sampler.h"
+#include "engine/tests/reference_network.h"
 #include "engine/trainer.h"
 
 using namespace glide;
 using namespace glide::engine;
+using namespace glide::engine::testing;
 
 namespace {
-
-struct Batch {
-  std::vector<std::vector<std::uint32_t>> ids, labels;
-  std::vector<std::vector<float>> vals;
-  std::vector<data::SparseView> inputs;
-  std::vector<std::span<const std::uint32_t>> label_views;
-  void add(std::vector<std::uint32_t> i, std::vector<float> v, std::vector<std::uint32_t> y) {
-    ids.push_back(std::move(i));
-    vals.push_back(std::move(v));
-    labels.push_back(std::move(y));
-  }
-  void finish() {
-    inputs.clear();
-    label_views.clear();
-    for (std::size_t s = 0; s < ids.size(); ++s) {
-      inputs.push_back({ids[s], vals[s]});
-      label_views.push_back(labels[s]);
-    }
-  }
-};
-
-// Every trainable scalar of a network, addressable by index, for perturbation.
-std::vector<float*> parameters(Network& net) {
-  std::vector<float*> p;
-  auto add_matrix = [&](ParamMatrix& m) {
-    for (std::uint32_t r = 0; r < m.rows; ++r)
-      for (std::uint32_t c = 0; c < m.cols; ++c) p.push_back(m.row(r) + c);
-  };
-  add_matrix(net.input);
-  for (std::uint32_t i = 0; i < net.config().hidden[0]; ++i) p.push_back(&net.input_bias.w[i]);
-  for (std::size_t l = 0; l < net.hidden.size(); ++l) {
-    add_matrix(net.hidden[l]);
-    for (std::uint32_t i = 0; i < net.hidden[l].rows; ++i) p.push_back(&net.hidden_bias[l].w[i]);
-  }
-  add_matrix(net.output);
-  for (std::uint32_t i = 0; i < net.num_labels(); ++i) p.push_back(&net.output_bias.w[i]);
-  return p;
-}
-
-// The mean loss of the batch, computed densely in double precision from the float weights.
-double reference_loss(const Network& net, const Batch& b, double* kink_distance = nullptr) {
-  double nearest = 1e300;
-  const auto& hs = net.config().hidden;
-  double total = 0;
-  for (std::size_t s = 0; s < b.ids.size(); ++s) {
-    std::vector<double> h(hs[0]);
-    for (std::uint32_t i = 0; i < hs[0]; ++i) {
-      double a = net.input_bias.w[i];
-      for (std::size_t q = 0; q < b.ids[s].size(); ++q)
-        a += b.vals[s][q] * net.input.row(b.ids[s][q])[i];
-      h[i] = a > 0 ? a : 0;
-    }
-    for (std::size_t l = 0; l < net.hidden.size(); ++l) {
-      std::vector<double> next(hs[l + 1]);
-      for (std::uint32_t j = 0; j < hs[l + 1]; ++j) {
-        double a = net.hidden_bias[l].w[j];
-        for (std::uint32_t i = 0; i < hs[l]; ++i) a += net.hidden[l].row(j)[i] * h[i];
-        nearest = std::min(nearest, std::fabs(a));
-        next[j] = a > 0 ? a : 0;
-      }
-      h = next;
-    }
-    std::vector<double> z(net.num_labels());
-    for (std::uint32_t j = 0; j < net.num_labels(); ++j) {
-      z[j] = net.output_bias.w[j];
-      for (std::size_t i = 0; i < h.size(); ++i) z[j] += net.output.row(j)[i] * h[i];
-    }
-    const auto& y = b.labels[s];
-    if (net.config().loss == LossKind::kSoftmax) {
-      double mx = z[0], sum = 0;
-      for (double v : z) mx = std::max(mx, v);
-      for (double v : z) sum += std::exp(v - mx);
-      for (std::uint32_t l : y) total -= (z[l] - mx - std::log(sum)) / y.size();
-    } else {
-      for (std::uint32_t j = 0; j < z.size(); ++j) {
-        const bool pos = std::find(y.begin(), y.end(), j) != y.end();
-        const double p = 1 / (1 + std::exp(-z[j]));
-        total -= pos ? std::log(p) : std::log(1 - p);
-      }
-    }
-  }
-  if (kink_distance) *kink_distance = nearest;
-  return total / b.ids.size();
-}
-
-Batch tiny_batch() {
-  Batch b;
-  b.add({0, 3, 7}, {1.0f, 0.5f, 2.0f}, {2});
-  b.add({1, 7, 11}, {0.3f, 1.5f, 1.0f}, {4, 8});
-  b.add({5}, {1.2f}, {0});
-  b.add({2, 3, 9, 10}, {0.7f, 0.2f, 1.1f, 0.4f}, {8, 3});
-  b.finish();
-  return b;
-}
 
 void check_gradients(LossKind loss) {
   NetworkConfig nc;

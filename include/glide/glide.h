@@ -116,11 +116,22 @@ struct LshOptions {
   std::uint32_t bucket_size = 32;  ///< ids kept per bucket, 1..4096
 };
 
-/// The shape of a network: sparse input -> dense ReLU hidden layers -> output over all labels.
+/// How a hidden layer after the first computes its neurons: all of them (dense), or only the
+/// ones its own LSH tables over the neurons' weights select for each input (in training and in
+/// inference alike). The first hidden layer reads the sparse input and is always dense.
+struct HiddenLayerSampling {
+  bool sampled = false;
+  double sparsity = 0.05;  ///< fraction of the layer's neurons active per input, (0, 1]
+  LshOptions lsh{.family = "dwta", .K = 3, .L = 16, .range_pow = 9, .bucket_size = 64};
+};
+
+/// The shape of a network: sparse input -> ReLU hidden layers -> output over all labels.
 struct ModelConfig {
   std::uint32_t num_features = 0;          ///< input dimension (> 0)
   std::uint32_t num_labels = 0;            ///< output dimension (> 0)
   std::vector<std::uint32_t> hidden{128};  ///< hidden layer sizes, at least one, each 1..65536
+  /// Empty (every hidden layer dense) or one entry per hidden layer.
+  std::vector<HiddenLayerSampling> hidden_sampling;
   Loss loss = Loss::kSoftmax;
   Sampling sampling = Sampling::kLsh;
   double sparsity = 0.005;  ///< fraction of output neurons active per training sample, (0, 1]
