@@ -22,8 +22,9 @@ struct SampledLayerPairs {
   std::vector<std::span<const std::uint32_t>> views;
   ActivePairs pairs;
   std::vector<float> z;  // pre-activations, one per pair
-  // The active outputs packed per sample, for the next layer to read only those: sample s's are
-  // ids[offsets[s] .. offsets[s+1]) with their activations in values.
+  // The layer's nonzero outputs packed per sample, for the next layer to read only those (filled
+  // by that layer's forward pass): sample s's are ids[offsets[s] .. offsets[s+1]), their
+  // activations in values.
   std::vector<std::uint64_t> offsets;
   std::vector<std::uint32_t> ids;
   std::vector<float> values;

@@ -63,22 +63,47 @@ void forward_sampled(const Network& net, std::size_t l, std::size_t B, HiddenAct
                         }
                       }
                     });
+}
+
+// The nonzero entries of rows [0, B) of layer l, packed per sample into `sp`. Read from the rows
+// themselves, not from the active sets, so that rows a caller has moved (early exits compact the
+// batch) stay right; a neuron whose ReLU was off is skipped too.
+void pack_nonzeros(const HiddenActivations& acts, std::size_t l, std::size_t B,
+                   SampledLayerPairs& sp) {
+  const std::size_t width = acts.strides[l];
   sp.offsets.assign(B + 1, 0);
-  for (std::size_t s = 0; s < B; ++s) sp.offsets[s + 1] = sp.offsets[s] + sp.active[s].size();
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 16),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      for (std::size_t s = r.begin(); s < r.end(); ++s) {
+                        const float* h = acts.row(l, s);
+                        std::uint64_t n = 0;
+                        for (std::size_t j = 0; j < width; ++j) n += h[j] != 0;
+                        sp.offsets[s + 1] = n;
+                      }
+                    });
+  for (std::size_t s = 0; s < B; ++s) sp.offsets[s + 1] += sp.offsets[s];
   sp.ids.resize(sp.offsets[B]);
   sp.values.resize(sp.offsets[B]);
-  for (std::size_t s = 0; s < B; ++s) {
-    const float* h = acts.row(l, s);
-    std::uint64_t q = sp.offsets[s];
-    for (std::uint32_t j : sp.active[s]) sp.ids[q] = j, sp.values[q++] = h[j];
-  }
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 16),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      for (std::size_t s = r.begin(); s < r.end(); ++s) {
+                        const float* h = acts.row(l, s);
+                        std::uint64_t q = sp.offsets[s];
+                        for (std::size_t j = 0; j < width; ++j)
+                          if (h[j] != 0) {
+                            sp.ids[q] = static_cast<std::uint32_t>(j);
+                            sp.values[q++] = h[j];
+                          }
+                      }
+                    });
 }
 
 // A dense layer after a sampled one: its input is zero outside the previous layer's active
 // neurons, so each dot product reads only those (gathered) instead of the whole wide input.
 void forward_after_sampled(const Network& net, std::size_t l, std::size_t B,
                            HiddenActivations& acts, const Kernels& k) {
-  const SampledLayerPairs& in = acts.sampled[l - 1];
+  SampledLayerPairs& in = acts.sampled[l - 1];
+  pack_nonzeros(acts, l - 1, B, in);
   const ParamMatrix& W = net.hidden[l - 1];
   const float* bias = net.hidden_bias[l - 1].w.data();
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 8),

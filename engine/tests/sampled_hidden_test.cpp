@@ -18,6 +18,7 @@
 #include "engine/network.h"
 #include "engine/output_sampler.h"
 #include "engine/predictor.h"
+#include "engine/staged_forward.h"
 #include "engine/tests/reference_network.h"
 #include "engine/tests/small_problem.h"
 #include "engine/trainer.h"
@@ -170,6 +171,23 @@ TEST_CASE("neurons no sample activated keep their weights and Adam moments") {
     changed += !same;
   }
   CHECK(changed > 0);
+}
+
+TEST_CASE("the layer after a sampled one follows rows moved between layers (early exits)") {
+  Network net(three_layers(0.4, 3));
+  Batch b = tiny_batch();
+  HiddenActivations full, staged;
+  net.forward_hidden(b.inputs, full, kernels());
+  prepare_activations(net, 4, staged);
+  forward_layer(net, 0, b.inputs, 4, staged, kernels());
+  forward_layer(net, 1, b.inputs, 4, staged, kernels());
+  // Inputs 0 and 2 answered early: rows 1 and 3 move to the front, the batch shrinks to 2.
+  for (std::size_t to = 0; to < 2; ++to)
+    std::copy_n(staged.row(1, 2 * to + 1), staged.strides[1], staged.row(1, to));
+  forward_layer(net, 2, b.inputs, 2, staged, kernels());
+  for (std::size_t to = 0; to < 2; ++to)
+    for (std::uint32_t j = 0; j < 5; ++j)
+      CHECK(staged.row(2, to)[j] == doctest::Approx(full.row(2, 2 * to + 1)[j]).epsilon(1e-6));
 }
 
 TEST_CASE("hidden_sampling config: JSON round trip and named errors") {
