@@ -15,11 +15,11 @@ void add_config_flags(cxxopts::Options& o) {
       "per hidden layer: dense or lsh, e.g. dense,lsh,dense (the first layer is always dense)",
       cxxopts::value<std::string>())(
       "hidden-sparsity", "fraction of a sampled hidden layer's neurons active per sample",
-      cxxopts::value<double>())(
-      "sampling", "output neurons computed in training: lsh, random or dense",
-      cxxopts::value<std::string>())("sparsity", "fraction of output neurons active per sample",
-                                     cxxopts::value<double>())("loss", "softmax or sigmoid",
-                                                               cxxopts::value<std::string>())(
+      cxxopts::value<double>())("sampling",
+                                "output neurons computed in training: lsh, random or dense",
+                                cxxopts::value<std::string>())(
+      "sparsity", "fraction of output neurons active per sample", cxxopts::value<double>())(
+      "loss", "softmax or sigmoid", cxxopts::value<std::string>())(
       "lsh-family", "simhash, wta, dwta or doph", cxxopts::value<std::string>())(
       "K", "hash values per table", cxxopts::value<std::uint32_t>())(
       "L", "hash tables", cxxopts::value<std::uint32_t>())("range-pow", "log2 of buckets per table",

@@ -37,18 +37,24 @@ LossKind parse_loss(const std::string& s) {
 namespace {
 
 json lsh_to_j(const LshConfig& l) {
-  return json{{"family", l.family},           {"K", l.K},
-              {"L", l.L},                     {"range_pow", l.range_pow},
-              {"bucket_size", l.bucket_size}, {"insert_policy", l.insert_policy},
-              {"simhash_ratio", l.simhash_ratio}, {"bin_size", l.bin_size},
-              {"strategy", l.strategy},       {"min_count", l.min_count}};
+  return json{{"family", l.family},
+              {"K", l.K},
+              {"L", l.L},
+              {"range_pow", l.range_pow},
+              {"bucket_size", l.bucket_size},
+              {"insert_policy", l.insert_policy},
+              {"simhash_ratio", l.simhash_ratio},
+              {"bin_size", l.bin_size},
+              {"strategy", l.strategy},
+              {"min_count", l.min_count}};
 }
 
 json hidden_sampling_to_j(const std::vector<HiddenSampling>& layers) {
   json a = json::array();
   for (const HiddenSampling& h : layers)
-    a.push_back(h.sampled ? json{{"mode", "lsh"}, {"sparsity", h.sparsity}, {"lsh", lsh_to_j(h.lsh)}}
-                          : json{{"mode", "dense"}});
+    a.push_back(h.sampled
+                    ? json{{"mode", "lsh"}, {"sparsity", h.sparsity}, {"lsh", lsh_to_j(h.lsh)}}
+                    : json{{"mode", "dense"}});
   return a;
 }
 
@@ -163,11 +169,10 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
   if (auto it = j.find("network"); it != j.end()) {
     const json& n = *it;
     NetworkConfig& nc = c.net;
-    check_keys(
-        n,
-        {"num_features", "num_labels", "hidden", "loss", "sampling", "sparsity", "seed", "lsh",
-         "hidden_sampling"},
-        where, "network.");
+    check_keys(n,
+               {"num_features", "num_labels", "hidden", "loss", "sampling", "sparsity", "seed",
+                "lsh", "hidden_sampling"},
+               where, "network.");
     read(n, "num_features", nc.num_features, where, "network.");
     read(n, "num_labels", nc.num_labels, where, "network.");
     read(n, "hidden", nc.hidden, where, "network.");
@@ -246,8 +251,9 @@ void validate(const NetworkConfig& c) {
     const std::string p = "network.hidden_sampling[" + std::to_string(l) + "].";
     if (!h.sampled) continue;
     if (l == 0)
-      fail(p + "mode: the first hidden layer reads the sparse input and must be dense (its "
-               "weights are stored one row per input feature)");
+      fail(p +
+           "mode: the first hidden layer reads the sparse input and must be dense (its "
+           "weights are stored one row per input feature)");
     if (!(h.sparsity > 0 && h.sparsity <= 1)) fail(p + "sparsity must be in (0, 1]");
     validate_lsh(h.lsh, p + "lsh.");
   }

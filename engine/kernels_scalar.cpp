@@ -86,9 +86,9 @@ void relu(float* x, std::size_t n) {
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{Isa::kScalar, dot,          axpy,        sparse_matvec, dot_rows,
-                         grad_rows,    backward_rows, gather_dot, gather_axpy,   scatter_axpy,
-                         adam,         max,          exp_shift_sum, relu};
+  static const Kernels k{Isa::kScalar, dot,           axpy,          sparse_matvec, dot_rows,
+                         grad_rows,    backward_rows, gather_dot,    gather_axpy,   scatter_axpy,
+                         adam,         max,           exp_shift_sum, relu};
   return k;
 }
 

@@ -183,8 +183,7 @@ struct SimdKernels {
     return I::load_unaligned(reinterpret_cast<const std::int32_t*>(idx));
   }
 
-  static float gather_dot(const float* w, const std::uint32_t* idx, const float* x,
-                          std::size_t n) {
+  static float gather_dot(const float* w, const std::uint32_t* idx, const float* x, std::size_t n) {
     B acc(0.f);
     std::size_t k = 0;
     for (; k + W <= n; k += W)
@@ -256,9 +255,9 @@ struct SimdKernels {
   }
 
   static Kernels table(Isa isa) {
-    return Kernels{isa,          dot,         axpy,          sparse_matvec, dot_rows,
-                   grad_rows,    backward_rows, gather_dot, gather_axpy,   scatter_axpy,
-                   adam,         max,         exp_shift_sum, relu};
+    return Kernels{isa,       dot,           axpy,          sparse_matvec, dot_rows,
+                   grad_rows, backward_rows, gather_dot,    gather_axpy,   scatter_axpy,
+                   adam,      max,           exp_shift_sum, relu};
   }
 };
 

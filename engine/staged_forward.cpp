@@ -111,10 +111,10 @@ void forward_after_sampled(const Network& net, std::size_t l, std::size_t B,
                       for (std::uint32_t j = r.begin(); j < r.end(); ++j)
                         for (std::size_t s = 0; s < B; ++s) {
                           const std::uint64_t beg = in.offsets[s];
-                          const float v = k.gather_dot(W.row(j), in.ids.data() + beg,
-                                                       in.values.data() + beg,
-                                                       in.offsets[s + 1] - beg) +
-                                          bias[j];
+                          const float v =
+                              k.gather_dot(W.row(j), in.ids.data() + beg, in.values.data() + beg,
+                                           in.offsets[s + 1] - beg) +
+                              bias[j];
                           acts.row(l, s)[j] = v > 0 ? v : 0;
                         }
                     });

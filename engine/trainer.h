@@ -80,7 +80,7 @@ class Trainer {
   std::vector<std::span<const std::uint32_t>> active_views_;
   std::vector<std::vector<std::uint32_t>> label_pos_;  // positions of the labels in active_[s]
   ActivePairs pairs_;
-  std::vector<float> z_;  // logits, then their gradients, one per active pair
+  std::vector<float> z_;            // logits, then their gradients, one per active pair
   std::vector<float> packed_grad_;  // a sampled layer's active-input gradients, packed
   ActivePairs feature_pairs_;
   std::vector<float> feature_values_;

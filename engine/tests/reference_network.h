@@ -5,8 +5,11 @@
 #include <cmath>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "data/dataset.h"
 #include "engine/network.h"
+#include "engine/trainer.h"
 
 namespace glide::engine::testing {
 
@@ -114,6 +117,40 @@ inline Batch tiny_batch() {
   b.add({2, 3, 9, 10}, {0.7f, 0.2f, 1.1f, 0.4f}, {8, 3});
   b.finish();
   return b;
+}
+
+// Central differences (step h) of reference_loss for every parameter, then one SGD step with
+// lr 1 through a Trainer (dense output layer): each weight's change must equal its numeric
+// gradient. Returns the step's reported loss and sets `with_gradient` to the number of
+// parameters whose gradient is not negligible, so callers can check the test is not vacuous.
+inline double check_step_against_finite_differences(Network& net, const Batch& b, float h,
+                                                    const ActiveMasks& masks, int& with_gradient) {
+  std::vector<float*> params = parameters(net);
+  std::vector<double> numeric(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const float saved = *params[i];
+    *params[i] = saved + h;
+    const double up = reference_loss(net, b, nullptr, masks);
+    *params[i] = saved - h;
+    const double down = reference_loss(net, b, nullptr, masks);
+    *params[i] = saved;
+    numeric[i] = (up - down) / (2.0 * h);
+  }
+  std::vector<float> before(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) before[i] = *params[i];
+  TrainConfig tc;
+  tc.optimizer = "sgd";
+  tc.lr = 1.0;                        // so the weight change is the gradient itself
+  Trainer trainer(net, tc, nullptr);  // sampled layers: the same tables from the same weights
+  const BatchResult r = trainer.train_batch(b.inputs, b.label_views);
+  with_gradient = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const double analytic = before[i] - *params[i];
+    INFO("parameter " << i);
+    CHECK(analytic == doctest::Approx(numeric[i]).epsilon(1e-2).scale(1e-3));
+    with_gradient += std::fabs(numeric[i]) > 1e-4;
+  }
+  return r.loss;
 }
 
 }  // namespace glide::engine::testing

@@ -116,34 +116,9 @@ TEST_CASE("gradients through a sampled hidden layer match finite differences of 
     if (kink > 20 * h) found = std::move(candidate);
   }
   REQUIRE(found);
-  Network& net = *found;
   for (const auto& on : masks[1]) REQUIRE(on.size() == 4);  // 40% of 10 neurons
-  std::vector<float*> params = parameters(net);
-  std::vector<double> numeric(params.size());
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const float saved = *params[i];
-    *params[i] = saved + h;
-    const double up = reference_loss(net, b, nullptr, masks);
-    *params[i] = saved - h;
-    const double down = reference_loss(net, b, nullptr, masks);
-    *params[i] = saved;
-    numeric[i] = (up - down) / (2.0 * h);
-  }
-  std::vector<float> before(params.size());
-  for (std::size_t i = 0; i < params.size(); ++i) before[i] = *params[i];
-
-  TrainConfig tc;
-  tc.optimizer = "sgd";
-  tc.lr = 1.0;  // so the weight change is the gradient itself
-  Trainer trainer(net, tc, nullptr);  // rebuilds the same tables from the same weights
-  trainer.train_batch(b.inputs, b.label_views);
   int checked = 0;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const double analytic = before[i] - *params[i];
-    INFO("parameter " << i);
-    CHECK(analytic == doctest::Approx(numeric[i]).epsilon(1e-2).scale(1e-3));
-    checked += std::fabs(numeric[i]) > 1e-4;
-  }
+  check_step_against_finite_differences(*found, b, h, masks, checked);
   CHECK(checked > 60);
 }
 
@@ -163,10 +138,10 @@ TEST_CASE("neurons no sample activated keep their weights and Adam moments") {
   int changed = 0;
   for (std::uint32_t j = 0; j < 10; ++j) {
     CAPTURE(j);
-    const bool same = std::equal(after.row(j), after.row(j) + after.cols, before.row(j)) &&
-                      std::equal(after.m.data() + j * after.stride,
-                                 after.m.data() + (j + 1) * after.stride,
-                                 before.m.data() + j * before.stride);
+    const bool same =
+        std::equal(after.row(j), after.row(j) + after.cols, before.row(j)) &&
+        std::equal(after.m.data() + j * after.stride, after.m.data() + (j + 1) * after.stride,
+                   before.m.data() + j * before.stride);
     if (!touched[j]) CHECK(same);  // an active neuron whose ReLU was off may not move either
     changed += !same;
   }
