@@ -17,6 +17,8 @@ struct Bench {
 const Bench kBenches[] = {
     {"data", bench_data, "parse throughput, .gds load speed-up, generator throughput"},
     {"train", bench_train, "samples/s, time split and P@1: LSH vs random negatives vs dense"},
+    {"hidden", bench_hidden,
+     "dense vs LSH-sampled hidden layers: samples/s, P@1 at equal samples/time"},
     {"serve", bench_serve, "REST server requests/s, p50/p99, parse vs predict, batching on/off"},
     {"quant", bench_quant, "fp32 vs int8 output layer: latency, throughput, P@1, sizes"},
     {"cache", bench_cache, "learned caches vs full network vs LRU: latency, hits, agreement"},

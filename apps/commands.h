@@ -18,6 +18,7 @@ int cmd_quantize(int argc, char** argv);  // glide quantize --model M -o M.int8.
 int bench_data(int argc, char** argv);
 int bench_hash(int argc, char** argv);
 int bench_train(int argc, char** argv);
+int bench_hidden(int argc, char** argv);
 int bench_serve(int argc, char** argv);
 int bench_quant(int argc, char** argv);
 int bench_cache(int argc, char** argv);

@@ -488,7 +488,7 @@ TEST_CASE("a model with a sampled hidden layer trains, round-trips its config an
   glide::Model model = glide::Model::create(c, small_train());
   REQUIRE(model.config().hidden_sampling.size() == 2);
   CHECK(model.config().hidden_sampling[1].sampled);
-  CHECK(model.config().hidden_sampling[1].lsh.K == 3);  // the hidden layers' own defaults
+  CHECK(model.config().hidden_sampling[1].lsh.K == 2);  // the hidden layers' own defaults
   const glide::SparseBatch train = planted(600, 1), test = planted(200, 2);
   model.train(train.view(), small_train());
   CHECK(model.evaluate(test.view()).p_at(1) > 0.8);

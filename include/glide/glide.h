@@ -122,7 +122,7 @@ struct LshOptions {
 struct HiddenLayerSampling {
   bool sampled = false;
   double sparsity = 0.05;  ///< fraction of the layer's neurons active per input, (0, 1]
-  LshOptions lsh{.family = "dwta", .K = 3, .L = 16, .range_pow = 9, .bucket_size = 64};
+  LshOptions lsh{.family = "dwta", .K = 2, .L = 16, .range_pow = 6, .bucket_size = 64};
 };
 
 /// The shape of a network: sparse input -> ReLU hidden layers -> output over all labels.
