@@ -30,7 +30,11 @@ int cmd_eval(int argc, char** argv) {
   o.add_options("sampled mode")("sparsity", "fraction of labels scored (default: the model's)",
                                 cxxopts::value<double>())(
       "lsh-strategy", "union, topk or threshold (default: the model's)",
-      cxxopts::value<std::string>());
+      cxxopts::value<std::string>())(
+      "prior-fraction",
+      "share of the labels scored that are the largest-bias ones (default: the "
+      "model's)",
+      cxxopts::value<double>());
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -50,6 +54,7 @@ int cmd_eval(int argc, char** argv) {
       engine::load_model(r["model"].as<std::string>(), /*optimizer_state=*/false);
   if (r.count("sparsity")) m.config.net.sparsity = r["sparsity"].as<double>();
   if (r.count("lsh-strategy")) m.config.net.lsh.strategy = r["lsh-strategy"].as<std::string>();
+  if (r.count("prior-fraction")) m.config.net.prior_fraction = r["prior-fraction"].as<double>();
   engine::validate(m.config.net);
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;

@@ -19,7 +19,9 @@ void add_config_flags(cxxopts::Options& o) {
                                 "output neurons computed in training: lsh, random or dense",
                                 cxxopts::value<std::string>())(
       "sparsity", "fraction of output neurons active per sample", cxxopts::value<double>())(
-      "loss", "softmax or sigmoid", cxxopts::value<std::string>())(
+      "prior-fraction",
+      "sampled inference: share of the labels scored that are the largest-bias ones",
+      cxxopts::value<double>())("loss", "softmax or sigmoid", cxxopts::value<std::string>())(
       "lsh-family", "simhash, wta, dwta or doph", cxxopts::value<std::string>())(
       "K", "hash values per table", cxxopts::value<std::uint32_t>())(
       "L", "hash tables", cxxopts::value<std::uint32_t>())("range-pow", "log2 of buckets per table",
@@ -102,6 +104,7 @@ void apply_config_flags(const cxxopts::ParseResult& r, engine::Config& c) {
     if (n.hidden_sampling.empty()) fail("--hidden-sparsity needs sampled hidden layers");
     for (auto& h : n.hidden_sampling) h.sparsity = r["hidden-sparsity"].as<double>();
   }
+  if (r.count("prior-fraction")) n.prior_fraction = r["prior-fraction"].as<double>();
   if (r.count("sampling")) n.sampling = engine::parse_sampling(r["sampling"].as<std::string>());
   if (r.count("sparsity")) n.sparsity = r["sparsity"].as<double>();
   if (r.count("loss")) n.loss = engine::parse_loss(r["loss"].as<std::string>());

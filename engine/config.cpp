@@ -68,6 +68,7 @@ json to_j(const Config& c) {
                 {"loss", name(n.loss)},
                 {"sampling", name(n.sampling)},
                 {"sparsity", n.sparsity},
+                {"prior_fraction", n.prior_fraction},
                 {"seed", n.seed},
                 {"lsh", lsh_to_j(n.lsh)},
                 {"hidden_sampling", hidden_sampling_to_j(n.hidden_sampling)}}},
@@ -170,13 +171,14 @@ void merge_json(Config& c, const std::string& text, const std::string& where) {
     const json& n = *it;
     NetworkConfig& nc = c.net;
     check_keys(n,
-               {"num_features", "num_labels", "hidden", "loss", "sampling", "sparsity", "seed",
-                "lsh", "hidden_sampling"},
+               {"num_features", "num_labels", "hidden", "loss", "sampling", "sparsity",
+                "prior_fraction", "seed", "lsh", "hidden_sampling"},
                where, "network.");
     read(n, "num_features", nc.num_features, where, "network.");
     read(n, "num_labels", nc.num_labels, where, "network.");
     read(n, "hidden", nc.hidden, where, "network.");
     read(n, "sparsity", nc.sparsity, where, "network.");
+    read(n, "prior_fraction", nc.prior_fraction, where, "network.");
     read(n, "seed", nc.seed, where, "network.");
     std::string s;
     read(n, "loss", s, where, "network.");
@@ -242,6 +244,8 @@ void validate(const NetworkConfig& c) {
   for (auto h : c.hidden)
     if (h == 0 || h > 65536) fail("network.hidden sizes must be in 1..65536");
   if (!(c.sparsity > 0 && c.sparsity <= 1)) fail("network.sparsity must be in (0, 1]");
+  if (!(c.prior_fraction >= 0 && c.prior_fraction <= 1))
+    fail("network.prior_fraction must be in [0, 1]");
   validate_lsh(c.lsh, "network.lsh.");
   if (!c.hidden_sampling.empty() && c.hidden_sampling.size() != c.hidden.size())
     fail("network.hidden_sampling needs one entry per hidden layer (" +

@@ -61,6 +61,9 @@ struct NetworkConfig {
   LossKind loss = LossKind::kSoftmax;
   OutputSampling sampling = OutputSampling::kLsh;
   double sparsity = 0.005;  // fraction of output neurons active per sample
+  // Sampled inference: the share of the budget given to the labels with the largest bias before
+  // the LSH candidates (docs/training.md: the tables alone miss many top labels).
+  double prior_fraction = 0.5;
   LshConfig lsh;
   std::uint64_t seed = 1;
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 
 #include "common/rng.h"
 #include "engine/kernels_bf16.h"
@@ -111,6 +112,9 @@ class LshSampler final : public OutputSampler {
   }
 
   std::span<const std::uint32_t> shared() const override { return shared_; }
+
+  // Inference: candidates every query scores before the tables' (counted in the budget).
+  void set_always_include(std::vector<std::uint32_t> ids) { always_ = std::move(ids); }
   std::span<const float> shared_corrections() const override { return corrections_; }
 
   void select(const float* h, std::vector<std::uint32_t>& out) override {
@@ -129,7 +133,7 @@ class LshSampler final : public OutputSampler {
     }
     hashing::SampleConfig cfg = sample_;
     cfg.budget = training_ ? budget_ / 2 + 64 : budget_;
-    L.sampler.sample(tables->tables, L.buckets, {}, cfg, out);
+    L.sampler.sample(tables->tables, L.buckets, always_, cfg, out);
     if (training_) {
       // Drop what the batch already shares (stamp_ is read-only while samples select).
       std::size_t kept = 0;
@@ -190,6 +194,7 @@ class LshSampler final : public OutputSampler {
   std::atomic<std::uint64_t> next_thread_{0};
   hashing::SampleConfig sample_;
   bool training_ = false, hidden_ = false;
+  std::vector<std::uint32_t> always_;
   std::vector<std::uint32_t> shared_, stamp_;  // stamp_[j] == epoch_: j is shared this batch
   std::uint32_t epoch_ = 0;
   std::unique_ptr<LogQCorrection> logq_;
@@ -206,6 +211,27 @@ std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const 
   const SamplerSpec spec{net.lsh, net.hidden.back(), net.sparsity, net.seed,
                          training ? Role::kOutputTraining : Role::kOutputInference};
   return std::make_unique<LshSampler>(spec, train, output);
+}
+
+std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const NetworkConfig& net,
+                                                          const TrainConfig& train,
+                                                          const ParamMatrix& output,
+                                                          std::span<const float> bias) {
+  const SamplerSpec spec{net.lsh, net.hidden.back(), net.sparsity, net.seed,
+                         Role::kOutputInference};
+  auto sampler = std::make_unique<LshSampler>(spec, train, output);
+  const std::uint32_t budget = sampling_budget(output.rows, net.sparsity);
+  const std::size_t m = std::min<std::size_t>(
+      bias.size(), static_cast<std::size_t>(std::llround(budget * net.prior_fraction)));
+  if (m) {
+    std::vector<std::uint32_t> ids(bias.size());
+    for (std::uint32_t j = 0; j < ids.size(); ++j) ids[j] = j;
+    std::partial_sort(ids.begin(), ids.begin() + m, ids.end(),
+                      [&](std::uint32_t a, std::uint32_t b) { return bias[a] > bias[b]; });
+    ids.resize(m);
+    sampler->set_always_include(std::move(ids));
+  }
+  return sampler;
 }
 
 std::unique_ptr<OutputSampler> make_hidden_sampler(const NetworkConfig& net, std::size_t l,

@@ -62,6 +62,14 @@ std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, st
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
                                                 const ParamMatrix& output, bool training);
 
+// LSH tables for sampled inference over `output` (rows) with biases `bias`: each query scores
+// the net.prior_fraction x budget labels of largest bias (the label prior the model learned),
+// then the rest of the budget from the tables.
+std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const NetworkConfig& net,
+                                                          const TrainConfig& train,
+                                                          const ParamMatrix& output,
+                                                          std::span<const float> bias);
+
 // LSH tables over hidden layer l's weight rows (`weights`, l >= 1, net.hidden_sampled(l)), queried
 // with layer l-1's activations. select() returns exactly the layer's budget of neurons (table
 // candidates found in the most tables first, then random ones), the same for the same input.

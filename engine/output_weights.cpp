@@ -263,9 +263,10 @@ ParamMatrix output_as_f32(const Network& net) {
 std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const Config& config,
                                                           const Network& net) {
   if (!net.output_int8 && !net.output_bf16.rows)
-    return make_lsh_sampler(config.net, config.train, net.output, false);
+    return make_inference_lsh_sampler(config.net, config.train, net.output,
+                                      net.output_bias.w.span());
   const ParamMatrix deq = output_as_f32(net);  // the tables keep no pointer into it
-  return make_lsh_sampler(config.net, config.train, deq, false);
+  return make_inference_lsh_sampler(config.net, config.train, deq, net.output_bias.w.span());
 }
 
 void require_trainable(const Network& net, const std::string& where) {

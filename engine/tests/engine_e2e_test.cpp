@@ -13,6 +13,7 @@
 #include "data/synth_xc.h"
 #include "engine/checkpoint.h"
 #include "engine/fit.h"
+#include "engine/output_weights.h"
 #include "engine/predictor.h"
 #include "engine/tests/small_problem.h"
 
@@ -86,6 +87,33 @@ TEST_CASE("training reaches P@1 far above the most-frequent-label baseline") {
       CHECK(es.mean_scored < 0.05 * c.net.num_labels);
     }
   }
+}
+
+TEST_CASE("sampled inference scores the largest-bias labels, then the tables' candidates") {
+  NetworkConfig nc;
+  nc.num_features = 20;
+  nc.num_labels = 1000;
+  nc.hidden = {16};
+  nc.sparsity = 0.01;  // budget 10
+  nc.prior_fraction = 0.3;
+  Network net(nc);
+  for (std::uint32_t j = 0; j < nc.num_labels; ++j) net.output_bias.w[j] = -1.0f;
+  const std::uint32_t top[3] = {700, 5, 311};
+  for (int i = 0; i < 3; ++i) net.output_bias.w[top[i]] = 3.0f - i;
+  Config c;
+  c.net = nc;
+  auto sampler = make_inference_lsh_sampler(c, net);
+  std::vector<float> h(16, 0.5f);
+  std::vector<std::uint32_t> out;
+  sampler->select(h.data(), out);
+  REQUIRE(out.size() >= 3);
+  CHECK(out.size() <= 10);
+  CHECK(std::vector<std::uint32_t>(out.begin(), out.begin() + 3) ==
+        std::vector<std::uint32_t>{700, 5, 311});
+  c.net.prior_fraction = 0;
+  sampler = make_inference_lsh_sampler(c, net);
+  sampler->select(h.data(), out);
+  CHECK(std::find(out.begin(), out.end(), 700u) == out.end());  // not by chance: 1 - 10/1000
 }
 
 TEST_CASE("a saved and reloaded model predicts identically") {
