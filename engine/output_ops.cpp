@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -43,6 +44,8 @@ class SharedRows {
       iota_.resize(B);
       std::iota(iota_.begin(), iota_.end(), 0u);
     }
+    deferred_.store(0, std::memory_order_relaxed);
+    fwd_.clear();
     Ht_.resize(dim * B);  // transposed: the forward product streams it row by row
     for (std::size_t s = 0; s < B; ++s)
       for (std::size_t d = 0; d < dim; ++d) Ht_[d * B + s] = H[s * stride + d];
@@ -51,16 +54,30 @@ class SharedRows {
   bool all_samples(const std::uint32_t* rows, std::size_t count) const {
     return count == B_ && B_ >= 4 && std::memcmp(rows, iota_.data(), count * sizeof(*rows)) == 0;
   }
-  void defer_forward(std::uint32_t j, float* z) {
+  // Takes over neuron j's forward pass when every sample activates it, up to kMaxDeferred
+  // neurons a batch: the products keep copies of their rows and coefficients (a dense output
+  // layer of 670k neurons would need ~1 GB; the rest take the row-by-row path).
+  bool defer_forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count, float* z) {
+    if (!all_samples(rows, count) ||
+        deferred_.fetch_add(1, std::memory_order_relaxed) >= kMaxDeferred)
+      return false;
     std::fill(z, z + B_, 0.0f);  // the trainer adds the bias, finish_forward the dot products
     lists_.local().forward.emplace_back(j, z);
+    return true;
   }
-  void defer_backward(std::uint32_t j, const float* coef, std::uint64_t t, const AdamStep& step) {
+  // Takes over neuron j's backward pass and update if finish_forward computed its forward pass.
+  bool defer_backward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
+                      const float* coef, std::uint64_t t, const AdamStep& step) {
+    if (!all_samples(rows, count) ||
+        !std::binary_search(fwd_.begin(), fwd_.end(), std::pair<std::uint32_t, float*>(j, nullptr),
+                            [](const auto& a, const auto& b) { return a.first < b.first; }))
+      return false;
     List& L = lists_.local();
     L.backward.emplace_back(j, coef);
     L.t = t;
     L.step = step;
     L.done = false;
+    return true;
   }
   // expand(j, out): row j's dim weights in fp32.
   template <class Expand>
@@ -135,8 +152,10 @@ class SharedRows {
               [](const auto& a, const auto& b) { return a.first < b.first; });
   }
 
+  static constexpr std::size_t kMaxDeferred = 65536;
   const float* H_ = nullptr;
   std::size_t hstride_ = 0, B_ = 0, dim_ = 0;
+  std::atomic<std::size_t> deferred_{0};
   std::vector<std::uint32_t> iota_;
   std::vector<float> Ht_, W_, Z_, C_, G_;
   Entries fwd_;
@@ -193,9 +212,7 @@ class Fp32Ops final : public OutputLayerOps {
   }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
                float* z) const override {
-    if (shared_.all_samples(rows, count))
-      shared_.defer_forward(j, z);
-    else
+    if (!shared_.defer_forward(j, rows, count, z))
       k_.dot_rows(W_.row(j), H_, stride_, rows, count, W_.cols, z);
   }
   void finish_forward() override {
@@ -205,7 +222,7 @@ class Fp32Ops final : public OutputLayerOps {
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
-    if (shared_.all_samples(rows, count)) return shared_.defer_backward(j, coef, t, step);
+    if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
     k_.backward_rows(W_.row(j), H_, dH, stride_, rows, coef, count, W_.cols, gw);
     update_f32_row(k_, sgd_, W_, j, gw, step);
   }
@@ -269,9 +286,7 @@ class Bf16ActOps final : public Bf16ActBase {
   }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
                float* z) const override {
-    if (shared_.all_samples(rows, count))
-      shared_.defer_forward(j, z);
-    else
+    if (!shared_.defer_forward(j, rows, count, z))
       bk_.dot_rows_fb(W_.row(j), Hb_.data(), bstride_, rows, count, W_.cols, z);
   }
   void finish_forward() override {
@@ -287,7 +302,7 @@ class Bf16ActOps final : public Bf16ActBase {
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
-    if (shared_.all_samples(rows, count)) return shared_.defer_backward(j, coef, t, step);
+    if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
     bk_.backward_rows_fb(W_.row(j), Hb_.data(), bstride_, dH, hstride_, rows, coef, count, W_.cols,
                          gw);
     update_f32_row(k_, sgd_, W_, j, gw, step);
@@ -309,9 +324,7 @@ class Bf16Ops final : public Bf16ActBase {
   }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
                float* z) const override {
-    if (shared_.all_samples(rows, count))
-      shared_.defer_forward(j, z);
-    else
+    if (!shared_.defer_forward(j, rows, count, z))
       bk_.dot_rows_bb(R_.row(j), Hb_.data(), bstride_, rows, count, R_.cols, z);
   }
   void finish_forward() override {
@@ -326,7 +339,7 @@ class Bf16Ops final : public Bf16ActBase {
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
-    if (shared_.all_samples(rows, count)) return shared_.defer_backward(j, coef, t, step);
+    if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
     bk_.backward_rows_bb(R_.row(j), Hb_.data(), bstride_, dH, hstride_, rows, coef, count, R_.cols,
                          gw);
     update(j, gw, t, step);
