@@ -46,6 +46,8 @@ class ActivePairs {
   std::vector<std::uint64_t> shared_base_;
   std::vector<std::uint32_t> cursor_;        // per neuron: pair count, then next free slot
   std::vector<std::uint32_t> shared_index_;  // per neuron: 1 + index in `shared`, or 0
+  std::vector<std::uint64_t> bits_;          // per neuron: active this batch
+  bool clean_ = false;  // only neurons_' entries of the three arrays above are set
 };
 
 }  // namespace glide::engine

@@ -65,25 +65,35 @@ void backward_rows(const WT* w, const bf16* X, std::size_t x_stride, float* dX,
   }
 }
 
+void outer_rows(const float* C, std::size_t ck, std::size_t cs, const float* W,
+                std::size_t w_stride, std::size_t K, std::size_t n, std::size_t dim, float* dX,
+                std::size_t dx_stride) {
+  for (std::size_t s = 0; s < n; ++s)
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t i = 0; i < dim; ++i)
+        dX[s * dx_stride + i] += C[k * ck + s * cs] * W[k * w_stride + i];
+}
+
 inline void st(float* p, std::size_t i, float x, std::uint32_t) {
   p[i] = x;
 }
-inline void st(bf16* p, std::size_t i, float x, std::uint32_t seed) {
-  p[i] = f32_to_bf16_sr(x, sr_noise(seed, static_cast<std::uint32_t>(i)));
+inline void st(bf16* p, std::size_t i, float x, std::uint32_t noise) {
+  p[i] = f32_to_bf16_sr(x, noise);
 }
 
 template <class MT>
 void adam(bf16* w, MT* m, MT* v, const float* g, std::size_t n, const AdamStep& s,
-          const std::uint32_t* seeds) {
+          std::uint32_t seed) {
   const float c1 = 1 - s.beta1, c2 = 1 - s.beta2;
   for (std::size_t i = 0; i < n; ++i) {
     const float gi = g[i];
     const float mi = std::fma(s.beta1, ld(m, i), c1 * gi);
     const float vi = std::fma(s.beta2, ld(v, i), (c2 * gi) * gi);
     const float wi = ld(w, i) - (s.step * mi) / (std::sqrt(vi) + s.eps);
-    st(m, i, mi, seeds[1]);
-    st(v, i, vi, seeds[2]);
-    st(w, i, wi, seeds[0]);
+    const std::uint32_t d = adam_draw(seed, static_cast<std::uint32_t>(i));
+    st(m, i, mi, adam_noise_m(d));
+    st(v, i, vi, adam_noise_v(d));
+    st(w, i, wi, adam_noise_w(d));
   }
 }
 
@@ -100,6 +110,7 @@ const Bf16Kernels& bf16_scalar_kernels() {
                              dot_rows<bf16, float>,
                              backward_rows<bf16>,
                              backward_rows<float>,
+                             outer_rows,
                              adam<bf16>,
                              adam<float>};
   return k;

@@ -59,12 +59,32 @@ inline bf16 f32_to_bf16_sr(float x, std::uint32_t r) {
   return static_cast<bf16>((b + (r & 0xFFFFu)) >> 16);
 }
 
-// The seed of one stochastically rounded row: from its index, the optimizer step and which
-// array (0: weights, 1: first moment, 2: second moment).
-inline std::uint32_t sr_seed(std::uint64_t row, std::uint64_t step, std::uint32_t array) {
-  const std::uint64_t h = (row * 0x9E3779B97F4A7C15ull) ^ (step * 0xC2B2AE3D27D4EB4Full) ^
-                          (std::uint64_t{array} * 0x165667B19E3779F9ull);
+// The seed of one stochastically rounded row update: from its row index and the optimizer step.
+inline std::uint32_t sr_seed(std::uint64_t row, std::uint64_t step) {
+  const std::uint64_t h = (row * 0x9E3779B97F4A7C15ull) ^ (step * 0xC2B2AE3D27D4EB4Full);
   return mix32(static_cast<std::uint32_t>(h ^ (h >> 32)));
+}
+
+// The 32 random bits of element i of an Adam update under `seed`, shared by its three roundings:
+// the weight takes the low 16 bits, the first moment the high 16, the second moment their xor
+// (adam_noise_*). Each is uniform because the draw is a bijection of seed + i G and the seed is a
+// hash of (row, step), so every rounding stays unbiased; one multiply per element instead of the
+// six of three mix32 hashes, which made the bf16 update compute-bound (measured ~2.4x the fp32
+// update's cycles on a cached row).
+inline std::uint32_t adam_draw(std::uint32_t seed, std::uint32_t i) {
+  std::uint32_t x = seed + i * 0x9E3779B9u;
+  x ^= x >> 16;
+  x *= 0x7FEB352Du;
+  return x ^ (x >> 15);
+}
+inline std::uint32_t adam_noise_w(std::uint32_t d) {
+  return d & 0xFFFFu;
+}
+inline std::uint32_t adam_noise_m(std::uint32_t d) {
+  return d >> 16;
+}
+inline std::uint32_t adam_noise_v(std::uint32_t d) {
+  return (d ^ (d >> 16)) & 0xFFFFu;
 }
 
 struct Bf16Kernels {
@@ -92,18 +112,25 @@ struct Bf16Kernels {
   void (*backward_rows_fb)(const float* w, const bf16* X, std::size_t x_stride, float* dX,
                            std::size_t dx_stride, const std::uint32_t* rows, const float* coef,
                            std::size_t count, std::size_t dim, float* gw);
-  // Adam on bf16 weights and moments, computed in fp32 and stored with stochastic rounding:
-  // w with sr_seed(row, t, 0), m with sr_seed(row, t, 1), v with sr_seed(row, t, 2), passed
-  // as seeds[3]. The moments are the same fp32 operations in the same order on every path
-  // (explicit FMA), so every path stores the same m and v bits; the vector paths compute the
-  // weight step step m / (sqrt(v) + eps) with refined reciprocal square roots (relative error
-  // ~1e-7) instead of a square root and a division, so a stored weight may differ from the
-  // reference's by one bf16 step where the noise lands right at the rounding boundary.
+  // dX[s * dx_stride + 0..dim) += sum_k C[k * ck + s * cs] * W[k * w_stride + 0..dim) for
+  // s < n (fp32): the matrix products of the neurons that every sample of the batch activates
+  // (SharedRows in output_ops.cpp), blocked so that dX stays in registers while W streams by.
+  void (*outer_rows)(const float* C, std::size_t ck, std::size_t cs, const float* W,
+                     std::size_t w_stride, std::size_t K, std::size_t n, std::size_t dim, float* dX,
+                     std::size_t dx_stride);
+  // Adam on bf16 weights and moments, computed in fp32 and stored with stochastic rounding,
+  // element i with the noises of adam_draw(seed, i) (seed = sr_seed(row, t)). The moments are
+  // the same fp32 operations in the same order on every path (explicit FMA), so every path
+  // stores the same m and v bits; the vector paths compute the weight step
+  // step m / (sqrt(v) + eps) with reciprocal square root and reciprocal approximations
+  // (relative error ~1e-4, far below the bf16 gap of 2^-8 the weight is rounded to) instead of
+  // a square root and a division, so a stored weight may differ from the reference's by one bf16
+  // step where the noise lands right at the rounding boundary.
   void (*adam_bf16)(bf16* w, bf16* m, bf16* v, const float* g, std::size_t n, const AdamStep& s,
-                    const std::uint32_t* seeds);
-  // Adam on bf16 weights with fp32 moments (seeds[0] rounds the weights).
+                    std::uint32_t seed);
+  // Adam on bf16 weights with fp32 moments (the weights rounded as in adam_bf16).
   void (*adam_bf16_w)(bf16* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s,
-                      const std::uint32_t* seeds);
+                      std::uint32_t seed);
 };
 
 // The active ISA's table (glide::active_isa(); vdpbf16ps when the CPU has AVX512_BF16).

@@ -1,5 +1,14 @@
 #include "engine/output_ops.h"
 
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
 #include "common/error.h"
 #include "engine/kernels_bf16.h"
 
@@ -12,6 +21,170 @@ void sgd_bf16(bf16* w, const float* g, std::size_t n, float lr, std::uint32_t se
   for (std::size_t i = 0; i < n; ++i)
     w[i] = f32_to_bf16_sr(bf16_to_f32(w[i]) - lr * g[i],
                           sr_noise(seed, static_cast<std::uint32_t>(i)));
+}
+
+// Neurons that every sample of the batch activates (its labels and shared negatives: ~2,900 at
+// 670k labels, ~1% of the rows a batch touches but ~75% of its pairs). Row by row, each one's
+// forward pass reads all B activation rows and reduces B dot products, and its backward pass
+// reads them again and adds coef[s] w_j to all B rows of dH: ~1 GB of L2 traffic a batch
+// (measured 15-25 ms of a 1-thread batch). Together they are three dense matrix products
+// (z = W H^T, dH += C^T W, gw = C H: 256 x 2,900 x 128 each), so forward() and backward() only
+// note these neurons and finish_forward() / finish_backward() run the products with outer_rows,
+// which keeps blocks of the result in registers. The updates of these rows then follow the
+// products (the products use the pre-update weights, as the row-by-row path does).
+class SharedRows {
+ public:
+  // H: the B activation rows (`stride` apart) exactly as the output layer sees them, in fp32.
+  void prepare(const float* H, std::size_t stride, std::size_t B, std::size_t dim) {
+    H_ = H;
+    hstride_ = stride;
+    B_ = B;
+    dim_ = dim;
+    if (iota_.size() != B) {
+      iota_.resize(B);
+      std::iota(iota_.begin(), iota_.end(), 0u);
+    }
+    deferred_.store(0, std::memory_order_relaxed);
+    fwd_.clear();
+    Ht_.resize(dim * B);  // transposed: the forward product streams it row by row
+    for (std::size_t s = 0; s < B; ++s)
+      for (std::size_t d = 0; d < dim; ++d) Ht_[d * B + s] = H[s * stride + d];
+  }
+  // True for a neuron whose pairs are all the batch's samples in order (every shared neuron).
+  bool all_samples(const std::uint32_t* rows, std::size_t count) const {
+    return count == B_ && B_ >= 4 && std::memcmp(rows, iota_.data(), count * sizeof(*rows)) == 0;
+  }
+  // Takes over neuron j's forward pass when every sample activates it, up to kMaxDeferred
+  // neurons a batch: the products keep copies of their rows and coefficients (a dense output
+  // layer of 670k neurons would need ~1 GB; the rest take the row-by-row path).
+  bool defer_forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count, float* z) {
+    if (!all_samples(rows, count) ||
+        deferred_.fetch_add(1, std::memory_order_relaxed) >= kMaxDeferred)
+      return false;
+    std::fill(z, z + B_, 0.0f);  // the trainer adds the bias, finish_forward the dot products
+    lists_.local().forward.emplace_back(j, z);
+    return true;
+  }
+  // Takes over neuron j's backward pass and update if finish_forward computed its forward pass.
+  bool defer_backward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
+                      const float* coef, std::uint64_t t, const AdamStep& step) {
+    if (!all_samples(rows, count) ||
+        !std::binary_search(fwd_.begin(), fwd_.end(), std::pair<std::uint32_t, float*>(j, nullptr),
+                            [](const auto& a, const auto& b) { return a.first < b.first; }))
+      return false;
+    List& L = lists_.local();
+    L.backward.emplace_back(j, coef);
+    L.t = t;
+    L.step = step;
+    L.done = false;
+    return true;
+  }
+  // expand(j, out): row j's dim weights in fp32.
+  template <class Expand>
+  void finish_forward(const Bf16Kernels& bk, Expand&& expand) {
+    gather(&List::forward, fwd_);
+    const std::size_t K = fwd_.size();
+    if (!K) return;
+    W_.resize(K * dim_);
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, K, 64), [&](const auto& r) {
+      for (std::size_t k = r.begin(); k < r.end(); ++k) expand(fwd_[k].first, W_.data() + k * dim_);
+    });
+    Z_.assign(K * B_, 0.0f);
+    // Z[k][s] = sum_d W[k][d] Ht[d][s]; then into each neuron's slots (which hold its bias).
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, K, 32), [&](const auto& r) {
+      bk.outer_rows(W_.data() + r.begin() * dim_, 1, dim_, Ht_.data(), B_, dim_, r.size(), B_,
+                    Z_.data() + r.begin() * B_, B_);
+      for (std::size_t k = r.begin(); k < r.end(); ++k)
+        for (std::size_t s = 0; s < B_; ++s) fwd_[k].second[s] += Z_[k * B_ + s];
+    });
+  }
+  // update(j, gw, t, step): the optimizer step of row j.
+  template <class Update>
+  void finish_backward(const Bf16Kernels& bk, float* dH, Update&& update) {
+    std::vector<std::pair<std::uint32_t, const float*>> bwd;
+    gather(&List::backward, bwd);
+    std::uint64_t t = 0;
+    AdamStep step{};
+    for (List& L : lists_)
+      if (!L.done) t = L.t, step = L.step;
+    for (List& L : lists_) L.done = true;
+    const std::size_t K = bwd.size();
+    if (!K) return;
+    if (K != fwd_.size()) fail("output layer: shared neurons differ between passes");
+    for (std::size_t k = 0; k < K; ++k)
+      if (bwd[k].first != fwd_[k].first) fail("output layer: shared neurons differ between passes");
+    C_.resize(K * B_);
+    for (std::size_t k = 0; k < K; ++k) std::copy_n(bwd[k].second, B_, C_.data() + k * B_);
+    // dH[s] += sum_k C[k][s] W[k] (pre-update weights).
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B_, 16), [&](const auto& r) {
+      bk.outer_rows(C_.data() + r.begin(), B_, 1, W_.data(), dim_, K, r.size(), dim_,
+                    dH + r.begin() * hstride_, hstride_);
+    });
+    // gw[k] = sum_s C[k][s] H[s], then row k's update.
+    G_.assign(K * dim_, 0.0f);
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, K, 32), [&](const auto& r) {
+      bk.outer_rows(C_.data() + r.begin() * B_, 1, B_, H_, hstride_, B_, r.size(), dim_,
+                    G_.data() + r.begin() * dim_, dim_);
+      for (std::size_t k = r.begin(); k < r.end(); ++k)
+        update(bwd[k].first, G_.data() + k * dim_, t, step);
+    });
+  }
+
+ private:
+  using Entries = std::vector<std::pair<std::uint32_t, float*>>;
+  struct List {
+    Entries forward;
+    std::vector<std::pair<std::uint32_t, const float*>> backward;
+    std::uint64_t t = 0;
+    AdamStep step{};
+    bool done = true;
+  };
+  // All threads' entries of one pass in neuron order (threads take neurons in any order).
+  template <class Member, class Out>
+  void gather(Member member, Out& out) {
+    out.clear();
+    for (List& L : lists_) {
+      auto& v = L.*member;
+      out.insert(out.end(), v.begin(), v.end());
+      v.clear();
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+
+  static constexpr std::size_t kMaxDeferred = 65536;
+  const float* H_ = nullptr;
+  std::size_t hstride_ = 0, B_ = 0, dim_ = 0;
+  std::atomic<std::size_t> deferred_{0};
+  std::vector<std::uint32_t> iota_;
+  std::vector<float> Ht_, W_, Z_, C_, G_;
+  Entries fwd_;
+  tbb::enumerable_thread_specific<List> lists_;
+};
+
+// Prefetches `bytes` from p, one hint per cache line.
+inline void prefetch_bytes(const void* p, std::size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o);
+}
+
+// The output bias of neuron j: read by the forward pass, updated by the backward pass.
+inline void prefetch_bias(const ParamVector& b, std::uint32_t j, bool update) {
+  __builtin_prefetch(b.w.data() + j);
+  if (update && !b.m.empty()) {
+    __builtin_prefetch(b.m.data() + j);
+    __builtin_prefetch(b.v.data() + j);
+  }
+}
+
+// An fp32 row and, with `update`, its Adam moments.
+inline void prefetch_f32_row(const ParamMatrix& W, std::uint32_t j, bool update) {
+  const std::size_t off = std::size_t{j} * W.stride, bytes = W.cols * sizeof(float);
+  prefetch_bytes(W.w.data() + off, bytes);
+  if (update && !W.m.empty()) {
+    prefetch_bytes(W.m.data() + off, bytes);
+    prefetch_bytes(W.v.data() + off, bytes);
+  }
 }
 
 // One step of the optimizer on fp32 row j (the fp32 and bf16-act modes keep fp32 rows).
@@ -27,64 +200,116 @@ void update_f32_row(const Kernels& k, bool sgd, ParamMatrix& W, std::uint32_t j,
 class Fp32Ops final : public OutputLayerOps {
  public:
   Fp32Ops(Network& net, const TrainConfig& c)
-      : W_(net.output), k_(kernels()), sgd_(c.optimizer == "sgd") {}
-  void prepare(const float* H, std::size_t stride, std::size_t) override {
+      : W_(net.output),
+        bias_(net.output_bias),
+        k_(kernels()),
+        bk_(bf16_kernels()),
+        sgd_(c.optimizer == "sgd") {}
+  void prepare(const float* H, std::size_t stride, std::size_t B) override {
     H_ = H;
     stride_ = stride;
+    shared_.prepare(H, stride, B, W_.cols);
   }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
                float* z) const override {
-    k_.dot_rows(W_.row(j), H_, stride_, rows, count, W_.cols, z);
+    if (!shared_.defer_forward(j, rows, count, z))
+      k_.dot_rows(W_.row(j), H_, stride_, rows, count, W_.cols, z);
+  }
+  void finish_forward() override {
+    shared_.finish_forward(bk_, [&](std::uint32_t j, float* out) {
+      std::memcpy(out, W_.row(j), W_.cols * sizeof(float));
+    });
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
-                float* dH, float* gw, std::uint64_t, const AdamStep& step) override {
+                float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
+    if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
     k_.backward_rows(W_.row(j), H_, dH, stride_, rows, coef, count, W_.cols, gw);
     update_f32_row(k_, sgd_, W_, j, gw, step);
+  }
+  void finish_backward(float* dH) override {
+    shared_.finish_backward(
+        bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
+          update_f32_row(k_, sgd_, W_, j, gw, step);
+        });
+  }
+  void prefetch(std::uint32_t j, bool update) const override {
+    prefetch_f32_row(W_, j, update && !sgd_);
+    prefetch_bias(bias_, j, update);
   }
   OutputRowsView view() const override { return OutputRowsView::of(W_); }
 
  private:
   ParamMatrix& W_;
+  const ParamVector& bias_;
   const Kernels& k_;
+  const Bf16Kernels& bk_;
   const bool sgd_;
   const float* H_ = nullptr;
   std::size_t stride_ = 0;
+  mutable SharedRows shared_;  // forward() notes shared neurons from many threads (per thread)
 };
 
 // Rounds the batch's activations to bf16 once; shared by the bf16 modes.
 class Bf16ActBase : public OutputLayerOps {
  public:
-  explicit Bf16ActBase(const TrainConfig& c)
-      : k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
+  Bf16ActBase(const Network& net, const TrainConfig& c)
+      : bias_(net.output_bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     dim_ = stride;  // converting the padding (zeros) too keeps bf16 rows fully defined
     hstride_ = stride;
     bstride_ = padded_bf16(stride);
     if (Hb_.size() < B * bstride_) Hb_ = AlignedArray<bf16>(B * bstride_);
-    for (std::size_t s = 0; s < B; ++s)
+    if (Hr_.size() < B * stride) Hr_ = AlignedArray<float>(B * stride);
+    for (std::size_t s = 0; s < B; ++s) {
       bk_.to_bf16(H + s * stride, Hb_.data() + s * bstride_, dim_);
+      bk_.to_f32(Hb_.data() + s * bstride_, Hr_.data() + s * stride, dim_);
+    }
+    shared_.prepare(Hr_.data(), stride, B, cols_);
   }
 
  protected:
+  const ParamVector& bias_;
   const Kernels& k_;
   const Bf16Kernels& bk_;
   const bool sgd_;
   AlignedArray<bf16> Hb_;
+  AlignedArray<float> Hr_;  // Hb_ expanded: the deferred neurons' gradients read it
   std::size_t dim_ = 0, hstride_ = 0, bstride_ = 0;
+  std::size_t cols_ = 0;       // the output layer's width
+  mutable SharedRows shared_;  // forward() notes shared neurons from many threads (per thread)
 };
 
 class Bf16ActOps final : public Bf16ActBase {
  public:
-  Bf16ActOps(Network& net, const TrainConfig& c) : Bf16ActBase(c), W_(net.output) {}
+  Bf16ActOps(Network& net, const TrainConfig& c) : Bf16ActBase(net, c), W_(net.output) {
+    cols_ = W_.cols;
+  }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
                float* z) const override {
-    bk_.dot_rows_fb(W_.row(j), Hb_.data(), bstride_, rows, count, W_.cols, z);
+    if (!shared_.defer_forward(j, rows, count, z))
+      bk_.dot_rows_fb(W_.row(j), Hb_.data(), bstride_, rows, count, W_.cols, z);
+  }
+  void finish_forward() override {
+    shared_.finish_forward(bk_, [&](std::uint32_t j, float* out) {
+      std::memcpy(out, W_.row(j), W_.cols * sizeof(float));
+    });
+  }
+  void finish_backward(float* dH) override {
+    shared_.finish_backward(
+        bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
+          update_f32_row(k_, sgd_, W_, j, gw, step);
+        });
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
-                float* dH, float* gw, std::uint64_t, const AdamStep& step) override {
+                float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
+    if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
     bk_.backward_rows_fb(W_.row(j), Hb_.data(), bstride_, dH, hstride_, rows, coef, count, W_.cols,
                          gw);
     update_f32_row(k_, sgd_, W_, j, gw, step);
+  }
+  void prefetch(std::uint32_t j, bool update) const override {
+    prefetch_f32_row(W_, j, update && !sgd_);
+    prefetch_bias(bias_, j, update);
   }
   OutputRowsView view() const override { return OutputRowsView::of(W_); }
 
@@ -94,24 +319,56 @@ class Bf16ActOps final : public Bf16ActBase {
 
 class Bf16Ops final : public Bf16ActBase {
  public:
-  Bf16Ops(Network& net, const TrainConfig& c) : Bf16ActBase(c), R_(net.output_bf16) {}
+  Bf16Ops(Network& net, const TrainConfig& c) : Bf16ActBase(net, c), R_(net.output_bf16) {
+    cols_ = R_.cols;
+  }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
                float* z) const override {
-    bk_.dot_rows_bb(R_.row(j), Hb_.data(), bstride_, rows, count, R_.cols, z);
+    if (!shared_.defer_forward(j, rows, count, z))
+      bk_.dot_rows_bb(R_.row(j), Hb_.data(), bstride_, rows, count, R_.cols, z);
+  }
+  void finish_forward() override {
+    shared_.finish_forward(
+        bk_, [&](std::uint32_t j, float* out) { bk_.to_f32(R_.row(j), out, R_.cols); });
+  }
+  void finish_backward(float* dH) override {
+    shared_.finish_backward(
+        bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t t, const AdamStep& step) {
+          update(j, gw, t, step);
+        });
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
+    if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
+    bk_.backward_rows_bb(R_.row(j), Hb_.data(), bstride_, dH, hstride_, rows, coef, count, R_.cols,
+                         gw);
+    update(j, gw, t, step);
+  }
+  // The optimizer step of row j; the rounding noise is seeded from (row, step).
+  void update(std::uint32_t j, const float* gw, std::uint64_t t, const AdamStep& step) {
     bf16* w = R_.row(j);
-    bk_.backward_rows_bb(w, Hb_.data(), bstride_, dH, hstride_, rows, coef, count, R_.cols, gw);
-    const std::uint32_t seeds[3] = {sr_seed(j, t, 0), sr_seed(j, t, 1), sr_seed(j, t, 2)};
+    const std::uint32_t seed = sr_seed(j, t);
     if (sgd_)
-      sgd_bf16(w, gw, R_.cols, step.lr, seeds[0]);
+      sgd_bf16(w, gw, R_.cols, step.lr, seed);
     else if (!R_.m.empty())
       bk_.adam_bf16(w, R_.m.data() + j * R_.stride, R_.v.data() + j * R_.stride, gw, R_.cols, step,
-                    seeds);
+                    seed);
     else
       bk_.adam_bf16_w(w, R_.mf.data() + j * R_.f32_stride(), R_.vf.data() + j * R_.f32_stride(), gw,
-                      R_.cols, step, seeds);
+                      R_.cols, step, seed);
+  }
+  void prefetch(std::uint32_t j, bool update) const override {
+    const std::size_t off = std::size_t{j} * R_.stride, bytes = R_.cols * sizeof(bf16);
+    prefetch_bytes(R_.w.data() + off, bytes);
+    if (update && !sgd_ && !R_.m.empty()) {
+      prefetch_bytes(R_.m.data() + off, bytes);
+      prefetch_bytes(R_.v.data() + off, bytes);
+    } else if (update && !sgd_) {
+      const std::size_t foff = std::size_t{j} * R_.f32_stride();
+      prefetch_bytes(R_.mf.data() + foff, R_.cols * sizeof(float));
+      prefetch_bytes(R_.vf.data() + foff, R_.cols * sizeof(float));
+    }
+    prefetch_bias(bias_, j, update);
   }
   OutputRowsView view() const override {
     return {R_.rows, R_.cols, nullptr, R_.w.data(), R_.stride};

@@ -30,6 +30,19 @@ class OutputLayerOps {
   virtual void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef,
                         std::size_t count, float* dH, float* gw, std::uint64_t t,
                         const AdamStep& step) = 0;
+  // forward() and backward() may defer the work of neurons every sample activates, to do it as
+  // matrix products: finish_forward() after every forward() of the batch (it adds to z, which
+  // may already hold the bias), finish_backward() after every backward() (it adds to dH, B
+  // rows at the activations' fp32 stride, and updates those rows). Not thread-safe.
+  virtual void finish_forward() = 0;
+  virtual void finish_backward(float* dH) = 0;
+  // Starts loading row j (its weights and bias; with `update`, its optimizer state too) into the
+  // cache. The trainer calls it a few neurons ahead of the one it works on: the active rows are a
+  // sparse third of a layer far larger than the caches, and without a hint the core takes their
+  // misses nearly one row at a time (measured: the forward sweep of 232k rows 1.7-2.1x faster).
+  virtual void prefetch(std::uint32_t j, bool update) const = 0;
+  // How many neurons ahead the trainer prefetches (4 and 8 measured alike).
+  static constexpr std::size_t kPrefetchAhead = 6;
   // The rows as the sampler reads them to refresh its tables.
   virtual OutputRowsView view() const = 0;
 };

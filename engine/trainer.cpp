@@ -168,6 +168,8 @@ void Trainer::backward_output(const AdamStep& step) {
                       std::vector<float>& gw = scratch_.local().gw;
                       gw.resize(dim);
                       for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                        if (i + OutputLayerOps::kPrefetchAhead < r.end())
+                          out_->prefetch(neurons[i + OutputLayerOps::kPrefetchAhead], true);
                         const std::uint32_t j = neurons[i];
                         const std::uint64_t beg = pairs_.neuron_begin(i),
                                             cnt = pairs_.neuron_begin(i + 1) - beg;
@@ -179,6 +181,7 @@ void Trainer::backward_output(const AdamStep& step) {
                       }
                     });
   reduce_grad_buffers(grads_[last].data(), B * stride);
+  out_->finish_backward(grads_[last].data());
 }
 
 // Sampled hidden layer l: only the (sample, neuron) pairs its forward pass computed, neuron by
@@ -351,6 +354,8 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 64),
                     [&](const tbb::blocked_range<std::size_t>& r) {
                       for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                        if (i + OutputLayerOps::kPrefetchAhead < r.end())
+                          out_->prefetch(neurons[i + OutputLayerOps::kPrefetchAhead], false);
                         const std::uint32_t j = neurons[i];
                         const std::uint64_t beg = pairs_.neuron_begin(i),
                                             cnt = pairs_.neuron_begin(i + 1) - beg;
@@ -360,6 +365,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
                         for (std::uint64_t q = 0; q < cnt; ++q) z[q] += bj;
                       }
                     });
+  out_->finish_forward();
   times_.forward += seconds_since(t);
 
   t = Clock::now();

@@ -115,7 +115,7 @@ TEST_CASE("stochastic rounding is unbiased and rounds to a neighbour") {
     double sum = 0;
     std::size_t ups = 0;
     for (std::size_t i = 0; i < N; ++i) {
-      const float r = bf16_to_f32(f32_to_bf16_sr(x, sr_noise(sr_seed(i, 7, 0), 3)));
+      const float r = bf16_to_f32(f32_to_bf16_sr(x, sr_noise(sr_seed(i, 7), 3)));
       REQUIRE((r == lo || r == hi));
       ups += r == hi;
       sum += r;
@@ -137,7 +137,7 @@ TEST_CASE("stochastic rounding is unbiased and rounds to a neighbour") {
   bf16 rne = f32_to_bf16(1.0f), sr = rne;
   for (std::uint32_t t = 0; t < 10000; ++t) {
     rne = f32_to_bf16(bf16_to_f32(rne) + 1e-4f);
-    sr = f32_to_bf16_sr(bf16_to_f32(sr) + 1e-4f, sr_noise(sr_seed(0, t, 0), 0));
+    sr = f32_to_bf16_sr(bf16_to_f32(sr) + 1e-4f, sr_noise(sr_seed(0, t), 0));
   }
   CHECK(bf16_to_f32(rne) == 1.0f);
   CHECK(bf16_to_f32(sr) == doctest::Approx(2.0f).epsilon(0.05));
@@ -232,11 +232,11 @@ TEST_CASE("bf16 Adam: every path matches the scalar reference and tracks fp32 Ad
       for (std::uint64_t t = 1; t <= 20; ++t) {
         const auto g = randoms(n, rng);
         const AdamStep s = AdamStep::at(1e-3f, 0.9f, 0.999f, 1e-8f, t);
-        const std::uint32_t seeds[3] = {sr_seed(7, t, 0), sr_seed(7, t, 1), sr_seed(7, t, 2)};
-        k->adam_bf16(w1.data(), m1.data(), v1.data(), g.data(), n, s, seeds);
-        ref.adam_bf16(w2.data(), m2.data(), v2.data(), g.data(), n, s, seeds);
-        k->adam_bf16_w(w3.data(), m3.data(), v3.data(), g.data(), n, s, seeds);
-        ref.adam_bf16_w(w4.data(), m4.data(), v4.data(), g.data(), n, s, seeds);
+        const std::uint32_t seed = sr_seed(7, t);
+        k->adam_bf16(w1.data(), m1.data(), v1.data(), g.data(), n, s, seed);
+        ref.adam_bf16(w2.data(), m2.data(), v2.data(), g.data(), n, s, seed);
+        k->adam_bf16_w(w3.data(), m3.data(), v3.data(), g.data(), n, s, seed);
+        ref.adam_bf16_w(w4.data(), m4.data(), v4.data(), g.data(), n, s, seed);
         f32.adam(wf.data(), mf.data(), vf.data(), g.data(), n, s);
       }
       // Moments: the same bits. Weights: the same but for rare one-step differences (the step
@@ -275,5 +275,53 @@ TEST_CASE("bf16 Adam: every path matches the scalar reference and tracks fp32 Ad
       for (std::size_t i = 0; i < n; ++i) mean += bf16_to_f32(w1[i]) - wf[i];
       CHECK(std::fabs(mean / n) < 2e-3);
     }
+  }
+}
+
+TEST_CASE("outer_rows (the shared neurons' activation gradient) equals the scalar reference") {
+  const Bf16Kernels& ref = bf16_scalar_kernels();
+  Rng rng(11);
+  for (const Bf16Kernels* k : fast_paths()) {
+    const std::string kname = k->name;
+    CAPTURE(kname);
+    // Sample counts around the 4-sample block, widths around the 64-column block and its tail.
+    for (std::size_t n : {1u, 3u, 4u, 9u}) {
+      for (std::size_t dim : {1u, 17u, 64u, 128u, 130u}) {
+        CAPTURE(n);
+        CAPTURE(dim);
+        // K over the 128-row block; C read row-major and transposed.
+        const std::size_t K = 301, ws = dim + 5, dxs = dim + 3;
+        const auto C = randoms(K * (n + 2), rng), W = randoms(K * ws, rng);
+        for (int transposed = 0; transposed < 2; ++transposed) {
+          const std::size_t ck = transposed ? 1 : n + 2, cs = transposed ? K : 1;
+          auto d1 = randoms(n * dxs, rng), d2 = d1;
+          k->outer_rows(C.data(), ck, cs, W.data(), ws, K, n, dim, d1.data(), dxs);
+          ref.outer_rows(C.data(), ck, cs, W.data(), ws, K, n, dim, d2.data(), dxs);
+          for (std::size_t i = 0; i < d1.size(); ++i)
+            CHECK(d1[i] == doctest::Approx(d2[i]).epsilon(1e-4).scale(1));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the three noises of a bf16 Adam update are each unbiased") {
+  const bf16 lo_bits = f32_to_bf16(1.5f);
+  const float lo = bf16_to_f32(lo_bits), hi = bf16_to_f32(lo_bits + 1), gap = hi - lo;
+  const std::size_t N = 200000;
+  const double p = 0.3, sigma = std::sqrt(p * (1 - p) / N);
+  const float x = lo + static_cast<float>(p) * gap;
+  for (int which = 0; which < 3; ++which) {
+    CAPTURE(which);
+    std::size_t ups = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+      // Over steps (the seed) for one element, as an element sees them during training.
+      const std::uint32_t d = adam_draw(sr_seed(5, i), 17);
+      const std::uint32_t r = which == 0   ? adam_noise_w(d)
+                              : which == 1 ? adam_noise_m(d)
+                                           : adam_noise_v(d);
+      ups += bf16_to_f32(f32_to_bf16_sr(x, r)) == hi;
+    }
+    CHECK(std::fabs(static_cast<double>(ups) / N - p) < 5 * sigma);
   }
 }
