@@ -218,6 +218,8 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
         // Not for caches after the one this input is a shadow check of: they never see it.
         if (guess == kNone || (shadowed[i] && shadowed[i] < s + 1)) continue;
         const bool shadow = shadowed[i] == s + 1;
+        if (!shadow && guess == top1)
+          slots_[s]->agreeing_misses.fetch_add(1, std::memory_order_relaxed);
         slots_[s]->tuner.record(conf, guess == top1,
                                 shadow ? static_cast<float>(1 / options_.shadow_fraction) : 1.0f);
       }
@@ -267,13 +269,23 @@ void CachedPredictor::train(std::deque<Example>& batch) {
       continue;
     }
     s.trainer->add(e.act.data(), e.label);
-    if (s.trainer->due()) {
-      auto m = s.trainer->snapshot();
-      std::lock_guard lock(s.published_mutex);
-      s.published = std::move(m);
-    }
+    if (s.trainer->due()) publish(s);
   }
   batch.clear();
+  // Examples learned since the last version reach requests within publish_after_ms even when
+  // fewer than publish_every arrive (a recurring input hits from its next request after that);
+  // the gap bounds the copying and quantising a snapshot costs on wide layers.
+  if (options_.publish_after_ms <= 0) return;
+  const auto gap = std::chrono::duration<double, std::milli>(options_.publish_after_ms);
+  for (const auto& sp : slots_)
+    if (sp->trainer->pending() && Clock::now() - sp->last_publish >= gap) publish(*sp);
+}
+
+void CachedPredictor::publish(Slot& s) {
+  auto m = s.trainer->snapshot();
+  s.last_publish = Clock::now();
+  std::lock_guard lock(s.published_mutex);
+  s.published = std::move(m);
 }
 
 void CachedPredictor::work() {
@@ -324,6 +336,7 @@ std::vector<LayerStats> CachedPredictor::stats() const {
     st.layer = s.layer;
     st.hits = s.hits.load(std::memory_order_relaxed);
     st.misses = s.misses.load(std::memory_order_relaxed);
+    st.agreeing_misses = s.agreeing_misses.load(std::memory_order_relaxed);
     st.shadow_checks = s.tuner.checks();
     st.shadow_agreed = s.tuner.agreed();
     st.threshold = s.tuner.threshold();
