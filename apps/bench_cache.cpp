@@ -114,10 +114,12 @@ int bench_cache(int argc, char** argv) {
       cxxopts::value<std::uint32_t>()->default_value("1"))(
       "cache-join", "cosine below which an example starts a new row of its label",
       cxxopts::value<float>()->default_value("0.95"))(
+      "cache-skip", "skip a cache's lookups while they cost more than they save: on or off",
+      cxxopts::value<std::string>()->default_value("off"))(
       "compare-previous",
       "also measure, interleaved, learned caches with the settings before 2026-11-22's changes "
       "(no early admission to the hot set, a version every 128 examples only, one row per "
-      "label); on or off",
+      "label, no skipping of unprofitable caches); on or off",
       cxxopts::value<std::string>()->default_value("off"))(
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
@@ -210,6 +212,9 @@ int bench_cache(int argc, char** argv) {
   co.cache.rows_per_label =
       std::max<std::uint32_t>(1, r["cache-rows-per-label"].as<std::uint32_t>());
   co.cache.join_cosine = r["cache-join"].as<float>();
+  if (r["cache-skip"].as<std::string>() != "on" && r["cache-skip"].as<std::string>() != "off")
+    fail("--cache-skip", "must be on or off");
+  co.skip_unprofitable = r["cache-skip"].as<std::string>() == "on";
   const bool compare = r["compare-previous"].as<std::string>() == "on";
   if (!compare && r["compare-previous"].as<std::string>() != "off")
     fail("--compare-previous", "must be on or off");
@@ -217,6 +222,7 @@ int bench_cache(int argc, char** argv) {
   prev.cache.admit_early = false;
   prev.publish_after_ms = 0;
   prev.cache.rows_per_label = 1;
+  prev.skip_unprofitable = false;
   const int ways = compare ? 4 : 3;
   const std::size_t warmup = r["warmup"].as<std::size_t>(), N = r["requests"].as<std::size_t>();
   const double drift = r["drift"].as<double>();
@@ -303,15 +309,16 @@ int bench_cache(int argc, char** argv) {
       for (const auto& s : c.stats())
         std::printf(
             "%-9s   layer %u: %llu hits, %llu misses (%llu with the right label below the "
-            "threshold; "
-            "warm-up included), threshold %.5f, shadow agreement %llu/%llu, hot %zu, lookup %.1f "
-            "us/request\n",
+            "threshold, %llu not looked up; warm-up included), threshold %.5f, shadow agreement "
+            "%llu/%llu, hot %zu, lookup %.1f us/request, saving %.1f us/lookup\n",
             "", s.layer, static_cast<unsigned long long>(s.hits),
             static_cast<unsigned long long>(s.misses),
-            static_cast<unsigned long long>(s.agreeing_misses), s.threshold,
+            static_cast<unsigned long long>(s.agreeing_misses),
+            static_cast<unsigned long long>(s.skipped), s.threshold,
             static_cast<unsigned long long>(s.shadow_agreed),
             static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
-            1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
+            1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses - s.skipped),
+            s.gain_us);
     };
     layers(cp);
     double prev_mean = 0;

@@ -22,6 +22,10 @@ double since(Clock::time_point t) {
 }
 constexpr double kCostEma = 0.05;
 constexpr std::size_t kWakeBatch = 64;
+// skip_unprofitable: the weight of one lookup batch in a cache's running saving, and how often
+// a skipped cache still looks up (a probe).
+constexpr double kGainEma = 0.02;
+constexpr std::uint64_t kProbeEvery = 16;
 }  // namespace
 
 std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden_layers) {
@@ -151,6 +155,15 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
       slot.misses.fetch_add(n, std::memory_order_relaxed);
       continue;
     }
+    const std::uint64_t batch = slot.batches.fetch_add(1, std::memory_order_relaxed);
+    if (options_.skip_unprofitable && slot.gain.load(std::memory_order_relaxed) < 0 &&
+        batch % kProbeEvery != 0 &&
+        slot.looked_up.load(std::memory_order_relaxed) >= options_.skip_after) {
+      slot.skipped.fetch_add(n, std::memory_order_relaxed);
+      slot.misses.fetch_add(n, std::memory_order_relaxed);
+      continue;
+    }
+    slot.looked_up.fetch_add(n, std::memory_order_relaxed);
     const float threshold = static_cast<float>(slot.tuner.threshold());
     const auto t1 = Clock::now();
     std::size_t keep = 0, hits = 0, misses = 0;
@@ -195,6 +208,10 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
     slot.misses.fetch_add(misses, std::memory_order_relaxed);
     add_double(slot.lookup, lookup);
     add_double(slot.saved, hits * rest - lookup);
+    // Only the request threads write gain; a lost update between two of them costs nothing.
+    const double g = slot.gain.load(std::memory_order_relaxed), now = (hits * rest - lookup) / n;
+    slot.gain.store(batch == 0 ? now : (1 - kGainEma) * g + kGainEma * now,
+                    std::memory_order_relaxed);
     n = keep;
   }
   if (n > 0) {
@@ -337,6 +354,8 @@ std::vector<LayerStats> CachedPredictor::stats() const {
     st.hits = s.hits.load(std::memory_order_relaxed);
     st.misses = s.misses.load(std::memory_order_relaxed);
     st.agreeing_misses = s.agreeing_misses.load(std::memory_order_relaxed);
+    st.skipped = s.skipped.load(std::memory_order_relaxed);
+    st.gain_us = 1e6 * s.gain.load(std::memory_order_relaxed);
     st.shadow_checks = s.tuner.checks();
     st.shadow_agreed = s.tuner.agreed();
     st.threshold = s.tuner.threshold();

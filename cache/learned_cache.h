@@ -1,7 +1,9 @@
-// A learned cache for one hidden layer (GATI, Balasubramanian et al. 2021): a linear softmax from
-// the layer's (L2-normalised) activations to the model's top-1 label, restricted to a hot set of
-// labels plus one "other" class. Its softmax probability is the confidence; a lookup is a hit
-// when the best class is a hot label and its probability passes the threshold.
+// A learned cache for one hidden layer (GATI, Balasubramanian et al. 2021): from the layer's
+// (L2-normalised) activations to the model's top-1 label, restricted to a hot set of labels.
+// Centroid form (the default): one unit-length mean row per hot label (optionally a few per
+// label), confidence the best cosine. Linear form: a softmax over the hot labels plus one "other"
+// class, confidence the best class's probability. A lookup is a hit when the best class is a hot
+// label and its confidence passes the threshold.
 //
 // CacheModel is an immutable published version (readers share it through a shared_ptr);
 // CacheTrainer owns the mutable copy, trains it one example at a time (online SGD on the
@@ -66,6 +68,7 @@ class CacheModel {
   CacheForm form() const { return form_; }
   std::uint32_t dim() const { return dim_; }
   std::uint32_t classes() const { return static_cast<std::uint32_t>(hot_.size()) + 1; }
+  // The label of each row (class): distinct, except centroid caches with rows_per_label > 1.
   const std::vector<std::uint32_t>& hot() const { return hot_; }
   // Bytes of parameters and hot-set ids (what a serving process holds per version).
   std::size_t bytes() const;
