@@ -178,6 +178,23 @@ TEST_CASE("caches that cost more than they save are skipped but still probed; mi
   for (const auto& s : all.stats()) CHECK(s.skipped == 0);
 }
 
+TEST_CASE("a version goes out publish_after_ms after the last even with few examples") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const Trained& t = trained();
+  auto versions = [&](double after_ms) {
+    CachedOptions o = test_options();
+    o.cache.publish_every = 1 << 30;  // never by count
+    o.publish_after_ms = after_ms;
+    CachedPredictor cp(t.model, o);
+    Workload w(t.data.test.num_points(), {.skew = 1.0, .drift = 0, .seed = 9});
+    serve(cp, w, 40, t.data.test.num_points());  // 10 batches, drained after each
+    const auto c = cp.cache(0);
+    return c ? c->version : 0;
+  };
+  CHECK(versions(1e-6) >= 10);  // one per drained batch
+  CHECK(versions(0) == 0);      // off: only every publish_every examples
+}
+
 TEST_CASE("a hit returns exactly the labels the cache predicted") {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);  // deterministic
   const Trained& t = trained();
