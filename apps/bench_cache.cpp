@@ -110,6 +110,17 @@ int bench_cache(int argc, char** argv) {
       cxxopts::value<std::uint32_t>()->default_value("64"))(
       "cache-budget", "most of the quick model's training time the caches may take",
       cxxopts::value<double>()->default_value("0.02"))(
+      "cache-rows-per-label", "centroid rows a label may hold",
+      cxxopts::value<std::uint32_t>()->default_value("1"))(
+      "cache-join", "cosine below which an example starts a new row of its label",
+      cxxopts::value<float>()->default_value("0.95"))(
+      "cache-skip", "skip a cache's lookups while they cost more than they save: on or off",
+      cxxopts::value<std::string>()->default_value("off"))(
+      "compare-previous",
+      "also measure, interleaved, learned caches with the settings before 2026-11-22's changes "
+      "(no early admission to the hot set, a version every 128 examples only, one row per "
+      "label, no skipping of unprofitable caches); on or off",
+      cxxopts::value<std::string>()->default_value("off"))(
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "h,help", "this help");
@@ -198,6 +209,21 @@ int bench_cache(int argc, char** argv) {
   co.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
   co.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
   co.cache.min_count = r["cache-min-count"].as<double>();
+  co.cache.rows_per_label =
+      std::max<std::uint32_t>(1, r["cache-rows-per-label"].as<std::uint32_t>());
+  co.cache.join_cosine = r["cache-join"].as<float>();
+  if (r["cache-skip"].as<std::string>() != "on" && r["cache-skip"].as<std::string>() != "off")
+    fail("--cache-skip", "must be on or off");
+  co.skip_unprofitable = r["cache-skip"].as<std::string>() == "on";
+  const bool compare = r["compare-previous"].as<std::string>() == "on";
+  if (!compare && r["compare-previous"].as<std::string>() != "off")
+    fail("--compare-previous", "must be on or off");
+  cache::CachedOptions prev = co;  // the "previous" way
+  prev.cache.admit_early = false;
+  prev.publish_after_ms = 0;
+  prev.cache.rows_per_label = 1;
+  prev.skip_unprofitable = false;
+  const int ways = compare ? 4 : 3;
   const std::size_t warmup = r["warmup"].as<std::size_t>(), N = r["requests"].as<std::size_t>();
   const double drift = r["drift"].as<double>();
   std::printf("%zu warm-up + %zu measured requests per cell, k=%u, %u threads, target %.3f\n\n",
@@ -211,12 +237,15 @@ int bench_cache(int argc, char** argv) {
     std::vector<engine::Prediction> out;
     std::vector<int> cached;
     cache::CachedPredictor cp(model, co, warm);  // fresh per cell (from the trained caches)
+    std::unique_ptr<cache::CachedPredictor> cp_prev;
+    if (compare) cp_prev = std::make_unique<cache::CachedPredictor>(model, prev, warm);
     std::unique_ptr<cache::LruCache> lru;
-    // One request through each way; true: a cache answered.
+    // One request through each way (0 off, 1 learned, 2 LRU, 3 previous); true: a cache answered.
     auto run = [&](int mode, std::size_t id) {
       const data::SparseView x = test.features(id);
-      if (mode == 1) {
-        cp.predict(std::span(&x, 1), k, engine::EvalMode::kExact, out, cached);
+      if (mode == 1 || mode == 3) {
+        (mode == 1 ? cp : *cp_prev)
+            .predict(std::span(&x, 1), k, engine::EvalMode::kExact, out, cached);
         return cached[0] >= 0;
       }
       if (mode == 2) {
@@ -230,6 +259,10 @@ int bench_cache(int argc, char** argv) {
     // Warm-up: the learned caches train online; the LRU gets their memory and fills.
     cache::Workload w(test.num_points(), wo);
     for (std::size_t i = 0; i < warmup; ++i) run(1, w.next());
+    if (compare) {
+      cache::Workload again(test.num_points(), wo);
+      for (std::size_t i = 0; i < warmup; ++i) run(3, again.next());
+    }
     const std::size_t bytes = cp.bytes();
     lru = std::make_unique<cache::LruCache>(std::max<std::size_t>(bytes, 1));
     {
@@ -238,11 +271,11 @@ int bench_cache(int argc, char** argv) {
     }
     // Measured: the next N requests, each through the three ways in rotating order, so load
     // from elsewhere on the machine hits all three alike.
-    Cell cells[3];
+    Cell cells[4];
     for (std::size_t i = 0; i < N; ++i) {
       const std::size_t id = w.next();
-      for (int j = 0; j < 3; ++j) {
-        const int mode = static_cast<int>((i + j) % 3);
+      for (int j = 0; j < ways; ++j) {
+        const int mode = static_cast<int>((i + j) % ways);
         const auto a = Clock::now();
         const bool hit = run(mode, id);
         const double us = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
@@ -272,18 +305,34 @@ int bench_cache(int argc, char** argv) {
     };
     const double off = print("off", cells[0], 0);
     const double on = print("learned", cells[1], static_cast<double>(cp.bytes()));
-    for (const auto& s : cp.stats())
-      std::printf(
-          "%-9s   layer %u: %llu hits, %llu misses (warm-up included), threshold %.5f, shadow "
-          "agreement %llu/%llu, hot %zu, lookup %.1f us/request\n",
-          "", s.layer, static_cast<unsigned long long>(s.hits),
-          static_cast<unsigned long long>(s.misses), s.threshold,
-          static_cast<unsigned long long>(s.shadow_agreed),
-          static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
-          1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses));
+    auto layers = [&](const cache::CachedPredictor& c) {
+      for (const auto& s : c.stats())
+        std::printf(
+            "%-9s   layer %u: %llu hits, %llu misses (%llu with the right label below the "
+            "threshold, %llu not looked up; warm-up included), threshold %.5f, shadow agreement "
+            "%llu/%llu, hot %zu, lookup %.1f us/request, saving %.1f us/lookup\n",
+            "", s.layer, static_cast<unsigned long long>(s.hits),
+            static_cast<unsigned long long>(s.misses),
+            static_cast<unsigned long long>(s.agreeing_misses),
+            static_cast<unsigned long long>(s.skipped), s.threshold,
+            static_cast<unsigned long long>(s.shadow_agreed),
+            static_cast<unsigned long long>(s.shadow_checks), s.hot_labels,
+            1e6 * s.lookup_seconds / std::max<std::uint64_t>(1, s.hits + s.misses - s.skipped),
+            s.gain_us);
+    };
+    layers(cp);
+    double prev_mean = 0;
+    if (compare) {
+      prev_mean = print("previous", cells[3], static_cast<double>(cp_prev->bytes()));
+      layers(*cp_prev);
+    }
     const double lru_mean = print("lru", cells[2], static_cast<double>(lru->bytes()));
-    std::printf("%-9s   mean latency: learned %.2fx lower than off, lru %.2fx lower than off\n\n",
-                "", off / std::max(on, 1e-9), off / std::max(lru_mean, 1e-9));
+    std::printf("%-9s   mean latency: learned %.2fx lower than off, lru %.2fx lower than off\n", "",
+                off / std::max(on, 1e-9), off / std::max(lru_mean, 1e-9));
+    if (compare)
+      std::printf("%-9s   previous settings %.2fx lower than off (learned vs previous: %.2fx)\n",
+                  "", off / std::max(prev_mean, 1e-9), prev_mean / std::max(on, 1e-9));
+    std::printf("\n");
   }
   std::printf(
       "hits: requests answered by a cache; agree: top-1 equal to the full model's (all requests); "

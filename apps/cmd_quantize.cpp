@@ -1,6 +1,7 @@
 // `glide quantize`: an fp32 model to an int8 inference model (output layer as s8 rows with a
 // scale per row or one per tensor) or, with --to bf16, to a bf16 one (rounded to nearest even);
-// hidden layers stay fp32; no optimizer state.
+// hidden layers stay fp32; no optimizer state. Learned caches (cache/) are kept with their
+// thresholds reset (see below).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
+#include "cache/cache_file.h"
 #include "common/error.h"
 #include "engine/checkpoint.h"
 #include "engine/output_weights.h"
@@ -26,7 +28,8 @@ int cmd_quantize(int argc, char** argv) {
       "granularity", "int8 weight scales: row (one per output neuron) or tensor",
       cxxopts::value<std::string>()->default_value("row"))(
       "zstd-level", "compression level of the file", cxxopts::value<int>()->default_value("3"))(
-      "h,help", "this help");
+      "caches", "the model's learned caches: keep (thresholds reset) or drop",
+      cxxopts::value<std::string>()->default_value("keep"))("h,help", "this help");
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -39,6 +42,9 @@ int cmd_quantize(int argc, char** argv) {
   const quant::Granularity g = quant::parse_granularity(r["granularity"].as<std::string>());
   const std::string to = r["to"].as<std::string>();
   if (to != "int8" && to != "bf16") fail("--to must be int8 or bf16, got '" + to + "'");
+  const std::string caches_flag = r["caches"].as<std::string>();
+  if (caches_flag != "keep" && caches_flag != "drop")
+    fail("--caches must be keep or drop, got '" + caches_flag + "'");
 
   const auto t0 = std::chrono::steady_clock::now();
   engine::LoadedModel m = engine::load_model(in, /*optimizer_state=*/false);
@@ -63,6 +69,16 @@ int cmd_quantize(int argc, char** argv) {
   engine::SaveOptions so;
   so.optimizer_state = false;
   so.zstd_level = r["zstd-level"].as<int>();
+  // The hidden layers are unchanged, so the caches' rows, hot sets and counts still describe
+  // their activations; but the quantized output layer can rank labels differently, so the
+  // thresholds calibrated against the fp32 answers certify nothing: they restart at 1 - 1e-6
+  // and a server's calibration lowers them from its first misses (docs/caches.md).
+  cache::CacheStates caches;
+  if (caches_flag == "keep") caches = cache::read_caches(in, m.config.net);
+  for (auto& [layer, st] : caches) st.threshold = 1 - 1e-6;
+  cache::CacheSectionWriter sections;
+  if (!caches.empty())
+    so.extra_sections = [&](engine::ModelFileWriter& w) { sections.add(w, caches); };
   engine::save_model(out, *m.net, m.config, m.state, so);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto in_bytes = std::filesystem::file_size(in), out_bytes = std::filesystem::file_size(out);
@@ -73,6 +89,12 @@ int cmd_quantize(int argc, char** argv) {
     std::printf(
         "quantized %s -> %s (output layer %u x %u to int8, %s scales; hidden layers fp32)\n",
         in.c_str(), out.c_str(), fp32.rows, fp32.cols, quant::granularity_name(g));
+  if (!caches.empty()) {
+    std::string layers;
+    for (const auto& [layer, st] : cache::read_caches(out, m.config.net))
+      layers += (layers.empty() ? "" : ",") + std::to_string(layer);
+    std::printf("learned caches kept on hidden layers %s (thresholds reset)\n", layers.c_str());
+  }
   std::printf("weight error: max %.3g, relative RMS %.3g\n", max_err,
               sum_sq > 0 ? std::sqrt(sum_sq_err / sum_sq) : 0.0);
   std::printf("file: %.1f MB -> %.1f MB (%.2fx smaller) in %.2f s\n", in_bytes / 1e6,

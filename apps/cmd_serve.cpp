@@ -54,8 +54,12 @@ int cmd_serve(int argc, char** argv) {
       "cache-form", "centroid or linear, for caches the model file does not have",
       cxxopts::value<std::string>()->default_value("centroid"))(
       "cache-shadow", "share of hits also checked against the full model",
-      cxxopts::value<double>()->default_value("0.05"))("quiet", "no access log")("h,help",
-                                                                                 "this help");
+      cxxopts::value<double>()->default_value("0.05"))(
+      "cache-skip",
+      "skip a cache's lookups while they cost more than they save (on suits deep models with "
+      "wide cached layers; docs/caches.md): on or off",
+      cxxopts::value<std::string>()->default_value("off"))("quiet", "no access log")("h,help",
+                                                                                     "this help");
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -104,6 +108,10 @@ int cmd_serve(int argc, char** argv) {
     c.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
     c.shadow_fraction = std::clamp(r["cache-shadow"].as<double>(), 0.0, 1.0);
     c.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+    const std::string skip = r["cache-skip"].as<std::string>();
+    if (skip != "on" && skip != "off")
+      fail("--cache-skip", "must be on or off, got '" + skip + "'");
+    c.skip_unprofitable = skip == "on";
     caching = c;
   }
   server::Metrics metrics;

@@ -111,17 +111,20 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
     if (dim != net.hidden[layer])
       bad("cache width " + std::to_string(dim) + " differs from hidden layer " +
           std::to_string(layer) + "'s " + std::to_string(net.hidden[layer]));
-    if (hot > net.num_labels) bad("more hot labels than the model has labels");
+    // Centroid caches hold up to a few rows per label (learned_cache.h, rows_per_label).
+    if (hot > std::uint64_t{net.num_labels} * (form == CacheForm::kCentroid ? 64 : 1))
+      bad("more hot rows than the model has labels allows");
     if (counts > net.num_labels) bad("more counted labels than the model has labels");
     if (!(threshold >= 0 && threshold <= 1)) bad("threshold is not in [0, 1]");
     const std::string p = prefix(layer);
     auto hot_ids = read_array<std::uint32_t>(r, p + "hot", engine::DType::kU32, {hot});
     std::vector<std::uint32_t> sorted = hot_ids;
     std::sort(sorted.begin(), sorted.end());
-    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end() ||
+    if ((form != CacheForm::kCentroid &&
+         std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) ||
         (!sorted.empty() && sorted.back() >= net.num_labels))
-      fail(r.path(), "section '" + p + "hot': labels must be distinct and below " +
-                         std::to_string(net.num_labels));
+      fail(r.path(), "section '" + p + "hot': labels must be below " +
+                         std::to_string(net.num_labels) + " (and distinct in a linear cache)");
     const auto w = read_array<float>(r, p + "weight", engine::DType::kF32, {hot + 1, dim});
     const auto b = read_array<float>(r, p + "bias", engine::DType::kF32, {hot + 1});
     if (!std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }))

@@ -4,7 +4,8 @@
 //
 //   cache/L/meta     json  {"cache_format": 1, "layer": L, "dim": D, "hot": H, "threshold": t,
 //                           "examples": n, "version": v, "counts": C, "form": "centroid"}
-//   cache/L/hot      u32   [H]        distinct hot labels; class c < H predicts hot[c]
+//   cache/L/hot      u32   [H]        hot labels (distinct unless a centroid cache keeps several
+//                                      rows per label); class c < H predicts hot[c]
 //   cache/L/weight   f32   [H + 1, D] one row per class, the last one "other"
 //   cache/L/bias     f32   [H + 1]
 //   cache/L/labels   u32   [C]        labels with a decayed top-1 count (the trainer's popularity)

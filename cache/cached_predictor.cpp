@@ -22,6 +22,10 @@ double since(Clock::time_point t) {
 }
 constexpr double kCostEma = 0.05;
 constexpr std::size_t kWakeBatch = 64;
+// skip_unprofitable: the weight of one lookup batch in a cache's running saving, and how often
+// a skipped cache still looks up (a probe).
+constexpr double kGainEma = 0.02;
+constexpr std::uint64_t kProbeEvery = 16;
 }  // namespace
 
 std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden_layers) {
@@ -151,6 +155,15 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
       slot.misses.fetch_add(n, std::memory_order_relaxed);
       continue;
     }
+    const std::uint64_t batch = slot.batches.fetch_add(1, std::memory_order_relaxed);
+    if (options_.skip_unprofitable && slot.gain.load(std::memory_order_relaxed) < 0 &&
+        batch % kProbeEvery != 0 &&
+        slot.looked_up.load(std::memory_order_relaxed) >= options_.skip_after) {
+      slot.skipped.fetch_add(n, std::memory_order_relaxed);
+      slot.misses.fetch_add(n, std::memory_order_relaxed);
+      continue;
+    }
+    slot.looked_up.fetch_add(n, std::memory_order_relaxed);
     const float threshold = static_cast<float>(slot.tuner.threshold());
     const auto t1 = Clock::now();
     std::size_t keep = 0, hits = 0, misses = 0;
@@ -195,6 +208,10 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
     slot.misses.fetch_add(misses, std::memory_order_relaxed);
     add_double(slot.lookup, lookup);
     add_double(slot.saved, hits * rest - lookup);
+    // Only the request threads write gain; a lost update between two of them costs nothing.
+    const double g = slot.gain.load(std::memory_order_relaxed), now = (hits * rest - lookup) / n;
+    slot.gain.store(batch == 0 ? now : (1 - kGainEma) * g + kGainEma * now,
+                    std::memory_order_relaxed);
     n = keep;
   }
   if (n > 0) {
@@ -218,6 +235,8 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
         // Not for caches after the one this input is a shadow check of: they never see it.
         if (guess == kNone || (shadowed[i] && shadowed[i] < s + 1)) continue;
         const bool shadow = shadowed[i] == s + 1;
+        if (!shadow && guess == top1)
+          slots_[s]->agreeing_misses.fetch_add(1, std::memory_order_relaxed);
         slots_[s]->tuner.record(conf, guess == top1,
                                 shadow ? static_cast<float>(1 / options_.shadow_fraction) : 1.0f);
       }
@@ -267,13 +286,23 @@ void CachedPredictor::train(std::deque<Example>& batch) {
       continue;
     }
     s.trainer->add(e.act.data(), e.label);
-    if (s.trainer->due()) {
-      auto m = s.trainer->snapshot();
-      std::lock_guard lock(s.published_mutex);
-      s.published = std::move(m);
-    }
+    if (s.trainer->due()) publish(s);
   }
   batch.clear();
+  // Examples learned since the last version reach requests within publish_after_ms even when
+  // fewer than publish_every arrive (a recurring input hits from its next request after that);
+  // the gap bounds the copying and quantising a snapshot costs on wide layers.
+  if (options_.publish_after_ms <= 0) return;
+  const auto gap = std::chrono::duration<double, std::milli>(options_.publish_after_ms);
+  for (const auto& sp : slots_)
+    if (sp->trainer->pending() && Clock::now() - sp->last_publish >= gap) publish(*sp);
+}
+
+void CachedPredictor::publish(Slot& s) {
+  auto m = s.trainer->snapshot();
+  s.last_publish = Clock::now();
+  std::lock_guard lock(s.published_mutex);
+  s.published = std::move(m);
 }
 
 void CachedPredictor::work() {
@@ -324,6 +353,9 @@ std::vector<LayerStats> CachedPredictor::stats() const {
     st.layer = s.layer;
     st.hits = s.hits.load(std::memory_order_relaxed);
     st.misses = s.misses.load(std::memory_order_relaxed);
+    st.agreeing_misses = s.agreeing_misses.load(std::memory_order_relaxed);
+    st.skipped = s.skipped.load(std::memory_order_relaxed);
+    st.gain_us = 1e6 * s.gain.load(std::memory_order_relaxed);
     st.shadow_checks = s.tuner.checks();
     st.shadow_agreed = s.tuner.agreed();
     st.threshold = s.tuner.threshold();

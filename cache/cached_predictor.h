@@ -11,6 +11,7 @@
 // caches stored in the new model file (cache_file.h) or cold when it has none.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,18 @@ struct CachedOptions {
   double initial_threshold = 0.98;
   double shadow_fraction = 0.05;  // hits also run through the full network
   CacheOptions cache;
+  // A new version also goes out this long after the last one when fewer than publish_every
+  // examples arrived meanwhile (0: only every publish_every examples).
+  double publish_after_ms = 10;
+  // Skip a cache's lookups while they cost more than they save (the running mean over its recent
+  // lookups of hits x the skipped layers' time - lookup time is negative), except one batch in
+  // kProbeEvery, whose lookups keep that estimate and the threshold's calibration current.
+  // Not before skip_after lookups: a cold cache (few hits yet, a threshold still at its start)
+  // would otherwise be skipped at once and, calibrated only by probes, stay skipped.
+  // Off by default: on the `default` model it turned off, on uniform traffic, a cache the
+  // unskipped version kept profitable (docs/caches.md, "Skipping unprofitable caches").
+  bool skip_unprofitable = false;
+  std::uint64_t skip_after = 4096;
   std::size_t queue_capacity = 8192;  // training examples waiting; more are dropped
   bool background = true;             // false: examples wait for drain() (tests)
   std::uint64_t seed = 1;
@@ -44,11 +57,15 @@ struct LayerStats {
   std::uint32_t layer = 0;
   std::uint64_t hits = 0, misses = 0;  // lookups answered / passed on (shadowed hits: neither)
   std::uint64_t shadow_checks = 0, shadow_agreed = 0;
+  // Misses whose best hot label was the full model's top-1 (hits the threshold forwent).
+  std::uint64_t agreeing_misses = 0;
   double threshold = 0;
   double saved_seconds = 0;   // estimated time of the skipped layers, minus lookup time
   double lookup_seconds = 0;  // time in lookups (hits and misses)
   std::uint64_t examples = 0, version = 0, dropped = 0;
   std::size_t hot_labels = 0, bytes = 0;
+  std::uint64_t skipped = 0;  // inputs not looked up (skip_unprofitable); counted as misses
+  double gain_us = 0;         // estimated saving per lookup (microseconds; < 0: skipping)
 };
 
 class CachedPredictor {
@@ -96,8 +113,12 @@ class CachedPredictor {
     mutable std::mutex published_mutex;
     std::shared_ptr<const CacheModel> published;
     ThresholdTuner tuner;
-    std::atomic<std::uint64_t> hits{0}, misses{0}, dropped{0};
+    std::atomic<std::uint64_t> hits{0}, misses{0}, dropped{0}, agreeing_misses{0}, skipped{0};
+    std::atomic<std::uint64_t> batches{0};    // lookup batches considered (for probing)
+    std::atomic<std::uint64_t> looked_up{0};  // inputs looked up
+    std::atomic<double> gain{0};              // running saving per lookup, seconds
     std::atomic<double> saved{0}, lookup{0};
+    std::chrono::steady_clock::time_point last_publish{};  // background thread only
     Slot(std::uint32_t l, std::uint32_t dim, const CachedOptions& o, const CacheState* warm)
         : layer(l),
           trainer(warm ? std::make_unique<CacheTrainer>(*warm, o.cache)
@@ -118,6 +139,7 @@ class CachedPredictor {
   }
   void work();
   void train(std::deque<Example>& batch);
+  void publish(Slot& s);  // a new version of the slot's cache from its trainer
   static void add_double(std::atomic<double>& a, double v);
 
   std::shared_ptr<const engine::Predictor> model_;

@@ -2,12 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
+#include "cache/lookup_kernels.h"
 #include "common/error.h"
 #include "engine/kernels.h"
 #include "engine/params.h"
@@ -42,15 +38,15 @@ CacheModel::CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::
       b_(hot_.size() + 1, 0.0f) {}
 
 std::size_t CacheModel::bytes() const {
-  return w_.size() * sizeof(float) + b_.size() * sizeof(float) + q_.size() +
-         qscale_.size() * sizeof(float) + hot_.size() * sizeof(std::uint32_t);
+  // The trainer's rows may have spare capacity (CacheTrainer::admit): count the rows in use.
+  return (w_.empty() ? 0 : std::size_t{classes()} * stride_) * sizeof(float) +
+         b_.size() * sizeof(float) + q_.size() + qscale_.size() * sizeof(float) +
+         hot_.size() * sizeof(std::uint32_t);
 }
 
 namespace {
 // Compact rows: symmetric int8 (scale: max |v| / 127); the input is quantised to 11-bit integers
-// in int16 (scale: max |x| / 1023). A row dot widens 16 int8 weights to int16 and multiplies-adds
-// pairs into int32 (SSE2 pmaddwd: 8 products per instruction); |dot| <= 127 * 1023 * dim fits
-// int32 for any layer width glide allows.
+// in int16 (scale: max |x| / 1023); the dots are exact integers (lookup_kernels.h).
 float quantise_row(const float* v, std::uint32_t n, std::int8_t* q) {
   float m = 0;
   for (std::uint32_t i = 0; i < n; ++i) m = std::max(m, std::abs(v[i]));
@@ -66,28 +62,6 @@ float quantise_input(const float* v, std::uint32_t n, std::int16_t* q) {
   for (std::uint32_t i = 0; i < n; ++i)
     q[i] = static_cast<std::int16_t>(std::lrint(std::clamp(v[i] * inv, -1023.0f, 1023.0f)));
   return scale;
-}
-// n: a multiple of 16.
-std::int32_t dot_q(const std::int8_t* a, const std::int16_t* b, std::size_t n) {
-#if defined(__SSE2__)
-  __m128i acc = _mm_setzero_si128();
-  for (std::size_t i = 0; i < n; i += 16) {
-    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
-    const __m128i sign = _mm_cmpgt_epi8(_mm_setzero_si128(), w);
-    const __m128i lo = _mm_unpacklo_epi8(w, sign), hi = _mm_unpackhi_epi8(w, sign);
-    acc = _mm_add_epi32(
-        acc, _mm_madd_epi16(lo, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i))));
-    acc = _mm_add_epi32(
-        acc, _mm_madd_epi16(hi, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 8))));
-  }
-  alignas(16) std::int32_t lanes[4];
-  _mm_store_si128(reinterpret_cast<__m128i*>(lanes), acc);
-  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-#else
-  std::int32_t s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += std::int32_t(a[i]) * b[i];
-  return s;
-#endif
 }
 }  // namespace
 
@@ -121,11 +95,12 @@ float CacheModel::lookup(const float* act, std::uint32_t k, engine::Prediction& 
   const bool centroid = form_ == CacheForm::kCentroid;
   if (centroid && is_compact()) {
     thread_local std::vector<std::int16_t> qx;
+    thread_local std::vector<std::int32_t> dots;
     qx.assign(qstride_, 0);
+    dots.resize(H);
     const float xs = quantise_input(x, dim_, qx.data());
-    for (std::uint32_t c = 0; c < H; ++c)
-      z[c] = static_cast<float>(dot_q(q_.data() + c * qstride_, qx.data(), qstride_)) * qscale_[c] *
-             xs;
+    lookup_kernels().dots(q_.data(), H, qstride_, qx.data(), qstride_, dots.data());
+    for (std::uint32_t c = 0; c < H; ++c) z[c] = static_cast<float>(dots[c]) * qscale_[c] * xs;
     z[H] = -1;  // no "other" class
   } else if (centroid) {
     const engine::Kernels& kern = engine::kernels();
@@ -153,15 +128,26 @@ float CacheModel::lookup(const float* act, std::uint32_t k, engine::Prediction& 
     out.scores.push_back(centroid ? conf : static_cast<float>(1.0 / sum));
     return conf;
   }
-  // Partial selection of the top kk hot classes by logit (ties by label id).
+  // The top kk hot classes by logit (ties by label id), by insertion into a sorted list of kk:
+  // k is small, so one pass beats sorting an index of all H classes.
   std::vector<std::uint32_t>& order = out.labels;  // reuse as index buffer
-  order.resize(H);
-  std::iota(order.begin(), order.end(), 0u);
   auto before = [&](std::uint32_t a, std::uint32_t b) {
     return z[a] > z[b] || (z[a] == z[b] && hot_[a] < hot_[b]);
   };
-  std::partial_sort(order.begin(), order.begin() + kk, order.end(), before);
-  order.resize(kk);
+  // A label with several rows (centroids) appears once, with its best row.
+  order.clear();
+  for (std::uint32_t c = 0; c < H; ++c) {
+    if (order.size() == kk && !before(c, order.back())) continue;
+    const auto same = std::find_if(order.begin(), order.end(),
+                                   [&](std::uint32_t o) { return hot_[o] == hot_[c]; });
+    if (same != order.end()) {
+      if (!before(c, *same)) continue;
+      order.erase(same);
+    } else if (order.size() == kk) {
+      order.pop_back();
+    }
+    order.insert(std::upper_bound(order.begin(), order.end(), c, before), c);
+  }
   for (std::uint32_t& c : order) {
     out.scores.push_back(centroid ? z[c] : static_cast<float>(std::exp(double(z[c] - mx)) / sum));
     c = hot_[c];
@@ -195,7 +181,7 @@ CacheTrainer::CacheTrainer(const CacheState& state, CacheOptions options)
       counted_(state.model->examples) {
   x_.resize(engine::padded(model_.dim_));
   for (const auto& [label, count] : state.counts) counts_[label] = count;
-  for (std::uint32_t c = 0; c < model_.hot_.size(); ++c) class_of_[model_.hot_[c]] = c;
+  for (std::uint32_t c = 0; c < model_.hot_.size(); ++c) rows_of_[model_.hot_[c]].push_back(c);
   seen_.assign(model_.classes(), 16);  // a saved centroid moves slowly (1 / 16 per example)
   next_refresh_ = counted_ + (model_.hot_.empty() ? 256 : options_.hot_refresh_every);
   versions_ = state.model->version;
@@ -227,11 +213,28 @@ void CacheTrainer::add(const float* act, std::uint32_t label) {
   ++since_publish_;
   count(label);
   const std::uint32_t C = model_.classes(), other = C - 1;
-  const auto it = class_of_.find(label);
-  const std::uint32_t y = it == class_of_.end() ? other : it->second;
+  const auto it = rows_of_.find(label);
+  std::uint32_t y = it == rows_of_.end() ? other : it->second[0];
   normalise(act, model_.dim_, x_.data());
   if (model_.form_ == CacheForm::kCentroid) {
-    if (y == other) return;
+    if (y == other) {
+      y = admit(label);
+    } else {
+      // The label's nearest row learns the example, unless none is near (cosine below
+      // join_cosine) and the label may take another row: inputs the model maps to one label
+      // can lie far apart, and one mean of them would be near none.
+      const engine::Kernels& k = engine::kernels();
+      float best = -2;
+      for (const std::uint32_t r : it->second) {
+        const float cos =
+            k.dot(model_.w_.data() + std::size_t{r} * model_.stride_, x_.data(), model_.dim_);
+        if (cos > best) best = cos, y = r;
+      }
+      if (best < options_.join_cosine && it->second.size() < options_.rows_per_label &&
+          model_.hot_.size() < options_.hot_labels)
+        y = append_row(label);
+    }
+    if (y == model_.classes() - 1) return;
     // The row becomes the normalised running mean of its examples (the last 32 or so).
     const std::uint32_t n = seen_[y] = std::min<std::uint32_t>(seen_[y] + 1, 32);
     float* w = model_.w_.data() + y * model_.stride_;
@@ -253,19 +256,66 @@ void CacheTrainer::add(const float* act, std::uint32_t label) {
   }
 }
 
-void CacheTrainer::rebuild(std::vector<std::uint32_t> hot) {
+std::uint32_t CacheTrainer::admit(std::uint32_t label) {
+  CacheModel& m = model_;
+  const std::uint32_t C = m.classes(), other = C - 1;
+  if (!options_.admit_early || m.form_ != CacheForm::kCentroid || other >= options_.hot_labels)
+    return other;
+  const auto it = counts_.find(label);
+  if (it == counts_.end() || it->second < options_.min_count) return other;
+  return append_row(label);
+}
+
+std::uint32_t CacheTrainer::append_row(std::uint32_t label) {
+  CacheModel& m = model_;
+  const std::uint32_t C = m.classes(), other = C - 1;
+  // Rows grow by doubling (amortised O(width) per admission); the new label takes the "other"
+  // row's place (zero: unused by centroids) and "other" moves one row down.
+  if (m.w_.size() < std::size_t{C + 1} * m.stride_) {
+    AlignedArray<float> grown(std::size_t{std::max(C + 1, 2 * C)} * m.stride_);
+    std::copy_n(m.w_.data(), std::size_t{C} * m.stride_, grown.data());
+    m.w_ = std::move(grown);
+  }
+  float* o = m.w_.data() + std::size_t{other} * m.stride_;
+  std::copy_n(o, m.stride_, o + m.stride_);
+  std::fill_n(o, m.stride_, 0.0f);
+  m.b_.push_back(m.b_[other]);
+  m.b_[other] = 0;
+  m.hot_.push_back(label);
+  seen_.resize(C + 1, 0);
+  seen_[C] = seen_[other];
+  seen_[other] = 0;
+  rows_of_[label].push_back(other);
+  return other;
+}
+
+void CacheTrainer::rebuild(const std::vector<std::uint32_t>& labels) {
+  // Labels that stay hot keep every row they learned; new ones get one row at zero.
+  std::vector<std::uint32_t> hot;
+  std::vector<std::uint32_t> from;  // old row of each new row (kNoRow: a new label's)
+  constexpr std::uint32_t kNoRow = ~std::uint32_t{0};
+  for (const std::uint32_t label : labels) {
+    const auto it = rows_of_.find(label);
+    if (it == rows_of_.end()) {
+      hot.push_back(label);
+      from.push_back(kNoRow);
+      continue;
+    }
+    for (const std::uint32_t r : it->second) {
+      hot.push_back(label);
+      from.push_back(r);
+    }
+  }
   CacheModel fresh(model_.layer_, model_.dim_, std::move(hot), model_.form_);
   std::vector<std::uint32_t> seen(fresh.classes(), 0);
-  // Labels that stay hot keep what they learned; new ones start at zero; "other" carries over.
-  std::unordered_map<std::uint32_t, std::uint32_t> class_of;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> rows_of;
   for (std::uint32_t c = 0; c + 1 < fresh.classes(); ++c) {
-    class_of[fresh.hot_[c]] = c;
-    const auto it = class_of_.find(fresh.hot_[c]);
-    if (it == class_of_.end()) continue;
-    std::copy_n(model_.w_.data() + it->second * model_.stride_, model_.stride_,
+    rows_of[fresh.hot_[c]].push_back(c);
+    if (from[c] == kNoRow) continue;
+    std::copy_n(model_.w_.data() + from[c] * model_.stride_, model_.stride_,
                 fresh.w_.data() + c * fresh.stride_);
-    fresh.b_[c] = model_.b_[it->second];
-    seen[c] = it->second < seen_.size() ? seen_[it->second] : 0;
+    fresh.b_[c] = model_.b_[from[c]];
+    seen[c] = from[c] < seen_.size() ? seen_[from[c]] : 0;
   }
   seen_ = std::move(seen);
   const std::uint32_t old_other = model_.classes() - 1, new_other = fresh.classes() - 1;
@@ -273,7 +323,7 @@ void CacheTrainer::rebuild(std::vector<std::uint32_t> hot) {
               fresh.w_.data() + new_other * fresh.stride_);
   fresh.b_[new_other] = model_.b_[old_other];
   model_ = std::move(fresh);
-  class_of_ = std::move(class_of);
+  rows_of_ = std::move(rows_of);
 }
 
 void CacheTrainer::refresh_hot_set() {
@@ -281,15 +331,21 @@ void CacheTrainer::refresh_hot_set() {
   ranked.reserve(counts_.size());
   for (const auto& [label, count] : counts_)
     if (count >= options_.min_count) ranked.push_back({count, label});
-  const std::size_t H = std::min<std::size_t>(options_.hot_labels, ranked.size());
-  std::partial_sort(ranked.begin(), ranked.begin() + H, ranked.end(),
-                    [](const auto& a, const auto& b) {
-                      return a.first > b.first || (a.first == b.first && a.second < b.second);
-                    });
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  // The most popular labels, while their rows (as many as each has now, at least one) fit.
   std::vector<std::uint32_t> hot;
-  for (std::size_t i = 0; i < H; ++i) hot.push_back(ranked[i].second);
+  std::size_t rows = 0;
+  for (const auto& [count, label] : ranked) {
+    const auto it = rows_of_.find(label);
+    const std::size_t need = it == rows_of_.end() ? 1 : it->second.size();
+    if (rows + need > options_.hot_labels) break;
+    rows += need;
+    hot.push_back(label);
+  }
   std::sort(hot.begin(), hot.end());
-  rebuild(std::move(hot));
+  rebuild(hot);
   // Popularity drifts: old counts fade; forget labels that faded away.
   for (auto it = counts_.begin(); it != counts_.end();) {
     it->second *= options_.count_decay;
@@ -304,85 +360,6 @@ std::shared_ptr<const CacheModel> CacheTrainer::snapshot() const {
   m->compact();
   since_publish_ = 0;
   return m;
-}
-
-double calibrate_threshold(std::vector<CalibrationRecord> records, double target,
-                           double min_weight) {
-  constexpr double kMax = 1 - 1e-6;
-  std::sort(records.begin(), records.end(),
-            [](const auto& a, const auto& b) { return a.confidence > b.confidence; });
-  const double want = 1 - (1 - target) / 4;  // a quarter of the allowed disagreement
-  double best = kMax, weight = 0, agreed = 0;
-  bool enough = false;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    weight += records[i].weight;
-    agreed += records[i].agreed ? records[i].weight : 0;
-    // A threshold takes all records of equal confidence.
-    if (i + 1 < records.size() && records[i + 1].confidence == records[i].confidence) continue;
-    // One pseudo-disagreement of the records' mean weight: few records (or a few heavy shadow
-    // checks) do not prove a low disagreement rate.
-    const double pseudo = weight / double(i + 1);
-    enough = enough || weight >= min_weight;
-    if (weight >= min_weight && agreed >= want * (weight + pseudo))
-      best = std::min<double>(best, records[i].confidence);
-  }
-  return enough ? std::clamp(best, 0.5, kMax) : -1;
-}
-
-ThresholdTuner::ThresholdTuner(double target, double initial, std::size_t window,
-                               std::size_t recalibrate_every)
-    : target_(target),
-      window_(window),
-      every_(recalibrate_every),
-      m_(-std::log(1 - std::clamp(initial, 0.5, 1 - 1e-6))),
-      threshold_(1 - std::exp(-m_)) {}
-
-void ThresholdTuner::set(double m) {
-  m_ = std::clamp(m, -std::log(1 - 0.5), -std::log(1e-6));
-  threshold_.store(1 - std::exp(-m_), std::memory_order_relaxed);
-}
-
-void ThresholdTuner::observe(bool agreed) {
-  std::lock_guard lock(mutex_);
-  ++checks_;
-  agreed_ += agreed;
-  constexpr double kUp = 0.5;
-  // Equilibrium where (1 - a) * up = a * down, i.e. a = up / (up + down): with down below,
-  // a = (1 + target) / 2 (half the allowed disagreement).
-  const double a = (1 + target_) / 2;
-  const double down = kUp * (1 - a) / a;
-  set(m_ + (agreed ? -down : kUp));
-  if (!agreed) cooldown_ = 16;
-}
-
-void ThresholdTuner::record(float confidence, bool agreed, float weight) {
-  std::lock_guard lock(mutex_);
-  const CalibrationRecord r{confidence, agreed, weight};
-  if (records_.size() < window_) {
-    records_.push_back(r);
-  } else {
-    records_[next_] = r;
-    next_ = (next_ + 1) % window_;
-  }
-  if (++since_ < every_) return;
-  since_ = 0;
-  // Up at once; after a shadow check disagreed, down by at most kDown per recalibration for a
-  // while, so the next window (which may not hold that check) does not undo it at once.
-  constexpr double kDown = 0.25;
-  const double t = calibrate_threshold(records_, target_);
-  if (t <= 0) return;
-  const double m = -std::log(1 - t);
-  set(cooldown_ > 0 ? std::max(m, m_ - kDown) : m);
-  if (cooldown_ > 0) --cooldown_;
-}
-
-std::uint64_t ThresholdTuner::checks() const {
-  std::lock_guard lock(mutex_);
-  return checks_;
-}
-std::uint64_t ThresholdTuner::agreed() const {
-  std::lock_guard lock(mutex_);
-  return agreed_;
 }
 
 }  // namespace glide::cache

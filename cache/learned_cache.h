@@ -1,22 +1,23 @@
-// A learned cache for one hidden layer (GATI, Balasubramanian et al. 2021): a linear softmax from
-// the layer's (L2-normalised) activations to the model's top-1 label, restricted to a hot set of
-// labels plus one "other" class. Its softmax probability is the confidence; a lookup is a hit
-// when the best class is a hot label and its probability passes the threshold.
+// A learned cache for one hidden layer (GATI, Balasubramanian et al. 2021): from the layer's
+// (L2-normalised) activations to the model's top-1 label, restricted to a hot set of labels.
+// Centroid form (the default): one unit-length mean row per hot label (optionally a few per
+// label), confidence the best cosine. Linear form: a softmax over the hot labels plus one "other"
+// class, confidence the best class's probability. A lookup is a hit when the best class is a hot
+// label and its confidence passes the threshold.
 //
 // CacheModel is an immutable published version (readers share it through a shared_ptr);
 // CacheTrainer owns the mutable copy, trains it one example at a time (online SGD on the
 // cross-entropy against the model's own top-1), keeps decayed label counts and re-picks the hot
-// set as popularity drifts; ThresholdTuner moves the threshold from shadow checks.
+// set as popularity drifts; ThresholdTuner (threshold_tuner.h) sets the thresholds.
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "cache/threshold_tuner.h"
 #include "common/aligned.h"
 #include "engine/evaluator.h"
 
@@ -38,7 +39,16 @@ struct CacheOptions {
   std::uint32_t hot_refresh_every = 2048;  // counted top-1s between hot-set refreshes (first: 256)
   double count_decay = 0.75;               // label counts are multiplied by this at each refresh
   double min_count = 1.5;                  // decayed count a label needs to be hot
-  std::uint64_t min_examples = 256;        // no hits before this many examples were learned
+  // kCentroid: a label that reaches min_count between refreshes joins the hot set at once (while
+  // it has room), so a recurring input can hit from its next request instead of after the next
+  // refresh (up to hot_refresh_every counts later).
+  bool admit_early = true;
+  // kCentroid: a label may hold up to this many rows (centroids of the inputs mapped to it); an
+  // example starts a new one when its cosine to the label's nearest row is below join_cosine.
+  // hot_labels caps the rows of all labels together.
+  std::uint32_t rows_per_label = 1;
+  float join_cosine = 0.95f;
+  std::uint64_t min_examples = 256;  // no hits before this many examples were learned
 };
 
 class CacheModel {
@@ -58,6 +68,7 @@ class CacheModel {
   CacheForm form() const { return form_; }
   std::uint32_t dim() const { return dim_; }
   std::uint32_t classes() const { return static_cast<std::uint32_t>(hot_.size()) + 1; }
+  // The label of each row (class): distinct, except centroid caches with rows_per_label > 1.
   const std::vector<std::uint32_t>& hot() const { return hot_; }
   // Bytes of parameters and hot-set ids (what a serving process holds per version).
   std::size_t bytes() const;
@@ -117,71 +128,29 @@ class CacheTrainer {
   std::shared_ptr<const CacheModel> snapshot() const;
   // True when `publish_every` examples arrived since the last snapshot() (then resets).
   bool due() const { return since_publish_ >= options_.publish_every; }
+  // True when an example arrived since the last snapshot().
+  bool pending() const { return since_publish_ > 0; }
   std::uint64_t examples() const { return examples_; }
   // The parameters being trained (not a published version: for the trainer's own thread).
   const CacheModel& current() const { return model_; }
 
  private:
   void refresh_hot_set();
+  // kCentroid, admit_early: makes `label` hot now when it qualifies and the set has room; returns
+  // its class, or the "other" class.
+  std::uint32_t admit(std::uint32_t label);
+  std::uint32_t append_row(std::uint32_t label);  // a new zero row for `label`; its index
   // The model over these hot labels, keeping the rows of labels that stay.
-  void rebuild(std::vector<std::uint32_t> hot);
+  void rebuild(const std::vector<std::uint32_t>& labels);
 
   CacheOptions options_;
   CacheModel model_;
   std::unordered_map<std::uint32_t, double> counts_;  // decayed top-1 counts per label
-  std::unordered_map<std::uint32_t, std::uint32_t> class_of_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> rows_of_;  // label -> its rows
   std::uint64_t examples_ = 0, counted_ = 0, next_refresh_ = 0;
   mutable std::uint64_t since_publish_ = 0, versions_ = 0;
   std::vector<float> x_, z_;
   std::vector<std::uint32_t> seen_;  // kCentroid: examples averaged into each class's row
-};
-
-// A lookup whose best class was hot, with the full model's verdict: did the cache's top-1 agree?
-// `weight`: how many lookups it stands for (a shadow-checked hit stands for 1 / shadow_fraction).
-struct CalibrationRecord {
-  float confidence = 0;
-  bool agreed = false;
-  float weight = 1;
-};
-
-// The lowest confidence at which the (weighted) records at or above it agree at least
-// 1 - (1 - target) / 4 of the time (a quarter of the allowed disagreement) over at least
-// `min_weight` records, counting one extra disagreement of their mean weight (so with target 0.99
-// it takes about 200 agreeing records and none against); 1 - 1e-6 when none qualifies; never below
-// 0.5; -1 when the records weigh less than `min_weight` in all (no evidence either way).
-double calibrate_threshold(std::vector<CalibrationRecord> records, double target,
-                           double min_weight = 64);
-
-// Keeps the measured top-1 agreement of hits with the full model at or above `target`, from two
-// signals. record(): lookups whose input then went through the full network (misses below the
-// threshold, and shadow-checked hits above it, weighted up) fill a window of recent records; every
-// `recalibrate_every` records the threshold moves to calibrate_threshold() of the window (for a
-// while after a shadow check disagreed: down by at most a small step in -log(1 - t)). observe():
-// each shadow-checked hit moves the threshold at once, up fast on a disagreement (a step in
-// -log(1 - t)) and down slowly on an agreement (settling where agreement is about
-// (1 + target) / 2), so a drop in agreement is answered before the next recalibration. Thread-safe.
-class ThresholdTuner {
- public:
-  explicit ThresholdTuner(double target = 0.99, double initial = 0.98, std::size_t window = 4096,
-                          std::size_t recalibrate_every = 128);
-  void observe(bool agreed);
-  void record(float confidence, bool agreed, float weight = 1);
-  double threshold() const { return threshold_.load(std::memory_order_relaxed); }
-  double target() const { return target_; }
-  std::uint64_t checks() const;
-  std::uint64_t agreed() const;
-
- private:
-  void set(double m);
-  const double target_;
-  const std::size_t window_, every_;
-  mutable std::mutex mutex_;
-  double m_;  // -log(1 - threshold)
-  std::uint64_t checks_ = 0, agreed_ = 0;
-  std::vector<CalibrationRecord> records_;  // ring buffer
-  std::size_t next_ = 0, since_ = 0;
-  int cooldown_ = 0;  // recalibrations left that may lower the threshold only gradually
-  std::atomic<double> threshold_;
 };
 
 }  // namespace glide::cache

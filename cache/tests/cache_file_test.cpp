@@ -112,6 +112,9 @@ TEST_CASE("caches trained during fit() and saved start warm after loading, withi
   CachedOptions o;
   o.background = false;
   o.shadow_fraction = 0;
+  // This tiny model's layers cost about what a lookup does, so skipping would (rightly) turn the
+  // caches off; this test is about what the file holds.
+  o.skip_unprofitable = false;
   CachedPredictor cp(model, o, loaded);
   CHECK(cp.layers() == std::vector<std::uint32_t>{0, 1});  // the file's layers by default
   // Held-out requests (test points, never trained on), before the caches learn anything new.

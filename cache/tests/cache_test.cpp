@@ -61,6 +61,9 @@ CachedOptions test_options() {
   o.background = false;
   o.cache.hot_labels = 128;
   o.cache.min_examples = 256;
+  // Both depend on measured time; off, these tests give the same hits every run.
+  o.publish_after_ms = 0;
+  o.skip_unprofitable = false;
   return o;
 }
 
@@ -147,6 +150,49 @@ TEST_CASE("uniform traffic: caches mostly miss, and misses stay exact") {
   double lookup = 0;
   for (const auto& s : cp.stats()) lookup += s.lookup_seconds;
   MESSAGE("lookup seconds " << lookup);
+}
+
+TEST_CASE("caches that cost more than they save are skipped but still probed; misses stay exact") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const Trained& t = trained();
+  CachedOptions o = test_options();
+  o.skip_unprofitable = true;
+  CachedPredictor cp(t.model, o);
+  Workload w(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
+  const Run r = serve(cp, w, 6000, t.data.test.num_points());
+  CHECK(r.exact_misses == r.misses);
+  std::uint64_t skipped = 0;
+  for (const auto& s : cp.stats()) {
+    MESSAGE("layer " << s.layer << ": hits " << s.hits << " misses " << s.misses << " skipped "
+                     << s.skipped << " saving " << s.gain_us << " us/lookup");
+    skipped += s.skipped;
+    if (s.skipped == 0) continue;
+    CHECK(s.gain_us < 0);
+    CHECK(s.skipped < s.misses);  // probes still look up
+  }
+  CHECK(skipped > 0);
+  // Off: every request is looked up.
+  CachedPredictor all(t.model, test_options());
+  Workload w2(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
+  serve(all, w2, 2000, t.data.test.num_points());
+  for (const auto& s : all.stats()) CHECK(s.skipped == 0);
+}
+
+TEST_CASE("a version goes out publish_after_ms after the last even with few examples") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const Trained& t = trained();
+  auto versions = [&](double after_ms) {
+    CachedOptions o = test_options();
+    o.cache.publish_every = 1 << 30;  // never by count
+    o.publish_after_ms = after_ms;
+    CachedPredictor cp(t.model, o);
+    Workload w(t.data.test.num_points(), {.skew = 1.0, .drift = 0, .seed = 9});
+    serve(cp, w, 40, t.data.test.num_points());  // 10 batches, drained after each
+    const auto c = cp.cache(0);
+    return c ? c->version : 0;
+  };
+  CHECK(versions(1e-6) >= 10);  // one per drained batch
+  CHECK(versions(0) == 0);      // off: only every publish_every examples
 }
 
 TEST_CASE("a hit returns exactly the labels the cache predicted") {

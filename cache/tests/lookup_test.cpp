@@ -1,0 +1,174 @@
+// The pieces of a centroid lookup on their own: the integer dot kernels (every path against the
+// scalar reference), the top-k selection, early admission of hot labels, and several rows per
+// label.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <random>
+
+#include "cache/learned_cache.h"
+#include "cache/lookup_kernels.h"
+#include "common/cpu.h"
+
+using namespace glide;
+using namespace glide::cache;
+
+namespace {
+
+std::vector<const LookupKernels*> every_path() {
+  std::vector<const LookupKernels*> v{&lookup_scalar_kernels(), &lookup_sse2_kernels()};
+  if (const LookupKernels* vnni = lookup_vnni_kernels()) v.push_back(vnni);
+  return v;
+}
+
+// A compact centroid cache over `hot` labels with random unit rows of width `dim`.
+CacheModel random_cache(std::uint32_t dim, std::uint32_t hot, std::uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> n;
+  std::vector<std::uint32_t> labels(hot);
+  for (std::uint32_t c = 0; c < hot; ++c) labels[c] = 1000 + 3 * c;
+  std::vector<float> w(std::size_t{hot + 1} * dim), b(hot + 1, 0.0f);
+  for (auto& v : w) v = n(g);
+  for (std::uint32_t c = 0; c <= hot; ++c)
+    normalise(w.data() + std::size_t{c} * dim, dim, w.data() + std::size_t{c} * dim);
+  CacheModel m = CacheModel::from_parameters(0, dim, labels, w, b, CacheForm::kCentroid);
+  m.compact();
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("lookup dots: every path equals the scalar reference, extremes included") {
+  std::mt19937 g(7);
+  std::uniform_int_distribution<int> w8(-127, 127), x16(-1023, 1023);
+  for (const std::size_t n : {16u, 48u, 128u, 1024u}) {
+    const std::size_t stride = n + 16, rows = 37;
+    std::vector<std::int8_t> a(rows * stride);
+    std::vector<std::int16_t> x(n);
+    for (auto& v : a) v = static_cast<std::int8_t>(w8(g));
+    for (auto& v : x) v = static_cast<std::int16_t>(x16(g));
+    // Row 0 at the extremes: the largest sum the format allows.
+    std::fill_n(a.begin(), n, std::int8_t{-127});
+    std::vector<std::int16_t> xe(n, -1023);
+    std::vector<std::int32_t> want(rows), got(rows), want_e(1), got_e(1);
+    lookup_scalar_kernels().dots(a.data(), rows, stride, x.data(), n, want.data());
+    lookup_scalar_kernels().dots(a.data(), 1, stride, xe.data(), n, want_e.data());
+    CHECK(want_e[0] == 127 * 1023 * static_cast<std::int32_t>(n));
+    for (const LookupKernels* k : every_path()) {
+      CAPTURE(k->name);
+      CAPTURE(n);
+      std::fill(got.begin(), got.end(), 0);
+      k->dots(a.data(), rows, stride, x.data(), n, got.data());
+      CHECK(got == want);
+      k->dots(a.data(), 1, stride, xe.data(), n, got_e.data());
+      CHECK(got_e == want_e);
+    }
+  }
+}
+
+TEST_CASE("lookup: the same answer on every ISA; top k in order, equal to the full ordering") {
+  const CacheModel m = random_cache(128, 300, 3);
+  std::mt19937 g(11);
+  std::normal_distribution<float> n;
+  std::vector<float> act(128), scratch;
+  const Isa before = active_isa();
+  for (int trial = 0; trial < 20; ++trial) {
+    for (auto& v : act) v = std::max(0.0f, n(g));
+    engine::Prediction top5, all, scalar;
+    bool hot = false;
+    const float conf = m.lookup(act.data(), 5, top5, &hot, scratch);
+    REQUIRE(hot);
+    m.lookup(act.data(), 300, all, &hot, scratch);
+    REQUIRE(all.labels.size() == 300);
+    CHECK(std::is_sorted(all.scores.rbegin(), all.scores.rend()));
+    CHECK(std::vector<std::uint32_t>(all.labels.begin(), all.labels.begin() + 5) == top5.labels);
+    CHECK(top5.scores[0] == conf);
+    REQUIRE(set_active_isa(Isa::kScalar));
+    const float conf_s = m.lookup(act.data(), 5, scalar, &hot, scratch);
+    set_active_isa(before);
+    CHECK(conf_s == conf);
+    CHECK(scalar.labels == top5.labels);
+    CHECK(scalar.scores == top5.scores);
+  }
+}
+
+TEST_CASE("early admission: a label joins the hot set as soon as it qualifies, up to the cap") {
+  CacheOptions o;
+  o.hot_labels = 3;
+  o.min_count = 1.5;  // a second top-1
+  o.hot_refresh_every = 1 << 30;
+  CacheTrainer t(0, 16, o);
+  std::vector<float> a(16, 0.0f);
+  auto add = [&](std::uint32_t label, int at) {
+    std::fill(a.begin(), a.end(), 0.0f);
+    a[at] = 1;
+    t.add(a.data(), label);
+  };
+  // The first refresh (after 256 counts) is far away: without early admission nothing is hot.
+  add(7, 0);
+  CHECK(t.current().hot().empty());
+  add(7, 0);
+  REQUIRE(t.current().hot() == std::vector<std::uint32_t>{7});
+  CHECK(t.current().weight_row(0)[0] == doctest::Approx(1));  // learned from that example
+  add(8, 1);
+  add(8, 1);
+  add(9, 2);
+  add(9, 2);
+  add(10, 3);
+  add(10, 3);  // no room: the cap holds
+  CHECK(t.current().hot() == std::vector<std::uint32_t>{7, 8, 9});
+  CHECK(t.current().weight_row(2)[2] == doctest::Approx(1));
+  // A published version finds each admitted label by its own row.
+  const auto snap = t.snapshot();
+  engine::Prediction p;
+  bool hot = false;
+  std::vector<float> scratch;
+  std::fill(a.begin(), a.end(), 0.0f);
+  a[1] = 1;
+  CHECK(snap->lookup(a.data(), 1, p, &hot, scratch) > 0.99f);
+  CHECK(p.labels == std::vector<std::uint32_t>{8});
+  // Off: the same examples leave the hot set empty until a refresh.
+  o.admit_early = false;
+  CacheTrainer off(0, 16, o);
+  for (int i = 0; i < 4; ++i) off.add(a.data(), 8);
+  CHECK(off.current().hot().empty());
+}
+
+TEST_CASE("several rows per label: far inputs start rows; a lookup lists each label once") {
+  CacheOptions o;
+  o.hot_labels = 8;
+  o.min_count = 0.5;  // hot from its first example
+  o.hot_refresh_every = 1 << 30;
+  o.rows_per_label = 2;
+  o.join_cosine = 0.9f;
+  CacheTrainer t(0, 16, o);
+  auto unit = [](std::initializer_list<std::pair<int, float>> v) {
+    std::vector<float> a(16, 0.0f);
+    for (const auto& [i, x] : v) a[i] = x;
+    return a;
+  };
+  t.add(unit({{0, 1}}).data(), 7);
+  t.add(unit({{1, 1}}).data(), 7);             // orthogonal: a second row
+  t.add(unit({{0, 1}, {2, 0.1f}}).data(), 7);  // near row 0: joins it
+  t.add(unit({{3, 1}}).data(), 7);             // far, but the label has its 2 rows
+  t.add(unit({{4, 1}}).data(), 9);
+  REQUIRE(t.current().hot() == std::vector<std::uint32_t>{7, 7, 9});
+  CHECK(t.current().weight_row(1)[1] > 0.99f);  // the second row is that input's
+  const auto snap = t.snapshot();
+  engine::Prediction p;
+  bool hot = false;
+  std::vector<float> scratch;
+  // Near both rows of label 7 and a little near label 9: 7 once, then 9.
+  const auto x = unit({{0, 1}, {1, 1}, {4, 0.2f}});
+  snap->lookup(x.data(), 5, p, &hot, scratch);
+  CHECK(p.labels == std::vector<std::uint32_t>{7, 9});
+  // An input of the second cluster hits label 7 at cosine ~1.
+  CHECK(snap->lookup(unit({{1, 1}}).data(), 1, p, &hot, scratch) > 0.99f);
+  CHECK(p.labels == std::vector<std::uint32_t>{7});
+  // One row per label (the default): the same examples average into one row.
+  o.rows_per_label = 1;
+  CacheTrainer one(0, 16, o);
+  one.add(unit({{0, 1}}).data(), 7);
+  one.add(unit({{1, 1}}).data(), 7);
+  CHECK(one.current().hot() == std::vector<std::uint32_t>{7});
+}
