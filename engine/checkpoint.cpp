@@ -61,7 +61,8 @@ void save_model(const std::string& path, const Network& net, const Config& confi
   const QuantizedRows* q = net.output_int8.get();
   const Bf16Rows* h = net.output_bf16.rows ? &net.output_bf16 : nullptr;
   // A quantized model has no optimizer state; a bf16 one may have (trained in bf16).
-  const bool optimizer = options.optimizer_state && !q && (!h || h->has_optimizer_state());
+  const bool optimizer =
+      options.optimizer_state && net.has_moments() && !q && (!h || h->has_optimizer_state());
   nlohmann::json st{{"samples", state.samples},
                     {"batches", state.batches},
                     {"adam_step", net.step},
@@ -124,10 +125,14 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("section 'state' is malformed: ") + e.what());
   }
-  out.net = std::make_unique<Network>(out.config.net);
-  out.net->step = st.value("adam_step", std::uint64_t{0});
   const bool int8 = precision == Precision::kInt8, is_bf16 = precision == Precision::kBF16;
   out.has_optimizer_state = optimizer_state && !int8 && r.has("output.adam_m");
+  // Every tensor is read from the file: no random init, and only the storage the file fills.
+  out.net = std::make_unique<Network>(out.config.net,
+                                      NetworkStorage{.moments = out.has_optimizer_state,
+                                                     .random_init = false,
+                                                     .f32_output = precision == Precision::kF32});
+  out.net->step = st.value("adam_step", std::uint64_t{0});
   for_each_block(*out.net, out.has_optimizer_state,
                  [&](const std::string& name, AlignedArray<float>& a,
                      const std::vector<std::uint64_t>& shape) {
@@ -137,7 +142,7 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
                  });
   if (is_bf16) {
     Network& net = *out.net;
-    Bf16Rows h(net.output.rows, net.output.cols);
+    Bf16Rows h(out.config.net.num_labels, out.config.net.hidden.back());
     const std::vector<std::uint64_t> shape{h.rows, h.stride};
     r.read_into("output.weight", DType::kBF16, shape, std::as_writable_bytes(h.w.span()));
     if (out.has_optimizer_state) {
@@ -159,7 +164,8 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
   }
   if (int8) {
     Network& net = *out.net;
-    auto q = std::make_shared<QuantizedRows>(net.output.rows, net.output.cols, granularity);
+    auto q = std::make_shared<QuantizedRows>(out.config.net.num_labels,
+                                             out.config.net.hidden.back(), granularity);
     const std::vector<std::uint64_t> wshape{q->rows, q->stride}, sshape{q->rows};
     r.read_into("output.weight", DType::kI8, wshape, std::as_writable_bytes(q->q.span()));
     r.read_into("output.weight_scale", DType::kF32, sshape,

@@ -10,33 +10,46 @@
 
 namespace glide::engine {
 
-Network::Network(const NetworkConfig& config) : config_(config) {
+Network::Network(const NetworkConfig& config, NetworkStorage storage) : config_(config) {
   validate(config_);
   const auto& h = config_.hidden;
-  input = ParamMatrix(config_.num_features, h[0]);
-  input_bias = ParamVector(padded(h[0]));
-  // Glorot-uniform scales; the sparse input's fan-in is its typical nonzero count, not the
-  // feature count, so the input layer uses a larger scale than dense Glorot would give.
-  input.init_uniform(std::sqrt(6.0f / (100.0f + h[0])), derive_seed(config_.seed, 1));
+  const bool mo = storage.moments;
+  input = ParamMatrix(config_.num_features, h[0], mo);
+  input_bias = ParamVector(padded(h[0]), mo);
   for (std::size_t l = 1; l < h.size(); ++l) {
-    hidden.emplace_back(h[l], h[l - 1]);
-    hidden.back().init_uniform(std::sqrt(6.0f / (h[l] + h[l - 1])),
-                               derive_seed(config_.seed, 10 + l));
-    hidden_bias.emplace_back(padded(h[l]));
+    hidden.emplace_back(h[l], h[l - 1], mo);
+    hidden_bias.emplace_back(padded(h[l]), mo);
   }
-  output = ParamMatrix(config_.num_labels, h.back());
-  output_bias = ParamVector(config_.num_labels);
-  const float scale = std::sqrt(6.0f / (h.back() + 1000.0f));
-  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, config_.num_labels, 4096),
-                    [&](const tbb::blocked_range<std::uint32_t>& r) {
-                      for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
-                        Rng rng(derive_seed(config_.seed, 1000 + j));
-                        float* p = output.row(j);
-                        for (std::uint32_t c = 0; c < output.cols; ++c)
-                          p[c] = scale * (2 * rng.uniformf() - 1);
-                      }
-                    });
-  build_hidden_samplers(TrainConfig{});
+  if (storage.f32_output) output = ParamMatrix(config_.num_labels, h.back(), mo);
+  output_bias = ParamVector(config_.num_labels, mo);
+  if (storage.random_init) {
+    // Glorot-uniform scales; the sparse input's fan-in is its typical nonzero count, not the
+    // feature count, so the input layer uses a larger scale than dense Glorot would give.
+    input.init_uniform(std::sqrt(6.0f / (100.0f + h[0])), derive_seed(config_.seed, 1));
+    for (std::size_t l = 1; l < h.size(); ++l)
+      hidden[l - 1].init_uniform(std::sqrt(6.0f / (h[l] + h[l - 1])),
+                                 derive_seed(config_.seed, 10 + l));
+    const float scale = std::sqrt(6.0f / (h.back() + 1000.0f));
+    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, output.rows, 4096),
+                      [&](const tbb::blocked_range<std::uint32_t>& r) {
+                        for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
+                          Rng rng(derive_seed(config_.seed, 1000 + j));
+                          float* p = output.row(j);
+                          for (std::uint32_t c = 0; c < output.cols; ++c)
+                            p[c] = scale * (2 * rng.uniformf() - 1);
+                        }
+                      });
+    build_hidden_samplers(TrainConfig{});
+  }
+}
+
+void Network::ensure_moments() {
+  input.ensure_moments();
+  input_bias.ensure_moments();
+  for (auto& m : hidden) m.ensure_moments();
+  for (auto& b : hidden_bias) b.ensure_moments();
+  if (output.rows) output.ensure_moments();
+  output_bias.ensure_moments();
 }
 
 void Network::build_hidden_samplers(const TrainConfig& train) {

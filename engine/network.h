@@ -42,9 +42,18 @@ struct HiddenActivations {
   const float* last(std::size_t s) const { return row(layers.size() - 1, s); }
 };
 
+// What a new Network allocates: training needs everything, randomly initialised; a model being
+// loaded for inference needs neither Adam moments nor random weights, nor fp32 output rows when
+// the file holds int8 or bf16 ones (at 670k labels each fp32 copy is 343 MB).
+struct NetworkStorage {
+  bool moments = true;
+  bool random_init = true;
+  bool f32_output = true;
+};
+
 class Network {
  public:
-  explicit Network(const NetworkConfig& config);
+  explicit Network(const NetworkConfig& config, NetworkStorage storage = {});
 
   const NetworkConfig& config() const { return config_; }
   std::uint32_t num_labels() const { return config_.num_labels; }
@@ -54,6 +63,10 @@ class Network {
   // gives their refresh schedule. The constructor and the model loader call it; so does a
   // Trainer, for tables that refresh while it trains.
   void build_hidden_samplers(const TrainConfig& train);
+
+  // Adds zeroed Adam moments where a network loaded for inference has none (training it).
+  void ensure_moments();
+  bool has_moments() const { return input.has_moments(); }
 
   // Hidden activations of the given inputs (each a sparse vector), computed in parallel on the
   // current TBB arena. `acts` is resized as needed and reused across calls.

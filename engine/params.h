@@ -21,8 +21,20 @@ struct ParamMatrix {
   AlignedArray<float> w, m, v;
 
   ParamMatrix() = default;
-  ParamMatrix(std::uint32_t r, std::uint32_t c)
-      : rows(r), cols(c), stride(padded(c)), w(r * stride), m(r * stride), v(r * stride) {}
+  // `moments`: false for inference (a third of the memory); ensure_moments() adds them later.
+  ParamMatrix(std::uint32_t r, std::uint32_t c, bool moments = true)
+      : rows(r),
+        cols(c),
+        stride(padded(c)),
+        w(std::size_t{r} * stride),
+        m(moments ? w.size() : 0),
+        v(moments ? w.size() : 0) {}
+  bool has_moments() const { return m.size() == w.size(); }
+  void ensure_moments() {
+    if (has_moments()) return;
+    m = AlignedArray<float>(w.size());
+    v = AlignedArray<float>(w.size());
+  }
   float* row(std::size_t i) { return w.data() + i * stride; }
   const float* row(std::size_t i) const { return w.data() + i * stride; }
   // Uniform in +-scale (Glorot-style scale chosen by the caller), deterministic for `seed`.
@@ -33,8 +45,15 @@ struct ParamMatrix {
 struct ParamVector {
   AlignedArray<float> w, m, v;
   ParamVector() = default;
-  explicit ParamVector(std::size_t n) : w(n), m(n), v(n) {}
+  explicit ParamVector(std::size_t n, bool moments = true)
+      : w(n), m(moments ? n : 0), v(moments ? n : 0) {}
   std::size_t size() const { return w.size(); }
+  bool has_moments() const { return m.size() == w.size(); }
+  void ensure_moments() {
+    if (has_moments()) return;
+    m = AlignedArray<float>(w.size());
+    v = AlignedArray<float>(w.size());
+  }
 };
 
 inline void ParamMatrix::init_uniform(float scale, std::uint64_t seed) {

@@ -127,6 +127,17 @@ TEST_CASE("a saved and reloaded model predicts identically") {
   save_model(path, net, c, {6000, trainer.batches()});
   const Predictor loaded(path, false);
   CHECK(to_json(loaded.config()) == to_json(c));
+  CHECK_FALSE(loaded.network().has_moments());  // inference: no Adam state allocated
+  {
+    // A model loaded without its optimizer state can still be trained (fresh moments).
+    LoadedModel m = load_model(path, /*optimizer_state=*/false);
+    REQUIRE_FALSE(m.net->has_moments());
+    Trainer t(*m.net, c.train, sampler_for(c, *m.net));
+    std::vector<data::SparseView> in{f.data.train.features(0)};
+    std::vector<std::span<const std::uint32_t>> ys{f.data.train.labels(0)};
+    CHECK(t.train_batch(in, ys).loss > 0);
+    CHECK(m.net->has_moments());
+  }
   std::vector<data::SparseView> inputs;
   for (std::size_t i = 0; i < 200; ++i) inputs.push_back(f.data.test.features(i));
   std::vector<Prediction> a, b;
