@@ -3,9 +3,14 @@
 
 #include "common/cpu.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace glide::quant {
 
 const Int8Kernels& int8_vnni_table();  // int8_kernels_vnni.cpp
+const Int8Kernels& int8_amx_table();   // int8_kernels_amx.cpp
+bool amx_tile_permission();            // int8_kernels_amx.cpp
 
 namespace {
 
@@ -39,7 +44,19 @@ const Int8Kernels* int8_vnni_kernels() {
   return f.avx512 && f.avx512_vnni ? &int8_vnni_table() : nullptr;
 }
 
+const Int8Kernels* int8_amx_kernels() {
+  return int8_vnni_kernels() && cpu_features().amx && amx_tile_permission() ? &int8_amx_table()
+                                                                            : nullptr;
+}
+
 const Int8Kernels& int8_kernels() {
+  // GLIDE_AMX=0 keeps batches on VNNI (to compare, or where tiles misbehave).
+  static const bool amx_allowed = [] {
+    const char* e = std::getenv("GLIDE_AMX");
+    return !(e && std::string(e) == "0");
+  }();
+  if (const Int8Kernels* a = int8_amx_kernels(); a && amx_allowed && active_isa() == Isa::kAvx512)
+    return *a;
   const Int8Kernels* v = int8_vnni_kernels();
   return v && active_isa() == Isa::kAvx512 ? *v : int8_scalar_kernels();
 }

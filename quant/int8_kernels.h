@@ -26,5 +26,8 @@ const Int8Kernels& int8_kernels();
 const Int8Kernels& int8_scalar_kernels();
 // Null when the CPU lacks AVX512-VNNI.
 const Int8Kernels* int8_vnni_kernels();
+// Null when the CPU lacks AMX-INT8 (or VNNI) or Linux refuses this process the tile state.
+// Batches of 16 or more samples on tiles, smaller ones on VNNI.
+const Int8Kernels* int8_amx_kernels();
 
 }  // namespace glide::quant

@@ -1,6 +1,9 @@
 // Quantization error bounds and the int8 kernels against their scalar reference (exact).
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <string>
+
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -30,6 +33,10 @@ std::vector<const Int8Kernels*> int8_paths() {
     out.push_back(v);
   else
     MESSAGE("CPU lacks AVX512-VNNI: only the scalar int8 kernels are tested here");
+  if (const Int8Kernels* a = int8_amx_kernels())
+    out.push_back(a);
+  else
+    MESSAGE("CPU lacks AMX-INT8 (or the tile state was refused): AMX kernels not tested here");
   return out;
 }
 
@@ -122,9 +129,9 @@ TEST_CASE("every int8 kernel equals the scalar reference exactly") {
       std::vector<std::int8_t> wmin(n, -127);
       CHECK(k->dot_u8s8(amax.data(), wmin.data(), n) == -255 * 127 * static_cast<int>(n));
     }
-    for (std::size_t rows : {1, 4, 7, 13}) {
-      for (std::size_t samples : {1, 4, 6, 9}) {
-        for (std::size_t n : {5, 64, 128, 130}) {
+    for (std::size_t rows : {1, 4, 7, 13, 16, 37}) {
+      for (std::size_t samples : {1, 4, 6, 9, 16, 35}) {  // AMX: tiles from 16 samples on
+        for (std::size_t n : {5, 64, 128, 130, 200}) {
           CAPTURE(rows);
           CAPTURE(samples);
           CAPTURE(n);
@@ -161,5 +168,9 @@ TEST_CASE("int8_kernels() follows the active ISA") {
   REQUIRE(set_active_isa(Isa::kScalar));
   CHECK(&int8_kernels() == &int8_scalar_kernels());
   set_active_isa(before);
-  if (int8_vnni_kernels() && before == Isa::kAvx512) CHECK(&int8_kernels() == int8_vnni_kernels());
+  if (int8_vnni_kernels() && before == Isa::kAvx512) {
+    const char* e = std::getenv("GLIDE_AMX");
+    const bool amx = int8_amx_kernels() && !(e && std::string(e) == "0");
+    CHECK(&int8_kernels() == (amx ? int8_amx_kernels() : int8_vnni_kernels()));
+  }
 }
