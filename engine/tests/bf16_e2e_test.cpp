@@ -214,33 +214,18 @@ TEST_CASE("resumed bf16 training continues exactly as uninterrupted training (1 
   Config c = f.config;
   c.net.sampling = OutputSampling::kRandom;
   c.train.precision = "bf16";
-  Network full(c.net);
-  Trainer t_full(full, c.train, sampler_for(c, full));
-  const FitProgress done = fit(full, t_full, f.data.train, c.train, {});
-
   // Interrupted after 35 batches, as a Ctrl-C checkpoint is.
-  Network part(c.net);
-  Trainer t_part(part, c.train, sampler_for(c, part));
-  const FitProgress half = testing::fit_interrupted(part, t_part, f.data.train, c.train, 35);
-  REQUIRE(half.batches == 35);
-  const std::string path = temp_path("resume.bf16.glide");
-  save_model(path, part, c, {half.samples, t_part.batches()});
-
-  LoadedModel m = load_model(path);
-  REQUIRE(m.has_optimizer_state);
-  REQUIRE(m.net->output_precision() == Precision::kBF16);
-  Trainer t_resumed(*m.net, m.config.train, sampler_for(m.config, *m.net));
-  t_resumed.set_batches(m.state.batches);
-  FitOptions fo;
-  fo.start_samples = m.state.samples;
-  const FitProgress end = fit(*m.net, t_resumed, f.data.train, c.train, fo);
-  CHECK(end.samples == done.samples);
-  CHECK(m.net->step == full.step);
-  const Bf16Rows &x = full.output_bf16, &y = m.net->output_bf16;
+  const testing::ResumeRuns runs =
+      testing::run_full_and_resumed(c, f.data.train, temp_path("resume.bf16.glide"));
+  const Network &full = *runs.full, *resumed = runs.resumed.net.get();
+  REQUIRE(resumed->output_precision() == Precision::kBF16);
+  CHECK(runs.resumed_end.samples == runs.full_end.samples);
+  CHECK(resumed->step == full.step);
+  const Bf16Rows &x = full.output_bf16, &y = resumed->output_bf16;
   CHECK(std::equal(x.w.begin(), x.w.end(), y.w.begin(), y.w.end()));
   CHECK(std::equal(x.m.begin(), x.m.end(), y.m.begin(), y.m.end()));
   CHECK(std::equal(x.v.begin(), x.v.end(), y.v.begin(), y.v.end()));
-  CHECK(std::equal(full.input.w.begin(), full.input.w.end(), m.net->input.w.begin()));
+  CHECK(std::equal(full.input.w.begin(), full.input.w.end(), resumed->input.w.begin()));
 }
 
 TEST_CASE("a model whose bf16 sections are damaged fails to load naming the section") {

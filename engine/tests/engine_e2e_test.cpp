@@ -179,33 +179,18 @@ TEST_CASE("resumed training continues exactly as uninterrupted training (1 threa
     Config c = f.config;
     c.net.sampling = s;
     c.train.epochs = 1.5;
-    Network full(c.net);
-    Trainer t_full(full, c.train, sampler_for(c, full));
-    const FitProgress done = fit(full, t_full, f.data.train, c.train, {});
-
-    // Stops mid-epoch on a batch boundary, as a Ctrl-C checkpoint does (the planned epochs,
-    // and so the learning-rate schedule, stay those of the full run).
-    Network part(c.net);
-    Trainer t_part(part, c.train, sampler_for(c, part));
-    const FitProgress half = testing::fit_interrupted(part, t_part, f.data.train, c.train, 35);
-    REQUIRE(half.batches == 35);
-    const std::string path = temp_path("resume.glide");
-    save_model(path, part, c, {half.samples, t_part.batches()});
-
-    LoadedModel m = load_model(path);
-    REQUIRE(m.has_optimizer_state);
-    Trainer t_resumed(*m.net, c.train, sampler_for(c, *m.net));
-    t_resumed.set_batches(m.state.batches);
-    FitOptions fo;
-    fo.start_samples = m.state.samples;
-    const FitProgress end = fit(*m.net, t_resumed, f.data.train, c.train, fo);
-    CHECK(end.samples == done.samples);
-    CHECK(m.net->step == full.step);
+    // Stops mid-epoch on a batch boundary (the planned epochs, and so the learning-rate
+    // schedule, stay those of the full run).
+    const testing::ResumeRuns runs =
+        testing::run_full_and_resumed(c, f.data.train, temp_path("resume.glide"));
+    const Network &full = *runs.full, *resumed = runs.resumed.net.get();
+    CHECK(runs.resumed_end.samples == runs.full_end.samples);
+    CHECK(resumed->step == full.step);
     bool same = true;
     for (std::size_t i = 0; i < full.output.w.size() && same; ++i)
-      same = full.output.w[i] == m.net->output.w[i];
+      same = full.output.w[i] == resumed->output.w[i];
     for (std::size_t i = 0; i < full.input.w.size() && same; ++i)
-      same = full.input.w[i] == m.net->input.w[i];
+      same = full.input.w[i] == resumed->input.w[i];
     CHECK(same);
   }
 }

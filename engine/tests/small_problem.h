@@ -1,14 +1,19 @@
 // The small planted extreme-classification problem the engine's end-to-end tests train on:
 // 6,000 training and 1,000 test points over 1,000 labels, and a config that learns it in seconds.
 #pragma once
+#include <doctest/doctest.h>
+
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <atomic>
 
 #include "data/synth_xc.h"
+#include "engine/checkpoint.h"
 #include "engine/config.h"
 #include "engine/fit.h"
+#include "engine/output_sampler.h"
 
 namespace glide::engine::testing {
 
@@ -46,6 +51,38 @@ inline FitProgress fit_interrupted(Network& net, Trainer& trainer, const data::D
   interrupted.stop = &stop;
   interrupted.on_progress = [&](const FitProgress& p) { stop = stop || p.batches >= batches; };
   return fit(net, trainer, data, train, interrupted);
+}
+
+// The resume tests' two runs of config `c` on `data`: one uninterrupted, and one stopped after
+// `stop_after` batches as a Ctrl-C checkpoint does, saved to `path`, reloaded (with its optimizer
+// state) and trained to the end. Run under one thread for bit-exact comparisons.
+struct ResumeRuns {
+  std::unique_ptr<Network> full;
+  LoadedModel resumed;
+  FitProgress full_end, resumed_end;
+};
+inline ResumeRuns run_full_and_resumed(const Config& c, const data::Dataset& data,
+                                       const std::string& path, std::uint64_t stop_after = 35) {
+  ResumeRuns out;
+  out.full = std::make_unique<Network>(c.net);
+  Trainer t_full(*out.full, c.train, make_training_sampler(c, *out.full));
+  out.full_end = fit(*out.full, t_full, data, c.train, {});
+
+  Network part(c.net);
+  Trainer t_part(part, c.train, make_training_sampler(c, part));
+  const FitProgress half = fit_interrupted(part, t_part, data, c.train, stop_after);
+  REQUIRE(half.batches == stop_after);
+  save_model(path, part, c, {half.samples, t_part.batches()});
+
+  out.resumed = load_model(path);
+  REQUIRE(out.resumed.has_optimizer_state);
+  Network& net = *out.resumed.net;
+  Trainer t_resumed(net, out.resumed.config.train, make_training_sampler(out.resumed.config, net));
+  t_resumed.set_batches(out.resumed.state.batches);
+  FitOptions fo;
+  fo.start_samples = out.resumed.state.samples;
+  out.resumed_end = fit(net, t_resumed, data, c.train, fo);
+  return out;
 }
 
 }  // namespace glide::engine::testing
