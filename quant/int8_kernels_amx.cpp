@@ -84,7 +84,7 @@ void gemm_u8s8_f32(const std::int8_t* W, std::size_t w_stride, const float* w_sc
   _tile_loadconfig(&config);
   for (std::size_t r0 = 0; r0 < rows; r0 += kTile) {
     const std::size_t nr = std::min(kTile, rows - r0);
-    std::fill(Bp.begin(), Bp.end(), std::int8_t{0});
+    if (nr < kTile) std::fill(Bp.begin(), Bp.end(), std::int8_t{0});  // the missing rows: 0
     for (std::size_t j = 0; j < nr; ++j) {
       const std::int8_t* w = W + (r0 + j) * w_stride;
       for (std::size_t kt = 0; kt < k_tiles; ++kt)
