@@ -12,17 +12,13 @@
 
 #include "common/rng.h"
 #include "engine/kernels_bf16.h"
+#include "engine/tests/random_vectors.h"
 
 using namespace glide;
 using namespace glide::engine;
+using glide::engine::testing::randoms;
 
 namespace {
-
-std::vector<float> randoms(std::size_t n, Rng& rng, float lo = -1, float hi = 1) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = lo + (hi - lo) * rng.uniformf();
-  return v;
-}
 
 std::vector<bf16> to_bf16(const std::vector<float>& x) {
   std::vector<bf16> out(x.size());

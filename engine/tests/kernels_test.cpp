@@ -6,17 +6,13 @@
 
 #include "common/rng.h"
 #include "engine/kernels.h"
+#include "engine/tests/random_vectors.h"
 
 using namespace glide;
 using namespace glide::engine;
+using glide::engine::testing::randoms;
 
 namespace {
-
-std::vector<float> randoms(std::size_t n, Rng& rng, float lo = -1, float hi = 1) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = lo + (hi - lo) * rng.uniformf();
-  return v;
-}
 
 void check_close(const std::vector<float>& a, const std::vector<float>& b, float tol) {
   REQUIRE(a.size() == b.size());
