@@ -111,15 +111,21 @@ int bench_cache(int argc, char** argv) {
       "cache-budget", "most of the quick model's training time the caches may take",
       cxxopts::value<double>()->default_value("0.02"))(
       "cache-rows-per-label", "centroid rows a label may hold",
-      cxxopts::value<std::uint32_t>()->default_value("1"))(
-      "cache-join", "cosine below which an example starts a new row of its label",
-      cxxopts::value<float>()->default_value("0.95"))(
+      cxxopts::value<std::uint32_t>()->default_value("4"))(
+      "cache-join",
+      "cosine below which an example starts a new row of its label (0: only when another "
+      "label's row is nearer)",
+      cxxopts::value<float>()->default_value("0"))(
+      "cache-confidence", "centroid confidence: ratio (ratio test) or cosine (best cosine)",
+      cxxopts::value<std::string>()->default_value("ratio"))(
+      "cache-sketch", "layers wider than this are looked up in a CountSketch this wide (0: never)",
+      cxxopts::value<std::uint32_t>()->default_value("128"))(
       "cache-skip", "skip a cache's lookups while they cost more than they save: on or off",
       cxxopts::value<std::string>()->default_value("off"))(
       "compare-previous",
-      "also measure, interleaved, learned caches with the settings before 2026-11-22's changes "
-      "(no early admission to the hot set, a version every 128 examples only, one row per "
-      "label, no skipping of unprofitable caches); on or off",
+      "also measure, interleaved, learned caches with the settings before the ratio test "
+      "(confidence: the best cosine; calibrated to a quarter of the allowed disagreement; one "
+      "row per label; no sketch; a uniform 5% of hits shadow-checked); on or off",
       cxxopts::value<std::string>()->default_value("off"))(
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
@@ -167,6 +173,11 @@ int bench_cache(int argc, char** argv) {
       to.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), c.net.hidden.size());
       to.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
       to.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+      to.cache.rows_per_label =
+          std::max<std::uint32_t>(1, r["cache-rows-per-label"].as<std::uint32_t>());
+      to.cache.join_cosine = r["cache-join"].as<float>();
+      to.cache.confidence = cache::parse_confidence(r["cache-confidence"].as<std::string>());
+      to.cache.sketch = r["cache-sketch"].as<std::uint32_t>();
       to.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
       to.time_budget = r["cache-budget"].as<double>();
       to.target = r["cache-target"].as<double>();
@@ -212,6 +223,8 @@ int bench_cache(int argc, char** argv) {
   co.cache.rows_per_label =
       std::max<std::uint32_t>(1, r["cache-rows-per-label"].as<std::uint32_t>());
   co.cache.join_cosine = r["cache-join"].as<float>();
+  co.cache.confidence = cache::parse_confidence(r["cache-confidence"].as<std::string>());
+  co.cache.sketch = r["cache-sketch"].as<std::uint32_t>();
   if (r["cache-skip"].as<std::string>() != "on" && r["cache-skip"].as<std::string>() != "off")
     fail("--cache-skip", "must be on or off");
   co.skip_unprofitable = r["cache-skip"].as<std::string>() == "on";
@@ -219,10 +232,11 @@ int bench_cache(int argc, char** argv) {
   if (!compare && r["compare-previous"].as<std::string>() != "off")
     fail("--compare-previous", "must be on or off");
   cache::CachedOptions prev = co;  // the "previous" way
-  prev.cache.admit_early = false;
-  prev.publish_after_ms = 0;
+  prev.cache.confidence = cache::Confidence::kCosine;
+  prev.calibration_share = 0.25;
   prev.cache.rows_per_label = 1;
-  prev.skip_unprofitable = false;
+  prev.cache.sketch = 0;
+  prev.uniform_shadows = true;
   const int ways = compare ? 4 : 3;
   const std::size_t warmup = r["warmup"].as<std::size_t>(), N = r["requests"].as<std::size_t>();
   const double drift = r["drift"].as<double>();
@@ -238,7 +252,12 @@ int bench_cache(int argc, char** argv) {
     std::vector<int> cached;
     cache::CachedPredictor cp(model, co, warm);  // fresh per cell (from the trained caches)
     std::unique_ptr<cache::CachedPredictor> cp_prev;
-    if (compare) cp_prev = std::make_unique<cache::CachedPredictor>(model, prev, warm);
+    // The previous settings had no sketch: caches trained alongside with one start them cold.
+    const bool sketched = std::any_of(warm.begin(), warm.end(),
+                                      [](const auto& w) { return w.second.model->sketch() > 0; });
+    if (compare)
+      cp_prev = std::make_unique<cache::CachedPredictor>(model, prev,
+                                                         sketched ? cache::CacheStates{} : warm);
     std::unique_ptr<cache::LruCache> lru;
     // One request through each way (0 off, 1 learned, 2 LRU, 3 previous); true: a cache answered.
     auto run = [&](int mode, std::size_t id) {

@@ -45,27 +45,30 @@ void CacheSectionWriter::add(engine::ModelFileWriter& w, const CacheStates& stat
            ": a compact (published) version cannot be "
            "saved; save the trainer's state");
     Owned& o = owned_.emplace_back();
-    const std::uint32_t C = m.classes(), D = m.dim();
-    o.weight.resize(std::size_t{C} * D);
+    const std::uint32_t C = m.classes(), D = m.dim(), R = m.row_dim();
+    o.weight.resize(std::size_t{C} * R);
     for (std::uint32_t c = 0; c < C; ++c)
-      std::copy_n(m.weight_row(c), D, o.weight.data() + std::size_t{c} * D);
+      std::copy_n(m.weight_row(c), R, o.weight.data() + std::size_t{c} * R);
     for (const auto& [label, count] : st.counts) {
       o.labels.push_back(label);
       o.counts.push_back(count);
     }
     const std::string p = prefix(layer);
-    const nlohmann::json meta{{"cache_format", kCacheFormat},
-                              {"layer", layer},
-                              {"dim", D},
-                              {"hot", m.hot().size()},
-                              {"threshold", st.threshold},
-                              {"examples", m.examples},
-                              {"version", m.version},
-                              {"counts", o.labels.size()},
-                              {"form", form_name(m.form())}};
+    const nlohmann::json meta{
+        {"cache_format", m.confidence() == Confidence::kCosine ? 1 : kCacheFormat},
+        {"layer", layer},
+        {"dim", D},
+        {"hot", m.hot().size()},
+        {"threshold", st.threshold},
+        {"examples", m.examples},
+        {"version", m.version},
+        {"counts", o.labels.size()},
+        {"form", form_name(m.form())},
+        {"confidence", confidence_name(m.confidence())},
+        {"sketch", m.sketch()}};
     w.add_json(p + "meta", meta.dump());
     w.add(p + "hot", engine::DType::kU32, {m.hot().size()}, bytes_of(m.hot()));
-    w.add(p + "weight", engine::DType::kF32, {C, D}, bytes_of(o.weight));
+    w.add(p + "weight", engine::DType::kF32, {C, R}, bytes_of(o.weight));
     w.add(p + "bias", engine::DType::kF32, {C}, bytes_of(m.bias()));
     w.add(p + "labels", engine::DType::kU32, {o.labels.size()}, bytes_of(o.labels));
     w.add(p + "counts", engine::DType::kF32, {o.counts.size()}, bytes_of(o.counts));
@@ -81,15 +84,16 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
       continue;
     const std::string where = "section '" + name + "'";
     auto bad = [&](const std::string& what) { fail(r.path(), where + ": " + what); };
-    std::uint32_t layer = 0, dim = 0;
+    std::uint32_t layer = 0, dim = 0, sketch = 0;
     std::uint64_t hot = 0, counts = 0, examples = 0, version = 0;
     double threshold = 0;
     CacheForm form = CacheForm::kLinear;
+    Confidence confidence = Confidence::kCosine;
     try {
       const auto meta = nlohmann::json::parse(r.read_json(name));
       const auto format = meta.at("cache_format").get<std::uint32_t>();
-      if (format != kCacheFormat)
-        bad("cache format " + std::to_string(format) + " is not supported (this glide reads " +
+      if (format < 1 || format > kCacheFormat)
+        bad("cache format " + std::to_string(format) + " is not supported (this glide reads 1 to " +
             std::to_string(kCacheFormat) + ")");
       layer = meta.at("layer").get<std::uint32_t>();
       dim = meta.at("dim").get<std::uint32_t>();
@@ -99,6 +103,10 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
       version = meta.value("version", std::uint64_t{0});
       counts = meta.at("counts").get<std::uint64_t>();
       form = parse_form(meta.value("form", std::string("linear")));
+      // Caches saved before the ratio test was the default were tuned on the best cosine.
+      confidence = format == 1 ? Confidence::kCosine
+                               : parse_confidence(meta.at("confidence").get<std::string>());
+      if (format >= 2) sketch = meta.value("sketch", std::uint32_t{0});
     } catch (const nlohmann::json::exception& e) {
       bad(std::string("malformed: ") + e.what());
     } catch (const Error& e) {
@@ -115,6 +123,9 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
     if (hot > std::uint64_t{net.num_labels} * (form == CacheForm::kCentroid ? 64 : 1))
       bad("more hot rows than the model has labels allows");
     if (counts > net.num_labels) bad("more counted labels than the model has labels");
+    if (sketch != 0 && (sketch >= dim || form != CacheForm::kCentroid))
+      bad("a sketch of " + std::to_string(sketch) + " needs a centroid cache on a wider layer");
+    const std::uint32_t rdim = sketch ? sketch : dim;
     if (!(threshold >= 0 && threshold <= 1)) bad("threshold is not in [0, 1]");
     const std::string p = prefix(layer);
     auto hot_ids = read_array<std::uint32_t>(r, p + "hot", engine::DType::kU32, {hot});
@@ -125,7 +136,7 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
         (!sorted.empty() && sorted.back() >= net.num_labels))
       fail(r.path(), "section '" + p + "hot': labels must be below " +
                          std::to_string(net.num_labels) + " (and distinct in a linear cache)");
-    const auto w = read_array<float>(r, p + "weight", engine::DType::kF32, {hot + 1, dim});
+    const auto w = read_array<float>(r, p + "weight", engine::DType::kF32, {hot + 1, rdim});
     const auto b = read_array<float>(r, p + "bias", engine::DType::kF32, {hot + 1});
     if (!std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }))
       fail(r.path(), "section '" + p + "weight' holds non-finite values");
@@ -135,7 +146,8 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
     const auto cnt = read_array<float>(r, p + "counts", engine::DType::kF32, {counts});
     CacheState st;
     auto model = std::make_shared<CacheModel>(
-        CacheModel::from_parameters(layer, dim, std::move(hot_ids), w, b, form));
+        CacheModel::from_parameters(layer, dim, std::move(hot_ids), w, b, form, sketch));
+    model->set_confidence(confidence);
     model->examples = examples;
     model->version = version;
     st.model = std::move(model);

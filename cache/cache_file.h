@@ -25,7 +25,10 @@
 
 namespace glide::cache {
 
-inline constexpr std::uint32_t kCacheFormat = 1;
+// 2: meta has "confidence" (learned_cache.h, Confidence); 1 (still read): the best cosine. A ratio
+// test cache is written as 2 so that a glide reading only 1 refuses it instead of reading its
+// thresholds as cosines.
+inline constexpr std::uint32_t kCacheFormat = 2;
 
 // Caches by hidden layer.
 using CacheStates = std::map<std::uint32_t, CacheState>;

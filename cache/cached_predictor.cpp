@@ -108,35 +108,62 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
   if (B == 0) return;
   const engine::Kernels& kern = engine::kernels();
 
-  engine::HiddenActivations acts;
-  engine::prepare_activations(net, B, acts);
-  std::vector<data::SparseView> views(inputs.begin(), inputs.end());
-  std::vector<std::size_t> idx(B);  // batch position -> input index
-  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  // Buffers reused across calls on this thread: a request of one input is a few microseconds
+  // when a cache answers it, and a dozen allocations were a tenth of that.
   struct Shadow {
     std::size_t input;
     std::uint32_t slot, top1;
   };
-  std::vector<Shadow> shadows;
+  struct Workspace {
+    engine::HiddenActivations acts;
+    std::vector<data::SparseView> views;
+    std::vector<std::size_t> idx;
+    std::vector<Shadow> shadows;
+    std::vector<std::uint32_t> shadowed;
+    std::vector<float> shadow_weight;
+    std::vector<std::vector<float>> stash;
+    std::vector<std::vector<std::pair<float, std::uint32_t>>> looked;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> hit_labels;
+    std::vector<double> cost;
+    std::vector<float> scratch;
+    engine::Prediction pred;
+  };
+  thread_local Workspace ws;
+  engine::HiddenActivations& acts = ws.acts;
+  engine::prepare_activations(net, B, acts);
+  std::vector<data::SparseView>& views = ws.views;
+  views.assign(inputs.begin(), inputs.end());
+  std::vector<std::size_t>& idx = ws.idx;  // batch position -> input index
+  idx.resize(B);
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  std::vector<Shadow>& shadows = ws.shadows;
+  shadows.clear();
   // 1 + the slot whose hit this input is a shadow check of (0: none): it goes through the full
   // network and no later cache answers it.
-  std::vector<std::uint32_t> shadowed(B, 0);
+  std::vector<std::uint32_t>& shadowed = ws.shadowed;
+  shadowed.assign(B, 0);
+  std::vector<float>& shadow_weight = ws.shadow_weight;  // the hits a shadow check stands for
+  shadow_weight.assign(B, 1.0f);
   // Activations of each cached layer by input index, for the training examples of misses, and
   // each cache's answer (confidence, top-1; kNone: not hot or not looked up), for calibration.
-  std::vector<std::vector<float>> stash(slots_.size());
+  std::vector<std::vector<float>>& stash = ws.stash;
+  stash.resize(slots_.size());
   constexpr std::uint32_t kNone = ~std::uint32_t{0};
-  std::vector<std::vector<std::pair<float, std::uint32_t>>> looked(
-      slots_.size(), std::vector<std::pair<float, std::uint32_t>>(B, {0.0f, kNone}));
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> hit_labels;  // (slot, label)
-  std::vector<double> cost(L);
+  std::vector<std::vector<std::pair<float, std::uint32_t>>>& looked = ws.looked;
+  looked.resize(slots_.size());
+  for (auto& l : looked) l.assign(B, {0.0f, kNone});
+  std::vector<std::pair<std::uint32_t, std::uint32_t>>& hit_labels =
+      ws.hit_labels;  // (slot, label)
+  hit_labels.clear();
+  std::vector<double>& cost = ws.cost;
   double out_cost;
   {
     std::lock_guard lock(cost_mutex_);
     cost = layer_cost_;
     out_cost = output_cost_;
   }
-  std::vector<float> scratch;
-  engine::Prediction pred;
+  std::vector<float>& scratch = ws.scratch;
+  engine::Prediction& pred = ws.pred;
   std::size_t n = B;
   for (std::size_t l = 0; l < L && n > 0; ++l) {
     const auto t0 = Clock::now();
@@ -175,12 +202,16 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
       if (shadowed[idx[p]]) {
         // already a shadow check of an earlier layer's cache
       } else if (hot && conf >= threshold) {
+        const double chance = options_.uniform_shadows
+                                  ? options_.shadow_fraction
+                                  : shadow_chance(options_.shadow_fraction, conf, threshold);
         bool shadow;
         {
           std::lock_guard lock(rng_mutex_);
-          shadow = rng_.uniform() < options_.shadow_fraction;
+          shadow = rng_.uniform() < chance;
         }
         if (shadow) {
+          shadow_weight[idx[p]] = static_cast<float>(1 / chance);
           shadows.push_back({idx[p], static_cast<std::uint32_t>(s), pred.labels[0]});
           shadowed[idx[p]] = static_cast<std::uint32_t>(s) + 1;
         } else {
@@ -237,8 +268,7 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
         const bool shadow = shadowed[i] == s + 1;
         if (!shadow && guess == top1)
           slots_[s]->agreeing_misses.fetch_add(1, std::memory_order_relaxed);
-        slots_[s]->tuner.record(conf, guess == top1,
-                                shadow ? static_cast<float>(1 / options_.shadow_fraction) : 1.0f);
+        slots_[s]->tuner.record(conf, guess == top1, shadow ? shadow_weight[i] : 1.0f);
       }
     }
   }
@@ -252,6 +282,15 @@ void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uin
     layer_cost_ = cost;
     output_cost_ = out_cost;
   }
+}
+
+double shadow_chance(double base, double confidence, double threshold) {
+  // Hits near the threshold are where the wrong ones are (docs/caches.md): check them more, and
+  // the near-certain ones (a repeat on its own row) less, at about the same mean rate. Weighting
+  // each check by 1 / chance keeps the agreement estimate unbiased.
+  if (base <= 0 || threshold >= 1) return base;
+  const double scaled = base * 2 * (1 - confidence) / (1 - threshold);
+  return std::clamp(scaled, base / 4, std::min(1.0, 4 * base));
 }
 
 void CachedPredictor::learn(const engine::HiddenActivations& acts, std::size_t batch,

@@ -33,7 +33,13 @@ struct CachedOptions {
   std::vector<std::uint32_t> layers;
   double target = 0.99;  // top-1 agreement of hits with the full model
   double initial_threshold = 0.98;
-  double shadow_fraction = 0.05;  // hits also run through the full network
+  // Of the allowed disagreement (1 - target), the share the calibration aims at (the rest is the
+  // margin for its estimate's noise; threshold_tuner.h).
+  double calibration_share = 0.5;
+  // Hits also run through the full network: this share on average, more near the threshold
+  // (twice at it) and less for near-certain hits (a quarter at the least); shadow_chance().
+  double shadow_fraction = 0.05;
+  bool uniform_shadows = false;  // every hit at shadow_fraction (the settings before, to compare)
   CacheOptions cache;
   // A new version also goes out this long after the last one when fewer than publish_every
   // examples arrived meanwhile (0: only every publish_every examples).
@@ -123,8 +129,9 @@ class CachedPredictor {
         : layer(l),
           trainer(warm ? std::make_unique<CacheTrainer>(*warm, o.cache)
                        : std::make_unique<CacheTrainer>(l, dim, o.cache)),
-          published(warm ? compacted(*warm->model) : nullptr),
-          tuner(o.target, warm ? warm->threshold : o.initial_threshold) {}
+          published(warm ? compacted(*warm->model, o.cache.confidence) : nullptr),
+          tuner(o.target, warm ? warm_threshold(*warm, o.cache.confidence) : o.initial_threshold,
+                lowest_threshold(warm ? warm->model->form() : o.cache.form), o.calibration_share) {}
     std::shared_ptr<const CacheModel> current() const {
       std::lock_guard lock(published_mutex);
       return published;
@@ -132,10 +139,18 @@ class CachedPredictor {
   };
   // `act` null: count `label` only.
   void enqueue(std::uint32_t slot, const float* act, std::uint32_t label);
-  static std::shared_ptr<const CacheModel> compacted(const CacheModel& m) {
+  static std::shared_ptr<const CacheModel> compacted(const CacheModel& m, Confidence confidence) {
     auto c = std::make_shared<CacheModel>(m);
+    c->set_confidence(confidence);
     c->compact();
     return c;
+  }
+  // A warm cache's threshold, unless it was tuned on another confidence measure (a centroid
+  // cache saved with the best cosine): then none is certified yet.
+  static double warm_threshold(const CacheState& warm, Confidence confidence) {
+    return warm.model->form() == CacheForm::kCentroid && warm.model->confidence() != confidence
+               ? 1 - 1e-6
+               : warm.threshold;
   }
   void work();
   void train(std::deque<Example>& batch);
@@ -161,6 +176,11 @@ class CachedPredictor {
   int drain_waiting_ = 0;  // drain() calls waiting for the queue to empty
   std::thread worker_;
 };
+
+// The chance that a hit at `confidence` (at least `threshold`) is also run through the full
+// network, for a mean of about `base`: 2 x base at the threshold, falling linearly towards 1,
+// kept within [base / 4, min(1, 4 x base)].
+double shadow_chance(double base, double confidence, double threshold);
 
 // "1,2" -> {1, 2}; "" -> {}. Throws glide::Error for a layer the model does not have.
 std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden_layers);

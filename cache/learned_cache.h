@@ -31,6 +31,13 @@ enum class CacheForm : std::uint8_t { kLinear = 0, kCentroid = 1 };
 const char* form_name(CacheForm form);
 CacheForm parse_form(const std::string& name);  // throws glide::Error
 
+// The centroid form's confidence: kRatio (the default) the ratio test, ratio_confidence() below;
+// kCosine the best cosine (caches saved before 2026-11-23 carry thresholds of this one). A
+// threshold only means something for the measure it was tuned on. The linear form ignores it.
+enum class Confidence : std::uint8_t { kCosine = 0, kRatio = 1 };
+const char* confidence_name(Confidence c);
+Confidence parse_confidence(const std::string& name);  // throws glide::Error
+
 struct CacheOptions {
   CacheForm form = CacheForm::kCentroid;
   std::uint32_t hot_labels = 1024;         // size of the hot set (classes besides "other")
@@ -45,16 +52,25 @@ struct CacheOptions {
   bool admit_early = true;
   // kCentroid: a label may hold up to this many rows (centroids of the inputs mapped to it); an
   // example starts a new one when its cosine to the label's nearest row is below join_cosine.
-  // hot_labels caps the rows of all labels together.
-  std::uint32_t rows_per_label = 1;
-  float join_cosine = 0.95f;
+  // An example also starts a new row of its label when a row of another label is nearer to it
+  // (the cache would answer it wrongly), so a popular input its label's mean misses gets a row
+  // of its own. hot_labels caps the rows of all labels together.
+  std::uint32_t rows_per_label = 4;
+  float join_cosine = 0;  // 0: new rows only for inputs another label's row is nearer to
+  Confidence confidence = Confidence::kRatio;
+  // kCentroid: a layer wider than this is looked up in a CountSketch of its activations this wide
+  // (0: never). Rows then cost sketch bytes instead of the layer's width, and a lookup sketch x
+  // hot multiply-adds: on a 1024-wide layer 8x less of both at 128. Cosines in the sketch are
+  // estimates; the threshold is tuned on them like on exact ones (docs/caches.md).
+  std::uint32_t sketch = 128;
   std::uint64_t min_examples = 256;  // no hits before this many examples were learned
 };
 
 class CacheModel {
  public:
+  // `sketch` (0: none; ignored unless below dim): rows live in a CountSketch this wide.
   CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::uint32_t> hot,
-             CacheForm form = CacheForm::kLinear);
+             CacheForm form = CacheForm::kLinear, std::uint32_t sketch = 0);
 
   // Confidence of the best class; when it is a hot label fills `out` with the top-k hot labels
   // (best first) and their probabilities and returns true via *hot. `scratch` holds the logits.
@@ -66,7 +82,14 @@ class CacheModel {
 
   std::uint32_t layer() const { return layer_; }
   CacheForm form() const { return form_; }
-  std::uint32_t dim() const { return dim_; }
+  Confidence confidence() const { return confidence_; }
+  void set_confidence(Confidence c) { confidence_ = c; }
+  std::uint32_t dim() const { return dim_; }  // the layer's width (what lookup() takes)
+  std::uint32_t sketch() const { return sketch_; }
+  std::uint32_t row_dim() const { return sketch_ ? sketch_ : dim_; }  // the rows' width
+  // The layer's activations `act` (dim() floats) as a unit vector in the rows' space (row_dim()
+  // floats): sketched when sketch() > 0, then normalised.
+  void project(const float* act, float* x) const;
   std::uint32_t classes() const { return static_cast<std::uint32_t>(hot_.size()) + 1; }
   // The label of each row (class): distinct, except centroid caches with rows_per_label > 1.
   const std::vector<std::uint32_t>& hot() const { return hot_; }
@@ -78,21 +101,24 @@ class CacheModel {
   void compact();
   bool is_compact() const { return !q_.empty(); }
 
-  // Row c of the weights (dim() floats; the row is padded past that) and the biases.
+  // Row c of the weights (row_dim() floats; the row is padded past that) and the biases.
   const float* weight_row(std::uint32_t c) const { return w_.data() + c * stride_; }
   const std::vector<float>& bias() const { return b_; }
-  // A cache from stored parameters: `weights` is classes() rows of dim() floats (unpadded).
+  // A cache from stored parameters: `weights` is classes() rows of row_dim() floats (unpadded).
   static CacheModel from_parameters(std::uint32_t layer, std::uint32_t dim,
                                     std::vector<std::uint32_t> hot, std::span<const float> weights,
-                                    std::span<const float> bias, CacheForm form);
+                                    std::span<const float> bias, CacheForm form,
+                                    std::uint32_t sketch = 0);
 
   std::uint64_t examples = 0;  // examples learned when this version was published
   std::uint64_t version = 0;
 
  private:
   friend class CacheTrainer;
-  std::uint32_t layer_, dim_;
+  std::uint32_t layer_, dim_, sketch_;
+  std::shared_ptr<const std::vector<std::int32_t>> sketch_map_;  // see sketch_map()
   CacheForm form_;
+  Confidence confidence_ = Confidence::kCosine;
   std::size_t stride_;
   std::vector<std::uint32_t> hot_;
   AlignedArray<float> w_;  // classes() x stride_
@@ -101,6 +127,17 @@ class CacheModel {
   std::vector<float> qscale_;
   std::size_t qstride_ = 0;
 };
+
+// The centroid form's confidence, Lowe's ratio test on cosine distances: 1 - (1 - best) /
+// (1 - runner_up), where runner_up is the best cosine of another label; 1 for an input on its
+// label's centroid, 0 when another label is as near. It separates the inputs the model maps to
+// the nearest label from outsiders better than the best cosine alone: every centroid of ReLU
+// activations shares a common direction (cosines of 0.8-0.9 between labels), so a high best
+// cosine is common and says little unless the next label is farther (docs/caches.md).
+float ratio_confidence(float best, float runner_up);
+// The lowest threshold that means anything for a form's confidence: 0 for the ratio test (the
+// nearest label is nearer than the next), 0.5 for a probability (the best class is a majority).
+double lowest_threshold(CacheForm form);
 
 // x / ||x|| into `out` (zeros stay zeros).
 void normalise(const float* x, std::uint32_t n, float* out);
@@ -140,6 +177,8 @@ class CacheTrainer {
   // its class, or the "other" class.
   std::uint32_t admit(std::uint32_t label);
   std::uint32_t append_row(std::uint32_t label);  // a new zero row for `label`; its index
+  // kCentroid: is a row of another label nearer to the example in x_ than `cosine`?
+  bool nearer_row_of_another_label(std::uint32_t label, float cosine) const;
   // The model over these hot labels, keeping the rows of labels that stay.
   void rebuild(const std::vector<std::uint32_t>& labels);
 

@@ -5,12 +5,12 @@
 
 namespace glide::cache {
 
-double calibrate_threshold(std::vector<CalibrationRecord> records, double target,
-                           double min_weight) {
+double calibrate_threshold(std::vector<CalibrationRecord> records, double target, double min_weight,
+                           double lowest, double share) {
   constexpr double kMax = 1 - 1e-6;
   std::sort(records.begin(), records.end(),
             [](const auto& a, const auto& b) { return a.confidence > b.confidence; });
-  const double want = 1 - (1 - target) / 4;  // a quarter of the allowed disagreement
+  const double want = 1 - share * (1 - target);
   double best = kMax, weight = 0, agreed = 0;
   bool enough = false;
   for (std::size_t i = 0; i < records.size(); ++i) {
@@ -25,19 +25,21 @@ double calibrate_threshold(std::vector<CalibrationRecord> records, double target
     if (weight >= min_weight && agreed >= want * (weight + pseudo))
       best = std::min<double>(best, records[i].confidence);
   }
-  return enough ? std::clamp(best, 0.5, kMax) : -1;
+  return enough ? std::clamp(best, lowest, kMax) : -1;
 }
 
-ThresholdTuner::ThresholdTuner(double target, double initial, std::size_t window,
-                               std::size_t recalibrate_every)
+ThresholdTuner::ThresholdTuner(double target, double initial, double lowest, double share,
+                               std::size_t window, std::size_t recalibrate_every)
     : target_(target),
+      lowest_(lowest),
+      share_(share),
       window_(window),
       every_(recalibrate_every),
-      m_(-std::log(1 - std::clamp(initial, 0.5, 1 - 1e-6))),
+      m_(-std::log(1 - std::clamp(initial, lowest, 1 - 1e-6))),
       threshold_(1 - std::exp(-m_)) {}
 
 void ThresholdTuner::set(double m) {
-  m_ = std::clamp(m, -std::log(1 - 0.5), -std::log(1e-6));
+  m_ = std::clamp(m, -std::log(1 - lowest_), -std::log(1e-6));
   threshold_.store(1 - std::exp(-m_), std::memory_order_relaxed);
 }
 
@@ -68,8 +70,8 @@ void ThresholdTuner::record(float confidence, bool agreed, float weight) {
   // Up at once; after a shadow check disagreed, down by at most kDown per recalibration for a
   // while, so the next window (which may not hold that check) does not undo it at once.
   constexpr double kDown = 0.25;
-  const double t = calibrate_threshold(records_, target_);
-  if (t <= 0) return;
+  const double t = calibrate_threshold(records_, target_, 64, lowest_, share_);
+  if (t < 0) return;
   const double m = -std::log(1 - t);
   set(cooldown_ > 0 ? std::max(m, m_ - kDown) : m);
   if (cooldown_ > 0) --cooldown_;

@@ -17,12 +17,13 @@ struct CalibrationRecord {
 };
 
 // The lowest confidence at which the (weighted) records at or above it agree at least
-// 1 - (1 - target) / 4 of the time (a quarter of the allowed disagreement) over at least
-// `min_weight` records, counting one extra disagreement of their mean weight (so with target 0.99
-// it takes about 200 agreeing records and none against); 1 - 1e-6 when none qualifies; never below
-// 0.5; -1 when the records weigh less than `min_weight` in all (no evidence either way).
+// 1 - share x (1 - target) of the time (by default half the allowed disagreement: the margin for
+// the estimate's noise) over at least `min_weight` records, counting one extra disagreement of
+// their mean weight (so with target 0.99 it takes about 200 agreeing records and none against);
+// 1 - 1e-6 when none qualifies; never below `lowest` (lowest_threshold() of the cache's form); -1
+// when the records weigh less than `min_weight` in all (no evidence either way).
 double calibrate_threshold(std::vector<CalibrationRecord> records, double target,
-                           double min_weight = 64);
+                           double min_weight = 64, double lowest = 0.5, double share = 0.5);
 
 // Keeps the measured top-1 agreement of hits with the full model at or above `target`, from two
 // signals. record(): lookups whose input then went through the full network (misses below the
@@ -34,7 +35,10 @@ double calibrate_threshold(std::vector<CalibrationRecord> records, double target
 // (1 + target) / 2), so a drop in agreement is answered before the next recalibration. Thread-safe.
 class ThresholdTuner {
  public:
-  explicit ThresholdTuner(double target = 0.99, double initial = 0.98, std::size_t window = 4096,
+  // `lowest`: the threshold never goes below it (lowest_threshold() of the cache's form);
+  // `share`: of the allowed disagreement, what calibrate_threshold() aims at.
+  explicit ThresholdTuner(double target = 0.99, double initial = 0.98, double lowest = 0.5,
+                          double share = 0.5, std::size_t window = 4096,
                           std::size_t recalibrate_every = 128);
   void observe(bool agreed);
   void record(float confidence, bool agreed, float weight = 1);
@@ -45,7 +49,7 @@ class ThresholdTuner {
 
  private:
   void set(double m);
-  const double target_;
+  const double target_, lowest_, share_;
   const std::size_t window_, every_;
   mutable std::mutex mutex_;
   double m_;  // -log(1 - threshold)

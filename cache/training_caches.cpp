@@ -13,9 +13,9 @@ namespace glide::cache {
 namespace {
 // No evidence yet: no hits until a server measured some. Few held-out rows: the minimum weight is
 // a sixteenth of them, so a small model still gets a threshold.
-double threshold_of(const std::vector<CalibrationRecord>& records, double target) {
-  const double t = calibrate_threshold(records, target, 16);
-  return t > 0 ? t : 1 - 1e-6;
+double threshold_of(const std::vector<CalibrationRecord>& records, double target, CacheForm form) {
+  const double t = calibrate_threshold(records, target, 16, lowest_threshold(form));
+  return t >= 0 ? t : 1 - 1e-6;
 }
 }  // namespace
 
@@ -118,7 +118,7 @@ CacheStates TrainingCaches::states() {
       const float conf = m.lookup(acts_.row(s.layer, r), 1, pred, &hot, scratch_);
       if (hot) s.records.push_back({conf, pred.labels[0] == top[r].labels[0], 1.0f});
     }
-    s.threshold = threshold_of(s.records, options_.target);
+    s.threshold = threshold_of(s.records, options_.target, m.form());
     if (s.trainer->examples() == 0) continue;
     CacheState st = s.trainer->state();
     st.threshold = s.threshold;

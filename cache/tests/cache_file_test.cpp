@@ -170,6 +170,7 @@ TEST_CASE("save -> load gives identical lookups, thresholds and counts") {
     CHECK(back.counts == st.counts);
     CHECK(back.model->hot() == st.model->hot());
     CHECK(back.model->examples == st.model->examples);
+    CHECK(back.model->confidence() == Confidence::kRatio);  // the default, kept
     CHECK(back.model->bias() == st.model->bias());
     std::vector<float> s1, s2;
     engine::HiddenActivations acts;
@@ -192,6 +193,27 @@ TEST_CASE("save -> load gives identical lookups, thresholds and counts") {
   CachedPredictor again(model, o, loaded);
   CHECK(again.stats()[0].examples == saved.at(0).model->examples);
   CHECK(again.threshold(1) == doctest::Approx(saved.at(1).threshold));
+  // A cache tuned on the best cosine (format 1) reads back as such; its threshold is not taken
+  // for a ratio-test one: a ratio-test predictor restarts it, a cosine one keeps it.
+  CacheStates cosine = saved;
+  for (auto& [layer, st] : cosine) {
+    auto m = std::make_shared<CacheModel>(*st.model);
+    m->set_confidence(Confidence::kCosine);
+    st.model = m;
+    st.threshold = 0.9;
+  }
+  const std::string old_path = temp_file("cosine.glide");
+  save_with_caches(old_path, model->network(), c, cosine);
+  const CacheStates old_loaded = read_caches(old_path, c.net);
+  CHECK(old_loaded.at(0).model->confidence() == Confidence::kCosine);
+  CachedPredictor ratio(model, o, old_loaded);
+  CHECK(ratio.threshold(0) > 0.999);
+  CHECK(ratio.cache(0)->confidence() == Confidence::kRatio);
+  CachedOptions oc = o;
+  oc.cache.confidence = Confidence::kCosine;
+  CachedPredictor same(model, oc, old_loaded);
+  CHECK(same.threshold(0) == doctest::Approx(0.9));
+  CHECK(same.cache(0)->confidence() == Confidence::kCosine);
 }
 
 TEST_CASE("damaged or mismatched cache sections give named errors") {
@@ -237,10 +259,19 @@ TEST_CASE("damaged or mismatched cache sections give named errors") {
   const std::string good =
       R"({"cache_format":1,"layer":1,"dim":32,"hot":3,"threshold":0.9,"examples":5,"counts":0})";
   CHECK(write(good, hot, 4).empty());
-  CHECK(write(R"({"cache_format":2,"layer":1,"dim":32,"hot":3,"threshold":0.9,"examples":5,)"
+  CHECK(write(R"({"cache_format":3,"layer":1,"dim":32,"hot":3,"threshold":0.9,"examples":5,)"
               R"("counts":0})",
               hot, 4)
-            .find("cache format 2 is not supported") != std::string::npos);
+            .find("cache format 3 is not supported") != std::string::npos);
+  // Version 2 must say which confidence its threshold was tuned on.
+  CHECK(write(R"({"cache_format":2,"layer":1,"dim":32,"hot":3,"threshold":0.9,"examples":5,)"
+              R"("counts":0,"form":"centroid"})",
+              hot, 4)
+            .find("'cache/1/meta': malformed") != std::string::npos);
+  CHECK(write(R"({"cache_format":2,"layer":1,"dim":32,"hot":3,"threshold":0.9,"examples":5,)"
+              R"("counts":0,"form":"centroid","confidence":"best"})",
+              hot, 4)
+            .find("unknown cache confidence 'best'") != std::string::npos);
   CHECK(write(R"({"cache_format":1,"layer":1})", hot, 4).find("'cache/1/meta': malformed") !=
         std::string::npos);
   CHECK(write(good, {3, 9, 3}, 4).find("section 'cache/1/hot'") != std::string::npos);
@@ -260,8 +291,25 @@ TEST_CASE("threshold calibration: the lowest confidence whose hits meet the targ
   const double t = calibrate_threshold(r, 0.99, 64);
   CHECK(t > 0.9);
   CHECK(t < 0.995);
-  CHECK(calibrate_threshold(r, 0.8, 64) < t);    // a looser target: a lower threshold
-  CHECK(calibrate_threshold({}, 0.99, 64) < 0);  // nothing measured: no threshold
+  CHECK(calibrate_threshold(r, 0.8, 64) < t);              // a looser target: a lower threshold
+  CHECK(calibrate_threshold({}, 0.99, 64) < 0);            // nothing measured: no threshold
+  CHECK(calibrate_threshold(r, 0.99, 64, 0.5, 0.5) == t);  // half the allowed: the default
+  // Aiming at a smaller share of the allowed disagreement: a higher threshold. 1000 records from
+  // 0.95 up are right; below, 1 in 150 (0.67%) is wrong. Half of 1% takes all of those (the
+  // cumulative rate stays under 0.5%); a quarter stops after the second wrong one, where the
+  // third (with the pseudo-disagreement) would pass 0.25% (0.95 down to ~0.80).
+  std::vector<CalibrationRecord> s;
+  for (int i = 0; i < 1000; ++i) s.push_back({0.95f + 0.05f * i / 1000, true, 1});
+  for (int i = 0; i < 1000; ++i) s.push_back({0.5f + 0.45f * i / 1000, i % 150 != 75, 1});
+  const double half = calibrate_threshold(s, 0.99, 64, 0.0, 0.5);
+  const double quarter = calibrate_threshold(s, 0.99, 64, 0.0, 0.25);
+  CHECK(half < 0.52);
+  CHECK(quarter > 0.75);
+  CHECK(quarter < 0.85);
+  // The lowest threshold: a confidence whose every record agrees calibrates down to it.
+  std::vector<CalibrationRecord> all(300, {0.2f, true, 1});
+  CHECK(calibrate_threshold(all, 0.99, 64, 0.0) == doctest::Approx(0.2));
+  CHECK(calibrate_threshold(all, 0.99, 64, 0.5) == doctest::Approx(0.5));
   // Enough records but none good enough: (almost) never hit.
   std::vector<CalibrationRecord> bad(300, {0.9f, false, 1});
   CHECK(calibrate_threshold(bad, 0.99, 64) > 0.999);

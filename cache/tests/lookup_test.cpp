@@ -1,9 +1,10 @@
 // The pieces of a centroid lookup on their own: the integer dot kernels (every path against the
-// scalar reference), the top-k selection, early admission of hot labels, and several rows per
-// label.
+// scalar reference), the top-k selection, the ratio-test confidence, early admission of hot
+// labels, and several rows per label (far inputs, and inputs another label's row is nearer to).
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "cache/learned_cache.h"
@@ -165,10 +166,89 @@ TEST_CASE("several rows per label: far inputs start rows; a lookup lists each la
   // An input of the second cluster hits label 7 at cosine ~1.
   CHECK(snap->lookup(unit({{1, 1}}).data(), 1, p, &hot, scratch) > 0.99f);
   CHECK(p.labels == std::vector<std::uint32_t>{7});
-  // One row per label (the default): the same examples average into one row.
+  // One row per label: the same examples average into one row.
   o.rows_per_label = 1;
   CacheTrainer one(0, 16, o);
   one.add(unit({{0, 1}}).data(), 7);
   one.add(unit({{1, 1}}).data(), 7);
   CHECK(one.current().hot() == std::vector<std::uint32_t>{7});
+}
+
+namespace {
+std::vector<float> unit16(std::initializer_list<std::pair<int, float>> v) {
+  std::vector<float> a(16, 0.0f);
+  for (const auto& [i, x] : v) a[i] = x;
+  return a;
+}
+}  // namespace
+
+TEST_CASE("ratio test: 1 on a centroid, 0 when another label is as near, scale-free between") {
+  CHECK(ratio_confidence(1.0f, 0.5f) == 1.0f);
+  CHECK(ratio_confidence(1.002f, 0.9f) == 1.0f);  // int8 rounding above 1: on the centroid
+  CHECK(ratio_confidence(0.9f, 0.8f) == doctest::Approx(0.5f));
+  CHECK(ratio_confidence(0.99f, 0.98f) == doctest::Approx(0.5f));  // same ratio, same confidence
+  CHECK(ratio_confidence(0.8f, 0.8f) == 0.0f);
+  CHECK(ratio_confidence(0.999f, 1.0f) == 0.0f);  // a second label on the input: a coin toss
+  CHECK(ratio_confidence(0.6f, 0.0f) == doctest::Approx(0.6f));  // no rival: the cosine
+
+  // In a lookup the rival is the best row of another label; the label's own second row is not.
+  std::vector<float> w;
+  for (const auto& r : {unit16({{0, 1}}), unit16({{0, 1}, {1, 1}}), unit16({{2, 1}}),
+                        unit16({{3, 1}})}) {  // 7, 7, 9, "other"
+    std::vector<float> n(16);
+    normalise(r.data(), 16, n.data());
+    w.insert(w.end(), n.begin(), n.end());
+  }
+  const std::vector<float> b(4, 0.0f);
+  CacheModel m = CacheModel::from_parameters(0, 16, {7, 7, 9}, w, b, CacheForm::kCentroid);
+  m.set_confidence(Confidence::kRatio);
+  const auto x = unit16({{0, 1}, {2, 0.5f}});
+  const float best = 1 / std::sqrt(1.25f), rival = 0.5f / std::sqrt(1.25f);
+  engine::Prediction p;
+  bool hot = false;
+  std::vector<float> scratch;
+  CHECK(m.lookup(x.data(), 2, p, &hot, scratch) == doctest::Approx(1 - (1 - best) / (1 - rival)));
+  CHECK(p.labels == std::vector<std::uint32_t>{7, 9});
+  CHECK(p.scores[0] == doctest::Approx(best));  // scores stay cosines
+  m.set_confidence(Confidence::kCosine);
+  CHECK(m.lookup(x.data(), 2, p, &hot, scratch) == doctest::Approx(best));
+  // The compact (int8) version agrees to rounding.
+  m.set_confidence(Confidence::kRatio);
+  m.compact();
+  CHECK(m.lookup(x.data(), 2, p, &hot, scratch) ==
+        doctest::Approx(1 - (1 - best) / (1 - rival)).epsilon(0.02));
+}
+
+TEST_CASE("an input another label's row is nearer to gets a row of its own, then hits") {
+  CacheOptions o;
+  o.hot_labels = 8;
+  o.min_count = 0.5;
+  o.hot_refresh_every = 1 << 30;
+  o.rows_per_label = 2;
+  o.join_cosine = 0;  // only the nearer-rival rule starts rows
+  CacheTrainer t(0, 16, o);
+  t.add(unit16({{0, 1}}).data(), 7);
+  t.add(unit16({{1, 1}}).data(), 9);
+  // Label 7's input nearer to 9's row (cosine 0.89) than to 7's (0.45): a row of its own.
+  const auto odd = unit16({{0, 1}, {1, 2}});
+  t.add(odd.data(), 7);
+  REQUIRE(t.current().hot() == std::vector<std::uint32_t>{7, 9, 7});
+  // Nearer to 7's first row than to any other label's: it joins that row, no new one.
+  t.add(unit16({{0, 1}, {1, 0.5f}}).data(), 7);
+  CHECK(t.current().hot().size() == 3);
+  const auto snap = t.snapshot();
+  engine::Prediction p;
+  bool hot = false;
+  std::vector<float> scratch;
+  CHECK(snap->lookup(odd.data(), 1, p, &hot, scratch) > 0.99f);  // its own row: certain
+  CHECK(p.labels == std::vector<std::uint32_t>{7});
+  // One row per label: the odd input averages into 7's row and still looks like 9.
+  o.rows_per_label = 1;
+  CacheTrainer one(0, 16, o);
+  one.add(unit16({{0, 1}}).data(), 7);
+  one.add(unit16({{1, 1}}).data(), 9);
+  one.add(odd.data(), 7);
+  CHECK(one.current().hot() == std::vector<std::uint32_t>{7, 9});
+  one.snapshot()->lookup(odd.data(), 1, p, &hot, scratch);
+  CHECK(p.labels == std::vector<std::uint32_t>{9});
 }
