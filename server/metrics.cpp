@@ -176,6 +176,16 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
        [](const cache::LayerStats& s) { return double(s.examples); }},
       {"glide_cache_bytes", "gauge", "Memory of the cache's current version.",
        [](const cache::LayerStats& s) { return double(s.bytes); }},
+      {"glide_cache_hot_rows", "gauge",
+       "Rows (hot labels, a few rows each) of the current version.",
+       [](const cache::LayerStats& s) { return double(s.hot_labels); }},
+      {"glide_cache_skipped_total", "counter",
+       "Inputs not looked up because the cache cost more than it saved (--cache-skip on).",
+       [](const cache::LayerStats& s) { return double(s.skipped); }},
+      {"glide_cache_saving_seconds", "gauge",
+       "Running estimate of the time a lookup saves (hit rate x skipped layers - lookup time; "
+       "below 0 the cache is skipped with --cache-skip on).",
+       [](const cache::LayerStats& s) { return s.gain_us * 1e-6; }},
   };
   for (const auto& series : cache_series) {
     bool any = false;
