@@ -165,8 +165,17 @@ TEST_CASE("rebuild-and-swap while other threads query") {
     });
   }
   for (std::uint64_t g = 2; g <= 4; ++g) {
-    index.start_rebuild(1000 * g, w.data(), dim, /*redraw_hashes=*/g % 2 == 0);
+    // The rebuild reads its rows only once released, so it is surely still running when the
+    // second start is tried (a fast machine used to finish it first).
+    std::atomic<bool> released{false};
+    const LshIndex::RowFn gated_row = [&](std::size_t i) {
+      while (!released.load()) std::this_thread::yield();
+      return w.data() + i * dim;
+    };
+    index.start_rebuild(1000 * g, gated_row, /*redraw_hashes=*/g % 2 == 0);
+    CHECK_FALSE(index.poll());
     CHECK_THROWS_AS(index.start_rebuild(1000 * g, w.data(), dim), Error);
+    released = true;
     index.wait();
     CHECK(index.poll());
     CHECK(index.generation() == g);
