@@ -55,7 +55,10 @@ void CacheSectionWriter::add(engine::ModelFileWriter& w, const CacheStates& stat
     }
     const std::string p = prefix(layer);
     const nlohmann::json meta{
-        {"cache_format", m.confidence() == Confidence::kCosine ? 1 : kCacheFormat},
+        // Format 1 knows neither the ratio test nor the sketch: only a plain cosine cache may
+        // say 1.
+        {"cache_format",
+         m.confidence() == Confidence::kCosine && m.sketch() == 0 ? 1 : kCacheFormat},
         {"layer", layer},
         {"dim", D},
         {"hot", m.hot().size()},

@@ -117,6 +117,21 @@ TEST_CASE("sketch: an input on its own row is certain; the sketch survives the m
     CHECK(p1.labels == p2.labels);
   }
 
+  // A sketched cache tuned on the best cosine keeps both (it cannot be written as format 1).
+  {
+    auto cosine = std::make_shared<CacheModel>(*st.model);
+    cosine->set_confidence(Confidence::kCosine);
+    CacheState cs = st;
+    cs.model = cosine;
+    engine::ModelFileWriter w(path);
+    CacheSectionWriter sections;
+    sections.add(w, {{0, cs}});
+    w.commit();
+  }
+  const CacheStates cosine_back = read_caches(path, net);
+  CHECK(cosine_back.at(0).model->sketch() == 64);
+  CHECK(cosine_back.at(0).model->confidence() == Confidence::kCosine);
+
   // A sketch as wide as the layer, or on a linear cache, is refused by name.
   auto write_meta = [&](const std::string& meta) {
     const std::vector<std::uint32_t> hot{3, 4};
