@@ -15,6 +15,7 @@
 
 #include <cxxopts.hpp>
 
+#include "apps/cache_flags.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
@@ -96,12 +97,8 @@ int bench_cache(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("5000"))(
       "cache-layers", "hidden layers with a cache (default: the last)",
       cxxopts::value<std::string>()->default_value(""))(
-      "cache-target", "top-1 agreement target", cxxopts::value<double>()->default_value("0.99"))(
-      "cache-hot", "hot labels per cache", cxxopts::value<std::uint32_t>()->default_value("1024"))(
       "cache-min-count", "decayed top-1 count a label needs to join the hot set",
       cxxopts::value<double>()->default_value("1.0"))(
-      "cache-form", "centroid or linear (docs/caches.md)",
-      cxxopts::value<std::string>()->default_value("centroid"))(
       "train-caches",
       "quick model: also train the caches during its training and start each cell from them "
       "(--model: start from the file's caches when it has some); on or off",
@@ -116,10 +113,6 @@ int bench_cache(int argc, char** argv) {
       "cosine below which an example starts a new row of its label (0: only when another "
       "label's row is nearer)",
       cxxopts::value<float>()->default_value("0"))(
-      "cache-confidence", "centroid confidence: ratio (ratio test) or cosine (best cosine)",
-      cxxopts::value<std::string>()->default_value("ratio"))(
-      "cache-sketch", "layers wider than this are looked up in a CountSketch this wide (0: never)",
-      cxxopts::value<std::uint32_t>()->default_value("128"))(
       "cache-skip", "skip a cache's lookups while they cost more than they save: on or off",
       cxxopts::value<std::string>()->default_value("off"))(
       "compare-previous",
@@ -130,6 +123,7 @@ int bench_cache(int argc, char** argv) {
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "threads", "threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "h,help", "this help");
+  add_cache_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -141,9 +135,7 @@ int bench_cache(int argc, char** argv) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   const std::uint32_t k = r["k"].as<std::uint32_t>();
 
-  const std::string train_caches = r["train-caches"].as<std::string>();
-  if (train_caches != "on" && train_caches != "off")
-    fail("--train-caches", "must be on or off, got '" + train_caches + "'");
+  const bool train_caches = on_off_flag(r, "train-caches");
   std::shared_ptr<const engine::Predictor> model;
   data::Dataset test;
   cache::CacheStates warm;  // the caches each cell starts from (empty: cold)
@@ -152,8 +144,7 @@ int bench_cache(int argc, char** argv) {
     if (r["data"].as<std::string>().empty()) fail("--model needs --data (the request inputs)");
     model = std::make_shared<const engine::Predictor>(r["model"].as<std::string>(), false);
     test = data::read_dataset(r["data"].as<std::string>());
-    if (train_caches == "on")
-      warm = cache::read_caches(r["model"].as<std::string>(), model->config().net);
+    if (train_caches) warm = cache::read_caches(r["model"].as<std::string>(), model->config().net);
   } else {
     data::XcSynthConfig sc = data::xc_preset(r["preset"].as<std::string>());
     auto split = data::synth_xc_split(sc, r["test-points"].as<std::size_t>());
@@ -168,19 +159,15 @@ int bench_cache(int argc, char** argv) {
     engine::Trainer trainer(*net, c.train, make_train_sampler(c, *net));
     engine::FitOptions fo;
     std::unique_ptr<cache::TrainingCaches> tc;
-    if (train_caches == "on") {
+    if (train_caches) {
       cache::TrainingCacheOptions to;
       to.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), c.net.hidden.size());
-      to.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
-      to.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+      to.target = apply_cache_flags(r, to.cache);
       to.cache.rows_per_label =
           std::max<std::uint32_t>(1, r["cache-rows-per-label"].as<std::uint32_t>());
       to.cache.join_cosine = r["cache-join"].as<float>();
-      to.cache.confidence = cache::parse_confidence(r["cache-confidence"].as<std::string>());
-      to.cache.sketch = r["cache-sketch"].as<std::uint32_t>();
       to.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
       to.time_budget = r["cache-budget"].as<double>();
-      to.target = r["cache-target"].as<double>();
       tc = std::make_unique<cache::TrainingCaches>(*net, to);
       fo.on_batch = [&](std::span<const data::SparseView> in) { tc->on_batch(in); };
     }
@@ -216,21 +203,13 @@ int bench_cache(int argc, char** argv) {
   }
   cache::CachedOptions co;
   co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), cfg.hidden.size());
-  co.target = r["cache-target"].as<double>();
-  co.cache.hot_labels = r["cache-hot"].as<std::uint32_t>();
-  co.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+  co.target = apply_cache_flags(r, co.cache);
   co.cache.min_count = r["cache-min-count"].as<double>();
   co.cache.rows_per_label =
       std::max<std::uint32_t>(1, r["cache-rows-per-label"].as<std::uint32_t>());
   co.cache.join_cosine = r["cache-join"].as<float>();
-  co.cache.confidence = cache::parse_confidence(r["cache-confidence"].as<std::string>());
-  co.cache.sketch = r["cache-sketch"].as<std::uint32_t>();
-  if (r["cache-skip"].as<std::string>() != "on" && r["cache-skip"].as<std::string>() != "off")
-    fail("--cache-skip", "must be on or off");
-  co.skip_unprofitable = r["cache-skip"].as<std::string>() == "on";
-  const bool compare = r["compare-previous"].as<std::string>() == "on";
-  if (!compare && r["compare-previous"].as<std::string>() != "off")
-    fail("--compare-previous", "must be on or off");
+  co.skip_unprofitable = on_off_flag(r, "cache-skip");
+  const bool compare = on_off_flag(r, "compare-previous");
   cache::CachedOptions prev = co;  // the "previous" way
   prev.cache.confidence = cache::Confidence::kCosine;
   prev.calibration_share = 0.25;

@@ -13,6 +13,7 @@
 
 #include <cxxopts.hpp>
 
+#include "apps/cache_flags.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
@@ -47,12 +48,6 @@ int cmd_serve(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value("off"))(
       "cache-layers", "hidden layers (0-based, comma-separated) with a cache; default: the last",
       cxxopts::value<std::string>()->default_value(""))(
-      "cache-target", "top-1 agreement of cache hits with the full model to keep",
-      cxxopts::value<double>()->default_value("0.99"))(
-      "cache-hot", "labels in each cache's hot set",
-      cxxopts::value<std::uint32_t>()->default_value("1024"))(
-      "cache-form", "centroid or linear, for caches the model file does not have",
-      cxxopts::value<std::string>()->default_value("centroid"))(
       "cache-shadow", "share of hits also checked against the full model",
       cxxopts::value<double>()->default_value("0.05"))(
       "cache-skip",
@@ -60,6 +55,7 @@ int cmd_serve(int argc, char** argv) {
       "wide cached layers; docs/caches.md): on or off",
       cxxopts::value<std::string>()->default_value("off"))("quiet", "no access log")("h,help",
                                                                                      "this help");
+  add_cache_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -97,21 +93,12 @@ int cmd_serve(int argc, char** argv) {
   options.access_log = !r.count("quiet");
 
   std::optional<cache::CachedOptions> caching;
-  const std::string cache_flag = r["cache"].as<std::string>();
-  if (cache_flag != "on" && cache_flag != "off")
-    fail("--cache", "must be on or off, got '" + cache_flag + "'");
-  if (cache_flag == "on") {
+  if (on_off_flag(r, "cache")) {
     cache::CachedOptions c;
     c.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), 64);
-    c.target = r["cache-target"].as<double>();
-    if (!(c.target > 0 && c.target < 1)) fail("--cache-target", "must be in (0, 1)");
-    c.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
+    c.target = apply_cache_flags(r, c.cache);
     c.shadow_fraction = std::clamp(r["cache-shadow"].as<double>(), 0.0, 1.0);
-    c.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
-    const std::string skip = r["cache-skip"].as<std::string>();
-    if (skip != "on" && skip != "off")
-      fail("--cache-skip", "must be on or off, got '" + skip + "'");
-    c.skip_unprofitable = skip == "on";
+    c.skip_unprofitable = on_off_flag(r, "cache-skip");
     caching = c;
   }
   server::Metrics metrics;

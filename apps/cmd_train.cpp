@@ -13,6 +13,7 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "apps/cache_flags.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
@@ -57,18 +58,13 @@ int cmd_train(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value("off"))(
       "cache-layers", "hidden layers (0-based, comma-separated) with a cache (implies --caches on)",
       cxxopts::value<std::string>()->default_value(""))(
-      "cache-hot", "labels in each cache's hot set",
-      cxxopts::value<std::uint32_t>()->default_value("1024"))(
-      "cache-form", "centroid or linear (docs/caches.md)",
-      cxxopts::value<std::string>()->default_value("centroid"))(
       "cache-rows", "rows of each batch that train the caches (0: all)",
       cxxopts::value<std::uint32_t>()->default_value("64"))(
       "cache-budget", "most of the training time the caches may take",
-      cxxopts::value<double>()->default_value("0.02"))(
-      "cache-target", "top-1 agreement of hits the saved thresholds are calibrated for",
-      cxxopts::value<double>()->default_value("0.99"))("q,quiet", "no progress line")("h,help",
+      cxxopts::value<double>()->default_value("0.02"))("q,quiet", "no progress line")("h,help",
                                                                                       "this help");
   add_config_flags(o);
+  add_cache_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -123,19 +119,13 @@ int cmd_train(int argc, char** argv) {
   engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
   trainer.set_batches(state.batches);
 
-  const std::string caches_flag = r["caches"].as<std::string>();
-  if (caches_flag != "on" && caches_flag != "off")
-    fail("--caches", "must be on or off, got '" + caches_flag + "'");
   std::unique_ptr<cache::TrainingCaches> caches;
-  if (caches_flag == "on" || !r["cache-layers"].as<std::string>().empty()) {
+  if (on_off_flag(r, "caches") || !r["cache-layers"].as<std::string>().empty()) {
     cache::TrainingCacheOptions co;
     co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), config.net.hidden.size());
-    co.cache.hot_labels = std::max<std::uint32_t>(1, r["cache-hot"].as<std::uint32_t>());
-    co.cache.form = cache::parse_form(r["cache-form"].as<std::string>());
+    co.target = apply_cache_flags(r, co.cache);
     co.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
     co.time_budget = r["cache-budget"].as<double>();
-    co.target = r["cache-target"].as<double>();
-    if (!(co.target > 0 && co.target < 1)) fail("--cache-target", "must be in (0, 1)");
     co.seed = config.train.seed;
     // Resuming continues the file's caches; without --caches they are dropped (stale weights).
     cache::CacheStates warm;
