@@ -44,16 +44,16 @@ Confidence parse_confidence(const std::string& name) {
 
 namespace {
 // CountSketch of a layer's activations: input i adds sign(i) x[i] to bucket(i) of `sketch`. A fixed
-// function of (i, sketch), so a saved cache reads back into the same space. Entry i is
-// bucket + 1, negated for sign -1.
-std::shared_ptr<const std::vector<std::int32_t>> sketch_map(std::uint32_t dim,
-                                                            std::uint32_t sketch) {
-  auto map = std::make_shared<std::vector<std::int32_t>>(dim);
+// function of (i, sketch), so a saved cache reads back into the same space.
+std::shared_ptr<const CountSketchMap> sketch_map(std::uint32_t dim, std::uint32_t sketch) {
+  auto map = std::make_shared<CountSketchMap>();
+  map->bucket.resize(dim);
+  map->sign.resize(dim);
   for (std::uint32_t i = 0; i < dim; ++i) {
     std::uint64_t state = 0x5eedca5e00000000ull ^ (std::uint64_t{sketch} << 40) ^ i;
     const std::uint64_t h = splitmix64(state);
-    const auto bucket = static_cast<std::int32_t>((h >> 1) % sketch) + 1;
-    (*map)[i] = h & 1 ? -bucket : bucket;
+    map->bucket[i] = static_cast<std::uint32_t>((h >> 1) % sketch);
+    map->sign[i] = h & 1 ? -1.0f : 1.0f;
   }
   return map;
 }
@@ -78,15 +78,12 @@ void CacheModel::project(const float* act, float* x) const {
     return;
   }
   std::fill_n(x, sketch_, 0.0f);
-  const std::int32_t* map = sketch_map_->data();
-  for (std::uint32_t i = 0; i < dim_; ++i) {
-    if (act[i] == 0) continue;  // ReLU: most of a wide layer
-    const std::int32_t b = map[i];
-    if (b > 0)
-      x[b - 1] += act[i];
-    else
-      x[-b - 1] -= act[i];
-  }
+  // Branch-free: which activations are zero and which signs are negative is a coin toss per
+  // input, and the mispredicted branches of a loop that tested them cost more than the lookup's
+  // dots (perf, 1024-wide layer). Adding a zero leaves every sum as it was.
+  const std::uint32_t* bucket = sketch_map_->bucket.data();
+  const float* sign = sketch_map_->sign.data();
+  for (std::uint32_t i = 0; i < dim_; ++i) x[bucket[i]] += sign[i] * act[i];
   normalise(x, sketch_, x);
 }
 

@@ -66,6 +66,12 @@ struct CacheOptions {
   std::uint64_t min_examples = 256;  // no hits before this many examples were learned
 };
 
+// Where each of a layer's activations goes in a CountSketch, and with which sign (+1 or -1).
+struct CountSketchMap {
+  std::vector<std::uint32_t> bucket;
+  std::vector<float> sign;
+};
+
 class CacheModel {
  public:
   // `sketch` (0: none; ignored unless below dim): rows live in a CountSketch this wide.
@@ -116,7 +122,7 @@ class CacheModel {
  private:
   friend class CacheTrainer;
   std::uint32_t layer_, dim_, sketch_;
-  std::shared_ptr<const std::vector<std::int32_t>> sketch_map_;  // see sketch_map()
+  std::shared_ptr<const CountSketchMap> sketch_map_;  // see sketch_map()
   CacheForm form_;
   Confidence confidence_ = Confidence::kCosine;
   std::size_t stride_;
