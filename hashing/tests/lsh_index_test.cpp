@@ -3,6 +3,7 @@
 #include <tbb/task_arena.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <numbers>
 #include <set>
@@ -166,10 +167,13 @@ TEST_CASE("rebuild-and-swap while other threads query") {
   }
   for (std::uint64_t g = 2; g <= 4; ++g) {
     // The rebuild reads its rows only once released, so it is surely still running when the
-    // second start is tried (a fast machine used to finish it first).
+    // second start is tried (a fast machine used to finish it first). The gate also opens after
+    // 30 s, so a second start that waited for the first instead of refusing fails, not hangs.
     std::atomic<bool> released{false};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     const LshIndex::RowFn gated_row = [&](std::size_t i) {
-      while (!released.load()) std::this_thread::yield();
+      while (!released.load() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
       return w.data() + i * dim;
     };
     index.start_rebuild(1000 * g, gated_row, /*redraw_hashes=*/g % 2 == 0);
