@@ -8,6 +8,7 @@
 #include "common/rng.h"
 #include "engine/kernels.h"
 #include "engine/params.h"
+#include "quant/quantize.h"
 
 namespace glide::cache {
 
@@ -95,16 +96,9 @@ std::size_t CacheModel::bytes() const {
 }
 
 namespace {
-// Compact rows: symmetric int8 (scale: max |v| / 127); the input is quantised to 11-bit integers
-// in int16 (scale: max |x| / 1023); the dots are exact integers (lookup_kernels.h).
-float quantise_row(const float* v, std::uint32_t n, std::int8_t* q) {
-  float m = 0;
-  for (std::uint32_t i = 0; i < n; ++i) m = std::max(m, std::abs(v[i]));
-  const float scale = m > 0 ? m / 127 : 1, inv = 1 / scale;
-  for (std::uint32_t i = 0; i < n; ++i)
-    q[i] = static_cast<std::int8_t>(std::lrint(std::clamp(v[i] * inv, -127.0f, 127.0f)));
-  return scale;
-}
+// Compact rows are quant::quantize_rows_s8's symmetric int8 rows (scale max |v| / 127, 0 for an
+// all-zero row); the input is quantised to 11-bit integers in int16 (scale: max |x| / 1023); the
+// dots are exact integers (lookup_kernels.h).
 // The largest z[c] over c < n with keep(c), else `floor`. Eight running maxima: with one, the
 // latency of each compare-select, not the loads, bounds the loop (the lookup's hot spot).
 template <class Keep>
@@ -140,8 +134,8 @@ void CacheModel::compact() {
   qstride_ = (row_dim() + 15) / 16 * 16;
   q_.assign(std::size_t{H} * qstride_ + (H ? 0 : 1), 0);  // never empty once compact
   qscale_.resize(H);
-  for (std::uint32_t c = 0; c < H; ++c)
-    qscale_[c] = quantise_row(w_.data() + c * stride_, row_dim(), q_.data() + c * qstride_);
+  quant::quantize_rows_s8(w_.data(), H, row_dim(), stride_, quant::Granularity::kRow, q_.data(),
+                          qstride_, qscale_.data());
   w_ = AlignedArray<float>();
   b_.clear();
   b_.shrink_to_fit();

@@ -74,9 +74,10 @@ struct CountSketchMap {
 
 class CacheModel {
  public:
-  // `sketch` (0: none; ignored unless below dim): rows live in a CountSketch this wide.
+  // `sketch` (0: none; ignored unless below dim): rows live in a CountSketch this wide. No
+  // defaults: the defaults of a cache are CacheOptions', and the loader passes the file's.
   CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::uint32_t> hot,
-             CacheForm form = CacheForm::kLinear, std::uint32_t sketch = 0);
+             CacheForm form, std::uint32_t sketch);
 
   // Confidence of the best class; when it is a hot label fills `out` with the top-k hot labels
   // (best first) and their probabilities and returns true via *hot. `scratch` holds the logits.
@@ -114,7 +115,7 @@ class CacheModel {
   static CacheModel from_parameters(std::uint32_t layer, std::uint32_t dim,
                                     std::vector<std::uint32_t> hot, std::span<const float> weights,
                                     std::span<const float> bias, CacheForm form,
-                                    std::uint32_t sketch = 0);
+                                    std::uint32_t sketch);
 
   std::uint64_t examples = 0;  // examples learned when this version was published
   std::uint64_t version = 0;

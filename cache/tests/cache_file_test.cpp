@@ -227,7 +227,7 @@ TEST_CASE("damaged or mismatched cache sections give named errors") {
     std::vector<float> ww(w.begin(), w.begin() + (h.size() + 1) * 32);
     std::vector<float> bb(h.size() + 1, 0.0f);
     st.model = std::make_shared<CacheModel>(
-        CacheModel::from_parameters(1, 32, h, ww, bb, CacheForm::kCentroid));
+        CacheModel::from_parameters(1, 32, h, ww, bb, CacheForm::kCentroid, 0));
     st.counts = {{3, 2.0f}};
     return st;
   };

@@ -32,7 +32,7 @@ CacheModel random_cache(std::uint32_t dim, std::uint32_t hot, std::uint32_t seed
   for (auto& v : w) v = n(g);
   for (std::uint32_t c = 0; c <= hot; ++c)
     normalise(w.data() + std::size_t{c} * dim, dim, w.data() + std::size_t{c} * dim);
-  CacheModel m = CacheModel::from_parameters(0, dim, labels, w, b, CacheForm::kCentroid);
+  CacheModel m = CacheModel::from_parameters(0, dim, labels, w, b, CacheForm::kCentroid, 0);
   m.compact();
   return m;
 }
@@ -200,7 +200,7 @@ TEST_CASE("ratio test: 1 on a centroid, 0 when another label is as near, scale-f
     w.insert(w.end(), n.begin(), n.end());
   }
   const std::vector<float> b(4, 0.0f);
-  CacheModel m = CacheModel::from_parameters(0, 16, {7, 7, 9}, w, b, CacheForm::kCentroid);
+  CacheModel m = CacheModel::from_parameters(0, 16, {7, 7, 9}, w, b, CacheForm::kCentroid, 0);
   m.set_confidence(Confidence::kRatio);
   const auto x = unit16({{0, 1}, {2, 0.5f}});
   const float best = 1 / std::sqrt(1.25f), rival = 0.5f / std::sqrt(1.25f);
