@@ -11,13 +11,17 @@
 
 namespace glide::data {
 
+// The most features or labels a dataset can count (a uint32_t).
+inline constexpr std::uint64_t kMaxIdCount = 0xFFFFFFFFu;
+
 struct SparseLineSyntax {
-  // Ids must be below these limits (after index_base is subtracted from feature ids).
-  std::uint64_t feature_limit = std::uint64_t{1} << 32;
-  std::uint64_t label_limit = std::uint64_t{1} << 32;
+  // Ids must be below these limits (after index_base is subtracted from feature ids). The
+  // largest id + 1 is a count held in 32 bits, so an id is at most 2^32 - 2.
+  std::uint64_t feature_limit = kMaxIdCount;
+  std::uint64_t label_limit = kMaxIdCount;
   // Why the limits exist, for messages, e.g. "the header's feature count".
-  const char* feature_limit_note = "32-bit ids";
-  const char* label_limit_note = "32-bit ids";
+  const char* feature_limit_note = "counts are 32-bit";
+  const char* label_limit_note = "counts are 32-bit";
   int index_base = 0;  // feature ids in the file start here
   // libsvm: blank lines and '#' comments are skipped, 'qid:N' tokens ignored. Without it (XC
   // text) every line is a point, an empty one included.

@@ -165,3 +165,14 @@ TEST_CASE("libsvm: dimension inference, given dimensions, 1-based ids, comments"
   CHECK(error_of([&] { parse_libsvm("1 2:1\r\n+1 3:1\r\n", "t.svm"); }) ==
         "t.svm:2:1: expected a label id (non-negative integer), got '+1'");
 }
+
+TEST_CASE("libsvm and XC text: an id whose count would not fit in 32 bits is a named error") {
+  // 4294967295 + 1 wrapped to a label count of 0 (a crash in training).
+  CHECK(error_of([&] { parse_libsvm("4294967295 4:0.5\n2 3:1\n", "x.svm"); }) ==
+        "x.svm:1:1: expected a label id below 4294967295 (counts are 32-bit), got '4294967295'");
+  CHECK(error_of([&] { parse_libsvm("1 4294967295:0.5\n", "x.svm"); }) ==
+        "x.svm:1:3: expected a feature id below 4294967295 (counts are 32-bit), got '4294967295'");
+  const Dataset top = parse_libsvm("4294967294 4294967294:1\n", "x.svm");
+  CHECK(top.num_labels == 4294967295u);
+  CHECK(top.num_features == 4294967295u);
+}
