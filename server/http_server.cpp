@@ -3,6 +3,8 @@
 #include <httplib.h>
 
 #include <sys/socket.h>
+#include <strings.h>
+#include <cstdlib>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -72,6 +74,38 @@ class WideBacklogServer : public httplib::Server {
   void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
 };
 
+
+enum class BodyStatus { kRead, kTooLarge, kMalformed };
+
+// Reads a request's body into `body`, at most max_bytes of it however it is framed: by
+// Content-Length, chunked, or neither (then it is empty, as HTTP/1.1 frames it). The rest of a
+// body too large is read and dropped (as httplib does for a Content-Length over its limit), so
+// the connection stays in step for the next request while memory stays bounded.
+BodyStatus read_body(const httplib::Request& req, const httplib::ContentReader& content,
+                     std::size_t max_bytes, std::string& body) {
+  body.clear();
+  const bool has_length = req.has_header("Content-Length");
+  if (req.has_header("Transfer-Encoding")) {
+    // httplib decodes "chunked" and no other coding; a length beside it is a smuggling risk.
+    if (has_length || strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") != 0)
+      return BodyStatus::kMalformed;
+  } else if (!has_length) {
+    return BodyStatus::kRead;
+  }
+  bool too_large = false;
+  const bool read = content([&](const char* data, std::size_t n) {
+    too_large = too_large || n > max_bytes - body.size();
+    if (!too_large) body.append(data, n);
+    return true;
+  });
+  // httplib itself refuses (reading nothing into `body`) a Content-Length over max_bytes.
+  if (too_large || (!read && has_length &&
+                    std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
+                        max_bytes))
+    return BodyStatus::kTooLarge;
+  return read ? BodyStatus::kRead : BodyStatus::kMalformed;
+}
+
 }  // namespace
 
 void log_line(const std::string& message) {
@@ -100,6 +134,9 @@ HttpServer::~HttpServer() {
 }
 
 int HttpServer::bind() {
+  // httplib takes the port as an int and the kernel its low 16 bits: 70000 would listen on 4464.
+  if (options_.port < 0 || options_.port > 65535)
+    fail("port " + std::to_string(options_.port), "is not a TCP port (0-65535)");
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);
     if (port_ < 0) fail(options_.host, "cannot bind a port");
@@ -171,7 +208,8 @@ void HttpServer::install_handlers() {
         send_error(res, 500, what);
       });
 
-  auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
+  auto dispatch = [this](const httplib::Request& req, const std::string& body,
+                         httplib::Response& res) {
     const Route route = match_route(req.path);
     if (route.endpoint == Endpoint::kUnknown)
       return send_error(res, 404, "no endpoint " + req.path);
@@ -197,8 +235,8 @@ void HttpServer::install_handlers() {
         const auto t0 = Clock::now();
         ParsedRequest parsed;
         try {
-          parsed = route.endpoint == Endpoint::kPredict ? parse_predict_request(req.body, limits)
-                                                        : parse_infer_request(req.body, limits);
+          parsed = route.endpoint == Endpoint::kPredict ? parse_predict_request(body, limits)
+                                                        : parse_infer_request(body, limits);
         } catch (const RequestError& e) {
           metrics_.add_parse_seconds(seconds_since(t0));
           return send_error(res, 400, e.what());
@@ -290,14 +328,34 @@ void HttpServer::install_handlers() {
     }
     send_error(res, 404, "no endpoint " + req.path);
   };
-  // Every method goes through one router, which knows a path's method and answers 405.
+  // Every method goes through one router, which knows a path's method and answers 405. Bodies
+  // are read here, not by httplib, which bounds a body only when it has a Content-Length (a
+  // chunked one it buffers whole) and waits for the peer to close when a body has neither
+  // framing (HTTP/1.1: such a request has an empty body).
+  auto without_body = [dispatch](const httplib::Request& req, httplib::Response& res) {
+    dispatch(req, req.body, res);
+  };
+  auto with_body = [this, dispatch](const httplib::Request& req, httplib::Response& res,
+                                    const httplib::ContentReader& content) {
+    std::string body;
+    switch (read_body(req, content, options_.max_body_bytes, body)) {
+      case BodyStatus::kRead:
+        return dispatch(req, body, res);
+      case BodyStatus::kTooLarge:
+        return send_error(res, 413,
+                          "the request body is larger than " +
+                              std::to_string(options_.max_body_bytes) + " bytes (--max-body-bytes)");
+      case BodyStatus::kMalformed:
+        return send_error(res, 400, "malformed or truncated request body");
+    }
+  };
   const std::string any = ".*";
-  http_->Get(any, dispatch);
-  http_->Post(any, dispatch);
-  http_->Put(any, dispatch);
-  http_->Delete(any, dispatch);
-  http_->Patch(any, dispatch);
-  http_->Options(any, dispatch);
+  http_->Get(any, without_body);
+  http_->Options(any, without_body);
+  http_->Post(any, with_body);
+  http_->Put(any, with_body);
+  http_->Delete(any, with_body);
+  http_->Patch(any, with_body);
 }
 
 }  // namespace glide::server
