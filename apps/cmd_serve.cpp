@@ -42,6 +42,11 @@ int cmd_serve(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("1024"))(
       "max-body-bytes", "largest request body (413 above)",
       cxxopts::value<std::size_t>()->default_value(std::to_string(64 << 20)))(
+      "max-k", "most labels an instance may ask for (400 above)",
+      cxxopts::value<std::uint32_t>()->default_value(std::to_string(server::ServerOptions{}.max_k)))(
+      "max-response-labels", "most labels (instances x k) one request may ask for (400 above)",
+      cxxopts::value<std::uint64_t>()->default_value(
+          std::to_string(server::ServerOptions{}.max_response_labels)))(
       "no-batching", "same as --max-batch 1")(
       "no-lsh", "skip the LSH tables (less memory; sampled mode then answers 400)")(
       "cache", "learned caches over hidden layers: on or off (docs/caches.md)",
@@ -90,6 +95,8 @@ int cmd_serve(int argc, char** argv) {
   options.port = r["port"].as<int>();
   options.http_threads = r["http-threads"].as<std::size_t>();
   options.max_body_bytes = r["max-body-bytes"].as<std::size_t>();
+  options.max_k = r["max-k"].as<std::uint32_t>();
+  options.max_response_labels = r["max-response-labels"].as<std::uint64_t>();
   options.access_log = !r.count("quiet");
 
   std::optional<cache::CachedOptions> caching;

@@ -231,7 +231,8 @@ void HttpServer::install_handlers() {
       case Endpoint::kInfer: {
         const ModelSnapshot snapshot = model->current();
         const auto& net = snapshot.predictor->config().net;
-        const InputLimits limits{net.num_features, net.num_labels, 5};
+        const InputLimits limits{net.num_features, net.num_labels, 5, options_.max_k,
+                                 options_.max_response_labels};
         const auto t0 = Clock::now();
         ParsedRequest parsed;
         try {

@@ -21,6 +21,10 @@ struct ServerOptions {
   int port = 8080;                                     // 0: any free port (see bind())
   std::size_t http_threads = 64;                       // connections handled at once
   std::size_t max_body_bytes = std::size_t{64} << 20;  // larger bodies get 413
+  // Bounds on an answer (400 above): k, and instances x k labels in one request. 100,000 labels
+  // are ~2 MB of JSON; the issue that set them saw 8 million labels make a 152 MB answer.
+  std::uint32_t max_k = 1000;
+  std::uint64_t max_response_labels = 100000;
   bool access_log = true;                              // one line per request on stderr
   int keep_alive_seconds = 2;  // idle keep-alive connections also delay shutdown this long
 };

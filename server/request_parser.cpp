@@ -59,7 +59,18 @@ std::uint32_t parse_k(const json& v, const InputLimits& limits) {
   auto k = static_cast<std::uint32_t>(v.get<std::int64_t>());
   // Clamped here so requests asking for more labels than exist batch with the rest.
   if (limits.num_labels) k = std::min(k, limits.num_labels);
+  if (limits.max_k && k > limits.max_k)
+    reject("k " + std::to_string(k) + " is over this server's limit of " +
+           std::to_string(limits.max_k) + " (--max-k)");
   return k;
+}
+
+// Bounds the size of the answer: instances x k labels and scores.
+void check_answer_size(std::uint64_t instances, std::uint32_t k, const InputLimits& limits) {
+  if (limits.max_labels && instances * k > limits.max_labels)
+    reject(std::to_string(instances) + " instances x k " + std::to_string(k) + " = " +
+           std::to_string(instances * k) + " labels is over this server's limit of " +
+           std::to_string(limits.max_labels) + " a request (--max-response-labels)");
 }
 
 engine::EvalMode parse_mode(const json& v) {
@@ -171,6 +182,7 @@ ParsedRequest parse_predict_request(std::string_view body, const InputLimits& li
   if (instances->empty()) reject("\"instances\" is empty");
   out.offsets.reserve(instances->size() + 1);
   std::size_t i = 0;
+  check_answer_size(instances->size(), out.k, limits);
   for (const auto& inst : *instances) parse_instance(inst, i++, limits, out);
   return out;
 }
@@ -209,6 +221,7 @@ ParsedRequest parse_infer_request(std::string_view body, const InputLimits& limi
     if (row_offsets[r] < row_offsets[r - 1])
       reject("input \"offsets\": offsets must not decrease (row " + std::to_string(r - 1) + ")");
   out.offsets = std::move(row_offsets);
+  check_answer_size(out.offsets.size() - 1, out.k, limits);
   const std::uint64_t nnz = out.offsets.back();
 
   // Instance of each position, for error messages naming the instance.

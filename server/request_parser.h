@@ -24,6 +24,10 @@ struct InputLimits {
   std::uint32_t num_features = 0;
   std::uint32_t num_labels = 0;  // k is clamped to this (0: no clamp)
   std::uint32_t default_k = 5;
+  // A request's answer is bounded: k (after the clamp to num_labels) at most max_k, and
+  // instances x k at most max_labels (0: no bound). 400 above, naming the limit.
+  std::uint32_t max_k = 0;
+  std::uint64_t max_labels = 0;
 };
 
 // The instances of one request in CSR form plus its options.

@@ -119,3 +119,36 @@ TEST_CASE("responses are valid JSON and floats read back exactly") {
   CHECK(v2["outputs"][1]["data"][3] == 0);
   CHECK(nlohmann::json::parse(write_error("a\n\"b\"\x01"))["error"] == "a\n\"b\"\x01");
 }
+
+TEST_CASE("the answer is bounded: k and instances x k over the limits are 400s naming them") {
+  const InputLimits limits{100, 50000, 5, 1000, 4000};
+  auto error = [&](const std::string& body, bool v2) {
+    try {
+      v2 ? parse_infer_request(body, limits) : parse_predict_request(body, limits);
+    } catch (const RequestError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string one = R"({"indices": [1], "values": [1]})";
+  CHECK(error(R"({"k": 1001, "instances": [)" + one + "]}", false) ==
+        "k 1001 is over this server's limit of 1000 (--max-k)");
+  CHECK(error(R"({"k": 1000, "instances": [)" + one + "]}", false).empty());
+  std::string five = one;
+  for (int i = 0; i < 4; ++i) five += "," + one;
+  CHECK(error(R"({"k": 800, "instances": [)" + five + "]}", false).empty());  // 4000: at the limit
+  CHECK(error(R"({"k": 801, "instances": [)" + five + "]}", false) ==
+        "5 instances x k 801 = 4005 labels is over this server's limit of 4000 a request "
+        "(--max-response-labels)");
+  const std::string v2 =
+      R"({"parameters": {"k": 801}, "inputs": [)"
+      R"({"name": "indices", "datatype": "INT32", "shape": [5], "data": [1, 2, 3, 4, 5]},)"
+      R"({"name": "values", "datatype": "FP32", "shape": [5], "data": [1, 1, 1, 1, 1]},)"
+      R"({"name": "offsets", "datatype": "INT64", "shape": [6], "data": [0, 1, 2, 3, 4, 5]}]})";
+  CHECK(error(v2, true) ==
+        "5 instances x k 801 = 4005 labels is over this server's limit of 4000 a request "
+        "(--max-response-labels)");
+  // Without limits (0) the same requests parse.
+  const InputLimits open{100, 50000, 5};
+  CHECK(parse_predict_request(R"({"k": 801, "instances": [)" + five + "]}", open).k == 801);
+}
