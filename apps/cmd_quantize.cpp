@@ -12,6 +12,7 @@
 #include "apps/commands.h"
 #include "cache/cache_file.h"
 #include "common/error.h"
+#include "common/file_util.h"
 #include "engine/checkpoint.h"
 #include "engine/output_weights.h"
 
@@ -39,6 +40,12 @@ int cmd_quantize(int argc, char** argv) {
   if (!r.count("model")) fail("--model FILE is required");
   if (!r.count("output")) fail("-o FILE is required");
   const std::string in = r["model"].as<std::string>(), out = r["output"].as<std::string>();
+  std::error_code same_error;
+  if (std::filesystem::equivalent(in, out, same_error))
+    fail(out + " (-o)",
+         "is the input model: quantizing in place would replace the fp32 model and its "
+         "optimizer state; write to another file");
+  check_writable(out, "-o");
   const quant::Granularity g = quant::parse_granularity(r["granularity"].as<std::string>());
   const std::string to = r["to"].as<std::string>();
   if (to != "int8" && to != "bf16") fail("--to must be int8 or bf16, got '" + to + "'");

@@ -20,6 +20,7 @@
 #include "cache/cached_predictor.h"
 #include "cache/training_caches.h"
 #include "common/error.h"
+#include "common/file_util.h"
 #include "common/progress.h"
 #include "data/dataset_io.h"
 #include "engine/checkpoint.h"
@@ -109,6 +110,7 @@ int cmd_train(int argc, char** argv) {
     return 0;
   }
   const std::string out_path = r["output"].as<std::string>();
+  check_writable(out_path, "-o");
   const unsigned threads =
       config.train.threads ? config.train.threads : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
@@ -196,7 +198,14 @@ int cmd_train(int argc, char** argv) {
     saved_caches = caches->states();
     so.extra_sections = [&](engine::ModelFileWriter& w) { cache_sections.add(w, saved_caches); };
   }
-  engine::save_model(out_path, *net, config, state, so);
+  try {
+    engine::save_model(out_path, *net, config, state, so);
+  } catch (const Error& e) {
+    // The output was writable when training began; keep the trained model somewhere.
+    const std::string rescue = rescue_path(out_path);
+    engine::save_model(rescue, *net, config, state, so);
+    fail(std::string(e.what()) + "; the trained model was saved to " + rescue + " instead");
+  }
   const engine::PhaseTimes& t = trainer.times();
   std::printf(
       "trained %llu samples in %.1f s (%.0f samples/s); time split: select %.1f%%, forward %.1f%%, "

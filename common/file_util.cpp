@@ -1,10 +1,12 @@
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/error.h"
@@ -33,6 +35,26 @@ void write_file_atomic(const std::string& path, const std::function<void(std::FI
     std::remove(tmp.c_str());
     fail(path, std::string("cannot rename temporary file: ") + std::strerror(rerr));
   }
+}
+
+void check_writable(const std::string& path, const std::string& flag) {
+  const std::string where = path + " (" + flag + ")";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    fail(where, "is a directory; give a file name");
+  const std::string probe = path + ".tmp.check." + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) fail(where, std::string("cannot write here: ") + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+std::string rescue_path(const std::string& path) {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = tmp && *tmp ? tmp : "/tmp";
+  const std::string name = path.substr(path.find_last_of('/') + 1);
+  return dir + "/glide-rescued-" + std::to_string(::getpid()) + "-" +
+         (name.empty() ? std::string("model") : name);
 }
 
 std::vector<std::uint8_t> read_file_bytes(const std::string& path) {

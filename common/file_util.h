@@ -12,6 +12,14 @@ namespace glide {
 // half-written one. Throws glide::Error naming the path on failure.
 void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write);
 
+// Throws glide::Error "PATH: cannot write here (FLAG): ..." unless a file can be written at
+// `path` (creates and removes a temporary file beside it), so that a long job learns before it
+// starts, not when it saves, that its output cannot be written.
+void check_writable(const std::string& path, const std::string& flag);
+
+// Where to save work that could not be written to `path`: a new name in $TMPDIR (or /tmp).
+std::string rescue_path(const std::string& path);
+
 // Reads a whole file into memory. Throws glide::Error naming the path.
 std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 
