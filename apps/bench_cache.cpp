@@ -10,29 +10,24 @@
 #include <chrono>
 #include <cstdio>
 #include <numeric>
-#include <sstream>
 #include <thread>
 
 #include <cxxopts.hpp>
 
+#include "apps/bench_util.h"
 #include "apps/cache_flags.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
-#include "apps/model_setup.h"
 #include "cache/cached_predictor.h"
 #include "cache/lru_cache.h"
 #include "cache/training_caches.h"
 #include "cache/workload.h"
 #include "common/error.h"
-#include "data/dataset_io.h"
-#include "data/synth_xc.h"
 #include "engine/fit.h"
 
 namespace glide::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct Cell {
   std::vector<double> us;
@@ -41,34 +36,7 @@ struct Cell {
   double mean() const {
     return us.empty() ? 0 : std::accumulate(us.begin(), us.end(), 0.0) / us.size();
   }
-  double pct(double q) {
-    if (us.empty()) return 0;
-    std::sort(us.begin(), us.end());
-    return us[std::min(us.size() - 1, static_cast<std::size_t>(q * us.size()))];
-  }
 };
-
-std::vector<std::uint32_t> parse_sizes(const std::string& s) {
-  std::vector<std::uint32_t> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    const unsigned long v = std::stoul(item);
-    if (v == 0 || v > 65536) fail("--hidden", "bad size '" + item + "'");
-    out.push_back(static_cast<std::uint32_t>(v));
-  }
-  if (out.empty()) fail("--hidden", "expected sizes like 128 or 1024,512,128");
-  return out;
-}
-
-std::vector<double> parse_doubles(const std::string& s) {
-  std::vector<double> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item == "uniform" ? 0.0 : std::stod(item));
-  return out;
-}
 
 }  // namespace
 
@@ -141,41 +109,40 @@ int bench_cache(int argc, char** argv) {
   cache::CacheStates warm;  // the caches each cell starts from (empty: cold)
   const auto t0 = Clock::now();
   if (!r["model"].as<std::string>().empty()) {
-    if (r["data"].as<std::string>().empty()) fail("--model needs --data (the request inputs)");
-    model = std::make_shared<const engine::Predictor>(r["model"].as<std::string>(), false);
-    test = data::read_dataset(r["data"].as<std::string>());
-    if (train_caches) warm = cache::read_caches(r["model"].as<std::string>(), model->config().net);
+    const std::string path = r["model"].as<std::string>();
+    BenchModel m = load_bench_model(path, r["data"].as<std::string>(), "data");
+    test = std::move(m.test);
+    model = std::make_shared<const engine::Predictor>(std::move(m.net), m.config, false);
+    if (train_caches) warm = cache::read_caches(path, model->config().net);
   } else {
-    data::XcSynthConfig sc = data::xc_preset(r["preset"].as<std::string>());
-    auto split = data::synth_xc_split(sc, r["test-points"].as<std::size_t>());
-    test = std::move(split.test);
-    engine::Config c;
-    c.net.num_features = split.train.num_features;
-    c.net.num_labels = split.train.num_labels;
-    c.net.hidden = parse_sizes(r["hidden"].as<std::string>());
-    c.net.sampling = engine::OutputSampling::kRandom;
-    c.train.epochs = r["epochs"].as<double>();
-    auto net = std::make_unique<engine::Network>(c.net);
-    engine::Trainer trainer(*net, c.train, make_train_sampler(c, *net));
+    QuickModelSpec spec;
+    spec.preset = r["preset"].as<std::string>();
+    spec.test_points = r["test-points"].as<std::size_t>();
+    spec.hidden = parse_list(r["hidden"].as<std::string>(), "hidden", [](const std::string& h) {
+      return static_cast<std::uint32_t>(parse_integer(h, 1, 65536));
+    });
+    spec.sampling = engine::OutputSampling::kRandom;
+    spec.epochs = r["epochs"].as<double>();
+    BenchModel m = make_quick_model(spec);
     engine::FitOptions fo;
     std::unique_ptr<cache::TrainingCaches> tc;
     if (train_caches) {
       cache::TrainingCacheOptions to;
-      to.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), c.net.hidden.size());
+      to.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), spec.hidden.size());
       to.target = apply_cache_flags(r, to.cache);
       to.cache.rows_per_label =
           std::max<std::uint32_t>(1, r["cache-rows-per-label"].as<std::uint32_t>());
       to.cache.join_cosine = r["cache-join"].as<float>();
       to.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
       to.time_budget = r["cache-budget"].as<double>();
-      tc = std::make_unique<cache::TrainingCaches>(*net, to);
+      tc = std::make_unique<cache::TrainingCaches>(*m.net, to);
       fo.on_batch = [&](std::span<const data::SparseView> in) { tc->on_batch(in); };
     }
-    const auto fp = engine::fit(*net, trainer, split.train, c.train, fo);
-    model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
+    const auto fp = train_quick_model(m, fo);
     std::printf("quick model on preset %s: %zu points, %.1f epochs, loss %.3f, %.1f s\n",
-                r["preset"].as<std::string>().c_str(), split.train.num_points(), fp.epoch, fp.loss,
-                fp.seconds);
+                spec.preset.c_str(), m.train.num_points(), fp.epoch, fp.loss, fp.seconds);
+    test = std::move(m.test);
+    model = std::make_shared<const engine::Predictor>(std::move(m.net), m.config, false);
     if (tc) {
       warm = tc->states();
       std::printf("caches trained alongside: %llu rows, %.1f s (%.1f%% of training time)\n",
@@ -190,9 +157,8 @@ int bench_cache(int argc, char** argv) {
   std::string hidden;
   for (auto h : cfg.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
   std::printf("model: %u features, hidden %s, %u labels (ready in %.1f s); %zu request points\n",
-              cfg.num_features, hidden.c_str(), cfg.num_labels,
-              std::chrono::duration<double>(Clock::now() - t0).count(), test.num_points());
-  if (test.num_features > cfg.num_features) fail("--data has more features than the model");
+              cfg.num_features, hidden.c_str(), cfg.num_labels, seconds_since(t0),
+              test.num_points());
 
   // The full model's answers, to measure agreement.
   std::vector<engine::Prediction> full;
@@ -224,7 +190,10 @@ int bench_cache(int argc, char** argv) {
   std::printf("%-9s %-8s %9s %9s %9s %9s %7s %9s %9s %10s\n", "workload", "cache", "mean us",
               "p50 us", "p99 us", "req/s", "hits", "agree", "hit agr", "memory");
 
-  for (const double skew : parse_doubles(r["skews"].as<std::string>())) {
+  const std::vector<double> skews = parse_list(
+      r["skews"].as<std::string>(), "skews",
+      [](const std::string& skew) { return skew == "uniform" ? 0.0 : parse_number(skew, 0, 100); });
+  for (const double skew : skews) {
     const std::string wname = skew > 0 ? "zipf " + std::to_string(skew).substr(0, 3) : "uniform";
     const cache::WorkloadOptions wo{skew, drift, 17};
     std::vector<engine::Prediction> out;
@@ -276,7 +245,7 @@ int bench_cache(int argc, char** argv) {
         const int mode = static_cast<int>((i + j) % ways);
         const auto a = Clock::now();
         const bool hit = run(mode, id);
-        const double us = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
+        const double us = 1e6 * seconds_since(a);
         Cell& c = cells[mode];
         c.us.push_back(us);
         c.seconds += us * 1e-6;
@@ -289,7 +258,7 @@ int bench_cache(int argc, char** argv) {
       }
     }
     auto print = [&](const char* mode, Cell c, double memory) {
-      const double mean = c.mean(), p50 = c.pct(0.5), p99 = c.pct(0.99);
+      const double mean = c.mean(), p50 = percentile(c.us, 0.5), p99 = percentile(c.us, 0.99);
       char mem[32] = "-";
       if (memory > 0) std::snprintf(mem, sizeof mem, "%.2f MB", memory / 1e6);
       char hit_agree[16] = "-";

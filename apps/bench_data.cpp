@@ -3,7 +3,6 @@
 #include <tbb/global_control.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -12,6 +11,7 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
+#include "apps/timing.h"
 #include "common/error.h"
 #include "data/gds_format.h"
 #include "data/synth_xc.h"
@@ -28,10 +28,9 @@ using namespace glide::data;
 double best_of(int reps, const std::function<void()>& f) {
   double best = 1e300;
   for (int i = 0; i < reps; ++i) {
-    const auto t = std::chrono::steady_clock::now();
+    const auto t = Clock::now();
     f();
-    best =
-        std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    best = std::min(best, seconds_since(t));
   }
   return best;
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "common/cpu.h"
 #include "common/error.h"
@@ -21,12 +22,7 @@ namespace glide::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using hashing::HashKind;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 struct SparseInputs {
   std::vector<std::vector<std::uint32_t>> ids;
@@ -67,12 +63,6 @@ double micros_per_call(std::size_t count, std::size_t reps, Fn&& fn) {
     best = std::min(best, seconds_since(start) * 1e6 / per_round);
   }
   return best;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1)))];
 }
 
 struct Row {
@@ -120,15 +110,9 @@ int bench_hash(int argc, char** argv) {
   const auto queries = args["queries"].as<std::uint32_t>();
   const auto reps = args["reps"].as<std::size_t>();
   const auto seed = args["seed"].as<std::uint64_t>();
-  std::vector<HashKind> kinds;
-  {
-    std::string list = args["families"].as<std::string>();
-    for (std::size_t pos = 0; pos <= list.size();) {
-      const std::size_t comma = std::min(list.find(',', pos), list.size());
-      kinds.push_back(hashing::parse_hash_kind(list.substr(pos, comma - pos)));
-      pos = comma + 1;
-    }
-  }
+  const std::vector<HashKind> kinds =
+      parse_list(args["families"].as<std::string>(), "families",
+                 [](const std::string& name) { return hashing::parse_hash_kind(name); });
   const Isa best = active_isa();
   const bool have_simd = best == Isa::kAvx512;
   std::printf("glide bench hash: %u neurons x %u, K=%u L=%u range_pow=%u capacity=%u, %s\n",

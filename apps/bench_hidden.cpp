@@ -1,13 +1,13 @@
 // `glide bench hidden`: dense against LSH-sampled hidden layers, trained in lockstep on one
-// sample stream (each batch goes to every network in turn, each train_batch timed on its own, so
-// load drift on a shared host hits all alike). Reports each network's samples/s against the
-// dense one, P@1 after the same samples, and P@1 after the same training time: each sampled
-// network is trained again from scratch, its learning-rate schedule planned over the samples its
-// speed fits in the dense network's time, until it has spent that time.
+// sample stream, each through its own engine::FitRun (each batch goes to every network in turn,
+// each step timed on its own, so load drift on a shared host hits all alike). Reports each
+// network's samples/s against the dense one, P@1 after the same samples, and P@1 after the same
+// training time: each sampled network is trained again from scratch, its learning-rate schedule
+// planned over the samples its speed fits in the dense network's time, until it has spent that
+// time.
 #include <tbb/global_control.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -15,62 +15,51 @@
 
 #include <cxxopts.hpp>
 
+#include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
 #include "common/cpu.h"
 #include "common/error.h"
-#include "data/shuffle.h"
 #include "data/synth_xc.h"
 #include "engine/evaluator.h"
+#include "engine/fit.h"
 #include "engine/trainer.h"
 
 namespace glide::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 struct Contender {
   std::string name;
   engine::Config config;
   std::unique_ptr<engine::Network> net;
   std::unique_ptr<engine::Trainer> trainer;
-  double seconds = 0, lockstep_seconds = 0;
-  std::uint64_t samples = 0, planned = 0;  // trained, and what the lr schedule plans for
+  std::unique_ptr<engine::FitRun> run;
+  double seconds = 0, lockstep_seconds = 0;  // in FitRun::step
   double p1_same_samples = 0, p1_same_time = 0;
+  std::uint64_t samples() const { return run->progress().samples; }
 };
 
-std::vector<double> parse_list(const std::string& s, const char* flag) {
-  std::vector<double> out;
-  std::string list = s + ",";
-  for (std::size_t p = 0, q; (q = list.find(',', p)) != std::string::npos; p = q + 1) {
-    try {
-      out.push_back(std::stod(list.substr(p, q - p)));
-    } catch (const std::exception&) {
-      fail(std::string("--") + flag + ": expected numbers like 0.05,0.2, got '" + s + "'");
-    }
-  }
-  return out;
+// A fresh network for `x`, its training planned over `planned` samples of `train`.
+void start(Contender& x, const data::Dataset& train, std::uint64_t planned) {
+  x.run.reset();
+  x.trainer.reset();
+  x.net = std::make_unique<engine::Network>(x.config.net);
+  x.trainer = std::make_unique<engine::Trainer>(*x.net, x.config.train,
+                                                make_train_sampler(x.config, *x.net));
+  x.seconds = 0;
+  engine::TrainConfig tc = x.config.train;
+  tc.epochs = static_cast<double>(std::max<std::uint64_t>(planned, 1)) / train.num_points();
+  tc.max_seconds = 0;  // the benchmark's own budgets
+  x.run = std::make_unique<engine::FitRun>(*x.net, *x.trainer, train, tc, engine::FitOptions{});
 }
 
-// Trains `c` on the next batch of the cycled stream at `pos`, timing only train_batch.
-void train_next(Contender& c, const data::Dataset& train, const std::vector<std::size_t>& stream,
-                std::uint64_t pos) {
-  const std::uint32_t B = c.config.train.batch;
-  std::vector<data::SparseView> inputs;
-  std::vector<std::span<const std::uint32_t>> labels;
-  for (std::uint64_t i = pos; i < pos + B; ++i) {
-    inputs.push_back(train.features(stream[i % stream.size()]));
-    labels.push_back(train.labels(stream[i % stream.size()]));
-  }
-  if (c.config.train.lr_schedule == "linear")
-    c.trainer->set_lr_scale(1.0 - (1.0 - c.config.train.lr_final) *
-                                      std::min(1.0, static_cast<double>(c.samples) / c.planned));
+// Trains `c`'s next batch, timing the step.
+void train_next(Contender& c) {
   const auto t0 = Clock::now();
-  c.trainer->train_batch(inputs, labels);
-  c.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-  c.samples += B;
+  c.run->step();
+  c.seconds += seconds_since(t0);
 }
 
 }  // namespace
@@ -119,11 +108,14 @@ int bench_hidden(int argc, char** argv) {
   std::vector<engine::HiddenSampling> sampled = base.net.hidden_sampling;
   sampled.resize(layers);
   if (r.count("sampled-layers")) {
-    const std::string modes = r["sampled-layers"].as<std::string>() + ",";
-    std::size_t l = 0;
-    for (std::size_t p = 0, q; (q = modes.find(',', p)) != std::string::npos; p = q + 1, ++l)
-      if (l < layers) sampled[l].sampled = modes.substr(p, q - p) == "lsh";
-    if (l != layers) fail("--sampled-layers: need one mode per hidden layer");
+    const std::vector<std::string> modes = parse_list(r["sampled-layers"].as<std::string>(),
+                                                      "sampled-layers", [](const std::string& m) {
+                                                        return parse_choice(m, {"dense", "lsh"});
+                                                      });
+    if (modes.size() != layers)
+      fail("--sampled-layers", "need one mode per hidden layer (" + std::to_string(layers) +
+                                   "), got " + std::to_string(modes.size()));
+    for (std::size_t l = 0; l < layers; ++l) sampled[l].sampled = modes[l] == "lsh";
   } else if (base.net.hidden_sampling.empty()) {
     for (std::size_t l = 1; l + 1 < layers; ++l) sampled[l].sampled = true;
   }
@@ -132,26 +124,21 @@ int bench_hidden(int argc, char** argv) {
 
   const std::uint64_t samples = r["samples"].as<std::uint64_t>();
   std::vector<Contender> cs;
-  auto start = [](Contender& x, std::uint64_t planned) {
-    x.net = std::make_unique<engine::Network>(x.config.net);
-    x.trainer = std::make_unique<engine::Trainer>(*x.net, x.config.train,
-                                                  make_train_sampler(x.config, *x.net));
-    x.seconds = 0;
-    x.samples = 0;
-    x.planned = std::max<std::uint64_t>(planned, 1);
-  };
   auto add = [&](const std::string& name, engine::Config c) {
     engine::validate(c.net);
     Contender x;
     x.name = name;
     x.config = c;
-    start(x, samples);
+    start(x, tt.train, samples);
     cs.push_back(std::move(x));
   };
   engine::Config dense = base;
   dense.net.hidden_sampling.clear();
   add("dense", dense);
-  for (double s : parse_list(r["layer-sparsities"].as<std::string>(), "layer-sparsities")) {
+  const std::vector<double> sparsities =
+      parse_list(r["layer-sparsities"].as<std::string>(), "layer-sparsities",
+                 [](const std::string& s) { return parse_number(s, 0, 1); });
+  for (double s : sparsities) {
     engine::Config c = base;
     c.net.hidden_sampling = sampled;
     for (auto& h : c.net.hidden_sampling) h.sparsity = s;
@@ -163,15 +150,15 @@ int bench_hidden(int argc, char** argv) {
 
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
                               r["bench-threads"].as<unsigned>());
-  const std::vector<std::size_t> stream =
-      data::shuffled_order(tt.train.num_points(), base.train.seed);
   const std::size_t eval_points = r.count("eval-points") ? base.train.eval_points : 2000;
   auto p1 = [&](const Contender& c) {
     return engine::evaluate(*c.net, tt.test, engine::EvalMode::kExact, nullptr, eval_points)
         .precision[0];
   };
-  for (std::uint64_t pos = 0; pos < samples; pos += base.train.batch)
-    for (Contender& c : cs) train_next(c, tt.train, stream, pos);
+  // P@1 below is of the sampled layers' tables as training left them (FitRun::finish would
+  // rebuild them over the final weights, as saving and reloading does).
+  while (!cs[0].run->done())
+    for (Contender& c : cs) train_next(c);
   for (Contender& c : cs) {
     c.lockstep_seconds = c.seconds;
     c.p1_same_samples = p1(c);
@@ -179,15 +166,16 @@ int bench_hidden(int argc, char** argv) {
   // Equal time: each sampled network again, planned for the samples its measured speed fits in
   // the dense network's time, the networks taking turns batch by batch.
   const double budget = cs[0].seconds;
-  const std::uint64_t same_samples = cs[0].samples;
+  const std::uint64_t same_samples = cs[0].samples();
   cs[0].p1_same_time = cs[0].p1_same_samples;
   for (std::size_t i = 1; i < cs.size(); ++i)
-    start(cs[i], static_cast<std::uint64_t>(same_samples * budget / cs[i].lockstep_seconds));
+    start(cs[i], tt.train,
+          static_cast<std::uint64_t>(same_samples * budget / cs[i].lockstep_seconds));
   for (bool more = true; more;) {
     more = false;
     for (std::size_t i = 1; i < cs.size(); ++i)
-      if (cs[i].seconds < budget && cs[i].samples < cs[i].planned) {
-        train_next(cs[i], tt.train, stream, cs[i].samples);
+      if (cs[i].seconds < budget && !cs[i].run->done()) {
+        train_next(cs[i]);
         more = true;
       }
   }
@@ -198,7 +186,7 @@ int bench_hidden(int argc, char** argv) {
     const double sps = same_samples / std::max(1e-9, c.lockstep_seconds);
     const double dense_sps = same_samples / std::max(1e-9, cs[0].lockstep_seconds);
     std::printf("%-10s %11.0f %8.2fx %16.4f %18llu %16.4f\n", c.name.c_str(), sps, sps / dense_sps,
-                c.p1_same_samples, static_cast<unsigned long long>(c.samples), c.p1_same_time);
+                c.p1_same_samples, static_cast<unsigned long long>(c.samples()), c.p1_same_time);
   }
   std::printf("(P@1 on %zu test points, exact; %llu samples each for the first column)\n",
               std::min(eval_points, tt.test.num_points()),

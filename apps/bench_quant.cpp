@@ -14,35 +14,26 @@
 
 #include <cxxopts.hpp>
 
+#include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
 #include "common/cpu.h"
 #include "common/error.h"
-#include "data/dataset_io.h"
-#include "data/synth_xc.h"
 #include "engine/checkpoint.h"
 #include "engine/evaluator.h"
-#include "engine/fit.h"
 #include "engine/kernels_bf16.h"
-#include "engine/trainer.h"
 #include "quant/int8_kernels.h"
 
 namespace glide::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 struct Row {
   std::string name, mode;
   double lat_p50_ms = 0, lat_mean_ms = 0, batch_sps = 0, p1 = 0, agree = 0;
   std::size_t layer_bytes = 0, file_bytes = 0;
 };
-
-double secs_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 }  // namespace
 
@@ -78,37 +69,32 @@ int bench_quant(int argc, char** argv) {
   const auto dir = std::filesystem::temp_directory_path() / "glide_bench_quant";
   std::filesystem::create_directories(dir);
 
-  engine::Config config;
-  std::unique_ptr<engine::Network> net;
-  data::Dataset test;
+  BenchModel model;
   if (r.count("model")) {
-    if (!r.count("test")) fail("--model needs --test DATA");
-    engine::LoadedModel m = engine::load_model(r["model"].as<std::string>(), false);
-    if (m.net->output_precision() != engine::Precision::kF32)
+    model = load_bench_model(r["model"].as<std::string>(),
+                             r.count("test") ? r["test"].as<std::string>() : "", "test");
+    if (model.net->output_precision() != engine::Precision::kF32)
       fail(r["model"].as<std::string>(), "give the fp32 model, not an int8 or bf16 one");
-    config = m.config;
-    net = std::move(m.net);
-    test = data::read_dataset(r["test"].as<std::string>());
   } else {
-    data::XcSynthConfig sc = data::xc_preset(r["preset"].as<std::string>());
-    sc.points = r["points"].as<std::uint64_t>();
-    if (r["labels"].as<std::uint32_t>()) sc.labels = r["labels"].as<std::uint32_t>();
-    data::TrainTest tt = data::synth_xc_split(sc, r["eval-points"].as<std::size_t>());
-    config.net.num_features = tt.train.num_features;
-    config.net.num_labels = tt.train.num_labels;
-    config.net.hidden = {128};
-    config.train.epochs = r["epochs"].as<double>();
-    net = std::make_unique<engine::Network>(config.net);
+    QuickModelSpec spec;
+    spec.preset = r["preset"].as<std::string>();
+    spec.points = r["points"].as<std::uint64_t>();
+    spec.labels = r["labels"].as<std::uint32_t>();
+    spec.test_points = r["eval-points"].as<std::size_t>();
+    spec.hidden = {128};
+    spec.epochs = r["epochs"].as<double>();
+    model = make_quick_model(spec);
     const auto t0 = Clock::now();
-    engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
-    engine::fit(*net, trainer, tt.train, config.train, {});
+    train_quick_model(model);
     std::printf(
-        "trained a quick model: %s preset, %llu points, %u features, %u labels, hidden "
+        "trained a quick model: %s preset, %zu points, %u features, %u labels, hidden "
         "128, %.1f s\n",
-        r["preset"].as<std::string>().c_str(), static_cast<unsigned long long>(sc.points),
-        config.net.num_features, config.net.num_labels, secs_since(t0));
-    test = std::move(tt.test);
+        spec.preset.c_str(), model.train.num_points(), model.config.net.num_features,
+        model.config.net.num_labels, seconds_since(t0));
   }
+  const engine::Config& config = model.config;
+  const engine::Network& net = *model.net;
+  const data::Dataset& test = model.test;
   std::vector<data::SparseView> inputs;
   for (std::size_t i = 0;
        i < test.num_points() && inputs.size() < r["eval-points"].as<std::size_t>(); ++i)
@@ -122,18 +108,21 @@ int bench_quant(int argc, char** argv) {
   so.optimizer_state = false;
   std::vector<std::unique_ptr<engine::Network>> nets;
   std::vector<std::string> names{"fp32", "bf16", "int8-row", "int8-tensor"};
-  nets.push_back(std::make_unique<engine::Network>(*net));
-  nets.push_back(std::make_unique<engine::Network>(*net));
+  nets.push_back(std::make_unique<engine::Network>(net));
+  nets.push_back(std::make_unique<engine::Network>(net));
   engine::output_to_bf16(*nets.back(), /*optimizer=*/false);
   for (auto g : {quant::Granularity::kRow, quant::Granularity::kTensor}) {
-    nets.push_back(std::make_unique<engine::Network>(*net));
+    nets.push_back(std::make_unique<engine::Network>(net));
     engine::quantize_output(*nets.back(), g);
   }
-  const std::string modes = r["modes"].as<std::string>();
+  const std::vector<std::string> modes =
+      parse_list(r["modes"].as<std::string>(), "modes", [](const std::string& m) {
+        return parse_choice(m, {"exact", "sampled"});
+      });
   std::vector<Row> rows;
   const std::size_t lat_n = std::min(r["latency-points"].as<std::size_t>(), inputs.size());
   for (const std::string mode : {"exact", "sampled"}) {
-    if (modes.find(mode) == std::string::npos) continue;
+    if (std::find(modes.begin(), modes.end(), mode) == modes.end()) continue;
     const engine::EvalMode em =
         mode == "exact" ? engine::EvalMode::kExact : engine::EvalMode::kSampled;
     std::vector<engine::Prediction> ref_preds;
@@ -156,10 +145,9 @@ int bench_quant(int argc, char** argv) {
       for (std::size_t i = 0; i < lat_n; ++i) {
         const auto t = Clock::now();
         engine::predict_topk(n, std::span(inputs).subspan(i, 1), 5, em, lsh.get(), out);
-        lat.push_back(secs_since(t) * 1e3);
+        lat.push_back(seconds_since(t) * 1e3);
       }
-      std::sort(lat.begin(), lat.end());
-      row.lat_p50_ms = lat[lat.size() / 2];
+      row.lat_p50_ms = percentile(lat, 0.5);
       for (double l : lat) row.lat_mean_ms += l / lat.size();
       // Batch 256 throughput and P@1 on the same points.
       std::vector<engine::Prediction> preds, batch;
@@ -171,7 +159,7 @@ int bench_quant(int argc, char** argv) {
         engine::predict_topk(n, span, 5, em, lsh.get(), batch);
         preds.insert(preds.end(), batch.begin(), batch.end());
       }
-      row.batch_sps = inputs.size() / secs_since(t);
+      row.batch_sps = inputs.size() / seconds_since(t);
       std::size_t q = 0;
       for (std::size_t i = 0; i < test.num_points() && q < preds.size(); ++i)
         if (!test.labels(i).empty()) engine::accumulate_metrics(preds[q++], test.labels(i), er);

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +17,7 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
@@ -27,8 +27,6 @@
 namespace glide::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Request bodies made up front, so the clients spend their time on HTTP, not on JSON.
 std::vector<std::string> make_bodies(const engine::Predictor& model, const std::string& data_path,
@@ -73,7 +71,7 @@ Cell run_cell(int port, const std::vector<std::string>& bodies, const std::strin
   std::atomic<std::size_t> next = 0, errors = 0;
   std::mutex first_error_mutex;
   std::string first_error;
-  std::vector<std::vector<float>> latencies(concurrency);
+  std::vector<std::vector<double>> latencies(concurrency);
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration<double>(seconds);
   std::vector<std::thread> threads;
@@ -96,37 +94,25 @@ Cell run_cell(int port, const std::vector<std::string>& bodies, const std::strin
           }
           continue;
         }
-        latencies[t].push_back(std::chrono::duration<float, std::milli>(Clock::now() - t0).count());
+        latencies[t].push_back(1e3 * seconds_since(t0));
       }
     });
   for (auto& t : threads) t.join();
   Cell c;
-  c.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<float> all;
+  c.seconds = seconds_since(start);
+  std::vector<double> all;
   for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
   c.requests = all.size();
   c.errors = errors;
   c.first_error = first_error;
-  if (!all.empty()) {
-    c.p50_ms = all[all.size() / 2];
-    c.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
+  c.p50_ms = percentile_of_sorted(all, 0.5);
+  c.p99_ms = percentile_of_sorted(all, 0.99);
   const server::TimeSplit after = metrics.time_split();
   c.split = {after.parse - before.parse,     after.queue_wait - before.queue_wait,
              after.predict - before.predict, after.write - before.write,
              after.batches - before.batches, after.instances - before.instances};
   return c;
-}
-
-std::vector<int> parse_list(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(std::max(1, std::stoi(item)));
-  if (out.empty()) fail("--concurrency", "needs at least one number");
-  return out;
 }
 
 }  // namespace
@@ -159,7 +145,9 @@ int bench_serve(int argc, char** argv) {
   const unsigned threads = r["threads"].as<unsigned>() ? r["threads"].as<unsigned>()
                                                        : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-  const std::vector<int> concurrency = parse_list(r["concurrency"].as<std::string>());
+  const std::vector<int> concurrency = parse_list(
+      r["concurrency"].as<std::string>(), "concurrency",
+      [](const std::string& item) { return static_cast<int>(parse_integer(item, 1, 10000)); });
   const double seconds = std::max(0.1, r["seconds"].as<double>());
 
   const auto load0 = Clock::now();
@@ -167,7 +155,7 @@ int bench_serve(int argc, char** argv) {
   auto predictor = std::make_shared<const engine::Predictor>(path, false);
   std::printf("model %s: %u features, %u labels, loaded in %.1f s\n", path.c_str(),
               predictor->config().net.num_features, predictor->config().net.num_labels,
-              std::chrono::duration<double>(Clock::now() - load0).count());
+              seconds_since(load0));
   const auto bodies = make_bodies(*predictor, r["data"].as<std::string>(),
                                   r["inputs"].as<std::size_t>(), r["k"].as<std::uint32_t>());
   std::printf(

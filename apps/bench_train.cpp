@@ -16,21 +16,20 @@
 
 #include <cxxopts.hpp>
 
+#include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
 #include "common/cpu.h"
 #include "common/error.h"
-#include "data/shuffle.h"
 #include "data/synth_xc.h"
 #include "engine/evaluator.h"
+#include "engine/fit.h"
 #include "engine/trainer.h"
 
 namespace glide::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 double rss_mb() {
   std::ifstream f("/proc/self/statm");
@@ -56,14 +55,14 @@ struct VariantResult {
   double distinct_per_batch = 0;  // output rows touched per batch
 };
 
-// Trains one network per config on stream[0..limit) in order, in lockstep (each batch goes to
-// every network in turn, each train_batch timed on its own, so load drift on a shared host hits
-// every config alike): the first `one_thread` samples on 1 thread, the rest on `threads`,
-// stopping early after `seconds` per config; evaluates when `common` samples are done.
+// Trains one network per config on the first `limit` samples of the training set's shuffled
+// order, each through its own engine::FitRun at a constant learning rate, in lockstep (each batch
+// goes to every network in turn, each step timed on its own, so load drift on a shared host hits
+// every config alike): the batches that start below `one_thread` samples on 1 thread, the rest on
+// `threads`, stopping early after `seconds` per config; evaluates when `common` samples are done.
 std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
                                         const std::vector<engine::Config>& configs,
-                                        const data::Dataset& train,
-                                        const std::vector<std::size_t>& stream, std::uint64_t limit,
+                                        const data::Dataset& train, std::uint64_t limit,
                                         std::uint64_t one_thread, unsigned threads, double seconds,
                                         std::uint64_t common, const data::Dataset& test,
                                         std::size_t eval_points) {
@@ -71,47 +70,44 @@ std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
   std::vector<VariantResult> v(P);
   std::vector<std::unique_ptr<engine::Network>> nets;
   std::vector<std::unique_ptr<engine::Trainer>> trainers;
+  std::vector<std::unique_ptr<engine::FitRun>> runs;
   for (std::size_t p = 0; p < P; ++p) {
     v[p].name = names[p];
+    engine::TrainConfig tc = configs[p].train;
+    tc.epochs = static_cast<double>(limit) / train.num_points();
+    tc.max_seconds = 0;  // the lockstep's own budget below
     nets.push_back(std::make_unique<engine::Network>(configs[p].net));
     trainers.push_back(std::make_unique<engine::Trainer>(*nets[p], configs[p].train,
                                                          make_train_sampler(configs[p], *nets[p])));
+    runs.push_back(
+        std::make_unique<engine::FitRun>(*nets[p], *trainers[p], train, tc, engine::FitOptions{}));
   }
   const std::uint32_t B = configs[0].train.batch;
-  std::vector<data::SparseView> inputs;
-  std::vector<std::span<const std::uint32_t>> labels;
   std::vector<double> secs[2] = {std::vector<double>(P, 0), std::vector<double>(P, 0)};
   std::uint64_t done[2] = {0, 0};
   std::vector<std::uint64_t> pairs(P, 0), distinct(P, 0);
   std::uint64_t batches = 0;
   const auto start = Clock::now();
   std::vector<engine::PhaseTimes> before_parallel(P);
-  std::uint64_t pos = 0;
+  auto position = [&] { return runs[0]->progress().samples; };
   for (int phase = 0; phase < 2; ++phase) {
     tbb::global_control limit_threads(tbb::global_control::max_allowed_parallelism,
                                       phase == 0 ? 1 : threads);
-    const std::uint64_t end = phase == 0 ? std::min(one_thread, limit) : limit;
     if (phase == 1)
       for (std::size_t p = 0; p < P; ++p) before_parallel[p] = trainers[p]->times();
-    while (pos < end) {
-      if (std::chrono::duration<double>(Clock::now() - start).count() > seconds * P) break;
-      const std::uint64_t take = std::min<std::uint64_t>(B, end - pos);
-      inputs.clear();
-      labels.clear();
-      for (std::uint64_t i = pos; i < pos + take; ++i) {
-        inputs.push_back(train.features(stream[i]));
-        labels.push_back(train.labels(stream[i]));
-      }
+    while (!runs[0]->done() && (phase == 1 || position() < one_thread)) {
+      if (seconds_since(start) > seconds * P) break;
+      const std::uint64_t pos = position();
       for (std::size_t p = 0; p < P; ++p) {
         const auto t0 = Clock::now();
-        const engine::BatchResult r = trainers[p]->train_batch(inputs, labels);
-        secs[phase][p] += std::chrono::duration<double>(Clock::now() - t0).count();
+        const engine::BatchResult r = runs[p]->step();
+        secs[phase][p] += seconds_since(t0);
         pairs[p] += r.active_pairs;
         distinct[p] += r.distinct_active;
       }
       ++batches;
+      const std::uint64_t take = position() - pos;
       const bool crossed = pos < common && pos + take >= common;
-      pos += take;
       done[phase] += take;
       if (crossed)
         for (std::size_t p = 0; p < P; ++p)
@@ -121,9 +117,11 @@ std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
     }
   }
   tbb::global_control all_threads(tbb::global_control::max_allowed_parallelism, threads);
+  // P@1 final is of the networks as training left them (FitRun::finish, not called, would
+  // rebuild sampled hidden layers' tables over the final weights, as saving and reloading does).
   for (std::size_t p = 0; p < P; ++p) {
     VariantResult& x = v[p];
-    x.samples = pos;
+    x.samples = position();
     x.one_thread_samples = done[0];
     x.batch = B;
     x.sps_1 = secs[0][p] > 0 ? done[0] / secs[0][p] : 0;
@@ -132,7 +130,7 @@ std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
     const engine::PhaseTimes& b = before_parallel[p];
     x.times = {all.select - b.select, all.forward - b.forward, all.loss - b.loss,
                all.backward - b.backward, all.refresh - b.refresh};
-    x.mean_active = pos ? static_cast<double>(pairs[p]) / pos : 0;
+    x.mean_active = x.samples ? static_cast<double>(pairs[p]) / x.samples : 0;
     x.distinct_per_batch = batches ? static_cast<double>(distinct[p]) / batches : 0;
     x.rss = rss_mb();  // (of the process: every network of the lockstep is alive)
     x.p1_final = engine::evaluate(*nets[p], test, engine::EvalMode::kExact, nullptr, eval_points)
@@ -188,35 +186,39 @@ int bench_train(int argc, char** argv) {
   std::printf(
       "data: %zu train + %zu test points, %u features, %u labels, generated in %.1f s; %s\n",
       tt.train.num_points(), tt.test.num_points(), tt.train.num_features, tt.train.num_labels,
-      std::chrono::duration<double>(Clock::now() - g0).count(), cpu_summary().c_str());
+      seconds_since(g0), cpu_summary().c_str());
 
   engine::Config config;
   config.net.num_features = tt.train.num_features;
   config.net.num_labels = tt.train.num_labels;
   apply_config_flags(r, config);
+  // Every variant trains at train.lr throughout (--lr-schedule does not apply): variants train
+  // different numbers of samples, and P@1 after the common samples compares them at equal lr.
+  config.train.lr_schedule = "constant";
   const std::uint64_t samples =
       std::min<std::uint64_t>(r["samples"].as<std::uint64_t>(), tt.train.num_points());
-  const std::vector<std::size_t> stream =
-      data::shuffled_order(tt.train.num_points(), config.train.seed);
   const std::uint64_t dense_samples = std::min(r["dense-samples"].as<std::uint64_t>(), samples);
   const unsigned threads = r["bench-threads"].as<unsigned>();
   const double seconds = r["seconds"].as<double>();
   const std::size_t eval_points = r.count("eval-points") ? config.train.eval_points : 2000;
   std::printf("config: %s\n", engine::to_json(config, -1).c_str());
 
-  auto split = [](const std::string& s) {
-    std::vector<std::string> out;
-    std::string list = s + ",";
-    for (std::size_t p = 0, q; (q = list.find(',', p)) != std::string::npos; p = q + 1)
-      if (q > p) out.push_back(list.substr(p, q - p));
-    return out;
-  };
   const bool by_precision = r.count("precisions") > 0;
   const std::vector<std::string> precisions =
-      by_precision ? split(r["precisions"].as<std::string>())
+      by_precision ? parse_list(r["precisions"].as<std::string>(), "precisions",
+                                [&](const std::string& precision) {
+                                  engine::TrainConfig t = config.train;
+                                  t.precision = precision;
+                                  engine::validate(t);
+                                  return precision;
+                                })
                    : std::vector<std::string>{config.train.precision};
   const std::vector<std::string> variants =
-      split(by_precision && !r.count("variants") ? "lsh" : r["variants"].as<std::string>());
+      parse_list(by_precision && !r.count("variants") ? "lsh" : r["variants"].as<std::string>(),
+                 "variants", [](const std::string& name) {
+                   engine::parse_sampling(name);
+                   return name;
+                 });
   std::vector<VariantResult> results;
   for (const std::string& name : variants) {
     // With --precisions, the precisions of a variant train in lockstep; otherwise one at a time.
@@ -237,7 +239,7 @@ int bench_train(int argc, char** argv) {
     std::printf("running %s%s...\n", by_precision ? "in lockstep " : "", name.c_str());
     std::fflush(stdout);
     const auto v = run_lockstep(
-        labels, configs, tt.train, stream, dense ? dense_samples : samples,
+        labels, configs, tt.train, dense ? dense_samples : samples,
         std::min(r["one-thread-samples"].as<std::uint64_t>(), dense ? dense_samples / 4 : samples),
         threads, seconds, dense_samples, tt.test, eval_points);
     results.insert(results.end(), v.begin(), v.end());

@@ -8,6 +8,7 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
+#include "apps/timing.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "data/dataset_io.h"
@@ -21,10 +22,6 @@ namespace glide::cli {
 namespace {
 
 using namespace glide::data;
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 // Parses argv; prints help and returns false when asked. Unknown flags and stray arguments are
 // errors.

@@ -6,13 +6,13 @@
 namespace glide::cli {
 
 int cmd_data(int argc, char** argv);   // glide data synth|convert|stats|text2xc
-int cmd_bench(int argc, char** argv);  // glide bench data|hash|train|serve
+int cmd_bench(int argc, char** argv);  // glide bench data|train|hidden|serve|quant|cache|hash
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
 int cmd_report(int argc, char** argv);  // glide report RUN.jsonl... [--peers peers.json] -o OUT
 int cmd_serve(int argc, char** argv);
-int cmd_quantize(int argc, char** argv);  // glide quantize --model M -o M.int8.glide
+int cmd_quantize(int argc, char** argv);  // glide quantize --model M -o M.int8.glide [--to bf16]
 
 // Benchmarks, dispatched by cmd_bench.
 int bench_data(int argc, char** argv);

@@ -2,9 +2,11 @@
 // through callbacks, a time budget and a stop flag (Ctrl-C), resumable at any batch.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "data/dataset.h"
 #include "engine/evaluator.h"
@@ -34,6 +36,46 @@ struct FitOptions {
   std::function<void(std::span<const data::SparseView>)> on_batch;
   const std::atomic<bool>* stop = nullptr;  // set from a signal handler to stop after the batch
   std::uint64_t start_samples = 0;          // resume: samples already trained
+};
+
+// One run of the training loop, a batch at a time: fit() steps one run to its end; callers that
+// interleave several runs step each in turn (benchmarks train networks in lockstep, batch by
+// batch, so that load from elsewhere on the machine hits every network alike). Runs of the same
+// training set, seed, batch and epochs see the same batches in the same order.
+class FitRun {
+ public:
+  // Checks the training set against the network; net, trainer and train_set must outlive the
+  // run (train and options are copied).
+  FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set, const TrainConfig& train,
+         const FitOptions& options);
+
+  // True when training is over: train.epochs done, train.max_seconds passed or *stop set.
+  bool done() const;
+  // Trains the next batch, reports progress and evaluates when due. Call only while !done().
+  BatchResult step();
+  const FitProgress& progress() const { return p_; }
+  // Ends the run: the sampled hidden layers' tables over the final weights (what a reload of
+  // the saved model builds, so predictions now and after a reload agree).
+  const FitProgress& finish();
+
+ private:
+  void evaluate_now();
+
+  Network& net_;
+  Trainer& trainer_;
+  const data::Dataset& train_set_;
+  const TrainConfig train_;
+  const FitOptions options_;
+  std::size_t n_ = 0;
+  std::uint64_t total_ = 0;  // samples at the end of train.epochs
+  std::chrono::steady_clock::time_point t0_;
+  FitProgress p_;
+  std::uint64_t epoch_ = 0;
+  std::vector<std::size_t> order_;  // visiting order of epoch_
+  std::vector<data::SparseView> inputs_;
+  std::vector<std::span<const std::uint32_t>> labels_;
+  std::uint64_t run_samples_ = 0;
+  double loss_avg_;
 };
 
 // Trains until train.epochs are done, train.max_seconds pass, or *stop is set. The visiting

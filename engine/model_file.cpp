@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/file_util.h"
+#include "data/gds_format.h"
 #include "engine/checksum.h"
 
 namespace glide::engine {
@@ -137,7 +138,8 @@ std::string describe_foreign(std::span<const std::byte> head) {
     return head.size() >= s.size() && std::memcmp(head.data(), s.data(), s.size()) == 0;
   };
   if (starts_with("\x28\xB5\x2F\xFD")) return "it looks like a zstd-compressed file";
-  if (starts_with("GDS") || starts_with("GLIDEDS") || starts_with("GLIDEDAT"))
+  if (data::starts_with_gds_magic(
+          {reinterpret_cast<const std::uint8_t*>(head.data()), head.size()}))
     return "it looks like a glide dataset (.gds)";
   if (starts_with("GLIDE")) return "it looks like a different kind of glide file";
   const bool text = std::all_of(head.begin(), head.end(), [](std::byte b) {

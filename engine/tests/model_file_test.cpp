@@ -12,6 +12,9 @@
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/rng.h"
+#include "data/dataset.h"
+#include "data/gds_format.h"
+#include "engine/checkpoint.h"
 #include "engine/checksum.h"
 
 using namespace glide;
@@ -298,9 +301,21 @@ TEST_CASE("foreign, empty, missing and newer files are rejected with what they a
   CHECK(contains(
       error_of([&] { ModelFileReader(as_bytes("\x28\xB5\x2F\xFD\x00\x00\x00\x00\x00"), "z"); }),
       "zstd-compressed"));
-  CHECK(contains(
-      error_of([&] { ModelFileReader(as_bytes("GDS\x01\x00\x00\x00\x00\x00\x00\x00"), "d"); }),
-      "glide dataset (.gds)"));
+  // A real .gds file, as the data library writes it, given where a model belongs.
+  const std::string gds = (dir / "points.gds").string();
+  data::Dataset points;
+  points.num_features = 4;
+  points.num_labels = 3;
+  const std::uint32_t ids0[] = {0, 2}, ids1[] = {3}, labels0[] = {1}, labels1[] = {0, 2};
+  const float values0[] = {1.0f, 0.5f}, values1[] = {2.0f};
+  points.add_point(ids0, values0, labels0);
+  points.add_point(ids1, values1, labels1);
+  data::write_gds(gds, points);
+  const std::string not_a_model = gds +
+                                  ": not a glide model file (expected magic \"GLIDEMDL\"; it "
+                                  "looks like a glide dataset (.gds))";
+  CHECK(error_of([&] { ModelFileReader r(gds); }) == not_a_model);
+  CHECK(error_of([&] { load_model(gds, false); }) == not_a_model);
 
   const std::string path = (dir / "newer.glide").string();
   Sample(4).write(path);

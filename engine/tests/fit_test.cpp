@@ -1,0 +1,125 @@
+// The training loop stepped a batch at a time (FitRun): the batches it visits, and runs stepped
+// in lockstep against fit().
+#include <doctest/doctest.h>
+#include <tbb/global_control.h>
+
+#include <vector>
+
+#include "common/rng.h"
+#include "data/shuffle.h"
+#include "engine/evaluator.h"
+#include "engine/fit.h"
+#include "engine/output_sampler.h"
+#include "engine/tests/small_problem.h"
+
+using namespace glide;
+using namespace glide::engine;
+
+namespace {
+
+std::vector<Prediction> exact_top5(const Network& net, const data::Dataset& test) {
+  std::vector<data::SparseView> inputs;
+  for (std::size_t i = 0; i < test.num_points(); ++i) inputs.push_back(test.features(i));
+  std::vector<Prediction> out;
+  predict_topk(net, inputs, 5, EvalMode::kExact, nullptr, out);
+  return out;
+}
+
+bool same_predictions(const std::vector<Prediction>& a, const std::vector<Prediction>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].labels != b[i].labels || a[i].scores != b[i].scores) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("a run visits epoch e in shuffled_order(n, derive_seed(seed, e)), cut at epoch ends") {
+  testing::SmallProblem p(1.3);  // 6,000 points, batch 64: 7,800 samples over two epochs
+  p.config.net.sampling = OutputSampling::kRandom;
+  const data::Dataset& train = p.data.train;
+  const std::size_t n = train.num_points();
+  Network net(p.config.net);
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net));
+  std::vector<std::vector<const std::uint32_t*>> batches;  // each input's feature ids
+  FitOptions options;
+  options.on_batch = [&](std::span<const data::SparseView> inputs) {
+    batches.emplace_back();
+    for (const auto& x : inputs) batches.back().push_back(x.ids.data());
+  };
+  FitRun run(net, trainer, train, p.config.train, options);
+  while (!run.done()) run.step();
+  CHECK(run.progress().samples == 7800);
+
+  // The expected batches: 64 at a time through each epoch's order, the last of an epoch (and of
+  // the run) shorter.
+  std::vector<std::vector<const std::uint32_t*>> expected;
+  for (std::uint64_t epoch = 0, done = 0; done < 7800; ++epoch) {
+    const auto order = data::shuffled_order(n, derive_seed(p.config.train.seed, epoch));
+    for (std::size_t pos = 0; pos < n && done < 7800;) {
+      const std::size_t take = std::min<std::size_t>({64, n - pos, 7800 - done});
+      expected.emplace_back();
+      for (std::size_t i = pos; i < pos + take; ++i)
+        expected.back().push_back(train.features(order[i]).ids.data());
+      pos += take;
+      done += take;
+    }
+  }
+  REQUIRE(batches.size() == expected.size());
+  CHECK(batches.size() == 94 + 29);  // 93 full + 1 of 48 in epoch 0; 28 full + 1 of 8 in 1
+  CHECK(batches == expected);
+}
+
+TEST_CASE("runs stepped in lockstep train exactly as fit() does (1 thread)") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  testing::SmallProblem p(1.3);  // the linear learning-rate schedule over two epochs
+  p.config.net.sampling = OutputSampling::kRandom;
+  REQUIRE(p.config.train.lr_schedule == "linear");
+  Network reference(p.config.net);
+  Trainer reference_trainer(reference, p.config.train, make_training_sampler(p.config, reference));
+  const FitProgress end = fit(reference, reference_trainer, p.data.train, p.config.train, {});
+
+  Network a(p.config.net), b(p.config.net);
+  Trainer ta(a, p.config.train, make_training_sampler(p.config, a));
+  Trainer tb(b, p.config.train, make_training_sampler(p.config, b));
+  FitRun ra(a, ta, p.data.train, p.config.train, {});
+  FitRun rb(b, tb, p.data.train, p.config.train, {});
+  while (!ra.done()) {
+    ra.step();
+    rb.step();
+  }
+  CHECK(rb.done());
+  ra.finish();
+  rb.finish();
+  CHECK(ra.progress().samples == end.samples);
+  CHECK(ra.progress().batches == end.batches);
+  CHECK(rb.progress().batches == end.batches);
+  const auto expected = exact_top5(reference, p.data.test);
+  CHECK(same_predictions(exact_top5(a, p.data.test), expected));
+  CHECK(same_predictions(exact_top5(b, p.data.test), expected));
+  // And training did something: the untrained network predicts otherwise.
+  CHECK_FALSE(same_predictions(exact_top5(Network(p.config.net), p.data.test), expected));
+}
+
+TEST_CASE("a run is done at its stop flag and at max_seconds") {
+  testing::SmallProblem p(1.0);
+  p.config.net.sampling = OutputSampling::kRandom;
+  Network net(p.config.net);
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net));
+  std::atomic<bool> stop{false};
+  FitOptions options;
+  options.stop = &stop;
+  FitRun run(net, trainer, p.data.train, p.config.train, options);
+  CHECK_FALSE(run.done());
+  run.step();
+  stop = true;
+  CHECK(run.done());
+  CHECK(run.progress().samples == 64);
+
+  TrainConfig timed = p.config.train;
+  timed.max_seconds = 1e-9;
+  FitRun short_run(net, trainer, p.data.train, timed, {});
+  CHECK_FALSE(short_run.done());  // no time has been measured before the first batch
+  short_run.step();
+  CHECK(short_run.done());
+}
