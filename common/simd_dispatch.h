@@ -4,6 +4,10 @@
 // which every family has, ends every chain. Tables are resolved once, when the dispatch is built;
 // choosing one is a load of the active level and an index, cheap enough per call, so tests can
 // switch levels with set_active_isa() at any time.
+//
+// A new family: its table struct, one table per level it has kernels for (each built in a file
+// compiled for that level), one KernelDispatch listing them, and one traits struct in
+// tests/kernel_levels_test.cpp. A new table for an existing family: one line in its dispatch.
 #pragma once
 #include <array>
 #include <initializer_list>
