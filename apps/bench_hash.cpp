@@ -114,7 +114,7 @@ int bench_hash(int argc, char** argv) {
       parse_list(args["families"].as<std::string>(), "families",
                  [](const std::string& name) { return hashing::parse_hash_kind(name); });
   const Isa best = active_isa();
-  const bool have_simd = best == Isa::kAvx512;
+  const bool have_simd = isa_supported(Isa::kAvx512);
   std::printf("glide bench hash: %u neurons x %u, K=%u L=%u range_pow=%u capacity=%u, %s\n",
               neurons, dim, K, L, args["range-pow"].as<std::uint32_t>(),
               args["capacity"].as<std::uint32_t>(), cpu_summary().c_str());

@@ -1,11 +1,9 @@
-// The scalar and SSE2 lookup dots and the run-time choice (lookup_kernels.h).
+// The scalar and SSE2 lookup dots and the family's tables by level (lookup_kernels.h).
 #include "cache/lookup_kernels.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-
-#include "common/cpu.h"
 
 namespace glide::cache {
 
@@ -55,6 +53,8 @@ const LookupKernels& lookup_scalar_kernels() {
   return k;
 }
 
+namespace {
+
 const LookupKernels& lookup_sse2_kernels() {
 #if defined(__SSE2__)
   static const LookupKernels k{"sse2", dots_sse2};
@@ -64,19 +64,21 @@ const LookupKernels& lookup_sse2_kernels() {
 #endif
 }
 
-const LookupKernels* lookup_vnni_kernels() {
+}  // namespace
+
+const KernelDispatch<LookupKernels>& lookup_kernel_dispatch() {
+  static const KernelDispatch<LookupKernels> dispatch{
+      {Isa::kScalar, [] { return &lookup_scalar_kernels(); }},
+      {Isa::kAvx2, [] { return &lookup_sse2_kernels(); }},
 #if defined(__x86_64__)
-  const CpuFeatures& f = cpu_features();
-  return f.avx512 && f.avx512_vnni ? &lookup_vnni_table() : nullptr;
-#else
-  return nullptr;
+      {Isa::kAvx512Vnni, [] { return &lookup_vnni_table(); }},
 #endif
+  };
+  return dispatch;
 }
 
 const LookupKernels& lookup_kernels() {
-  const LookupKernels* v = lookup_vnni_kernels();
-  if (v && active_isa() == Isa::kAvx512) return *v;
-  return active_isa() == Isa::kScalar ? lookup_scalar_kernels() : lookup_sse2_kernels();
+  return lookup_kernel_dispatch().active();
 }
 
 }  // namespace glide::cache

@@ -1,10 +1,12 @@
 // The integer dots of a compact centroid lookup (learned_cache.h): int8 rows against the input
 // quantised to int16, exact int32 sums. Three paths giving identical results: a plain scalar
 // reference, SSE2 (pmaddwd, 8 products per instruction; the baseline x86-64 path) and
-// AVX512-VNNI (vpdpwssd, 32 products per instruction), chosen at run time.
+// AVX512-VNNI (vpdpwssd, 32 products per instruction), chosen by the common dispatch.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
+#include "common/simd_dispatch.h"
 
 namespace glide::cache {
 
@@ -16,12 +18,11 @@ struct LookupKernels {
                const std::int16_t* x, std::size_t n, std::int32_t* out);
 };
 
-// VNNI when the CPU has it and glide::active_isa() is AVX-512 (GLIDE_ISA=avx2 or scalar turns it
-// off), else SSE2 (scalar on non-x86 builds).
+// The lookup family's tables by level: scalar, avx2 (the SSE2 kernel: every CPU with AVX2 has
+// SSE2, and pmaddwd on 128 bits is what it needs; scalar on non-x86 builds) and avx512-vnni.
+const KernelDispatch<LookupKernels>& lookup_kernel_dispatch();
+// The active level's table (glide::active_isa()).
 const LookupKernels& lookup_kernels();
 const LookupKernels& lookup_scalar_kernels();
-const LookupKernels& lookup_sse2_kernels();  // the scalar table where SSE2 is not compiled in
-// Null when the CPU lacks AVX512-VNNI.
-const LookupKernels* lookup_vnni_kernels();
 
 }  // namespace glide::cache

@@ -1,6 +1,7 @@
 #include "common/cpu.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -30,21 +31,33 @@ CpuFeatures detect() {
 }
 #endif
 
-Isa best_isa(const CpuFeatures& f) {
-  if (f.avx512) return Isa::kAvx512;
-  if (f.avx2) return Isa::kAvx2;
-  return Isa::kScalar;
+// The highest level whose features, and those of every level below it, the CPU has.
+Isa detect_best(const CpuFeatures& f) {
+  if (!f.avx2) return Isa::kScalar;
+  if (!f.avx512) return Isa::kAvx2;
+  if (!f.avx512_vnni) return Isa::kAvx512;
+  if (!f.avx512_bf16) return Isa::kAvx512Vnni;
+  if (!f.amx) return Isa::kAvx512Bf16;
+  return Isa::kAmx;
+}
+
+Isa lower(Isa a, Isa b) {
+  return a < b ? a : b;
 }
 
 Isa initial_isa() {
-  Isa isa = best_isa(cpu_features());
+  Isa isa = best_isa();
   if (const char* env = std::getenv("GLIDE_ISA")) {
-    Isa wanted = isa;
-    if (std::strcmp(env, "scalar") == 0) wanted = Isa::kScalar;
-    if (std::strcmp(env, "avx2") == 0) wanted = Isa::kAvx2;
-    if (std::strcmp(env, "avx512") == 0) wanted = Isa::kAvx512;
-    if (static_cast<int>(wanted) < static_cast<int>(isa)) isa = wanted;
+    if (const std::optional<Isa> wanted = parse_isa(env))
+      isa = lower(isa, *wanted);
+    else
+      std::fprintf(stderr,
+                   "glide: GLIDE_ISA=%s is not a SIMD level (scalar, avx2, avx512, avx512-vnni, "
+                   "avx512-bf16 or amx); ignored\n",
+                   env);
   }
+  if (const char* env = std::getenv("GLIDE_AMX"); env && std::strcmp(env, "0") == 0)
+    isa = lower(isa, Isa::kAvx512Bf16);
   return isa;
 }
 
@@ -60,8 +73,13 @@ const CpuFeatures& cpu_features() {
   return features;
 }
 
+Isa best_isa() {
+  static const Isa best = detect_best(cpu_features());
+  return best;
+}
+
 bool isa_supported(Isa isa) {
-  return static_cast<int>(isa) <= static_cast<int>(best_isa(cpu_features()));
+  return isa <= best_isa();
 }
 
 Isa active_isa() {
@@ -76,21 +94,30 @@ bool set_active_isa(Isa isa) {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kAvx512:
-      return "avx512";
     case Isa::kAvx2:
       return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx512Vnni:
+      return "avx512-vnni";
+    case Isa::kAvx512Bf16:
+      return "avx512-bf16";
+    case Isa::kAmx:
+      return "amx";
     default:
       return "scalar";
   }
 }
 
+std::optional<Isa> parse_isa(std::string_view name) {
+  for (Isa isa : kAllIsas)
+    if (name == isa_name(isa)) return isa;
+  return std::nullopt;
+}
+
 std::string cpu_summary() {
-  const CpuFeatures& f = cpu_features();
   std::string s = std::string("isa=") + isa_name(active_isa());
-  if (f.avx512_bf16) s += " bf16";
-  if (f.avx512_vnni) s += " vnni";
-  if (f.amx) s += " amx";
+  if (active_isa() != best_isa()) s += std::string(" (cpu: ") + isa_name(best_isa()) + ")";
   return s;
 }
 

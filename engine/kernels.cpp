@@ -10,20 +10,21 @@ AdamStep AdamStep::at(float lr, float beta1, float beta2, float eps, std::uint64
   return {static_cast<float>(lr * std::sqrt(b2t) / b1t), beta1, beta2, eps, lr};
 }
 
+const KernelDispatch<Kernels>& fp32_kernel_dispatch() {
+  static const KernelDispatch<Kernels> dispatch{
+      {Isa::kScalar, [] { return &scalar_kernels(); }},
+      {Isa::kAvx2, [] { return &avx2_kernels(); }},
+      {Isa::kAvx512, [] { return &avx512_kernels(); }},
+  };
+  return dispatch;
+}
+
 const Kernels& kernels_for(Isa isa) {
-  if (!isa_supported(isa)) return scalar_kernels();
-  switch (isa) {
-    case Isa::kAvx512:
-      return avx512_kernels();
-    case Isa::kAvx2:
-      return avx2_kernels();
-    default:
-      return scalar_kernels();
-  }
+  return fp32_kernel_dispatch().at(isa);
 }
 
 const Kernels& kernels() {
-  return kernels_for(active_isa());
+  return fp32_kernel_dispatch().active();
 }
 
 }  // namespace glide::engine

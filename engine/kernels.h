@@ -1,10 +1,13 @@
-// The hot loops of training and inference behind one narrow table of function pointers, chosen
-// once per ISA (scalar reference, AVX2, AVX-512). Every fast path is tested against the scalar one.
+// The hot loops of training and inference behind one narrow table of function pointers, one per
+// SIMD level that has its own (scalar reference, AVX2, AVX-512; higher levels use AVX-512's),
+// chosen by the common dispatch (common/simd_dispatch.h). Every table is tested against the scalar
+// one (tests/kernel_levels_test.cpp).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "common/cpu.h"
+#include "common/simd_dispatch.h"
 
 namespace glide::engine {
 
@@ -56,9 +59,11 @@ struct Kernels {
   void (*relu)(float* x, std::size_t n);
 };
 
-// The kernels for the active ISA (glide::active_isa()).
+// The fp32 family's tables by level.
+const KernelDispatch<Kernels>& fp32_kernel_dispatch();
+// The kernels for the active level (glide::active_isa()).
 const Kernels& kernels();
-// The kernels for `isa`; the scalar ones when the CPU does not support it.
+// The kernels used at `isa` (see KernelDispatch::at).
 const Kernels& kernels_for(Isa isa);
 
 // Per-ISA tables, defined in kernels_*.cpp.

@@ -4,8 +4,6 @@
 
 #include <cmath>
 
-#include "common/cpu.h"
-
 namespace glide::engine {
 
 const Bf16Kernels& bf16_avx512_table();      // kernels_bf16_avx512.cpp
@@ -116,21 +114,17 @@ const Bf16Kernels& bf16_scalar_kernels() {
   return k;
 }
 
+const KernelDispatch<Bf16Kernels>& bf16_kernel_dispatch() {
+  static const KernelDispatch<Bf16Kernels> dispatch{
+      {Isa::kScalar, [] { return &bf16_scalar_kernels(); }},
+      {Isa::kAvx512, [] { return &bf16_avx512_table(); }},
+      {Isa::kAvx512Bf16, [] { return &bf16_avx512bf16_table(); }},
+  };
+  return dispatch;
+}
+
 const Bf16Kernels& bf16_kernels() {
-  if (active_isa() == Isa::kAvx512) {
-    if (const Bf16Kernels* b = bf16_avx512bf16_kernels()) return *b;
-    if (const Bf16Kernels* b = bf16_avx512_kernels()) return *b;
-  }
-  return bf16_scalar_kernels();
-}
-
-const Bf16Kernels* bf16_avx512_kernels() {
-  return cpu_features().avx512 ? &bf16_avx512_table() : nullptr;
-}
-
-const Bf16Kernels* bf16_avx512bf16_kernels() {
-  const CpuFeatures& f = cpu_features();
-  return f.avx512 && f.avx512_bf16 ? &bf16_avx512bf16_table() : nullptr;
+  return bf16_kernel_dispatch().active();
 }
 
 }  // namespace glide::engine

@@ -1,7 +1,7 @@
 // bf16 kernels for the output layer: conversions (round-to-nearest-even and stochastic rounding),
 // dot products of bf16 rows with fp32 or bf16 activations, the fused backward pass and Adam on
 // bf16 storage. A scalar reference, an AVX-512 path (bf16 expanded to fp32 by a shift) and, on
-// CPUs with AVX512_BF16, vdpbf16ps for bf16 x bf16 dot products. Chosen once, like kernels().
+// CPUs with AVX512_BF16, vdpbf16ps for bf16 x bf16 dot products. Chosen like kernels().
 //
 // bf16 is the upper half of an IEEE fp32: 1 sign, 8 exponent and 7 mantissa bits. Expanding is
 // exact (a shift); narrowing rounds. Stochastic rounding adds 16 bits of noise below the kept
@@ -133,11 +133,11 @@ struct Bf16Kernels {
                       std::uint32_t seed);
 };
 
-// The active ISA's table (glide::active_isa(); vdpbf16ps when the CPU has AVX512_BF16).
+// The bf16 family's tables by level: scalar, avx512 (bf16 expanded to fp32 by a shift) and
+// avx512-bf16 (plus vdpbf16ps for dot_rows_bb); avx2 uses the scalar table.
+const KernelDispatch<Bf16Kernels>& bf16_kernel_dispatch();
+// The active level's table (glide::active_isa()).
 const Bf16Kernels& bf16_kernels();
 const Bf16Kernels& bf16_scalar_kernels();
-// Null when the CPU lacks the feature.
-const Bf16Kernels* bf16_avx512_kernels();      // AVX-512F/BW, bf16 expanded to fp32
-const Bf16Kernels* bf16_avx512bf16_kernels();  // plus vdpbf16ps for dot_rows_bb
 
 }  // namespace glide::engine

@@ -1,10 +1,9 @@
-// Scalar reference kernels and the run-time dispatch. The scalar loops keep the exact operation
-// order of the AVX-512 ones (per output lane, inputs in ascending order) so results are equal.
+// Scalar reference kernels and the family's tables by level. The scalar loops keep the exact
+// operation order of the AVX-512 ones (per output lane, inputs in ascending order) so results are
+// equal.
 #include "hashing/hash_kernels.h"
 
 #include <limits>
-
-#include "common/cpu.h"
 
 namespace glide::hashing::kernels {
 
@@ -75,34 +74,20 @@ void bin_argmax(const float* x, const std::uint32_t* positions, std::size_t num_
 
 }  // namespace scalar
 
-namespace {
-bool use_avx512() {
-  return active_isa() == Isa::kAvx512;
-}
-}  // namespace
+const HashKernels& hash_avx512_table();  // hash_kernels_avx512.cpp
 
-void project_dense(const float* proj, std::size_t width, const float* x, std::size_t dim,
-                   float* out) {
-  if (use_avx512()) return avx512::project_dense(proj, width, x, dim, out);
-  scalar::project_dense(proj, width, x, dim, out);
+const HashKernels& hash_scalar_kernels() {
+  static const HashKernels k{"scalar", scalar::project_dense, scalar::project_sparse,
+                             scalar::project_hashed, scalar::bin_argmax};
+  return k;
 }
 
-void project_sparse(const float* proj, std::size_t width, const std::uint32_t* ids,
-                    const float* values, std::size_t nnz, float* out) {
-  if (use_avx512()) return avx512::project_sparse(proj, width, ids, values, nnz, out);
-  scalar::project_sparse(proj, width, ids, values, nnz, out);
-}
-
-void project_hashed(const ProjectionHash& hash, std::size_t width, const std::uint32_t* ids,
-                    const float* values, std::size_t n, float* out) {
-  if (use_avx512()) return avx512::project_hashed(hash, width, ids, values, n, out);
-  scalar::project_hashed(hash, width, ids, values, n, out);
-}
-
-void bin_argmax(const float* x, const std::uint32_t* positions, std::size_t num_bins,
-                std::uint32_t bin_size, bool zeros_absent, std::uint32_t* out) {
-  if (use_avx512()) return avx512::bin_argmax(x, positions, num_bins, bin_size, zeros_absent, out);
-  scalar::bin_argmax(x, positions, num_bins, bin_size, zeros_absent, out);
+const KernelDispatch<HashKernels>& hash_kernel_dispatch() {
+  static const KernelDispatch<HashKernels> dispatch{
+      {Isa::kScalar, [] { return &hash_scalar_kernels(); }},
+      {Isa::kAvx512, [] { return &hash_avx512_table(); }},
+  };
+  return dispatch;
 }
 
 }  // namespace glide::hashing::kernels

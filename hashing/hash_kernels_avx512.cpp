@@ -1,5 +1,5 @@
-// AVX-512 kernels (this file alone is compiled with GLIDE_AVX512_FLAGS; only called when
-// active_isa() is kAvx512). Each mirrors its scalar reference in hash_kernels.cpp operation for
+// AVX-512 kernels (this file alone is compiled with GLIDE_AVX512_FLAGS; its table is only used
+// from the avx512 level up). Each mirrors its scalar reference in hash_kernels.cpp operation for
 // operation, so the results are bit-identical.
 // GCC 12 warns about the deliberately undefined source operand inside its own AVX-512 intrinsics
 // (GCC bug 105593); nothing in this file is uninitialized.
@@ -118,3 +118,13 @@ void bin_argmax(const float* x, const std::uint32_t* positions, std::size_t num_
 }
 
 }  // namespace glide::hashing::kernels::avx512
+
+namespace glide::hashing::kernels {
+
+const HashKernels& hash_avx512_table() {
+  static const HashKernels k{"avx512", avx512::project_dense, avx512::project_sparse,
+                             avx512::project_hashed, avx512::bin_argmax};
+  return k;
+}
+
+}  // namespace glide::hashing::kernels

@@ -1,10 +1,5 @@
-// The scalar reference for the int8 kernels and the run-time choice.
+// The scalar reference for the int8 kernels and the family's tables by level.
 #include "quant/int8_kernels.h"
-
-#include "common/cpu.h"
-
-#include <cstdlib>
-#include <string>
 
 namespace glide::quant {
 
@@ -39,26 +34,17 @@ const Int8Kernels& int8_scalar_kernels() {
   return k;
 }
 
-const Int8Kernels* int8_vnni_kernels() {
-  const CpuFeatures& f = cpu_features();
-  return f.avx512 && f.avx512_vnni ? &int8_vnni_table() : nullptr;
-}
-
-const Int8Kernels* int8_amx_kernels() {
-  return int8_vnni_kernels() && cpu_features().amx && amx_tile_permission() ? &int8_amx_table()
-                                                                            : nullptr;
+const KernelDispatch<Int8Kernels>& int8_kernel_dispatch() {
+  static const KernelDispatch<Int8Kernels> dispatch{
+      {Isa::kScalar, [] { return &int8_scalar_kernels(); }},
+      {Isa::kAvx512Vnni, [] { return &int8_vnni_table(); }},
+      {Isa::kAmx, [] { return amx_tile_permission() ? &int8_amx_table() : nullptr; }},
+  };
+  return dispatch;
 }
 
 const Int8Kernels& int8_kernels() {
-  // GLIDE_AMX=0 keeps batches on VNNI (to compare, or where tiles misbehave).
-  static const bool amx_allowed = [] {
-    const char* e = std::getenv("GLIDE_AMX");
-    return !(e && std::string(e) == "0");
-  }();
-  if (const Int8Kernels* a = int8_amx_kernels(); a && amx_allowed && active_isa() == Isa::kAvx512)
-    return *a;
-  const Int8Kernels* v = int8_vnni_kernels();
-  return v && active_isa() == Isa::kAvx512 ? *v : int8_scalar_kernels();
+  return int8_kernel_dispatch().active();
 }
 
 }  // namespace glide::quant

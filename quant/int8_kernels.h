@@ -5,10 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/simd_dispatch.h"
+
 namespace glide::quant {
 
 struct Int8Kernels {
-  const char* name;  // "scalar" or "avx512-vnni"
+  const char* name;  // "scalar", "avx512-vnni" or "amx-int8"
   // sum_i a[i] * w[i] (exact; no overflow for n < 66,000).
   std::int32_t (*dot_u8s8)(const std::uint8_t* a, const std::int8_t* w, std::size_t n);
   // For r < rows, s < samples:
@@ -21,13 +23,12 @@ struct Int8Kernels {
                         std::size_t n, float* out, std::size_t ld);
 };
 
-// VNNI when the CPU has it and glide::active_isa() is AVX-512 (GLIDE_ISA=scalar forces scalar).
+// The int8 family's tables by level: scalar, avx512-vnni, and amx (batches of 16 or more samples
+// on tiles, smaller ones on VNNI) where Linux grants this process the tile state (else amx uses
+// the VNNI table). GLIDE_ISA below avx512-vnni forces scalar; GLIDE_AMX=0 keeps batches on VNNI.
+const KernelDispatch<Int8Kernels>& int8_kernel_dispatch();
+// The active level's table (glide::active_isa()).
 const Int8Kernels& int8_kernels();
 const Int8Kernels& int8_scalar_kernels();
-// Null when the CPU lacks AVX512-VNNI.
-const Int8Kernels* int8_vnni_kernels();
-// Null when the CPU lacks AMX-INT8 (or VNNI) or Linux refuses this process the tile state.
-// Batches of 16 or more samples on tiles, smaller ones on VNNI.
-const Int8Kernels* int8_amx_kernels();
 
 }  // namespace glide::quant

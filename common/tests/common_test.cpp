@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/rng.h"
+#include "common/simd_dispatch.h"
 
 using namespace glide;
 
@@ -47,6 +48,61 @@ TEST_CASE("set_active_isa never exceeds the cpu") {
   CHECK(active_isa() == Isa::kScalar);
   CHECK(set_active_isa(before));
   if (!cpu_features().avx512) CHECK_FALSE(set_active_isa(Isa::kAvx512));
+}
+
+TEST_CASE("SIMD levels: ordered, named both ways, supported up to the best one") {
+  for (Isa isa : kAllIsas) {
+    CHECK(parse_isa(isa_name(isa)) == isa);
+    CHECK(isa_supported(isa) == (isa <= best_isa()));
+  }
+  CHECK(!parse_isa("avx1024"));
+  CHECK(!parse_isa(""));
+  const CpuFeatures& f = cpu_features();
+  CHECK(isa_supported(Isa::kAvx2) == f.avx2);
+  CHECK(isa_supported(Isa::kAvx512) == (f.avx2 && f.avx512));
+  if (isa_supported(Isa::kAvx512Vnni)) CHECK(f.avx512_vnni);
+  if (isa_supported(Isa::kAvx512Bf16)) CHECK((f.avx512_vnni && f.avx512_bf16));
+  if (isa_supported(Isa::kAmx)) CHECK(f.amx);
+  CHECK(active_isa() <= best_isa());
+}
+
+namespace {
+struct FakeTable {
+  int id;
+};
+const FakeTable kScalarTable{0}, kAvx2Table{2}, kVnniTable{3};
+}  // namespace
+
+TEST_CASE("a kernel dispatch falls back to the best lower level that has a table") {
+  const Isa before = active_isa();
+  // Tables at scalar, avx2 and avx512-vnni; amx's source declines (as AMX without the tile state).
+  const KernelDispatch<FakeTable> d{
+      {Isa::kScalar, [] { return &kScalarTable; }},
+      {Isa::kAvx2, [] { return &kAvx2Table; }},
+      {Isa::kAvx512Vnni, [] { return &kVnniTable; }},
+      {Isa::kAmx, []() -> const FakeTable* { return nullptr; }},
+  };
+  auto best_up_to = [](Isa isa) {
+    const Isa l = isa < best_isa() ? isa : best_isa();  // a level the CPU lacks: its best
+    if (l >= Isa::kAvx512Vnni) return 3;
+    return l >= Isa::kAvx2 ? 2 : 0;
+  };
+  for (Isa isa : kAllIsas) {
+    CAPTURE(isa_name(isa));
+    CHECK(d.at(isa).id == best_up_to(isa));
+    if (set_active_isa(isa)) CHECK(d.active().id == best_up_to(isa));
+  }
+  set_active_isa(before);
+  CHECK(&d.scalar() == &kScalarTable);
+  // runnable(): each distinct table once, with the lowest level using it.
+  const auto r = d.runnable();
+  REQUIRE(!r.empty());
+  CHECK(r[0].first == Isa::kScalar);
+  CHECK(r.size() == std::size_t{1} + isa_supported(Isa::kAvx2) + isa_supported(Isa::kAvx512Vnni));
+  if (isa_supported(Isa::kAvx512Vnni)) CHECK(r.back().first == Isa::kAvx512Vnni);
+  // A family without a scalar table is a programming error.
+  CHECK_THROWS_AS(KernelDispatch<FakeTable>({{Isa::kAvx2, [] { return &kAvx2Table; }}}),
+                  std::logic_error);
 }
 
 TEST_CASE("atomic write replaces the file or leaves the old one") {

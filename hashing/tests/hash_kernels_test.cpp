@@ -1,7 +1,8 @@
+// The scalar hash kernels on the sums they document, and every hash family giving the same
+// buckets at every level (each table against the scalar one: tests/kernel_levels_test.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "common/aligned.h"
@@ -13,21 +14,6 @@
 
 using namespace glide;
 using namespace glide::hashing;
-
-namespace {
-
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Values from a small set, so ties and zeros are common.
-std::vector<float> tie_heavy(Rng& rng, std::size_t n) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(static_cast<int>(rng.below(7)) - 3) * 0.5f;
-  return v;
-}
-
-}  // namespace
 
 TEST_CASE("scalar projection kernels compute the sums they document") {
   Rng rng(3);
@@ -73,58 +59,6 @@ TEST_CASE("scalar bin argmax picks the first maximum and marks all-zero bins emp
   CHECK(out[0] == 1);
   CHECK(out[1] == kernels::kEmptyBin);
   CHECK(out[2] == 0);  // zeros absent: first -2 wins the tie
-}
-
-TEST_CASE("AVX-512 kernels equal the scalar ones bit for bit") {
-  if (!isa_supported(Isa::kAvx512)) {
-    MESSAGE("skipped: this CPU has no AVX-512");
-    return;
-  }
-  test::IsaGuard guard;
-  Rng rng(11);
-  for (std::size_t width : {16u, 48u, 144u, 304u}) {
-    const std::size_t dim = 1 + rng.below(200);
-    AlignedArray<float> proj(dim * width);
-    for (auto& p : proj) p = static_cast<float>(static_cast<int>(rng.below(3)) - 1);
-    std::vector<float> x(dim);
-    for (auto& v : x) v = rng.below(4) == 0 ? 0.0f : static_cast<float>(rng.normal());
-    std::vector<float> a(width), b(width);
-    kernels::scalar::project_dense(proj.data(), width, x.data(), dim, a.data());
-    kernels::avx512::project_dense(proj.data(), width, x.data(), dim, b.data());
-    CHECK(bitwise_equal(a, b));
-    std::vector<std::uint32_t> ids;
-    std::vector<float> vals;
-    for (std::uint32_t i = 0; i < dim; ++i)
-      if (rng.below(3) == 0) ids.push_back(i), vals.push_back(static_cast<float>(rng.normal()));
-    kernels::scalar::project_sparse(proj.data(), width, ids.data(), vals.data(), ids.size(),
-                                    a.data());
-    kernels::avx512::project_sparse(proj.data(), width, ids.data(), vals.data(), ids.size(),
-                                    b.data());
-    CHECK(bitwise_equal(a, b));
-    kernels::ProjectionHash hash{static_cast<std::uint32_t>(rng.next()), (1u << 31) / 3};
-    kernels::scalar::project_hashed(hash, width, ids.data(), vals.data(), ids.size(), a.data());
-    kernels::avx512::project_hashed(hash, width, ids.data(), vals.data(), ids.size(), b.data());
-    CHECK(bitwise_equal(a, b));
-    kernels::scalar::project_hashed(hash, width, nullptr, x.data(), dim, a.data());
-    kernels::avx512::project_hashed(hash, width, nullptr, x.data(), dim, b.data());
-    CHECK(bitwise_equal(a, b));
-  }
-  for (std::uint32_t bin_size : {8u, 16u, 5u}) {
-    for (std::size_t num_bins : {1u, 2u, 3u, 17u, 300u}) {
-      const std::size_t dim = 64;
-      const std::vector<float> x = tie_heavy(rng, dim);
-      std::vector<std::uint32_t> pos(num_bins * bin_size);
-      for (auto& p : pos) p = rng.below(dim);
-      for (bool zeros_absent : {false, true}) {
-        std::vector<std::uint32_t> a(num_bins), b(num_bins);
-        kernels::scalar::bin_argmax(x.data(), pos.data(), num_bins, bin_size, zeros_absent,
-                                    a.data());
-        kernels::avx512::bin_argmax(x.data(), pos.data(), num_bins, bin_size, zeros_absent,
-                                    b.data());
-        CHECK(a == b);
-      }
-    }
-  }
 }
 
 TEST_CASE("every hash family gives the same buckets on the scalar and AVX-512 paths") {

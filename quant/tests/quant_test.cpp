@@ -1,15 +1,12 @@
-// Quantization error bounds and the int8 kernels against their scalar reference (exact).
+// Quantization error bounds and the scalar int8 kernels on hand-worked values (every other level's
+// table is tested against them in tests/kernel_levels_test.cpp).
 #include <doctest/doctest.h>
-
-#include <cstdlib>
-#include <string>
 
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
 
-#include "common/cpu.h"
 #include "common/error.h"
 #include "quant/int8_kernels.h"
 #include "quant/quantize.h"
@@ -25,19 +22,6 @@ std::vector<float> random_floats(std::size_t n, float lo, float hi, std::uint32_
   std::vector<float> v(n);
   for (float& x : v) x = d(g);
   return v;
-}
-
-std::vector<const Int8Kernels*> int8_paths() {
-  std::vector<const Int8Kernels*> out{&int8_scalar_kernels()};
-  if (const Int8Kernels* v = int8_vnni_kernels())
-    out.push_back(v);
-  else
-    MESSAGE("CPU lacks AVX512-VNNI: only the scalar int8 kernels are tested here");
-  if (const Int8Kernels* a = int8_amx_kernels())
-    out.push_back(a);
-  else
-    MESSAGE("CPU lacks AMX-INT8 (or the tile state was refused): AMX kernels not tested here");
-  return out;
 }
 
 }  // namespace
@@ -110,67 +94,4 @@ TEST_CASE("int8 scalar reference on hand-worked values") {
   const float ws = 0.5f, xs = 0.25f, b = 1.0f;
   k.gemm_u8s8_f32(w, 5, &ws, &b, 1, a, 5, &xs, 1, 5, out, 1);
   CHECK(out[0] == static_cast<float>(3 - 8 - 255 * 127 + 1270) * 0.125f + 1.0f);
-}
-
-TEST_CASE("every int8 kernel equals the scalar reference exactly") {
-  const Int8Kernels& ref = int8_scalar_kernels();
-  std::mt19937 g(3);
-  for (const Int8Kernels* k : int8_paths()) {
-    CAPTURE(k->name);
-    for (std::size_t n : {1, 3, 63, 64, 65, 127, 128, 129, 200, 256, 1000}) {
-      CAPTURE(n);
-      std::vector<std::uint8_t> a(n);
-      std::vector<std::int8_t> w(n);
-      for (auto& v : a) v = static_cast<std::uint8_t>(g() & 255);
-      for (auto& v : w) v = static_cast<std::int8_t>(static_cast<int>(g() % 255) - 127);
-      CHECK(k->dot_u8s8(a.data(), w.data(), n) == ref.dot_u8s8(a.data(), w.data(), n));
-      // Extremes: every product 255 * -127 (the largest magnitude).
-      std::vector<std::uint8_t> amax(n, 255);
-      std::vector<std::int8_t> wmin(n, -127);
-      CHECK(k->dot_u8s8(amax.data(), wmin.data(), n) == -255 * 127 * static_cast<int>(n));
-    }
-    for (std::size_t rows : {1, 4, 7, 13, 16, 37}) {
-      for (std::size_t samples : {1, 4, 6, 9, 16, 35}) {  // AMX: tiles from 16 samples on
-        for (std::size_t n : {5, 64, 128, 130, 200}) {
-          CAPTURE(rows);
-          CAPTURE(samples);
-          CAPTURE(n);
-          const std::size_t wstr = n + 3, xstr = n + 5, ld = rows + 2;
-          std::vector<std::int8_t> W(rows * wstr);
-          std::vector<std::uint8_t> X(samples * xstr);
-          for (auto& v : W) v = static_cast<std::int8_t>(static_cast<int>(g() % 255) - 127);
-          for (auto& v : X) v = static_cast<std::uint8_t>(g() & 255);
-          const std::vector<float> wsc = random_floats(rows, 1e-4f, 1e-2f, 5);
-          const std::vector<float> bias = random_floats(rows, -1, 1, 6);
-          const std::vector<float> xsc = random_floats(samples, 1e-3f, 1e-1f, 7);
-          std::vector<float> o1(samples * ld, -7), o2(samples * ld, -7);
-          k->gemm_u8s8_f32(W.data(), wstr, wsc.data(), bias.data(), rows, X.data(), xstr,
-                           xsc.data(), samples, n, o1.data(), ld);
-          ref.gemm_u8s8_f32(W.data(), wstr, wsc.data(), bias.data(), rows, X.data(), xstr,
-                            xsc.data(), samples, n, o2.data(), ld);
-          CHECK(o1 == o2);  // bit for bit, and the padding columns untouched
-          // With unit scales and zero bias the outputs are the integer sums themselves.
-          const std::vector<float> ones_r(rows, 1.0f), zeros_r(rows, 0.0f), ones_s(samples, 1.0f);
-          k->gemm_u8s8_f32(W.data(), wstr, ones_r.data(), zeros_r.data(), rows, X.data(), xstr,
-                           ones_s.data(), samples, n, o1.data(), ld);
-          for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t s = 0; s < samples; ++s)
-              REQUIRE(o1[s * ld + r] == static_cast<float>(ref.dot_u8s8(X.data() + s * xstr,
-                                                                        W.data() + r * wstr, n)));
-        }
-      }
-    }
-  }
-}
-
-TEST_CASE("int8_kernels() follows the active ISA") {
-  const Isa before = active_isa();
-  REQUIRE(set_active_isa(Isa::kScalar));
-  CHECK(&int8_kernels() == &int8_scalar_kernels());
-  set_active_isa(before);
-  if (int8_vnni_kernels() && before == Isa::kAvx512) {
-    const char* e = std::getenv("GLIDE_AMX");
-    const bool amx = int8_amx_kernels() && !(e && std::string(e) == "0");
-    CHECK(&int8_kernels() == (amx ? int8_amx_kernels() : int8_vnni_kernels()));
-  }
 }
