@@ -84,7 +84,7 @@ int bench_quant(int argc, char** argv) {
   if (r.count("model")) {
     if (!r.count("test")) fail("--model needs --test DATA");
     engine::LoadedModel m = engine::load_model(r["model"].as<std::string>(), false);
-    if (m.net->output_precision() != engine::Precision::kF32)
+    if (m.net->output->precision() != engine::Precision::kF32)
       fail(r["model"].as<std::string>(), "give the fp32 model, not an int8 or bf16 one");
     config = m.config;
     net = std::move(m.net);
@@ -142,7 +142,7 @@ int bench_quant(int argc, char** argv) {
       Row row;
       row.name = names[v];
       row.mode = mode;
-      row.layer_bytes = engine::make_output_scorer(n)->weight_bytes();
+      row.layer_bytes = n.output->weight_bytes();
       const auto path = (dir / (row.name + ".glide")).string();
       engine::save_model(path, n, config, {}, so);
       row.file_bytes = std::filesystem::file_size(path);

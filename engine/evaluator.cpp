@@ -65,10 +65,10 @@ void finish(const TopK& t, bool softmax, Prediction& p) {
 void predict_exact(const Network& net, const HiddenActivations& acts, std::size_t B,
                    std::uint32_t k, std::vector<Prediction>& out) {
   const Kernels& kern = kernels();
-  const std::unique_ptr<RowScorer> scorer = make_output_scorer(net);
+  const OutputMatrix* scorer = net.output.get();
   const std::size_t last = acts.layers.size() - 1;
   ScorerBatch batch;
-  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, batch);
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(), batch);
   constexpr std::uint32_t kBlock = 1024;
   const std::uint32_t N = scorer->rows();
   struct Local {
@@ -115,10 +115,10 @@ void predict_sampled(const Network& net, const HiddenActivations& acts, std::siz
                      std::uint32_t k, OutputSampler& sampler, std::vector<Prediction>& out,
                      std::size_t* scored) {
   const Kernels& kern = kernels();
-  const std::unique_ptr<RowScorer> scorer = make_output_scorer(net);
+  const OutputMatrix* scorer = net.output.get();
   const std::size_t last = acts.layers.size() - 1;
   ScorerBatch batch;
-  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, batch);
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(), batch);
   const bool softmax = net.config().loss == LossKind::kSoftmax;
   std::vector<std::size_t> counts(B);
   struct Local {

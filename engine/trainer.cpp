@@ -405,10 +405,9 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   times_.backward += seconds_since(t);
 
   t = Clock::now();
-  if (sampler_) sampler_->after_batch(out_->view(), batches_);
+  if (sampler_) sampler_->after_batch(net_.output->rows_f32(), batches_);
   for (std::size_t l = 1; l < net_.hidden_samplers.size(); ++l)
-    if (auto& h = net_.hidden_samplers[l])
-      h->after_batch(OutputRowsView::of(net_.hidden[l - 1]), batches_);
+    if (auto& h = net_.hidden_samplers[l]) h->after_batch(rows_f32(net_.hidden[l - 1]), batches_);
   times_.refresh += seconds_since(t);
   ++batches_;
   return result;
