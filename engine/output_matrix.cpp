@@ -3,6 +3,7 @@
 #include <tbb/parallel_for.h>
 
 #include <cstring>
+#include <iterator>
 
 #include "common/error.h"
 #include "engine/network.h"
@@ -22,75 +23,10 @@ struct StorageKind {
   std::unique_ptr<OutputMatrix> (*empty)(std::uint32_t rows, std::uint32_t cols);
 };
 
-std::unique_ptr<OutputMatrix> f32_from_f32(ParamMatrix w, const OutputStorage&) {
-  return std::make_unique<F32OutputMatrix>(std::move(w));
-}
-std::unique_ptr<OutputMatrix> f32_empty(std::uint32_t rows, std::uint32_t cols) {
-  ParamMatrix w;
-  w.rows = rows;
-  w.cols = cols;
-  w.stride = padded(cols);
-  return std::make_unique<F32OutputMatrix>(std::move(w));
-}
-
-std::unique_ptr<OutputMatrix> bf16_from_f32(ParamMatrix W, const OutputStorage& s) {
-  if (s.optimizer) W.ensure_moments();
-  Bf16Rows R(W.rows, W.cols);
-  if (s.optimizer && s.f32_moments) {
-    R.mf = std::move(W.m);  // same padded stride
-    R.vf = std::move(W.v);
-  } else if (s.optimizer) {
-    R.m = AlignedArray<bf16>(R.w.size());
-    R.v = AlignedArray<bf16>(R.w.size());
-  }
-  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 4096), [&](const auto& r) {
-    const Bf16Kernels& k = bf16_kernels();
-    for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
-      const std::size_t src = j * W.stride, dst = j * R.stride;
-      k.to_bf16(W.w.data() + src, R.w.data() + dst, W.cols);
-      if (!R.m.empty()) {
-        k.to_bf16(W.m.data() + src, R.m.data() + dst, W.cols);
-        k.to_bf16(W.v.data() + src, R.v.data() + dst, W.cols);
-      }
-    }
-  });
-  return std::make_unique<Bf16OutputMatrix>(std::move(R));
-}
-std::unique_ptr<OutputMatrix> bf16_empty(std::uint32_t rows, std::uint32_t cols) {
-  Bf16Rows R;
-  R.rows = rows;
-  R.cols = cols;
-  R.stride = padded_bf16(cols);
-  return std::make_unique<Bf16OutputMatrix>(std::move(R));
-}
-
-std::unique_ptr<OutputMatrix> int8_from_f32(ParamMatrix W, const OutputStorage& s) {
-  const quant::Granularity g = s.granularity;
-  auto Q = std::make_shared<QuantizedRows>(W.rows, W.cols, g);
-  if (g == quant::Granularity::kTensor) {
-    quant::quantize_rows_s8(W.w.data(), W.rows, W.cols, W.stride, g, Q->q.data(), Q->stride,
-                            Q->scale.data());
-  } else {  // rows are independent: quantize in parallel
-    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 4096), [&](const auto& r) {
-      quant::quantize_rows_s8(W.row(r.begin()), r.size(), W.cols, W.stride, g,
-                              Q->q.data() + std::size_t{r.begin()} * Q->stride, Q->stride,
-                              Q->scale.data() + r.begin());
-    });
-  }
-  return std::make_unique<Int8OutputMatrix>(std::move(Q));
-}
-std::unique_ptr<OutputMatrix> int8_empty(std::uint32_t rows, std::uint32_t cols) {
-  auto Q = std::make_shared<QuantizedRows>();
-  Q->rows = rows;
-  Q->cols = cols;
-  Q->stride = QuantizedRows::stride_for(cols);
-  return std::make_unique<Int8OutputMatrix>(std::move(Q));
-}
-
 constexpr StorageKind kStorages[] = {
-    {Precision::kF32, "fp32", f32_from_f32, f32_empty},
-    {Precision::kBF16, "bf16", bf16_from_f32, bf16_empty},
-    {Precision::kInt8, "int8", int8_from_f32, int8_empty},
+    {Precision::kF32, "fp32", F32OutputMatrix::from_f32, F32OutputMatrix::empty},
+    {Precision::kBF16, "bf16", Bf16OutputMatrix::from_f32, Bf16OutputMatrix::empty},
+    {Precision::kInt8, "int8", Int8OutputMatrix::from_f32, Int8OutputMatrix::empty},
 };
 
 const StorageKind& storage_kind(Precision p) {
@@ -106,9 +42,14 @@ const char* precision_name(Precision p) {
 }
 
 Precision parse_precision(const std::string& s) {
-  for (const StorageKind& k : kStorages)
-    if (s == k.name) return k.precision;
-  fail("precision must be fp32, bf16 or int8, got '" + s + "'");
+  std::string names;  // "fp32, bf16 or int8"
+  const std::size_t n = std::size(kStorages);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (s == kStorages[i].name) return kStorages[i].precision;
+    names += i == 0 ? "" : i + 1 == n ? " or " : ", ";
+    names += kStorages[i].name;
+  }
+  fail("precision must be " + names + ", got '" + s + "'");
 }
 
 std::unique_ptr<OutputMatrix> make_output_matrix(ParamMatrix w, const OutputStorage& storage) {

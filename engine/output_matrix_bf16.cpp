@@ -10,6 +10,38 @@
 
 namespace glide::engine {
 
+std::unique_ptr<OutputMatrix> Bf16OutputMatrix::from_f32(ParamMatrix W, const OutputStorage& s) {
+  if (s.optimizer) W.ensure_moments();
+  Bf16Rows R(W.rows, W.cols);
+  if (s.optimizer && s.f32_moments) {
+    R.mf = std::move(W.m);  // same padded stride
+    R.vf = std::move(W.v);
+  } else if (s.optimizer) {
+    R.m = AlignedArray<bf16>(R.w.size());
+    R.v = AlignedArray<bf16>(R.w.size());
+  }
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 4096), [&](const auto& r) {
+    const Bf16Kernels& k = bf16_kernels();
+    for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
+      const std::size_t src = j * W.stride, dst = j * R.stride;
+      k.to_bf16(W.w.data() + src, R.w.data() + dst, W.cols);
+      if (!R.m.empty()) {
+        k.to_bf16(W.m.data() + src, R.m.data() + dst, W.cols);
+        k.to_bf16(W.v.data() + src, R.v.data() + dst, W.cols);
+      }
+    }
+  });
+  return std::make_unique<Bf16OutputMatrix>(std::move(R));
+}
+
+std::unique_ptr<OutputMatrix> Bf16OutputMatrix::empty(std::uint32_t rows, std::uint32_t cols) {
+  Bf16Rows R;
+  R.rows = rows;
+  R.cols = cols;
+  R.stride = padded_bf16(cols);
+  return std::make_unique<Bf16OutputMatrix>(std::move(R));
+}
+
 std::unique_ptr<OutputMatrix> Bf16OutputMatrix::clone() const {
   return std::make_unique<Bf16OutputMatrix>(R_);
 }

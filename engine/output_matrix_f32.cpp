@@ -8,6 +8,18 @@
 
 namespace glide::engine {
 
+std::unique_ptr<OutputMatrix> F32OutputMatrix::from_f32(ParamMatrix w, const OutputStorage&) {
+  return std::make_unique<F32OutputMatrix>(std::move(w));
+}
+
+std::unique_ptr<OutputMatrix> F32OutputMatrix::empty(std::uint32_t rows, std::uint32_t cols) {
+  ParamMatrix w;
+  w.rows = rows;
+  w.cols = cols;
+  w.stride = padded(cols);
+  return std::make_unique<F32OutputMatrix>(std::move(w));
+}
+
 std::unique_ptr<OutputMatrix> F32OutputMatrix::clone() const {
   return std::make_unique<F32OutputMatrix>(W_);
 }

@@ -1,11 +1,37 @@
 // int8 output rows, inference only (docs/model-format.md: after output.bias, output.weight i8
 // [rows, stride] and output.weight_scale f32 [rows]; the 'state' section names the granularity).
+#include <tbb/parallel_for.h>
+
 #include "common/error.h"
 #include "engine/model_file.h"
 #include "engine/output_weights.h"
 #include "quant/int8_kernels.h"
 
 namespace glide::engine {
+
+std::unique_ptr<OutputMatrix> Int8OutputMatrix::from_f32(ParamMatrix W, const OutputStorage& s) {
+  const quant::Granularity g = s.granularity;
+  auto Q = std::make_shared<QuantizedRows>(W.rows, W.cols, g);
+  if (g == quant::Granularity::kTensor) {
+    quant::quantize_rows_s8(W.w.data(), W.rows, W.cols, W.stride, g, Q->q.data(), Q->stride,
+                            Q->scale.data());
+  } else {  // rows are independent: quantize in parallel
+    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 4096), [&](const auto& r) {
+      quant::quantize_rows_s8(W.row(r.begin()), r.size(), W.cols, W.stride, g,
+                              Q->q.data() + std::size_t{r.begin()} * Q->stride, Q->stride,
+                              Q->scale.data() + r.begin());
+    });
+  }
+  return std::make_unique<Int8OutputMatrix>(std::move(Q));
+}
+
+std::unique_ptr<OutputMatrix> Int8OutputMatrix::empty(std::uint32_t rows, std::uint32_t cols) {
+  auto Q = std::make_shared<QuantizedRows>();
+  Q->rows = rows;
+  Q->cols = cols;
+  Q->stride = QuantizedRows::stride_for(cols);
+  return std::make_unique<Int8OutputMatrix>(std::move(Q));
+}
 
 std::unique_ptr<OutputMatrix> Int8OutputMatrix::clone() const {
   return std::make_unique<Int8OutputMatrix>(Q_);

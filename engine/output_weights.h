@@ -75,6 +75,9 @@ class F32OutputMatrix final : public OutputMatrix {
   ParamMatrix& params() { return W_; }
   const ParamMatrix& params() const { return W_; }
 
+  // Made from fp32 rows (OutputStorage says what it keeps), or empty for load().
+  static std::unique_ptr<OutputMatrix> from_f32(ParamMatrix w, const OutputStorage& s);
+  static std::unique_ptr<OutputMatrix> empty(std::uint32_t rows, std::uint32_t cols);
   std::unique_ptr<OutputMatrix> clone() const override;
   Precision precision() const override { return Precision::kF32; }
   std::uint32_t rows() const override { return W_.rows; }
@@ -109,6 +112,9 @@ class Bf16OutputMatrix final : public OutputMatrix {
   Bf16Rows& storage() { return R_; }
   const Bf16Rows& storage() const { return R_; }
 
+  // Made from fp32 rows (OutputStorage says what it keeps), or empty for load().
+  static std::unique_ptr<OutputMatrix> from_f32(ParamMatrix w, const OutputStorage& s);
+  static std::unique_ptr<OutputMatrix> empty(std::uint32_t rows, std::uint32_t cols);
   std::unique_ptr<OutputMatrix> clone() const override;
   Precision precision() const override { return Precision::kBF16; }
   std::uint32_t rows() const override { return R_.rows; }
@@ -142,6 +148,9 @@ class Int8OutputMatrix final : public OutputMatrix {
   explicit Int8OutputMatrix(std::shared_ptr<const QuantizedRows> q) : Q_(std::move(q)) {}
   const QuantizedRows& storage() const { return *Q_; }
 
+  // Made from fp32 rows (OutputStorage says what it keeps), or empty for load().
+  static std::unique_ptr<OutputMatrix> from_f32(ParamMatrix w, const OutputStorage& s);
+  static std::unique_ptr<OutputMatrix> empty(std::uint32_t rows, std::uint32_t cols);
   std::unique_ptr<OutputMatrix> clone() const override;
   Precision precision() const override { return Precision::kInt8; }
   std::uint32_t rows() const override { return Q_->rows; }
