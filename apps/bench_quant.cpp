@@ -73,7 +73,7 @@ int bench_quant(int argc, char** argv) {
   if (r.count("model")) {
     model = load_bench_model(r["model"].as<std::string>(),
                              r.count("test") ? r["test"].as<std::string>() : "", "test");
-    if (model.net->output_precision() != engine::Precision::kF32)
+    if (model.net->output->precision() != engine::Precision::kF32)
       fail(r["model"].as<std::string>(), "give the fp32 model, not an int8 or bf16 one");
   } else {
     QuickModelSpec spec;
@@ -131,7 +131,7 @@ int bench_quant(int argc, char** argv) {
       Row row;
       row.name = names[v];
       row.mode = mode;
-      row.layer_bytes = engine::make_output_scorer(n)->weight_bytes();
+      row.layer_bytes = n.output->weight_bytes();
       const auto path = (dir / (row.name + ".glide")).string();
       engine::save_model(path, n, config, {}, so);
       row.file_bytes = std::filesystem::file_size(path);

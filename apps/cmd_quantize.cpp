@@ -55,16 +55,16 @@ int cmd_quantize(int argc, char** argv) {
 
   const auto t0 = std::chrono::steady_clock::now();
   engine::LoadedModel m = engine::load_model(in, /*optimizer_state=*/false);
-  if (m.net->output_precision() != engine::Precision::kF32)
+  if (m.net->output->precision() != engine::Precision::kF32)
     fail(in, std::string("is already quantized (precision ") +
-                 engine::precision_name(m.net->output_precision()) + ")");
+                 engine::precision_name(m.net->output->precision()) + ")");
   // The worst weight error relative to its row's largest weight, for the summary.
-  const engine::ParamMatrix fp32 = m.net->output;
+  const engine::ParamMatrix fp32 = m.net->output->to_f32();
   if (to == "bf16")
     engine::output_to_bf16(*m.net, /*optimizer=*/false);
   else
     engine::quantize_output(*m.net, g);
-  const engine::ParamMatrix deq = engine::output_as_f32(*m.net);
+  const engine::ParamMatrix deq = m.net->output->to_f32();
   double max_err = 0, sum_sq_err = 0, sum_sq = 0;
   for (std::uint32_t j = 0; j < fp32.rows; ++j)
     for (std::uint32_t c = 0; c < fp32.cols; ++c) {

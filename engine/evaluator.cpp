@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "engine/loss.h"
 
 namespace glide::engine {
 
@@ -52,23 +53,22 @@ struct TopK {
   }
 };
 
-void finish(const TopK& t, bool softmax, Prediction& p) {
+void finish(const TopK& t, const Loss& loss, Prediction& p) {
   p.labels.clear();
   p.scores.clear();
   for (const auto& [s, l] : t.best) {
     p.labels.push_back(l);
-    p.scores.push_back(softmax ? static_cast<float>(std::exp(s - t.max) / t.sum)
-                               : 1.0f / (1.0f + std::exp(-s)));
+    p.scores.push_back(loss.probability(s, t.max, t.sum));
   }
 }
 
 void predict_exact(const Network& net, const HiddenActivations& acts, std::size_t B,
                    std::uint32_t k, std::vector<Prediction>& out) {
   const Kernels& kern = kernels();
-  const std::unique_ptr<RowScorer> scorer = make_output_scorer(net);
+  const OutputMatrix* scorer = net.output.get();
   const std::size_t last = acts.layers.size() - 1;
   ScorerBatch batch;
-  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, batch);
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(), batch);
   constexpr std::uint32_t kBlock = 1024;
   const std::uint32_t N = scorer->rows();
   struct Local {
@@ -107,19 +107,19 @@ void predict_exact(const Network& net, const HiddenActivations& acts, std::size_
   for (std::uint32_t blk = 0; blk < num_blocks; ++blk)
     for (std::size_t s = 0; s < B; ++s)
       merged[s].add_exp(block_max[blk * B + s], block_sum[blk * B + s]);
-  const bool softmax = net.config().loss == LossKind::kSoftmax;
-  for (std::size_t s = 0; s < B; ++s) finish(merged[s], softmax, out[s]);
+  const std::unique_ptr<Loss> loss = make_loss(net.config().loss);
+  for (std::size_t s = 0; s < B; ++s) finish(merged[s], *loss, out[s]);
 }
 
 void predict_sampled(const Network& net, const HiddenActivations& acts, std::size_t B,
                      std::uint32_t k, OutputSampler& sampler, std::vector<Prediction>& out,
                      std::size_t* scored) {
   const Kernels& kern = kernels();
-  const std::unique_ptr<RowScorer> scorer = make_output_scorer(net);
+  const OutputMatrix* scorer = net.output.get();
   const std::size_t last = acts.layers.size() - 1;
   ScorerBatch batch;
-  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, batch);
-  const bool softmax = net.config().loss == LossKind::kSoftmax;
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(), batch);
+  const std::unique_ptr<Loss> loss = make_loss(net.config().loss);
   std::vector<std::size_t> counts(B);
   struct Local {
     std::vector<std::uint32_t> active;
@@ -140,7 +140,7 @@ void predict_sampled(const Network& net, const HiddenActivations& acts, std::siz
         t.add_exp(mx, kern.exp_shift_sum(L.z.data(), L.z.size(), mx));
       }
       counts[s] = L.active.size();
-      finish(t, softmax, out[s]);
+      finish(t, *loss, out[s]);
     }
   });
   for (std::size_t c : counts) *scored += c;

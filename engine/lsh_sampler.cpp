@@ -4,11 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
 
 #include "common/rng.h"
-#include "engine/kernels_bf16.h"
 #include "engine/logq_correction.h"
 #include "engine/output_sampler.h"
 #include "hashing/active_set_sampler.h"
@@ -56,7 +54,7 @@ hashing::TableConfig table_config(const SamplerSpec& spec) {
 
 class LshSampler final : public OutputSampler {
  public:
-  LshSampler(const SamplerSpec& spec, const TrainConfig& train, const ParamMatrix& output)
+  LshSampler(const SamplerSpec& spec, const TrainConfig& train, const RowsF32& output)
       : index_(hash_config(spec), table_config(spec)),
         num_neurons_(output.rows),
         budget_(sampling_budget(output.rows, spec.sparsity)),
@@ -79,10 +77,8 @@ class LshSampler final : public OutputSampler {
     if (training_ && train.sampled_correction == "logq")
       logq_ = std::make_unique<LogQCorrection>(output.rows);
     next_rehash_ = rehash_every_;
-    const auto t = std::chrono::steady_clock::now();
-    index_.build(output.rows, output.w.data(), output.stride);
+    index_.build(output.rows, output.row);
     tables_ = index_.snapshot();
-    refresh_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
 
   void begin_batch(std::uint64_t batch_index,
@@ -143,38 +139,17 @@ class LshSampler final : public OutputSampler {
     }
   }
 
-  void after_batch(const OutputRowsView& output, std::uint64_t batch_index) override {
+  void after_batch(const RowsF32& output, std::uint64_t batch_index) override {
     samples_ += batch_size_;
     if (batch_index + 1 < next_rebuild_) return;
-    const auto t = std::chrono::steady_clock::now();
     if (index_.poll()) {  // never queue a rebuild behind a running one
       const bool redraw = rehash_every_ && samples_ >= next_rehash_;
       if (redraw) next_rehash_ = samples_ + rehash_every_;
-      if (output.bf16) {
-        // Each hashing thread expands the row it is about to hash into its own buffer.
-        index_.start_rebuild(
-            output.rows,
-            [p = output.bf16, stride = output.stride, cols = output.cols](std::size_t i) {
-              thread_local std::vector<float> buf;
-              buf.resize(cols);
-              const std::uint16_t* r = p + i * stride;
-              for (std::uint32_t c = 0; c < cols; ++c) buf[c] = bf16_to_f32(r[c]);
-              return static_cast<const float*>(buf.data());
-            },
-            redraw);
-      } else {
-        index_.start_rebuild(output.rows, output.f32, output.stride, redraw);
-      }
+      index_.start_rebuild(output.rows, output.row, redraw);
       rebuild_interval_ = std::max<double>(1, rebuild_interval_ * growth_);
       next_rebuild_ = batch_index + 1 + static_cast<std::uint64_t>(rebuild_interval_);
-      ++rebuilds_;
     }
-    refresh_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
-
-  double refresh_seconds() const override { return refresh_seconds_; }
-
-  std::size_t memory_bytes() const override { return index_.table_memory_bytes(); }
 
  private:
   struct Local {
@@ -200,14 +175,12 @@ class LshSampler final : public OutputSampler {
   std::unique_ptr<LogQCorrection> logq_;
   std::vector<float> corrections_;
   tbb::enumerable_thread_specific<Local> threads_;
-  double refresh_seconds_ = 0;
-  std::uint64_t rebuilds_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
-                                                const ParamMatrix& output, bool training) {
+                                                const RowsF32& output, bool training) {
   const SamplerSpec spec{net.lsh, net.hidden.back(), net.sparsity, net.seed,
                          training ? Role::kOutputTraining : Role::kOutputInference};
   return std::make_unique<LshSampler>(spec, train, output);
@@ -215,7 +188,7 @@ std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const 
 
 std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const NetworkConfig& net,
                                                           const TrainConfig& train,
-                                                          const ParamMatrix& output,
+                                                          const RowsF32& output,
                                                           std::span<const float> bias) {
   const SamplerSpec spec{net.lsh, net.hidden.back(), net.sparsity, net.seed,
                          Role::kOutputInference};
@@ -240,7 +213,7 @@ std::unique_ptr<OutputSampler> make_hidden_sampler(const NetworkConfig& net, std
   const HiddenSampling& h = net.hidden_sampling.at(l);
   const SamplerSpec spec{h.lsh, net.hidden.at(l - 1), h.sparsity, derive_seed(net.seed, 500 + l),
                          Role::kHidden};
-  return std::make_unique<LshSampler>(spec, train, weights);
+  return std::make_unique<LshSampler>(spec, train, rows_f32(weights));
 }
 
 }  // namespace glide::engine

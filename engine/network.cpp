@@ -20,7 +20,8 @@ Network::Network(const NetworkConfig& config, NetworkStorage storage) : config_(
     hidden.emplace_back(h[l], h[l - 1], mo);
     hidden_bias.emplace_back(padded(h[l]), mo);
   }
-  if (storage.f32_output) output = ParamMatrix(config_.num_labels, h.back(), mo);
+  ParamMatrix W =
+      storage.f32_output ? ParamMatrix(config_.num_labels, h.back(), mo) : ParamMatrix();
   output_bias = ParamVector(config_.num_labels, mo);
   if (storage.random_init) {
     // Glorot-uniform scales; the sparse input's fan-in is its typical nonzero count, not the
@@ -30,17 +31,18 @@ Network::Network(const NetworkConfig& config, NetworkStorage storage) : config_(
       hidden[l - 1].init_uniform(std::sqrt(6.0f / (h[l] + h[l - 1])),
                                  derive_seed(config_.seed, 10 + l));
     const float scale = std::sqrt(6.0f / (h.back() + 1000.0f));
-    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, output.rows, 4096),
+    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 4096),
                       [&](const tbb::blocked_range<std::uint32_t>& r) {
                         for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
                           Rng rng(derive_seed(config_.seed, 1000 + j));
-                          float* p = output.row(j);
-                          for (std::uint32_t c = 0; c < output.cols; ++c)
+                          float* p = W.row(j);
+                          for (std::uint32_t c = 0; c < W.cols; ++c)
                             p[c] = scale * (2 * rng.uniformf() - 1);
                         }
                       });
     build_hidden_samplers(TrainConfig{});
   }
+  if (storage.f32_output) output = make_output_matrix(std::move(W), {.precision = Precision::kF32});
 }
 
 void Network::ensure_moments() {
@@ -48,7 +50,7 @@ void Network::ensure_moments() {
   input_bias.ensure_moments();
   for (auto& m : hidden) m.ensure_moments();
   for (auto& b : hidden_bias) b.ensure_moments();
-  if (output.rows) output.ensure_moments();
+  if (output) output->ensure_moments();
   output_bias.ensure_moments();
 }
 

@@ -10,8 +10,8 @@
 #include "engine/active_pairs.h"
 #include "engine/config.h"
 #include "engine/kernels.h"
+#include "engine/output_matrix.h"
 #include "engine/output_sampler.h"
-#include "engine/output_weights.h"
 #include "engine/params.h"
 
 namespace glide::engine {
@@ -43,12 +43,12 @@ struct HiddenActivations {
 };
 
 // What a new Network allocates: training needs everything, randomly initialised; a model being
-// loaded for inference needs neither Adam moments nor random weights, nor fp32 output rows when
-// the file holds int8 or bf16 ones (at 670k labels each fp32 copy is 343 MB).
+// loaded needs neither Adam moments (for inference) nor random weights, nor an output matrix:
+// the loader makes the one the file holds (at 670k labels each fp32 copy is 343 MB).
 struct NetworkStorage {
   bool moments = true;
   bool random_init = true;
-  bool f32_output = true;
+  bool f32_output = true;  // false: `output` stays null for the caller to set
 };
 
 class Network {
@@ -82,18 +82,10 @@ class Network {
   // [l]: the LSH tables of sampled hidden layer l, null for dense layers. Shared by copies of the
   // network (inference only queries them).
   std::vector<std::shared_ptr<OutputSampler>> hidden_samplers;
-  // Output layer: one row of last_hidden() weights per label.
-  ParamMatrix output;
+  // Output layer: one row of last_hidden() weights per label, in whatever storage it has (fp32,
+  // bf16 or int8: engine/output_matrix.h), and one bias per label.
+  OutputMatrixPtr output;
   ParamVector output_bias;
-  // Int8 output rows (engine/output_weights.h, `glide quantize`): when set, `output` is empty
-  // and the network is for inference only. Shared so that copies of the network stay cheap.
-  std::shared_ptr<const QuantizedRows> output_int8;
-  // bf16 output rows (training with --precision bf16 or bf16-w, or `glide quantize --to bf16`):
-  // when set (rows > 0), `output` is empty. Trainable when it holds Adam moments.
-  Bf16Rows output_bf16;
-  Precision output_precision() const {
-    return output_int8 ? Precision::kInt8 : output_bf16.rows ? Precision::kBF16 : Precision::kF32;
-  }
   // Adam steps taken so far (the bias-correction clock).
   std::uint64_t step = 0;
 

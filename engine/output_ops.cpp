@@ -199,12 +199,8 @@ void update_f32_row(const Kernels& k, bool sgd, ParamMatrix& W, std::uint32_t j,
 
 class Fp32Ops final : public OutputLayerOps {
  public:
-  Fp32Ops(Network& net, const TrainConfig& c)
-      : W_(net.output),
-        bias_(net.output_bias),
-        k_(kernels()),
-        bk_(bf16_kernels()),
-        sgd_(c.optimizer == "sgd") {}
+  Fp32Ops(ParamMatrix& W, const ParamVector& bias, const TrainConfig& c)
+      : W_(W), bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     H_ = H;
     stride_ = stride;
@@ -236,7 +232,6 @@ class Fp32Ops final : public OutputLayerOps {
     prefetch_f32_row(W_, j, update && !sgd_);
     prefetch_bias(bias_, j, update);
   }
-  OutputRowsView view() const override { return OutputRowsView::of(W_); }
 
  private:
   ParamMatrix& W_;
@@ -252,8 +247,8 @@ class Fp32Ops final : public OutputLayerOps {
 // Rounds the batch's activations to bf16 once; shared by the bf16 modes.
 class Bf16ActBase : public OutputLayerOps {
  public:
-  Bf16ActBase(const Network& net, const TrainConfig& c)
-      : bias_(net.output_bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
+  Bf16ActBase(const ParamVector& bias, const TrainConfig& c)
+      : bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     dim_ = stride;  // converting the padding (zeros) too keeps bf16 rows fully defined
     hstride_ = stride;
@@ -281,7 +276,8 @@ class Bf16ActBase : public OutputLayerOps {
 
 class Bf16ActOps final : public Bf16ActBase {
  public:
-  Bf16ActOps(Network& net, const TrainConfig& c) : Bf16ActBase(net, c), W_(net.output) {
+  Bf16ActOps(ParamMatrix& W, const ParamVector& bias, const TrainConfig& c)
+      : Bf16ActBase(bias, c), W_(W) {
     cols_ = W_.cols;
   }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
@@ -311,7 +307,6 @@ class Bf16ActOps final : public Bf16ActBase {
     prefetch_f32_row(W_, j, update && !sgd_);
     prefetch_bias(bias_, j, update);
   }
-  OutputRowsView view() const override { return OutputRowsView::of(W_); }
 
  private:
   ParamMatrix& W_;
@@ -319,7 +314,8 @@ class Bf16ActOps final : public Bf16ActBase {
 
 class Bf16Ops final : public Bf16ActBase {
  public:
-  Bf16Ops(Network& net, const TrainConfig& c) : Bf16ActBase(net, c), R_(net.output_bf16) {
+  Bf16Ops(Bf16Rows& R, const ParamVector& bias, const TrainConfig& c)
+      : Bf16ActBase(bias, c), R_(R) {
     cols_ = R_.cols;
   }
   void forward(std::uint32_t j, const std::uint32_t* rows, std::size_t count,
@@ -370,9 +366,6 @@ class Bf16Ops final : public Bf16ActBase {
     }
     prefetch_bias(bias_, j, update);
   }
-  OutputRowsView view() const override {
-    return {R_.rows, R_.cols, nullptr, R_.w.data(), R_.stride};
-  }
 
  private:
   Bf16Rows& R_;
@@ -380,33 +373,33 @@ class Bf16Ops final : public Bf16ActBase {
 
 }  // namespace
 
+OutputStorage training_storage(const TrainConfig& config) {
+  if (config.precision == "bf16") return {.precision = Precision::kBF16};
+  if (config.precision == "bf16-w") return {.precision = Precision::kBF16, .f32_moments = true};
+  return {.precision = Precision::kF32};  // fp32 and bf16-act
+}
+
+std::unique_ptr<OutputLayerOps> make_f32_ops(ParamMatrix& W, const ParamVector& bias,
+                                             const TrainConfig& config) {
+  if (config.precision == "bf16-act") return std::make_unique<Bf16ActOps>(W, bias, config);
+  return std::make_unique<Fp32Ops>(W, bias, config);
+}
+
+std::unique_ptr<OutputLayerOps> make_bf16_ops(Bf16Rows& R, const ParamVector& bias,
+                                              const TrainConfig& config) {
+  return std::make_unique<Bf16Ops>(R, bias, config);
+}
+
 std::unique_ptr<OutputLayerOps> make_output_ops(Network& net, const TrainConfig& config) {
-  if (net.output_int8) fail("the output layer is int8-quantized: it cannot be trained");
-  const bool bf16_weights = config.precision == "bf16" || config.precision == "bf16-w";
-  if (bf16_weights) {
-    const bool f32_moments = config.precision == "bf16-w";
-    if (net.output_bf16.rows && net.output_bf16.mf.empty() != !f32_moments)
-      output_to_f32(net);  // the other bf16 mode: convert the moments through fp32
-    if (!net.output_bf16.rows) output_to_bf16(net, /*optimizer=*/true, f32_moments);
-    if (!net.output_bf16.has_optimizer_state()) {  // an inference model: fresh moments
-      Bf16Rows& R = net.output_bf16;
-      if (f32_moments) {
-        R.mf = AlignedArray<float>(std::size_t{R.rows} * R.f32_stride());
-        R.vf = AlignedArray<float>(std::size_t{R.rows} * R.f32_stride());
-      } else {
-        R.m = AlignedArray<bf16>(R.w.size());
-        R.v = AlignedArray<bf16>(R.w.size());
-      }
-    }
-    return std::make_unique<Bf16Ops>(net, config);
-  }
-  output_to_f32(net);  // no-op on an fp32 network
-  if (net.output.m.empty()) {
-    net.output.m = AlignedArray<float>(net.output.w.size());
-    net.output.v = AlignedArray<float>(net.output.w.size());
-  }
-  if (config.precision == "bf16-act") return std::make_unique<Bf16ActOps>(net, config);
-  return std::make_unique<Fp32Ops>(net, config);
+  if (!net.output->trainable())
+    fail(std::string("the output layer is ") + precision_name(net.output->precision()) +
+         "-quantized: it cannot be trained");
+  const OutputStorage storage = training_storage(config);
+  // Another storage, or bf16 rows with the other kind of moments (or none): through fp32, which
+  // holds bf16 values and moments exactly.
+  if (!net.output->holds(storage))
+    net.output = make_output_matrix(net.output->release_as_f32(), storage);
+  return net.output->training_ops(net.output_bias, config);
 }
 
 }  // namespace glide::engine

@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "engine/network.h"
-#include "engine/output_sampler.h"
+#include "engine/output_weights.h"
 
 namespace glide::engine {
 
@@ -43,12 +43,20 @@ class OutputLayerOps {
   virtual void prefetch(std::uint32_t j, bool update) const = 0;
   // How many neurons ahead the trainer prefetches (4 and 8 measured alike).
   static constexpr std::size_t kPrefetchAhead = 6;
-  // The rows as the sampler reads them to refresh its tables.
-  virtual OutputRowsView view() const = 0;
 };
 
 // The ops for config.precision. Converts the network's output layer to the storage the mode
 // needs (fp32 <-> bf16; Adam moments follow) and throws on an int8 network.
 std::unique_ptr<OutputLayerOps> make_output_ops(Network& net, const TrainConfig& config);
+
+// The output storage each training precision mode works on (the one place a mode is chosen).
+OutputStorage training_storage(const TrainConfig& config);
+
+// The ops of each storage (OutputMatrix::training_ops): fp32 rows with fp32 or (bf16-act) bf16
+// activations; bf16 rows with their bf16 or fp32 moments. `W` / `R` must hold Adam moments.
+std::unique_ptr<OutputLayerOps> make_f32_ops(ParamMatrix& W, const ParamVector& bias,
+                                             const TrainConfig& config);
+std::unique_ptr<OutputLayerOps> make_bf16_ops(Bf16Rows& R, const ParamVector& bias,
+                                              const TrainConfig& config);
 
 }  // namespace glide::engine

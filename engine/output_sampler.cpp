@@ -1,7 +1,6 @@
 #include "engine/output_sampler.h"
 
 #include "engine/network.h"
-#include "engine/output_weights.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,11 +36,7 @@ std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Netw
       return make_random_sampler(n, sampling_budget(n, c.net.sparsity), c.train.seed,
                                  c.train.sampled_correction == "logq");
     default:
-      if (net.output_precision() != Precision::kF32) {  // bf16 rows: hashed expanded to fp32
-        const ParamMatrix rows = output_as_f32(net);
-        return make_lsh_sampler(c.net, c.train, rows, /*training=*/true);
-      }
-      return make_lsh_sampler(c.net, c.train, net.output, /*training=*/true);
+      return make_lsh_sampler(c.net, c.train, net.output->rows_f32(), /*training=*/true);
   }
 }
 

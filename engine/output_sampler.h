@@ -13,18 +13,6 @@ namespace glide::engine {
 
 class Network;
 
-// The output layer's rows as a sampler reads them while training: fp32 in place, or bf16 rows
-// (--precision bf16) that the sampler expands to fp32 as it hashes them.
-struct OutputRowsView {
-  std::uint32_t rows = 0, cols = 0;
-  const float* f32 = nullptr;           // rows of `stride` floats, or
-  const std::uint16_t* bf16 = nullptr;  // rows of `stride` bf16 values
-  std::size_t stride = 0;
-  static OutputRowsView of(const ParamMatrix& m) {
-    return {m.rows, m.cols, m.w.data(), nullptr, m.stride};
-  }
-};
-
 class OutputSampler {
  public:
   virtual ~OutputSampler() = default;
@@ -43,12 +31,9 @@ class OutputSampler {
   // Fills `out` with this sample's own active neurons, none of them in shared(); `h` is its last
   // hidden activation. Safe to call from many threads at once.
   virtual void select(const float* h, std::vector<std::uint32_t>& out) = 0;
-  // After a batch's update: the LSH sampler refreshes its tables on its schedule here.
-  virtual void after_batch(const OutputRowsView& /*output*/, std::uint64_t /*batch_index*/) {}
-  // Seconds spent refreshing tables so far (on the training thread).
-  virtual double refresh_seconds() const { return 0; }
-  // Bytes held (tables and scratch).
-  virtual std::size_t memory_bytes() const { return 0; }
+  // After a batch's update: the LSH sampler refreshes its tables from the layer's `rows` on its
+  // schedule here.
+  virtual void after_batch(const RowsF32& /*rows*/, std::uint64_t /*batch_index*/) {}
 };
 
 // The batch's labels plus `budget` uniformly random neurons drawn once per batch, all shared;
@@ -60,14 +45,14 @@ std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, st
 // `train` (re-insert every rebuild_every batches, growing; new hash functions every rehash_every
 // samples), always in the background while training goes on.
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
-                                                const ParamMatrix& output, bool training);
+                                                const RowsF32& output, bool training);
 
-// LSH tables for sampled inference over `output` (rows) with biases `bias`: each query scores
-// the net.prior_fraction x budget labels of largest bias (the label prior the model learned),
-// then the rest of the budget from the tables.
+// LSH tables for sampled inference over `output` (rows, read only while this builds them) with
+// biases `bias`: each query scores the net.prior_fraction x budget labels of largest bias (the
+// label prior the model learned), then the rest of the budget from the tables.
 std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const NetworkConfig& net,
                                                           const TrainConfig& train,
-                                                          const ParamMatrix& output,
+                                                          const RowsF32& output,
                                                           std::span<const float> bias);
 
 // LSH tables over hidden layer l's weight rows (`weights`, l >= 1, net.hidden_sampled(l)), queried

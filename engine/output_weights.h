@@ -1,28 +1,20 @@
-// The output layer's weights behind one narrow interface, so prediction and evaluation work the
-// same on every storage: fp32 (the trainable ParamMatrix), bf16 (trained with --precision bf16
-// or converted by `glide quantize --to bf16`) or int8 (s8 rows with a scale per row, made by
-// `glide quantize`; inference only). A RowScorer scores output rows against a
-// batch of last-hidden activations, bias included.
+// The storages of the output layer's rows, one OutputMatrix (engine/output_matrix.h) each. Most
+// code holds them as an OutputMatrix; the concrete classes are for the conversions and for tests
+// that check what a storage keeps.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "common/aligned.h"
-#include "engine/config.h"
 #include "engine/kernels_bf16.h"
+#include "engine/output_matrix.h"
 #include "engine/params.h"
 #include "quant/quantize.h"
 
 namespace glide::engine {
-
-class Network;
-class OutputSampler;
-
-enum class Precision { kF32, kInt8, kBF16 };
-const char* precision_name(Precision p);  // "fp32", "int8", "bf16"
-Precision parse_precision(const std::string& s);
 
 // Output weights quantized to symmetric s8: row j is q[j * stride + 0..cols) (padding 0) and
 // stands for q * scale[j].
@@ -57,57 +49,135 @@ struct Bf16Rows {
   std::size_t bytes() const { return w.size() * sizeof(bf16); }
 };
 
-// A batch of last-hidden activations as a scorer needs them (for int8: quantized per sample).
-struct ScorerBatch {
-  const float* H = nullptr;  // B rows of `stride` floats
-  std::size_t stride = 0, B = 0;
-  AlignedArray<std::uint8_t> q;  // int8 scorer: u8 activations, B rows of q_stride bytes
-  std::size_t q_stride = 0;
-  std::vector<float> q_scale;  // per sample
-};
+// Scores rows j0..j0+n one at a time against every sample of the batch: `dots(j, all, col)`
+// fills col[s] with row j's dot product with sample s's activations (all = 0..B-1).
+template <class RowDots>
+void score_block_by_rows(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
+                         std::size_t ld, RowDots dots) {
+  thread_local std::vector<std::uint32_t> all;
+  thread_local std::vector<float> col;
+  if (all.size() < batch.B) {
+    all.resize(batch.B);
+    std::iota(all.begin(), all.end(), 0u);
+  }
+  col.resize(batch.B);
+  for (std::uint32_t q = 0; q < n; ++q) {
+    dots(j0 + q, all.data(), col.data());
+    const float b = batch.bias[j0 + q];
+    for (std::size_t s = 0; s < batch.B; ++s) out[s * ld + q] = col[s] + b;
+  }
+}
 
-class RowScorer {
+// Trainable fp32 rows with Adam moments (none in a model loaded for inference).
+class F32OutputMatrix final : public OutputMatrix {
  public:
-  virtual ~RowScorer() = default;
-  virtual Precision precision() const = 0;
-  virtual std::uint32_t rows() const = 0;
-  // Bytes of output weights (and scales) read to score every row once.
-  virtual std::size_t weight_bytes() const = 0;
-  // Prepares B activation rows (the memory must stay valid while `batch` is used).
-  virtual void prepare(const float* H, std::size_t stride, std::size_t B,
-                       ScorerBatch& batch) const = 0;
-  // out[s * ld + q] = score of output row j0 + q for sample s, for q < n and every sample.
-  virtual void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
-                           std::size_t ld) const = 0;
-  // out[q] = score of output row rows[q] for sample s.
-  virtual void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows,
-                          std::size_t n, float* out) const = 0;
+  explicit F32OutputMatrix(ParamMatrix w) : W_(std::move(w)) {}
+  ParamMatrix& params() { return W_; }
+  const ParamMatrix& params() const { return W_; }
+
+  // Made from fp32 rows (OutputStorage says what it keeps), or empty for load().
+  static std::unique_ptr<OutputMatrix> from_f32(ParamMatrix w, const OutputStorage& s);
+  static std::unique_ptr<OutputMatrix> empty(std::uint32_t rows, std::uint32_t cols);
+  std::unique_ptr<OutputMatrix> clone() const override;
+  Precision precision() const override { return Precision::kF32; }
+  std::uint32_t rows() const override { return W_.rows; }
+  std::uint32_t cols() const override { return W_.cols; }
+  std::size_t weight_bytes() const override { return std::size_t{W_.rows} * W_.cols * 4; }
+  void prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
+               ScorerBatch& batch) const override;
+  void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
+                   std::size_t ld) const override;
+  void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
+                  float* out) const override;
+  const float* row_f32(std::uint32_t j, float*) const override { return W_.row(j); }
+  ParamMatrix release_as_f32() override;
+  bool trainable() const override { return true; }
+  bool has_optimizer_state() const override { return W_.has_moments(); }
+  void ensure_moments() override { W_.ensure_moments(); }
+  bool holds(const OutputStorage& s) const override { return s.precision == Precision::kF32; }
+  std::unique_ptr<OutputLayerOps> training_ops(const ParamVector& bias,
+                                               const TrainConfig& config) override;
+  void save(ModelFileWriter& w, bool optimizer,
+            const std::function<void()>& save_bias) const override;
+  void load(const ModelFileReader& r, const StateFields& state, bool optimizer) override;
+
+ private:
+  ParamMatrix W_;
 };
 
-// The scorer of the network's output layer (int8 when the network holds quantized rows). A view:
-// the network must outlive it.
-std::unique_ptr<RowScorer> make_output_scorer(const Network& net);
+// bf16 rows: products against fp32 activations expand each weight exactly and sum in fp32.
+class Bf16OutputMatrix final : public OutputMatrix {
+ public:
+  explicit Bf16OutputMatrix(Bf16Rows r) : R_(std::move(r)) {}
+  Bf16Rows& storage() { return R_; }
+  const Bf16Rows& storage() const { return R_; }
 
-// Replaces the network's fp32 output weights by int8 rows (the fp32 matrix and its Adam moments
-// are freed; hidden layers stay fp32). Inference only from then on.
-void quantize_output(Network& net, quant::Granularity g);
+  // Made from fp32 rows (OutputStorage says what it keeps), or empty for load().
+  static std::unique_ptr<OutputMatrix> from_f32(ParamMatrix w, const OutputStorage& s);
+  static std::unique_ptr<OutputMatrix> empty(std::uint32_t rows, std::uint32_t cols);
+  std::unique_ptr<OutputMatrix> clone() const override;
+  Precision precision() const override { return Precision::kBF16; }
+  std::uint32_t rows() const override { return R_.rows; }
+  std::uint32_t cols() const override { return R_.cols; }
+  std::size_t weight_bytes() const override { return std::size_t{R_.rows} * R_.cols * 2; }
+  void prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
+               ScorerBatch& batch) const override;
+  void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
+                   std::size_t ld) const override;
+  void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
+                  float* out) const override;
+  const float* row_f32(std::uint32_t j, float* buf) const override;
+  ParamMatrix release_as_f32() override;
+  bool trainable() const override { return true; }
+  bool has_optimizer_state() const override { return R_.has_optimizer_state(); }
+  bool holds(const OutputStorage& s) const override;
+  std::unique_ptr<OutputLayerOps> training_ops(const ParamVector& bias,
+                                               const TrainConfig& config) override;
+  void save(ModelFileWriter& w, bool optimizer,
+            const std::function<void()>& save_bias) const override;
+  void load(const ModelFileReader& r, const StateFields& state, bool optimizer) override;
 
-// Replaces the network's fp32 output weights by bf16 rows rounded to nearest even. With
-// `optimizer`, the Adam moments are kept too: rounded to bf16, or kept fp32 with `f32_moments`.
-void output_to_bf16(Network& net, bool optimizer, bool f32_moments = false);
-// Expands bf16 output rows (and moments) back to fp32, exactly.
-void output_to_f32(Network& net);
+ private:
+  Bf16Rows R_;
+};
 
-// The output weights as floats (dequantized for int8, expanded for bf16), for building LSH
-// tables.
-ParamMatrix output_as_f32(const Network& net);
+// int8 rows for inference: activations are quantized to u8 per sample, products summed in
+// integers and scaled. The rows are shared by copies (they never change).
+class Int8OutputMatrix final : public OutputMatrix {
+ public:
+  explicit Int8OutputMatrix(std::shared_ptr<const QuantizedRows> q) : Q_(std::move(q)) {}
+  const QuantizedRows& storage() const { return *Q_; }
 
-// LSH tables over the output rows for sampled inference (from the fp32 values of int8 or bf16
-// rows).
-std::unique_ptr<OutputSampler> make_inference_lsh_sampler(const Config& config, const Network& net);
+  // Made from fp32 rows (OutputStorage says what it keeps), or empty for load().
+  static std::unique_ptr<OutputMatrix> from_f32(ParamMatrix w, const OutputStorage& s);
+  static std::unique_ptr<OutputMatrix> empty(std::uint32_t rows, std::uint32_t cols);
+  std::unique_ptr<OutputMatrix> clone() const override;
+  Precision precision() const override { return Precision::kInt8; }
+  std::uint32_t rows() const override { return Q_->rows; }
+  std::uint32_t cols() const override { return Q_->cols; }
+  std::size_t weight_bytes() const override {
+    return std::size_t{Q_->rows} * (Q_->stride + sizeof(float));
+  }
+  void prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
+               ScorerBatch& batch) const override;
+  void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
+                   std::size_t ld) const override;
+  void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
+                  float* out) const override;
+  const float* row_f32(std::uint32_t j, float* buf) const override;
+  ParamMatrix release_as_f32() override;
+  bool trainable() const override { return false; }
+  bool has_optimizer_state() const override { return false; }
+  bool holds(const OutputStorage&) const override { return false; }
+  std::unique_ptr<OutputLayerOps> training_ops(const ParamVector& bias,
+                                               const TrainConfig& config) override;
+  void save(ModelFileWriter& w, bool optimizer,
+            const std::function<void()>& save_bias) const override;
+  StateFields state_fields() const override;
+  void load(const ModelFileReader& r, const StateFields& state, bool optimizer) override;
 
-// Throws glide::Error "WHERE: is an int8-quantized inference model ..." when `net` cannot be
-// trained (its output layer is quantized).
-void require_trainable(const Network& net, const std::string& where);
+ private:
+  std::shared_ptr<const QuantizedRows> Q_;
+};
 
 }  // namespace glide::engine

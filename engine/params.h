@@ -2,6 +2,7 @@
 // the SIMD width so every row starts on a cache line.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "common/aligned.h"
 #include "common/rng.h"
@@ -55,6 +56,19 @@ struct ParamVector {
     v = AlignedArray<float>(w.size());
   }
 };
+
+// A layer's rows as fp32, as LSH tables hash them: row(i) gives row i's cols floats, in place
+// when the rows are stored as fp32, else expanded into a per-thread buffer (valid until the next
+// call on the same thread). The rows must outlive every use, background rebuilds included.
+struct RowsF32 {
+  std::uint32_t rows = 0, cols = 0;
+  std::function<const float*(std::size_t)> row;
+};
+
+inline RowsF32 rows_f32(const ParamMatrix& m) {
+  return {m.rows, m.cols,
+          [base = m.w.data(), stride = m.stride](std::size_t i) { return base + i * stride; }};
+}
 
 inline void ParamMatrix::init_uniform(float scale, std::uint64_t seed) {
   for (std::uint32_t r = 0; r < rows; ++r) {

@@ -57,8 +57,6 @@ class RandomSampler final : public OutputSampler {
   std::span<const float> shared_corrections() const override { return corrections_; }
   void select(const float*, std::vector<std::uint32_t>& out) override { out.clear(); }
 
-  std::size_t memory_bytes() const override { return stamp_.size() * sizeof(std::uint32_t); }
-
  private:
   std::uint32_t n_, budget_;
   std::uint64_t seed_;

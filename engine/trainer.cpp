@@ -24,6 +24,7 @@ Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<Output
     : net_(net), config_(config), sampler_(std::move(sampler)), k_(kernels()) {
   validate(config_);
   sgd_ = config_.optimizer == "sgd";
+  loss_ = make_loss(net_.config().loss);
   net_.ensure_moments();  // a network loaded for inference has none
   out_ = make_output_ops(net_, config_);
   net_.build_hidden_samplers(config_);  // tables that refresh on this run's schedule
@@ -96,60 +97,26 @@ void Trainer::select_active(std::span<const std::span<const std::uint32_t>> labe
 double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labels) {
   const std::size_t B = labels.size();
   const float inv_batch = 1.0f / static_cast<float>(B);
-  const bool softmax = net_.config().loss == LossKind::kSoftmax;
   const std::span<const float> corrections =
       sampler_ ? sampler_->shared_corrections() : std::span<const float>{};
   std::vector<double> losses(B, 0.0);
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
-        ThreadScratch& t = scratch_.local();
-        std::vector<float>& buf = t.buf;
-        for (std::size_t s = r.begin(); s < r.end(); ++s) {
-          const auto own = pairs_.own_slots(s);
-          std::vector<std::uint32_t>& slots = t.slots;
-          slots.assign(own.begin(), own.end());
-          for (std::size_t k = 0; k < pairs_.num_shared(); ++k)
-            slots.push_back(static_cast<std::uint32_t>(pairs_.shared_base(k) + s));
-          const auto& pos = label_pos_[s];
-          const std::size_t n = slots.size();
-          if (softmax) {
-            if (pos.empty()) {  // nothing to learn from a point without labels
-              for (std::uint32_t slot : slots) z_[slot] = 0;
-              continue;
-            }
-            buf.resize(n);
-            for (std::size_t i = 0; i < n; ++i) buf[i] = z_[slots[i]];
-            if (!corrections.empty()) {
-              // Negatives are corrected for how likely they were to be sampled; a sample's own
-              // labels are certain candidates.
-              for (std::size_t k = 0; k < corrections.size(); ++k)
-                buf[own.size() + k] += corrections[k];
-              for (std::uint32_t p : pos) buf[p] = z_[slots[p]];
-            }
-            const float mx = k_.max(buf.data(), n);
-            const float sum = k_.exp_shift_sum(buf.data(), n, mx);
-            const float inv_sum = 1.0f / sum, target = 1.0f / static_cast<float>(pos.size());
-            double loss = 0;
-            for (std::size_t i = 0; i < n; ++i) z_[slots[i]] = buf[i] * inv_sum * inv_batch;
-            for (std::uint32_t p : pos) {
-              loss -= target * std::log(std::max(buf[p] * inv_sum, 1e-30f));
-              z_[slots[p]] -= target * inv_batch;
-            }
-            losses[s] = loss;
-          } else {
-            // One-vs-all: -log p on labels, -log(1-p) elsewhere, as softplus terms.
-            double loss = 0;
-            for (std::uint32_t p : pos) loss -= z_[slots[p]];  // softplus(-z) = softplus(z) - z
-            for (std::size_t i = 0; i < n; ++i) {
-              const float z = z_[slots[i]];
-              loss += std::max(z, 0.0f) + std::log1p(std::exp(-std::fabs(z)));
-              z_[slots[i]] = inv_batch / (1.0f + std::exp(-z));
-            }
-            for (std::uint32_t p : pos) z_[slots[p]] -= inv_batch;
-            losses[s] = loss;
-          }
-        }
-      });
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                      ThreadScratch& t = scratch_.local();
+                      for (std::size_t s = r.begin(); s < r.end(); ++s) {
+                        const auto own = pairs_.own_slots(s);
+                        std::vector<std::uint32_t>& slots = t.slots;
+                        slots.assign(own.begin(), own.end());
+                        for (std::size_t k = 0; k < pairs_.num_shared(); ++k)
+                          slots.push_back(static_cast<std::uint32_t>(pairs_.shared_base(k) + s));
+                        const SampleLogits logits{.z = z_.data(),
+                                                  .slots = slots,
+                                                  .labels = label_pos_[s],
+                                                  .corrections = corrections,
+                                                  .first_corrected = own.size()};
+                        losses[s] = loss_->gradient(logits, inv_batch, k_, t.buf);
+                      }
+                    });
   double total = 0;
   std::size_t counted = 0;
   for (std::size_t s = 0; s < B; ++s)
@@ -405,10 +372,9 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   times_.backward += seconds_since(t);
 
   t = Clock::now();
-  if (sampler_) sampler_->after_batch(out_->view(), batches_);
+  if (sampler_) sampler_->after_batch(net_.output->rows_f32(), batches_);
   for (std::size_t l = 1; l < net_.hidden_samplers.size(); ++l)
-    if (auto& h = net_.hidden_samplers[l])
-      h->after_batch(OutputRowsView::of(net_.hidden[l - 1]), batches_);
+    if (auto& h = net_.hidden_samplers[l]) h->after_batch(rows_f32(net_.hidden[l - 1]), batches_);
   times_.refresh += seconds_since(t);
   ++batches_;
   return result;

@@ -10,6 +10,7 @@
 #include <tbb/enumerable_thread_specific.h>
 
 #include "engine/active_pairs.h"
+#include "engine/loss.h"
 #include "engine/network.h"
 #include "engine/output_ops.h"
 #include "engine/output_sampler.h"
@@ -68,6 +69,7 @@ class Trainer {
   TrainConfig config_;
   std::unique_ptr<OutputSampler> sampler_;
   std::unique_ptr<OutputLayerOps> out_;  // the output layer's rows in the configured precision
+  std::unique_ptr<Loss> loss_;           // the network's loss over each sample's logits
   const Kernels& k_;
   bool sgd_ = false;
   PhaseTimes times_;

@@ -15,11 +15,13 @@
 #include "engine/fit.h"
 #include "engine/model_file.h"
 #include "engine/predictor.h"
+#include "engine/tests/output_storage.h"
 #include "engine/tests/small_problem.h"
 #include "engine/trainer.h"
 
 using namespace glide;
 using namespace glide::engine;
+using glide::engine::testing::bf16_rows;
 
 namespace {
 
@@ -31,7 +33,7 @@ std::unique_ptr<OutputSampler> sampler_for(const Config& c, const Network& net) 
   if (c.net.sampling == OutputSampling::kRandom)
     return make_random_sampler(net.num_labels(), sampling_budget(net.num_labels(), c.net.sparsity),
                                c.train.seed);
-  return make_lsh_sampler(c.net, c.train, output_as_f32(net), true);
+  return make_lsh_sampler(c.net, c.train, net.output->rows_f32(), true);
 }
 
 struct Trained {
@@ -92,31 +94,32 @@ TEST_CASE("bf16 training modes reach fp32's P@1 within 0.03, far above the trivi
     CHECK(t.p1.at(mode) >= 5 * base);
   }
   // The storage each mode leaves behind.
-  CHECK(t.nets.at("bf16-act")->output_precision() == Precision::kF32);
+  CHECK(t.nets.at("bf16-act")->output->precision() == Precision::kF32);
   const Network& b = *t.nets.at("bf16");
-  CHECK(b.output_precision() == Precision::kBF16);
-  CHECK(b.output.w.empty());
-  CHECK(!b.output_bf16.m.empty());
-  CHECK(b.output_bf16.mf.empty());
+  CHECK(b.output->precision() == Precision::kBF16);
+  CHECK(b.output->weight_bytes() == std::size_t{b.num_labels()} * b.last_hidden() * 2);
+  CHECK(!bf16_rows(b).m.empty());
+  CHECK(bf16_rows(b).mf.empty());
   const Network& w = *t.nets.at("bf16-w");
-  CHECK(w.output_precision() == Precision::kBF16);
-  CHECK(w.output_bf16.m.empty());
-  CHECK(!w.output_bf16.mf.empty());
+  CHECK(w.output->precision() == Precision::kBF16);
+  CHECK(bf16_rows(w).m.empty());
+  CHECK(!bf16_rows(w).mf.empty());
 }
 
 TEST_CASE("the bf16 scorer equals the fp32 scorer on the expanded rows within fp32 rounding") {
   const Network& b = *trained().nets.at("bf16");
   Network f = b;  // the same values in fp32
   output_to_f32(f);
-  REQUIRE(f.output_precision() == Precision::kF32);
+  REQUIRE(f.output->precision() == Precision::kF32);
   const auto inputs = test_inputs(trained().problem.data.test, 37);
   HiddenActivations acts;
   b.forward_hidden(inputs, acts, kernels());
   const std::size_t B = inputs.size(), N = b.num_labels();
   auto scores = [&](const Network& net, bool per_row) {
-    const auto scorer = make_output_scorer(net);
+    const OutputMatrix* scorer = net.output.get();
     ScorerBatch batch;
-    scorer->prepare(acts.layers.back().data(), acts.strides.back(), B, batch);
+    scorer->prepare(acts.layers.back().data(), acts.strides.back(), B, net.output_bias.w.data(),
+                    batch);
     std::vector<float> out(B * N);
     if (!per_row) {
       scorer->score_block(batch, 0, static_cast<std::uint32_t>(N), out.data(), N);
@@ -127,8 +130,8 @@ TEST_CASE("the bf16 scorer equals the fp32 scorer on the expanded rows within fp
     }
     return out;
   };
-  CHECK(make_output_scorer(b)->precision() == Precision::kBF16);
-  CHECK(make_output_scorer(b)->weight_bytes() * 2 == make_output_scorer(f)->weight_bytes());
+  CHECK(b.output->precision() == Precision::kBF16);
+  CHECK(b.output->weight_bytes() * 2 == f.output->weight_bytes());
   const auto ref = scores(f, false), blk = scores(b, false), row = scores(b, true);
   for (std::size_t i = 0; i < ref.size(); ++i) {
     CHECK(std::fabs(blk[i] - ref[i]) <= 1e-4f * (1 + std::fabs(ref[i])));
@@ -157,7 +160,7 @@ TEST_CASE("a bf16 model file round-trips bit for bit and predicts identically") 
     }
     const LoadedModel m = load_model(path);
     REQUIRE(m.has_optimizer_state);
-    const Bf16Rows &x = b.output_bf16, &y = m.net->output_bf16;
+    const Bf16Rows &x = bf16_rows(b), &y = bf16_rows(*m.net);
     REQUIRE(y.rows == x.rows);
     CHECK(std::equal(x.w.begin(), x.w.end(), y.w.begin(), y.w.end()));
     CHECK(std::equal(x.m.begin(), x.m.end(), y.m.begin(), y.m.end()));
@@ -193,8 +196,8 @@ TEST_CASE("an fp32 model converted to bf16 for inference keeps its P@1 within 0.
   const Trained& t = trained();
   Network b = *t.nets.at("fp32");
   output_to_bf16(b, /*optimizer=*/false);
-  CHECK(b.output_precision() == Precision::kBF16);
-  CHECK(!b.output_bf16.has_optimizer_state());
+  CHECK(b.output->precision() == Precision::kBF16);
+  CHECK(!b.output->has_optimizer_state());
   const double p = evaluate(b, t.problem.data.test, EvalMode::kExact, nullptr).precision[0];
   MESSAGE("fp32 P@1 " << t.p1.at("fp32") << ", as bf16 " << p);
   CHECK(std::fabs(p - t.p1.at("fp32")) <= 0.01);
@@ -218,10 +221,10 @@ TEST_CASE("resumed bf16 training continues exactly as uninterrupted training (1 
   const testing::ResumeRuns runs =
       testing::run_full_and_resumed(c, f.data.train, temp_path("resume.bf16.glide"));
   const Network &full = *runs.full, *resumed = runs.resumed.net.get();
-  REQUIRE(resumed->output_precision() == Precision::kBF16);
+  REQUIRE(resumed->output->precision() == Precision::kBF16);
   CHECK(runs.resumed_end.samples == runs.full_end.samples);
   CHECK(resumed->step == full.step);
-  const Bf16Rows &x = full.output_bf16, &y = resumed->output_bf16;
+  const Bf16Rows &x = bf16_rows(full), &y = bf16_rows(*resumed);
   CHECK(std::equal(x.w.begin(), x.w.end(), y.w.begin(), y.w.end()));
   CHECK(std::equal(x.m.begin(), x.m.end(), y.m.begin(), y.m.end()));
   CHECK(std::equal(x.v.begin(), x.v.end(), y.v.begin(), y.v.end()));

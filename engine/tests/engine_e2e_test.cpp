@@ -15,10 +15,12 @@
 #include "engine/fit.h"
 #include "engine/output_weights.h"
 #include "engine/predictor.h"
+#include "engine/tests/output_storage.h"
 #include "engine/tests/small_problem.h"
 
 using namespace glide;
 using namespace glide::engine;
+using glide::engine::testing::f32_rows;
 
 namespace {
 
@@ -54,7 +56,7 @@ std::unique_ptr<OutputSampler> sampler_for(const Config& c, const Network& net) 
       return make_random_sampler(net.num_labels(),
                                  sampling_budget(net.num_labels(), c.net.sparsity), c.train.seed);
     default:
-      return make_lsh_sampler(c.net, c.train, net.output, true);
+      return make_lsh_sampler(c.net, c.train, net.output->rows_f32(), true);
   }
 }
 
@@ -75,7 +77,7 @@ TEST_CASE("training reaches P@1 far above the most-frequent-label baseline") {
     CHECK(e.precision[0] >= 3 * baseline);
     CHECK(e.precision[0] >= 0.3);
     if (s == OutputSampling::kLsh) {
-      auto lsh = make_lsh_sampler(c.net, c.train, net.output, false);
+      auto lsh = make_lsh_sampler(c.net, c.train, net.output->rows_f32(), false);
       const EvalResult es = evaluate(net, f.data.test, EvalMode::kSampled, lsh.get());
       MESSAGE("lsh: sampled P@1 " << es.precision[0] << " scoring " << es.mean_scored
                                   << " labels per point");
@@ -187,8 +189,8 @@ TEST_CASE("resumed training continues exactly as uninterrupted training (1 threa
     CHECK(runs.resumed_end.samples == runs.full_end.samples);
     CHECK(resumed->step == full.step);
     bool same = true;
-    for (std::size_t i = 0; i < full.output.w.size() && same; ++i)
-      same = full.output.w[i] == resumed->output.w[i];
+    for (std::size_t i = 0; i < f32_rows(full).w.size() && same; ++i)
+      same = f32_rows(full).w[i] == f32_rows(*resumed).w[i];
     for (std::size_t i = 0; i < full.input.w.size() && same; ++i)
       same = full.input.w[i] == resumed->input.w[i];
     CHECK(same);

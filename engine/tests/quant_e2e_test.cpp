@@ -13,11 +13,13 @@
 #include "engine/fit.h"
 #include "engine/model_file.h"
 #include "engine/predictor.h"
+#include "engine/tests/output_storage.h"
 #include "engine/tests/small_problem.h"
 #include "engine/trainer.h"
 
 using namespace glide;
 using namespace glide::engine;
+using glide::engine::testing::int8_rows;
 
 namespace {
 
@@ -30,7 +32,7 @@ struct Trained : testing::SmallProblem {
   Trained() : SmallProblem(3) {
     net = std::make_unique<Network>(config.net);
     Trainer trainer(*net, config.train,
-                    make_lsh_sampler(config.net, config.train, net->output, true));
+                    make_lsh_sampler(config.net, config.train, net->output->rows_f32(), true));
     fit(*net, trainer, data.train, config.train, {});
   }
 };
@@ -52,8 +54,10 @@ TEST_CASE("int8 output layer: P@1 within 0.005 of fp32, same top-1 on most point
   const Trained& t = trained();
   Network q = *t.net;
   quantize_output(q, quant::Granularity::kRow);
-  CHECK(q.output_precision() == Precision::kInt8);
-  CHECK(q.output.w.empty());  // the fp32 rows are gone
+  CHECK(q.output->precision() == Precision::kInt8);
+  // only the s8 rows and their scales are left
+  CHECK(q.output->weight_bytes() ==
+        std::size_t{q.num_labels()} * (QuantizedRows::stride_for(q.last_hidden()) + sizeof(float)));
   const EvalResult f = evaluate(*t.net, t.data.test, EvalMode::kExact, nullptr);
   const EvalResult e = evaluate(q, t.data.test, EvalMode::kExact, nullptr);
   MESSAGE("exact P@1 fp32 " << f.precision[0] << ", int8 " << e.precision[0] << "; P@5 fp32 "
@@ -93,12 +97,13 @@ TEST_CASE("the scalar and VNNI int8 paths score identically") {
   const auto inputs = test_inputs(t.data.test, 37);
   HiddenActivations acts;
   q.forward_hidden(inputs, acts, kernels());
-  const auto scorer = make_output_scorer(q);
+  const OutputMatrix* scorer = q.output.get();
   REQUIRE(scorer->precision() == Precision::kInt8);
   const std::size_t B = inputs.size(), N = scorer->rows();
   auto score_all = [&] {
     ScorerBatch batch;
-    scorer->prepare(acts.layers.back().data(), acts.strides.back(), B, batch);
+    scorer->prepare(acts.layers.back().data(), acts.strides.back(), B, q.output_bias.w.data(),
+                    batch);
     std::vector<float> block(B * N), rows(B * N);
     scorer->score_block(batch, 0, static_cast<std::uint32_t>(N), block.data(), N);
     std::vector<std::uint32_t> ids(N);
@@ -145,7 +150,7 @@ TEST_CASE("a quantized model file round-trips and serves exact and sampled predi
   CHECK(std::filesystem::file_size(int8) < std::filesystem::file_size(fp32));
 
   const Predictor loaded(int8, /*lsh=*/true);
-  CHECK(loaded.network().output_precision() == Precision::kInt8);
+  CHECK(loaded.network().output->precision() == Precision::kInt8);
   CHECK(to_json(loaded.config()) == to_json(t.config));
   const auto inputs = test_inputs(t.data.test, 200);
   std::vector<Prediction> a, b;
@@ -167,11 +172,11 @@ TEST_CASE("a quantized model file round-trips and serves exact and sampled predi
   const std::string again = temp_path("again.int8.glide");
   save_model(again, loaded.network(), loaded.config(), {6000, 1});
   const LoadedModel m2 = load_model(again);
-  REQUIRE(m2.net->output_int8);
-  CHECK(std::equal(m2.net->output_int8->q.begin(), m2.net->output_int8->q.end(),
-                   q.output_int8->q.begin()));
-  CHECK(std::equal(m2.net->output_int8->scale.begin(), m2.net->output_int8->scale.end(),
-                   q.output_int8->scale.begin()));
+  REQUIRE(m2.net->output->precision() == Precision::kInt8);
+  CHECK(
+      std::equal(int8_rows(*m2.net).q.begin(), int8_rows(*m2.net).q.end(), int8_rows(q).q.begin()));
+  CHECK(std::equal(int8_rows(*m2.net).scale.begin(), int8_rows(*m2.net).scale.end(),
+                   int8_rows(q).scale.begin()));
 }
 
 TEST_CASE("loading an int8 model for training fails with a named error") {

@@ -9,6 +9,7 @@
 
 #include "data/dataset.h"
 #include "engine/network.h"
+#include "engine/tests/output_storage.h"
 #include "engine/trainer.h"
 
 namespace glide::engine::testing {
@@ -46,7 +47,7 @@ inline std::vector<float*> parameters(Network& net) {
     add_matrix(net.hidden[l]);
     for (std::uint32_t i = 0; i < net.hidden[l].rows; ++i) p.push_back(&net.hidden_bias[l].w[i]);
   }
-  add_matrix(net.output);
+  add_matrix(f32_rows(net));
   for (std::uint32_t i = 0; i < net.num_labels(); ++i) p.push_back(&net.output_bias.w[i]);
   return p;
 }
@@ -89,7 +90,7 @@ inline double reference_loss(const Network& net, const Batch& b, double* kink_di
     std::vector<double> z(net.num_labels());
     for (std::uint32_t j = 0; j < net.num_labels(); ++j) {
       z[j] = net.output_bias.w[j];
-      for (std::size_t i = 0; i < h.size(); ++i) z[j] += net.output.row(j)[i] * h[i];
+      for (std::size_t i = 0; i < h.size(); ++i) z[j] += f32_rows(net).row(j)[i] * h[i];
     }
     const auto& y = b.labels[s];
     if (net.config().loss == LossKind::kSoftmax) {

@@ -12,6 +12,7 @@
 #include "engine/logq_correction.h"
 #include "engine/network.h"
 #include "engine/output_sampler.h"
+#include "engine/tests/output_storage.h"
 #include "engine/tests/reference_network.h"
 #include "engine/trainer.h"
 
@@ -93,7 +94,8 @@ TEST_CASE("a sampled layer with every neuron active equals the dense layer") {
     }
     for (std::uint32_t j = 0; j < nc.num_labels; ++j)
       for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
-        CHECK(sampled.output.row(j)[i] == doctest::Approx(dense.output.row(j)[i]).epsilon(1e-5));
+        CHECK(f32_rows(sampled).row(j)[i] ==
+              doctest::Approx(f32_rows(dense).row(j)[i]).epsilon(1e-5));
     for (std::uint32_t f = 0; f < nc.num_features; ++f)
       for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
         CHECK(sampled.input.row(f)[i] == doctest::Approx(dense.input.row(f)[i]).epsilon(1e-5));
@@ -178,8 +180,8 @@ TEST_CASE("the learning-rate scale scales the first step exactly") {
     std::size_t moved = 0;
     for (std::uint32_t j = 0; j < nc.num_labels; ++j)
       for (std::uint32_t i = 0; i < nc.hidden[0]; ++i) {
-        const float d_full = full.output.row(j)[i] - start.output.row(j)[i];
-        const float d_half = half.output.row(j)[i] - start.output.row(j)[i];
+        const float d_full = f32_rows(full).row(j)[i] - f32_rows(start).row(j)[i];
+        const float d_half = f32_rows(half).row(j)[i] - f32_rows(start).row(j)[i];
         CHECK(d_half == doctest::Approx(0.5f * d_full).epsilon(1e-3).scale(1e-6));
         moved += d_full != 0;
       }

@@ -1,0 +1,112 @@
+// The losses (engine/loss.h) against double-precision references of their definitions.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/loss.h"
+#include "engine/tests/random_vectors.h"
+
+using namespace glide;
+using namespace glide::engine;
+
+namespace {
+
+// A sample's logits scattered over a larger array (as the trainer lays them out), with labels
+// at `labels` and, for softmax, corrections on the positions from `first`.
+struct Case {
+  std::vector<float> z;
+  std::vector<std::uint32_t> slots, labels;
+  std::vector<float> corrections;
+  std::size_t first = 0;
+  Case(std::size_t n, std::vector<std::uint32_t> lab, bool corrected) : labels(std::move(lab)) {
+    Rng rng(5);
+    z = testing::randoms(3 * n, rng, -4, 4);
+    for (std::size_t i = 0; i < n; ++i) slots.push_back(static_cast<std::uint32_t>(3 * i + 1));
+    if (corrected) {
+      first = n / 2;
+      corrections = testing::randoms(n - first, rng, -2, 0);
+    }
+  }
+  SampleLogits logits() { return {z.data(), slots, labels, corrections, first}; }
+  double logit(std::size_t i) const {  // as the loss sees it (corrected unless a label)
+    double x = z[slots[i]];
+    const bool label = std::find(labels.begin(), labels.end(), i) != labels.end();
+    if (!label && i >= first && i - first < corrections.size()) x += corrections[i - first];
+    return x;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("softmax: loss and gradient are those of cross-entropy against the uniform label mix") {
+  for (const bool corrected : {false, true}) {
+    CAPTURE(corrected);
+    Case c(40, {3, 25, 31}, corrected);
+    const std::size_t n = c.slots.size();
+    std::vector<double> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = c.logit(i);
+    const double mx = *std::max_element(x.begin(), x.end());
+    double sum = 0;
+    for (double v : x) sum += std::exp(v - mx);
+    double ref_loss = 0;
+    std::vector<double> ref_grad(n);
+    for (std::size_t i = 0; i < n; ++i) ref_grad[i] = std::exp(x[i] - mx) / sum;
+    for (std::uint32_t p : c.labels) {
+      ref_loss -= std::log(std::exp(x[p] - mx) / sum) / 3;
+      ref_grad[p] -= 1.0 / 3;
+    }
+    const std::vector<float> before = c.z;
+    const auto loss = make_loss(LossKind::kSoftmax);
+    std::vector<float> buf;
+    const float scale = 0.25f;
+    const double l = loss->gradient(c.logits(), scale, kernels(), buf);
+    CHECK(l == doctest::Approx(ref_loss).epsilon(1e-5));
+    for (std::size_t i = 0; i < n; ++i)
+      CHECK(c.z[c.slots[i]] == doctest::Approx(scale * ref_grad[i]).epsilon(1e-5).scale(1e-6));
+    for (std::size_t i = 0; i < c.z.size(); ++i)  // only the sample's slots change
+      if (i % 3 != 1) CHECK(c.z[i] == before[i]);
+  }
+}
+
+TEST_CASE("softmax learns nothing from a sample without labels") {
+  Case c(10, {}, false);
+  std::vector<float> buf;
+  CHECK(make_loss(LossKind::kSoftmax)->gradient(c.logits(), 1.0f, kernels(), buf) == 0);
+  for (std::uint32_t slot : c.slots) CHECK(c.z[slot] == 0);
+}
+
+TEST_CASE("one-vs-all: loss and gradient are those of a logistic loss per label") {
+  Case c(40, {0, 17}, false);
+  const std::size_t n = c.slots.size();
+  double ref_loss = 0;
+  std::vector<double> ref_grad(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = c.z[c.slots[i]], p = 1 / (1 + std::exp(-x));
+    const bool label = i == 0 || i == 17;
+    ref_loss -= label ? std::log(p) : std::log(1 - p);
+    ref_grad[i] = p - (label ? 1 : 0);
+  }
+  std::vector<float> buf;
+  const double l = make_loss(LossKind::kSigmoid)->gradient(c.logits(), 0.5f, kernels(), buf);
+  CHECK(l == doctest::Approx(ref_loss).epsilon(1e-5));
+  for (std::size_t i = 0; i < n; ++i)
+    CHECK(c.z[c.slots[i]] == doctest::Approx(0.5 * ref_grad[i]).epsilon(1e-5).scale(1e-6));
+}
+
+TEST_CASE("the probability each loss reports for a scored label") {
+  const auto softmax = make_loss(LossKind::kSoftmax), sigmoid = make_loss(LossKind::kSigmoid);
+  CHECK(softmax->kind() == LossKind::kSoftmax);
+  CHECK(sigmoid->kind() == LossKind::kSigmoid);
+  const std::vector<float> scores{1.5f, -0.5f, 0.25f, 3.0f};
+  double sum = 0;
+  for (float s : scores) sum += std::exp(double{s} - 3.0);
+  double total = 0;
+  for (float s : scores) {
+    total += softmax->probability(s, 3.0f, sum);
+    CHECK(sigmoid->probability(s, 3.0f, sum) ==
+          doctest::Approx(1 / (1 + std::exp(-double{s}))).epsilon(1e-6));
+  }
+  CHECK(total == doctest::Approx(1.0).epsilon(1e-6));
+  CHECK(softmax->probability(3.0f, 3.0f, sum) == doctest::Approx(1 / sum).epsilon(1e-6));
+}
