@@ -64,7 +64,7 @@ void train_next(Contender& c, const data::Dataset& train, const std::vector<std:
     inputs.push_back(train.features(stream[i % stream.size()]));
     labels.push_back(train.labels(stream[i % stream.size()]));
   }
-  if (c.config.train.lr_schedule == "linear")
+  if (c.config.train.lr_schedule == engine::LrSchedule::kLinear)
     c.trainer->set_lr_scale(1.0 - (1.0 - c.config.train.lr_final) *
                                       std::min(1.0, static_cast<double>(c.samples) / c.planned));
   const auto t0 = Clock::now();

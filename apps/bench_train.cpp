@@ -214,7 +214,7 @@ int bench_train(int argc, char** argv) {
   const bool by_precision = r.count("precisions") > 0;
   const std::vector<std::string> precisions =
       by_precision ? split(r["precisions"].as<std::string>())
-                   : std::vector<std::string>{config.train.precision};
+                   : std::vector<std::string>{engine::name(config.train.precision)};
   const std::vector<std::string> variants =
       split(by_precision && !r.count("variants") ? "lsh" : r["variants"].as<std::string>());
   std::vector<VariantResult> results;
@@ -226,7 +226,7 @@ int bench_train(int argc, char** argv) {
     for (const std::string& precision : precisions) {
       engine::Config c = config;
       c.net.sampling = engine::parse_sampling(name);
-      c.train.precision = precision;
+      c.train.precision = engine::parse_enum<engine::TrainPrecision>(precision, "--precisions");
       engine::validate(c.train);
       if (dense)
         c.train.batch =

@@ -54,7 +54,7 @@ FitProgress fit(Network& net, Trainer& trainer, const data::Dataset& train_set,
       inputs.push_back(train_set.features(order[i]));
       labels.push_back(train_set.labels(order[i]));
     }
-    if (train.lr_schedule == "linear")
+    if (train.lr_schedule == LrSchedule::kLinear)
       trainer.set_lr_scale(1.0 - (1.0 - train.lr_final) * static_cast<double>(p.samples) /
                                      static_cast<double>(std::max<std::uint64_t>(total, 1)));
     const BatchResult r = trainer.train_batch(inputs, labels);

@@ -204,7 +204,7 @@ class Fp32Ops final : public OutputLayerOps {
         bias_(net.output_bias),
         k_(kernels()),
         bk_(bf16_kernels()),
-        sgd_(c.optimizer == "sgd") {}
+        sgd_(c.optimizer == Optimizer::kSgd) {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     H_ = H;
     stride_ = stride;
@@ -253,7 +253,10 @@ class Fp32Ops final : public OutputLayerOps {
 class Bf16ActBase : public OutputLayerOps {
  public:
   Bf16ActBase(const Network& net, const TrainConfig& c)
-      : bias_(net.output_bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
+      : bias_(net.output_bias),
+        k_(kernels()),
+        bk_(bf16_kernels()),
+        sgd_(c.optimizer == Optimizer::kSgd) {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     dim_ = stride;  // converting the padding (zeros) too keeps bf16 rows fully defined
     hstride_ = stride;
@@ -382,9 +385,10 @@ class Bf16Ops final : public Bf16ActBase {
 
 std::unique_ptr<OutputLayerOps> make_output_ops(Network& net, const TrainConfig& config) {
   if (net.output_int8) fail("the output layer is int8-quantized: it cannot be trained");
-  const bool bf16_weights = config.precision == "bf16" || config.precision == "bf16-w";
+  const bool bf16_weights =
+      config.precision == TrainPrecision::kBF16 || config.precision == TrainPrecision::kBF16W;
   if (bf16_weights) {
-    const bool f32_moments = config.precision == "bf16-w";
+    const bool f32_moments = config.precision == TrainPrecision::kBF16W;
     if (net.output_bf16.rows && net.output_bf16.mf.empty() != !f32_moments)
       output_to_f32(net);  // the other bf16 mode: convert the moments through fp32
     if (!net.output_bf16.rows) output_to_bf16(net, /*optimizer=*/true, f32_moments);
@@ -405,7 +409,8 @@ std::unique_ptr<OutputLayerOps> make_output_ops(Network& net, const TrainConfig&
     net.output.m = AlignedArray<float>(net.output.w.size());
     net.output.v = AlignedArray<float>(net.output.w.size());
   }
-  if (config.precision == "bf16-act") return std::make_unique<Bf16ActOps>(net, config);
+  if (config.precision == TrainPrecision::kBF16Act)
+    return std::make_unique<Bf16ActOps>(net, config);
   return std::make_unique<Fp32Ops>(net, config);
 }
 

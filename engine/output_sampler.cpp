@@ -35,7 +35,7 @@ std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Netw
       return nullptr;
     case OutputSampling::kRandom:
       return make_random_sampler(n, sampling_budget(n, c.net.sparsity), c.train.seed,
-                                 c.train.sampled_correction == "logq");
+                                 c.train.sampled_correction == SampledCorrection::kLogQ);
     default:
       if (net.output_precision() != Precision::kF32) {  // bf16 rows: hashed expanded to fp32
         const ParamMatrix rows = output_as_f32(net);

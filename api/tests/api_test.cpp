@@ -475,7 +475,7 @@ TEST_CASE("misuse: invalid config values") {
   CHECK_GLIDE_ERROR(
       glide::Model::create_from_json(
           R"({"network": {"num_features": 5, "num_labels": 5, "sampling": "magic"}})"),
-      "output sampling must be lsh, random or dense");
+      "config key 'network.sampling' must be lsh, random or dense, got 'magic'");
 }
 
 TEST_CASE("a model with a sampled hidden layer trains, round-trips its config and reloads") {
