@@ -115,9 +115,11 @@ engine::EvalMode to_engine(PredictMode m) {
   return m == PredictMode::kSampled ? engine::EvalMode::kSampled : engine::EvalMode::kExact;
 }
 
-// The public LSH options over an engine LshConfig (its other fields keep their values).
-void copy_lsh(const LshOptions& o, engine::LshConfig& l) {
-  l.family = o.family;
+// The public LSH options over an engine LshConfig (its other fields keep their values); `path`
+// ("network.lsh.") names the options in errors. Names become enums through the engine's config
+// table, so the API accepts exactly the names a config file does.
+void copy_lsh(const LshOptions& o, engine::LshConfig& l, const std::string& path) {
+  l.family = engine::parse_enum<hashing::HashKind>(o.family, path + "family");
   l.K = o.K;
   l.L = o.L;
   l.range_pow = o.range_pow;
@@ -134,12 +136,13 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
                : c.sampling == Sampling::kRandom ? engine::OutputSampling::kRandom
                                                  : engine::OutputSampling::kLsh;
   n.sparsity = c.sparsity;
-  copy_lsh(c.lsh, n.lsh);
+  copy_lsh(c.lsh, n.lsh, "network.lsh.");
   for (const HiddenLayerSampling& h : c.hidden_sampling) {
     engine::HiddenSampling e;
     e.sampled = h.sampled;
     e.sparsity = h.sparsity;
-    copy_lsh(h.lsh, e.lsh);
+    copy_lsh(h.lsh, e.lsh,
+             "network.hidden_sampling[" + std::to_string(n.hidden_sampling.size()) + "].lsh.");
     n.hidden_sampling.push_back(e);
   }
   n.seed = c.seed;
@@ -156,7 +159,7 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
                : n.sampling == engine::OutputSampling::kRandom ? Sampling::kRandom
                                                                : Sampling::kLsh;
   c.sparsity = n.sparsity;
-  c.lsh.family = n.lsh.family;
+  c.lsh.family = engine::name(n.lsh.family);
   c.lsh.K = n.lsh.K;
   c.lsh.L = n.lsh.L;
   c.lsh.range_pow = n.lsh.range_pow;
@@ -165,7 +168,7 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
     HiddenLayerSampling h;
     h.sampled = e.sampled;
     h.sparsity = e.sparsity;
-    h.lsh = {e.lsh.family, e.lsh.K, e.lsh.L, e.lsh.range_pow, e.lsh.bucket_size};
+    h.lsh = {engine::name(e.lsh.family), e.lsh.K, e.lsh.L, e.lsh.range_pow, e.lsh.bucket_size};
     c.hidden_sampling.push_back(h);
   }
   c.seed = n.seed;
@@ -174,7 +177,7 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
 
 // Fields of TrainOptions over `t` (the engine's other knobs keep their values).
 void apply(const TrainOptions& o, engine::TrainConfig& t) {
-  t.optimizer = o.optimizer;
+  t.optimizer = engine::parse_enum<engine::Optimizer>(o.optimizer, "train.optimizer");
   t.lr = o.lr;
   t.batch = o.batch;
   t.epochs = o.epochs;
@@ -185,13 +188,13 @@ void apply(const TrainOptions& o, engine::TrainConfig& t) {
   t.eval_points = o.eval_points;
   t.rebuild_every = o.rebuild_every;
   t.rebuild_growth = o.rebuild_growth;
-  t.lr_schedule = o.lr_schedule;
+  t.lr_schedule = engine::parse_enum<engine::LrSchedule>(o.lr_schedule, "train.lr_schedule");
   t.lr_final = o.lr_final;
 }
 
 TrainOptions from_engine(const engine::TrainConfig& t) {
   TrainOptions o;
-  o.optimizer = t.optimizer;
+  o.optimizer = engine::name(t.optimizer);
   o.lr = t.lr;
   o.batch = t.batch;
   o.epochs = t.epochs;
@@ -202,7 +205,7 @@ TrainOptions from_engine(const engine::TrainConfig& t) {
   o.eval_points = t.eval_points;
   o.rebuild_every = t.rebuild_every;
   o.rebuild_growth = t.rebuild_growth;
-  o.lr_schedule = t.lr_schedule;
+  o.lr_schedule = engine::name(t.lr_schedule);
   o.lr_final = t.lr_final;
   return o;
 }
@@ -210,9 +213,6 @@ TrainOptions from_engine(const engine::TrainConfig& t) {
 void validate_all(const engine::Config& c) {
   engine::validate(c.net);
   engine::validate(c.train);
-  const std::string& f = c.net.lsh.family;
-  if (f != "simhash" && f != "wta" && f != "dwta" && f != "doph")
-    fail("network.lsh.family must be simhash, wta, dwta or doph, got '" + f + "'");
 }
 
 Metrics to_metrics(const engine::EvalResult& e) {

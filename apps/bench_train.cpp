@@ -194,7 +194,7 @@ int bench_train(int argc, char** argv) {
   apply_config_flags(r, config);
   // Every variant trains at train.lr throughout (--lr-schedule does not apply): variants train
   // different numbers of samples, and P@1 after the common samples compares them at equal lr.
-  config.train.lr_schedule = "constant";
+  config.train.lr_schedule = engine::LrSchedule::kConstant;
   const std::uint64_t samples =
       std::min<std::uint64_t>(r["samples"].as<std::uint64_t>(), tt.train.num_points());
   const std::uint64_t dense_samples = std::min(r["dense-samples"].as<std::uint64_t>(), samples);
@@ -208,11 +208,11 @@ int bench_train(int argc, char** argv) {
       by_precision ? parse_list(r["precisions"].as<std::string>(), "precisions",
                                 [&](const std::string& precision) {
                                   engine::TrainConfig t = config.train;
-                                  t.precision = precision;
+                                  t.precision = engine::parse_enum<engine::TrainPrecision>(precision, "--precisions");
                                   engine::validate(t);
                                   return precision;
                                 })
-                   : std::vector<std::string>{config.train.precision};
+                   : std::vector<std::string>{engine::name(config.train.precision)};
   const std::vector<std::string> variants =
       parse_list(by_precision && !r.count("variants") ? "lsh" : r["variants"].as<std::string>(),
                  "variants", [](const std::string& name) {
@@ -228,7 +228,7 @@ int bench_train(int argc, char** argv) {
     for (const std::string& precision : precisions) {
       engine::Config c = config;
       c.net.sampling = engine::parse_sampling(name);
-      c.train.precision = precision;
+      c.train.precision = engine::parse_enum<engine::TrainPrecision>(precision, "--precisions");
       engine::validate(c.train);
       if (dense)
         c.train.batch =

@@ -53,7 +53,8 @@ int cmd_eval(int argc, char** argv) {
   engine::LoadedModel m =
       engine::load_model(r["model"].as<std::string>(), /*optimizer_state=*/false);
   if (r.count("sparsity")) m.config.net.sparsity = r["sparsity"].as<double>();
-  if (r.count("lsh-strategy")) m.config.net.lsh.strategy = r["lsh-strategy"].as<std::string>();
+  if (r.count("lsh-strategy"))
+    engine::set_config_flag(m.config, "lsh-strategy", r["lsh-strategy"].as<std::string>());
   if (r.count("prior-fraction")) m.config.net.prior_fraction = r["prior-fraction"].as<double>();
   engine::validate(m.config.net);
   data::ReadOptions ro;

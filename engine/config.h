@@ -2,7 +2,13 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
+
+#include "hashing/active_set_sampler.h"
+#include "hashing/bucket_tables.h"
+#include "hashing/hash_config.h"
 
 namespace glide::engine {
 
@@ -13,18 +19,38 @@ enum class OutputSampling {
   kDense,   // every neuron (exact softmax)
 };
 enum class LossKind { kSoftmax, kSigmoid };
+enum class Optimizer { kAdam, kSgd };
+// Storage and arithmetic of the output layer while training (docs/quantization.md); not the
+// storage of a saved inference model (engine::Precision, which includes int8).
+enum class TrainPrecision {
+  kF32,      // "fp32"
+  kBF16Act,  // "bf16-act": bf16 last-hidden activations, fp32 weights
+  kBF16,     // "bf16": bf16 weights, Adam moments and activations, stochastic rounding
+  kBF16W,    // "bf16-w": bf16 weights and activations, fp32 Adam moments
+};
+enum class LrSchedule {
+  kConstant,  // "constant"
+  kLinear,    // "linear": lr falls linearly to lr_final * lr at the end of `epochs`
+};
+// Sampled softmax: kLogQ ("logq") corrects each shared negative's logit by -log of its
+// probability of being sampled (engine/logq_correction.h); kNone ("none") leaves logits as they
+// are.
+enum class SampledCorrection { kNone, kLogQ };
 
+// The fields of every struct below, with their JSON keys, flags and ranges, are listed once in
+// engine/config_fields.h; defaults are the member initializers here.
 struct LshConfig {
-  std::string family = "dwta";  // simhash | wta | dwta | doph
+  hashing::HashKind family = hashing::HashKind::kDwta;
   std::uint32_t K = 6;
   std::uint32_t L = 50;
   std::uint32_t range_pow = 15;
   std::uint32_t bucket_size = 32;
-  std::string insert_policy = "fifo";  // fifo | reservoir
+  hashing::InsertPolicy insert_policy = hashing::InsertPolicy::kFifo;
   std::uint32_t simhash_ratio = 3;
   std::uint32_t bin_size = 8;
-  std::string strategy = "union";  // union | topk | threshold
-  std::uint32_t min_count = 2;     // threshold strategy
+  hashing::SampleStrategy strategy = hashing::SampleStrategy::kUnion;
+  std::uint32_t min_count = 2;  // threshold strategy
+  friend bool operator==(const LshConfig&, const LshConfig&) = default;
 };
 
 // How hidden layer l >= 1 chooses the neurons it computes. A sampled layer owns LSH tables over
@@ -37,16 +63,17 @@ struct HiddenSampling {
   double sparsity = 0.05;  // fraction of the layer's neurons active per sample
   // Small layers want few, well-filled buckets: 2 DWTA bins of 8 per table (64 buckets), the
   // candidates found in the most tables first (measured: docs/training.md).
-  LshConfig lsh{.family = "dwta",
+  LshConfig lsh{.family = hashing::HashKind::kDwta,
                 .K = 2,
                 .L = 16,
                 .range_pow = 6,
                 .bucket_size = 64,
-                .insert_policy = "fifo",
+                .insert_policy = hashing::InsertPolicy::kFifo,
                 .simhash_ratio = 3,
                 .bin_size = 8,
-                .strategy = "topk",
+                .strategy = hashing::SampleStrategy::kTopK,
                 .min_count = 2};
+  friend bool operator==(const HiddenSampling&, const HiddenSampling&) = default;
 };
 
 struct NetworkConfig {
@@ -66,17 +93,14 @@ struct NetworkConfig {
   double prior_fraction = 0.5;
   LshConfig lsh;
   std::uint64_t seed = 1;
+  friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
 
 struct TrainConfig {
-  std::string optimizer = "adam";  // adam | sgd
-  // Storage and arithmetic of the output layer (docs/quantization.md): fp32; bf16-act (bf16
-  // last-hidden activations, fp32 weights); bf16 (bf16 weights, Adam moments and activations,
-  // stochastic rounding); bf16-w (bf16 weights and activations, fp32 Adam moments).
-  std::string precision = "fp32";
+  Optimizer optimizer = Optimizer::kAdam;
+  TrainPrecision precision = TrainPrecision::kF32;
   double lr = 1e-2;
-  // "constant", or "linear": lr falls linearly to lr_final * lr at the end of `epochs`.
-  std::string lr_schedule = "linear";
+  LrSchedule lr_schedule = LrSchedule::kLinear;
   double lr_final = 0.1;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-7;  // eps: see docs/training.md
   std::uint32_t batch = 256;
@@ -89,20 +113,21 @@ struct TrainConfig {
   std::uint32_t rebuild_every = 200;
   double rebuild_growth = 1.1;
   std::uint64_t rehash_every = 0;
-  // Sampled softmax: "logq" corrects each shared negative's logit by -log of its probability of
-  // being sampled (engine/logq_correction.h); "none" leaves logits as they are.
-  std::string sampled_correction = "none";
+  SampledCorrection sampled_correction = SampledCorrection::kNone;
   double max_seconds = 0;        // stop after this wall time (0: no limit)
   std::uint32_t eval_every = 0;  // batches between quick P@1 checks (0: each epoch)
   std::uint32_t eval_points = 1000;
+  friend bool operator==(const TrainConfig&, const TrainConfig&) = default;
 };
 
 struct Config {
   NetworkConfig net;
   TrainConfig train;
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
-// JSON round trip. Unknown keys and wrong types are errors naming the key (`where` is the file).
+// JSON round trip. Unknown keys, wrong types, unknown names and values out of range are errors
+// naming the key and the file (`where`).
 std::string to_json(const Config& c, int indent = 2);
 Config config_from_json(const std::string& json, const std::string& where);
 // Applies the keys present in `json` over `c`.
@@ -111,8 +136,36 @@ void merge_json(Config& c, const std::string& json, const std::string& where);
 void validate(const NetworkConfig& c);
 void validate(const TrainConfig& c);
 
+// The command-line flags of the config fields that have one (network, network.lsh and train;
+// the per-layer settings of hidden_sampling have none), in the order of the field table.
+struct ConfigFlag {
+  // kText: a name, or a comma list of sizes.
+  enum class Type { kU32, kU64, kReal, kText };
+  std::string name;  // without the dashes: "lsh-family"
+  std::string key;   // the JSON key path it sets: "network.lsh.family"
+  std::string help;
+  Type type = Type::kText;
+};
+const std::vector<ConfigFlag>& config_flags();
+using FlagValue = std::variant<std::uint32_t, std::uint64_t, double, std::string>;
+// Sets the field behind flag `name` (a ConfigFlag::name) from a value of the flag's type; errors
+// (an unknown name, a value out of range) name the flag.
+void set_config_flag(Config& c, std::string_view name, const FlagValue& value);
+
+// The names of enum values in JSON and flags ("dwta", "bf16-act", ...).
 const char* name(OutputSampling s);
 const char* name(LossKind l);
+const char* name(Optimizer o);
+const char* name(TrainPrecision p);
+const char* name(LrSchedule s);
+const char* name(SampledCorrection c);
+const char* name(hashing::HashKind k);
+const char* name(hashing::InsertPolicy p);
+const char* name(hashing::SampleStrategy s);
+// The value named `text`; otherwise an error naming `what` (a key or a flag) and listing the
+// accepted names. Defined for every enum that `name` takes.
+template <class E>
+E parse_enum(std::string_view text, const std::string& what);
 OutputSampling parse_sampling(const std::string& s);
 LossKind parse_loss(const std::string& s);
 

@@ -60,7 +60,7 @@ BatchResult FitRun::step() {
     inputs_.push_back(train_set_.features(order_[i]));
     labels_.push_back(train_set_.labels(order_[i]));
   }
-  if (train_.lr_schedule == "linear")
+  if (train_.lr_schedule == LrSchedule::kLinear)
     trainer_.set_lr_scale(1.0 - (1.0 - train_.lr_final) * static_cast<double>(p_.samples) /
                                     static_cast<double>(std::max<std::uint64_t>(total_, 1)));
   const BatchResult r = trainer_.train_batch(inputs_, labels_);

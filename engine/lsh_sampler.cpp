@@ -32,7 +32,7 @@ struct SamplerSpec {
 
 hashing::HashConfig hash_config(const SamplerSpec& spec) {
   hashing::HashConfig h;
-  h.kind = hashing::parse_hash_kind(spec.lsh.family);
+  h.kind = spec.lsh.family;
   h.dim = spec.dim;
   h.K = spec.lsh.K;
   h.L = spec.lsh.L;
@@ -47,7 +47,7 @@ hashing::HashConfig hash_config(const SamplerSpec& spec) {
 hashing::TableConfig table_config(const SamplerSpec& spec) {
   hashing::TableConfig t;
   t.bucket_capacity = spec.lsh.bucket_size;
-  t.policy = hashing::parse_insert_policy(spec.lsh.insert_policy);
+  t.policy = spec.lsh.insert_policy;
   t.seed = derive_seed(spec.seed, 78);
   return t;
 }
@@ -69,12 +69,12 @@ class LshSampler final : public OutputSampler {
               hashing::ActiveSetSampler(num_neurons_, derive_seed(seed_, 100 + next_thread_++)),
               {}};
         }) {
-    sample_.strategy = hashing::parse_sample_strategy(spec.lsh.strategy);
+    sample_.strategy = spec.lsh.strategy;
     sample_.min_count = spec.lsh.min_count;
     hidden_ = spec.role == Role::kHidden;
     sample_.fill_random = hidden_;
     training_ = spec.role == Role::kOutputTraining;
-    if (training_ && train.sampled_correction == "logq")
+    if (training_ && train.sampled_correction == SampledCorrection::kLogQ)
       logq_ = std::make_unique<LogQCorrection>(output.rows);
     next_rehash_ = rehash_every_;
     index_.build(output.rows, output.row);

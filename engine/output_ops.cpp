@@ -200,7 +200,7 @@ void update_f32_row(const Kernels& k, bool sgd, ParamMatrix& W, std::uint32_t j,
 class Fp32Ops final : public OutputLayerOps {
  public:
   Fp32Ops(ParamMatrix& W, const ParamVector& bias, const TrainConfig& c)
-      : W_(W), bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
+      : W_(W), bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == Optimizer::kSgd) {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     H_ = H;
     stride_ = stride;
@@ -248,7 +248,7 @@ class Fp32Ops final : public OutputLayerOps {
 class Bf16ActBase : public OutputLayerOps {
  public:
   Bf16ActBase(const ParamVector& bias, const TrainConfig& c)
-      : bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == "sgd") {}
+      : bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == Optimizer::kSgd) {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     dim_ = stride;  // converting the padding (zeros) too keeps bf16 rows fully defined
     hstride_ = stride;
@@ -374,14 +374,14 @@ class Bf16Ops final : public Bf16ActBase {
 }  // namespace
 
 OutputStorage training_storage(const TrainConfig& config) {
-  if (config.precision == "bf16") return {.precision = Precision::kBF16};
-  if (config.precision == "bf16-w") return {.precision = Precision::kBF16, .f32_moments = true};
+  if (config.precision == TrainPrecision::kBF16) return {.precision = Precision::kBF16};
+  if (config.precision == TrainPrecision::kBF16W) return {.precision = Precision::kBF16, .f32_moments = true};
   return {.precision = Precision::kF32};  // fp32 and bf16-act
 }
 
 std::unique_ptr<OutputLayerOps> make_f32_ops(ParamMatrix& W, const ParamVector& bias,
                                              const TrainConfig& config) {
-  if (config.precision == "bf16-act") return std::make_unique<Bf16ActOps>(W, bias, config);
+  if (config.precision == TrainPrecision::kBF16Act) return std::make_unique<Bf16ActOps>(W, bias, config);
   return std::make_unique<Fp32Ops>(W, bias, config);
 }
 

@@ -34,7 +34,7 @@ std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Netw
       return nullptr;
     case OutputSampling::kRandom:
       return make_random_sampler(n, sampling_budget(n, c.net.sparsity), c.train.seed,
-                                 c.train.sampled_correction == "logq");
+                                 c.train.sampled_correction == SampledCorrection::kLogQ);
     default:
       return make_lsh_sampler(c.net, c.train, net.output->rows_f32(), /*training=*/true);
   }

@@ -23,7 +23,7 @@ double seconds_since(Clock::time_point t) {
 Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler)
     : net_(net), config_(config), sampler_(std::move(sampler)), k_(kernels()) {
   validate(config_);
-  sgd_ = config_.optimizer == "sgd";
+  sgd_ = config_.optimizer == Optimizer::kSgd;
   loss_ = make_loss(net_.config().loss);
   net_.ensure_moments();  // a network loaded for inference has none
   out_ = make_output_ops(net_, config_);

@@ -17,6 +17,19 @@ enum class HashKind {
 HashKind parse_hash_kind(std::string_view name);
 const char* hash_kind_name(HashKind kind);
 
+// Which settings a family reads: SimHash its sparse_ratio, WTA and DWTA their bin_size.
+bool uses_sparse_ratio(HashKind kind);
+bool uses_bin_size(HashKind kind);
+
+// The ranges HashConfig::validate accepts. engine's LSH config checks the same fields against
+// these same bounds (engine/config_fields.h), so a network config that validates also builds.
+struct Bounds {
+  std::uint32_t min, max;
+};
+inline constexpr Bounds kRangePowBounds{1, 30};  // BucketTables holds at most 2^30 per table
+inline constexpr Bounds kSparseRatioBounds{1, 1024};
+inline constexpr Bounds kBinSizeBounds{2, 4096};
+
 struct HashConfig {
   HashKind kind = HashKind::kDwta;
   std::uint32_t dim = 0;  // length of dense inputs; sparse input ids must be below it

@@ -449,6 +449,14 @@ TEST_CASE("misuse: invalid config values") {
   c.lsh.family = "md5";
   CHECK_GLIDE_ERROR(glide::Model::create(c), "network.lsh.family must be");
   c = small_config();
+  c.hidden = {16, 16};
+  c.hidden_sampling.resize(2);
+  c.hidden_sampling[1].sampled = true;
+  c.hidden_sampling[1].lsh.family = "md5";
+  CHECK_GLIDE_ERROR(
+      glide::Model::create(c),
+      "network.hidden_sampling[1].lsh.family must be simhash, wta, dwta or doph, got 'md5'");
+  c = small_config();
   c.lsh.K = 0;
   CHECK_GLIDE_ERROR(glide::Model::create(c), "network.lsh.K must be in 1..32");
   glide::TrainOptions o = small_train();
@@ -461,6 +469,10 @@ TEST_CASE("misuse: invalid config values") {
   o = small_train();
   o.optimizer = "lbfgs";
   CHECK_GLIDE_ERROR(m.train(planted(10, 1).view(), o), "train.optimizer must be adam or sgd");
+  o = small_train();
+  o.lr_schedule = "cosine";
+  CHECK_GLIDE_ERROR(m.train(planted(10, 1).view(), o),
+                    "train.lr_schedule must be constant or linear, got 'cosine'");
   o = small_train();
   o.epochs = -1;
   CHECK_GLIDE_ERROR(m.train(planted(10, 1).view(), o), "train.epochs must be > 0");
@@ -475,7 +487,7 @@ TEST_CASE("misuse: invalid config values") {
   CHECK_GLIDE_ERROR(
       glide::Model::create_from_json(
           R"({"network": {"num_features": 5, "num_labels": 5, "sampling": "magic"}})"),
-      "output sampling must be lsh, random or dense");
+      "config key 'network.sampling' must be lsh, random or dense, got 'magic'");
 }
 
 TEST_CASE("a model with a sampled hidden layer trains, round-trips its config and reloads") {
@@ -497,4 +509,46 @@ TEST_CASE("a model with a sampled hidden layer trains, round-trips its config an
                    glide::Model::load(dir.file("h.glide")).predict(test.view(), 5));
   c.hidden_sampling[0].sampled = true;
   CHECK_GLIDE_ERROR(glide::Model::create(c), "hidden_sampling[0]");
+}
+
+TEST_CASE("the library's defaults are a config file's, except the learning rate") {
+  const glide::Model m = glide::Model::create_from_json(
+      R"({"network": {"num_features": 10, "num_labels": 5, "hidden": [16, 16],
+                      "hidden_sampling": [{"mode": "dense"}, {"mode": "lsh"}]}})");
+  const glide::ModelConfig c = m.config();
+  const glide::ModelConfig d;
+  CHECK(c.hidden == std::vector<std::uint32_t>{16, 16});
+  CHECK(d.hidden == std::vector<std::uint32_t>{128});
+  CHECK(c.loss == d.loss);
+  CHECK(c.sampling == d.sampling);
+  CHECK(c.sparsity == d.sparsity);
+  CHECK(c.seed == d.seed);
+  const glide::HiddenLayerSampling dh;
+  for (const auto& [got, want] :
+       {std::pair{c.lsh, d.lsh}, std::pair{c.hidden_sampling[1].lsh, dh.lsh}}) {
+    CHECK(got.family == want.family);
+    CHECK(got.K == want.K);
+    CHECK(got.L == want.L);
+    CHECK(got.range_pow == want.range_pow);
+    CHECK(got.bucket_size == want.bucket_size);
+  }
+  CHECK(c.hidden_sampling[1].sparsity == dh.sparsity);
+  const glide::TrainOptions t = m.train_options();
+  const glide::TrainOptions o;
+  CHECK(t.optimizer == o.optimizer);
+  CHECK(t.batch == o.batch);
+  CHECK(t.epochs == o.epochs);
+  CHECK(t.threads == o.threads);
+  CHECK(t.seed == o.seed);
+  CHECK(t.max_seconds == o.max_seconds);
+  CHECK(t.eval_every == o.eval_every);
+  CHECK(t.eval_points == o.eval_points);
+  CHECK(t.rebuild_every == o.rebuild_every);
+  CHECK(t.rebuild_growth == o.rebuild_growth);
+  CHECK(t.lr_schedule == o.lr_schedule);
+  CHECK(t.lr_final == o.lr_final);
+  // The one disagreement, kept as it is: TrainOptions starts at lr 1e-3, a config file and the
+  // CLI at 1e-2 (engine::TrainConfig).
+  CHECK(o.lr == 1e-3);
+  CHECK(t.lr == 1e-2);
 }

@@ -34,7 +34,7 @@ engine::Config small_config(const data::TrainTest& d) {
   c.net.sampling = engine::OutputSampling::kDense;
   c.train.batch = 64;
   c.train.lr = 5e-3;
-  c.train.lr_schedule = "constant";  // the served model these bounds were set on
+  c.train.lr_schedule = engine::LrSchedule::kConstant;  // the served model these bounds were set on
   c.train.epochs = 3;
   return c;
 }

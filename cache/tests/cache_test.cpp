@@ -40,7 +40,8 @@ const Trained& trained() {
     c.net.sampling = engine::OutputSampling::kDense;
     c.train.batch = 64;
     c.train.lr = 5e-3;
-    c.train.lr_schedule = "constant";  // the served model these bounds were set on
+    // The served model these bounds were set on.
+    c.train.lr_schedule = engine::LrSchedule::kConstant;
     c.train.epochs = 3;
     auto net = std::make_unique<engine::Network>(c.net);
     engine::Trainer trainer(*net, c.train, nullptr);

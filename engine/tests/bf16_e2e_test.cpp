@@ -43,7 +43,7 @@ struct Trained {
   Trained() {
     for (const char* mode : {"fp32", "bf16-act", "bf16", "bf16-w"}) {
       Config c = problem.config;
-      c.train.precision = mode;
+      c.train.precision = parse_enum<TrainPrecision>(mode, "mode");
       auto net = std::make_unique<Network>(c.net);
       Trainer trainer(*net, c.train, sampler_for(c, *net));
       fit(*net, trainer, problem.data.train, c.train, {});
@@ -149,7 +149,7 @@ TEST_CASE("a bf16 model file round-trips bit for bit and predicts identically") 
     CAPTURE(mode);
     const Network& b = *t.nets.at(mode);
     Config c = t.problem.config;
-    c.train.precision = mode;
+    c.train.precision = parse_enum<TrainPrecision>(mode, "mode");
     const std::string path = temp_path(mode + ".glide");
     save_model(path, b, c, {6000, 1});
     {
@@ -216,7 +216,7 @@ TEST_CASE("resumed bf16 training continues exactly as uninterrupted training (1 
   testing::SmallProblem f(1.5);
   Config c = f.config;
   c.net.sampling = OutputSampling::kRandom;
-  c.train.precision = "bf16";
+  c.train.precision = TrainPrecision::kBF16;
   // Interrupted after 35 batches, as a Ctrl-C checkpoint is.
   const testing::ResumeRuns runs =
       testing::run_full_and_resumed(c, f.data.train, temp_path("resume.bf16.glide"));

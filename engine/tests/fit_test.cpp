@@ -74,7 +74,7 @@ TEST_CASE("runs stepped in lockstep train exactly as fit() does (1 thread)") {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
   testing::SmallProblem p(1.3);  // the linear learning-rate schedule over two epochs
   p.config.net.sampling = OutputSampling::kRandom;
-  REQUIRE(p.config.train.lr_schedule == "linear");
+  REQUIRE(p.config.train.lr_schedule == LrSchedule::kLinear);
   Network reference(p.config.net);
   Trainer reference_trainer(reference, p.config.train, make_training_sampler(p.config, reference));
   const FitProgress end = fit(reference, reference_trainer, p.data.train, p.config.train, {});

@@ -170,8 +170,9 @@ TEST_CASE("the learning-rate scale scales the first step exactly") {
     CAPTURE(optimizer);
     Network start(nc), full(nc), half(nc);
     TrainConfig tc;
-    tc.optimizer = optimizer;
-    tc.lr = tc.optimizer == "sgd" ? 1.0 : 0.01;  // steps well above the weights' float spacing
+    tc.optimizer = parse_enum<Optimizer>(optimizer, "optimizer");
+    // Steps well above the weights' float spacing.
+    tc.lr = tc.optimizer == Optimizer::kSgd ? 1.0 : 0.01;
     Batch b = tiny_batch();
     Trainer tf(full, tc, nullptr), th(half, tc, nullptr);
     th.set_lr_scale(0.5);

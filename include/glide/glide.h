@@ -112,7 +112,7 @@ struct LshOptions {
   std::string family = "dwta";     ///< simhash | wta | dwta | doph
   std::uint32_t K = 6;             ///< hash bits per table key, 1..32
   std::uint32_t L = 50;            ///< tables, 1..4096
-  std::uint32_t range_pow = 15;    ///< log2 of buckets per table, 1..24
+  std::uint32_t range_pow = 15;    ///< log2 of buckets per table, 1..30
   std::uint32_t bucket_size = 32;  ///< ids kept per bucket, 1..4096
 };
 

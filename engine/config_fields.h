@@ -1,0 +1,215 @@
+// The configuration's field table: every field of LshConfig, HiddenSampling, NetworkConfig,
+// TrainConfig and Config once, with its JSON key, the values it accepts, its command-line flag
+// and help. The JSON reader and writer, the unknown-key check, validate() and the CLI flags all
+// walk these lists (engine/config.cpp), so a new field is its member in config.h (whose
+// initializer is its default) plus one line here.
+#pragma once
+#include <concepts>
+#include <limits>
+#include <span>
+#include <type_traits>
+
+#include "engine/config.h"
+
+namespace glide::engine::config_fields {
+
+// The values a number (or each size of a list) may take; unbounded when left default.
+struct Range {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_open = false, max_open = false;
+};
+constexpr Range in(double lo, double hi) {  // [lo, hi]
+  return {.min = lo, .max = hi};
+}
+constexpr Range in(hashing::Bounds b) {  // a range the hash families share
+  return in(b.min, b.max);
+}
+constexpr Range above(double lo) {  // > lo
+  return {.min = lo, .min_open = true};
+}
+constexpr Range at_least(double lo) {  // >= lo
+  return {.min = lo};
+}
+
+struct FieldInfo {
+  const char* key;  // in the JSON object of its struct
+  Range range = {};
+  const char* flag = nullptr;  // command-line flag without the dashes; none when null
+  const char* help = "";       // the flag's help
+  bool written = true;         // false: left out of the JSON (the settings of a dense layer)
+  bool checked = true;         // false: not range-checked (a setting the hash family ignores)
+};
+
+// A name of an enum value in JSON and flags.
+template <class E>
+struct Named {
+  E value;
+  const char* name;
+};
+inline constexpr Named<LossKind> kLossNames[] = {{LossKind::kSoftmax, "softmax"},
+                                                 {LossKind::kSigmoid, "sigmoid"}};
+inline constexpr Named<OutputSampling> kSamplingNames[] = {{OutputSampling::kLsh, "lsh"},
+                                                           {OutputSampling::kRandom, "random"},
+                                                           {OutputSampling::kDense, "dense"}};
+inline constexpr Named<Optimizer> kOptimizerNames[] = {{Optimizer::kAdam, "adam"},
+                                                       {Optimizer::kSgd, "sgd"}};
+inline constexpr Named<TrainPrecision> kTrainPrecisionNames[] = {
+    {TrainPrecision::kF32, "fp32"},
+    {TrainPrecision::kBF16Act, "bf16-act"},
+    {TrainPrecision::kBF16, "bf16"},
+    {TrainPrecision::kBF16W, "bf16-w"}};
+inline constexpr Named<LrSchedule> kLrScheduleNames[] = {{LrSchedule::kConstant, "constant"},
+                                                         {LrSchedule::kLinear, "linear"}};
+inline constexpr Named<SampledCorrection> kSampledCorrectionNames[] = {
+    {SampledCorrection::kNone, "none"}, {SampledCorrection::kLogQ, "logq"}};
+// HiddenSampling::sampled.
+inline constexpr Named<bool> kLayerModeNames[] = {{false, "dense"}, {true, "lsh"}};
+// The hashing enums keep their names in hashing/ (hash_kind_name, ...).
+std::span<const Named<hashing::HashKind>> hash_kind_names();
+std::span<const Named<hashing::InsertPolicy>> insert_policy_names();
+std::span<const Named<hashing::SampleStrategy>> sample_strategy_names();
+
+// C is S or const S: the walks that write or check a config see it const.
+template <class C, class S>
+concept Is = std::same_as<std::remove_const_t<C>, S>;
+
+// Each visit_fields calls, for every field of the struct in order, one of
+//   v.number(member, info)         std::uint32_t, std::uint64_t or double
+//   v.sizes(member, info)          std::vector<std::uint32_t>; info.range bounds each size
+//   v.choice(member, names, info)  an enum (or bool) written as one of `names`
+//   v.section(member, info)        a nested struct, a JSON object
+//   v.list(member, info)           a std::vector of structs, a JSON array of objects
+
+template <Is<LshConfig> C, class V>
+void visit_fields(C& l, V& v) {
+  v.choice(l.family, hash_kind_names(),
+           {.key = "family", .flag = "lsh-family", .help = "simhash, wta, dwta or doph"});
+  v.number(l.K, {.key = "K", .range = in(1, 32), .flag = "K", .help = "hash values per table"});
+  v.number(l.L, {.key = "L", .range = in(1, 4096), .flag = "L", .help = "hash tables"});
+  v.number(l.range_pow, {.key = "range_pow",
+                         .range = in(hashing::kRangePowBounds),
+                         .flag = "range-pow",
+                         .help = "log2 of buckets per table"});
+  v.number(l.bucket_size, {.key = "bucket_size",
+                           .range = in(1, 4096),
+                           .flag = "bucket-size",
+                           .help = "neuron ids kept per bucket"});
+  v.choice(l.insert_policy, insert_policy_names(), {.key = "insert_policy"});
+  v.number(l.simhash_ratio, {.key = "simhash_ratio",
+                             .range = in(hashing::kSparseRatioBounds),
+                             .checked = hashing::uses_sparse_ratio(l.family)});
+  v.number(l.bin_size, {.key = "bin_size",
+                        .range = in(hashing::kBinSizeBounds),
+                        .checked = hashing::uses_bin_size(l.family)});
+  v.choice(l.strategy, sample_strategy_names(),
+           {.key = "strategy", .flag = "lsh-strategy", .help = "union, topk or threshold"});
+  v.number(l.min_count, {.key = "min_count"});
+}
+
+// A dense layer is written as its mode alone (it uses no other setting); reading accepts them all.
+template <Is<HiddenSampling> C, class V>
+void visit_fields(C& h, V& v) {
+  v.choice(h.sampled, kLayerModeNames, {.key = "mode"});
+  v.number(h.sparsity, {.key = "sparsity",
+                        .range = {.min = 0, .max = 1, .min_open = true},
+                        .written = h.sampled,
+                        .checked = h.sampled});
+  v.section(h.lsh, {.key = "lsh", .written = h.sampled, .checked = h.sampled});
+}
+
+template <Is<NetworkConfig> C, class V>
+void visit_fields(C& n, V& v) {
+  v.number(n.num_features, {.key = "num_features", .range = above(0)});
+  v.number(n.num_labels, {.key = "num_labels", .range = above(0)});
+  v.sizes(n.hidden, {.key = "hidden",
+                     .range = in(1, 65536),
+                     .flag = "hidden",
+                     .help = "hidden layer sizes, e.g. 128 or 1024,512,128"});
+  v.list(n.hidden_sampling, {.key = "hidden_sampling"});
+  v.choice(n.sampling, kSamplingNames,
+           {.key = "sampling",
+            .flag = "sampling",
+            .help = "output neurons computed in training: lsh, random or dense"});
+  v.number(n.sparsity, {.key = "sparsity",
+                        .range = {.min = 0, .max = 1, .min_open = true},
+                        .flag = "sparsity",
+                        .help = "fraction of output neurons active per sample"});
+  v.number(
+      n.prior_fraction,
+      {.key = "prior_fraction",
+       .range = in(0, 1),
+       .flag = "prior-fraction",
+       .help = "sampled inference: share of the labels scored that are the largest-bias ones"});
+  v.choice(n.loss, kLossNames, {.key = "loss", .flag = "loss", .help = "softmax or sigmoid"});
+  v.section(n.lsh, {.key = "lsh"});
+  v.number(n.seed,
+           {.key = "seed", .flag = "model-seed", .help = "seed of weights and hash functions"});
+}
+
+template <Is<TrainConfig> C, class V>
+void visit_fields(C& t, V& v) {
+  const Range unit_open_top{.min = 0, .max = 1, .max_open = true};  // [0, 1)
+  v.choice(t.optimizer, kOptimizerNames,
+           {.key = "optimizer", .flag = "optimizer", .help = "adam or sgd"});
+  v.choice(t.precision, kTrainPrecisionNames,
+           {.key = "precision",
+            .flag = "precision",
+            .help = "output layer: fp32, bf16-act (bf16 activations), bf16 (bf16 weights and Adam "
+                    "state) or bf16-w (bf16 weights, fp32 Adam state)"});
+  v.number(t.lr, {.key = "lr",
+                  .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
+                  .flag = "lr",
+                  .help = "learning rate"});
+  v.number(t.beta1, {.key = "beta1", .range = unit_open_top});
+  v.number(t.beta2, {.key = "beta2", .range = unit_open_top});
+  v.number(t.eps, {.key = "eps", .range = above(0)});
+  v.number(t.batch,
+           {.key = "batch", .range = in(1, 65536), .flag = "batch", .help = "mini-batch size"});
+  v.number(
+      t.epochs,
+      {.key = "epochs", .range = above(0), .flag = "epochs", .help = "epochs (may be fractional)"});
+  v.number(t.threads,
+           {.key = "threads", .flag = "threads", .help = "worker threads (0: all cores)"});
+  v.number(t.seed, {.key = "seed", .flag = "seed", .help = "seed of the visiting order"});
+  v.number(t.rebuild_every, {.key = "rebuild_every",
+                             .range = above(0),
+                             .flag = "rebuild-every",
+                             .help = "batches before the first table refresh"});
+  v.number(t.rebuild_growth, {.key = "rebuild_growth",
+                              .range = at_least(1),
+                              .flag = "rebuild-growth",
+                              .help = "factor by which the refresh interval grows"});
+  v.number(t.rehash_every, {.key = "rehash_every",
+                            .flag = "rehash-every",
+                            .help = "samples between new hash functions (0: never)"});
+  v.choice(t.lr_schedule, kLrScheduleNames,
+           {.key = "lr_schedule",
+            .flag = "lr-schedule",
+            .help = "constant or linear (to lr-final x lr at the last epoch)"});
+  v.number(t.lr_final, {.key = "lr_final",
+                        .range = in(0, 1),
+                        .flag = "lr-final",
+                        .help = "final lr as a fraction of lr (linear schedule)"});
+  v.choice(t.sampled_correction, kSampledCorrectionNames,
+           {.key = "sampled_correction",
+            .flag = "sampled-correction",
+            .help = "none or logq: correct sampled negatives' logits by -log q"});
+  v.number(
+      t.max_seconds,
+      {.key = "max_seconds", .flag = "max-seconds", .help = "stop training after this wall time"});
+  v.number(t.eval_every, {.key = "eval_every",
+                          .flag = "eval-every",
+                          .help = "batches between test evaluations (0: each epoch)"});
+  v.number(t.eval_points, {.key = "eval_points",
+                           .flag = "eval-points",
+                           .help = "test points per evaluation during training"});
+}
+
+template <Is<Config> C, class V>
+void visit_fields(C& c, V& v) {
+  v.section(c.net, {.key = "network"});
+  v.section(c.train, {.key = "train"});
+}
+
+}  // namespace glide::engine::config_fields
