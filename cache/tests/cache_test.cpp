@@ -22,7 +22,7 @@ namespace {
 
 struct Trained {
   data::TrainTest data;
-  std::shared_ptr<const engine::Predictor> model;
+  std::shared_ptr<const engine::InferenceModel> model;
   std::vector<engine::Prediction> full;  // the full model's top-5 of every test point
 };
 
@@ -45,7 +45,7 @@ const Trained& trained() {
     auto net = std::make_unique<engine::Network>(c.net);
     engine::Trainer trainer(*net, c.train, nullptr);
     engine::fit(*net, trainer, t.data.train, c.train, {});
-    t.model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
+    t.model = std::make_shared<const engine::InferenceModel>(std::move(net), c, false);
     std::vector<data::SparseView> xs;
     for (std::size_t i = 0; i < t.data.test.num_points(); ++i)
       xs.push_back(t.data.test.features(i));
@@ -97,7 +97,8 @@ Run serve(CachedPredictor& cp, Workload& w, std::size_t n, std::size_t points) {
       ids.push_back(w.next() % points);
       xs.push_back(t.data.test.features(ids.back()));
     }
-    cp.predict(xs, 5, engine::EvalMode::kExact, out, cached);
+    cp.predict(xs, 5, out);
+    cached = engine::exit_layers(out);
     for (std::size_t j = 0; j < xs.size(); ++j) {
       ++r.requests;
       const engine::Prediction& full = t.full[ids[j]];
@@ -119,7 +120,7 @@ Run serve(CachedPredictor& cp, Workload& w, std::size_t n, std::size_t points) {
 TEST_CASE("skewed traffic: caches hit often and agree with the full model on held-out requests") {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);  // deterministic
   const Trained& t = trained();
-  CachedPredictor cp(t.model, test_options());
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), test_options());
   Workload w(t.data.test.num_points(), {.skew = 1.0, .drift = 0, .seed = 3});
   const Run warm = serve(cp, w, 12000, t.data.test.num_points());
   const Run held = serve(cp, w, 6000, t.data.test.num_points());  // later requests: not trained on
@@ -139,7 +140,7 @@ TEST_CASE("skewed traffic: caches hit often and agree with the full model on hel
 TEST_CASE("uniform traffic: caches mostly miss, and misses stay exact") {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);  // deterministic
   const Trained& t = trained();
-  CachedPredictor cp(t.model, test_options());
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), test_options());
   Workload w(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
   const Run r = serve(cp, w, 6000, t.data.test.num_points());
   const double hit_rate = double(r.hits) / r.requests;
@@ -159,7 +160,7 @@ TEST_CASE("caches that cost more than they save are skipped but still probed; mi
   o.skip_unprofitable = true;
   // A target so strict the thresholds stay high: the lookups are nearly all cost.
   o.target = 0.99999;
-  CachedPredictor cp(t.model, o);
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
   Workload w(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
   const Run r = serve(cp, w, 6000, t.data.test.num_points());
   CHECK(r.exact_misses == r.misses);
@@ -174,7 +175,7 @@ TEST_CASE("caches that cost more than they save are skipped but still probed; mi
   }
   CHECK(skipped > 0);
   // Off: every request is looked up.
-  CachedPredictor all(t.model, test_options());
+  CachedPredictor all(t.model->shared_predictor(engine::EvalMode::kExact), test_options());
   Workload w2(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
   serve(all, w2, 2000, t.data.test.num_points());
   for (const auto& s : all.stats()) CHECK(s.skipped == 0);
@@ -187,7 +188,7 @@ TEST_CASE("a version goes out publish_after_ms after the last even with few exam
     CachedOptions o = test_options();
     o.cache.publish_every = 1 << 30;  // never by count
     o.publish_after_ms = after_ms;
-    CachedPredictor cp(t.model, o);
+    CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
     Workload w(t.data.test.num_points(), {.skew = 1.0, .drift = 0, .seed = 9});
     serve(cp, w, 40, t.data.test.num_points());  // 10 batches, drained after each
     const auto c = cp.cache(0);
@@ -202,7 +203,7 @@ TEST_CASE("a hit returns exactly the labels the cache predicted") {
   const Trained& t = trained();
   CachedOptions o = test_options();
   o.shadow_fraction = 0;
-  CachedPredictor cp(t.model, o);
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
   Workload w(t.data.test.num_points(), {.skew = 1.2, .drift = 0, .seed = 5});
   serve(cp, w, 8000, t.data.test.num_points());
   std::size_t hits = 0;
@@ -211,7 +212,8 @@ TEST_CASE("a hit returns exactly the labels the cache predicted") {
   std::vector<float> scratch;
   for (std::size_t i = 0; i < 300; ++i) {
     const data::SparseView x = t.data.test.features(w.next());
-    cp.predict(std::span(&x, 1), 5, engine::EvalMode::kExact, out, cached);
+    cp.predict(std::span(&x, 1), 5, out);
+    cached = engine::exit_layers(out);
     if (cached[0] < 0) continue;
     ++hits;
     // Recompute the hidden layer and look the cache up by hand.
@@ -304,7 +306,7 @@ TEST_CASE("concurrent serving while the background thread trains and publishes")
   CachedOptions o = test_options();
   o.background = true;
   o.cache.publish_every = 32;
-  CachedPredictor cp(t.model, o);
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
   std::atomic<std::size_t> wrong_misses = 0, hits = 0;
   std::vector<std::thread> threads;
   for (int th = 0; th < 4; ++th)
@@ -315,7 +317,8 @@ TEST_CASE("concurrent serving while the background thread trains and publishes")
       for (int i = 0; i < 1500; ++i) {
         const std::size_t id = w.next();
         const data::SparseView x = t.data.test.features(id);
-        cp.predict(std::span(&x, 1), 5, engine::EvalMode::kExact, out, cached);
+        cp.predict(std::span(&x, 1), 5, out);
+        cached = engine::exit_layers(out);
         if (cached[0] >= 0)
           ++hits;
         else if (out[0].labels != t.full[id].labels)

@@ -21,7 +21,7 @@ TEST_CASE(
   const std::string path = temp_path("cached.glide");
   write_model(path, 8);
   const auto xs = make_inputs(3, 31);
-  const auto want = expected(engine::Predictor(path, false), xs, 5);
+  const auto want = expected(engine::InferenceModel(path, false), xs, 5);
   cache::CachedOptions caching;
   caching.cache.min_examples = 64;
   caching.cache.publish_every = 16;
@@ -112,8 +112,8 @@ TEST_CASE("reload under load drops no request; a damaged file keeps the old mode
   std::filesystem::copy_file(a, path, std::filesystem::copy_options::overwrite_existing);
   const auto xs = make_inputs(16, 21);
   // Version 1 and every odd version is model a, even versions are b.
-  const auto want_a = expected(engine::Predictor(a, false), xs, 5);
-  const auto want_b = expected(engine::Predictor(b, false), xs, 5);
+  const auto want_a = expected(engine::InferenceModel(a, false), xs, 5);
+  const auto want_b = expected(engine::InferenceModel(b, false), xs, 5);
   BatcherOptions batching;
   batching.max_delay = 1ms;
   TestServer server({{"m", path}}, batching);
@@ -174,7 +174,7 @@ TEST_CASE("reload under load drops no request; a damaged file keeps the old mode
 TEST_CASE("stopping the server answers the requests in flight") {
   const std::string path = temp_path("shutdown.glide");
   write_model(path, 8);
-  const engine::Predictor predictor(path, false);
+  const engine::InferenceModel predictor(path, false);
   const auto xs = make_inputs(3, 5);
   const auto want = expected(predictor, xs, 5);
   Gate gate;
