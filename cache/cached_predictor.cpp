@@ -171,29 +171,11 @@ struct CachedPredictor::Request {
 void CachedPredictor::answer(const engine::Predictor& full,
                              std::span<const data::SparseView> inputs, std::uint32_t k,
                              std::vector<engine::Prediction>& out) const {
-  const std::size_t B = inputs.size(), L = network().config().hidden.size();
-  out.resize(B);
-  if (B == 0) return;
+  out.resize(inputs.size());
+  if (inputs.empty()) return;
   thread_local Request rq;
-  rq.k = k;
-  rq.n = B;
-  engine::prepare_activations(network(), B, rq.acts);
-  rq.views.assign(inputs.begin(), inputs.end());
-  rq.idx.resize(B);
-  std::iota(rq.idx.begin(), rq.idx.end(), std::size_t{0});
-  rq.shadows.clear();
-  rq.shadowed.assign(B, 0);
-  rq.shadow_weight.assign(B, 1.0f);
-  rq.stash.resize(slots_.size());
-  rq.looked.resize(slots_.size());
-  for (auto& l : rq.looked) l.assign(B, {0.0f, kNone});
-  rq.hit_labels.clear();
-  {
-    std::lock_guard lock(cost_mutex_);
-    rq.cost = layer_cost_;
-    rq.out_cost = output_cost_;
-  }
-  for (std::size_t l = 0; l < L && rq.n > 0; ++l) {
+  start(rq, inputs, k);
+  for (std::size_t l = 0; l < rq.cost.size() && rq.n > 0; ++l) {
     forward(rq, l);
     const int s = slot_of_layer_[l];
     if (s < 0) continue;
@@ -208,6 +190,29 @@ void CachedPredictor::answer(const engine::Predictor& full,
   }
   if (rq.n > 0) run_full(full, rq, out);
   finish(rq, out);
+}
+
+// Resets `rq` for a batch of `inputs`: all of them in the batch, none looked up yet, and the
+// layer costs as last published.
+void CachedPredictor::start(Request& rq, std::span<const data::SparseView> inputs,
+                            std::uint32_t k) const {
+  const std::size_t B = inputs.size();
+  rq.k = k;
+  rq.n = B;
+  engine::prepare_activations(network(), B, rq.acts);
+  rq.views.assign(inputs.begin(), inputs.end());
+  rq.idx.resize(B);
+  std::iota(rq.idx.begin(), rq.idx.end(), std::size_t{0});
+  rq.shadows.clear();
+  rq.shadowed.assign(B, 0);
+  rq.shadow_weight.assign(B, 1.0f);
+  rq.stash.resize(slots_.size());
+  rq.looked.resize(slots_.size());
+  for (auto& l : rq.looked) l.assign(B, {0.0f, kNone});
+  rq.hit_labels.clear();
+  std::lock_guard lock(cost_mutex_);
+  rq.cost = layer_cost_;  // one per hidden layer
+  rq.out_cost = output_cost_;
 }
 
 // Hidden layer l for the inputs still in the batch, timing it.

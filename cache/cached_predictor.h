@@ -162,6 +162,7 @@ class CachedPredictor final : public engine::Predictor {
   // layer answers what it can, `full`'s output layer the rest.
   void answer(const engine::Predictor& full, std::span<const data::SparseView> inputs,
               std::uint32_t k, std::vector<engine::Prediction>& out) const;
+  void start(Request& rq, std::span<const data::SparseView> inputs, std::uint32_t k) const;
   void forward(Request& rq, std::size_t l) const;
   void stash(Request& rq, std::size_t slot) const;
   std::optional<std::uint64_t> looks_up(Slot& slot, std::size_t n) const;

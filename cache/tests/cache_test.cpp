@@ -12,6 +12,7 @@
 #include "cache/cached_predictor.h"
 #include "cache/lru_cache.h"
 #include "cache/workload.h"
+#include "common/error.h"
 #include "data/synth_xc.h"
 #include "engine/fit.h"
 
@@ -332,4 +333,68 @@ TEST_CASE("concurrent serving while the background thread trains and publishes")
   const auto s = cp.stats();
   CHECK(s[0].examples + s[1].examples > 0);
   MESSAGE("concurrent hits " << hits.load());
+}
+
+namespace {
+// Selects a fixed set of output neurons for every input (a stand-in for LSH tables).
+class FixedSampler : public engine::OutputSampler {
+ public:
+  explicit FixedSampler(std::vector<std::uint32_t> rows) : rows_(std::move(rows)) {}
+  void select(const float*, std::vector<std::uint32_t>& out) override { out = rows_; }
+
+ private:
+  std::vector<std::uint32_t> rows_;
+};
+}  // namespace
+
+TEST_CASE("shared caches: another predictor's misses go through its own output layer") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const Trained& t = trained();
+  const auto& exact = t.model->shared_predictor(engine::EvalMode::kExact);
+  auto cp = std::make_shared<CachedPredictor>(exact, test_options());
+  Workload w(t.data.test.num_points(), {.skew = 1.2, .drift = 0, .seed = 4});
+  serve(*cp, w, 8000, t.data.test.num_points());  // warm: the caches hit from here on
+  // The full model's top labels of the points served, so the sampled rows hold some answers.
+  std::vector<std::uint32_t> rows;
+  for (std::size_t i = 0; i < 50; ++i) rows.push_back(t.full[i].labels[0]);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  const auto sampled =
+      std::make_shared<engine::SampledPredictor>(exact->shared_network(),
+                                                 std::make_shared<FixedSampler>(rows));
+  const auto front = CachedPredictor::share(cp, sampled);
+  CHECK(front->exits_early());
+  const auto before = cp->stats();
+  auto learned = [&] {
+    std::uint64_t n = 0;
+    for (const auto& [layer, st] : cp->states()) n += st.model->examples;
+    return n;
+  };
+  const std::uint64_t learned_before = learned();
+  std::size_t hits = 0, misses = 0;
+  std::vector<engine::Prediction> out, want;
+  for (std::size_t i = 0; i < 400; ++i) {
+    const data::SparseView x = t.data.test.features(w.next());
+    front->predict(std::span(&x, 1), 5, out);
+    if (out[0].exit_layer >= 0) {
+      ++hits;
+      CHECK(out[0].scored == 0);
+      continue;
+    }
+    ++misses;
+    sampled->predict(std::span(&x, 1), 5, want);  // a miss is the sampled predictor's answer
+    CHECK(out[0].scored == rows.size());
+    CHECK(out[0].labels == want[0].labels);
+  }
+  const auto after = cp->stats();
+  std::uint64_t more_hits = 0;
+  for (std::size_t s = 0; s < after.size(); ++s) more_hits += after[s].hits - before[s].hits;
+  CHECK(hits > 0);
+  CHECK(misses > 0);
+  CHECK(more_hits == hits);  // the owner's counters see the shared front's hits
+  CHECK(learned() == learned_before + 2 * misses);  // and each miss trains both of its caches
+  // Another network's predictor cannot share them.
+  const auto other = std::make_shared<engine::ExactPredictor>(
+      std::make_shared<const engine::Network>(t.model->network().config()));
+  CHECK_THROWS_AS(CachedPredictor::share(cp, other), glide::Error);
 }
