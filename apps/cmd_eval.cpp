@@ -56,7 +56,10 @@ int cmd_eval(int argc, char** argv) {
   if (r.count("lsh-strategy")) m.config.net.lsh.strategy = r["lsh-strategy"].as<std::string>();
   if (r.count("prior-fraction")) m.config.net.prior_fraction = r["prior-fraction"].as<double>();
   engine::validate(m.config.net);
-  const engine::InferenceModel model(std::move(m.net), m.config, /*lsh=*/mode != "exact");
+  const engine::InferenceModel model(
+      std::move(m.net), m.config,
+      mode == "both" ? std::vector{engine::EvalMode::kExact, engine::EvalMode::kSampled}
+                     : std::vector{engine::parse_eval_mode(mode)});
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
   const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);

@@ -81,7 +81,7 @@ int cmd_predict(int argc, char** argv) {
                                                        : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   const engine::InferenceModel model(r["model"].as<std::string>(),
-                                     /*lsh=*/mode == engine::EvalMode::kSampled);
+                                     std::vector<engine::EvalMode>{mode});
   const engine::Predictor& predictor = model.predictor(mode);
   const std::uint32_t num_features = model.config().net.num_features;
 

@@ -252,21 +252,29 @@ void predict_topk(const Network& net, std::span<const data::SparseView> inputs, 
 
 // --- InferenceModel --------------------------------------------------------------------------
 
-InferenceModel::InferenceModel(const std::string& path, bool lsh) : path_(path) {
+InferenceModel::InferenceModel(const std::string& path, const std::vector<EvalMode>& modes)
+    : path_(path) {
   LoadedModel m = load_model(path, /*optimizer_state=*/false);
   config_ = m.config;
   net_ = std::move(m.net);
-  make_predictors(lsh);
+  make_predictors(modes);
 }
 
-InferenceModel::InferenceModel(std::unique_ptr<Network> net, const Config& config, bool lsh)
+InferenceModel::InferenceModel(std::unique_ptr<Network> net, const Config& config,
+                               const std::vector<EvalMode>& modes)
     : config_(config), net_(std::move(net)) {
-  make_predictors(lsh);
+  make_predictors(modes);
 }
 
-void InferenceModel::make_predictors(bool lsh) {
+std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
+  if (lsh) return {EvalMode::kExact, EvalMode::kSampled};
+  return {EvalMode::kExact};
+}
+
+void InferenceModel::make_predictors(const std::vector<EvalMode>& modes) {
   predictors_[EvalMode::kExact] = make_predictor(net_, config_, {EvalMode::kExact});
-  if (lsh) predictors_[EvalMode::kSampled] = make_predictor(net_, config_, {EvalMode::kSampled});
+  for (const EvalMode mode : modes)
+    if (!predictors_.count(mode)) predictors_[mode] = make_predictor(net_, config_, {mode});
 }
 
 const std::shared_ptr<const Predictor>& InferenceModel::shared_predictor(EvalMode mode) const {

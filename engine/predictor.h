@@ -114,9 +114,16 @@ std::string input_problem(const data::SparseView& x, std::uint32_t num_features)
 // A model loaded for inference, with a predictor per mode it was loaded for. Thread-safe.
 class InferenceModel {
  public:
-  // Loads `path` (weights only). With `lsh`, sampled mode too (it builds the LSH tables).
-  explicit InferenceModel(const std::string& path, bool lsh = true);
-  InferenceModel(std::unique_ptr<Network> net, const Config& config, bool lsh = true);
+  // Loads `path` (weights only), with a predictor for exact mode and for each of `modes`
+  // (make_predictor(); sampled mode builds LSH tables).
+  InferenceModel(const std::string& path, const std::vector<EvalMode>& modes);
+  InferenceModel(std::unique_ptr<Network> net, const Config& config,
+                 const std::vector<EvalMode>& modes);
+  // With `lsh`: exact and sampled mode; without: exact mode only.
+  explicit InferenceModel(const std::string& path, bool lsh = true)
+      : InferenceModel(path, modes_with(lsh)) {}
+  InferenceModel(std::unique_ptr<Network> net, const Config& config, bool lsh = true)
+      : InferenceModel(std::move(net), config, modes_with(lsh)) {}
 
   // The predictor of `mode`; throws glide::Error when the model was loaded without it.
   const Predictor& predictor(EvalMode mode) const { return *shared_predictor(mode); }
@@ -136,7 +143,8 @@ class InferenceModel {
   const std::string& path() const { return path_; }  // "" when built in memory
 
  private:
-  void make_predictors(bool lsh);
+  static std::vector<EvalMode> modes_with(bool lsh);
+  void make_predictors(const std::vector<EvalMode>& modes);
 
   std::string path_;
   Config config_;

@@ -11,10 +11,8 @@ double seconds_since(Clock::time_point t) {
 
 const engine::Predictor& ModelSnapshot::predictor(engine::EvalMode mode) const {
   const auto it = predictors.find(mode);
-  if (it == predictors.end())
-    fail(std::string(engine::eval_mode_name(mode)) +
-         " prediction needs LSH tables (load with lsh)");
-  return *it->second;
+  // Every mode the model was loaded for is here: model->predictor() throws for the others.
+  return it != predictors.end() ? *it->second : model->predictor(mode);
 }
 
 Batcher::Batcher(std::string model_name, BatcherOptions options,
