@@ -95,7 +95,9 @@ class CachedPredictor final : public engine::Predictor {
       std::shared_ptr<const engine::Predictor> inner);
 
   // predict() (engine::Predictor) sets each prediction's exit_layer to the hidden layer whose
-  // cache answered it, or -1 when the full network did. Thread-safe.
+  // cache answered it, or -1 when the full network did. Thread-safe: it is const like every
+  // Predictor's, and what it changes (counters, thresholds, the example queue, layer costs) is
+  // atomic or guarded by the mutexes below. The output layer alone is the inner predictor's.
   void predict_from_hidden(const engine::HiddenActivations& acts, std::size_t batch,
                            std::uint32_t k, std::vector<engine::Prediction>& out) const override {
     inner_->predict_from_hidden(acts, batch, k, out);
@@ -108,7 +110,6 @@ class CachedPredictor final : public engine::Predictor {
   void learn(const engine::HiddenActivations& acts, std::size_t batch,
              std::span<const std::uint32_t> top1);
   std::vector<LayerStats> stats() const;
-  const engine::Predictor& inner() const { return *inner_; }
   const std::vector<std::uint32_t>& layers() const { return layers_; }
   std::size_t bytes() const;  // parameters of the current versions, all layers
   // The published caches with their thresholds and the trainers' counts (to save), after
