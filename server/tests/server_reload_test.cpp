@@ -63,6 +63,20 @@ TEST_CASE(
   const auto saving = metrics->body.find("glide_cache_saving_seconds{model=\"m\",layer=\"0\"} ");
   REQUIRE(saving != std::string::npos);
   CHECK(std::stod(metrics->body.substr(saving + 48)) > 0);
+  // Sampled requests go through the same (now warm) caches.
+  json sampled = predict_body(xs, 5);
+  sampled["mode"] = "sampled";
+  const auto rs = post(server, "/v1/models/m:predict", sampled.dump());
+  REQUIRE(rs);
+  REQUIRE(rs->status == 200);
+  int sampled_hits = 0;
+  const json sampled_answers = json::parse(rs->body)["predictions"];
+  REQUIRE(sampled_answers.size() == xs.size());
+  for (const json& p : sampled_answers) {
+    REQUIRE(p.contains("cached"));
+    sampled_hits += !p["cached"].is_null();
+  }
+  CHECK(sampled_hits > 0);
   ServedModel* m = server.registry->find("m");
   const auto before = m->current().cached;
   CHECK(before->stats()[0].examples > 0);
