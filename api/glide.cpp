@@ -5,8 +5,8 @@
 #include <tbb/global_control.h>
 
 #include <atomic>
-#include <chrono>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -19,6 +19,7 @@
 #include "engine/fit.h"
 #include "engine/network.h"
 #include "engine/output_sampler.h"
+#include "engine/predictor.h"
 #include "engine/trainer.h"
 
 namespace glide {
@@ -45,6 +46,11 @@ void check_offsets(std::span<const std::uint64_t> offsets, std::size_t rows, std
                     " but " + array + " has " + std::to_string(length) + " entries");
 }
 
+data::SparseView row_view(const SparseBatchView& b, std::size_t i) {
+  const auto s = b.row_offsets[i], e = b.row_offsets[i + 1];
+  return {b.feature_ids.subspan(s, e - s), b.values.subspan(s, e - s)};
+}
+
 // Checks every rule of SparseBatchView against the model's dimensions.
 void check_batch(const SparseBatchView& b, std::uint32_t num_features, std::uint32_t num_labels,
                  bool need_labels, const std::string& where) {
@@ -64,15 +70,9 @@ void check_batch(const SparseBatchView& b, std::uint32_t num_features, std::uint
   if (has_labels)
     check_offsets(b.label_offsets, rows, b.label_ids.size(), "label_offsets", "label_ids", where);
   for (std::size_t i = 0; i < rows; ++i) {
-    for (std::uint64_t q = b.row_offsets[i]; q < b.row_offsets[i + 1]; ++q) {
-      if (b.feature_ids[q] >= num_features)
-        fail(where, "row " + std::to_string(i) + ": feature id " +
-                        std::to_string(b.feature_ids[q]) + " is out of range (the model has " +
-                        std::to_string(num_features) + " features)");
-      if (!std::isfinite(b.values[q]))
-        fail(where, "row " + std::to_string(i) + ": the value of feature " +
-                        std::to_string(b.feature_ids[q]) + " is not finite");
-    }
+    if (const std::string problem = engine::input_problem(row_view(b, i), num_features);
+        !problem.empty())
+      fail(where, "row " + std::to_string(i) + ": " + problem);
     if (!has_labels) continue;
     for (std::uint64_t q = b.label_offsets[i]; q < b.label_offsets[i + 1]; ++q)
       if (b.label_ids[q] >= num_labels)
@@ -80,15 +80,6 @@ void check_batch(const SparseBatchView& b, std::uint32_t num_features, std::uint
                         " is out of range (the model has " + std::to_string(num_labels) +
                         " labels)");
   }
-}
-
-data::SparseView row_view(const SparseBatchView& b, std::size_t i) {
-  const auto s = b.row_offsets[i], e = b.row_offsets[i + 1];
-  return {b.feature_ids.subspan(s, e - s), b.values.subspan(s, e - s)};
-}
-std::span<const std::uint32_t> row_labels(const SparseBatchView& b, std::size_t i) {
-  const auto s = b.label_offsets[i], e = b.label_offsets[i + 1];
-  return b.label_ids.subspan(s, e - s);
 }
 
 // A validated view as the engine's dataset (one copy: the training loop needs a Dataset).
@@ -276,25 +267,19 @@ const char* version() noexcept {
 
 struct Model::Impl {
   engine::Config config;
-  std::unique_ptr<engine::Network> net;
+  std::shared_ptr<engine::Network> net;
   engine::TrainingState state;
-  // LSH tables for sampled prediction, built on first use from the current weights (they cost
-  // memory, so models that only predict exactly never build them) and dropped by training.
-  mutable std::mutex lsh_mutex;
-  mutable std::shared_ptr<engine::OutputSampler> lsh;
+  // The predictor of each mode, made on first use from the current weights (sampled mode's LSH
+  // tables cost memory, so models that only predict exactly never build them) and dropped by
+  // training.
+  mutable std::mutex predictors_mutex;
+  mutable std::map<engine::EvalMode, std::shared_ptr<const engine::Predictor>> predictors;
 
-  std::shared_ptr<engine::OutputSampler> inference_sampler() const {
-    std::lock_guard lock(lsh_mutex);
-    if (!lsh) lsh = engine::make_inference_lsh_sampler(config, *net);
-    return lsh;
-  }
-
-  void predict(std::span<const data::SparseView> inputs, std::uint32_t k, PredictMode mode,
-               std::vector<engine::Prediction>& out) const {
-    std::shared_ptr<engine::OutputSampler> sampler;
-    if (mode == PredictMode::kSampled) sampler = inference_sampler();
-    engine::predict_topk(*net, inputs, std::min(k, net->num_labels()), to_engine(mode),
-                         sampler.get(), out);
+  std::shared_ptr<const engine::Predictor> predictor(PredictMode mode) const {
+    std::lock_guard lock(predictors_mutex);
+    std::shared_ptr<const engine::Predictor>& p = predictors[to_engine(mode)];
+    if (!p) p = engine::make_predictor(net, config, {to_engine(mode)});
+    return p;
   }
 
   TrainResult train(const data::Dataset& data, const TrainOptions& options,
@@ -305,8 +290,8 @@ struct Model::Impl {
     validate_all(c);
     config = c;
     {
-      std::lock_guard lock(lsh_mutex);
-      lsh.reset();  // the weights change
+      std::lock_guard lock(predictors_mutex);
+      predictors.clear();  // the weights change
     }
     const unsigned threads =
         c.train.threads ? c.train.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -356,36 +341,9 @@ struct Model::Impl {
   }
 
   Metrics evaluate(const SparseBatchView& b, PredictMode mode) const {
-    const auto t0 = std::chrono::steady_clock::now();
-    engine::EvalResult r;
-    constexpr std::size_t kBatch = 256;
-    std::vector<data::SparseView> inputs;
-    std::vector<std::size_t> rows;
-    std::vector<engine::Prediction> preds;
-    std::shared_ptr<engine::OutputSampler> sampler;
-    if (mode == PredictMode::kSampled) sampler = inference_sampler();
-    for (std::size_t first = 0; first < b.rows(); first += kBatch) {
-      inputs.clear();
-      rows.clear();
-      for (std::size_t i = first; i < std::min(b.rows(), first + kBatch); ++i) {
-        if (row_labels(b, i).empty()) continue;
-        inputs.push_back(row_view(b, i));
-        rows.push_back(i);
-      }
-      if (inputs.empty()) continue;
-      engine::predict_topk(*net, inputs, std::min<std::uint32_t>(5, net->num_labels()),
-                           to_engine(mode), sampler.get(), preds);
-      for (std::size_t q = 0; q < rows.size(); ++q)
-        engine::accumulate_metrics(preds[q], row_labels(b, rows[q]), r);
-    }
-    Metrics m;
-    for (int k = 0; k < 5; ++k) {
-      m.precision[k] = r.points ? r.precision[k] / r.points : 0;
-      m.ndcg[k] = r.points ? r.ndcg[k] / r.points : 0;
-    }
-    m.points = r.points;
-    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return m;
+    const engine::LabelledRows rows{b.row_offsets, b.feature_ids, b.values, b.label_offsets,
+                                    b.label_ids};
+    return to_metrics(engine::evaluate(*predictor(mode), rows));
   }
 };
 
@@ -500,16 +458,12 @@ TrainResult Model::train_file(const std::string& path, const TrainOptions& optio
 Prediction Model::predict(SparseVectorView input, std::uint32_t k, PredictMode mode) const {
   const Impl& i = impl("predict");
   if (k == 0) fail("Model::predict: k must be at least 1");
-  const std::uint64_t offsets[2] = {0, input.ids.size()};
-  // One row: check it with the batch rules (ids/values lengths, ranges).
-  if (input.ids.size() != input.values.size())
-    fail("input: " + std::to_string(input.ids.size()) + " feature ids but " +
-         std::to_string(input.values.size()) + " values (the lengths must match)");
-  check_batch({offsets, input.ids, input.values, {}, {}}, i.config.net.num_features,
-              i.config.net.num_labels, false, "input");
   const data::SparseView x{input.ids, input.values};
+  if (const std::string problem = engine::input_problem(x, i.config.net.num_features);
+      !problem.empty())
+    fail("input", problem);
   std::vector<engine::Prediction> out;
-  i.predict({&x, 1}, k, mode, out);
+  i.predictor(mode)->predict({&x, 1}, k, out);
   return {std::move(out[0].labels), std::move(out[0].scores)};
 }
 
@@ -523,7 +477,7 @@ std::vector<Prediction> Model::predict(const SparseBatchView& inputs, std::uint3
   std::vector<data::SparseView> views(inputs.rows());
   for (std::size_t r = 0; r < views.size(); ++r) views[r] = row_view(inputs, r);
   std::vector<engine::Prediction> out;
-  i.predict(views, k, mode, out);
+  i.predictor(mode)->predict(views, k, out);
   std::vector<Prediction> result(out.size());
   for (std::size_t r = 0; r < out.size(); ++r)
     result[r] = {std::move(out[r].labels), std::move(out[r].scores)};

@@ -104,7 +104,7 @@ int bench_cache(int argc, char** argv) {
   const std::uint32_t k = r["k"].as<std::uint32_t>();
 
   const bool train_caches = on_off_flag(r, "train-caches");
-  std::shared_ptr<const engine::Predictor> model;
+  std::shared_ptr<const engine::InferenceModel> model;
   data::Dataset test;
   cache::CacheStates warm;  // the caches each cell starts from (empty: cold)
   const auto t0 = Clock::now();
@@ -112,7 +112,7 @@ int bench_cache(int argc, char** argv) {
     const std::string path = r["model"].as<std::string>();
     BenchModel m = load_bench_model(path, r["data"].as<std::string>(), "data");
     test = std::move(m.test);
-    model = std::make_shared<const engine::Predictor>(std::move(m.net), m.config, false);
+    model = std::make_shared<const engine::InferenceModel>(std::move(m.net), m.config, false);
     if (train_caches) warm = cache::read_caches(path, model->config().net);
   } else {
     QuickModelSpec spec;
@@ -142,7 +142,7 @@ int bench_cache(int argc, char** argv) {
     std::printf("quick model on preset %s: %zu points, %.1f epochs, loss %.3f, %.1f s\n",
                 spec.preset.c_str(), m.train.num_points(), fp.epoch, fp.loss, fp.seconds);
     test = std::move(m.test);
-    model = std::make_shared<const engine::Predictor>(std::move(m.net), m.config, false);
+    model = std::make_shared<const engine::InferenceModel>(std::move(m.net), m.config, false);
     if (tc) {
       warm = tc->states();
       std::printf("caches trained alongside: %llu rows, %.1f s (%.1f%% of training time)\n",
@@ -197,23 +197,22 @@ int bench_cache(int argc, char** argv) {
     const std::string wname = skew > 0 ? "zipf " + std::to_string(skew).substr(0, 3) : "uniform";
     const cache::WorkloadOptions wo{skew, drift, 17};
     std::vector<engine::Prediction> out;
-    std::vector<int> cached;
-    cache::CachedPredictor cp(model, co, warm);  // fresh per cell (from the trained caches)
+    const auto& exact = model->shared_predictor(engine::EvalMode::kExact);
+    cache::CachedPredictor cp(exact, co, warm);  // fresh per cell (from the trained caches)
     std::unique_ptr<cache::CachedPredictor> cp_prev;
     // The previous settings had no sketch: caches trained alongside with one start them cold.
     const bool sketched = std::any_of(warm.begin(), warm.end(),
                                       [](const auto& w) { return w.second.model->sketch() > 0; });
     if (compare)
-      cp_prev = std::make_unique<cache::CachedPredictor>(model, prev,
+      cp_prev = std::make_unique<cache::CachedPredictor>(exact, prev,
                                                          sketched ? cache::CacheStates{} : warm);
     std::unique_ptr<cache::LruCache> lru;
     // One request through each way (0 off, 1 learned, 2 LRU, 3 previous); true: a cache answered.
     auto run = [&](int mode, std::size_t id) {
       const data::SparseView x = test.features(id);
       if (mode == 1 || mode == 3) {
-        (mode == 1 ? cp : *cp_prev)
-            .predict(std::span(&x, 1), k, engine::EvalMode::kExact, out, cached);
-        return cached[0] >= 0;
+        (mode == 1 ? cp : *cp_prev).predict(std::span(&x, 1), k, out);
+        return out[0].exit_layer >= 0;
       }
       if (mode == 2) {
         out.resize(1);

@@ -29,8 +29,9 @@ namespace glide::cli {
 namespace {
 
 // Request bodies made up front, so the clients spend their time on HTTP, not on JSON.
-std::vector<std::string> make_bodies(const engine::Predictor& model, const std::string& data_path,
-                                     std::size_t max_inputs, std::uint32_t k) {
+std::vector<std::string> make_bodies(const engine::InferenceModel& model,
+                                     const std::string& data_path, std::size_t max_inputs,
+                                     std::uint32_t k) {
   std::vector<std::string> bodies;
   auto add = [&](std::span<const std::uint32_t> ids, std::span<const float> values) {
     nlohmann::json inst = {{"indices", std::vector(ids.begin(), ids.end())},
@@ -152,7 +153,7 @@ int bench_serve(int argc, char** argv) {
 
   const auto load0 = Clock::now();
   const std::string path = r["model"].as<std::string>();
-  auto predictor = std::make_shared<const engine::Predictor>(path, false);
+  auto predictor = std::make_shared<const engine::InferenceModel>(path, false);
   std::printf("model %s: %u features, %u labels, loaded in %.1f s\n", path.c_str(),
               predictor->config().net.num_features, predictor->config().net.num_labels,
               seconds_since(load0));

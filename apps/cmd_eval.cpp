@@ -9,11 +9,11 @@
 
 #include "apps/commands.h"
 #include "apps/config_flags.h"
-#include "apps/model_setup.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
 #include "engine/checkpoint.h"
 #include "engine/evaluator.h"
+#include "engine/predictor.h"
 
 namespace glide::cli {
 
@@ -57,6 +57,10 @@ int cmd_eval(int argc, char** argv) {
     engine::set_config_flag(m.config, "lsh-strategy", r["lsh-strategy"].as<std::string>());
   if (r.count("prior-fraction")) m.config.net.prior_fraction = r["prior-fraction"].as<double>();
   engine::validate(m.config.net);
+  const engine::InferenceModel model(
+      std::move(m.net), m.config,
+      mode == "both" ? std::vector{engine::EvalMode::kExact, engine::EvalMode::kSampled}
+                     : std::vector{engine::parse_eval_mode(mode)});
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
   const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);
@@ -69,12 +73,9 @@ int cmd_eval(int argc, char** argv) {
                 e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
                 1e3 * e.seconds_per_point(), e.mean_scored);
   };
-  if (mode != "sampled")
-    report("exact", engine::evaluate(*m.net, test, engine::EvalMode::kExact, nullptr, max_points));
-  if (mode != "exact") {
-    auto sampler = make_inference_sampler(m.config, *m.net);
-    report("sampled",
-           engine::evaluate(*m.net, test, engine::EvalMode::kSampled, sampler.get(), max_points));
+  for (const auto& [kind, predictor] : model.predictors()) {
+    if (mode != "both" && mode != engine::eval_mode_name(kind)) continue;
+    report(engine::eval_mode_name(kind), engine::evaluate(*predictor, test, max_points));
   }
   return 0;
 }

@@ -80,9 +80,10 @@ int cmd_predict(int argc, char** argv) {
   const unsigned threads = r["threads"].as<unsigned>() ? r["threads"].as<unsigned>()
                                                        : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-  const engine::Predictor predictor(r["model"].as<std::string>(),
-                                    mode == engine::EvalMode::kSampled);
-  const std::uint32_t num_features = predictor.config().net.num_features;
+  const engine::InferenceModel model(r["model"].as<std::string>(),
+                                     std::vector<engine::EvalMode>{mode});
+  const engine::Predictor& predictor = model.predictor(mode);
+  const std::uint32_t num_features = model.config().net.num_features;
 
   std::ios::sync_with_stdio(false);
   std::string line;
@@ -93,7 +94,7 @@ int cmd_predict(int argc, char** argv) {
   auto flush = [&] {
     inputs.clear();
     for (std::size_t i = 0; i < pending.num_points(); ++i) inputs.push_back(pending.features(i));
-    predictor.predict(inputs, k, mode, out);
+    predictor.predict(inputs, k, out);
     std::string text;
     char buf[48];
     for (const auto& p : out) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include <sys/resource.h>
@@ -52,10 +53,13 @@ std::vector<std::uint32_t> parse_layers(const std::string& s, std::size_t hidden
   return out;
 }
 
-CachedPredictor::CachedPredictor(std::shared_ptr<const engine::Predictor> model,
+CachedPredictor::CachedPredictor(std::shared_ptr<const engine::Predictor> inner,
                                  CachedOptions options, const CacheStates& warm)
-    : model_(std::move(model)), options_(std::move(options)), rng_(options_.seed) {
-  const auto& hidden = model_->config().net.hidden;
+    : engine::Predictor(inner->shared_network()),
+      inner_(std::move(inner)),
+      options_(std::move(options)),
+      rng_(options_.seed) {
+  const auto& hidden = network().config().hidden;
   layers_ = options_.layers;
   if (layers_.empty())
     for (const auto& [layer, st] : warm) layers_.push_back(layer);
@@ -93,195 +97,265 @@ void CachedPredictor::add_double(std::atomic<double>& a, double v) {
   }
 }
 
-void CachedPredictor::predict(std::span<const data::SparseView> inputs, std::uint32_t k,
-                              engine::EvalMode mode, std::vector<engine::Prediction>& out,
-                              std::vector<int>& cached) {
-  if (k == 0) fail("k must be at least 1");
-  for (std::size_t i = 0; i < inputs.size(); ++i) model_->check_input(inputs[i], i);
-  if (mode == engine::EvalMode::kSampled && !model_->sampler())
-    fail("sampled prediction needs LSH tables (load with lsh)");
-  const engine::Network& net = model_->network();
-  k = std::min<std::uint32_t>(k, net.num_labels());
-  const std::size_t B = inputs.size(), L = net.config().hidden.size();
-  out.resize(B);
-  cached.assign(B, -1);
-  if (B == 0) return;
-  const engine::Kernels& kern = engine::kernels();
+// The caches in front of another predictor over the same network: requests go through the
+// owner's request path with this predictor's output layer for the misses.
+class SharedCachePredictor final : public engine::Predictor {
+ public:
+  SharedCachePredictor(std::shared_ptr<const CachedPredictor> caches,
+                       std::shared_ptr<const engine::Predictor> inner)
+      : engine::Predictor(inner->shared_network()),
+        caches_(std::move(caches)),
+        inner_(std::move(inner)) {
+    if (&caches_->network() != &inner_->network())
+      fail("shared caches: the predictor runs another network than the caches'");
+  }
+  void predict_from_hidden(const engine::HiddenActivations& acts, std::size_t batch,
+                           std::uint32_t k, std::vector<engine::Prediction>& out) const override {
+    inner_->predict_from_hidden(acts, batch, k, out);
+  }
+  bool exits_early() const override { return true; }
 
-  // Buffers reused across calls on this thread: a request of one input is a few microseconds
-  // when a cache answers it, and a dozen allocations were a tenth of that.
+ protected:
+  void predict_checked(std::span<const data::SparseView> inputs, std::uint32_t k,
+                       std::vector<engine::Prediction>& out) const override {
+    caches_->answer(*inner_, inputs, k, out);
+  }
+
+ private:
+  std::shared_ptr<const CachedPredictor> caches_;
+  std::shared_ptr<const engine::Predictor> inner_;
+};
+
+std::shared_ptr<const engine::Predictor> CachedPredictor::share(
+    std::shared_ptr<const CachedPredictor> caches, std::shared_ptr<const engine::Predictor> inner) {
+  return std::make_shared<SharedCachePredictor>(std::move(caches), std::move(inner));
+}
+
+// --- the request path --------------------------------------------------------------------------
+
+namespace {
+constexpr std::uint32_t kNone = ~std::uint32_t{0};
+}  // namespace
+
+// One answer() call's state. Its buffers are reused across calls on a thread: a request of one
+// input is a few microseconds when a cache answers it, and a dozen allocations were a tenth of
+// that.
+struct CachedPredictor::Request {
   struct Shadow {
     std::size_t input;
     std::uint32_t slot, top1;
   };
-  struct Workspace {
-    engine::HiddenActivations acts;
-    std::vector<data::SparseView> views;
-    std::vector<std::size_t> idx;
-    std::vector<Shadow> shadows;
-    std::vector<std::uint32_t> shadowed;
-    std::vector<float> shadow_weight;
-    std::vector<std::vector<float>> stash;
-    std::vector<std::vector<std::pair<float, std::uint32_t>>> looked;
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> hit_labels;
-    std::vector<double> cost;
-    std::vector<float> scratch;
-    engine::Prediction pred;
-  };
-  thread_local Workspace ws;
-  engine::HiddenActivations& acts = ws.acts;
-  engine::prepare_activations(net, B, acts);
-  std::vector<data::SparseView>& views = ws.views;
-  views.assign(inputs.begin(), inputs.end());
-  std::vector<std::size_t>& idx = ws.idx;  // batch position -> input index
-  idx.resize(B);
-  std::iota(idx.begin(), idx.end(), std::size_t{0});
-  std::vector<Shadow>& shadows = ws.shadows;
-  shadows.clear();
+  std::uint32_t k = 0;
+  std::size_t n = 0;  // inputs still in the batch (rows [0, n) of acts)
+  engine::HiddenActivations acts;
+  std::vector<data::SparseView> views;
+  std::vector<std::size_t> idx;  // batch position -> input index
+  std::vector<Shadow> shadows;
   // 1 + the slot whose hit this input is a shadow check of (0: none): it goes through the full
   // network and no later cache answers it.
-  std::vector<std::uint32_t>& shadowed = ws.shadowed;
-  shadowed.assign(B, 0);
-  std::vector<float>& shadow_weight = ws.shadow_weight;  // the hits a shadow check stands for
-  shadow_weight.assign(B, 1.0f);
+  std::vector<std::uint32_t> shadowed;
+  std::vector<float> shadow_weight;  // the hits a shadow check stands for
   // Activations of each cached layer by input index, for the training examples of misses, and
   // each cache's answer (confidence, top-1; kNone: not hot or not looked up), for calibration.
-  std::vector<std::vector<float>>& stash = ws.stash;
-  stash.resize(slots_.size());
-  constexpr std::uint32_t kNone = ~std::uint32_t{0};
-  std::vector<std::vector<std::pair<float, std::uint32_t>>>& looked = ws.looked;
-  looked.resize(slots_.size());
-  for (auto& l : looked) l.assign(B, {0.0f, kNone});
-  std::vector<std::pair<std::uint32_t, std::uint32_t>>& hit_labels =
-      ws.hit_labels;  // (slot, label)
-  hit_labels.clear();
-  std::vector<double>& cost = ws.cost;
-  double out_cost;
-  {
-    std::lock_guard lock(cost_mutex_);
-    cost = layer_cost_;
-    out_cost = output_cost_;
-  }
-  std::vector<float>& scratch = ws.scratch;
-  engine::Prediction& pred = ws.pred;
-  std::size_t n = B;
-  for (std::size_t l = 0; l < L && n > 0; ++l) {
-    const auto t0 = Clock::now();
-    engine::forward_layer(net, l, views, n, acts, kern);
-    const double dt = since(t0) / n;
-    cost[l] = cost[l] ? (1 - kCostEma) * cost[l] + kCostEma * dt : dt;
+  std::vector<std::vector<float>> stash;
+  std::vector<std::vector<std::pair<float, std::uint32_t>>> looked;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> hit_labels;  // (slot, label)
+  // Estimated seconds per input of each hidden layer and of the output layer (updated here,
+  // published back when the call ends).
+  std::vector<double> cost;
+  double out_cost = 0;
+  std::vector<float> scratch;
+  engine::Prediction pred;
+};
+
+void CachedPredictor::answer(const engine::Predictor& full,
+                             std::span<const data::SparseView> inputs, std::uint32_t k,
+                             std::vector<engine::Prediction>& out) const {
+  out.resize(inputs.size());
+  if (inputs.empty()) return;
+  thread_local Request rq;
+  start(rq, inputs, k);
+  for (std::size_t l = 0; l < rq.cost.size() && rq.n > 0; ++l) {
+    forward(rq, l);
     const int s = slot_of_layer_[l];
     if (s < 0) continue;
-    Slot& slot = *slots_[s];
-    const std::uint32_t dim = net.config().hidden[l];
-    stash[s].resize(B * dim);
-    for (std::size_t p = 0; p < n; ++p)
-      std::memcpy(stash[s].data() + idx[p] * dim, acts.row(l, p), dim * sizeof(float));
-    const auto model = slot.current();
+    stash(rq, static_cast<std::size_t>(s));
+    const auto model = slots_[s]->current();
     if (!model || model->examples < options_.cache.min_examples) {
-      slot.misses.fetch_add(n, std::memory_order_relaxed);
+      slots_[s]->misses.fetch_add(rq.n, std::memory_order_relaxed);
       continue;
     }
-    const std::uint64_t batch = slot.batches.fetch_add(1, std::memory_order_relaxed);
-    if (options_.skip_unprofitable && slot.gain.load(std::memory_order_relaxed) < 0 &&
-        batch % kProbeEvery != 0 &&
-        slot.looked_up.load(std::memory_order_relaxed) >= options_.skip_after) {
-      slot.skipped.fetch_add(n, std::memory_order_relaxed);
-      slot.misses.fetch_add(n, std::memory_order_relaxed);
-      continue;
-    }
-    slot.looked_up.fetch_add(n, std::memory_order_relaxed);
-    const float threshold = static_cast<float>(slot.tuner.threshold());
-    const auto t1 = Clock::now();
-    std::size_t keep = 0, hits = 0, misses = 0;
-    for (std::size_t p = 0; p < n; ++p) {
-      bool hot = false;
-      const float conf = model->lookup(acts.row(l, p), k, pred, &hot, scratch, threshold);
-      if (hot) looked[s][idx[p]] = {conf, pred.labels[0]};
-      bool leaves = false;
-      if (shadowed[idx[p]]) {
-        // already a shadow check of an earlier layer's cache
-      } else if (hot && conf >= threshold) {
-        const double chance = options_.uniform_shadows
-                                  ? options_.shadow_fraction
-                                  : shadow_chance(options_.shadow_fraction, conf, threshold);
-        bool shadow;
-        {
-          std::lock_guard lock(rng_mutex_);
-          shadow = rng_.uniform() < chance;
-        }
-        if (shadow) {
-          shadow_weight[idx[p]] = static_cast<float>(1 / chance);
-          shadows.push_back({idx[p], static_cast<std::uint32_t>(s), pred.labels[0]});
-          shadowed[idx[p]] = static_cast<std::uint32_t>(s) + 1;
-        } else {
-          out[idx[p]] = pred;
-          cached[idx[p]] = static_cast<int>(l);
-          hit_labels.push_back({static_cast<std::uint32_t>(s), pred.labels[0]});
-          ++hits;
-          leaves = true;
-        }
+    if (const auto batch = looks_up(*slots_[s], rq.n))
+      look_up(rq, static_cast<std::size_t>(s), *model, *batch, out);
+  }
+  if (rq.n > 0) run_full(full, rq, out);
+  finish(rq, out);
+}
+
+// Resets `rq` for a batch of `inputs`: all of them in the batch, none looked up yet, and the
+// layer costs as last published.
+void CachedPredictor::start(Request& rq, std::span<const data::SparseView> inputs,
+                            std::uint32_t k) const {
+  const std::size_t B = inputs.size();
+  rq.k = k;
+  rq.n = B;
+  engine::prepare_activations(network(), B, rq.acts);
+  rq.views.assign(inputs.begin(), inputs.end());
+  rq.idx.resize(B);
+  std::iota(rq.idx.begin(), rq.idx.end(), std::size_t{0});
+  rq.shadows.clear();
+  rq.shadowed.assign(B, 0);
+  rq.shadow_weight.assign(B, 1.0f);
+  rq.stash.resize(slots_.size());
+  rq.looked.resize(slots_.size());
+  for (auto& l : rq.looked) l.assign(B, {0.0f, kNone});
+  rq.hit_labels.clear();
+  std::lock_guard lock(cost_mutex_);
+  rq.cost = layer_cost_;  // one per hidden layer
+  rq.out_cost = output_cost_;
+}
+
+// Hidden layer l for the inputs still in the batch, timing it.
+void CachedPredictor::forward(Request& rq, std::size_t l) const {
+  const auto t0 = Clock::now();
+  engine::forward_layer(network(), l, rq.views, rq.n, rq.acts, engine::kernels());
+  const double dt = since(t0) / rq.n;
+  rq.cost[l] = rq.cost[l] ? (1 - kCostEma) * rq.cost[l] + kCostEma * dt : dt;
+}
+
+// Keeps the slot's layer activations of the inputs still in the batch, by input index.
+void CachedPredictor::stash(Request& rq, std::size_t s) const {
+  const std::uint32_t l = slots_[s]->layer, dim = network().config().hidden[l];
+  rq.stash[s].resize(rq.idx.size() * dim);
+  for (std::size_t p = 0; p < rq.n; ++p)
+    std::memcpy(rq.stash[s].data() + rq.idx[p] * dim, rq.acts.row(l, p), dim * sizeof(float));
+}
+
+// The number of this lookup batch of the slot, or none when its cache skips the batch
+// (skip_unprofitable: the batch counts as misses).
+std::optional<std::uint64_t> CachedPredictor::looks_up(Slot& slot, std::size_t n) const {
+  const std::uint64_t batch = slot.batches.fetch_add(1, std::memory_order_relaxed);
+  if (options_.skip_unprofitable && slot.gain.load(std::memory_order_relaxed) < 0 &&
+      batch % kProbeEvery != 0 &&
+      slot.looked_up.load(std::memory_order_relaxed) >= options_.skip_after) {
+    slot.skipped.fetch_add(n, std::memory_order_relaxed);
+    slot.misses.fetch_add(n, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  slot.looked_up.fetch_add(n, std::memory_order_relaxed);
+  return batch;
+}
+
+// The chance with which a hit at `confidence` was drawn to be also run through the full network
+// (a shadow check), or 0 when it was not drawn.
+double CachedPredictor::draw_shadow(double confidence, float threshold) const {
+  const double chance = options_.uniform_shadows
+                            ? options_.shadow_fraction
+                            : shadow_chance(options_.shadow_fraction, confidence, threshold);
+  std::lock_guard lock(rng_mutex_);
+  return rng_.uniform() < chance ? chance : 0;
+}
+
+// Looks up every input still in the batch in the slot's cache: hits leave the batch with their
+// answer in `out`, the rest (misses and shadow checks) move to the front of the batch.
+void CachedPredictor::look_up(Request& rq, std::size_t s, const CacheModel& model,
+                              std::uint64_t batch, std::vector<engine::Prediction>& out) const {
+  Slot& slot = *slots_[s];
+  const std::uint32_t l = slot.layer;
+  const float threshold = static_cast<float>(slot.tuner.threshold());
+  const auto t0 = Clock::now();
+  std::size_t keep = 0, hits = 0, misses = 0;
+  for (std::size_t p = 0; p < rq.n; ++p) {
+    const std::size_t i = rq.idx[p];
+    bool hot = false;
+    const float conf = model.lookup(rq.acts.row(l, p), rq.k, rq.pred, &hot, rq.scratch, threshold);
+    if (hot) rq.looked[s][i] = {conf, rq.pred.labels[0]};
+    if (!rq.shadowed[i] && hot && conf >= threshold) {
+      if (const double chance = draw_shadow(conf, threshold); chance > 0) {
+        rq.shadow_weight[i] = static_cast<float>(1 / chance);
+        rq.shadows.push_back({i, static_cast<std::uint32_t>(s), rq.pred.labels[0]});
+        rq.shadowed[i] = static_cast<std::uint32_t>(s) + 1;
       } else {
-        ++misses;
+        out[i] = rq.pred;
+        out[i].scored = 0;
+        out[i].exit_layer = static_cast<int>(l);
+        rq.hit_labels.push_back({static_cast<std::uint32_t>(s), rq.pred.labels[0]});
+        ++hits;
+        continue;  // answered: leaves the batch
       }
-      if (leaves) continue;
-      if (keep != p) {
-        std::memcpy(acts.row(l, keep), acts.row(l, p), acts.strides[l] * sizeof(float));
-        views[keep] = views[p];
-        idx[keep] = idx[p];
-      }
-      ++keep;
+    } else if (!rq.shadowed[i]) {
+      ++misses;
     }
-    const double lookup = since(t1);
-    double rest = out_cost;
-    for (std::size_t j = l + 1; j < L; ++j) rest += cost[j];
-    slot.hits.fetch_add(hits, std::memory_order_relaxed);
-    slot.misses.fetch_add(misses, std::memory_order_relaxed);
-    add_double(slot.lookup, lookup);
-    add_double(slot.saved, hits * rest - lookup);
-    // Only the request threads write gain; a lost update between two of them costs nothing.
-    const double g = slot.gain.load(std::memory_order_relaxed), now = (hits * rest - lookup) / n;
-    slot.gain.store(batch == 0 ? now : (1 - kGainEma) * g + kGainEma * now,
-                    std::memory_order_relaxed);
-    n = keep;
-  }
-  if (n > 0) {
-    std::vector<engine::Prediction> full;
-    const auto t0 = Clock::now();
-    engine::predict_topk_from_hidden(net, acts, n, k, mode, model_->sampler(), full);
-    const double dt = since(t0) / n;
-    out_cost = out_cost ? (1 - kCostEma) * out_cost + kCostEma * dt : dt;
-    for (std::size_t p = 0; p < n; ++p) {
-      const std::size_t i = idx[p];
-      out[i] = std::move(full[p]);
-      if (out[i].labels.empty()) continue;
-      // A training example per cache: this input's activations -> the model's own top-1; and
-      // what each cache answered, with the verdict, for its threshold (a shadow-checked hit
-      // stands for 1 / shadow_fraction hits).
-      const std::uint32_t top1 = out[i].labels[0];
-      for (std::size_t s = 0; s < slots_.size(); ++s) {
-        const std::uint32_t dim = net.config().hidden[slots_[s]->layer];
-        enqueue(static_cast<std::uint32_t>(s), stash[s].data() + i * dim, top1);
-        const auto [conf, guess] = looked[s][i];
-        // Not for caches after the one this input is a shadow check of: they never see it.
-        if (guess == kNone || (shadowed[i] && shadowed[i] < s + 1)) continue;
-        const bool shadow = shadowed[i] == s + 1;
-        if (!shadow && guess == top1)
-          slots_[s]->agreeing_misses.fetch_add(1, std::memory_order_relaxed);
-        slots_[s]->tuner.record(conf, guess == top1, shadow ? shadow_weight[i] : 1.0f);
-      }
+    if (keep != p) {
+      std::memcpy(rq.acts.row(l, keep), rq.acts.row(l, p), rq.acts.strides[l] * sizeof(float));
+      rq.views[keep] = rq.views[p];
+      rq.idx[keep] = i;
     }
+    ++keep;
   }
-  for (const Shadow& sh : shadows)
+  count_lookups(slot, rq, batch, hits, misses, since(t0));
+  rq.n = keep;
+}
+
+// The slot's counters after a lookup batch of rq.n inputs, and its running saving per lookup.
+void CachedPredictor::count_lookups(Slot& slot, const Request& rq, std::uint64_t batch,
+                                    std::size_t hits, std::size_t misses, double seconds) const {
+  double rest = rq.out_cost;
+  for (std::size_t j = slot.layer + 1; j < rq.cost.size(); ++j) rest += rq.cost[j];
+  slot.hits.fetch_add(hits, std::memory_order_relaxed);
+  slot.misses.fetch_add(misses, std::memory_order_relaxed);
+  add_double(slot.lookup, seconds);
+  add_double(slot.saved, hits * rest - seconds);
+  // Only the request threads write gain; a lost update between two of them costs nothing.
+  const double g = slot.gain.load(std::memory_order_relaxed);
+  const double now = (hits * rest - seconds) / rq.n;
+  slot.gain.store(batch == 0 ? now : (1 - kGainEma) * g + kGainEma * now,
+                  std::memory_order_relaxed);
+}
+
+// The inputs left after every cache go through `full`'s output layer; each becomes a training
+// example for the caches.
+void CachedPredictor::run_full(const engine::Predictor& full, Request& rq,
+                               std::vector<engine::Prediction>& out) const {
+  std::vector<engine::Prediction> answers;
+  const auto t0 = Clock::now();
+  full.predict_from_hidden(rq.acts, rq.n, rq.k, answers);
+  const double dt = since(t0) / rq.n;
+  rq.out_cost = rq.out_cost ? (1 - kCostEma) * rq.out_cost + kCostEma * dt : dt;
+  for (std::size_t p = 0; p < rq.n; ++p) {
+    const std::size_t i = rq.idx[p];
+    out[i] = std::move(answers[p]);
+    if (!out[i].labels.empty()) learn_from_miss(rq, i, out[i].labels[0]);
+  }
+}
+
+// A training example per cache (this input's activations -> the model's own top-1), and what
+// each cache answered, with the verdict, for its threshold (a shadow-checked hit stands for
+// 1 / its shadow chance hits).
+void CachedPredictor::learn_from_miss(const Request& rq, std::size_t i, std::uint32_t top1) const {
+  for (std::size_t s = 0; s < slots_.size(); ++s) {
+    const std::uint32_t dim = network().config().hidden[slots_[s]->layer];
+    enqueue(static_cast<std::uint32_t>(s), rq.stash[s].data() + i * dim, top1);
+    const auto [conf, guess] = rq.looked[s][i];
+    // Not for caches after the one this input is a shadow check of: they never see it.
+    if (guess == kNone || (rq.shadowed[i] && rq.shadowed[i] < s + 1)) continue;
+    const bool shadow = rq.shadowed[i] == s + 1;
+    if (!shadow && guess == top1)
+      slots_[s]->agreeing_misses.fetch_add(1, std::memory_order_relaxed);
+    slots_[s]->tuner.record(conf, guess == top1, shadow ? rq.shadow_weight[i] : 1.0f);
+  }
+}
+
+// Shadow checks' verdicts, hits' label popularity, and the layer costs measured.
+void CachedPredictor::finish(const Request& rq, const std::vector<engine::Prediction>& out) const {
+  for (const auto& sh : rq.shadows)
     slots_[sh.slot]->tuner.observe(!out[sh.input].labels.empty() &&
                                    out[sh.input].labels[0] == sh.top1);
   // Hits count towards their label's popularity (they are no training examples).
-  for (const auto& [slot, label] : hit_labels) enqueue(slot, nullptr, label);
-  {
-    std::lock_guard lock(cost_mutex_);
-    layer_cost_ = cost;
-    output_cost_ = out_cost;
-  }
+  for (const auto& [slot, label] : rq.hit_labels) enqueue(slot, nullptr, label);
+  std::lock_guard lock(cost_mutex_);
+  layer_cost_ = rq.cost;
+  output_cost_ = rq.out_cost;
 }
 
 double shadow_chance(double base, double confidence, double threshold) {
@@ -300,8 +374,8 @@ void CachedPredictor::learn(const engine::HiddenActivations& acts, std::size_t b
       enqueue(static_cast<std::uint32_t>(s), acts.row(slots_[s]->layer, r), top1[r]);
 }
 
-void CachedPredictor::enqueue(std::uint32_t slot, const float* act, std::uint32_t label) {
-  const std::uint32_t dim = act ? model_->config().net.hidden[slots_[slot]->layer] : 0;
+void CachedPredictor::enqueue(std::uint32_t slot, const float* act, std::uint32_t label) const {
+  const std::uint32_t dim = act ? network().config().hidden[slots_[slot]->layer] : 0;
   std::size_t queued = 0;
   {
     std::lock_guard lock(queue_mutex_);

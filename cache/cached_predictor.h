@@ -1,14 +1,16 @@
-// Early-exit serving over a Predictor: learned caches (learned_cache.h) on chosen hidden layers.
-// predict() runs the hidden layers one at a time; after a layer with a cache, the inputs the
-// cache is confident about are answered from it and leave the batch, so the layers above and
-// the output layer run only for the rest. Every miss (the full network ran) becomes a training
-// example (the layer's activations -> the model's own top-1) queued for a background thread,
-// which trains the caches and publishes new versions by swapping a shared_ptr; requests never
-// wait for training (a full queue drops examples). A random `shadow_fraction` of hits also runs
-// the full network; whether the cache's top-1 agreed moves that layer's threshold.
+// Early-exit serving: a Predictor that wraps another one and puts learned caches
+// (learned_cache.h) on chosen hidden layers in front of it. It runs the hidden layers one at a
+// time; after a layer with a cache, the inputs the cache is confident about are answered from it
+// and leave the batch, so the layers above and the wrapped predictor's output layer run only for
+// the rest. Every miss (the full network ran) becomes a training example (the layer's
+// activations -> the model's own top-1) queued for a background thread, which trains the caches
+// and publishes new versions by swapping a shared_ptr; requests never wait for training (a full
+// queue drops examples). A random `shadow_fraction` of hits also runs the full network; whether
+// the cache's top-1 agreed moves that layer's threshold.
 //
 // One CachedPredictor belongs to one loaded model: a reload makes a new one, which starts from the
-// caches stored in the new model file (cache_file.h) or cold when it has none.
+// caches stored in the new model file (cache_file.h) or cold when it has none. share() puts the
+// same caches in front of the model's other predictors (one set of caches for every mode).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <thread>
 #include <vector>
@@ -74,20 +77,32 @@ struct LayerStats {
   double gain_us = 0;         // estimated saving per lookup (microseconds; < 0: skipping)
 };
 
-class CachedPredictor {
+class CachedPredictor final : public engine::Predictor {
  public:
-  // `warm`: caches to start from (e.g. read_caches() of the model file), by layer; caches of
-  // layers not in options.layers are ignored, cached layers without one start cold.
-  CachedPredictor(std::shared_ptr<const engine::Predictor> model, CachedOptions options,
+  // Caches in front of `inner` (misses go through its output layer). `warm`: caches to start
+  // from (e.g. read_caches() of the model file), by layer; caches of layers not in
+  // options.layers are ignored, cached layers without one start cold.
+  CachedPredictor(std::shared_ptr<const engine::Predictor> inner, CachedOptions options,
                   const CacheStates& warm = {});
-  ~CachedPredictor();
+  ~CachedPredictor() override;
   CachedPredictor(const CachedPredictor&) = delete;
   CachedPredictor& operator=(const CachedPredictor&) = delete;
 
-  // Like Predictor::predict; cached[i] is the hidden layer whose cache answered input i, or -1
-  // when the full network did. Thread-safe.
-  void predict(std::span<const data::SparseView> inputs, std::uint32_t k, engine::EvalMode mode,
-               std::vector<engine::Prediction>& out, std::vector<int>& cached);
+  // The same caches in front of `inner` (another predictor over the same network): what it
+  // predicts answers from and trains `caches` like their own predict() does.
+  static std::shared_ptr<const engine::Predictor> share(
+      std::shared_ptr<const CachedPredictor> caches,
+      std::shared_ptr<const engine::Predictor> inner);
+
+  // predict() (engine::Predictor) sets each prediction's exit_layer to the hidden layer whose
+  // cache answered it, or -1 when the full network did. Thread-safe: it is const like every
+  // Predictor's, and what it changes (counters, thresholds, the example queue, layer costs) is
+  // atomic or guarded by the mutexes below. The output layer alone is the inner predictor's.
+  void predict_from_hidden(const engine::HiddenActivations& acts, std::size_t batch,
+                           std::uint32_t k, std::vector<engine::Prediction>& out) const override {
+    inner_->predict_from_hidden(acts, batch, k, out);
+  }
+  bool exits_early() const override { return true; }
   // Trains on every queued example and publishes (blocks until the queue is empty).
   void drain();
   // Learns from examples computed elsewhere (training: the hidden activations of a batch and the
@@ -95,7 +110,6 @@ class CachedPredictor {
   void learn(const engine::HiddenActivations& acts, std::size_t batch,
              std::span<const std::uint32_t> top1);
   std::vector<LayerStats> stats() const;
-  const engine::Predictor& model() const { return *model_; }
   const std::vector<std::uint32_t>& layers() const { return layers_; }
   std::size_t bytes() const;  // parameters of the current versions, all layers
   // The published caches with their thresholds and the trainers' counts (to save), after
@@ -107,7 +121,14 @@ class CachedPredictor {
   }
   double threshold(std::size_t slot) const { return slots_[slot]->tuner.threshold(); }
 
+ protected:
+  void predict_checked(std::span<const data::SparseView> inputs, std::uint32_t k,
+                       std::vector<engine::Prediction>& out) const override {
+    answer(*inner_, inputs, k, out);
+  }
+
  private:
+  friend class SharedCachePredictor;
   struct Example {
     std::uint32_t slot;  // index into layers_
     std::uint32_t label;
@@ -137,8 +158,27 @@ class CachedPredictor {
       return published;
     }
   };
+  struct Request;  // one answer() call's buffers (cached_predictor.cpp)
+  // The request path (cached_predictor.cpp), for checked inputs with k clamped: every cached
+  // layer answers what it can, `full`'s output layer the rest.
+  void answer(const engine::Predictor& full, std::span<const data::SparseView> inputs,
+              std::uint32_t k, std::vector<engine::Prediction>& out) const;
+  void start(Request& rq, std::span<const data::SparseView> inputs, std::uint32_t k) const;
+  void forward(Request& rq, std::size_t l) const;
+  void stash(Request& rq, std::size_t slot) const;
+  std::optional<std::uint64_t> looks_up(Slot& slot, std::size_t n) const;
+  void look_up(Request& rq, std::size_t slot, const CacheModel& model, std::uint64_t batch,
+               std::vector<engine::Prediction>& out) const;
+  double draw_shadow(double confidence, float threshold) const;
+  void count_lookups(Slot& slot, const Request& rq, std::uint64_t batch, std::size_t hits,
+                     std::size_t misses, double seconds) const;
+  void run_full(const engine::Predictor& full, Request& rq,
+                std::vector<engine::Prediction>& out) const;
+  void learn_from_miss(const Request& rq, std::size_t input, std::uint32_t top1) const;
+  void finish(const Request& rq, const std::vector<engine::Prediction>& out) const;
+
   // `act` null: count `label` only.
-  void enqueue(std::uint32_t slot, const float* act, std::uint32_t label);
+  void enqueue(std::uint32_t slot, const float* act, std::uint32_t label) const;
   static std::shared_ptr<const CacheModel> compacted(const CacheModel& m, Confidence confidence) {
     auto c = std::make_shared<CacheModel>(m);
     c->set_confidence(confidence);
@@ -157,21 +197,22 @@ class CachedPredictor {
   void publish(Slot& s);  // a new version of the slot's cache from its trainer
   static void add_double(std::atomic<double>& a, double v);
 
-  std::shared_ptr<const engine::Predictor> model_;
+  std::shared_ptr<const engine::Predictor> inner_;
   const CachedOptions options_;
   std::vector<std::uint32_t> layers_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<int> slot_of_layer_;  // -1: no cache on that layer
   // Estimated seconds per instance of each hidden layer and of the output layer (EMA of misses).
   mutable std::mutex cost_mutex_;
-  std::vector<double> layer_cost_;
-  double output_cost_ = 0;
-  std::mutex rng_mutex_;
-  Rng rng_;
+  mutable std::vector<double> layer_cost_;
+  mutable double output_cost_ = 0;
+  mutable std::mutex rng_mutex_;
+  mutable Rng rng_;
 
   mutable std::mutex queue_mutex_;
-  std::condition_variable queue_wake_, queue_idle_;
-  std::deque<Example> queue_;
+  mutable std::condition_variable queue_wake_;
+  std::condition_variable queue_idle_;
+  mutable std::deque<Example> queue_;
   bool busy_ = false, stopping_ = false;
   int drain_waiting_ = 0;  // drain() calls waiting for the queue to empty
   std::thread worker_;

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "engine/evaluator.h"
 #include "engine/kernels.h"
+#include "engine/predictor.h"
 
 namespace glide::cache {
 
@@ -90,7 +91,8 @@ void TrainingCaches::on_batch(std::span<const data::SparseView> inputs) {
   if (n > 0) {
     net_.forward_hidden(picked_, acts_, engine::kernels());
     std::vector<engine::Prediction> top;
-    engine::predict_topk_from_hidden(net_, acts_, n, 1, engine::EvalMode::kExact, nullptr, top);
+    engine::borrow_predictor(net_, engine::EvalMode::kExact, nullptr)
+        ->predict_from_hidden(acts_, n, 1, top);
     for (Slot& s : slots_)
       for (std::size_t r = 0; r < n; ++r)
         if (!top[r].labels.empty()) s.trainer->add(acts_.row(s.layer, r), top[r].labels[0]);
@@ -104,8 +106,8 @@ CacheStates TrainingCaches::states() {
   std::vector<engine::Prediction> top;
   if (!reservoir_.empty()) {
     net_.forward_hidden(reservoir_, acts_, engine::kernels());
-    engine::predict_topk_from_hidden(net_, acts_, reservoir_.size(), 1, engine::EvalMode::kExact,
-                                     nullptr, top);
+    engine::borrow_predictor(net_, engine::EvalMode::kExact, nullptr)
+        ->predict_from_hidden(acts_, reservoir_.size(), 1, top);
   }
   engine::Prediction pred;
   CacheStates out;

@@ -1,4 +1,4 @@
-// Top-k prediction and P@k / nDCG@k, scoring every label (exact) or only the LSH active set.
+// P@k and nDCG@k of a Predictor's top-k on labelled points.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -7,28 +7,9 @@
 #include "data/dataset.h"
 #include "engine/network.h"
 #include "engine/output_sampler.h"
+#include "engine/predictor.h"
 
 namespace glide::engine {
-
-enum class EvalMode { kExact, kSampled };
-EvalMode parse_eval_mode(const std::string& s);
-
-struct Prediction {
-  std::vector<std::uint32_t> labels;  // best first
-  std::vector<float> scores;          // softmax probabilities (sigmoid for one-vs-all models)
-};
-
-// Top-k labels of each input. Exact mode reads every output row once per batch of inputs;
-// sampled mode scores only the neurons `sampler` selects (required then). Runs on the current
-// TBB arena.
-void predict_topk(const Network& net, std::span<const data::SparseView> inputs, std::uint32_t k,
-                  EvalMode mode, OutputSampler* sampler, std::vector<Prediction>& out);
-
-// The output layer only: top-k of rows [0, batch) of `acts`, whose last hidden layer is already
-// computed (what predict_topk does after forward_hidden). For early-exit serving (cache/).
-void predict_topk_from_hidden(const Network& net, const HiddenActivations& acts, std::size_t batch,
-                              std::uint32_t k, EvalMode mode, OutputSampler* sampler,
-                              std::vector<Prediction>& out);
 
 struct EvalResult {
   static constexpr int kMaxK = 5;
@@ -40,7 +21,39 @@ struct EvalResult {
   double seconds_per_point() const { return points ? seconds / points : 0; }
 };
 
-// Evaluates the first `max_points` points of `ds` (0: all) with the given mode.
+// Labelled points in CSR form, viewed (a data::Dataset's arrays, or a library user's batch).
+// Point i has features feature_ids/values[row_offsets[i], row_offsets[i+1]) and labels
+// label_ids[label_offsets[i], label_offsets[i+1]).
+struct LabelledRows {
+  std::span<const std::uint64_t> row_offsets;
+  std::span<const std::uint32_t> feature_ids;
+  std::span<const float> values;
+  std::span<const std::uint64_t> label_offsets;
+  std::span<const std::uint32_t> label_ids;
+
+  static LabelledRows of(const data::Dataset& d) {
+    return {d.row_offsets, d.feature_ids, d.values, d.label_offsets, d.label_ids};
+  }
+  std::size_t size() const { return row_offsets.empty() ? 0 : row_offsets.size() - 1; }
+  data::SparseView features(std::size_t i) const {
+    const auto b = row_offsets[i], e = row_offsets[i + 1];
+    return {feature_ids.subspan(b, e - b), values.subspan(b, e - b)};
+  }
+  std::span<const std::uint32_t> labels(std::size_t i) const {
+    const auto b = label_offsets[i], e = label_offsets[i + 1];
+    return label_ids.subspan(b, e - b);
+  }
+};
+
+// Evaluates the first `max_points` points of `rows` (0: all) through `predictor`, `batch` points
+// per predict call.
+EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
+                    std::size_t max_points = 0, std::uint32_t batch = 256);
+// The same over a dataset (its declared feature count must not exceed the model's).
+EvalResult evaluate(const Predictor& predictor, const data::Dataset& ds, std::size_t max_points = 0,
+                    std::uint32_t batch = 256);
+// The network as it stands, through borrow_predictor(net, mode, sampler): evaluation while
+// training, with the trainer's own LSH tables in sampled mode.
 EvalResult evaluate(const Network& net, const data::Dataset& ds, EvalMode mode,
                     OutputSampler* sampler, std::size_t max_points = 0, std::uint32_t batch = 256);
 

@@ -1,45 +1,290 @@
 #include "engine/predictor.h"
 
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
+#include "engine/checkpoint.h"
+#include "engine/loss.h"
+#include "engine/output_matrix.h"
+#include "engine/output_sampler.h"
+#include "engine/output_weights.h"
 
 namespace glide::engine {
 
-Predictor::Predictor(const std::string& path, bool lsh) : path_(path) {
-  LoadedModel m = load_model(path, /*optimizer_state=*/false);
-  config_ = m.config;
-  net_ = std::move(m.net);
-  if (lsh) sampler_ = make_inference_lsh_sampler(config_, *net_);
+EvalMode parse_eval_mode(const std::string& s) {
+  if (s == "exact") return EvalMode::kExact;
+  if (s == "sampled") return EvalMode::kSampled;
+  fail("eval mode must be exact or sampled, got '" + s + "'");
 }
 
-Predictor::Predictor(std::unique_ptr<Network> net, const Config& config, bool lsh)
-    : config_(config), net_(std::move(net)) {
-  if (lsh) sampler_ = make_inference_lsh_sampler(config_, *net_);
+const char* eval_mode_name(EvalMode m) {
+  return m == EvalMode::kSampled ? "sampled" : "exact";
+}
+
+std::vector<int> exit_layers(std::span<const Prediction> predictions) {
+  std::vector<int> out;
+  out.reserve(predictions.size());
+  for (const Prediction& p : predictions) out.push_back(p.exit_layer);
+  return out;
+}
+
+namespace {
+
+// The k best (score, label) pairs seen so far, best first, plus a running log-sum-exp.
+struct TopK {
+  std::vector<std::pair<float, std::uint32_t>> best;
+  float max = -INFINITY;
+  double sum = 0;  // sum of exp(score - max)
+
+  // Higher score first; equal scores by label id, so the result never depends on the order in
+  // which (parallel) blocks offer their labels.
+  static bool before(const std::pair<float, std::uint32_t>& a,
+                     const std::pair<float, std::uint32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  }
+  void offer(float score, std::uint32_t label, std::size_t k) {
+    const std::pair<float, std::uint32_t> e{score, label};
+    if (best.size() == k && !before(e, best.back())) return;
+    best.insert(std::upper_bound(best.begin(), best.end(), e, before), e);
+    if (best.size() > k) best.pop_back();
+  }
+  void add_exp(float block_max, double block_sum) {  // block_sum = sum exp(x - block_max)
+    if (block_max > max) {
+      sum = sum * std::exp(static_cast<double>(max - block_max)) + block_sum;
+      max = block_max;
+    } else {
+      sum += block_sum * std::exp(static_cast<double>(block_max - max));
+    }
+  }
+  void merge(const TopK& o, std::size_t k) {
+    for (const auto& [s, l] : o.best) offer(s, l, k);
+    if (o.sum > 0) add_exp(o.max, o.sum);
+  }
+};
+
+void finish(const TopK& t, const Loss& loss, std::size_t scored, Prediction& p) {
+  p.labels.clear();
+  p.scores.clear();
+  for (const auto& [s, l] : t.best) {
+    p.labels.push_back(l);
+    p.scores.push_back(loss.probability(s, t.max, t.sum));
+  }
+  p.scored = static_cast<std::uint32_t>(scored);
+  p.exit_layer = -1;
+}
+
+// A shared_ptr that does not own `p` (the caller keeps it alive).
+template <class T>
+std::shared_ptr<T> borrowed(T* p) {
+  return std::shared_ptr<T>(std::shared_ptr<T>{}, p);
+}
+
+}  // namespace
+
+// --- Predictor -------------------------------------------------------------------------------
+
+Predictor::Predictor(std::shared_ptr<const Network> net) : net_(std::move(net)) {
+  if (!net_) fail("a predictor needs a network");
+}
+
+std::string input_problem(const data::SparseView& x, std::uint32_t num_features) {
+  if (x.ids.size() != x.values.size())
+    return std::to_string(x.ids.size()) + " feature ids but " + std::to_string(x.values.size()) +
+           " values (the lengths must match)";
+  for (std::size_t q = 0; q < x.ids.size(); ++q) {
+    if (x.ids[q] >= num_features)
+      return "feature id " + std::to_string(x.ids[q]) + " is out of range (the model has " +
+             std::to_string(num_features) + " features)";
+    if (!std::isfinite(x.values[q]))
+      return "the value of feature " + std::to_string(x.ids[q]) + " is not finite";
+  }
+  return {};
 }
 
 void Predictor::check_input(const data::SparseView& x, std::size_t index) const {
-  const std::string where = "input " + std::to_string(index);
-  if (x.ids.size() != x.values.size())
-    fail(where, std::to_string(x.ids.size()) + " indices but " + std::to_string(x.values.size()) +
-                    " values");
-  for (std::size_t q = 0; q < x.ids.size(); ++q) {
-    if (x.ids[q] >= config_.net.num_features)
-      fail(where, "feature id " + std::to_string(x.ids[q]) + " is out of range (the model has " +
-                      std::to_string(config_.net.num_features) + " features)");
-    if (!std::isfinite(x.values[q]))
-      fail(where, "value of feature " + std::to_string(x.ids[q]) + " is not finite");
-  }
+  if (std::string problem = input_problem(x, net_->config().num_features); !problem.empty())
+    fail("input " + std::to_string(index), problem);
 }
 
-void Predictor::predict(std::span<const data::SparseView> inputs, std::uint32_t k, EvalMode mode,
+void Predictor::predict(std::span<const data::SparseView> inputs, std::uint32_t k,
                         std::vector<Prediction>& out) const {
   if (k == 0) fail("k must be at least 1");
   for (std::size_t i = 0; i < inputs.size(); ++i) check_input(inputs[i], i);
-  if (mode == EvalMode::kSampled && !sampler_)
-    fail("sampled prediction needs LSH tables (load with lsh)");
-  predict_topk(*net_, inputs, std::min<std::uint32_t>(k, net_->num_labels()), mode, sampler_.get(),
-               out);
+  predict_checked(inputs, std::min(k, net_->num_labels()), out);
+}
+
+void Predictor::predict_checked(std::span<const data::SparseView> inputs, std::uint32_t k,
+                                std::vector<Prediction>& out) const {
+  out.resize(inputs.size());
+  if (inputs.empty()) return;
+  HiddenActivations acts;
+  net_->forward_hidden(inputs, acts, kernels());
+  predict_from_hidden(acts, inputs.size(), k, out);
+}
+
+// --- ExactPredictor --------------------------------------------------------------------------
+
+void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::size_t B,
+                                         std::uint32_t k, std::vector<Prediction>& out) const {
+  out.resize(B);
+  if (B == 0) return;
+  const Network& net = network();
+  const Kernels& kern = kernels();
+  const OutputMatrix* scorer = net.output.get();
+  const std::size_t last = acts.layers.size() - 1;
+  ScorerBatch batch;
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(),
+                  batch);
+  constexpr std::uint32_t kBlock = 1024;
+  const std::uint32_t N = scorer->rows();
+  struct Local {
+    std::vector<TopK> per_sample;
+    std::vector<float> scores;
+  };
+  tbb::enumerable_thread_specific<Local> locals([&] {
+    Local l;
+    l.per_sample.resize(B);
+    l.scores.resize(B * kBlock);
+    return l;
+  });
+  const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
+  std::vector<float> block_max(std::size_t{num_blocks} * B);
+  std::vector<double> block_sum(std::size_t{num_blocks} * B);
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_blocks, 1), [&](const auto& r) {
+    Local& L = locals.local();
+    for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
+      const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
+      scorer->score_block(batch, j0, n, L.scores.data(), kBlock);
+      for (std::size_t s = 0; s < B; ++s) {
+        float* row = L.scores.data() + s * kBlock;
+        TopK& t = L.per_sample[s];
+        for (std::uint32_t q = 0; q < n; ++q) t.offer(row[q], j0 + q, k);
+        const float mx = kern.max(row, n);
+        block_max[blk * B + s] = mx;
+        block_sum[blk * B + s] = kern.exp_shift_sum(row, n, mx);
+      }
+    }
+  });
+  // The top k do not depend on the merge order; the normaliser is summed in block order, so
+  // scores are the same bits whichever threads computed which blocks.
+  std::vector<TopK> merged(B);
+  for (Local& L : locals)
+    for (std::size_t s = 0; s < B; ++s) merged[s].merge(L.per_sample[s], k);
+  for (std::uint32_t blk = 0; blk < num_blocks; ++blk)
+    for (std::size_t s = 0; s < B; ++s)
+      merged[s].add_exp(block_max[blk * B + s], block_sum[blk * B + s]);
+  const std::unique_ptr<Loss> loss = make_loss(net.config().loss);
+  for (std::size_t s = 0; s < B; ++s) finish(merged[s], *loss, N, out[s]);
+}
+
+// --- SampledPredictor ------------------------------------------------------------------------
+
+SampledPredictor::SampledPredictor(std::shared_ptr<const Network> net,
+                                   std::shared_ptr<OutputSampler> sampler)
+    : Predictor(std::move(net)), sampler_(std::move(sampler)) {
+  if (!sampler_) fail("sampled prediction needs the model's LSH tables");
+}
+
+void SampledPredictor::predict_from_hidden(const HiddenActivations& acts, std::size_t B,
+                                           std::uint32_t k, std::vector<Prediction>& out) const {
+  out.resize(B);
+  if (B == 0) return;
+  const Network& net = network();
+  OutputSampler& sampler = *sampler_;
+  const Kernels& kern = kernels();
+  const OutputMatrix* scorer = net.output.get();
+  const std::size_t last = acts.layers.size() - 1;
+  ScorerBatch batch;
+  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(),
+                  batch);
+  const std::unique_ptr<Loss> loss = make_loss(net.config().loss);
+  struct Local {
+    std::vector<std::uint32_t> active;
+    std::vector<float> z;
+  };
+  tbb::enumerable_thread_specific<Local> locals;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4), [&](const auto& r) {
+    Local& L = locals.local();
+    for (std::size_t s = r.begin(); s < r.end(); ++s) {
+      const float* h = acts.last(s);
+      sampler.select(h, L.active);
+      TopK t;
+      L.z.resize(L.active.size());
+      scorer->score_rows(batch, s, L.active.data(), L.active.size(), L.z.data());
+      for (std::size_t q = 0; q < L.active.size(); ++q) t.offer(L.z[q], L.active[q], k);
+      if (!L.z.empty()) {
+        const float mx = kern.max(L.z.data(), L.z.size());
+        t.add_exp(mx, kern.exp_shift_sum(L.z.data(), L.z.size(), mx));
+      }
+      finish(t, *loss, L.active.size(), out[s]);
+    }
+  });
+}
+
+// --- choosing one ----------------------------------------------------------------------------
+
+std::shared_ptr<const Predictor> make_predictor(std::shared_ptr<const Network> net,
+                                                const Config& config,
+                                                const PredictOptions& options) {
+  switch (options.mode) {
+    case EvalMode::kExact:
+      return std::make_shared<ExactPredictor>(std::move(net));
+    case EvalMode::kSampled: {
+      std::shared_ptr<OutputSampler> lsh = make_inference_lsh_sampler(config, *net);
+      return std::make_shared<SampledPredictor>(std::move(net), std::move(lsh));
+    }
+  }
+  fail("unknown prediction mode");
+}
+
+std::unique_ptr<Predictor> borrow_predictor(const Network& net, EvalMode mode,
+                                            OutputSampler* sampler) {
+  if (mode == EvalMode::kExact) return std::make_unique<ExactPredictor>(borrowed(&net));
+  if (!sampler) fail("sampled prediction needs the model's LSH tables");
+  return std::make_unique<SampledPredictor>(borrowed(&net), borrowed(sampler));
+}
+
+void predict_topk(const Network& net, std::span<const data::SparseView> inputs, std::uint32_t k,
+                  EvalMode mode, OutputSampler* sampler, std::vector<Prediction>& out) {
+  borrow_predictor(net, mode, sampler)->predict(inputs, k, out);
+}
+
+// --- InferenceModel --------------------------------------------------------------------------
+
+InferenceModel::InferenceModel(const std::string& path, const std::vector<EvalMode>& modes)
+    : path_(path) {
+  LoadedModel m = load_model(path, /*optimizer_state=*/false);
+  config_ = m.config;
+  net_ = std::move(m.net);
+  make_predictors(modes);
+}
+
+InferenceModel::InferenceModel(std::unique_ptr<Network> net, const Config& config,
+                               const std::vector<EvalMode>& modes)
+    : config_(config), net_(std::move(net)) {
+  make_predictors(modes);
+}
+
+std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
+  if (lsh) return {EvalMode::kExact, EvalMode::kSampled};
+  return {EvalMode::kExact};
+}
+
+void InferenceModel::make_predictors(const std::vector<EvalMode>& modes) {
+  predictors_[EvalMode::kExact] = make_predictor(net_, config_, {EvalMode::kExact});
+  for (const EvalMode mode : modes)
+    if (!predictors_.count(mode)) predictors_[mode] = make_predictor(net_, config_, {mode});
+}
+
+const std::shared_ptr<const Predictor>& InferenceModel::shared_predictor(EvalMode mode) const {
+  const auto it = predictors_.find(mode);
+  if (it == predictors_.end())
+    fail(std::string(eval_mode_name(mode)) + " prediction needs LSH tables (load with lsh)");
+  return it->second;
 }
 
 }  // namespace glide::engine

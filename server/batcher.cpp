@@ -9,6 +9,12 @@ double seconds_since(Clock::time_point t) {
 }
 }  // namespace
 
+const engine::Predictor& ModelSnapshot::predictor(engine::EvalMode mode) const {
+  const auto it = predictors.find(mode);
+  // Every mode the model was loaded for is here: model->predictor() throws for the others.
+  return it != predictors.end() ? *it->second : model->predictor(mode);
+}
+
 Batcher::Batcher(std::string model_name, BatcherOptions options,
                  std::function<ModelSnapshot()> current_model, Metrics* metrics)
     : model_name_(std::move(model_name)),
@@ -121,10 +127,9 @@ void Batcher::run(std::vector<Pending>& batch) {
     BatchResult r;
     r.version = model.version;
     try {
-      if (model.cached)
-        model.cached->predict(views, k, mode, r.predictions, r.cached);
-      else
-        model.predictor->predict(views, k, mode, r.predictions);
+      const engine::Predictor& predictor = model.predictor(mode);
+      predictor.predict(views, k, r.predictions);
+      if (predictor.exits_early()) r.cached = engine::exit_layers(r.predictions);
     } catch (const Error& e) {
       r.status = 400;  // the model refused the input (e.g. a reload changed its shape)
       r.error = e.what();

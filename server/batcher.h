@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,11 +26,16 @@ namespace glide::server {
 // The model a batch runs on. Each batch takes a snapshot, so a reload that swaps in a new one
 // never changes a batch already running.
 struct ModelSnapshot {
-  std::shared_ptr<const engine::Predictor> predictor;
+  std::shared_ptr<const engine::InferenceModel> model;
   std::uint64_t version = 0;
-  // Learned caches of this version (null: caching off). A reload makes new ones, from the
-  // caches stored in the new model file or cold.
+  // Learned caches of this version (null: caching off), in front of every predictor below. A
+  // reload makes new ones, from the caches stored in the new model file or cold.
   std::shared_ptr<cache::CachedPredictor> cached;
+  // What answers requests of each mode the model was loaded for.
+  std::map<engine::EvalMode, std::shared_ptr<const engine::Predictor>> predictors;
+
+  // The predictor of `mode`; throws glide::Error when the model was loaded without it.
+  const engine::Predictor& predictor(engine::EvalMode mode) const;
 };
 
 // The queue is full or the batcher is stopping (HTTP 503 with Retry-After).

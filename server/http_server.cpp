@@ -58,7 +58,7 @@ const char* default_message(int status) {
   }
 }
 
-nlohmann::json model_shapes(const engine::Predictor& p) {
+nlohmann::json model_shapes(const engine::InferenceModel& p) {
   const auto& net = p.config().net;
   return {{"num_features", net.num_features},
           {"num_labels", net.num_labels},
@@ -230,7 +230,7 @@ void HttpServer::install_handlers() {
       case Endpoint::kPredict:
       case Endpoint::kInfer: {
         const ModelSnapshot snapshot = model->current();
-        const auto& net = snapshot.predictor->config().net;
+        const auto& net = snapshot.model->config().net;
         const InputLimits limits{net.num_features, net.num_labels, 5, options_.max_k,
                                  options_.max_response_labels};
         const auto t0 = Clock::now();
@@ -289,8 +289,8 @@ void HttpServer::install_handlers() {
             {"model_spec", {{"name", route.model}, {"version", std::to_string(s.version)}}},
             {"metadata",
              {{"path", model->path()},
-              {"shapes", model_shapes(*s.predictor)},
-              {"config", nlohmann::json::parse(engine::to_json(s.predictor->config()))}}}};
+              {"shapes", model_shapes(*s.model)},
+              {"config", nlohmann::json::parse(engine::to_json(s.model->config()))}}}};
         return res.set_content(body.dump(), kJson);
       }
       case Endpoint::kV2Model: {
@@ -306,7 +306,7 @@ void HttpServer::install_handlers() {
              {tensor("indices", "INT32", {-1}), tensor("values", "FP32", {-1}),
               tensor("offsets", "INT64", {-1})}},
             {"outputs", {tensor("labels", "INT32", {-1, -1}), tensor("scores", "FP32", {-1, -1})}},
-            {"parameters", model_shapes(*s.predictor)}};
+            {"parameters", model_shapes(*s.model)}};
         return res.set_content(body.dump(), kJson);
       }
       case Endpoint::kV2ModelReady:

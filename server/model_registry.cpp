@@ -22,15 +22,19 @@ ModelSpec parse_model_spec(const std::string& arg) {
 }
 
 namespace {
-ModelSnapshot snapshot(std::shared_ptr<const engine::Predictor> p, std::uint64_t version,
+ModelSnapshot snapshot(std::shared_ptr<const engine::InferenceModel> m, std::uint64_t version,
                        const std::optional<cache::CachedOptions>& caching) {
-  ModelSnapshot s{std::move(p), version, nullptr};
+  ModelSnapshot s{std::move(m), version, nullptr, {}};
+  s.predictors = s.model->predictors();
   if (!caching) return s;
-  // Start from the caches stored in the model file (trained with it), else cold.
+  // Start from the caches stored in the model file (trained with it), else cold. One set of
+  // caches answers every mode; misses go through that mode's own output layer.
   cache::CacheStates warm;
-  if (!s.predictor->path().empty())
-    warm = cache::read_caches(s.predictor->path(), s.predictor->config().net);
-  s.cached = std::make_shared<cache::CachedPredictor>(s.predictor, *caching, warm);
+  if (!s.model->path().empty()) warm = cache::read_caches(s.model->path(), s.model->config().net);
+  s.cached = std::make_shared<cache::CachedPredictor>(
+      s.model->shared_predictor(engine::EvalMode::kExact), *caching, warm);
+  for (auto& [mode, p] : s.predictors)
+    p = mode == engine::EvalMode::kExact ? s.cached : cache::CachedPredictor::share(s.cached, p);
   return s;
 }
 }  // namespace
@@ -38,19 +42,20 @@ ModelSnapshot snapshot(std::shared_ptr<const engine::Predictor> p, std::uint64_t
 ServedModel::ServedModel(ModelSpec spec, bool lsh, const BatcherOptions& batching, Metrics* metrics,
                          std::optional<cache::CachedOptions> caching)
     : spec_(std::move(spec)), lsh_(lsh), caching_(std::move(caching)), metrics_(metrics) {
-  current_ = snapshot(std::make_shared<const engine::Predictor>(spec_.path, lsh_), 1, caching_);
+  current_ =
+      snapshot(std::make_shared<const engine::InferenceModel>(spec_.path, lsh_), 1, caching_);
   batcher_ = std::make_unique<Batcher>(
       spec_.name, batching, [this] { return current(); }, metrics);
 }
 
-ServedModel::ServedModel(ModelSpec spec, std::shared_ptr<const engine::Predictor> predictor,
+ServedModel::ServedModel(ModelSpec spec, std::shared_ptr<const engine::InferenceModel> model,
                          const BatcherOptions& batching, Metrics* metrics,
                          std::optional<cache::CachedOptions> caching)
     : spec_(std::move(spec)),
-      lsh_(predictor->has_lsh()),
+      lsh_(model->has_lsh()),
       caching_(std::move(caching)),
       metrics_(metrics) {
-  current_ = snapshot(std::move(predictor), 1, caching_);
+  current_ = snapshot(std::move(model), 1, caching_);
   batcher_ = std::make_unique<Batcher>(
       spec_.name, batching, [this] { return current(); }, metrics);
 }
@@ -70,7 +75,7 @@ std::uint64_t ServedModel::reload() {
   // stored in the new file, else cold ones.
   ModelSnapshot next;
   try {
-    next = snapshot(std::make_shared<const engine::Predictor>(spec_.path, lsh_), 0, caching_);
+    next = snapshot(std::make_shared<const engine::InferenceModel>(spec_.path, lsh_), 0, caching_);
   } catch (const std::exception& e) {
     if (metrics_) metrics_->count_reload(spec_.name, false);
     throw Error("reload of model '" + spec_.name + "' failed, still serving version " +
@@ -129,8 +134,8 @@ std::vector<ModelGauges> ModelRegistry::gauges() const {
   std::vector<ModelGauges> out;
   for (const auto& [name, m] : models_) {
     const ModelSnapshot s = m->current();
-    out.push_back({name, s.version, s.predictor->config().net.num_features,
-                   s.predictor->config().net.num_labels, m->batcher().queue_depth(),
+    out.push_back({name, s.version, s.model->config().net.num_features,
+                   s.model->config().net.num_labels, m->batcher().queue_depth(),
                    s.cached ? s.cached->stats() : std::vector<cache::LayerStats>{}});
   }
   return out;

@@ -30,7 +30,7 @@ class ServedModel {
   ServedModel(ModelSpec spec, bool lsh, const BatcherOptions& batching, Metrics* metrics,
               std::optional<cache::CachedOptions> caching = std::nullopt);
   // Serves a model already in memory (benchmarks, library users); reload reads spec.path.
-  ServedModel(ModelSpec spec, std::shared_ptr<const engine::Predictor> predictor,
+  ServedModel(ModelSpec spec, std::shared_ptr<const engine::InferenceModel> model,
               const BatcherOptions& batching, Metrics* metrics,
               std::optional<cache::CachedOptions> caching = std::nullopt);
   ~ServedModel();

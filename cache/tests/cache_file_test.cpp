@@ -106,7 +106,7 @@ TEST_CASE("caches trained during fit() and saved start warm after loading, withi
 
   const std::string path = temp_file("trained.glide");
   save_with_caches(path, *net, c, states);
-  auto model = std::make_shared<const engine::Predictor>(path, false);
+  auto model = std::make_shared<const engine::InferenceModel>(path, false);
   const CacheStates loaded = read_caches(path, model->config().net);
   REQUIRE(loaded.size() == 2);
   CachedOptions o;
@@ -115,7 +115,7 @@ TEST_CASE("caches trained during fit() and saved start warm after loading, withi
   // This tiny model's layers cost about what a lookup does, so skipping would (rightly) turn the
   // caches off; this test is about what the file holds.
   o.skip_unprofitable = false;
-  CachedPredictor cp(model, o, loaded);
+  CachedPredictor cp(model->shared_predictor(engine::EvalMode::kExact), o, loaded);
   CHECK(cp.layers() == std::vector<std::uint32_t>{0, 1});  // the file's layers by default
   // Held-out requests (test points, never trained on), before the caches learn anything new.
   std::vector<engine::Prediction> full, out;
@@ -125,7 +125,8 @@ TEST_CASE("caches trained during fit() and saved start warm after loading, withi
   std::vector<int> cached;
   std::size_t hits = 0, agree = 0;
   for (std::size_t i = 0; i < xs.size(); ++i) {
-    cp.predict(std::span(&xs[i], 1), 1, engine::EvalMode::kExact, out, cached);
+    cp.predict(std::span(&xs[i], 1), 1, out);
+    cached = engine::exit_layers(out);
     if (cached[0] < 0) continue;
     ++hits;
     agree += out[0].labels[0] == full[i].labels[0];
@@ -144,18 +145,19 @@ TEST_CASE("save -> load gives identical lookups, thresholds and counts") {
   engine::Config c1 = c;
   c1.train.epochs = 1;
   engine::fit(*net, trainer, d.train, c1.train, {});
-  auto model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
+  auto model = std::make_shared<const engine::InferenceModel>(std::move(net), c, false);
   CachedOptions o;
   o.layers = {0, 1};
   o.background = false;
   o.cache.hot_labels = 64;
-  CachedPredictor cp(model, o);
+  CachedPredictor cp(model->shared_predictor(engine::EvalMode::kExact), o);
   Workload w(d.test.num_points(), {.skew = 1.1, .drift = 0, .seed = 8});
   std::vector<engine::Prediction> out;
   std::vector<int> cached;
   for (int i = 0; i < 3000; ++i) {
     const data::SparseView x = d.test.features(w.next());
-    cp.predict(std::span(&x, 1), 5, engine::EvalMode::kExact, out, cached);
+    cp.predict(std::span(&x, 1), 5, out);
+    cached = engine::exit_layers(out);
     if (i % 16 == 0) cp.drain();
   }
   const CacheStates saved = cp.states();
@@ -190,7 +192,7 @@ TEST_CASE("save -> load gives identical lookups, thresholds and counts") {
     }
   }
   // A predictor warm from the file continues training from the saved state.
-  CachedPredictor again(model, o, loaded);
+  CachedPredictor again(model->shared_predictor(engine::EvalMode::kExact), o, loaded);
   CHECK(again.stats()[0].examples == saved.at(0).model->examples);
   CHECK(again.threshold(1) == doctest::Approx(saved.at(1).threshold));
   // A cache tuned on the best cosine (format 1) reads back as such; its threshold is not taken
@@ -206,12 +208,12 @@ TEST_CASE("save -> load gives identical lookups, thresholds and counts") {
   save_with_caches(old_path, model->network(), c, cosine);
   const CacheStates old_loaded = read_caches(old_path, c.net);
   CHECK(old_loaded.at(0).model->confidence() == Confidence::kCosine);
-  CachedPredictor ratio(model, o, old_loaded);
+  CachedPredictor ratio(model->shared_predictor(engine::EvalMode::kExact), o, old_loaded);
   CHECK(ratio.threshold(0) > 0.999);
   CHECK(ratio.cache(0)->confidence() == Confidence::kRatio);
   CachedOptions oc = o;
   oc.cache.confidence = Confidence::kCosine;
-  CachedPredictor same(model, oc, old_loaded);
+  CachedPredictor same(model->shared_predictor(engine::EvalMode::kExact), oc, old_loaded);
   CHECK(same.threshold(0) == doctest::Approx(0.9));
   CHECK(same.cache(0)->confidence() == Confidence::kCosine);
 }

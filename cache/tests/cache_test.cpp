@@ -12,6 +12,7 @@
 #include "cache/cached_predictor.h"
 #include "cache/lru_cache.h"
 #include "cache/workload.h"
+#include "common/error.h"
 #include "data/synth_xc.h"
 #include "engine/fit.h"
 
@@ -22,7 +23,7 @@ namespace {
 
 struct Trained {
   data::TrainTest data;
-  std::shared_ptr<const engine::Predictor> model;
+  std::shared_ptr<const engine::InferenceModel> model;
   std::vector<engine::Prediction> full;  // the full model's top-5 of every test point
 };
 
@@ -46,7 +47,7 @@ const Trained& trained() {
     auto net = std::make_unique<engine::Network>(c.net);
     engine::Trainer trainer(*net, c.train, nullptr);
     engine::fit(*net, trainer, t.data.train, c.train, {});
-    t.model = std::make_shared<const engine::Predictor>(std::move(net), c, false);
+    t.model = std::make_shared<const engine::InferenceModel>(std::move(net), c, false);
     std::vector<data::SparseView> xs;
     for (std::size_t i = 0; i < t.data.test.num_points(); ++i)
       xs.push_back(t.data.test.features(i));
@@ -98,7 +99,8 @@ Run serve(CachedPredictor& cp, Workload& w, std::size_t n, std::size_t points) {
       ids.push_back(w.next() % points);
       xs.push_back(t.data.test.features(ids.back()));
     }
-    cp.predict(xs, 5, engine::EvalMode::kExact, out, cached);
+    cp.predict(xs, 5, out);
+    cached = engine::exit_layers(out);
     for (std::size_t j = 0; j < xs.size(); ++j) {
       ++r.requests;
       const engine::Prediction& full = t.full[ids[j]];
@@ -120,7 +122,7 @@ Run serve(CachedPredictor& cp, Workload& w, std::size_t n, std::size_t points) {
 TEST_CASE("skewed traffic: caches hit often and agree with the full model on held-out requests") {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);  // deterministic
   const Trained& t = trained();
-  CachedPredictor cp(t.model, test_options());
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), test_options());
   Workload w(t.data.test.num_points(), {.skew = 1.0, .drift = 0, .seed = 3});
   const Run warm = serve(cp, w, 12000, t.data.test.num_points());
   const Run held = serve(cp, w, 6000, t.data.test.num_points());  // later requests: not trained on
@@ -140,7 +142,7 @@ TEST_CASE("skewed traffic: caches hit often and agree with the full model on hel
 TEST_CASE("uniform traffic: caches mostly miss, and misses stay exact") {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);  // deterministic
   const Trained& t = trained();
-  CachedPredictor cp(t.model, test_options());
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), test_options());
   Workload w(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
   const Run r = serve(cp, w, 6000, t.data.test.num_points());
   const double hit_rate = double(r.hits) / r.requests;
@@ -160,7 +162,7 @@ TEST_CASE("caches that cost more than they save are skipped but still probed; mi
   o.skip_unprofitable = true;
   // A target so strict the thresholds stay high: the lookups are nearly all cost.
   o.target = 0.99999;
-  CachedPredictor cp(t.model, o);
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
   Workload w(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
   const Run r = serve(cp, w, 6000, t.data.test.num_points());
   CHECK(r.exact_misses == r.misses);
@@ -175,7 +177,7 @@ TEST_CASE("caches that cost more than they save are skipped but still probed; mi
   }
   CHECK(skipped > 0);
   // Off: every request is looked up.
-  CachedPredictor all(t.model, test_options());
+  CachedPredictor all(t.model->shared_predictor(engine::EvalMode::kExact), test_options());
   Workload w2(t.data.test.num_points(), {.skew = 0, .drift = 0, .seed = 4});
   serve(all, w2, 2000, t.data.test.num_points());
   for (const auto& s : all.stats()) CHECK(s.skipped == 0);
@@ -188,7 +190,7 @@ TEST_CASE("a version goes out publish_after_ms after the last even with few exam
     CachedOptions o = test_options();
     o.cache.publish_every = 1 << 30;  // never by count
     o.publish_after_ms = after_ms;
-    CachedPredictor cp(t.model, o);
+    CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
     Workload w(t.data.test.num_points(), {.skew = 1.0, .drift = 0, .seed = 9});
     serve(cp, w, 40, t.data.test.num_points());  // 10 batches, drained after each
     const auto c = cp.cache(0);
@@ -203,7 +205,7 @@ TEST_CASE("a hit returns exactly the labels the cache predicted") {
   const Trained& t = trained();
   CachedOptions o = test_options();
   o.shadow_fraction = 0;
-  CachedPredictor cp(t.model, o);
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
   Workload w(t.data.test.num_points(), {.skew = 1.2, .drift = 0, .seed = 5});
   serve(cp, w, 8000, t.data.test.num_points());
   std::size_t hits = 0;
@@ -212,7 +214,8 @@ TEST_CASE("a hit returns exactly the labels the cache predicted") {
   std::vector<float> scratch;
   for (std::size_t i = 0; i < 300; ++i) {
     const data::SparseView x = t.data.test.features(w.next());
-    cp.predict(std::span(&x, 1), 5, engine::EvalMode::kExact, out, cached);
+    cp.predict(std::span(&x, 1), 5, out);
+    cached = engine::exit_layers(out);
     if (cached[0] < 0) continue;
     ++hits;
     // Recompute the hidden layer and look the cache up by hand.
@@ -305,7 +308,7 @@ TEST_CASE("concurrent serving while the background thread trains and publishes")
   CachedOptions o = test_options();
   o.background = true;
   o.cache.publish_every = 32;
-  CachedPredictor cp(t.model, o);
+  CachedPredictor cp(t.model->shared_predictor(engine::EvalMode::kExact), o);
   std::atomic<std::size_t> wrong_misses = 0, hits = 0;
   std::vector<std::thread> threads;
   for (int th = 0; th < 4; ++th)
@@ -316,7 +319,8 @@ TEST_CASE("concurrent serving while the background thread trains and publishes")
       for (int i = 0; i < 1500; ++i) {
         const std::size_t id = w.next();
         const data::SparseView x = t.data.test.features(id);
-        cp.predict(std::span(&x, 1), 5, engine::EvalMode::kExact, out, cached);
+        cp.predict(std::span(&x, 1), 5, out);
+        cached = engine::exit_layers(out);
         if (cached[0] >= 0)
           ++hits;
         else if (out[0].labels != t.full[id].labels)
@@ -330,4 +334,68 @@ TEST_CASE("concurrent serving while the background thread trains and publishes")
   const auto s = cp.stats();
   CHECK(s[0].examples + s[1].examples > 0);
   MESSAGE("concurrent hits " << hits.load());
+}
+
+namespace {
+// Selects a fixed set of output neurons for every input (a stand-in for LSH tables).
+class FixedSampler : public engine::OutputSampler {
+ public:
+  explicit FixedSampler(std::vector<std::uint32_t> rows) : rows_(std::move(rows)) {}
+  void select(const float*, std::vector<std::uint32_t>& out) override { out = rows_; }
+
+ private:
+  std::vector<std::uint32_t> rows_;
+};
+}  // namespace
+
+TEST_CASE("shared caches: another predictor's misses go through its own output layer") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const Trained& t = trained();
+  const auto& exact = t.model->shared_predictor(engine::EvalMode::kExact);
+  auto cp = std::make_shared<CachedPredictor>(exact, test_options());
+  Workload w(t.data.test.num_points(), {.skew = 1.2, .drift = 0, .seed = 4});
+  serve(*cp, w, 8000, t.data.test.num_points());  // warm: the caches hit from here on
+  // The full model's top labels of the points served, so the sampled rows hold some answers.
+  std::vector<std::uint32_t> rows;
+  for (std::size_t i = 0; i < 50; ++i) rows.push_back(t.full[i].labels[0]);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  const auto sampled =
+      std::make_shared<engine::SampledPredictor>(exact->shared_network(),
+                                                 std::make_shared<FixedSampler>(rows));
+  const auto front = CachedPredictor::share(cp, sampled);
+  CHECK(front->exits_early());
+  const auto before = cp->stats();
+  auto learned = [&] {
+    std::uint64_t n = 0;
+    for (const auto& [layer, st] : cp->states()) n += st.model->examples;
+    return n;
+  };
+  const std::uint64_t learned_before = learned();
+  std::size_t hits = 0, misses = 0;
+  std::vector<engine::Prediction> out, want;
+  for (std::size_t i = 0; i < 400; ++i) {
+    const data::SparseView x = t.data.test.features(w.next());
+    front->predict(std::span(&x, 1), 5, out);
+    if (out[0].exit_layer >= 0) {
+      ++hits;
+      CHECK(out[0].scored == 0);
+      continue;
+    }
+    ++misses;
+    sampled->predict(std::span(&x, 1), 5, want);  // a miss is the sampled predictor's answer
+    CHECK(out[0].scored == rows.size());
+    CHECK(out[0].labels == want[0].labels);
+  }
+  const auto after = cp->stats();
+  std::uint64_t more_hits = 0;
+  for (std::size_t s = 0; s < after.size(); ++s) more_hits += after[s].hits - before[s].hits;
+  CHECK(hits > 0);
+  CHECK(misses > 0);
+  CHECK(more_hits == hits);  // the owner's counters see the shared front's hits
+  CHECK(learned() == learned_before + 2 * misses);  // and each miss trains both of its caches
+  // Another network's predictor cannot share them.
+  const auto other = std::make_shared<engine::ExactPredictor>(
+      std::make_shared<const engine::Network>(t.model->network().config()));
+  CHECK_THROWS_AS(CachedPredictor::share(cp, other), glide::Error);
 }

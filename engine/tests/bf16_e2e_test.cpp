@@ -167,7 +167,7 @@ TEST_CASE("a bf16 model file round-trips bit for bit and predicts identically") 
     CHECK(std::equal(x.v.begin(), x.v.end(), y.v.begin(), y.v.end()));
     CHECK(std::equal(x.mf.begin(), x.mf.end(), y.mf.begin(), y.mf.end()));
     CHECK(std::equal(x.vf.begin(), x.vf.end(), y.vf.begin(), y.vf.end()));
-    const Predictor loaded(path, /*lsh=*/true);
+    const InferenceModel loaded(path, /*lsh=*/true);
     const auto inputs = test_inputs(t.problem.data.test, 200);
     for (EvalMode em : {EvalMode::kExact, EvalMode::kSampled}) {
       CAPTURE(em == EvalMode::kExact);
@@ -183,8 +183,7 @@ TEST_CASE("a bf16 model file round-trips bit for bit and predicts identically") 
           CHECK(p[i].scores[r] == doctest::Approx(q[i].scores[r]).epsilon(1e-5));
       }
     }
-    const EvalResult es =
-        evaluate(loaded.network(), t.problem.data.test, EvalMode::kSampled, loaded.sampler());
+    const EvalResult es = evaluate(loaded.predictor(EvalMode::kSampled), t.problem.data.test);
     MESSAGE(mode << " sampled P@1 " << es.precision[0] << " scoring " << es.mean_scored
                  << " (fp32 sampled " << f_sampled << ")");
     CHECK(es.precision[0] >= f_sampled - 0.05);

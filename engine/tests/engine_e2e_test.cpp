@@ -127,7 +127,7 @@ TEST_CASE("a saved and reloaded model predicts identically") {
   fit(net, trainer, f.data.train, c.train, {});
   const std::string path = temp_path("saved.glide");
   save_model(path, net, c, {6000, trainer.batches()});
-  const Predictor loaded(path, false);
+  const InferenceModel loaded(path, false);
   CHECK(to_json(loaded.config()) == to_json(c));
   CHECK_FALSE(loaded.network().has_moments());  // inference: no Adam state allocated
   {

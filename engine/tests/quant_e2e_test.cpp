@@ -149,7 +149,7 @@ TEST_CASE("a quantized model file round-trips and serves exact and sampled predi
                              << std::filesystem::file_size(int8));
   CHECK(std::filesystem::file_size(int8) < std::filesystem::file_size(fp32));
 
-  const Predictor loaded(int8, /*lsh=*/true);
+  const InferenceModel loaded(int8, /*lsh=*/true);
   CHECK(loaded.network().output->precision() == Precision::kInt8);
   CHECK(to_json(loaded.config()) == to_json(t.config));
   const auto inputs = test_inputs(t.data.test, 200);

@@ -211,7 +211,7 @@ TEST_CASE("a network with a sampled hidden layer learns and reloads to identical
 
   const std::string path = temp_path("glide_sampled_hidden", "model.glide");
   save_model(path, net, c, {});
-  const Predictor loaded(path, false);
+  const InferenceModel loaded(path, false);
   std::vector<data::SparseView> inputs;
   for (std::size_t i = 0; i < 200; ++i) inputs.push_back(p.data.test.features(i));
   std::vector<Prediction> a, b;

@@ -21,7 +21,7 @@ TEST_CASE(
   const std::string path = temp_path("cached.glide");
   write_model(path, 8);
   const auto xs = make_inputs(3, 31);
-  const auto want = expected(engine::Predictor(path, false), xs, 5);
+  const auto want = expected(engine::InferenceModel(path, false), xs, 5);
   cache::CachedOptions caching;
   caching.cache.min_examples = 64;
   caching.cache.publish_every = 16;
@@ -63,6 +63,20 @@ TEST_CASE(
   const auto saving = metrics->body.find("glide_cache_saving_seconds{model=\"m\",layer=\"0\"} ");
   REQUIRE(saving != std::string::npos);
   CHECK(std::stod(metrics->body.substr(saving + 48)) > 0);
+  // Sampled requests go through the same (now warm) caches.
+  json sampled = predict_body(xs, 5);
+  sampled["mode"] = "sampled";
+  const auto rs = post(server, "/v1/models/m:predict", sampled.dump());
+  REQUIRE(rs);
+  REQUIRE(rs->status == 200);
+  int sampled_hits = 0;
+  const json sampled_answers = json::parse(rs->body)["predictions"];
+  REQUIRE(sampled_answers.size() == xs.size());
+  for (const json& p : sampled_answers) {
+    REQUIRE(p.contains("cached"));
+    sampled_hits += !p["cached"].is_null();
+  }
+  CHECK(sampled_hits > 0);
   ServedModel* m = server.registry->find("m");
   const auto before = m->current().cached;
   CHECK(before->stats()[0].examples > 0);
@@ -112,8 +126,8 @@ TEST_CASE("reload under load drops no request; a damaged file keeps the old mode
   std::filesystem::copy_file(a, path, std::filesystem::copy_options::overwrite_existing);
   const auto xs = make_inputs(16, 21);
   // Version 1 and every odd version is model a, even versions are b.
-  const auto want_a = expected(engine::Predictor(a, false), xs, 5);
-  const auto want_b = expected(engine::Predictor(b, false), xs, 5);
+  const auto want_a = expected(engine::InferenceModel(a, false), xs, 5);
+  const auto want_b = expected(engine::InferenceModel(b, false), xs, 5);
   BatcherOptions batching;
   batching.max_delay = 1ms;
   TestServer server({{"m", path}}, batching);
@@ -174,7 +188,7 @@ TEST_CASE("reload under load drops no request; a damaged file keeps the old mode
 TEST_CASE("stopping the server answers the requests in flight") {
   const std::string path = temp_path("shutdown.glide");
   write_model(path, 8);
-  const engine::Predictor predictor(path, false);
+  const engine::InferenceModel predictor(path, false);
   const auto xs = make_inputs(3, 5);
   const auto want = expected(predictor, xs, 5);
   Gate gate;

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 TEST_CASE("predictions over HTTP equal Predictor::predict (v1 and v2, exact and sampled)") {
   const std::string path = temp_path("equal.glide");
   write_model(path, 1);
-  const engine::Predictor predictor(path, true);
+  const engine::InferenceModel predictor(path, true);
   TestServer server({{"m", path}});
   const auto xs = make_inputs(12, 7);
   const auto want = expected(predictor, xs, 5);
@@ -211,7 +211,7 @@ TEST_CASE("a full queue answers 503 with Retry-After") {
 TEST_CASE("concurrent clients get their own answers, batched and unbatched") {
   const std::string path = temp_path("concurrent.glide");
   write_model(path, 5);
-  const engine::Predictor predictor(path, false);
+  const engine::InferenceModel predictor(path, false);
   constexpr int kThreads = 8, kRequests = 50;
   const auto xs = make_inputs(kThreads * kRequests, 11);
   const auto want = expected(predictor, xs, 5);

@@ -67,7 +67,7 @@ inline std::vector<Input> make_inputs(std::size_t n, std::uint64_t seed) {
   return out;
 }
 
-inline std::vector<engine::Prediction> expected(const engine::Predictor& p,
+inline std::vector<engine::Prediction> expected(const engine::InferenceModel& p,
                                                 const std::vector<Input>& xs, std::uint32_t k,
                                                 engine::EvalMode mode = engine::EvalMode::kExact) {
   std::vector<engine::Prediction> out;
