@@ -69,6 +69,29 @@ TEST_CASE("XC text: malformed input names file, line, column and what was expect
         "t.txt:1:8: expected the end of the header line after 3 numbers, got '7'");
 }
 
+TEST_CASE("XC text: values too small for a float read as 0; too large, inf and nan fail") {
+  const std::string tiny_fraction = "0." + std::string(50, '0') + "1";
+  const std::vector<std::string> tiny = {"1e-46",     "-1e-46",         "1e-400",      "+7e-46",
+                                         "0.001e-44", "1e-99999999999", tiny_fraction, "0e999"};
+  for (const std::string& v : tiny) {
+    CAPTURE(v);
+    const Dataset d = parse_xc_text("1 10 5\n0 1:" + v + " 2:1\n", "t.txt");
+    REQUIRE(d.num_nonzeros() == 2);
+    CHECK(d.features(0).values[0] == 0.0f);
+    CHECK(d.features(0).values[1] == 1.0f);
+  }
+  // A subnormal stays what it is.
+  CHECK(parse_xc_text("1 10 5\n0 1:1e-40\n", "t.txt").values[0] == 1e-40f);
+  const std::string huge_digits = "1" + std::string(39, '0');  // 1e39
+  const std::vector<std::string> bad = {"1e39", "-1e400", "1e99999999999", "0.01e41", huge_digits,
+                                        "inf",  "-inf",   "nan",           "infinity"};
+  for (const std::string& v : bad) {
+    CAPTURE(v);
+    CHECK(xc_error("1 10 5\n0 2:1 1:" + v + "\n") ==
+          "t.txt:2:9: expected a finite feature value, got '" + v + "'");
+  }
+}
+
 TEST_CASE("XC text: skip_bad_lines drops and counts malformed lines") {
   ReadOptions o;
   o.skip_bad_lines = true;
