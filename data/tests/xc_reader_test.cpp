@@ -199,3 +199,35 @@ TEST_CASE("libsvm and XC text: an id whose count would not fit in 32 bits is a n
   CHECK(top.num_labels == 4294967295u);
   CHECK(top.num_features == 4294967295u);
 }
+
+TEST_CASE("XC text and libsvm: a label a point repeats is kept once and counted") {
+  ReadOptions o;
+  o.quiet = true;
+  for (std::size_t block : {std::size_t{8}, std::size_t{1} << 20}) {
+    o.block_bytes = block;
+    ReadReport report;
+    const Dataset d =
+        parse_xc_text("3 10 5\n0 1:1\n1,1,2 1:1\n3,0,3,3 2:1 3:1\n", "t.txt", o, &report);
+    REQUIRE(d.num_points() == 3);
+    CHECK(std::vector<std::uint32_t>(d.labels(1).begin(), d.labels(1).end()) ==
+          std::vector<std::uint32_t>{1, 2});
+    CHECK(std::vector<std::uint32_t>(d.labels(2).begin(), d.labels(2).end()) ==
+          std::vector<std::uint32_t>{3, 0});
+    CHECK(d.num_nonzeros() == 4);
+    CHECK(report.repeated_labels == 3);
+    CHECK(report.first_repeat == "t.txt:3");
+
+    ReadReport svm;
+    const Dataset s = parse_libsvm("# c\n0 1:1\n\n2,2 1:1\n", "t.svm", o, &svm);
+    REQUIRE(s.num_points() == 2);
+    CHECK(s.labels(1).size() == 1);
+    CHECK(svm.repeated_labels == 1);
+    CHECK(svm.first_repeat == "t.svm:4");
+  }
+  // A skipped bad line's labels are not counted.
+  o.skip_bad_lines = true;
+  ReadReport report;
+  parse_xc_text("2 10 5\n1,1 x:1\n1 1:1\n", "t.txt", o, &report);
+  CHECK(report.skipped_lines == 1);
+  CHECK(report.repeated_labels == 0);
+}
