@@ -35,6 +35,7 @@ void usage(std::FILE* out) {
                "glide: train and serve very large sparse neural networks on CPUs\n\n"
                "usage: glide COMMAND [ARGS...]\n\ncommands:\n");
   for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.help);
+  std::fprintf(out, "  %-8s %s\n", "version", "print glide's version (also --version)");
   std::fprintf(out, "\n'glide COMMAND --help' describes a command's flags.\n");
 }
 
@@ -44,6 +45,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0) {
+    std::printf("glide %s\n", GLIDE_CLI_VERSION);
+    return 0;
   }
   for (const auto& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
