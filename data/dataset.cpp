@@ -36,8 +36,11 @@ namespace {
 // Lists this short are checked pairwise (no allocation); longer ones through a sorted copy.
 constexpr std::size_t kPairwiseLimit = 32;
 
-std::vector<std::uint32_t> sorted_copy(std::span<const std::uint32_t> ids) {
-  std::vector<std::uint32_t> sorted(ids.begin(), ids.end());
+// A sorted copy of `ids` in a per-thread buffer (readers call this once per line), valid until
+// the next call on the same thread.
+std::vector<std::uint32_t>& sorted_copy(std::span<const std::uint32_t> ids) {
+  thread_local std::vector<std::uint32_t> sorted;
+  sorted.assign(ids.begin(), ids.end());
   std::sort(sorted.begin(), sorted.end());
   return sorted;
 }
@@ -50,7 +53,7 @@ bool has_repeated_ids(std::span<const std::uint32_t> ids) {
       if (std::find(ids.begin(), ids.begin() + k, ids[k]) != ids.begin() + k) return true;
     return false;
   }
-  const auto sorted = sorted_copy(ids);
+  const auto& sorted = sorted_copy(ids);
   return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
 }
 
@@ -63,7 +66,7 @@ std::size_t keep_first_occurrences(std::span<std::uint32_t> ids) {
         ids[kept++] = ids[k];
     return kept;
   }
-  auto distinct = sorted_copy(ids);
+  auto& distinct = sorted_copy(ids);
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   std::vector<bool> seen(distinct.size());
   for (std::size_t k = 0; k < ids.size(); ++k) {
