@@ -6,6 +6,11 @@
 // `seconds` in glide's log is wall time since the start of training, so it includes the time of
 // the evaluations before it; the report subtracts those (eval_seconds) to put glide's curve on
 // the same footing as the peers', whose train_seconds never include evaluation.
+//
+// glide train starts each log with a "start" record {resume, samples}. A file holding several
+// runs (older glide appended to the log) is reported by its last run: a run starts at a "start"
+// record without "resume" or where `seconds` goes back. A resumed run ("resume": true) continues
+// the curve of the run before it, its seconds counted on from there.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -76,9 +81,24 @@ Series read_run(const std::string& path) {
   s.glide = true;
   std::string line;
   std::size_t line_no = 0;
-  double eval_total = 0;  // evaluation seconds before the current record
+  double eval_total = 0;  // evaluation seconds of this run segment before the current record
   double last_seconds = -1;
   double last_samples = 0, last_train_seconds = 0;
+  double segment_start = 0;  // training seconds before this segment (the runs it resumes)
+  std::size_t runs = 1, last_run_line = 1;
+  bool any_record = false;
+  // A new run: what came before is another run's; a resumed one goes on from where it stopped.
+  const auto start_segment = [&](bool resume) {
+    if (!resume) {
+      ++runs;
+      last_run_line = line_no;
+      s.points.clear();
+      last_samples = last_train_seconds = 0;
+    }
+    segment_start = last_train_seconds;
+    eval_total = 0;
+    last_seconds = -1;
+  };
   while (std::getline(in, line)) {
     ++line_no;
     const std::string where = path + ":" + std::to_string(line_no);
@@ -104,15 +124,19 @@ Series read_run(const std::string& path) {
       if (!std::isnan(rss)) s.peak_rss_mb = rss;
       continue;
     }
+    if (type == "start") {
+      const auto resume = j.find("resume");
+      if (resume != j.end() && !resume->is_boolean()) fail(where, "'resume' is not true or false");
+      if (any_record) start_segment(resume != j.end() && resume->get<bool>());
+      continue;
+    }
     if (type != "eval" && type != "progress") continue;  // other records: not ours to judge
     const double seconds = number(j, "seconds", where, true);
     const double samples = number(j, "samples", where, true);
-    if (seconds < last_seconds)
-      fail(where,
-           "seconds went backwards: the file holds more than one run (glide train appends to "
-           "--log-jsonl; give each run a fresh file)");
+    if (seconds < last_seconds) start_segment(false);  // a log from before "start" records
+    any_record = true;
     last_seconds = seconds;
-    const double train_seconds = std::max(0.0, seconds - eval_total);
+    const double train_seconds = segment_start + std::max(0.0, seconds - eval_total);
     last_samples = samples;
     last_train_seconds = train_seconds;
     if (type == "eval") {
@@ -128,6 +152,9 @@ Series read_run(const std::string& path) {
     }
   }
   if (last_train_seconds > 0) s.samples_per_second = last_samples / last_train_seconds;
+  if (runs > 1)
+    std::fprintf(stderr, "%s: note: the file holds %zu runs; reporting the last (from line %zu)\n",
+                 path.c_str(), runs, last_run_line);
   return s;
 }
 

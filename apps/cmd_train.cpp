@@ -51,7 +51,8 @@ int cmd_train(int argc, char** argv) {
       "test", "test data, evaluated during and after training", cxxopts::value<std::string>())(
       "o,output", "model file to write (.glide)", cxxopts::value<std::string>())(
       "resume", "continue training from this model file", cxxopts::value<std::string>())(
-      "log-jsonl", "write progress records (JSON lines) to this file",
+      "log-jsonl",
+      "write progress records (JSON lines) to this file: a new file per run, continued by --resume",
       cxxopts::value<std::string>())("skip-bad-lines",
                                      "drop malformed data lines (counted) instead of failing")(
       "print-config", "print the effective config and exit")(
@@ -137,8 +138,15 @@ int cmd_train(int argc, char** argv) {
 
   std::ofstream jsonl;
   if (r.count("log-jsonl")) {
-    jsonl.open(r["log-jsonl"].as<std::string>(), std::ios::app);
+    // One run per log (glide report reads it as one curve); a resumed run continues its log, and
+    // its "start" record tells the report that what follows goes on from there.
+    const bool resuming = r.count("resume") > 0;
+    jsonl.open(r["log-jsonl"].as<std::string>(), resuming ? std::ios::app : std::ios::trunc);
     if (!jsonl) fail(r["log-jsonl"].as<std::string>(), "cannot open for writing");
+    jsonl << nlohmann::json{{"type", "start"}, {"resume", resuming}, {"samples", state.samples}}
+                 .dump()
+          << "\n"
+          << std::flush;
   }
   const std::uint64_t total = static_cast<std::uint64_t>(config.train.epochs * train.num_points());
   Progress progress("train", total, "samples", quiet);

@@ -35,7 +35,34 @@ void usage(std::FILE* out) {
                "glide: train and serve very large sparse neural networks on CPUs\n\n"
                "usage: glide COMMAND [ARGS...]\n\ncommands:\n");
   for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.help);
+  std::fprintf(out, "  %-8s %s\n", "version", "print glide's version (also --version)");
   std::fprintf(out, "\n'glide COMMAND --help' describes a command's flags.\n");
+}
+
+// cxxopts says "Argument 'abc' failed to parse" without the flag. The flag is found in the
+// command line: the first "--flag=VALUE", "-fVALUE" or "--flag VALUE" whose value is the one the
+// message names. Returns "invalid value 'abc' for --flag", or cxxopts' message when no flag is.
+std::string describe_bad_value(const cxxopts::exceptions::incorrect_argument_type& e, int argc,
+                               char** argv) {
+  const auto named = [&](const std::string& value) {
+    return std::strcmp(cxxopts::exceptions::incorrect_argument_type(value).what(), e.what()) == 0;
+  };
+  const auto message = [](const std::string& flag, const std::string& value) {
+    return "invalid value '" + value + "' for " + flag;
+  };
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.size() < 2 || a[0] != '-' || a == "--") continue;
+    const std::size_t eq = a.find('=');
+    if (eq != std::string::npos) {
+      if (named(a.substr(eq + 1))) return message(a.substr(0, eq), a.substr(eq + 1));
+      continue;
+    }
+    if (a[1] != '-' && a.size() > 2 && named(a.substr(2)))
+      return message(a.substr(0, 2), a.substr(2));
+    if (i + 1 < argc && named(argv[i + 1])) return message(a, argv[i + 1]);
+  }
+  return e.what();
 }
 
 }  // namespace
@@ -44,6 +71,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0) {
+    std::printf("glide %s\n", GLIDE_CLI_VERSION);
+    return 0;
   }
   for (const auto& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
@@ -71,6 +102,9 @@ int main(int argc, char** argv) {
       return c.run(static_cast<int>(args.size()), args.data());
     } catch (const glide::Error& e) {
       std::fprintf(stderr, "glide %s: error: %s\n", c.name, e.what());
+    } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
+      std::fprintf(stderr, "glide %s: error: %s (see 'glide %s --help')\n", c.name,
+                   describe_bad_value(e, argc, argv).c_str(), c.name);
     } catch (const cxxopts::exceptions::exception& e) {
       std::fprintf(stderr, "glide %s: error: %s (see 'glide %s --help')\n", c.name, e.what(),
                    c.name);

@@ -1,10 +1,13 @@
 #include "common/file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,7 +16,47 @@
 
 namespace glide {
 
+namespace {
+
+// The process id in a temporary file's name suffix ("123" or "check.123"), or 0 when the suffix
+// is not one this file makes.
+pid_t temporary_owner(const std::string& suffix) {
+  std::string digits = suffix;
+  if (digits.rfind("check.", 0) == 0) digits.erase(0, 6);
+  if (digits.empty() || digits.size() > 10) return 0;
+  long long pid = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return 0;
+    pid = pid * 10 + (c - '0');
+  }
+  return pid > 0 && pid <= INT_MAX ? static_cast<pid_t>(pid) : 0;
+}
+
+}  // namespace
+
+void remove_stale_temporaries(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const std::string prefix = path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp.";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;  // the write that follows reports an unusable folder
+  while (const dirent* entry = ::readdir(d)) {
+    const std::string name = entry->d_name;
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const pid_t owner = temporary_owner(name.substr(prefix.size()));
+    // Only a process known to be gone: a live one (ESRCH not returned, EPERM included) may be
+    // writing its file right now.
+    if (owner == 0 || owner == ::getpid()) continue;
+    if (::kill(owner, 0) == -1 && errno == ESRCH) ::unlinkat(::dirfd(d), name.c_str(), 0);
+  }
+  ::closedir(d);
+}
+
 void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write) {
+  // A process killed mid-write left its temporary file; the next save of the same file clears it.
+  remove_stale_temporaries(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));

@@ -9,8 +9,15 @@ namespace glide {
 
 // Writes a file atomically: `write` fills a temporary file beside `path`, which is flushed,
 // fsync'ed and renamed over `path`. A crash leaves either the old file or the new one, never a
-// half-written one. Throws glide::Error naming the path on failure.
+// half-written one. Throws glide::Error naming the path on failure. Temporary files of `path`
+// left by processes that no longer run are removed first (remove_stale_temporaries).
 void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write);
+
+// Removes the temporary files beside `path` that write_file_atomic and check_writable name
+// "PATH.tmp.PID" and "PATH.tmp.check.PID", for each PID that is no running process (a write
+// killed before its rename). Files of running processes, and other names, are kept. Best effort:
+// nothing is reported.
+void remove_stale_temporaries(const std::string& path);
 
 // Throws glide::Error "PATH: cannot write here (FLAG): ..." unless a file can be written at
 // `path` (creates and removes a temporary file beside it), so that a long job learns before it

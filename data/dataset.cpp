@@ -33,6 +33,85 @@ void Dataset::append(const Dataset& other) {
 
 namespace {
 
+// Lists this short are checked pairwise (no allocation); longer ones through a sorted copy.
+constexpr std::size_t kPairwiseLimit = 32;
+
+// A sorted copy of `ids` in a per-thread buffer (readers call this once per line), valid until
+// the next call on the same thread.
+std::vector<std::uint32_t>& sorted_copy(std::span<const std::uint32_t> ids) {
+  thread_local std::vector<std::uint32_t> sorted;
+  sorted.assign(ids.begin(), ids.end());
+  std::sort(sorted.begin(), sorted.end());
+  return sorted;
+}
+
+}  // namespace
+
+bool has_repeated_ids(std::span<const std::uint32_t> ids) {
+  if (ids.size() <= kPairwiseLimit) {
+    for (std::size_t k = 1; k < ids.size(); ++k)
+      if (std::find(ids.begin(), ids.begin() + k, ids[k]) != ids.begin() + k) return true;
+    return false;
+  }
+  const auto& sorted = sorted_copy(ids);
+  return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+}
+
+std::size_t keep_first_occurrences(std::span<std::uint32_t> ids) {
+  if (!has_repeated_ids(ids)) return ids.size();
+  std::size_t kept = 0;
+  if (ids.size() <= kPairwiseLimit) {
+    for (std::size_t k = 0; k < ids.size(); ++k)
+      if (std::find(ids.begin(), ids.begin() + kept, ids[k]) == ids.begin() + kept)
+        ids[kept++] = ids[k];
+    return kept;
+  }
+  auto& distinct = sorted_copy(ids);
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  std::vector<bool> seen(distinct.size());
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    const auto at = static_cast<std::size_t>(
+        std::lower_bound(distinct.begin(), distinct.end(), ids[k]) - distinct.begin());
+    if (seen[at]) continue;
+    seen[at] = true;
+    ids[kept++] = ids[k];
+  }
+  return kept;
+}
+
+std::uint64_t Dataset::drop_repeated_labels(std::size_t* first_point) {
+  // Most datasets repeat nothing: find the first point that does in parallel, compact from there.
+  constexpr std::size_t kBlock = 1 << 14;
+  const std::size_t n = num_points();
+  const std::size_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<std::size_t> first_in_block(blocks, n);
+  tbb::parallel_for(std::size_t{0}, blocks, [&](std::size_t b) {
+    for (std::size_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i)
+      if (has_repeated_ids(labels(i))) {
+        first_in_block[b] = i;
+        return;
+      }
+  });
+  if (blocks == 0) return 0;
+  const std::size_t first = *std::min_element(first_in_block.begin(), first_in_block.end());
+  if (first == n) return 0;
+  if (first_point) *first_point = first;
+  std::uint64_t read = label_offsets[first], write = read, removed = 0;
+  for (std::size_t i = first; i < n; ++i) {
+    const std::uint64_t end = label_offsets[i + 1];
+    std::copy(label_ids.begin() + read, label_ids.begin() + end, label_ids.begin() + write);
+    const std::size_t kept = keep_first_occurrences({label_ids.data() + write, end - read});
+    removed += end - read - kept;
+    read = end;
+    write += kept;
+    label_offsets[i + 1] = write;
+  }
+  label_ids.resize(write);
+  return removed;
+}
+
+namespace {
+
 // Checks points [first, last); returns the first bad one's message, or "" when all are good.
 // Strings are built only for a bad point, so the common case is a tight loop.
 std::string check_points(const Dataset& d, std::size_t first, std::size_t last,

@@ -45,10 +45,20 @@ struct Dataset {
   // Checks every invariant (offsets monotone and consistent, ids in range, finite values);
   // throws glide::Error naming `where` and the first bad point.
   void validate(const std::string& where = "dataset") const;
+  // Removes the label ids a point repeats, keeping each label at its first place: a label listed
+  // twice would weigh twice in training and in nDCG's ideal gain. Returns how many ids went;
+  // `first_point`, when given and any went, gets the first point that repeated one.
+  std::uint64_t drop_repeated_labels(std::size_t* first_point = nullptr);
   // A dataset holding the given points of this one, in that order.
   Dataset subset(std::span<const std::size_t> points) const;
 
   bool operator==(const Dataset&) const = default;
 };
+
+// Moves the first occurrence of each id in `ids` to the front, in order; returns how many distinct
+// ids there are (the new length).
+std::size_t keep_first_occurrences(std::span<std::uint32_t> ids);
+// Whether some id occurs more than once in `ids`.
+bool has_repeated_ids(std::span<const std::uint32_t> ids);
 
 }  // namespace glide::data

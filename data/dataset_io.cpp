@@ -4,6 +4,7 @@
 #include "common/file_util.h"
 #include "data/gds_format.h"
 #include "data/libsvm_reader.h"
+#include "data/sparse_text.h"
 #include "data/text_corpus.h"
 #include "data/xc_reader.h"
 #include "data/xc_writer.h"
@@ -63,8 +64,17 @@ Dataset read_dataset(const std::string& path, const ReadOptions& options, ReadRe
     format = gds ? Format::Gds : detect_format(path);
   }
   switch (format) {
-    case Format::Gds:
-      return read_gds(path, options.threads);
+    case Format::Gds: {
+      // Files written before readers dropped repeated labels may still hold them.
+      Dataset d = read_gds(path, options.threads);
+      ReadReport local;
+      ReadReport& rep = report ? *report : local;
+      std::size_t first = 0;
+      rep.repeated_labels = d.drop_repeated_labels(&first);
+      if (rep.repeated_labels) rep.first_repeat = path + ": point " + std::to_string(first);
+      warn_repeated_labels(path, rep, options.quiet);
+      return d;
+    }
     case Format::XcText:
       return read_xc_text(path, options, report);
     case Format::Libsvm:

@@ -12,6 +12,8 @@ namespace glide::data {
 //   - a first line of three integers       -> XC text (after zstd decompression, if any)
 //   - anything else                        -> libsvm
 // A TextCorpus format reads with default corpus options (see text_corpus.h for control).
+// A label id a point lists twice is kept once (in every format), counted in `report` and warned
+// about in one line unless options.quiet.
 Dataset read_dataset(const std::string& path, const ReadOptions& options = {},
                      ReadReport* report = nullptr);
 

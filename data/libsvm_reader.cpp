@@ -31,6 +31,7 @@ Dataset read_libsvm(TextSource& source, const ReadOptions& options, ReadReport* 
   if (options.num_features) data.num_features = options.num_features;
   if (options.num_labels) data.num_labels = options.num_labels;
   warn_skipped_lines(source.name(), rep, options.quiet);
+  warn_repeated_labels(source.name(), rep, options.quiet);
   return data;
 }
 

@@ -5,6 +5,48 @@
 
 namespace glide::data {
 
+namespace {
+
+// Whether the decimal number from_chars matched in [first, last) ("-12.5e-3": sign, digits, an
+// optional fraction and exponent) is below 1 in magnitude. from_chars says result_out_of_range
+// both for numbers too large for a float and for those too small to be anything but 0; only the
+// second have a value, and its exponent is negative.
+bool below_one(const char* first, const char* last) {
+  if (first < last && *first == '-') ++first;
+  // The power of ten of the first nonzero digit: digits before the point count up, after it down.
+  std::int64_t int_digits = 0, fraction_digits = 0;
+  std::int64_t first_nonzero_int = -1, first_nonzero_fraction = -1;
+  bool in_fraction = false;
+  for (; first < last && *first != 'e' && *first != 'E'; ++first) {
+    if (*first == '.') {
+      in_fraction = true;
+      continue;
+    }
+    std::int64_t& count = in_fraction ? fraction_digits : int_digits;
+    ++count;
+    if (*first != '0' && first_nonzero_int < 0 && first_nonzero_fraction < 0)
+      (in_fraction ? first_nonzero_fraction : first_nonzero_int) = count;
+  }
+  std::int64_t power;
+  if (first_nonzero_int > 0)
+    power = int_digits - first_nonzero_int;  // "120": the '1' is 10^2
+  else if (first_nonzero_fraction > 0)
+    power = -first_nonzero_fraction;  // "0.05": the '5' is 10^-2
+  else
+    return true;  // all zeros
+  std::int64_t exponent = 0;
+  bool negative = false;
+  if (first < last) {
+    ++first;  // 'e'
+    if (first < last && (*first == '-' || *first == '+')) negative = *first++ == '-';
+    // Saturated: past a million only the sign matters.
+    for (; first < last && exponent < 1000000; ++first) exponent = exponent * 10 + (*first - '0');
+  }
+  return power + (negative ? -exponent : exponent) < 0;
+}
+
+}  // namespace
+
 std::size_t LineCursor::skip_spaces() {
   const std::size_t start = pos_;
   while (pos_ < line_.size() && is_space(line_[pos_])) ++pos_;
@@ -68,7 +110,12 @@ float LineCursor::parse_value(const char* what) {
   // from_chars does not take a leading '+', which some writers emit.
   if (first < line_.data() + end && *first == '+') ++first;
   float value = 0;
-  const auto [ptr, ec] = std::from_chars(first, line_.data() + end, value);
+  auto [ptr, ec] = std::from_chars(first, line_.data() + end, value);
+  // Too small for a float (1e-46): the nearest float, 0. Too large stays an error.
+  if (ec == std::errc::result_out_of_range && below_one(first, ptr)) {
+    value = 0;
+    ec = std::errc();
+  }
   if (ec != std::errc() || ptr != line_.data() + end || !std::isfinite(value)) fail_here(what);
   pos_ = end;
   return value;

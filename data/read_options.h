@@ -42,6 +42,10 @@ struct ReadReport {
   std::uint64_t lines = 0;          // data lines read (header excluded)
   std::uint64_t skipped_lines = 0;  // malformed lines dropped under skip_bad_lines
   std::string first_error;          // the first skipped line's error, "FILE:LINE:COL: ..."
+  // Label ids dropped because their point already listed them (each point keeps a label once),
+  // and where the first was: "FILE:LINE" (text) or "FILE: point N" (.gds).
+  std::uint64_t repeated_labels = 0;
+  std::string first_repeat;
 };
 
 }  // namespace glide::data

@@ -25,14 +25,17 @@ struct ChunkResult {
   std::uint64_t lines = 0;
   std::uint64_t skipped = 0;
   std::optional<ChunkIssue> first_issue;
+  std::uint64_t repeated_labels = 0;
+  std::uint64_t first_repeat_line = 0;  // 0-based within the chunk; valid when repeated_labels
 };
 
 bool blank(std::string_view line) {
   return std::all_of(line.begin(), line.end(), [](char c) { return LineCursor::is_space(c); });
 }
 
-// Parses one line into `part`; on error the point is rolled back and LineError thrown.
-void parse_line(std::string_view line, const SparseLineSyntax& syntax, Dataset& part) {
+// Parses one line into `part`; on error the point is rolled back and LineError thrown. Returns how
+// many repeated label ids were dropped from the point.
+std::size_t parse_line(std::string_view line, const SparseLineSyntax& syntax, Dataset& part) {
   const std::size_t features_before = part.feature_ids.size();
   const std::size_t labels_before = part.label_ids.size();
   LineCursor cur(line);
@@ -84,8 +87,12 @@ void parse_line(std::string_view line, const SparseLineSyntax& syntax, Dataset& 
     part.label_ids.resize(labels_before);
     throw;
   }
+  const std::size_t listed = part.label_ids.size() - labels_before;
+  const std::size_t kept = keep_first_occurrences({part.label_ids.data() + labels_before, listed});
+  part.label_ids.resize(labels_before + kept);
   part.row_offsets.push_back(part.feature_ids.size());
   part.label_offsets.push_back(part.label_ids.size());
+  return listed - kept;
 }
 
 ChunkResult parse_chunk(std::string_view text, const SparseLineSyntax& syntax, bool skip_bad) {
@@ -102,7 +109,9 @@ ChunkResult parse_chunk(std::string_view text, const SparseLineSyntax& syntax, b
     const std::uint64_t index = r.lines++;
     if (syntax.libsvm && (blank(line) || line.front() == '#')) continue;
     try {
-      parse_line(line, syntax, r.part);
+      const std::size_t repeated = parse_line(line, syntax, r.part);
+      if (repeated && r.repeated_labels == 0) r.first_repeat_line = index;
+      r.repeated_labels += repeated;
     } catch (LineError& e) {
       if (!r.first_issue) r.first_issue = ChunkIssue{index, std::move(e)};
       if (!skip_bad) break;
@@ -172,6 +181,11 @@ Dataset parse_sparse_lines(TextSource& source, std::string pending, std::uint64_
         if (report.first_error.empty()) report.first_error = message;
         report.skipped_lines += r.skipped;
       }
+      if (r.repeated_labels) {
+        if (report.repeated_labels == 0)
+          report.first_repeat = source.name() + ":" + std::to_string(line + r.first_repeat_line);
+        report.repeated_labels += r.repeated_labels;
+      }
       line += r.lines;
       report.lines += r.lines;
       out.append(r.part);
@@ -186,6 +200,15 @@ void warn_skipped_lines(const std::string& name, const ReadReport& report, bool 
   if (quiet || report.skipped_lines == 0) return;
   std::fprintf(stderr, "%s: warning: skipped %llu malformed line(s); the first: %s\n", name.c_str(),
                static_cast<unsigned long long>(report.skipped_lines), report.first_error.c_str());
+}
+
+void warn_repeated_labels(const std::string& name, const ReadReport& report, bool quiet) {
+  if (quiet || report.repeated_labels == 0) return;
+  std::fprintf(stderr,
+               "%s: warning: dropped %llu repeated label id(s) (a point keeps each label once); "
+               "the first at %s\n",
+               name.c_str(), static_cast<unsigned long long>(report.repeated_labels),
+               report.first_repeat.c_str());
 }
 
 }  // namespace glide::data

@@ -31,7 +31,8 @@ struct SparseLineSyntax {
 // Parses the lines of `source`, starting with the already-read text `pending`; the first line is
 // numbered `first_line` (1 + the lines a caller consumed, e.g. a header). Malformed lines throw
 // glide::Error "FILE:LINE:COL: expected ..., got '...'" or, under options.skip_bad_lines, are
-// dropped and counted in `report`. The result's num_features/num_labels are the largest ids + 1
+// dropped and counted in `report`. A label id a line repeats is kept once (its first place) and
+// counted in `report`. The result's num_features/num_labels are the largest ids + 1
 // seen; `report.lines` counts the lines read, points or not.
 Dataset parse_sparse_lines(TextSource& source, std::string pending, std::uint64_t first_line,
                            const SparseLineSyntax& syntax, const ReadOptions& options,
@@ -39,5 +40,7 @@ Dataset parse_sparse_lines(TextSource& source, std::string pending, std::uint64_
 
 // Prints the "skipped N bad lines" warning for `report` unless quiet.
 void warn_skipped_lines(const std::string& name, const ReadReport& report, bool quiet);
+// Prints the "dropped N repeated label ids" warning for `report` unless quiet.
+void warn_repeated_labels(const std::string& name, const ReadReport& report, bool quiet);
 
 }  // namespace glide::data

@@ -80,6 +80,7 @@ Dataset read_xc_text(TextSource& source, const ReadOptions& options, ReadReport*
   data.num_features = header.features;
   data.num_labels = header.labels;
   warn_skipped_lines(name, rep, options.quiet);
+  warn_repeated_labels(name, rep, options.quiet);
   return data;
 }
 

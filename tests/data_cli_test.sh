@@ -42,6 +42,18 @@ expect_error "bad.txt:3:5:" "$glide" data convert bad.txt -o bad.gds
 [ ! -e bad.gds ] || fail "a failed convert left an output file"
 "$glide" data stats --skip-bad-lines bad.txt 2>err.txt | grep -q "1 bad lines skipped" || fail "skip"
 grep -q "skipped 1 malformed line" err.txt || fail "skip warning"
+# A label a point repeats counts once (in stats, training and metrics), with one warning line per
+# file, also when converting (the .gds keeps each label once).
+printf '2 10 5\n1,1,2 1:0.5\n3,3,3 2:1\n' >dup.txt
+"$glide" data stats dup.txt 2>err.txt | grep -q "labels per point    mean 1.50, max 2" ||
+  fail "repeated labels counted in stats"
+[ "$(wc -l <err.txt)" -eq 1 ] && grep -q "dup.txt: warning: dropped 3 repeated label id(s).*dup.txt:2" err.txt ||
+  { cat err.txt >&2; fail "repeated-label warning"; }
+printf '1,1 1:0.5\n2 3:1\n' >dup.svm
+"$glide" data convert dup.svm -o dup.gds 2>err.txt
+grep -q "dup.svm: warning: dropped 1 repeated label id(s)" err.txt || fail "libsvm repeated labels"
+"$glide" data stats dup.gds 2>err.txt | grep -q "labels per point    mean 1.00" || fail "dup.gds"
+[ ! -s err.txt ] || { cat err.txt >&2; fail "the converted .gds still repeats a label"; }
 head -c 100 train.gds >cut.gds
 expect_error "cut.gds: truncated .gds file" "$glide" data stats cut.gds
 echo "data CLI tests passed"

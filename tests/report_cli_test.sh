@@ -61,7 +61,8 @@ expect_error "str.jsonl:1: 'p1' is not a number" "$glide" report str.jsonl -o x.
 printf '[1,2]\n' >arr.jsonl
 expect_error "arr.jsonl:1: expected a JSON object" "$glide" report arr.jsonl -o x.svg
 printf '{"type":"eval","seconds":5,"samples":5,"p1":0.5}\n{"type":"eval","seconds":1,"samples":9,"p1":0.6}\n' >twice.jsonl
-expect_error "twice.jsonl:2: seconds went backwards" "$glide" report twice.jsonl -o x.svg
+printf '{"type":"start","resume":"yes"}\n' >badstart.jsonl
+expect_error "badstart.jsonl:1: 'resume' is not true or false" "$glide" report badstart.jsonl -o x.svg
 expect_error "missing.jsonl: cannot open" "$glide" report missing.jsonl -o x.svg
 printf '[\n {"tool": "x", "train_seconds": 1, "p1": 0.5},\n {"tool": "y", "train_seconds": }\n]\n' >badpeers.json
 expect_error "badpeers.json:3: malformed JSON" "$glide" report --peers badpeers.json -o x.svg
@@ -90,6 +91,16 @@ grep '"type":"eval"' run.jsonl | grep '"final":true' | grep '"samples":200' |
   --eval-every 2 --eval-points 50 --log-jsonl run2.jsonl >/dev/null
 [ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 4 ] || fail "train log: expected 4 eval records"
 ! grep -q '"final"' run2.jsonl || fail "train log: final record duplicates the last evaluation"
+# A new run starts a fresh log (it appended, so the report saw two runs); --resume continues it.
+"$glide" train --train tr.gds --test te.gds -o m2.glide --epochs 1 --batch 50 --threads 1 -q \
+  --eval-every 2 --eval-points 50 --log-jsonl run2.jsonl >/dev/null
+[ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 4 ] || fail "a new run appended to its log"
+[ "$(head -1 run2.jsonl)" = '{"resume":false,"samples":0,"type":"start"}' ] ||
+  fail "train log: start record: $(head -1 run2.jsonl)"
+"$glide" train --train tr.gds --test te.gds -o m3.glide --resume m2.glide --epochs 2 --batch 50 \
+  --threads 1 -q --eval-every 2 --eval-points 50 --log-jsonl run2.jsonl >/dev/null
+[ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 8 ] || fail "a resumed run did not continue its log"
+grep -qF '{"resume":true,"samples":400,"type":"start"}' run2.jsonl || fail "resumed start record"
 
 gnuplot=${GLIDE_GNUPLOT:-gnuplot}
 if ! "$gnuplot" --version >/dev/null 2>&1; then
@@ -115,6 +126,34 @@ row() { grep -F "| $1 |" table.md || fail "no table row for $1"; }
   fail "PyTorch row: $(row "PyTorch (full softmax)")"
 grep -qF "| run | s to P@1 0.3 | s to P@1 0.5 | s to P@1 0.7 | s to P@1 0.75 |" table.md ||
   fail "table header"
+
+# A log holding several runs (glide appended before it started a fresh file per run) is reported
+# by its last run, with a note; a resumed run ("start" with "resume") continues the curve before
+# it: its eval at 3 s comes after 3 s of training (the progress record at 4 s less 1 s of
+# evaluation), so at 6 s, and 200 samples in 6 s is 33/s.
+"$glide" report twice.jsonl -o twice.svg --levels 0.5 >table.txt 2>err.txt || fail "twice.jsonl"
+[ "$(grep -F "| twice |" table.txt)" = "| twice | 1.0 | 0.6000 | 1.0 | - | 9 | - |" ] ||
+  fail "twice row: $(grep twice table.txt)"
+grep -qF "twice.jsonl: note: the file holds 2 runs; reporting the last (from line 2)" err.txt ||
+  fail "no note on the runs in twice.jsonl: $(cat err.txt)"
+cat >resumed.jsonl <<'EOF'
+{"type":"start","resume":false,"samples":0}
+{"type":"eval","seconds":2,"samples":100,"p1":0.4,"eval_seconds":1}
+{"type":"progress","seconds":4,"samples":150}
+{"type":"start","resume":true,"samples":150}
+{"type":"eval","seconds":3,"samples":200,"p1":0.6,"eval_seconds":1}
+EOF
+{ cat resumed.jsonl; echo '{"type":"start","resume":false,"samples":0}'
+  echo '{"type":"eval","seconds":1,"samples":50,"p1":0.55}'; } >restarted.jsonl
+"$glide" report resumed.jsonl restarted.jsonl -o resumed.svg --levels 0.5 >table.txt 2>err.txt ||
+  fail "resumed.jsonl"
+[ "$(grep -F "| resumed |" table.txt)" = "| resumed | 6.0 | 0.6000 | 6.0 | - | 33 | - |" ] ||
+  fail "resumed row: $(grep resumed table.txt)"
+[ "$(grep -F "| restarted |" table.txt)" = "| restarted | 1.0 | 0.5500 | 1.0 | - | 50 | - |" ] ||
+  fail "restarted row: $(grep restarted table.txt)"
+grep -qF "restarted.jsonl: note: the file holds 2 runs; reporting the last (from line 6)" err.txt ||
+  fail "notes: $(cat err.txt)"
+! grep -q "resumed.jsonl" err.txt || fail "a resumed run is one run: $(cat err.txt)"
 
 # HTML: self-contained, the SVG inline with every series in its legend, and the table.
 grep -q "<svg" report.html || fail "no inline SVG in the HTML"

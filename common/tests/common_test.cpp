@@ -1,8 +1,11 @@
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "common/aligned.h"
 #include "common/cpu.h"
@@ -123,5 +126,52 @@ TEST_CASE("atomic write replaces the file or leaves the old one") {
   CHECK(std::distance(std::filesystem::directory_iterator(dir), {}) == 1);
   CHECK_THROWS_WITH_AS(read_file_bytes((dir / "missing").string()),
                        doctest::Contains("missing: cannot open"), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("an atomic write removes the temporary files of dead processes beside its target") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("glide_common_stale_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "m.glide").string();
+  // No process can have an id above pid_max.
+  long pid_max = 0;
+  if (std::FILE* f = std::fopen("/proc/sys/kernel/pid_max", "r")) {
+    if (std::fscanf(f, "%ld", &pid_max) != 1) pid_max = 0;
+    std::fclose(f);
+  }
+  REQUIRE(pid_max > 0);
+  const std::string dead = std::to_string(pid_max + 1);
+  const std::string live = std::to_string(::getppid());  // the process that runs this test
+  const std::vector<std::string> stale = {"m.glide.tmp." + dead, "m.glide.tmp.check." + dead};
+  const std::vector<std::string> kept = {
+      "m.glide.tmp." + live,         // a running process may be writing it now
+      "m.glide.tmp.check." + live,   //
+      "m.glide.tmp.abc",             // not a name the writer makes
+      "m.glide.tmp." + dead + ".x",  //
+      "m.glide.tmp.0",               //
+      "other.glide.tmp." + dead,     // another target's
+      "m.glide.tmp." + dead + "0000000000"};
+  for (const auto& name : stale) std::fclose(std::fopen((dir / name).string().c_str(), "w"));
+  for (const auto& name : kept) std::fclose(std::fopen((dir / name).string().c_str(), "w"));
+  write_file_atomic(path, [](std::FILE* f) { std::fputs("model", f); });
+  const auto bytes = read_file_bytes(path);
+  CHECK(std::string(bytes.begin(), bytes.end()) == "model");
+  for (const auto& name : stale) CHECK_MESSAGE(!std::filesystem::exists(dir / name), name);
+  for (const auto& name : kept) CHECK_MESSAGE(std::filesystem::exists(dir / name), name);
+  // This process's own temporary file is kept (it may be writing it on another thread).
+  const std::string own = "m.glide.tmp." + std::to_string(::getpid());
+  std::fclose(std::fopen((dir / own).string().c_str(), "w"));
+  std::fclose(std::fopen((dir / stale[0]).string().c_str(), "w"));
+  remove_stale_temporaries(path);
+  CHECK(std::filesystem::exists(dir / own));
+  CHECK(!std::filesystem::exists(dir / stale[0]));
+  // A target in the current folder (no '/' in its name) is cleaned the same way.
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  std::fclose(std::fopen(("n.bin.tmp." + dead).c_str(), "w"));
+  write_file_atomic("n.bin", [](std::FILE* f) { std::fputs("n", f); });
+  CHECK(!std::filesystem::exists(dir / ("n.bin.tmp." + dead)));
+  std::filesystem::current_path(cwd);
   std::filesystem::remove_all(dir);
 }

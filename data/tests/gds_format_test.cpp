@@ -117,3 +117,27 @@ TEST_CASE(".gds: truncated, corrupt, foreign and future files are clear errors")
 TEST_CASE("crc32 matches the standard check value") {
   CHECK(crc32("123456789", 9) == 0xCBF43926u);
 }
+
+TEST_CASE("read_dataset drops the labels a .gds point repeats, and counts them") {
+  TempDir dir;
+  Dataset d;
+  d.num_features = 3;
+  d.num_labels = 6;
+  const std::uint32_t f[] = {1};
+  const float v[] = {1.0f};
+  const std::uint32_t once[] = {4, 1}, twice[] = {5, 2, 5, 5};
+  d.add_point(f, v, once);
+  d.add_point(f, v, twice);
+  write_gds(dir.file("r.gds"), d);
+  CHECK(read_gds(dir.file("r.gds")) == d);  // the format itself stores what it is given
+  ReadOptions quiet;
+  quiet.quiet = true;
+  ReadReport report;
+  const Dataset read = read_dataset(dir.file("r.gds"), quiet, &report);
+  CHECK(std::vector<std::uint32_t>(read.labels(1).begin(), read.labels(1).end()) ==
+        std::vector<std::uint32_t>{5, 2});
+  CHECK(std::vector<std::uint32_t>(read.labels(0).begin(), read.labels(0).end()) ==
+        std::vector<std::uint32_t>{4, 1});
+  CHECK(report.repeated_labels == 2);
+  CHECK(report.first_repeat == dir.file("r.gds") + ": point 1");
+}

@@ -69,6 +69,29 @@ TEST_CASE("XC text: malformed input names file, line, column and what was expect
         "t.txt:1:8: expected the end of the header line after 3 numbers, got '7'");
 }
 
+TEST_CASE("XC text: values too small for a float read as 0; too large, inf and nan fail") {
+  const std::string tiny_fraction = "0." + std::string(50, '0') + "1";
+  const std::vector<std::string> tiny = {"1e-46",     "-1e-46",         "1e-400",      "+7e-46",
+                                         "0.001e-44", "1e-99999999999", tiny_fraction, "0e999"};
+  for (const std::string& v : tiny) {
+    CAPTURE(v);
+    const Dataset d = parse_xc_text("1 10 5\n0 1:" + v + " 2:1\n", "t.txt");
+    REQUIRE(d.num_nonzeros() == 2);
+    CHECK(d.features(0).values[0] == 0.0f);
+    CHECK(d.features(0).values[1] == 1.0f);
+  }
+  // A subnormal stays what it is.
+  CHECK(parse_xc_text("1 10 5\n0 1:1e-40\n", "t.txt").values[0] == 1e-40f);
+  const std::string huge_digits = "1" + std::string(39, '0');  // 1e39
+  const std::vector<std::string> bad = {"1e39", "-1e400", "1e99999999999", "0.01e41", huge_digits,
+                                        "inf",  "-inf",   "nan",           "infinity"};
+  for (const std::string& v : bad) {
+    CAPTURE(v);
+    CHECK(xc_error("1 10 5\n0 2:1 1:" + v + "\n") ==
+          "t.txt:2:9: expected a finite feature value, got '" + v + "'");
+  }
+}
+
 TEST_CASE("XC text: skip_bad_lines drops and counts malformed lines") {
   ReadOptions o;
   o.skip_bad_lines = true;
@@ -175,4 +198,36 @@ TEST_CASE("libsvm and XC text: an id whose count would not fit in 32 bits is a n
   const Dataset top = parse_libsvm("4294967294 4294967294:1\n", "x.svm");
   CHECK(top.num_labels == 4294967295u);
   CHECK(top.num_features == 4294967295u);
+}
+
+TEST_CASE("XC text and libsvm: a label a point repeats is kept once and counted") {
+  ReadOptions o;
+  o.quiet = true;
+  for (std::size_t block : {std::size_t{8}, std::size_t{1} << 20}) {
+    o.block_bytes = block;
+    ReadReport report;
+    const Dataset d =
+        parse_xc_text("3 10 5\n0 1:1\n1,1,2 1:1\n3,0,3,3 2:1 3:1\n", "t.txt", o, &report);
+    REQUIRE(d.num_points() == 3);
+    CHECK(std::vector<std::uint32_t>(d.labels(1).begin(), d.labels(1).end()) ==
+          std::vector<std::uint32_t>{1, 2});
+    CHECK(std::vector<std::uint32_t>(d.labels(2).begin(), d.labels(2).end()) ==
+          std::vector<std::uint32_t>{3, 0});
+    CHECK(d.num_nonzeros() == 4);
+    CHECK(report.repeated_labels == 3);
+    CHECK(report.first_repeat == "t.txt:3");
+
+    ReadReport svm;
+    const Dataset s = parse_libsvm("# c\n0 1:1\n\n2,2 1:1\n", "t.svm", o, &svm);
+    REQUIRE(s.num_points() == 2);
+    CHECK(s.labels(1).size() == 1);
+    CHECK(svm.repeated_labels == 1);
+    CHECK(svm.first_repeat == "t.svm:4");
+  }
+  // A skipped bad line's labels are not counted.
+  o.skip_bad_lines = true;
+  ReadReport report;
+  parse_xc_text("2 10 5\n1,1 x:1\n1 1:1\n", "t.txt", o, &report);
+  CHECK(report.skipped_lines == 1);
+  CHECK(report.repeated_labels == 0);
 }

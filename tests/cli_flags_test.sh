@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The glide command line as a whole: `glide --version` / `glide version` print the project's
+# version, and a flag value that does not parse is one error line naming the flag and the value,
+# in every command (cxxopts alone says only "Argument 'abc' failed to parse").
+# Usage: tests/cli_flags_test.sh GLIDE VERSION
+set -euo pipefail
+glide=$1 version=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Expects failure with exactly one line on stderr that contains $1.
+expect_error() {
+  local want=$1; shift
+  if "$@" >out.txt 2>err.txt; then fail "$* succeeded"; fi
+  [ "$(wc -l <err.txt)" -eq 1 ] || { cat err.txt >&2; fail "$*: expected one error line"; }
+  grep -qF -- "$want" err.txt || { cat err.txt >&2; fail "$*: error lacks '$want'"; }
+}
+
+[ "$("$glide" --version)" = "glide $version" ] || fail "--version: $("$glide" --version)"
+[ "$("$glide" version)" = "glide $version" ] || fail "version"
+"$glide" --help | grep -q -- "--version" || fail "--help does not mention --version"
+
+expect_error "glide train: error: invalid value 'abc' for --epochs" \
+  "$glide" train --train x.txt -o m.glide --epochs abc
+expect_error "invalid value 'abc' for --lr" "$glide" train --train x.txt -o m.glide --lr=abc
+expect_error "glide eval: error: invalid value '-3' for --threads" \
+  "$glide" eval --model m.glide --test t.txt --threads -3
+expect_error "glide predict: error: invalid value 'five' for --k" \
+  "$glide" predict --model m.glide --k five
+expect_error "invalid value 'x5' for -k" "$glide" predict --model m.glide -k x5
+expect_error "glide serve: error: invalid value '80a' for --port" \
+  "$glide" serve --model m=m.glide --port 80a
+expect_error "glide data: error: invalid value 'many' for --points" \
+  "$glide" data synth --preset tiny --points many -o d.gds
+expect_error "glide quantize: error: invalid value '1.5' for --zstd-level" \
+  "$glide" quantize --model m.glide -o q.glide --zstd-level 1.5
+expect_error "glide bench: error: invalid value 'zz' for --seconds" "$glide" bench train --seconds=zz
+expect_error "glide bench: error: invalid value '-2' for --bench-threads" \
+  "$glide" bench train --bench-threads -2
+echo "CLI flag tests passed"
