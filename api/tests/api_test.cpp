@@ -511,7 +511,7 @@ TEST_CASE("a model with a sampled hidden layer trains, round-trips its config an
   CHECK_GLIDE_ERROR(glide::Model::create(c), "hidden_sampling[0]");
 }
 
-TEST_CASE("the library's defaults are a config file's, except the learning rate") {
+TEST_CASE("the library's defaults are a config file's and the CLI's") {
   const glide::Model m = glide::Model::create_from_json(
       R"({"network": {"num_features": 10, "num_labels": 5, "hidden": [16, 16],
                       "hidden_sampling": [{"mode": "dense"}, {"mode": "lsh"}]}})");
@@ -547,8 +547,7 @@ TEST_CASE("the library's defaults are a config file's, except the learning rate"
   CHECK(t.rebuild_growth == o.rebuild_growth);
   CHECK(t.lr_schedule == o.lr_schedule);
   CHECK(t.lr_final == o.lr_final);
-  // The one disagreement, kept as it is: TrainOptions starts at lr 1e-3, a config file and the
-  // CLI at 1e-2 (engine::TrainConfig).
-  CHECK(o.lr == 1e-3);
-  CHECK(t.lr == 1e-2);
+  // TrainOptions started at lr 1e-3 while a config file and the CLI start at 1e-2: the library's
+  // users got P@1 0.225 where the CLI got 0.867 on the demo data.
+  CHECK(t.lr == o.lr);
 }

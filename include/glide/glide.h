@@ -142,7 +142,7 @@ struct ModelConfig {
 /// Training settings (saved in the model file with the weights).
 struct TrainOptions {
   std::string optimizer = "adam";  ///< adam | sgd
-  double lr = 1e-3;                ///< learning rate, (0, 10)
+  double lr = 1e-2;                ///< learning rate, (0, 10); the CLI's and a config file's default
   std::uint32_t batch = 256;       ///< samples per step, 1..65536
   double epochs = 1;               ///< passes over the data (> 0; may be fractional)
   std::uint32_t threads = 0;       ///< worker threads while training (0: every core)
