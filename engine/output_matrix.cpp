@@ -61,6 +61,14 @@ std::unique_ptr<OutputMatrix> make_output_matrix(Precision p, std::uint32_t rows
   return storage_kind(p).empty(rows, cols);
 }
 
+void OutputMatrix::prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
+                           ScorerBatch& batch) const {
+  batch.H = H;
+  batch.stride = stride;
+  batch.B = B;
+  batch.bias = bias;
+}
+
 RowsF32 OutputMatrix::rows_f32() const {
   return {rows(), cols(), [this, n = padded(cols())](std::size_t i) {
             thread_local std::vector<float> buf;

@@ -65,8 +65,10 @@ class OutputMatrix {
 
   // ---- Scoring (prediction, evaluation): bias included ----
   // Prepares B activation rows (the memory, and `bias`, must stay valid while `batch` is used).
+  // By default the batch points at them; a storage that scores another form of the activations
+  // (int8) makes it here.
   virtual void prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
-                       ScorerBatch& batch) const = 0;
+                       ScorerBatch& batch) const;
   // out[s * ld + q] = score of row j0 + q for sample s, for q < n and every sample.
   virtual void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
                            std::size_t ld) const = 0;

@@ -46,14 +46,6 @@ std::unique_ptr<OutputMatrix> Bf16OutputMatrix::clone() const {
   return std::make_unique<Bf16OutputMatrix>(R_);
 }
 
-void Bf16OutputMatrix::prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
-                               ScorerBatch& batch) const {
-  batch.H = H;
-  batch.stride = stride;
-  batch.B = B;
-  batch.bias = bias;
-}
-
 void Bf16OutputMatrix::score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n,
                                    float* out, std::size_t ld) const {
   const Bf16Kernels& k = bf16_kernels();

@@ -24,14 +24,6 @@ std::unique_ptr<OutputMatrix> F32OutputMatrix::clone() const {
   return std::make_unique<F32OutputMatrix>(W_);
 }
 
-void F32OutputMatrix::prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
-                              ScorerBatch& batch) const {
-  batch.H = H;
-  batch.stride = stride;
-  batch.B = B;
-  batch.bias = bias;
-}
-
 void F32OutputMatrix::score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n,
                                   float* out, std::size_t ld) const {
   const Kernels& k = kernels();

@@ -40,10 +40,7 @@ std::unique_ptr<OutputMatrix> Int8OutputMatrix::clone() const {
 void Int8OutputMatrix::prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
                                ScorerBatch& batch) const {
   const QuantizedRows& W = *Q_;
-  batch.H = H;
-  batch.stride = stride;
-  batch.B = B;
-  batch.bias = bias;
+  OutputMatrix::prepare(H, stride, B, bias, batch);
   batch.q_stride = W.stride;
   if (batch.q.size() < B * W.stride) batch.q = AlignedArray<std::uint8_t>(B * W.stride);
   batch.q_scale.resize(B);

@@ -83,8 +83,6 @@ class F32OutputMatrix final : public OutputMatrix {
   std::uint32_t rows() const override { return W_.rows; }
   std::uint32_t cols() const override { return W_.cols; }
   std::size_t weight_bytes() const override { return std::size_t{W_.rows} * W_.cols * 4; }
-  void prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
-               ScorerBatch& batch) const override;
   void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
                    std::size_t ld) const override;
   void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,
@@ -120,8 +118,6 @@ class Bf16OutputMatrix final : public OutputMatrix {
   std::uint32_t rows() const override { return R_.rows; }
   std::uint32_t cols() const override { return R_.cols; }
   std::size_t weight_bytes() const override { return std::size_t{R_.rows} * R_.cols * 2; }
-  void prepare(const float* H, std::size_t stride, std::size_t B, const float* bias,
-               ScorerBatch& batch) const override;
   void score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n, float* out,
                    std::size_t ld) const override;
   void score_rows(const ScorerBatch& batch, std::size_t s, const std::uint32_t* rows, std::size_t n,

@@ -126,6 +126,16 @@ void Predictor::predict_checked(std::span<const data::SparseView> inputs, std::u
   predict_from_hidden(acts, inputs.size(), k, out);
 }
 
+namespace {
+// The output layer's view of the last hidden layer's B rows (and the output bias).
+void prepare_last_hidden(const Network& net, const HiddenActivations& acts, std::size_t B,
+                         ScorerBatch& batch) {
+  const std::size_t last = acts.layers.size() - 1;
+  net.output->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(),
+                      batch);
+}
+}  // namespace
+
 // --- ExactPredictor --------------------------------------------------------------------------
 
 void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::size_t B,
@@ -135,10 +145,8 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   const Network& net = network();
   const Kernels& kern = kernels();
   const OutputMatrix* scorer = net.output.get();
-  const std::size_t last = acts.layers.size() - 1;
   ScorerBatch batch;
-  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(),
-                  batch);
+  prepare_last_hidden(net, acts, B, batch);
   constexpr std::uint32_t kBlock = 1024;
   const std::uint32_t N = scorer->rows();
   struct Local {
@@ -197,10 +205,8 @@ void SampledPredictor::predict_from_hidden(const HiddenActivations& acts, std::s
   OutputSampler& sampler = *sampler_;
   const Kernels& kern = kernels();
   const OutputMatrix* scorer = net.output.get();
-  const std::size_t last = acts.layers.size() - 1;
   ScorerBatch batch;
-  scorer->prepare(acts.layers[last].data(), acts.strides[last], B, net.output_bias.w.data(),
-                  batch);
+  prepare_last_hidden(net, acts, B, batch);
   const std::unique_ptr<Loss> loss = make_loss(net.config().loss);
   struct Local {
     std::vector<std::uint32_t> active;

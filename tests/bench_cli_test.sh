@@ -3,11 +3,7 @@
 # --help` names every benchmark there is; bad comma lists are errors naming the flag and the item.
 # (Timings are not checked: only that each benchmark runs and reports.)
 set -euo pipefail
-glide=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 # run NAME ARGS...: runs `glide bench NAME ARGS...` into NAME.txt, failing with its output.
 run() {
   local name=$1

@@ -2,20 +2,9 @@
 # `glide data` end to end on a tiny dataset: synth, convert both ways, stats, text2xc, and that bad
 # flags and malformed files fail with exit code != 0 and one error line naming file:line.
 set -euo pipefail
-glide=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
 # Expects failure with exactly one line on stderr that contains $1.
-expect_error() {
-  local want=$1; shift
-  if "$@" >out.txt 2>err.txt; then fail "$* succeeded"; fi
-  [ "$(wc -l <err.txt)" -eq 1 ] || { cat err.txt >&2; fail "$*: expected one error line"; }
-  grep -qF -- "$want" err.txt || { cat err.txt >&2; fail "$*: error lacks '$want'"; }
-}
-
 "$glide" data --help | grep -q synth || fail "data --help"
 "$glide" data synth --help | grep -q -- --test-points || fail "synth --help"
 "$glide" data synth --preset tiny --points 300 --seed 3 -o train.gds \

@@ -2,11 +2,7 @@
 # `glide eval` output: the table's header comes with its first row, so an error before any row is
 # computed is the only output (one line on stderr, nothing on stdout).
 set -euo pipefail
-glide=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
 "$glide" data synth --preset tiny --points 300 --test-points 50 -o tr.gds --test-output te.gds \
   2>/dev/null

@@ -2,11 +2,7 @@
 # A job whose output cannot be written fails before it starts, naming the path and the flag (it
 # trained to the end and then lost the model); `glide quantize` refuses to overwrite its input.
 set -euo pipefail
-glide=$(realpath "$1")
-work=$(mktemp -d)
-trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
 "$glide" data synth --preset tiny --points 1000 --seed 3 -o train.gds 2>/dev/null
 mkdir dir

@@ -2,11 +2,7 @@
 # `glide quantize` of a model trained with learned caches keeps the caches (read back from the
 # written file), or drops them with --caches drop.
 set -euo pipefail
-glide=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
 "$glide" data synth --preset tiny --points 2000 --seed 3 -o train.gds 2>/dev/null
 "$glide" train --train train.gds -o m.glide --epochs 1 --caches on --cache-budget 1 -q \

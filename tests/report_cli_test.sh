@@ -4,20 +4,9 @@
 # HTML, a PNG, and clear one-line errors naming file:line for bad input. The chart needs gnuplot:
 # without it the input checks still run, then the test reports SKIP (exit 77).
 set -euo pipefail
-glide=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
 # Expects failure with exactly one line on stderr that contains $1.
-expect_error() {
-  local want=$1; shift
-  if "$@" >out.txt 2>err.txt; then fail "$* succeeded"; fi
-  [ "$(wc -l <err.txt)" -eq 1 ] || { cat err.txt >&2; fail "$*: expected one error line"; }
-  grep -qF -- "$want" err.txt || { cat err.txt >&2; fail "$*: error lacks '$want'"; }
-}
-
 # A glide run: evaluations at 1, 2.5 and 4.5 s of wall time, each taking 0.5 s, so training
 # seconds are 1, 2 and 3.5; it reaches P@1 0.5 at 2 s and 0.7 at 3.5 s; 3000 samples in 3.5 s
 # of training (the last progress record is at 5 s wall with 1.5 s of evaluation before it).
