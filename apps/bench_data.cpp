@@ -11,7 +11,7 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
-#include "apps/timing.h"
+#include "common/timing.h"
 #include "common/error.h"
 #include "data/gds_format.h"
 #include "data/synth_xc.h"

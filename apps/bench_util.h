@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/timing.h"
+#include "common/timing.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "engine/config.h"

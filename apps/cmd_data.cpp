@@ -8,7 +8,7 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
-#include "apps/timing.h"
+#include "common/timing.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "data/dataset_io.h"

@@ -1,6 +1,7 @@
 #include "engine/trainer.h"
 
 #include "common/error.h"
+#include "common/timing.h"
 
 #include <tbb/parallel_for.h>
 
@@ -10,15 +11,6 @@
 #include <numeric>
 
 namespace glide::engine {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-}  // namespace
 
 Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler)
     : net_(net), config_(config), sampler_(std::move(sampler)), k_(kernels()) {

@@ -1,13 +1,8 @@
 #include "server/batcher.h"
 
-namespace glide::server {
+#include "common/timing.h"
 
-namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-}  // namespace
+namespace glide::server {
 
 const engine::Predictor& ModelSnapshot::predictor(engine::EvalMode mode) const {
   const auto it = predictors.find(mode);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/config.h"
+#include "common/timing.h"
 #include "server/request_parser.h"
 #include "server/response_writer.h"
 #include "server/routes.h"
@@ -21,7 +22,6 @@ namespace glide::server {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr const char* kJson = "application/json";
 
 // httplib serves a request start to finish on one pool thread, so the route and start time of
@@ -29,10 +29,6 @@ constexpr const char* kJson = "application/json";
 // every routed request, even those whose body turns out too large) and the logger.
 thread_local Endpoint current_endpoint = Endpoint::kUnknown;
 thread_local Clock::time_point current_start{};
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;

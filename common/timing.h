@@ -1,8 +1,8 @@
-// The one clock of the command line's timings (benchmarks and `glide data` reports).
+// The one clock of glide's timings: training phases, server metrics, benchmarks, reports.
 #pragma once
 #include <chrono>
 
-namespace glide::cli {
+namespace glide {
 
 using Clock = std::chrono::steady_clock;
 
@@ -11,4 +11,4 @@ inline double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-}  // namespace glide::cli
+}  // namespace glide
