@@ -3,6 +3,7 @@
 #include "apps/bench_util.h"
 
 #include <doctest/doctest.h>
+#include "tests/error_of.h"
 
 #include <string>
 #include <vector>
@@ -12,15 +13,7 @@ using namespace glide::cli;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using glide::testing::error_of;
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // lookups, damaged cache sections give named errors, caches trained during fit() and saved hit
 // right after loading (with the agreement target), the threshold calibration's direction.
 #include <doctest/doctest.h>
+#include "tests/error_of.h"
 #include <tbb/global_control.h>
 
 #include <filesystem>
@@ -55,14 +56,7 @@ void save_with_caches(const std::string& path, const engine::Network& net, const
   engine::save_model(path, net, c, {}, so);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using glide::testing::error_of;
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "tests/error_of.h"
 
 namespace glide::data::test {
 
@@ -33,14 +34,6 @@ inline std::string read_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// The glide::Error message f() throws, or "no error".
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const glide::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using glide::testing::error_of;
 
 }  // namespace glide::data::test

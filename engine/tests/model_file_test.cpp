@@ -1,6 +1,7 @@
 #include "engine/model_file.h"
 
 #include <doctest/doctest.h>
+#include "tests/error_of.h"
 #include <unistd.h>
 
 #include <cstdio>
@@ -59,16 +60,7 @@ void put_file(const std::string& path, std::span<const std::byte> bytes) {
              static_cast<std::streamsize>(bytes.size()));
 }
 
-// What went wrong, or "" when `f` did not throw. Anything other than glide::Error fails the test.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using glide::testing::error_of;
 
 bool contains(const std::string& s, std::string_view part) {
   return s.find(part) != std::string::npos;
