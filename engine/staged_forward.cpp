@@ -13,14 +13,17 @@ namespace glide::engine {
 void prepare_activations(const Network& net, std::size_t batch, HiddenActivations& acts) {
   const auto& h = net.config().hidden;
   if (acts.sampled.size() != h.size()) acts.sampled.resize(h.size());
-  if (acts.layers.size() == h.size() && acts.batch >= batch) return;
+  // A smaller batch (an epoch's last) reuses the rows, but only its own count as the batch: the
+  // rows past it hold the previous batch's activations.
+  acts.batch = batch;
+  if (acts.layers.size() == h.size() && acts.capacity >= batch) return;
   acts.layers.clear();
   acts.strides.clear();
   for (auto n : h) {
     acts.strides.push_back(padded(n));
     acts.layers.emplace_back(std::max<std::size_t>(batch, 1) * padded(n));
   }
-  acts.batch = batch;
+  acts.capacity = batch;
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // double-precision dense forward pass, and a sampled layer with every neuron active against
 // the dense layer.
 #include <doctest/doctest.h>
+#include <tbb/global_control.h>
 
 #include <algorithm>
 #include <cmath>
@@ -188,4 +189,33 @@ TEST_CASE("the learning-rate scale scales the first step exactly") {
       }
     CHECK(moved > nc.num_labels);  // the step did move the output layer
   }
+}
+
+TEST_CASE("a batch smaller than the one before it trains on its own rows only") {
+  // The activations keep the rows of the largest batch so far; the backward passes visited all
+  // of them, so an epoch's short last batch also applied the previous batch's stale gradients
+  // (and a sampled hidden layer read past its packed activations).
+  tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
+  NetworkConfig nc;
+  nc.num_features = 12;
+  nc.num_labels = 40;
+  nc.hidden = {16, 8};
+  nc.seed = 5;
+  TrainConfig tc;
+  Network after_big(nc);
+  Trainer continuing(after_big, tc, nullptr);
+  const Batch big = tiny_batch();
+  continuing.train_batch(big.inputs, big.label_views);
+  Network fresh_copy = after_big;
+  Trainer fresh(fresh_copy, tc, nullptr);
+  Batch small;
+  small.add({1, 4}, {0.8f, 1.1f}, {5});
+  small.finish();
+  continuing.train_batch(small.inputs, small.label_views);
+  fresh.train_batch(small.inputs, small.label_views);
+  const std::vector<float*> a = parameters(after_big), b = parameters(fresh_copy);
+  REQUIRE(a.size() == b.size());
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) differ += *a[i] != *b[i];
+  CHECK(differ == 0);
 }
