@@ -42,6 +42,34 @@ void print_eval(const char* what, const engine::EvalResult& e) {
       1e3 * e.seconds_per_point());
 }
 
+// "trained N samples in X s (Y samples/s)" over training time alone, the evaluations' time beside
+// it, and where the training time went (no split when nothing was trained, e.g. resuming a
+// finished run).
+void print_training_summary(const engine::FitProgress& done, std::uint64_t samples,
+                            const engine::PhaseTimes& t) {
+  std::string line = "trained " + std::to_string(samples) + " samples";
+  char buf[256];
+  if (samples) {
+    std::snprintf(buf, sizeof buf, " in %.1f s (%.0f samples/s)", done.seconds,
+                  done.samples_per_second);
+    line += buf;
+  }
+  if (done.eval_seconds > 0) {
+    std::snprintf(buf, sizeof buf, "; evaluation %.1f s", done.eval_seconds);
+    line += buf;
+  }
+  if (samples && t.total() > 0) {
+    std::snprintf(buf, sizeof buf,
+                  "; time split: select %.1f%%, forward %.1f%%, loss %.1f%%, backward+update "
+                  "%.1f%%, table refresh %.1f%%",
+                  100 * t.select / t.total(), 100 * t.forward / t.total(),
+                  100 * t.loss / t.total(), 100 * t.backward / t.total(),
+                  100 * t.refresh / t.total());
+    line += buf;
+  }
+  std::printf("%s\n", line.c_str());
+}
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -153,9 +181,12 @@ int cmd_train(int argc, char** argv) {
   double last_log = -1;
   double last_p1 = -1;
   std::uint64_t last_eval_samples = 0;
-  auto eval_record = [](const engine::FitProgress& p, const engine::EvalResult& e) {
+  // The log's "seconds" are wall time (evaluations included); glide report subtracts each
+  // record's "eval_seconds".
+  auto wall_seconds = [](const engine::FitProgress& p) { return p.seconds + p.eval_seconds; };
+  auto eval_record = [&](const engine::FitProgress& p, const engine::EvalResult& e) {
     return nlohmann::json{
-        {"type", "eval"},       {"seconds", p.seconds}, {"samples", p.samples},
+        {"type", "eval"},       {"seconds", wall_seconds(p)}, {"samples", p.samples},
         {"epoch", p.epoch},     {"p1", e.precision[0]}, {"p3", e.precision[2]},
         {"p5", e.precision[4]}, {"points", e.points},   {"eval_seconds", e.seconds}};
   };
@@ -176,9 +207,9 @@ int cmd_train(int argc, char** argv) {
         extra, sizeof extra, "epoch %.2f, loss %.4f%s", p.epoch, p.loss,
         last_p1 >= 0 ? (", test P@1 " + std::to_string(last_p1).substr(0, 6)).c_str() : "");
     progress.update(p.samples, extra);
-    if (jsonl && p.seconds - last_log >= 1.0) {
-      last_log = p.seconds;
-      jsonl << nlohmann::json{{"type", "progress"},   {"seconds", p.seconds},
+    if (jsonl && wall_seconds(p) - last_log >= 1.0) {
+      last_log = wall_seconds(p);
+      jsonl << nlohmann::json{{"type", "progress"},   {"seconds", wall_seconds(p)},
                               {"samples", p.samples}, {"epoch", p.epoch},
                               {"loss", p.loss},       {"samples_per_second", p.samples_per_second}}
                    .dump()
@@ -193,7 +224,7 @@ int cmd_train(int argc, char** argv) {
   std::signal(SIGTERM, SIG_DFL);
   char extra[96];
   std::snprintf(extra, sizeof extra, "loss %.4f", done.loss);
-  progress.finish(extra);
+  progress.finish(done.samples, extra);
   if (g_stop.load())
     std::fprintf(stderr, "interrupted: saving a checkpoint to %s\n", out_path.c_str());
 
@@ -214,13 +245,7 @@ int cmd_train(int argc, char** argv) {
     engine::save_model(rescue, *net, config, state, so);
     fail(std::string(e.what()) + "; the trained model was saved to " + rescue + " instead");
   }
-  const engine::PhaseTimes& t = trainer.times();
-  std::printf(
-      "trained %llu samples in %.1f s (%.0f samples/s); time split: select %.1f%%, forward %.1f%%, "
-      "loss %.1f%%, backward+update %.1f%%, table refresh %.1f%%\n",
-      static_cast<unsigned long long>(done.samples - fo.start_samples), done.seconds,
-      done.samples_per_second, 100 * t.select / t.total(), 100 * t.forward / t.total(),
-      100 * t.loss / t.total(), 100 * t.backward / t.total(), 100 * t.refresh / t.total());
+  print_training_summary(done, done.samples - fo.start_samples, trainer.times());
   if (caches) {
     std::printf("caches: %llu rows in %.1f s (%.1f%% of training time)\n",
                 static_cast<unsigned long long>(caches->rows()), caches->seconds(),

@@ -44,9 +44,9 @@ void Progress::update(std::uint64_t done, const std::string& extra) {
   print(done, extra, false);
 }
 
-void Progress::finish(const std::string& extra) {
+void Progress::finish(std::uint64_t done, const std::string& extra) {
   if (quiet_) return;
-  print(total_, extra, true);
+  print(done, extra, true);
 }
 
 void Progress::print(std::uint64_t done, const std::string& extra, bool final_line) {

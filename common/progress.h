@@ -13,8 +13,9 @@ class Progress {
   Progress(std::string label, std::uint64_t total, std::string unit, bool quiet = false);
   // Reports that `done` units are complete; `extra` is appended (e.g. "loss 1.23").
   void update(std::uint64_t done, const std::string& extra = "");
-  // Ends the line (prints a final state).
-  void finish(const std::string& extra = "");
+  // Ends the line with the final state: `done` units (fewer than the total when work stopped
+  // early, e.g. on Ctrl-C).
+  void finish(std::uint64_t done, const std::string& extra = "");
   double elapsed_seconds() const;
 
  private:
