@@ -42,6 +42,18 @@ void print_eval(const char* what, const engine::EvalResult& e) {
       1e3 * e.seconds_per_point());
 }
 
+// One line on what is about to train: "training 135909 features -> 128 -> 670091 labels, lsh
+// sampling, 1 epoch(s), lr 0.01" (--verbose prints the whole config).
+std::string training_line(const engine::Config& c) {
+  std::string line = "training " + std::to_string(c.net.num_features) + " features";
+  for (std::size_t l = 0; l < c.net.hidden.size(); ++l)
+    line += " -> " + std::to_string(c.net.hidden[l]) + (c.net.hidden_sampled(l) ? " (lsh)" : "");
+  char buf[160];
+  std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling, %g epoch(s), lr %g",
+                c.net.num_labels, engine::name(c.net.sampling), c.train.epochs, c.train.lr);
+  return line + buf;
+}
+
 // "trained N samples in X s (Y samples/s)" over training time alone, the evaluations' time beside
 // it, and where the training time went (no split when nothing was trained, e.g. resuming a
 // finished run).
@@ -84,16 +96,16 @@ int cmd_train(int argc, char** argv) {
       cxxopts::value<std::string>())("skip-bad-lines",
                                      "drop malformed data lines (counted) instead of failing")(
       "print-config", "print the effective config and exit")(
-      "caches", "train learned caches alongside the model and save them in it: on or off",
-      cxxopts::value<std::string>()->default_value("off"))(
-      "cache-layers", "hidden layers (0-based, comma-separated) with a cache (implies --caches on)",
+      "cache-layers", "hidden layers (0-based, comma-separated) with a cache (implies --cache on)",
       cxxopts::value<std::string>()->default_value(""))(
       "cache-rows", "rows of each batch that train the caches (0: all)",
       cxxopts::value<std::uint32_t>()->default_value("64"))(
       "cache-budget", "most of the training time the caches may take",
-      cxxopts::value<double>()->default_value("0.02"))("q,quiet", "no progress line")("h,help",
-                                                                                      "this help");
+      cxxopts::value<double>()->default_value("0.02"))("q,quiet", "no progress line")(
+      "verbose", "print the whole effective config (JSON) when training starts")("h,help",
+                                                                                  "this help");
   add_config_flags(o);
+  add_cache_switch(o, "train learned caches alongside the model and save them in it");
   add_cache_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
@@ -144,21 +156,24 @@ int cmd_train(int argc, char** argv) {
       config.train.threads ? config.train.threads : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   const bool quiet = r.count("quiet") > 0;
-  if (!quiet) std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
+  if (r.count("verbose"))
+    std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
+  else if (!quiet)
+    std::fprintf(stderr, "%s\n", training_line(config).c_str());
   if (!net) net = std::make_unique<engine::Network>(config.net);
 
   engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
   trainer.set_batches(state.batches);
 
   std::unique_ptr<cache::TrainingCaches> caches;
-  if (on_off_flag(r, "caches") || !r["cache-layers"].as<std::string>().empty()) {
+  if (cache_switch(r) || !r["cache-layers"].as<std::string>().empty()) {
     cache::TrainingCacheOptions co;
     co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), config.net.hidden.size());
     co.target = apply_cache_flags(r, co.cache);
     co.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
     co.time_budget = r["cache-budget"].as<double>();
     co.seed = config.train.seed;
-    // Resuming continues the file's caches; without --caches they are dropped (stale weights).
+    // Resuming continues the file's caches; without --cache they are dropped (stale weights).
     cache::CacheStates warm;
     if (r.count("resume")) warm = cache::read_caches(r["resume"].as<std::string>(), config.net);
     caches = std::make_unique<cache::TrainingCaches>(*net, co, warm);
