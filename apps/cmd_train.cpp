@@ -192,7 +192,7 @@ int cmd_train(int argc, char** argv) {
           << std::flush;
   }
   const std::uint64_t total = static_cast<std::uint64_t>(config.train.epochs * train.num_points());
-  Progress progress("train", total, "samples", quiet);
+  Progress progress("train", total, "samples", quiet, state.samples);
   double last_log = -1;
   double last_p1 = -1;
   std::uint64_t last_eval_samples = 0;
