@@ -312,6 +312,7 @@ struct Model::Impl {
         t.samples = p.samples;
         t.batches = p.batches;
         t.seconds = p.seconds;
+        t.eval_seconds = p.eval_seconds;
         t.loss = p.loss;
         t.samples_per_second = p.samples_per_second;
         t.eta_seconds = p.eta_seconds;
@@ -333,6 +334,7 @@ struct Model::Impl {
     r.samples = done.samples;
     r.batches = trainer.batches();
     r.seconds = done.seconds;
+    r.eval_seconds = done.eval_seconds;
     r.loss = done.loss;
     r.samples_per_second = done.samples_per_second;
     r.stopped =

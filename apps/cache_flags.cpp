@@ -49,4 +49,19 @@ bool on_off_flag(const cxxopts::ParseResult& r, const std::string& name) {
   return v == "on";
 }
 
+void add_cache_switch(cxxopts::Options& o, const std::string& help) {
+  // No default_value: count() then tells which spelling was given.
+  o.add_options()("cache", help + ": on or off (default: off)", cxxopts::value<std::string>())(
+      "caches", "same as --cache", cxxopts::value<std::string>());
+}
+
+bool cache_switch(const cxxopts::ParseResult& r) {
+  const bool cache = r.count("cache") > 0, caches = r.count("caches") > 0;
+  if (cache && caches && on_off_flag(r, "cache") != on_off_flag(r, "caches"))
+    fail("--cache " + r["cache"].as<std::string>() + " and --caches " +
+         r["caches"].as<std::string>() + " disagree (they are one flag)");
+  if (cache) return on_off_flag(r, "cache");
+  return caches && on_off_flag(r, "caches");
+}
+
 }  // namespace glide::cli

@@ -16,4 +16,11 @@ double apply_cache_flags(const cxxopts::ParseResult& r, cache::CacheOptions& cac
 // An on/off flag's value; anything else fails naming the flag.
 bool on_off_flag(const cxxopts::ParseResult& r, const std::string& name);
 
+// The one switch for learned caches, in every command: --cache on|off, with --caches as another
+// spelling of it (train used to spell it so). `help` says what "on" does in this command.
+void add_cache_switch(cxxopts::Options& options, const std::string& help);
+// Its value: off unless --cache or --caches says on; the two spellings must agree when both are
+// given.
+bool cache_switch(const cxxopts::ParseResult& r);
+
 }  // namespace glide::cli

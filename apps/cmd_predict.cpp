@@ -1,7 +1,8 @@
-// `glide predict`: one line of top-k labels and scores per input line on stdin.
+// `glide predict`: one line of top-k labels and scores per input line, from files or stdin.
 #include <tbb/global_control.h>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -18,10 +19,17 @@ namespace glide::cli {
 
 namespace {
 
+// A line with no input: blank (spaces only) or a comment ('#' first). It still gets its (empty)
+// output line, so that output line N always answers input line N.
+bool is_blank_or_comment(const std::string& line) {
+  const std::size_t first = line.find_first_not_of(" \t");
+  return first == std::string::npos || line[first] == '#';
+}
+
 // Parses one input line: XC/libsvm "labels f:v f:v ..." or bare "f:v f:v ..."; labels are
-// ignored. Errors name stdin, the line and the column.
-void parse_line(const std::string& line, std::uint64_t number, std::uint32_t num_features,
-                data::Dataset& into) {
+// ignored. Errors name the source, the line and the column.
+void parse_line(const std::string& line, const std::string& source, std::uint64_t number,
+                std::uint32_t num_features, data::Dataset& into) {
   const std::size_t first = line.find_first_not_of(" \t");
   const std::size_t space = line.find_first_of(" \t", first);
   const bool bare =
@@ -34,21 +42,22 @@ void parse_line(const std::string& line, std::uint64_t number, std::uint32_t num
   ro.quiet = true;
   data::Dataset one;
   try {
-    one = data::parse_libsvm(bare ? " " + line : line, "stdin", ro);
+    one = data::parse_libsvm(bare ? " " + line : line, source, ro);
   } catch (const Error& e) {
     // The parser saw a one-line text: put the real line number (and column) back.
     std::string msg = e.what();
-    const std::string prefix = "stdin:1:";
+    const std::string prefix = source + ":1:";
     if (msg.rfind(prefix, 0) == 0) {
       std::size_t colon = msg.find(':', prefix.size());
       std::string col = msg.substr(prefix.size(), colon - prefix.size());
       if (bare && !col.empty() && std::isdigit(static_cast<unsigned char>(col[0])))
         col = std::to_string(std::stoul(col) - 1);
-      msg = "stdin:" + std::to_string(number) + ":" + col + msg.substr(colon);
+      msg = source + ":" + std::to_string(number) + ":" + col + msg.substr(colon);
     }
     throw Error(msg);
   }
-  if (one.num_points() != 1) fail("stdin:" + std::to_string(number), "expected one input per line");
+  if (one.num_points() != 1)
+    fail(source + ":" + std::to_string(number), "expected one input per line");
   const data::SparseView x = one.features(0);
   into.add_point(x.ids, x.values, {});
 }
@@ -58,15 +67,19 @@ void parse_line(const std::string& line, std::uint64_t number, std::uint32_t num
 int cmd_predict(int argc, char** argv) {
   cxxopts::Options o(
       "glide predict",
-      "Top-k labels for each input line on stdin (\"f:v f:v ...\", or XC/libsvm lines whose labels "
-      "are ignored); prints \"label:score ...\" per line.");
+      "Top-k labels for each input line of the FILEs (stdin without FILEs, or for '-'): "
+      "\"f:v f:v ...\", or XC/libsvm lines whose labels are ignored. Prints \"label:score ...\" "
+      "per input line; a blank or comment ('#') line gets an empty line.");
+  o.positional_help("[FILE...]");
   o.add_options()("model", "model file (.glide)", cxxopts::value<std::string>())(
       "k", "labels per input", cxxopts::value<std::uint32_t>()->default_value("5"))(
       "mode", "exact or sampled (LSH active set only)",
       cxxopts::value<std::string>()->default_value("exact"))(
       "batch", "inputs predicted together", cxxopts::value<std::uint32_t>()->default_value("256"))(
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
+      "inputs", "input files ('-': stdin)", cxxopts::value<std::vector<std::string>>())(
       "h,help", "this help");
+  o.parse_positional({"inputs"});
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -74,6 +87,15 @@ int cmd_predict(int argc, char** argv) {
   }
   reject_unmatched(r);
   if (!r.count("model")) fail("--model FILE is required");
+  std::vector<std::string> sources{"-"};
+  if (r.count("inputs")) sources = r["inputs"].as<std::vector<std::string>>();
+  // Open every file before the model loads, so a misspelled name fails at once.
+  std::vector<std::ifstream> files(sources.size());
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i] == "-") continue;
+    files[i].open(sources[i]);
+    if (!files[i]) fail(sources[i], "cannot open input file");
+  }
   const engine::EvalMode mode = engine::parse_eval_mode(r["mode"].as<std::string>());
   const std::uint32_t k = r["k"].as<std::uint32_t>(),
                       batch = std::max(1u, r["batch"].as<std::uint32_t>());
@@ -86,35 +108,51 @@ int cmd_predict(int argc, char** argv) {
   const std::uint32_t num_features = model.config().net.num_features;
 
   std::ios::sync_with_stdio(false);
-  std::string line;
-  std::uint64_t number = 0;
   data::Dataset pending;
+  // One entry per input line since the last flush: whether it holds an input (the next point of
+  // `pending`) or is blank/comment (an empty output line).
+  std::vector<bool> line_has_input;
   std::vector<data::SparseView> inputs;
   std::vector<engine::Prediction> out;
   auto flush = [&] {
     inputs.clear();
     for (std::size_t i = 0; i < pending.num_points(); ++i) inputs.push_back(pending.features(i));
-    predictor.predict(inputs, k, out);
+    out.clear();
+    if (!inputs.empty()) predictor.predict(inputs, k, out);
     std::string text;
     char buf[48];
-    for (const auto& p : out) {
-      for (std::size_t i = 0; i < p.labels.size(); ++i) {
-        std::snprintf(buf, sizeof buf, "%s%u:%.6g", i ? " " : "", p.labels[i], p.scores[i]);
-        text += buf;
+    std::size_t next = 0;
+    for (const bool has_input : line_has_input) {
+      if (has_input) {
+        const engine::Prediction& p = out[next++];
+        for (std::size_t i = 0; i < p.labels.size(); ++i) {
+          std::snprintf(buf, sizeof buf, "%s%u:%.6g", i ? " " : "", p.labels[i], p.scores[i]);
+          text += buf;
+        }
       }
       text += '\n';
     }
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     pending = data::Dataset{};
+    line_has_input.clear();
   };
-  while (std::getline(std::cin, line)) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    parse_line(line, number, num_features, pending);
-    if (pending.num_points() >= batch) flush();
+  for (std::size_t s = 0; s < sources.size(); ++s) {
+    std::istream& in = sources[s] == "-" ? std::cin : files[s];
+    const std::string name = sources[s] == "-" ? "stdin" : sources[s];
+    std::string line;
+    std::uint64_t number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const bool has_input = !is_blank_or_comment(line);
+      if (has_input) parse_line(line, name, number, num_features, pending);
+      line_has_input.push_back(has_input);
+      if (line_has_input.size() >= batch) flush();
+    }
+    if (in.bad()) fail(name, "read error");
   }
-  if (pending.num_points()) flush();
+  if (!line_has_input.empty()) flush();
   return 0;
 }
 

@@ -49,8 +49,6 @@ int cmd_serve(int argc, char** argv) {
           std::to_string(server::ServerOptions{}.max_response_labels)))(
       "no-batching", "same as --max-batch 1")(
       "no-lsh", "skip the LSH tables (less memory; sampled mode then answers 400)")(
-      "cache", "learned caches over hidden layers: on or off (docs/caches.md)",
-      cxxopts::value<std::string>()->default_value("off"))(
       "cache-layers", "hidden layers (0-based, comma-separated) with a cache; default: the last",
       cxxopts::value<std::string>()->default_value(""))(
       "cache-shadow", "share of hits also checked against the full model",
@@ -60,6 +58,7 @@ int cmd_serve(int argc, char** argv) {
       "wide cached layers; docs/caches.md): on or off",
       cxxopts::value<std::string>()->default_value("off"))("quiet", "no access log")("h,help",
                                                                                      "this help");
+  add_cache_switch(o, "learned caches over hidden layers (docs/caches.md)");
   add_cache_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
@@ -100,7 +99,7 @@ int cmd_serve(int argc, char** argv) {
   options.access_log = !r.count("quiet");
 
   std::optional<cache::CachedOptions> caching;
-  if (on_off_flag(r, "cache")) {
+  if (cache_switch(r)) {
     cache::CachedOptions c;
     c.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), 64);
     c.target = apply_cache_flags(r, c.cache);

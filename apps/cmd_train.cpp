@@ -42,6 +42,46 @@ void print_eval(const char* what, const engine::EvalResult& e) {
       1e3 * e.seconds_per_point());
 }
 
+// One line on what is about to train: "training 135909 features -> 128 -> 670091 labels, lsh
+// sampling, 1 epoch(s), lr 0.01" (--verbose prints the whole config).
+std::string training_line(const engine::Config& c) {
+  std::string line = "training " + std::to_string(c.net.num_features) + " features";
+  for (std::size_t l = 0; l < c.net.hidden.size(); ++l)
+    line += " -> " + std::to_string(c.net.hidden[l]) + (c.net.hidden_sampled(l) ? " (lsh)" : "");
+  char buf[160];
+  std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling, %g epoch(s), lr %g",
+                c.net.num_labels, engine::name(c.net.sampling), c.train.epochs, c.train.lr);
+  return line + buf;
+}
+
+// "trained N samples in X s (Y samples/s)" over training time alone, the evaluations' time beside
+// it, and where the training time went (no split when nothing was trained, e.g. resuming a
+// finished run).
+void print_training_summary(const engine::FitProgress& done, std::uint64_t samples,
+                            const engine::PhaseTimes& t) {
+  std::string line = "trained " + std::to_string(samples) + " samples";
+  char buf[256];
+  if (samples) {
+    std::snprintf(buf, sizeof buf, " in %.1f s (%.0f samples/s)", done.seconds,
+                  done.samples_per_second);
+    line += buf;
+  }
+  if (done.eval_seconds > 0) {
+    std::snprintf(buf, sizeof buf, "; evaluation %.1f s", done.eval_seconds);
+    line += buf;
+  }
+  if (samples && t.total() > 0) {
+    std::snprintf(buf, sizeof buf,
+                  "; time split: select %.1f%%, forward %.1f%%, loss %.1f%%, backward+update "
+                  "%.1f%%, table refresh %.1f%%",
+                  100 * t.select / t.total(), 100 * t.forward / t.total(),
+                  100 * t.loss / t.total(), 100 * t.backward / t.total(),
+                  100 * t.refresh / t.total());
+    line += buf;
+  }
+  std::printf("%s\n", line.c_str());
+}
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -56,16 +96,16 @@ int cmd_train(int argc, char** argv) {
       cxxopts::value<std::string>())("skip-bad-lines",
                                      "drop malformed data lines (counted) instead of failing")(
       "print-config", "print the effective config and exit")(
-      "caches", "train learned caches alongside the model and save them in it: on or off",
-      cxxopts::value<std::string>()->default_value("off"))(
-      "cache-layers", "hidden layers (0-based, comma-separated) with a cache (implies --caches on)",
+      "cache-layers", "hidden layers (0-based, comma-separated) with a cache (implies --cache on)",
       cxxopts::value<std::string>()->default_value(""))(
       "cache-rows", "rows of each batch that train the caches (0: all)",
       cxxopts::value<std::uint32_t>()->default_value("64"))(
       "cache-budget", "most of the training time the caches may take",
-      cxxopts::value<double>()->default_value("0.02"))("q,quiet", "no progress line")("h,help",
-                                                                                      "this help");
+      cxxopts::value<double>()->default_value("0.02"))("q,quiet", "no progress line")(
+      "verbose", "print the whole effective config (JSON) when training starts")("h,help",
+                                                                                  "this help");
   add_config_flags(o);
+  add_cache_switch(o, "train learned caches alongside the model and save them in it");
   add_cache_flags(o);
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
@@ -116,21 +156,24 @@ int cmd_train(int argc, char** argv) {
       config.train.threads ? config.train.threads : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   const bool quiet = r.count("quiet") > 0;
-  if (!quiet) std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
+  if (r.count("verbose"))
+    std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
+  else if (!quiet)
+    std::fprintf(stderr, "%s\n", training_line(config).c_str());
   if (!net) net = std::make_unique<engine::Network>(config.net);
 
   engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
   trainer.set_batches(state.batches);
 
   std::unique_ptr<cache::TrainingCaches> caches;
-  if (on_off_flag(r, "caches") || !r["cache-layers"].as<std::string>().empty()) {
+  if (cache_switch(r) || !r["cache-layers"].as<std::string>().empty()) {
     cache::TrainingCacheOptions co;
     co.layers = cache::parse_layers(r["cache-layers"].as<std::string>(), config.net.hidden.size());
     co.target = apply_cache_flags(r, co.cache);
     co.rows_per_batch = r["cache-rows"].as<std::uint32_t>();
     co.time_budget = r["cache-budget"].as<double>();
     co.seed = config.train.seed;
-    // Resuming continues the file's caches; without --caches they are dropped (stale weights).
+    // Resuming continues the file's caches; without --cache they are dropped (stale weights).
     cache::CacheStates warm;
     if (r.count("resume")) warm = cache::read_caches(r["resume"].as<std::string>(), config.net);
     caches = std::make_unique<cache::TrainingCaches>(*net, co, warm);
@@ -149,13 +192,16 @@ int cmd_train(int argc, char** argv) {
           << std::flush;
   }
   const std::uint64_t total = static_cast<std::uint64_t>(config.train.epochs * train.num_points());
-  Progress progress("train", total, "samples", quiet);
+  Progress progress("train", total, "samples", quiet, state.samples);
   double last_log = -1;
   double last_p1 = -1;
   std::uint64_t last_eval_samples = 0;
-  auto eval_record = [](const engine::FitProgress& p, const engine::EvalResult& e) {
+  // The log's "seconds" are wall time (evaluations included); glide report subtracts each
+  // record's "eval_seconds".
+  auto wall_seconds = [](const engine::FitProgress& p) { return p.seconds + p.eval_seconds; };
+  auto eval_record = [&](const engine::FitProgress& p, const engine::EvalResult& e) {
     return nlohmann::json{
-        {"type", "eval"},       {"seconds", p.seconds}, {"samples", p.samples},
+        {"type", "eval"},       {"seconds", wall_seconds(p)}, {"samples", p.samples},
         {"epoch", p.epoch},     {"p1", e.precision[0]}, {"p3", e.precision[2]},
         {"p5", e.precision[4]}, {"points", e.points},   {"eval_seconds", e.seconds}};
   };
@@ -176,9 +222,9 @@ int cmd_train(int argc, char** argv) {
         extra, sizeof extra, "epoch %.2f, loss %.4f%s", p.epoch, p.loss,
         last_p1 >= 0 ? (", test P@1 " + std::to_string(last_p1).substr(0, 6)).c_str() : "");
     progress.update(p.samples, extra);
-    if (jsonl && p.seconds - last_log >= 1.0) {
-      last_log = p.seconds;
-      jsonl << nlohmann::json{{"type", "progress"},   {"seconds", p.seconds},
+    if (jsonl && wall_seconds(p) - last_log >= 1.0) {
+      last_log = wall_seconds(p);
+      jsonl << nlohmann::json{{"type", "progress"},   {"seconds", wall_seconds(p)},
                               {"samples", p.samples}, {"epoch", p.epoch},
                               {"loss", p.loss},       {"samples_per_second", p.samples_per_second}}
                    .dump()
@@ -193,7 +239,7 @@ int cmd_train(int argc, char** argv) {
   std::signal(SIGTERM, SIG_DFL);
   char extra[96];
   std::snprintf(extra, sizeof extra, "loss %.4f", done.loss);
-  progress.finish(extra);
+  progress.finish(done.samples, extra);
   if (g_stop.load())
     std::fprintf(stderr, "interrupted: saving a checkpoint to %s\n", out_path.c_str());
 
@@ -214,13 +260,7 @@ int cmd_train(int argc, char** argv) {
     engine::save_model(rescue, *net, config, state, so);
     fail(std::string(e.what()) + "; the trained model was saved to " + rescue + " instead");
   }
-  const engine::PhaseTimes& t = trainer.times();
-  std::printf(
-      "trained %llu samples in %.1f s (%.0f samples/s); time split: select %.1f%%, forward %.1f%%, "
-      "loss %.1f%%, backward+update %.1f%%, table refresh %.1f%%\n",
-      static_cast<unsigned long long>(done.samples - fo.start_samples), done.seconds,
-      done.samples_per_second, 100 * t.select / t.total(), 100 * t.forward / t.total(),
-      100 * t.loss / t.total(), 100 * t.backward / t.total(), 100 * t.refresh / t.total());
+  print_training_summary(done, done.samples - fo.start_samples, trainer.times());
   if (caches) {
     std::printf("caches: %llu rows in %.1f s (%.1f%% of training time)\n",
                 static_cast<unsigned long long>(caches->rows()), caches->seconds(),

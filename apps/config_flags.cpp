@@ -1,6 +1,10 @@
 #include "apps/config_flags.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/file_util.h"
@@ -13,21 +17,48 @@ const char* group_of(const engine::ConfigFlag& f) {
   return f.key.starts_with("train.") ? "training" : "model";
 }
 
-void add_flag(cxxopts::Options& o, const engine::ConfigFlag& f) {
+// A field's default as its flag takes it ("128,64" for a list), from engine::Config{} as JSON;
+// empty when the field has no value there.
+std::string default_text(const nlohmann::json& defaults, const engine::ConfigFlag& f) {
+  const nlohmann::json::json_pointer at("/" + [&] {
+    std::string k = f.key;
+    std::replace(k.begin(), k.end(), '.', '/');
+    return k;
+  }());
+  if (!defaults.contains(at)) return "";
+  const nlohmann::json& v = defaults[at];
+  auto text = [](const nlohmann::json& x) {
+    if (x.is_string()) return x.get<std::string>();
+    if (!x.is_number_float()) return x.dump();
+    char buf[32];  // 1 rather than JSON's 1.0
+    std::snprintf(buf, sizeof buf, "%.10g", x.get<double>());
+    return std::string(buf);
+  };
+  if (!v.is_array()) return text(v);
+  std::string list;
+  for (const auto& item : v) list += (list.empty() ? "" : ",") + text(item);
+  return list;
+}
+
+// The help text shows the default (cxxopts shows one only for flags declared with
+// default_value, and these have none: a flag's absence must leave the config file's value).
+void add_flag(cxxopts::Options& o, const engine::ConfigFlag& f, const nlohmann::json& defaults) {
   using Type = engine::ConfigFlag::Type;
   auto adder = o.add_options(group_of(f));
+  const std::string d = default_text(defaults, f);
+  const std::string help = d.empty() ? f.help : f.help + " (default: " + d + ")";
   switch (f.type) {
     case Type::kU32:
-      adder(f.name, f.help, cxxopts::value<std::uint32_t>());
+      adder(f.name, help, cxxopts::value<std::uint32_t>());
       break;
     case Type::kU64:
-      adder(f.name, f.help, cxxopts::value<std::uint64_t>());
+      adder(f.name, help, cxxopts::value<std::uint64_t>());
       break;
     case Type::kReal:
-      adder(f.name, f.help, cxxopts::value<double>());
+      adder(f.name, help, cxxopts::value<double>());
       break;
     case Type::kText:
-      adder(f.name, f.help, cxxopts::value<std::string>());
+      adder(f.name, help, cxxopts::value<std::string>());
       break;
   }
 }
@@ -71,11 +102,19 @@ void add_config_flags(cxxopts::Options& o) {
   o.add_options("model")("config", "JSON config file (flags override it)",
                          cxxopts::value<std::string>())(
       "hidden-sampling",
-      "per hidden layer: dense or lsh, e.g. dense,lsh,dense (the first layer is always dense)",
+      "per hidden layer: dense or lsh, e.g. dense,lsh,dense (the first layer is always dense) "
+      "(default: every layer dense)",
       cxxopts::value<std::string>())(
-      "hidden-sparsity", "fraction of a sampled hidden layer's neurons active per sample",
+      "hidden-sparsity",
+      "fraction of a sampled hidden layer's neurons active per sample (default: " +
+          [] {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%g", engine::HiddenSampling{}.sparsity);
+            return std::string(buf);
+          }() + ")",
       cxxopts::value<double>());
-  for (const engine::ConfigFlag& f : engine::config_flags()) add_flag(o, f);
+  const nlohmann::json defaults = nlohmann::json::parse(engine::to_json(engine::Config{}));
+  for (const engine::ConfigFlag& f : engine::config_flags()) add_flag(o, f, defaults);
 }
 
 void apply_config_flags(const cxxopts::ParseResult& r, engine::Config& c) {

@@ -21,10 +21,12 @@ std::string format_seconds(double s) {
 }
 }  // namespace
 
-Progress::Progress(std::string label, std::uint64_t total, std::string unit, bool quiet)
+Progress::Progress(std::string label, std::uint64_t total, std::string unit, bool quiet,
+                   std::uint64_t already_done)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
+      already_done_(already_done),
       quiet_(quiet),
       tty_(::isatty(::fileno(stderr)) != 0),
       start_(std::chrono::steady_clock::now()),
@@ -44,29 +46,36 @@ void Progress::update(std::uint64_t done, const std::string& extra) {
   print(done, extra, false);
 }
 
-void Progress::finish(const std::string& extra) {
+void Progress::finish(std::uint64_t done, const std::string& extra) {
   if (quiet_) return;
-  print(total_, extra, true);
+  print(done, extra, true);
+}
+
+std::string progress_line(const std::string& label, const std::string& unit, std::uint64_t total,
+                          std::uint64_t already_done, std::uint64_t done, double seconds,
+                          bool final_line) {
+  const std::uint64_t this_run = done > already_done ? done - already_done : 0;
+  const double rate = seconds > 0 ? this_run / seconds : 0.0;
+  char buf[256];
+  int n = std::snprintf(buf, sizeof buf, "%s: %llu", label.c_str(),
+                        static_cast<unsigned long long>(done));
+  if (total) {
+    n += std::snprintf(buf + n, sizeof buf - n, "/%llu (%.1f%%)",
+                       static_cast<unsigned long long>(total), 100.0 * done / total);
+  }
+  n += std::snprintf(buf + n, sizeof buf - n, " %s, %.0f %s/s", unit.c_str(), rate, unit.c_str());
+  if (total && !final_line && rate > 0 && done < total) {
+    std::snprintf(buf + n, sizeof buf - n, ", ETA %s",
+                  format_seconds((total - done) / rate).c_str());
+  } else if (final_line) {
+    std::snprintf(buf + n, sizeof buf - n, ", %s", format_seconds(seconds).c_str());
+  }
+  return buf;
 }
 
 void Progress::print(std::uint64_t done, const std::string& extra, bool final_line) {
-  const double t = elapsed_seconds();
-  const double rate = t > 0 ? done / t : 0.0;
-  char buf[256];
-  int n = std::snprintf(buf, sizeof buf, "%s: %llu", label_.c_str(),
-                        static_cast<unsigned long long>(done));
-  if (total_) {
-    n += std::snprintf(buf + n, sizeof buf - n, "/%llu (%.1f%%)",
-                       static_cast<unsigned long long>(total_), 100.0 * done / total_);
-  }
-  n += std::snprintf(buf + n, sizeof buf - n, " %s, %.0f %s/s", unit_.c_str(), rate, unit_.c_str());
-  if (total_ && !final_line && rate > 0 && done < total_) {
-    std::snprintf(buf + n, sizeof buf - n, ", ETA %s",
-                  format_seconds((total_ - done) / rate).c_str());
-  } else if (final_line) {
-    std::snprintf(buf + n, sizeof buf - n, ", %s", format_seconds(t).c_str());
-  }
-  std::string line = buf;
+  std::string line =
+      progress_line(label_, unit_, total_, already_done_, done, elapsed_seconds(), final_line);
   if (!extra.empty()) line += ", " + extra;
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");

@@ -9,7 +9,8 @@ namespace glide::data {
 
 // Reads `path` in options.format, or, with Format::Auto, by content and name:
 //   - the .gds magic                       -> .gds
-//   - a first line of three integers       -> XC text (after zstd decompression, if any)
+//   - a first line meant as an XC header    -> XC text (after zstd decompression, if any): a
+//     number, more fields, no ':' (a malformed header is then an XC header error)
 //   - anything else                        -> libsvm
 // A TextCorpus format reads with default corpus options (see text_corpus.h for control).
 // A label id a point lists twice is kept once (in every format), counted in `report` and warned

@@ -27,6 +27,38 @@ double fit_zipf_exponent(std::vector<std::uint64_t> counts, std::uint64_t min_co
   return denom > 0 ? -(n * sxy - sx * sy) / denom : 0;
 }
 
+namespace {
+
+// How often each id below `limit` occurs in `ids`, for the ids that occur, in ascending order of
+// count. Memory follows the data, not `limit`: a header may declare billions of ids (a table
+// per id would then be gigabytes for a file of a few lines).
+std::vector<std::uint64_t> counts_of_used_ids(const std::vector<std::uint32_t>& ids,
+                                              std::uint64_t limit) {
+  std::vector<std::uint64_t> counts;
+  if (limit <= std::max<std::uint64_t>(ids.size(), 1u << 20)) {
+    std::vector<std::uint64_t> per_id(limit);
+    for (auto id : ids)
+      if (id < limit) ++per_id[id];
+    for (auto c : per_id)
+      if (c) counts.push_back(c);
+  } else {
+    std::vector<std::uint32_t> sorted;
+    for (auto id : ids)
+      if (id < limit) sorted.push_back(id);
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 0; i < sorted.size();) {
+      std::size_t j = i;
+      while (j < sorted.size() && sorted[j] == sorted[i]) ++j;
+      counts.push_back(j - i);
+      i = j;
+    }
+  }
+  std::sort(counts.begin(), counts.end());
+  return counts;
+}
+
+}  // namespace
+
 DatasetStats compute_stats(const Dataset& data) {
   DatasetStats s;
   s.points = data.num_points();
@@ -46,19 +78,17 @@ DatasetStats compute_stats(const Dataset& data) {
     s.mean_nonzeros = static_cast<double>(s.nonzeros) / s.points;
     s.mean_labels = static_cast<double>(s.label_entries) / s.points;
   }
-  std::vector<std::uint64_t> label_counts(s.labels), feature_counts(s.features);
-  for (auto l : data.label_ids)
-    if (l < s.labels) ++label_counts[l];
-  for (auto f : data.feature_ids)
-    if (f < s.features) ++feature_counts[f];
-  s.labels_never_seen = std::count(label_counts.begin(), label_counts.end(), 0u);
-  s.features_never_seen = std::count(feature_counts.begin(), feature_counts.end(), 0u);
-  s.zipf_exponent = fit_zipf_exponent(label_counts);
-  std::sort(label_counts.begin(), label_counts.end());
-  if (!label_counts.empty()) {
+  const std::vector<std::uint64_t> label_counts = counts_of_used_ids(data.label_ids, s.labels);
+  s.labels_never_seen = s.labels - label_counts.size();
+  s.features_never_seen =
+      s.features - counts_of_used_ids(data.feature_ids, s.features).size();
+  s.zipf_exponent = fit_zipf_exponent(label_counts);  // unused labels do not enter the fit
+  if (s.labels) {
+    // The quantiles of all labels' counts: the unused ones are the zeros in front.
     for (double q : {0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0}) {
-      const auto k = static_cast<std::size_t>(std::llround(q * (label_counts.size() - 1)));
-      s.label_frequency_quantiles.emplace_back(q, label_counts[k]);
+      const auto k = static_cast<std::uint64_t>(std::llround(q * (s.labels - 1)));
+      s.label_frequency_quantiles.emplace_back(
+          q, k < s.labels_never_seen ? 0 : label_counts[k - s.labels_never_seen]);
     }
   }
   return s;

@@ -1,5 +1,7 @@
 #include "data/xc_reader.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "data/line_cursor.h"
 #include "data/sparse_text.h"
@@ -18,12 +20,14 @@ XcHeader parse_header(std::string_view line, const std::string& name) {
   XcHeader h{};
   try {
     cur.skip_spaces();
-    const char* what = "a header 'POINTS FEATURES LABELS' (non-negative integers)";
-    h.points = cur.parse_id(what, std::uint64_t{1} << 32, "32-bit counts");
+    h.points = cur.parse_id("the point count (POINTS of the header 'POINTS FEATURES LABELS')",
+                            std::uint64_t{1} << 32, "32-bit counts");
     if (cur.skip_spaces() == 0) cur.fail_here("a space and the feature count");
-    h.features = cur.parse_id(what, std::uint64_t{1} << 32, "32-bit counts");
+    h.features = cur.parse_id("the feature count (FEATURES of the header 'POINTS FEATURES LABELS')",
+                              std::uint64_t{1} << 32, "32-bit counts");
     if (cur.skip_spaces() == 0) cur.fail_here("a space and the label count");
-    h.labels = cur.parse_id(what, std::uint64_t{1} << 32, "32-bit counts");
+    h.labels = cur.parse_id("the label count (LABELS of the header 'POINTS FEATURES LABELS')",
+                            std::uint64_t{1} << 32, "32-bit counts");
     cur.skip_spaces();
     if (!cur.at_end()) cur.fail_here("the end of the header line after 3 numbers");
   } catch (const LineError& e) {
@@ -35,12 +39,17 @@ XcHeader parse_header(std::string_view line, const std::string& name) {
 }  // namespace
 
 bool looks_like_xc_header(std::string_view first_line) {
-  try {
-    parse_header(first_line, "");
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  // A libsvm line starts with labels ("3" or "3,7") and then "feature:value" pairs; a line with
+  // no ':' that starts with a bare number and has more fields is an XC header, good or bad (the
+  // XC reader then names what is wrong with it).
+  const std::string_view line = strip_cr(first_line);
+  if (line.find(':') != std::string_view::npos) return false;
+  const std::size_t start = line.find_first_not_of(" \t");
+  if (start == std::string_view::npos) return false;
+  const std::size_t end = std::min(line.find_first_of(" \t", start), line.size());
+  const std::string_view first = line.substr(start, end - start);
+  if (first.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  return line.find_first_not_of(" \t", end) != std::string_view::npos;
 }
 
 Dataset read_xc_text(TextSource& source, const ReadOptions& options, ReadReport* report) {

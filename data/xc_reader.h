@@ -21,7 +21,8 @@ Dataset parse_xc_text(std::string_view text, const std::string& name,
                       const ReadOptions& options = {}, ReadReport* report = nullptr);
 Dataset read_xc_text(TextSource& source, const ReadOptions& options, ReadReport* report);
 
-// True when `first_line` looks like an XC header: exactly three non-negative integers.
+// True when `first_line` is meant as an XC header (well formed or not): no ':' anywhere, a bare
+// number first and more fields after it. A libsvm line always has ':' or a single field.
 bool looks_like_xc_header(std::string_view first_line);
 
 }  // namespace glide::data

@@ -18,10 +18,13 @@ struct FitProgress {
   double epoch = 0;               // fractional epochs done
   std::uint64_t batches = 0;      // since the start of training (resumes included)
   std::uint64_t samples = 0;      // likewise
-  double seconds = 0;             // wall time of this run
+  // Training time of this run: wall time less the evaluations', so that rates and time budgets
+  // mean the same with and without --test.
+  double seconds = 0;
+  double eval_seconds = 0;        // wall time of this run's evaluations (and their reports)
   double loss = 0;                // moving average of batch losses
-  double samples_per_second = 0;  // this run
-  double eta_seconds = 0;
+  double samples_per_second = 0;  // this run, over its training time
+  double eta_seconds = 0;         // training time left
   bool evaluated = false;  // the fields below are from an evaluation done at this point
   EvalResult eval;
 };
@@ -49,7 +52,8 @@ class FitRun {
   FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set, const TrainConfig& train,
          const FitOptions& options);
 
-  // True when training is over: train.epochs done, train.max_seconds passed or *stop set.
+  // True when training is over: train.epochs done, train.max_seconds of wall time (training and
+  // evaluations) passed or *stop set.
   bool done() const;
   // Trains the next batch, reports progress and evaluates when due. Call only while !done().
   BatchResult step();

@@ -1,17 +1,79 @@
 #include "engine/network.h"
 
 #include <tbb/parallel_for.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <numeric>
+#include <string>
 
 #include "common/error.h"
 #include "engine/staged_forward.h"
 
 namespace glide::engine {
 
+namespace {
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 6) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+  return buf;
+}
+
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * page : 0;
+}
+
+// Fails, before anything is allocated, when the network's parameters (with their optimizer
+// moments) would not fit in this machine's memory, naming the layer and the numbers that make it
+// large: an absurd shape (a header's label count, --hidden) is an error, not "out of memory".
+void check_fits_in_memory(const NetworkConfig& c, const NetworkStorage& storage) {
+  const double per_weight = sizeof(float) * (storage.moments ? 3.0 : 1.0);
+  struct Part {
+    std::string what;
+    double bytes;
+  };
+  const auto& h = c.hidden;
+  std::vector<Part> parts;
+  parts.push_back({"the input layer (num_features " + std::to_string(c.num_features) +
+                       " x hidden[0] " + std::to_string(h[0]) + ")",
+                   per_weight * c.num_features * static_cast<double>(h[0])});
+  for (std::size_t l = 1; l < h.size(); ++l)
+    parts.push_back({"hidden layer " + std::to_string(l) + " (hidden[" + std::to_string(l) + "] " +
+                         std::to_string(h[l]) + " x hidden[" + std::to_string(l - 1) + "] " +
+                         std::to_string(h[l - 1]) + ")",
+                     per_weight * h[l] * static_cast<double>(h[l - 1])});
+  parts.push_back({"the output layer (num_labels " + std::to_string(c.num_labels) + " x hidden " +
+                       std::to_string(h.back()) + ")",
+                   per_weight * c.num_labels *
+                       (storage.f32_output ? static_cast<double>(h.back()) + 1 : 1.0)});
+  double total = 0;
+  const Part* largest = &parts.front();
+  for (const Part& p : parts) {
+    total += p.bytes;
+    if (p.bytes > largest->bytes) largest = &p;
+  }
+  const double memory = physical_memory_bytes();
+  if (memory > 0 && total > memory)
+    fail("network too large: " + largest->what + " needs " + format_bytes(largest->bytes) +
+         (storage.moments ? " with its optimizer state" : "") + ", the whole network " +
+         format_bytes(total) + ", more than this machine's " + format_bytes(memory) +
+         " of memory");
+}
+
+}  // namespace
+
 Network::Network(const NetworkConfig& config, NetworkStorage storage) : config_(config) {
   validate(config_);
+  check_fits_in_memory(config_, storage);
   const auto& h = config_.hidden;
   const bool mo = storage.moments;
   input = ParamMatrix(config_.num_features, h[0], mo);

@@ -11,6 +11,7 @@
 #include "common/cpu.h"
 #include "common/error.h"
 #include "common/file_util.h"
+#include "common/progress.h"
 #include "common/rng.h"
 #include "common/simd_dispatch.h"
 
@@ -174,4 +175,19 @@ TEST_CASE("an atomic write removes the temporary files of dead processes beside 
   CHECK(!std::filesystem::exists(dir / ("n.bin.tmp." + dead)));
   std::filesystem::current_path(cwd);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a progress line's rate and ETA count this run's work only; a stopped run says where") {
+  // Fresh: 600 of 1200 in 2 s -> 300/s, 600 left -> ETA 2 s.
+  CHECK(progress_line("train", "samples", 1200, 0, 600, 2.0, false) ==
+        "train: 600/1200 (50.0%) samples, 300 samples/s, ETA 2s");
+  // Resumed at 600: 900 of 1200 after 1 s of this run -> 300/s (not 900/s), ETA 1 s.
+  CHECK(progress_line("train", "samples", 1200, 600, 900, 1.0, false) ==
+        "train: 900/1200 (75.0%) samples, 300 samples/s, ETA 1s");
+  // The final line of a run stopped at 900: 75%, and the time taken.
+  CHECK(progress_line("train", "samples", 1200, 600, 900, 3.0, true) ==
+        "train: 900/1200 (75.0%) samples, 100 samples/s, 3s");
+  // Resumed with nothing left to do: no negative or NaN rate.
+  CHECK(progress_line("train", "samples", 1200, 1200, 1200, 0.0, true) ==
+        "train: 1200/1200 (100.0%) samples, 0 samples/s, 0s");
 }

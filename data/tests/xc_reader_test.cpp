@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "data/dataset_io.h"
 #include "data/libsvm_reader.h"
 #include "data/synth_xc.h"
 #include "data/tests/test_util.h"
@@ -9,6 +10,8 @@
 
 using namespace glide::data;
 using glide::data::test::error_of;
+using glide::data::test::TempDir;
+using glide::data::test::write_bytes;
 
 namespace {
 std::string xc_error(const std::string& text, const ReadOptions& o = {}) {
@@ -62,7 +65,11 @@ TEST_CASE("XC text: malformed input names file, line, column and what was expect
         "t.txt:3:1: expected the end of the file after the header's 1 points, got more lines");
   CHECK(xc_error("") == "t.txt:1:1: expected a header 'POINTS FEATURES LABELS', got an empty file");
   CHECK(xc_error("a b c\n") ==
-        "t.txt:1:1: expected a header 'POINTS FEATURES LABELS' (non-negative integers), got 'a'");
+        "t.txt:1:1: expected the point count (POINTS of the header 'POINTS FEATURES LABELS'), got "
+        "'a'");
+  CHECK(xc_error("1 x 5\n0 1:1\n") ==
+        "t.txt:1:3: expected the feature count (FEATURES of the header 'POINTS FEATURES "
+        "LABELS'), got 'x'");
   CHECK(xc_error("1 10\n0 1:1\n") ==
         "t.txt:1:5: expected a space and the label count, got end of line");
   CHECK(xc_error("1 10 5 7\n0 1:1\n") ==
@@ -230,4 +237,36 @@ TEST_CASE("XC text and libsvm: a label a point repeats is kept once and counted"
   parse_xc_text("2 10 5\n1,1 x:1\n1 1:1\n", "t.txt", o, &report);
   CHECK(report.skipped_lines == 1);
   CHECK(report.repeated_labels == 0);
+}
+
+TEST_CASE("format detection: a malformed XC header is an XC header error, not bad libsvm") {
+  TempDir dir;
+  auto file_error = [&](const std::string& text) {
+    const std::string path = dir.file("x.txt");
+    write_bytes(path, text);
+    return error_of([&] { read_dataset(path, {}); });
+  };
+  const std::string x = dir.file("x.txt");
+  CHECK(file_error("2 10\n0 1:1\n1 2:1\n") ==
+        x + ":1:5: expected a space and the label count, got end of line");
+  CHECK(file_error("2 10 5 7\n0 1:1\n1 2:1\n") ==
+        x + ":1:8: expected the end of the header line after 3 numbers, got '7'");
+  CHECK(file_error("2 10 9999999999\n0 1:1\n1 2:1\n") ==
+        x + ":1:6: expected the label count below 4294967296 (32-bit counts), got '9999999999'");
+  CHECK(file_error("2 10 five\n0 1:1\n") ==
+        x + ":1:6: expected the label count (LABELS of the header 'POINTS FEATURES LABELS'), got "
+            "'five'");
+  // libsvm files stay libsvm: labels then feature:value pairs, a lone label, a comment first.
+  write_bytes(x, "3 1:1\n");
+  CHECK(detect_format(x) == Format::Libsvm);
+  write_bytes(x, "3,4 1:1\n");
+  CHECK(detect_format(x) == Format::Libsvm);
+  write_bytes(x, "3\n1 2:1\n");
+  CHECK(detect_format(x) == Format::Libsvm);
+  write_bytes(x, "# 1 2 3\n1 2:1\n");
+  CHECK(detect_format(x) == Format::Libsvm);
+  write_bytes(x, " 1:1\n");
+  CHECK(detect_format(x) == Format::Libsvm);
+  write_bytes(x, "2 10 5\n0 1:1\n1 2:1\n");
+  CHECK(detect_format(x) == Format::XcText);
 }

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
 
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "common/rng.h"
@@ -122,4 +124,34 @@ TEST_CASE("a run is done at its stop flag and at max_seconds") {
   CHECK_FALSE(short_run.done());  // no time has been measured before the first batch
   short_run.step();
   CHECK(short_run.done());
+}
+
+TEST_CASE("a run's seconds and samples/s leave out the time of its evaluations") {
+  testing::SmallProblem p(0.1);
+  p.config.net.sampling = OutputSampling::kRandom;
+  p.config.train.eval_every = 2;
+  p.config.train.eval_points = 50;
+  Network net(p.config.net);
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net));
+  // Each evaluation's report sleeps, so evaluations take at least `pause` each; the bounds below
+  // hold however fast or slow the machine is.
+  const auto pause = std::chrono::milliseconds(150);
+  int evaluations = 0;
+  FitOptions options;
+  options.test = &p.data.test;
+  options.on_progress = [&](const FitProgress& fp) {
+    if (!fp.evaluated) return;
+    ++evaluations;
+    std::this_thread::sleep_for(pause);
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  const FitProgress end = fit(net, trainer, p.data.train, p.config.train, options);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE(evaluations >= 3);
+  const double paused = evaluations * std::chrono::duration<double>(pause).count();
+  CHECK(end.eval_seconds >= paused);
+  CHECK(end.seconds > 0);
+  CHECK(end.seconds + end.eval_seconds <= wall);
+  CHECK(end.seconds <= wall - paused);
+  CHECK(end.samples_per_second == doctest::Approx(end.samples / end.seconds));
 }

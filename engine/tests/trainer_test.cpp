@@ -16,6 +16,7 @@
 #include "engine/tests/output_storage.h"
 #include "engine/tests/reference_network.h"
 #include "engine/trainer.h"
+#include "tests/error_of.h"
 
 using namespace glide;
 using namespace glide::engine;
@@ -218,4 +219,18 @@ TEST_CASE("a batch smaller than the one before it trains on its own rows only") 
   std::size_t differ = 0;
   for (std::size_t i = 0; i < a.size(); ++i) differ += *a[i] != *b[i];
   CHECK(differ == 0);
+}
+
+TEST_CASE("a network larger than the machine's memory is a named error before any allocation") {
+  NetworkConfig c;
+  c.num_features = 100;
+  c.num_labels = 4000000000u;  // an XC header's label count; 128 x 4e9 x 12 bytes = 5.6 TB
+  const std::string labels = glide::testing::error_of([&] { Network net(c); });
+  CHECK(labels.find("num_labels 4000000000 x hidden 128") != std::string::npos);
+  CHECK(labels.find("TB") != std::string::npos);
+  c.num_labels = 10;
+  c.num_features = 100000000;
+  c.hidden = {65536};
+  const std::string hidden = glide::testing::error_of([&] { Network net(c); });
+  CHECK(hidden.find("num_features 100000000 x hidden[0] 65536") != std::string::npos);
 }

@@ -178,9 +178,10 @@ struct TrainProgress {
   double epoch = 0;               ///< fractional epochs done in this call
   std::uint64_t samples = 0;      ///< samples trained in this call
   std::uint64_t batches = 0;      ///< batches trained by this model so far (all calls)
-  double seconds = 0;             ///< wall time of this call
+  double seconds = 0;             ///< training time of this call (evaluations excluded)
+  double eval_seconds = 0;        ///< time of this call's evaluations
   double loss = 0;                ///< moving average of the batch losses
-  double samples_per_second = 0;  ///< throughput of this call
+  double samples_per_second = 0;  ///< throughput of this call over its training time
   double eta_seconds = 0;         ///< estimated time left
   bool has_eval = false;          ///< true when `eval` was just computed on the test batch
   Metrics eval;                   ///< valid when has_eval
@@ -195,8 +196,9 @@ using ProgressCallback = std::function<bool(const TrainProgress&)>;
 struct TrainResult {
   std::uint64_t samples = 0;  ///< samples trained in this call
   std::uint64_t batches = 0;  ///< batches trained by this model so far
-  double seconds = 0;
-  double loss = 0;  ///< final moving average of the batch losses
+  double seconds = 0;         ///< training time (evaluations excluded)
+  double eval_seconds = 0;    ///< time of the evaluations during training
+  double loss = 0;            ///< final moving average of the batch losses
   double samples_per_second = 0;
   bool stopped = false;  ///< the callback asked to stop (or max_seconds ran out) before the end
 };

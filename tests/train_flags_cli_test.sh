@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `glide train`'s flags as a user meets them: --help shows every value flag's default (the config
+# table's flags included); a run says what it trains in one short line (the whole config only
+# with --verbose); the cache switch is spelled --cache in train and serve, with --caches accepted
+# as the same flag in both.
+set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
+
+# --help: each option entry (continuation lines joined) that takes a value states its default,
+# except the files and the alias.
+"$glide" train --help >help.txt
+awk '/^  *-/ { if (entry != "") print entry; entry = $0; next }
+     /^   / { if (entry != "") { sub(/^ */, " "); entry = entry $0 }; next }
+     { if (entry != "") print entry; entry = "" }
+     END { if (entry != "") print entry }' help.txt >entries.txt
+[ "$(grep -c ' arg ' entries.txt)" -gt 30 ] || fail "too few value flags in --help"
+grep ' arg ' entries.txt |
+  grep -Ev -- '--(train|test|output|resume|log-jsonl|config|caches) arg' |
+  grep -v 'default: ' >nodefault.txt || true
+[ ! -s nodefault.txt ] || { cat nodefault.txt >&2; fail "flags without a default in --help"; }
+grep -q -- '--lr arg .*(default: 0.01)' entries.txt || fail "--lr default"
+grep -q -- '--hidden arg .*(default: 128)' entries.txt || fail "--hidden default"
+grep -q -- '--sampling arg .*(default: lsh)' entries.txt || fail "--sampling default"
+grep -q -- '--epochs arg .*(default: 1)' entries.txt || fail "--epochs default"
+
+"$glide" data synth --preset tiny --points 300 -o tr.gds 2>/dev/null
+features=$("$glide" data stats tr.gds | sed -n 's/^features *\([0-9]*\).*/\1/p')
+
+# One short line on what trains; the JSON config only with --verbose.
+"$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 >out.txt 2>err.txt
+grep -q "^training $features features -> 128 -> [0-9]* labels, lsh sampling, 0.2 epoch(s), lr 0.01$" \
+  err.txt || { cat err.txt >&2; fail "no short training line"; }
+grep -q '{' err.txt && { cat err.txt >&2; fail "config JSON without --verbose"; }
+"$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 --verbose >out.txt 2>err.txt
+grep -q '^config: {' err.txt || { cat err.txt >&2; fail "--verbose did not print the config"; }
+
+# The cache switch: both spellings, in train and in serve.
+for flag in --cache --caches; do
+  "$glide" train --train tr.gds -o c.glide --epochs 0.2 --threads 1 -q "$flag" on \
+    --cache-budget 1 >out.txt 2>err.txt || { cat err.txt >&2; fail "train $flag on"; }
+  grep -q '^caches: ' out.txt || { cat out.txt >&2; fail "train $flag on trained no caches"; }
+  "$glide" train --train tr.gds -o c.glide --epochs 0.2 --threads 1 -q "$flag" off >out.txt
+  grep -q '^caches: ' out.txt && fail "train $flag off trained caches"
+  expect_error "$flag: must be on or off, got 'maybe'" \
+    "$glide" serve --model m=m.glide --port 0 "$flag" maybe
+done
+expect_error "disagree" "$glide" train --train tr.gds -o c.glide -q --cache on --caches off
+"$glide" serve --help | grep -q -- '--cache arg' || fail "serve --help lacks --cache"
+echo "train flag CLI tests passed"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `glide train`'s closing lines: the summary's time and samples/s are training time alone, with
+# the evaluations' time beside it; a run stopped by Ctrl-C ends its progress line where it
+# stopped (not 100%); resuming a finished model trains nothing and prints no time split (no NaN).
+set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
+
+"$glide" data synth --preset tiny --points 600 --test-points 100 -o tr.gds --test-output te.gds \
+  2>/dev/null
+
+# Evaluations during training are reported beside the training time.
+"$glide" train --train tr.gds --test te.gds --eval-every 2 -o m.glide --epochs 0.5 --threads 1 \
+  -q >out.txt 2>err.txt
+grep -q '^trained [0-9]* samples in [0-9.]* s ([0-9]* samples/s); evaluation [0-9.]* s; time split' \
+  out.txt || { cat out.txt >&2; fail "summary without the evaluation time"; }
+
+# Resuming the finished model: nothing to train, no time split of zero time.
+"$glide" train --train tr.gds --resume m.glide -o m2.glide -q >out.txt 2>err.txt
+grep -q '^trained 0 samples$' out.txt || { cat out.txt >&2; fail "resume of a finished model"; }
+grep -qi 'nan' out.txt && { cat out.txt >&2; fail "NaN in the summary"; }
+
+# Ctrl-C mid-run: the last progress line shows how far training got.
+"$glide" train --train tr.gds -o m3.glide --epochs 100000 --threads 1 --log-jsonl log.jsonl \
+  >out.txt 2>err.txt &
+pid=$!
+for _ in $(seq 300); do
+  grep -q '"type":"progress"' log.jsonl 2>/dev/null && break
+  sleep 0.1
+done
+grep -q '"type":"progress"' log.jsonl || { kill "$pid"; fail "training did not start"; }
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 130 ] || { cat err.txt >&2; fail "Ctrl-C exit code $rc"; }
+last=$(grep '^train: ' err.txt | tail -n 1)
+[ -n "$last" ] || { cat err.txt >&2; fail "no progress line"; }
+case "$last" in
+  *"(100.0%)"*) fail "stopped run's progress says 100%: $last" ;;
+esac
+echo "train summary CLI tests passed"
