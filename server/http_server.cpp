@@ -240,6 +240,7 @@ void HttpServer::install_handlers() {
         }
         metrics_.add_parse_seconds(seconds_since(t0));
         const std::uint32_t k = parsed.k;
+        const bool want_labels = parsed.want_labels, want_scores = parsed.want_scores;
         std::string id = std::move(parsed.id);
         std::future<BatchResult> future;
         try {
@@ -255,7 +256,8 @@ void HttpServer::install_handlers() {
         res.set_content(
             route.endpoint == Endpoint::kPredict
                 ? write_predict_response(result.predictions, result.cached)
-                : write_infer_response(route.model, result.version, id, k, result.predictions),
+                : write_infer_response(route.model, result.version, id, k, result.predictions,
+                                       want_labels, want_scores),
             kJson);
         metrics_.add_write_seconds(seconds_since(t1));
         return;

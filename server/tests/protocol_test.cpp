@@ -1,0 +1,130 @@
+// The protocols' finer points end to end (in process, 127.0.0.1): KServe v2 shapes and requested
+// outputs, versioned paths, TF Serving's columnar inputs and metadata, unknown keys, HEAD, and
+// the metrics a scraper relies on (counters never decrease, build and process info).
+#include <doctest/doctest.h>
+#include <httplib.h>
+
+#include <sys/resource.h>
+
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "server/tests/test_server.h"
+
+using namespace glide;
+using namespace glide::server;
+using namespace glide::server::testing;
+using nlohmann::json;
+
+namespace {
+
+std::string error_of(const httplib::Result& r) {
+  return json::parse(r->body).value("error", std::string());
+}
+
+json infer_body(const std::vector<Input>& xs, std::uint32_t k) {
+  std::vector<std::uint32_t> ids;
+  std::vector<float> values;
+  std::vector<std::uint64_t> offsets{0};
+  for (const auto& x : xs) {
+    ids.insert(ids.end(), x.ids.begin(), x.ids.end());
+    values.insert(values.end(), x.values.begin(), x.values.end());
+    offsets.push_back(ids.size());
+  }
+  return {{"parameters", {{"k", k}}},
+          {"inputs",
+           {{{"name", "indices"}, {"datatype", "INT32"}, {"shape", {ids.size()}}, {"data", ids}},
+            {{"name", "values"}, {"datatype", "FP32"}, {"shape", {values.size()}}, {"data", values}},
+            {{"name", "offsets"},
+             {"datatype", "INT64"},
+             {"shape", {offsets.size()}},
+             {"data", offsets}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("KServe v2: shapes are checked against the data, outputs asked for are the ones sent") {
+  const std::string path = temp_path("proto_v2.glide");
+  write_model(path, 11);
+  const engine::InferenceModel model(path, false);
+  TestServer server({{"m", path}});
+  const auto xs = make_inputs(3, 5);
+  const auto want = expected(model, xs, 4);
+
+  json body = infer_body(xs, 4);
+  body["inputs"][0]["shape"] = {1, body["inputs"][0]["data"].size()};
+  auto r = post(server, "/v2/models/m/infer", body.dump());
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_of(r).find("input \"indices\": shape [1,") == 0);
+  body = infer_body(xs, 4);
+  body["inputs"][1]["shape"] = {body["inputs"][1]["data"].size() + 1};
+  r = post(server, "/v2/models/m/infer", body.dump());
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_of(r).find("input \"values\": shape") == 0);
+  body["inputs"][1]["shape"] = {-1};
+  r = post(server, "/v2/models/m/infer", body.dump());
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_of(r) == "input \"values\": shape [-1] must hold non-negative integers");
+
+  body = infer_body(xs, 4);
+  body["outputs"] = {{{"name", "scores"}}};
+  r = post(server, "/v2/models/m/infer", body.dump());
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  const json only = json::parse(r->body)["outputs"];
+  REQUIRE(only.size() == 1);
+  CHECK(only[0]["name"] == "scores");
+  const auto scores = only[0]["data"].get<std::vector<float>>();
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    CHECK(close(std::vector(scores.begin() + 4 * i, scores.begin() + 4 * i + 4), want[i].scores));
+  body["outputs"] = {{{"name", "labels"}}, {{"name", "logits"}}};
+  r = post(server, "/v2/models/m/infer", body.dump());
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_of(r) == "outputs: unknown output \"logits\" (known: labels, scores)");
+}
+
+TEST_CASE("TF Serving: columnar inputs answer like the same instances") {
+  const std::string path = temp_path("proto_tfs.glide");
+  write_model(path, 13);
+  const engine::InferenceModel model(path, false);
+  TestServer server({{"m", path}});
+  const auto xs = make_inputs(3, 8);
+  const auto want = expected(model, xs, 5);
+  json indices = json::array(), values = json::array();
+  for (const auto& x : xs) {
+    indices.push_back(x.ids);
+    values.push_back(x.values);
+  }
+  auto r = post(server, "/v1/models/m:predict",
+                json{{"inputs", {{"indices", indices}, {"values", values}}}, {"k", 5}}.dump());
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  const json got = json::parse(r->body)["predictions"];
+  REQUIRE(got.size() == xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) CHECK(same(got[i], want[i]));
+}
+
+TEST_CASE("unknown request keys are 400s naming the key (v1 and v2)") {
+  const std::string path = temp_path("proto_keys.glide");
+  write_model(path, 14);
+  TestServer server({{"m", path}});
+  const auto xs = make_inputs(1, 9);
+  json v1 = predict_body(xs, 3);
+  v1["topk"] = 2;
+  auto r = post(server, "/v1/models/m:predict", v1.dump());
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_of(r).find("unknown key \"topk\"") == 0);
+  json v2 = infer_body(xs, 3);
+  v2["parameters"]["topk"] = 2;
+  r = post(server, "/v2/models/m/infer", v2.dump());
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_of(r).find("parameters: unknown key \"topk\"") == 0);
+}
