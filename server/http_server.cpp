@@ -222,6 +222,15 @@ void HttpServer::install_handlers() {
             res, 404,
             "model '" + route.model + "' is not served (models: " + registry_.names() + ")");
     }
+    // A path naming a version must name the one served (one version at a time).
+    auto wrong_version = [&](std::uint64_t served) {
+      if (route.version.empty() || route.version == std::to_string(served)) return false;
+      send_error(res, 404,
+                 "model '" + route.model + "' has no version '" + route.version +
+                     "' (versions served: " + std::to_string(served) + ")");
+      return true;
+    };
+    if (model && wrong_version(model->current().version)) return;
     switch (route.endpoint) {
       case Endpoint::kPredict:
       case Endpoint::kInfer: {
@@ -251,6 +260,7 @@ void HttpServer::install_handlers() {
         }
         BatchResult result = future.get();
         if (result.status != 200) return send_error(res, result.status, result.error);
+        if (wrong_version(result.version)) return;  // a reload replaced it meanwhile
         const auto t1 = Clock::now();
         res.set_header("X-Glide-Model-Version", std::to_string(result.version));
         res.set_content(

@@ -89,6 +89,53 @@ TEST_CASE("KServe v2: shapes are checked against the data, outputs asked for are
   CHECK(error_of(r) == "outputs: unknown output \"logits\" (known: labels, scores)");
 }
 
+TEST_CASE("versioned paths answer for the version served and 404 for any other") {
+  const std::string path = temp_path("proto_versions.glide");
+  write_model(path, 12);
+  TestServer server({{"m", path}});
+  const auto xs = make_inputs(2, 6);
+  auto c = server.client();
+  for (const char* p : {"/v1/models/m/versions/1", "/v1/models/m/versions/1/metadata",
+                        "/v2/models/m/versions/1", "/v2/models/m/versions/1/ready"}) {
+    const auto r = c.Get(p);
+    REQUIRE(r);
+    CHECK_MESSAGE(r->status == 200, p);
+  }
+  auto r = post(server, "/v1/models/m/versions/1:predict", predict_body(xs, 3).dump());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body)["predictions"].size() == 2);
+  r = post(server, "/v2/models/m/versions/1/infer", infer_body(xs, 3).dump());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body)["model_version"] == "1");
+
+  const std::string wrong = "model 'm' has no version '2' (versions served: 1)";
+  r = post(server, "/v1/models/m/versions/2:predict", predict_body(xs, 3).dump());
+  REQUIRE(r);
+  CHECK(r->status == 404);
+  CHECK(error_of(r) == wrong);
+  r = post(server, "/v2/models/m/versions/2/infer", infer_body(xs, 3).dump());
+  REQUIRE(r);
+  CHECK(r->status == 404);
+  CHECK(error_of(r) == wrong);
+  for (const char* p : {"/v1/models/m/versions/2", "/v2/models/m/versions/2/ready",
+                        "/v2/models/m/versions/x"}) {
+    const auto g = c.Get(p);
+    REQUIRE(g);
+    CHECK_MESSAGE(g->status == 404, p);
+  }
+  // After a reload the served version is 2: the old number is gone.
+  server.registry->find("m")->reload();
+  r = post(server, "/v2/models/m/versions/2/infer", infer_body(xs, 3).dump());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  r = post(server, "/v2/models/m/versions/1/infer", infer_body(xs, 3).dump());
+  REQUIRE(r);
+  CHECK(r->status == 404);
+  CHECK(error_of(r) == "model 'm' has no version '1' (versions served: 2)");
+}
+
 TEST_CASE("TF Serving: columnar inputs answer like the same instances") {
   const std::string path = temp_path("proto_tfs.glide");
   write_model(path, 13);
