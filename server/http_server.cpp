@@ -62,6 +62,26 @@ nlohmann::json model_shapes(const engine::InferenceModel& p) {
           {"sampled_mode", p.has_lsh()}};
 }
 
+// The one signature of a TF Serving SignatureDefMap, "serving_default", in its JSON form:
+// batches of sparse vectors in, k labels and scores per instance out (-1: any size).
+nlohmann::json signature_def() {
+  auto tensor = [](const char* name, const char* dtype) {
+    return nlohmann::json{
+        {"dtype", dtype},
+        {"tensor_shape",
+         {{"dim", {{{"size", "-1"}, {"name", ""}}, {{"size", "-1"}, {"name", ""}}}},
+          {"unknown_rank", false}}},
+        {"name", name}};
+  };
+  nlohmann::json serving_default = {
+      {"inputs",
+       {{"indices", tensor("indices", "DT_INT64")}, {"values", tensor("values", "DT_FLOAT")}}},
+      {"outputs",
+       {{"labels", tensor("labels", "DT_INT32")}, {"scores", tensor("scores", "DT_FLOAT")}}},
+      {"method_name", "tensorflow/serving/predict"}};
+  return {{"signature_def", {{"serving_default", serving_default}}}};
+}
+
 // httplib 0.11 listens with a backlog of 5: a burst of new connections (64 clients starting at
 // once) overflows it and some clients see their connection dropped. Listening again on the bound
 // socket raises the backlog (Linux takes a second listen() as an update).
@@ -263,12 +283,11 @@ void HttpServer::install_handlers() {
         if (wrong_version(result.version)) return;  // a reload replaced it meanwhile
         const auto t1 = Clock::now();
         res.set_header("X-Glide-Model-Version", std::to_string(result.version));
-        res.set_content(
-            route.endpoint == Endpoint::kPredict
-                ? write_predict_response(result.predictions, result.cached)
-                : write_infer_response(route.model, result.version, id, k, result.predictions,
-                                       want_labels, want_scores),
-            kJson);
+        res.set_content(route.endpoint == Endpoint::kPredict
+                            ? write_predict_response(result.predictions, result.cached)
+                            : write_infer_response(route.model, result.version, id, k,
+                                                   result.predictions, want_labels, want_scores),
+                        kJson);
         metrics_.add_write_seconds(seconds_since(t1));
         return;
       }
@@ -293,10 +312,15 @@ void HttpServer::install_handlers() {
       }
       case Endpoint::kModelMetadata: {
         const ModelSnapshot s = model->current();
+        // TF Serving's GetModelMetadata answer plus glide's shapes and config. Never the
+        // file's path: where the server keeps its files is none of a client's business.
         nlohmann::json body = {
-            {"model_spec", {{"name", route.model}, {"version", std::to_string(s.version)}}},
+            {"model_spec",
+             {{"name", route.model},
+              {"signature_name", ""},
+              {"version", std::to_string(s.version)}}},
             {"metadata",
-             {{"path", model->path()},
+             {{"signature_def", signature_def()},
               {"shapes", model_shapes(*s.model)},
               {"config", nlohmann::json::parse(engine::to_json(s.model->config()))}}}};
         return res.set_content(body.dump(), kJson);

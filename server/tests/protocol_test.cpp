@@ -33,14 +33,15 @@ json infer_body(const std::vector<Input>& xs, std::uint32_t k) {
     values.insert(values.end(), x.values.begin(), x.values.end());
     offsets.push_back(ids.size());
   }
-  return {{"parameters", {{"k", k}}},
-          {"inputs",
-           {{{"name", "indices"}, {"datatype", "INT32"}, {"shape", {ids.size()}}, {"data", ids}},
-            {{"name", "values"}, {"datatype", "FP32"}, {"shape", {values.size()}}, {"data", values}},
-            {{"name", "offsets"},
-             {"datatype", "INT64"},
-             {"shape", {offsets.size()}},
-             {"data", offsets}}}}};
+  return {
+      {"parameters", {{"k", k}}},
+      {"inputs",
+       {{{"name", "indices"}, {"datatype", "INT32"}, {"shape", {ids.size()}}, {"data", ids}},
+        {{"name", "values"}, {"datatype", "FP32"}, {"shape", {values.size()}}, {"data", values}},
+        {{"name", "offsets"},
+         {"datatype", "INT64"},
+         {"shape", {offsets.size()}},
+         {"data", offsets}}}}};
 }
 
 }  // namespace
@@ -119,8 +120,8 @@ TEST_CASE("versioned paths answer for the version served and 404 for any other")
   REQUIRE(r);
   CHECK(r->status == 404);
   CHECK(error_of(r) == wrong);
-  for (const char* p : {"/v1/models/m/versions/2", "/v2/models/m/versions/2/ready",
-                        "/v2/models/m/versions/x"}) {
+  for (const char* p :
+       {"/v1/models/m/versions/2", "/v2/models/m/versions/2/ready", "/v2/models/m/versions/x"}) {
     const auto g = c.Get(p);
     REQUIRE(g);
     CHECK_MESSAGE(g->status == 404, p);
@@ -155,6 +156,24 @@ TEST_CASE("TF Serving: columnar inputs answer like the same instances") {
   const json got = json::parse(r->body)["predictions"];
   REQUIRE(got.size() == xs.size());
   for (std::size_t i = 0; i < xs.size(); ++i) CHECK(same(got[i], want[i]));
+}
+
+TEST_CASE("TF Serving metadata has signature_def and never the file's path") {
+  const std::string path = temp_path("proto_tfs_meta.glide");
+  write_model(path, 18);
+  TestServer server({{"m", path}});
+  const auto r = server.client().Get("/v1/models/m/metadata");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  const json meta = json::parse(r->body);
+  const json& sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"];
+  CHECK(sig["method_name"] == "tensorflow/serving/predict");
+  CHECK(sig["inputs"].contains("indices"));
+  CHECK(sig["inputs"].contains("values"));
+  CHECK(sig["outputs"]["scores"]["dtype"] == "DT_FLOAT");
+  CHECK(!meta["metadata"].contains("path"));
+  CHECK(r->body.find(path) == std::string::npos);  // where the file lives is not told
+  CHECK(r->body.find("glide_server_test") == std::string::npos);
 }
 
 TEST_CASE("unknown request keys are 400s naming the key (v1 and v2)") {
