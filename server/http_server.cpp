@@ -229,10 +229,13 @@ void HttpServer::install_handlers() {
     const Route route = match_route(req.path);
     if (route.endpoint == Endpoint::kUnknown)
       return send_error(res, 404, "no endpoint " + req.path);
-    if (req.method != route.method) {
-      res.set_header("Allow", route.method);
-      return send_error(
-          res, 405, req.method + " is not allowed on " + req.path + " (use " + route.method + ")");
+    // HEAD is GET without the body (httplib routes it to the GET handler and drops the body).
+    const bool get_route = std::string_view(route.method) == "GET";
+    if (req.method != route.method && !(get_route && req.method == "HEAD")) {
+      const std::string allowed = get_route ? "GET, HEAD" : route.method;
+      res.set_header("Allow", allowed);
+      return send_error(res, 405,
+                        req.method + " is not allowed on " + req.path + " (use " + allowed + ")");
     }
     ServedModel* model = nullptr;
     if (!route.model.empty()) {

@@ -194,3 +194,33 @@ TEST_CASE("unknown request keys are 400s naming the key (v1 and v2)") {
   CHECK(r->status == 400);
   CHECK(error_of(r).find("parameters: unknown key \"topk\"") == 0);
 }
+
+TEST_CASE("HEAD on a GET route answers GET's status and headers without a body") {
+  const std::string path = temp_path("proto_head.glide");
+  write_model(path, 15);
+  TestServer server({{"m", path}});
+  auto c = server.client();
+  for (const char* p : {"/v1/models/m", "/v1/models/m/metadata", "/v2/models/m", "/v2",
+                        "/v2/health/live", "/v2/models/m/ready"}) {
+    const auto get = c.Get(p);
+    const auto head = c.Head(p);
+    REQUIRE(get);
+    REQUIRE(head);
+    CHECK_MESSAGE(head->status == 200, p);
+    CHECK_MESSAGE(head->body.empty(), p);
+    CHECK_MESSAGE(head->get_header_value("Content-Type") == get->get_header_value("Content-Type"),
+                  p);
+    CHECK_MESSAGE(head->get_header_value("Content-Length") == std::to_string(get->body.size()), p);
+  }
+  const auto head = c.Head("/metrics");
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  const auto post_route = c.Head("/v1/models/m:predict");
+  REQUIRE(post_route);
+  CHECK(post_route->status == 405);
+  CHECK(post_route->get_header_value("Allow") == "POST");
+  const auto wrong = c.Post("/v2/models/m", "", "application/json");
+  REQUIRE(wrong);
+  CHECK(wrong->status == 405);
+  CHECK(wrong->get_header_value("Allow") == "GET, HEAD");
+}
