@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "server/response_writer.h"
 
@@ -160,17 +161,22 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
       {"glide_cache_shadow_checks_total", "counter",
        "Cache hits also run through the full network.",
        [](const cache::LayerStats& s) { return double(s.shadow_checks); }},
+      // No sample before the first check: a share of nothing is unknown, not perfect.
       {"glide_cache_shadow_agreement", "gauge",
-       "Share of shadow checks whose top-1 agreed with the full network.",
+       "Share of shadow checks whose top-1 agreed with the full network (absent before the "
+       "first check).",
        [](const cache::LayerStats& s) {
-         return s.shadow_checks ? double(s.shadow_agreed) / s.shadow_checks : 1.0;
+         return s.shadow_checks ? double(s.shadow_agreed) / s.shadow_checks : std::nan("");
        }},
       {"glide_cache_threshold", "gauge", "Confidence a lookup needs to be a hit.",
        [](const cache::LayerStats& s) { return s.threshold; }},
-      {"glide_cache_saved_seconds_total", "counter",
-       "Estimated compute time saved by hits (skipped layers minus lookup time).",
+      // Saved and spent are two counters (a net saving could fall, which a counter must not):
+      // the net saving is glide_cache_time_saved_seconds_total - glide_cache_lookup_seconds_total.
+      {"glide_cache_time_saved_seconds_total", "counter",
+       "Estimated compute time of the layers that hits skipped.",
        [](const cache::LayerStats& s) { return s.saved_seconds; }},
-      {"glide_cache_lookup_seconds_total", "counter", "Time spent in cache lookups.",
+      {"glide_cache_lookup_seconds_total", "counter",
+       "Time spent in cache lookups (hits and misses).",
        [](const cache::LayerStats& s) { return s.lookup_seconds; }},
       {"glide_cache_examples_total", "counter", "Training examples the cache has learned.",
        [](const cache::LayerStats& s) { return double(s.examples); }},
@@ -194,8 +200,9 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
     header(out, series.name, series.type, series.help);
     for (const auto& m : models)
       for (const auto& s : m.cache)
-        out += std::string(series.name) + "{" + label("model", m.name) + ",layer=\"" +
-               std::to_string(s.layer) + "\"} " + number(series.value(s)) + "\n";
+        if (const double v = series.value(s); !std::isnan(v))  // NaN: no sample yet
+          out += std::string(series.name) + "{" + label("model", m.name) + ",layer=\"" +
+                 std::to_string(s.layer) + "\"} " + number(v) + "\n";
   }
   header(out, "glide_model_reloads_total", "counter", "Model reloads by model and result.");
   for (const auto& [key, n] : reloads_)

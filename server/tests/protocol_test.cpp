@@ -44,6 +44,19 @@ json infer_body(const std::vector<Input>& xs, std::uint32_t k) {
          {"data", offsets}}}}};
 }
 
+// Every sample of a /metrics body: "name{labels}" -> value.
+std::map<std::string, double> samples(const std::string& body) {
+  std::map<std::string, double> out;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("KServe v2: shapes are checked against the data, outputs asked for are the ones sent") {
@@ -223,4 +236,81 @@ TEST_CASE("HEAD on a GET route answers GET's status and headers without a body")
   REQUIRE(wrong);
   CHECK(wrong->status == 405);
   CHECK(wrong->get_header_value("Allow") == "GET, HEAD");
+}
+
+TEST_CASE("metrics: cache counters never decrease, agreement only after checks") {
+  const std::string path = temp_path("proto_metrics.glide");
+  write_model(path, 16);
+  cache::CachedOptions caching;
+  caching.cache.min_examples = 64;
+  caching.cache.publish_every = 16;
+  caching.cache.hot_labels = 16;
+  caching.shadow_fraction = 0;  // no shadow checks
+  caching.initial_threshold = 0.6;
+  BatcherOptions batching;
+  batching.max_batch = 1;
+  TestServer server({{"m", path}}, batching, {}, caching);
+  const auto xs = make_inputs(3, 10);
+  auto scrape = [&] {
+    const auto r = server.client().Get("/metrics");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    return r->body;
+  };
+  // Misses only at first (a cold cache): lookups cost time and save none.
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(post(server, "/v1/models/m:predict", predict_body({xs[i % 3]}, 5).dump())->status ==
+            200);
+  const std::string first = scrape();
+  for (int i = 0; i < 300; ++i)
+    REQUIRE(post(server, "/v1/models/m:predict", predict_body({xs[i % 3]}, 5).dump())->status ==
+            200);
+  const std::string second = scrape();
+  const auto before = samples(first), after = samples(second);
+  REQUIRE(after.count("glide_cache_hits_total{model=\"m\",layer=\"0\"}"));
+  CHECK(after.at("glide_cache_hits_total{model=\"m\",layer=\"0\"}") > 0);
+  for (const auto& [name, value] : before) {
+    if (name.find("_total") == std::string::npos) continue;
+    CHECK_MESSAGE(value >= 0, name);
+    REQUIRE_MESSAGE(after.count(name), name);
+    CHECK_MESSAGE(after.at(name) >= value, name);
+  }
+  CHECK(second.find("glide_cache_saved_seconds_total") == std::string::npos);
+  CHECK(after.count("glide_cache_time_saved_seconds_total{model=\"m\",layer=\"0\"}"));
+  CHECK(after.count("glide_cache_lookup_seconds_total{model=\"m\",layer=\"0\"}"));
+  // No shadow checks, so no agreement to report (not a perfect 1).
+  CHECK(after.at("glide_cache_shadow_checks_total{model=\"m\",layer=\"0\"}") == 0);
+  CHECK(!after.count("glide_cache_shadow_agreement{model=\"m\",layer=\"0\"}"));
+}
+
+TEST_CASE("metrics: a cache that mostly misses has no negative counter") {
+  const std::string path = temp_path("proto_misses.glide");
+  write_model(path, 17);
+  cache::CachedOptions caching;
+  caching.cache.min_examples = 16;
+  caching.cache.publish_every = 16;
+  caching.cache.hot_labels = 1;  // the one label of the input it learns from
+  caching.shadow_fraction = 0;
+  BatcherOptions batching;
+  batching.max_batch = 1;
+  TestServer server({{"m", path}}, batching, {}, caching);
+  const auto learned = make_inputs(1, 12);
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(post(server, "/v1/models/m:predict", predict_body(learned, 5).dump())->status == 200);
+  // Other inputs: looked up, and (their best label not the hot one) missed, costing lookup
+  // time without saving any.
+  const auto others = make_inputs(100, 13);
+  for (const auto& x : others)
+    REQUIRE(post(server, "/v1/models/m:predict", predict_body({x}, 5).dump())->status == 200);
+  const auto r = server.client().Get("/metrics");
+  REQUIRE(r);
+  const auto all = samples(r->body);
+  const std::string layer = "{model=\"m\",layer=\"0\"}";
+  REQUIRE(all.count("glide_cache_misses_total" + layer));
+  MESSAGE("hits " << all.at("glide_cache_hits_total" + layer) << ", misses "
+                  << all.at("glide_cache_misses_total" + layer));
+  CHECK(all.at("glide_cache_misses_total" + layer) > 0);
+  CHECK(all.at("glide_cache_lookup_seconds_total" + layer) > 0);
+  for (const auto& [name, value] : all)
+    if (name.find("_total") != std::string::npos) CHECK_MESSAGE(value >= 0, name);
 }
