@@ -351,8 +351,9 @@ void HttpServer::install_handlers() {
       case Endpoint::kLive:
         return res.set_content("{\"live\":true}", kJson);
       case Endpoint::kServerMetadata: {
-        nlohmann::json body = {
-            {"name", "glide"}, {"version", "0.1.0"}, {"extensions", nlohmann::json::array()}};
+        nlohmann::json body = {{"name", "glide"},
+                               {"version", GLIDE_SERVER_VERSION},
+                               {"extensions", nlohmann::json::array()}};
         return res.set_content(body.dump(), kJson);
       }
       case Endpoint::kMetrics: {

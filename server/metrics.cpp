@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "server/process_stats.h"
 #include "server/response_writer.h"
 
 namespace glide::server {
@@ -37,6 +38,21 @@ void header(std::string& out, const char* name, const char* type, const char* he
   out += ' ';
   out += type;
   out += '\n';
+}
+
+// Prometheus' standard process_* series (absent where /proc cannot be read).
+void render_process(std::string& out) {
+  const ProcessStats p = read_process_stats();
+  if (!p.available) return;
+  header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  out += "process_resident_memory_bytes " + number(p.resident_bytes) + "\n";
+  header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+  out += "process_open_fds " + std::to_string(p.open_fds) + "\n";
+  header(out, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.");
+  out += "process_cpu_seconds_total " + number(p.cpu_seconds) + "\n";
+  header(out, "process_start_time_seconds", "gauge",
+         "Start time of the process since the Unix epoch in seconds.");
+  out += "process_start_time_seconds " + number(p.start_time_seconds) + "\n";
 }
 
 }  // namespace
@@ -216,6 +232,9 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
                                                    {"write", split_.write}};
   for (const auto& [stage, s] : stages)
     out += std::string("glide_time_seconds_total{stage=\"") + stage + "\"} " + number(s) + "\n";
+  header(out, "glide_build_info", "gauge", "The glide version serving (value 1).");
+  out += "glide_build_info{version=" + json_quote(GLIDE_SERVER_VERSION) + "} 1\n";
+  render_process(out);
   return out;
 }
 

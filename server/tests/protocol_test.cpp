@@ -283,6 +283,35 @@ TEST_CASE("metrics: cache counters never decrease, agreement only after checks")
   CHECK(!after.count("glide_cache_shadow_agreement{model=\"m\",layer=\"0\"}"));
 }
 
+TEST_CASE("metrics: build info and the process's memory, descriptors, CPU and start time") {
+  const std::string path = temp_path("proto_process.glide");
+  write_model(path, 19);
+  TestServer server({{"m", path}});
+  const auto r = server.client().Get("/metrics");
+  REQUIRE(r);
+  const auto after = samples(r->body);
+  CHECK(after.count("glide_build_info{version=\"" GLIDE_TEST_VERSION "\"}"));
+  CHECK(after.at("glide_build_info{version=\"" GLIDE_TEST_VERSION "\"}") == 1);
+  rusage usage{};
+  REQUIRE(getrusage(RUSAGE_SELF, &usage) == 0);
+  const double rss = after.at("process_resident_memory_bytes");
+  CHECK(rss > 0);
+  // The peak so far (VmHWM, which the kernel brings up to date when it is read) is at least
+  // the resident size at the scrape.
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  double peak_kb = 0;
+  while (status >> key)
+    if (key == "VmHWM:" && status >> peak_kb) break;
+  CHECK(rss <= peak_kb * 1024);
+  const double cpu = after.at("process_cpu_seconds_total");
+  CHECK(cpu > 0);
+  CHECK(cpu <= double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + 2);  // tick rounding
+  CHECK(after.at("process_open_fds") >= 3);  // stdin, stdout, stderr at least
+  CHECK(after.at("process_start_time_seconds") <= double(std::time(nullptr)) + 1);
+  CHECK(after.at("process_start_time_seconds") > 1.5e9);
+}
+
 TEST_CASE("metrics: a cache that mostly misses has no negative counter") {
   const std::string path = temp_path("proto_misses.glide");
   write_model(path, 17);
