@@ -305,7 +305,7 @@ void CachedPredictor::count_lookups(Slot& slot, const Request& rq, std::uint64_t
   slot.hits.fetch_add(hits, std::memory_order_relaxed);
   slot.misses.fetch_add(misses, std::memory_order_relaxed);
   add_double(slot.lookup, seconds);
-  add_double(slot.saved, hits * rest - seconds);
+  add_double(slot.saved, hits * rest);  // gross: a counter, so it never decreases
   // Only the request threads write gain; a lost update between two of them costs nothing.
   const double g = slot.gain.load(std::memory_order_relaxed);
   const double now = (hits * rest - seconds) / rq.n;

@@ -69,7 +69,7 @@ struct LayerStats {
   // Misses whose best hot label was the full model's top-1 (hits the threshold forwent).
   std::uint64_t agreeing_misses = 0;
   double threshold = 0;
-  double saved_seconds = 0;   // estimated time of the skipped layers, minus lookup time
+  double saved_seconds = 0;   // estimated time of the layers hits skipped (not net of lookups)
   double lookup_seconds = 0;  // time in lookups (hits and misses)
   std::uint64_t examples = 0, version = 0, dropped = 0;
   std::size_t hot_labels = 0, bytes = 0;

@@ -62,6 +62,26 @@ nlohmann::json model_shapes(const engine::InferenceModel& p) {
           {"sampled_mode", p.has_lsh()}};
 }
 
+// The one signature of a TF Serving SignatureDefMap, "serving_default", in its JSON form:
+// batches of sparse vectors in, k labels and scores per instance out (-1: any size).
+nlohmann::json signature_def() {
+  auto tensor = [](const char* name, const char* dtype) {
+    return nlohmann::json{
+        {"dtype", dtype},
+        {"tensor_shape",
+         {{"dim", {{{"size", "-1"}, {"name", ""}}, {{"size", "-1"}, {"name", ""}}}},
+          {"unknown_rank", false}}},
+        {"name", name}};
+  };
+  nlohmann::json serving_default = {
+      {"inputs",
+       {{"indices", tensor("indices", "DT_INT64")}, {"values", tensor("values", "DT_FLOAT")}}},
+      {"outputs",
+       {{"labels", tensor("labels", "DT_INT32")}, {"scores", tensor("scores", "DT_FLOAT")}}},
+      {"method_name", "tensorflow/serving/predict"}};
+  return {{"signature_def", {{"serving_default", serving_default}}}};
+}
+
 // httplib 0.11 listens with a backlog of 5: a burst of new connections (64 clients starting at
 // once) overflows it and some clients see their connection dropped. Listening again on the bound
 // socket raises the backlog (Linux takes a second listen() as an update).
@@ -209,10 +229,13 @@ void HttpServer::install_handlers() {
     const Route route = match_route(req.path);
     if (route.endpoint == Endpoint::kUnknown)
       return send_error(res, 404, "no endpoint " + req.path);
-    if (req.method != route.method) {
-      res.set_header("Allow", route.method);
-      return send_error(
-          res, 405, req.method + " is not allowed on " + req.path + " (use " + route.method + ")");
+    // HEAD is GET without the body (httplib routes it to the GET handler and drops the body).
+    const bool get_route = std::string_view(route.method) == "GET";
+    if (req.method != route.method && !(get_route && req.method == "HEAD")) {
+      const std::string allowed = get_route ? "GET, HEAD" : route.method;
+      res.set_header("Allow", allowed);
+      return send_error(res, 405,
+                        req.method + " is not allowed on " + req.path + " (use " + allowed + ")");
     }
     ServedModel* model = nullptr;
     if (!route.model.empty()) {
@@ -222,6 +245,15 @@ void HttpServer::install_handlers() {
             res, 404,
             "model '" + route.model + "' is not served (models: " + registry_.names() + ")");
     }
+    // A path naming a version must name the one served (one version at a time).
+    auto wrong_version = [&](std::uint64_t served) {
+      if (route.version.empty() || route.version == std::to_string(served)) return false;
+      send_error(res, 404,
+                 "model '" + route.model + "' has no version '" + route.version +
+                     "' (versions served: " + std::to_string(served) + ")");
+      return true;
+    };
+    if (model && wrong_version(model->current().version)) return;
     switch (route.endpoint) {
       case Endpoint::kPredict:
       case Endpoint::kInfer: {
@@ -240,6 +272,7 @@ void HttpServer::install_handlers() {
         }
         metrics_.add_parse_seconds(seconds_since(t0));
         const std::uint32_t k = parsed.k;
+        const bool want_labels = parsed.want_labels, want_scores = parsed.want_scores;
         std::string id = std::move(parsed.id);
         std::future<BatchResult> future;
         try {
@@ -250,13 +283,14 @@ void HttpServer::install_handlers() {
         }
         BatchResult result = future.get();
         if (result.status != 200) return send_error(res, result.status, result.error);
+        if (wrong_version(result.version)) return;  // a reload replaced it meanwhile
         const auto t1 = Clock::now();
         res.set_header("X-Glide-Model-Version", std::to_string(result.version));
-        res.set_content(
-            route.endpoint == Endpoint::kPredict
-                ? write_predict_response(result.predictions, result.cached)
-                : write_infer_response(route.model, result.version, id, k, result.predictions),
-            kJson);
+        res.set_content(route.endpoint == Endpoint::kPredict
+                            ? write_predict_response(result.predictions, result.cached)
+                            : write_infer_response(route.model, result.version, id, k,
+                                                   result.predictions, want_labels, want_scores),
+                        kJson);
         metrics_.add_write_seconds(seconds_since(t1));
         return;
       }
@@ -281,10 +315,15 @@ void HttpServer::install_handlers() {
       }
       case Endpoint::kModelMetadata: {
         const ModelSnapshot s = model->current();
+        // TF Serving's GetModelMetadata answer plus glide's shapes and config. Never the
+        // file's path: where the server keeps its files is none of a client's business.
         nlohmann::json body = {
-            {"model_spec", {{"name", route.model}, {"version", std::to_string(s.version)}}},
+            {"model_spec",
+             {{"name", route.model},
+              {"signature_name", ""},
+              {"version", std::to_string(s.version)}}},
             {"metadata",
-             {{"path", model->path()},
+             {{"signature_def", signature_def()},
               {"shapes", model_shapes(*s.model)},
               {"config", nlohmann::json::parse(engine::to_json(s.model->config()))}}}};
         return res.set_content(body.dump(), kJson);
@@ -312,8 +351,9 @@ void HttpServer::install_handlers() {
       case Endpoint::kLive:
         return res.set_content("{\"live\":true}", kJson);
       case Endpoint::kServerMetadata: {
-        nlohmann::json body = {
-            {"name", "glide"}, {"version", "0.1.0"}, {"extensions", nlohmann::json::array()}};
+        nlohmann::json body = {{"name", "glide"},
+                               {"version", GLIDE_SERVER_VERSION},
+                               {"extensions", nlohmann::json::array()}};
         return res.set_content(body.dump(), kJson);
       }
       case Endpoint::kMetrics: {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
+#include "server/process_stats.h"
 #include "server/response_writer.h"
 
 namespace glide::server {
@@ -36,6 +38,21 @@ void header(std::string& out, const char* name, const char* type, const char* he
   out += ' ';
   out += type;
   out += '\n';
+}
+
+// Prometheus' standard process_* series (absent where /proc cannot be read).
+void render_process(std::string& out) {
+  const ProcessStats p = read_process_stats();
+  if (!p.available) return;
+  header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  out += "process_resident_memory_bytes " + number(p.resident_bytes) + "\n";
+  header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+  out += "process_open_fds " + std::to_string(p.open_fds) + "\n";
+  header(out, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.");
+  out += "process_cpu_seconds_total " + number(p.cpu_seconds) + "\n";
+  header(out, "process_start_time_seconds", "gauge",
+         "Start time of the process since the Unix epoch in seconds.");
+  out += "process_start_time_seconds " + number(p.start_time_seconds) + "\n";
 }
 
 }  // namespace
@@ -160,17 +177,22 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
       {"glide_cache_shadow_checks_total", "counter",
        "Cache hits also run through the full network.",
        [](const cache::LayerStats& s) { return double(s.shadow_checks); }},
+      // No sample before the first check: a share of nothing is unknown, not perfect.
       {"glide_cache_shadow_agreement", "gauge",
-       "Share of shadow checks whose top-1 agreed with the full network.",
+       "Share of shadow checks whose top-1 agreed with the full network (absent before the "
+       "first check).",
        [](const cache::LayerStats& s) {
-         return s.shadow_checks ? double(s.shadow_agreed) / s.shadow_checks : 1.0;
+         return s.shadow_checks ? double(s.shadow_agreed) / s.shadow_checks : std::nan("");
        }},
       {"glide_cache_threshold", "gauge", "Confidence a lookup needs to be a hit.",
        [](const cache::LayerStats& s) { return s.threshold; }},
-      {"glide_cache_saved_seconds_total", "counter",
-       "Estimated compute time saved by hits (skipped layers minus lookup time).",
+      // Saved and spent are two counters (a net saving could fall, which a counter must not):
+      // the net saving is glide_cache_time_saved_seconds_total - glide_cache_lookup_seconds_total.
+      {"glide_cache_time_saved_seconds_total", "counter",
+       "Estimated compute time of the layers that hits skipped.",
        [](const cache::LayerStats& s) { return s.saved_seconds; }},
-      {"glide_cache_lookup_seconds_total", "counter", "Time spent in cache lookups.",
+      {"glide_cache_lookup_seconds_total", "counter",
+       "Time spent in cache lookups (hits and misses).",
        [](const cache::LayerStats& s) { return s.lookup_seconds; }},
       {"glide_cache_examples_total", "counter", "Training examples the cache has learned.",
        [](const cache::LayerStats& s) { return double(s.examples); }},
@@ -194,8 +216,9 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
     header(out, series.name, series.type, series.help);
     for (const auto& m : models)
       for (const auto& s : m.cache)
-        out += std::string(series.name) + "{" + label("model", m.name) + ",layer=\"" +
-               std::to_string(s.layer) + "\"} " + number(series.value(s)) + "\n";
+        if (const double v = series.value(s); !std::isnan(v))  // NaN: no sample yet
+          out += std::string(series.name) + "{" + label("model", m.name) + ",layer=\"" +
+                 std::to_string(s.layer) + "\"} " + number(v) + "\n";
   }
   header(out, "glide_model_reloads_total", "counter", "Model reloads by model and result.");
   for (const auto& [key, n] : reloads_)
@@ -209,6 +232,9 @@ std::string Metrics::render(std::span<const ModelGauges> models) const {
                                                    {"write", split_.write}};
   for (const auto& [stage, s] : stages)
     out += std::string("glide_time_seconds_total{stage=\"") + stage + "\"} " + number(s) + "\n";
+  header(out, "glide_build_info", "gauge", "The glide version serving (value 1).");
+  out += "glide_build_info{version=" + json_quote(GLIDE_SERVER_VERSION) + "} 1\n";
+  render_process(out);
   return out;
 }
 

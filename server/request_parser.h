@@ -38,6 +38,8 @@ struct ParsedRequest {
   std::uint32_t k = 5;
   engine::EvalMode mode = engine::EvalMode::kExact;
   std::string id;  // KServe v2 request id, echoed in the response
+  // KServe v2 "outputs": which output tensors the answer carries (both when none are named).
+  bool want_labels = true, want_scores = true;
 
   std::size_t num_instances() const { return offsets.size() - 1; }
   data::SparseView instance(std::size_t i) const {
@@ -47,11 +49,17 @@ struct ParsedRequest {
 };
 
 // v1: {"instances": [{"indices": [..], "values": [..]} | {"features": {"12": 0.5}}, ...],
-//      "k": 5, "mode": "exact"|"sampled"}. Throws RequestError.
+//      "k": 5, "mode": "exact"|"sampled"}, or TF Serving's columnar form with "inputs":
+//      {"indices": [[..], ..], "values": [[..], ..]} | {"features": [{..}, ..]} (one entry per
+//      instance) in place of "instances". An unknown key anywhere is a RequestError naming it.
+//      Throws RequestError.
 ParsedRequest parse_predict_request(std::string_view body, const InputLimits& limits);
 
 // v2: {"id": "..", "inputs": [indices INT32 [nnz], values FP32 [nnz], offsets INT32|INT64
-// [batch+1]], "parameters": {"k": 5, "mode": ".."}}. Throws RequestError.
+// [batch+1]], "outputs": [{"name": "labels"|"scores"}], "parameters": {"k": 5, "mode": ".."}}.
+// Each input's "shape" must be rank 1 and agree with its data's length; "outputs" (optional)
+// names the tensors the answer carries. An unknown key, input or output is a RequestError
+// naming it. Throws RequestError.
 ParsedRequest parse_infer_request(std::string_view body, const InputLimits& limits);
 
 }  // namespace glide::server

@@ -87,7 +87,8 @@ std::string write_predict_response(std::span<const engine::Prediction> predictio
 }
 
 std::string write_infer_response(std::string_view model, std::uint64_t version, std::string_view id,
-                                 std::uint32_t k, std::span<const engine::Prediction> predictions) {
+                                 std::uint32_t k, std::span<const engine::Prediction> predictions,
+                                 bool labels, bool scores) {
   std::string shape = "[";
   append_uint(shape, predictions.size());
   shape += ',';
@@ -97,32 +98,39 @@ std::string write_infer_response(std::string_view model, std::uint64_t version, 
   append_uint(out, version);
   out += '"';
   if (!id.empty()) out += ",\"id\":" + json_quote(id);
-  out += ",\"outputs\":[{\"name\":\"labels\",\"datatype\":\"INT32\",\"shape\":" + shape +
-         ",\"data\":[";
-  bool first = true;
-  for (const auto& p : predictions) {
-    for (std::uint32_t j = 0; j < k; ++j) {
-      if (!first) out += ',';
-      first = false;
-      if (j < p.labels.size())
-        append_uint(out, p.labels[j]);
-      else
-        out += "-1";
+  out += ",\"outputs\":[";
+  if (labels) {
+    out += "{\"name\":\"labels\",\"datatype\":\"INT32\",\"shape\":" + shape + ",\"data\":[";
+    bool first = true;
+    for (const auto& p : predictions) {
+      for (std::uint32_t j = 0; j < k; ++j) {
+        if (!first) out += ',';
+        first = false;
+        if (j < p.labels.size())
+          append_uint(out, p.labels[j]);
+        else
+          out += "-1";
+      }
     }
+    out += "]}";
   }
-  out += "]},{\"name\":\"scores\",\"datatype\":\"FP32\",\"shape\":" + shape + ",\"data\":[";
-  first = true;
-  for (const auto& p : predictions) {
-    for (std::uint32_t j = 0; j < k; ++j) {
-      if (!first) out += ',';
-      first = false;
-      if (j < p.scores.size())
-        append_float(out, p.scores[j]);
-      else
-        out += '0';
+  if (scores) {
+    if (labels) out += ',';
+    out += "{\"name\":\"scores\",\"datatype\":\"FP32\",\"shape\":" + shape + ",\"data\":[";
+    bool first = true;
+    for (const auto& p : predictions) {
+      for (std::uint32_t j = 0; j < k; ++j) {
+        if (!first) out += ',';
+        first = false;
+        if (j < p.scores.size())
+          append_float(out, p.scores[j]);
+        else
+          out += '0';
+      }
     }
+    out += "]}";
   }
-  out += "]}]}";
+  out += "]}";
   return out;
 }
 

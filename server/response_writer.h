@@ -19,9 +19,11 @@ std::string write_predict_response(std::span<const engine::Prediction> predictio
 
 // {"model_name", "model_version", "id", "outputs": [labels INT32 [batch,k], scores FP32
 // [batch,k]]}. Rows shorter than k (sampled mode can score fewer labels) are padded with label
-// -1 and score 0 so the tensors stay rectangular.
+// -1 and score 0 so the tensors stay rectangular. Only the outputs asked for (the request's
+// "outputs") are written.
 std::string write_infer_response(std::string_view model, std::uint64_t version, std::string_view id,
-                                 std::uint32_t k, std::span<const engine::Prediction> predictions);
+                                 std::uint32_t k, std::span<const engine::Prediction> predictions,
+                                 bool labels = true, bool scores = true);
 
 // {"error": "..."}
 std::string write_error(std::string_view message);

@@ -17,33 +17,53 @@ bool consume(std::string_view& s, std::string_view prefix) {
 }  // namespace
 
 Route match_route(std::string_view path) {
-  if (path == "/metrics") return {Endpoint::kMetrics, "", "GET"};
-  if (path == "/v2" || path == "/v2/") return {Endpoint::kServerMetadata, "", "GET"};
-  if (path == "/v2/health/live") return {Endpoint::kLive, "", "GET"};
-  if (path == "/v2/health/ready") return {Endpoint::kReady, "", "GET"};
+  if (path == "/metrics") return {Endpoint::kMetrics, "", "GET", ""};
+  if (path == "/v2" || path == "/v2/") return {Endpoint::kServerMetadata, "", "GET", ""};
+  if (path == "/v2/health/live") return {Endpoint::kLive, "", "GET", ""};
+  if (path == "/v2/health/ready") return {Endpoint::kReady, "", "GET", ""};
   std::string_view rest = path;
   if (consume(rest, "/v1/models/")) {
-    if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-      const std::string_view name = rest.substr(0, colon), verb = rest.substr(colon + 1);
-      if (!valid_name(name)) return {};
-      if (verb == "predict") return {Endpoint::kPredict, std::string(name), "POST"};
-      if (verb == "reload") return {Endpoint::kReload, std::string(name), "POST"};
+    // NAME[/versions/V][/metadata | :verb]
+    std::string_view verb;
+    const auto colon = rest.rfind(':');
+    const bool has_verb = colon != std::string_view::npos;
+    if (has_verb) {
+      verb = rest.substr(colon + 1);
+      rest = rest.substr(0, colon);
+    }
+    const bool metadata = !has_verb && rest.ends_with("/metadata");
+    if (metadata) rest.remove_suffix(std::string_view("/metadata").size());
+    std::string_view name = rest, version;
+    if (const auto v = rest.find("/versions/"); v != std::string_view::npos) {
+      name = rest.substr(0, v);
+      version = rest.substr(v + std::string_view("/versions/").size());
+      if (!valid_name(version)) return {};
+    }
+    if (!valid_name(name)) return {};
+    const std::string model(name), ver(version);
+    if (has_verb) {
+      if (verb == "predict") return {Endpoint::kPredict, model, "POST", ver};
+      if (verb == "reload" && version.empty()) return {Endpoint::kReload, model, "POST", ""};
       return {};
     }
-    if (rest.ends_with("/metadata")) {
-      rest.remove_suffix(std::string_view("/metadata").size());
-      return valid_name(rest) ? Route{Endpoint::kModelMetadata, std::string(rest), "GET"} : Route{};
-    }
-    return valid_name(rest) ? Route{Endpoint::kModelStatus, std::string(rest), "GET"} : Route{};
+    return {metadata ? Endpoint::kModelMetadata : Endpoint::kModelStatus, model, "GET", ver};
   }
   if (consume(rest, "/v2/models/")) {
+    // NAME[/versions/V][/infer | /ready]
     const auto slash = rest.find('/');
     const std::string_view name = rest.substr(0, slash);
     if (!valid_name(name)) return {};
-    if (slash == std::string_view::npos) return {Endpoint::kV2Model, std::string(name), "GET"};
-    const std::string_view tail = rest.substr(slash);
-    if (tail == "/infer") return {Endpoint::kInfer, std::string(name), "POST"};
-    if (tail == "/ready") return {Endpoint::kV2ModelReady, std::string(name), "GET"};
+    std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash), version;
+    if (consume(tail, "/versions/")) {
+      const auto end = tail.find('/');
+      version = tail.substr(0, end);
+      tail = end == std::string_view::npos ? "" : tail.substr(end);
+      if (!valid_name(version)) return {};
+    }
+    const std::string model(name), ver(version);
+    if (tail.empty()) return {Endpoint::kV2Model, model, "GET", ver};
+    if (tail == "/infer") return {Endpoint::kInfer, model, "POST", ver};
+    if (tail == "/ready") return {Endpoint::kV2ModelReady, model, "GET", ver};
   }
   return {};
 }

@@ -8,6 +8,8 @@ namespace glide::server {
 
 enum class Endpoint {
   kUnknown,
+  // Each model path may name the version: /v1/models/{name}/versions/{v}..., and
+  // /v2/models/{name}/versions/{v}... (not :reload, which makes a new version).
   kPredict,         // POST /v1/models/{name}:predict
   kReload,          // POST /v1/models/{name}:reload
   kModelStatus,     // GET  /v1/models/{name}
@@ -25,6 +27,7 @@ struct Route {
   Endpoint endpoint = Endpoint::kUnknown;
   std::string model;        // empty for server-wide endpoints
   const char* method = "";  // the method the endpoint takes
+  std::string version;      // the version the path names (empty: the one served)
 };
 
 Route match_route(std::string_view path);

@@ -86,11 +86,15 @@ TEST_CASE("v2 tensors: indices, values, offsets") {
   CHECK(r.instance(0).size() == 2);
   CHECK(r.instance(1).ids[0] == 7);
   CHECK(r.instance(1).values[0] == 3.0f);
+  // Each input's shape is its data's length, as the protocol asks.
   auto body = [](const std::string& idx, const std::string& off, const char* type = "INT32") {
+    auto shape = [](const std::string& data) {
+      return nlohmann::json::array({nlohmann::json::parse(data).size()}).dump();
+    };
     return std::string(R"({"inputs": [{"name": "indices", "datatype": ")") + type +
-           R"(", "data": )" + idx +
-           R"(}, {"name": "values", "datatype": "FP32", "data": [1, 1, 1]}, {"name": "offsets", "datatype": "INT32", "data": )" +
-           off + "}]}";
+           R"(", "shape": )" + shape(idx) + R"(, "data": )" + idx +
+           R"(}, {"name": "values", "datatype": "FP32", "shape": [3], "data": [1, 1, 1]}, {"name": "offsets", "datatype": "INT32", "shape": )" +
+           shape(off) + R"(, "data": )" + off + "}]}";
   };
   CHECK(error_of(body("[1, 2, 3]", "[0, 1, 3]"), true) == "");
   CHECK(error_of(body("[1, 200, 3]", "[0, 1, 3]"), true) ==
@@ -151,4 +155,112 @@ TEST_CASE("the answer is bounded: k and instances x k over the limits are 400s n
   // Without limits (0) the same requests parse.
   const InputLimits open{100, 50000, 5};
   CHECK(parse_predict_request(R"({"k": 801, "instances": [)" + five + "]}", open).k == 801);
+}
+
+namespace {
+// A v2 body with one instance {1: 0.5, 2: 1}; `indices_shape` and `extra` (top-level members,
+// with a leading comma) vary.
+std::string infer_body(const std::string& indices_shape, const std::string& extra = "") {
+  return R"({"inputs": [{"name": "indices", "datatype": "INT32", "shape": )" + indices_shape +
+         R"(, "data": [1, 2]}, {"name": "values", "datatype": "FP32", "shape": [2], "data": [0.5, 1]},)"
+         R"( {"name": "offsets", "datatype": "INT64", "shape": [2], "data": [0, 2]}])" +
+         extra + "}";
+}
+}  // namespace
+
+TEST_CASE("v2 shapes must agree with the data: negative, wrong rank or wrong size is a 400") {
+  CHECK(error_of(infer_body("[2]"), true) == "");
+  CHECK(error_of(infer_body("[-2]"), true) ==
+        "input \"indices\": shape [-2] must hold non-negative integers");
+  CHECK(error_of(infer_body("[1,2]"), true) ==
+        "input \"indices\": shape [1,2] has rank 2 (this input is a vector: rank 1)");
+  CHECK(error_of(infer_body("[]"), true) ==
+        "input \"indices\": shape [] has rank 0 (this input is a vector: rank 1)");
+  CHECK(error_of(infer_body("[3]"), true) ==
+        "input \"indices\": shape [3] says 3 elements but \"data\" holds 2");
+  CHECK(error_of(infer_body("\"x\""), true) == "input \"indices\": needs \"shape\": [n]");
+  // Nested data counts its elements.
+  CHECK(
+      error_of(
+          R"({"inputs": [{"name": "indices", "datatype": "INT32", "shape": [2], "data": [[1], [2]]},
+      {"name": "values", "datatype": "FP32", "shape": [3], "data": [0.5, 1]},
+      {"name": "offsets", "datatype": "INT64", "shape": [2], "data": [0, 2]}]})",
+          true) == "input \"values\": shape [3] says 3 elements but \"data\" holds 2");
+}
+
+TEST_CASE("v2 outputs: only the named ones, an unknown name is a 400 naming it") {
+  auto parsed = parse_infer_request(infer_body("[2]"), kLimits);
+  CHECK((parsed.want_labels && parsed.want_scores));
+  parsed = parse_infer_request(infer_body("[2]", R"(, "outputs": [{"name": "scores"}])"), kLimits);
+  CHECK((!parsed.want_labels && parsed.want_scores));
+  parsed = parse_infer_request(infer_body("[2]", R"(, "outputs": [{"name": "labels"}])"), kLimits);
+  CHECK((parsed.want_labels && !parsed.want_scores));
+  CHECK(error_of(infer_body("[2]", R"(, "outputs": [{"name": "probs"}])"), true) ==
+        "outputs: unknown output \"probs\" (known: labels, scores)");
+  std::vector<engine::Prediction> p(1);
+  p[0] = {{4, 9}, {0.75f, 0.25f}};
+  const auto scores_only =
+      nlohmann::json::parse(write_infer_response("m", 1, "", 2, p, false, true));
+  REQUIRE(scores_only["outputs"].size() == 1);
+  CHECK(scores_only["outputs"][0]["name"] == "scores");
+  CHECK(scores_only["outputs"][0]["data"] == nlohmann::json({0.75, 0.25}));
+  const auto labels_only =
+      nlohmann::json::parse(write_infer_response("m", 1, "", 2, p, true, false));
+  REQUIRE(labels_only["outputs"].size() == 1);
+  CHECK(labels_only["outputs"][0]["data"] == nlohmann::json({4, 9}));
+}
+
+TEST_CASE("unknown keys are 400s naming the key (v1, v2, parameters, instances, tensors)") {
+  CHECK(error_of(R"({"instances": [{"features": {}}], "topk": 3})") ==
+        "unknown key \"topk\" (known: instances, inputs, k, mode, signature_name)");
+  CHECK(error_of(R"({"instances": [{"features": {}}, {"features": {}, "weight": 1}]})") ==
+        "instance 1: unknown key \"weight\" (known: indices, values, features)");
+  CHECK(error_of(R"({"instances": [{"features": {}, "indices": [], "values": []}]})")
+            .find("not both") != std::string::npos);
+  CHECK(error_of(infer_body("[2]", R"(, "topk": 3)"), true) ==
+        "unknown key \"topk\" (known: id, inputs, outputs, parameters)");
+  CHECK(error_of(infer_body("[2]", R"(, "parameters": {"k": 1, "topk": 3})"), true) ==
+        "parameters: unknown key \"topk\" (known: k, mode)");
+  CHECK(error_of(infer_body("[2]", R"(, "outputs": [{"name": "labels", "binary": true}])"), true) ==
+        "output \"labels\": unknown key \"binary\" (known: name)");
+  CHECK(
+      error_of(R"({"inputs": [{"name": "weights", "datatype": "FP32", "shape": [0], "data": []}]})",
+               true) == "inputs: unknown input \"weights\" (known: indices, values, offsets)");
+  CHECK(
+      error_of(
+          R"({"inputs": [{"name": "indices", "datatype": "INT32", "shape": [0], "data": [], "dims": 1},
+      {"name": "values", "datatype": "FP32", "shape": [0], "data": []},
+      {"name": "offsets", "datatype": "INT64", "shape": [1], "data": [0]}]})",
+          true) == "input \"indices\": unknown key \"dims\" (known: name, datatype, shape, data)");
+  CHECK(error_of(R"({"instances": [{"features": {}}], "signature_name": "serving_default"})") ==
+        "");
+  CHECK(error_of(R"({"instances": [{"features": {}}], "signature_name": "classify"})") ==
+        "signature_name \"classify\" is not served (signatures: serving_default)");
+}
+
+TEST_CASE("v1 columnar \"inputs\" reads like the same \"instances\"") {
+  const auto rows = parse_predict_request(
+      R"({"instances": [{"indices": [3, 7], "values": [0.5, -1.25]}, {"indices": [9], "values": [2]}], "k": 3})",
+      kLimits);
+  const auto columns = parse_predict_request(
+      R"({"inputs": {"indices": [[3, 7], [9]], "values": [[0.5, -1.25], [2]]}, "k": 3})", kLimits);
+  CHECK(columns.offsets == rows.offsets);
+  CHECK(columns.ids == rows.ids);
+  CHECK(columns.values == rows.values);
+  CHECK(columns.k == 3);
+  const auto features = parse_predict_request(
+      R"({"inputs": {"features": [{"3": 0.5, "7": -1.25}, {"9": 2}]}, "k": 3})", kLimits);
+  CHECK(features.offsets == rows.offsets);
+  CHECK(features.ids == rows.ids);
+  CHECK(features.values == rows.values);
+  CHECK(error_of(R"({"inputs": {"indices": [[3], [200]], "values": [[1], [1]]}})") ==
+        "instance 1: feature id 200 is out of range (the model has 100 features)");
+  CHECK(error_of(R"({"inputs": {"indices": [[3], [2]], "values": [[1]]}})") ==
+        "inputs: 2 instances of \"indices\" but 1 of \"values\"");
+  CHECK(error_of(R"({"inputs": {"indices": [[3]], "values": [[1]], "mask": [[1]]}})") ==
+        "inputs: unknown key \"mask\" (known: indices, values, features)");
+  CHECK(error_of(R"({"inputs": {"indices": [], "values": []}})") == "\"inputs\" has no instances");
+  CHECK(error_of(R"({"inputs": {"features": [{}]}, "instances": [{"features": {}}]})")
+            .find("not both") != std::string::npos);
+  CHECK(error_of(R"({"inputs": [[3]]})").find("\"inputs\" must be an object") == 0);
 }
