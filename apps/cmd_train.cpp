@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -30,9 +33,24 @@ namespace glide::cli {
 
 namespace {
 
-std::atomic<bool> g_stop{false};
+// Ctrl-C (or SIGTERM) stops training after the current batch, then the model is saved. Killing
+// the process half-way through that save would leave the previous file (saves are atomic) without
+// a word, so a signal after the first, or one during the final save, says what is going on; the
+// next one abandons the save, saying so.
+std::atomic<bool> g_stop{false}, g_saving{false}, g_save_warned{false};
+char g_save_note[640], g_abandon_note[640];  // formatted before the handler is installed
+void write_note(const char* note) {
+  for (std::size_t done = 0, n = std::strlen(note); done < n;) {
+    const ssize_t w = ::write(STDERR_FILENO, note + done, n - done);
+    if (w <= 0) return;
+    done += static_cast<std::size_t>(w);
+  }
+}
 extern "C" void on_interrupt(int) {
-  g_stop.store(true);
+  if (!g_stop.exchange(true) && !g_saving.load()) return;  // the first stops training
+  if (!g_save_warned.exchange(true)) return write_note(g_save_note);
+  write_note(g_abandon_note);
+  _exit(130);
 }
 
 void print_eval(const char* what, const engine::EvalResult& e) {
@@ -232,11 +250,15 @@ int cmd_train(int argc, char** argv) {
             << std::flush;
     }
   };
+  std::snprintf(g_save_note, sizeof g_save_note,
+                "\nsaving the model to %s; press Ctrl-C again to abandon the save\n",
+                out_path.c_str());
+  std::snprintf(g_abandon_note, sizeof g_abandon_note,
+                "\nsave abandoned: %s is as it was before this run\n", out_path.c_str());
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   const engine::FitProgress done = engine::fit(*net, trainer, train, config.train, fo);
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  g_saving.store(true);
   char extra[96];
   std::snprintf(extra, sizeof extra, "loss %.4f", done.loss);
   progress.finish(done.samples, extra);
@@ -260,6 +282,8 @@ int cmd_train(int argc, char** argv) {
     engine::save_model(rescue, *net, config, state, so);
     fail(std::string(e.what()) + "; the trained model was saved to " + rescue + " instead");
   }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   print_training_summary(done, done.samples - fo.start_samples, trainer.times());
   if (caches) {
     std::printf("caches: %llu rows in %.1f s (%.1f%% of training time)\n",

@@ -79,6 +79,7 @@ void save_model(const std::string& path, const Network& net, const Config& confi
 
 LoadedModel load_model(const std::string& path, bool optimizer_state) {
   ModelFileReader r(path);
+  r.require_finite_floats();  // every parameter and optimizer moment, the output layer's too
   LoadedModel out;
   out.config = config_from_json(r.read_json("config"), path + ": section 'config'");
   try {

@@ -106,8 +106,14 @@ class ModelFileReader {
   // Throws "FILE: no section 'x'".
   const TensorInfo& info(std::string_view name) const;
 
+  // From now on read_into refuses f32 and bf16 sections holding a NaN or an infinity (a model's
+  // parameters: a file saved from a diverged run must not load and serve garbage). The format
+  // itself allows any bits.
+  void require_finite_floats() { require_finite_ = true; }
+
   // Decompresses section `name` into `out` after checking that it has dtype `expected_dtype` and
-  // shape `expected_shape` and that `out` has exactly its size; verifies the checksum.
+  // shape `expected_shape` and that `out` has exactly its size; verifies the checksum (and the
+  // values, after require_finite_floats()).
   void read_into(std::string_view name, DType expected_dtype,
                  std::span<const std::uint64_t> expected_shape, std::span<std::byte> out) const;
   // Any section's payload as bytes, whatever its dtype.
@@ -134,6 +140,7 @@ class ModelFileReader {
   std::span<const std::byte> memory_;
   std::uint64_t file_size_ = 0;
   std::uint32_t version_ = 0;
+  bool require_finite_ = false;
   std::vector<TensorInfo> infos_;
   std::vector<Layout> layouts_;
 };

@@ -1,11 +1,38 @@
 #include "hashing/bucket_tables.h"
 
+#include <sys/mman.h>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <new>
+#include <utility>
 
 #include "common/error.h"
 
 namespace glide::hashing {
+
+MappedBlock::MappedBlock(std::size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  // Random bucket reads run faster on 2 MB pages; a refusal is harmless (4 KB pages then).
+  if (bytes >= (std::size_t{4} << 20)) madvise(p, bytes, MADV_HUGEPAGE);
+  data_ = p;
+}
+
+MappedBlock::MappedBlock(MappedBlock&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+
+MappedBlock& MappedBlock::operator=(MappedBlock&& o) noexcept {
+  std::swap(data_, o.data_);
+  std::swap(bytes_, o.bytes_);
+  return *this;
+}
+
+MappedBlock::~MappedBlock() {
+  if (data_) munmap(data_, bytes_);
+}
 
 InsertPolicy parse_insert_policy(std::string_view name) {
   if (name == "fifo") return InsertPolicy::kFifo;
@@ -26,11 +53,36 @@ BucketTables::BucketTables(std::uint32_t num_tables, std::uint32_t range_pow,
   if (num_tables == 0 || range_pow > 30 || capacity_ == 0)
     fail("table config", "need L >= 1, range_pow <= 30 and bucket_capacity >= 1");
   const std::size_t buckets = std::size_t{num_tables} << range_pow;
-  ids_ = AlignedArray<std::uint32_t>(buckets * capacity_);
-  counts_ = AlignedArray<std::uint32_t>(buckets);
+  const std::size_t ids_offset = (buckets * sizeof(std::uint32_t) + 63) / 64 * 64;
+  block_ = MappedBlock(ids_offset + buckets * capacity_ * sizeof(std::uint32_t));
+  counts_ = static_cast<std::uint32_t*>(block_.data());
+  ids_ = reinterpret_cast<std::uint32_t*>(static_cast<char*>(block_.data()) + ids_offset);
   table_rng_.reserve(num_tables);
   for (std::uint32_t t = 0; t < num_tables; ++t)
     table_rng_.emplace_back(derive_seed(config.seed, t));
+}
+
+BucketTables::BucketTables(BucketTables&& o) noexcept
+    : num_tables_(std::exchange(o.num_tables_, 0)),
+      range_pow_(std::exchange(o.range_pow_, 0)),
+      capacity_(std::exchange(o.capacity_, 0)),
+      policy_(o.policy_),
+      block_(std::move(o.block_)),
+      counts_(std::exchange(o.counts_, nullptr)),
+      ids_(std::exchange(o.ids_, nullptr)),
+      table_rng_(std::move(o.table_rng_)) {}
+
+BucketTables& BucketTables::operator=(BucketTables&& o) noexcept {
+  BucketTables taken(std::move(o));
+  std::swap(num_tables_, taken.num_tables_);
+  std::swap(range_pow_, taken.range_pow_);
+  std::swap(capacity_, taken.capacity_);
+  std::swap(policy_, taken.policy_);
+  std::swap(block_, taken.block_);
+  std::swap(counts_, taken.counts_);
+  std::swap(ids_, taken.ids_);
+  std::swap(table_rng_, taken.table_rng_);
+  return *this;
 }
 
 std::size_t BucketTables::memory_bytes_for(std::uint32_t num_tables, std::uint32_t range_pow,
@@ -41,7 +93,7 @@ std::size_t BucketTables::memory_bytes_for(std::uint32_t num_tables, std::uint32
 
 void BucketTables::insert(std::uint32_t table, std::uint32_t bucket, std::uint32_t id) {
   const std::size_t b = index(table, bucket);
-  std::uint32_t* slots = ids_.data() + b * capacity_;
+  std::uint32_t* slots = ids_ + b * capacity_;
   const std::uint32_t seen = counts_[b];
   if (seen < capacity_) {
     slots[seen] = id;
@@ -68,7 +120,7 @@ void BucketTables::insert_rows(const std::uint32_t* buckets, std::size_t num_row
 }
 
 void BucketTables::clear() {
-  for (auto& c : counts_) c = 0;
+  std::fill(counts_, counts_ + (std::size_t{num_tables_} << range_pow_), 0u);
 }
 
 }  // namespace glide::hashing

@@ -1,6 +1,9 @@
 // L hash tables of 2^range_pow buckets, each bucket a fixed-capacity array of neuron ids, all in
 // one contiguous allocation: a query reads L short contiguous runs and nothing is ever allocated
-// after construction.
+// after construction. The allocation is a private memory mapping, not a heap block, so dropping
+// the tables (a served model reloaded, a rebuilt set replacing the old one) returns the memory to
+// the system at once: heap blocks of these sizes stayed with the allocator, and a server
+// reloading a model grew by megabytes per reload.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -9,7 +12,6 @@
 #include <string_view>
 #include <vector>
 
-#include "common/aligned.h"
 #include "common/rng.h"
 
 namespace glide::hashing {
@@ -33,10 +35,29 @@ struct TableConfig {
   std::uint32_t rebuild_threads = 0;
 };
 
+// Zero-filled memory of its own mapping (2 MB huge pages advised when large), unmapped when
+// destroyed. Move-only.
+class MappedBlock {
+ public:
+  MappedBlock() = default;
+  explicit MappedBlock(std::size_t bytes);  // throws std::bad_alloc
+  MappedBlock(MappedBlock&& o) noexcept;
+  MappedBlock& operator=(MappedBlock&& o) noexcept;
+  ~MappedBlock();
+  void* data() const { return data_; }
+  std::size_t size() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
 class BucketTables {
  public:
   BucketTables() = default;
   BucketTables(std::uint32_t num_tables, std::uint32_t range_pow, const TableConfig& config);
+  BucketTables(BucketTables&& o) noexcept;
+  BucketTables& operator=(BucketTables&& o) noexcept;
 
   std::uint32_t num_tables() const { return num_tables_; }
   std::uint32_t range_pow() const { return range_pow_; }
@@ -47,7 +68,7 @@ class BucketTables {
   std::span<const std::uint32_t> bucket(std::uint32_t table, std::uint32_t bucket) const {
     const std::size_t b = index(table, bucket);
     const std::uint32_t n = counts_[b] < capacity_ ? counts_[b] : capacity_;
-    return {ids_.data() + b * capacity_, n};
+    return {ids_ + b * capacity_, n};
   }
   // How many ids were ever inserted into a bucket (>= its size).
   std::uint32_t times_inserted(std::uint32_t table, std::uint32_t bucket) const {
@@ -74,8 +95,11 @@ class BucketTables {
 
   std::uint32_t num_tables_ = 0, range_pow_ = 0, capacity_ = 0;
   InsertPolicy policy_ = InsertPolicy::kFifo;
-  AlignedArray<std::uint32_t> ids_;     // (L << range_pow) buckets x capacity
-  AlignedArray<std::uint32_t> counts_;  // insertions per bucket
+  // One block: counts_ (insertions per bucket), then ids_ ((L << range_pow) buckets x capacity,
+  // 64-byte aligned). The pointers stay valid when the block moves (the mapping does not).
+  MappedBlock block_;
+  std::uint32_t* counts_ = nullptr;
+  std::uint32_t* ids_ = nullptr;
   std::vector<Rng> table_rng_;          // reservoir draws, one stream per table
 };
 

@@ -1,6 +1,9 @@
 #include "server/model_registry.h"
 
 #include <filesystem>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace glide::server {
 
@@ -90,6 +93,13 @@ std::uint64_t ServedModel::reload() {
     // The old predictor is freed when the last batch holding its snapshot ends.
     old = std::exchange(current_, std::move(next));
   }
+  old = {};
+#ifdef __GLIBC__
+  // Hand the dropped model's heap back to the system (glibc keeps freed blocks of every size for
+  // reuse; a server reloading a 40 MB model kept ~180 MB more than it needed). A snapshot still
+  // held by a running batch is trimmed by the next reload.
+  malloc_trim(0);
+#endif
   if (metrics_) metrics_->count_reload(spec_.name, true);
   return version;
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "common/error.h"
@@ -17,6 +18,7 @@
 #include "data/gds_format.h"
 #include "engine/checkpoint.h"
 #include "engine/checksum.h"
+#include "engine/output_weights.h"
 
 using namespace glide;
 using namespace glide::engine;
@@ -430,4 +432,37 @@ TEST_CASE("writer rejects inconsistent sections") {
   CHECK(contains(error_of([&] { w.add("a", DType::kU8, {12}, data); }), "section 'a' added twice"));
   CHECK(contains(error_of([&] { w.add("", DType::kU8, {12}, data); }), "must not be empty"));
   CHECK(contains(error_of([&] { w.add("b", DType::kU8, {1, 1, 1, 1, 12}, data); }), "at most 4"));
+}
+
+TEST_CASE("a model whose parameters hold a NaN or an infinity is refused, naming file and section") {
+  Config config;
+  config.net.num_features = 30;
+  config.net.num_labels = 20;
+  config.net.hidden = {8};
+  const std::uint64_t input_count = 30 * Network(config.net).input.stride;
+  struct Case {
+    std::string section;
+    std::size_t element;
+    float value;
+  };
+  for (const Case& c : {Case{"input.weight", 17, std::numeric_limits<float>::quiet_NaN()},
+                        Case{"output.bias", 3, std::numeric_limits<float>::infinity()},
+                        Case{"output.weight", 40, -std::numeric_limits<float>::infinity()}}) {
+    CAPTURE(c.section);
+    Network net(config.net);
+    if (c.section == "input.weight") net.input.w[c.element] = c.value;
+    if (c.section == "output.bias") net.output_bias.w[c.element] = c.value;
+    if (c.section == "output.weight")
+      dynamic_cast<F32OutputMatrix&>(*net.output).params().w[c.element] = c.value;
+    const std::string path = (test_dir() / "non_finite.glide").string();
+    save_model(path, net, config, TrainingState{});
+    const std::string e = error_of([&] { load_model(path); });
+    CHECK(contains(e, path + ": section '" + c.section + "' holds a non-finite value (NaN or "
+                              "infinity) at element "));
+    if (c.section == "input.weight")
+      CHECK(contains(e, "element 17 of " + std::to_string(input_count) + ":"));
+    // The container itself carries any bits: the raw section still reads.
+    const ModelFileReader raw(path);
+    CHECK_NOTHROW((void)raw.read_bytes(c.section));
+  }
 }
