@@ -24,26 +24,6 @@ std::string error_of(const httplib::Result& r) {
   return json::parse(r->body).value("error", std::string());
 }
 
-json infer_body(const std::vector<Input>& xs, std::uint32_t k) {
-  std::vector<std::uint32_t> ids;
-  std::vector<float> values;
-  std::vector<std::uint64_t> offsets{0};
-  for (const auto& x : xs) {
-    ids.insert(ids.end(), x.ids.begin(), x.ids.end());
-    values.insert(values.end(), x.values.begin(), x.values.end());
-    offsets.push_back(ids.size());
-  }
-  return {
-      {"parameters", {{"k", k}}},
-      {"inputs",
-       {{{"name", "indices"}, {"datatype", "INT32"}, {"shape", {ids.size()}}, {"data", ids}},
-        {{"name", "values"}, {"datatype", "FP32"}, {"shape", {values.size()}}, {"data", values}},
-        {{"name", "offsets"},
-         {"datatype", "INT64"},
-         {"shape", {offsets.size()}},
-         {"data", offsets}}}}};
-}
-
 // Every sample of a /metrics body: "name{labels}" -> value.
 std::map<std::string, double> samples(const std::string& body) {
   std::map<std::string, double> out;

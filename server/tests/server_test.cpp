@@ -60,24 +60,8 @@ TEST_CASE("predictions over HTTP equal Predictor::predict (v1 and v2, exact and 
     CHECK(same(json::parse(r->body)["predictions"][i], want_sampled[i]));
 
   // KServe v2 tensors.
-  std::vector<std::uint32_t> ids;
-  std::vector<float> values;
-  std::vector<std::uint64_t> offsets{0};
-  for (const auto& x : xs) {
-    ids.insert(ids.end(), x.ids.begin(), x.ids.end());
-    values.insert(values.end(), x.values.begin(), x.values.end());
-    offsets.push_back(ids.size());
-  }
-  const json infer = {
-      {"id", "q1"},
-      {"parameters", {{"k", 5}}},
-      {"inputs",
-       {{{"name", "indices"}, {"datatype", "INT32"}, {"shape", {ids.size()}}, {"data", ids}},
-        {{"name", "values"}, {"datatype", "FP32"}, {"shape", {values.size()}}, {"data", values}},
-        {{"name", "offsets"},
-         {"datatype", "INT64"},
-         {"shape", {offsets.size()}},
-         {"data", offsets}}}}};
+  json infer = infer_body(xs, 5);
+  infer["id"] = "q1";
   r = post(server, "/v2/models/m/infer", infer.dump());
   REQUIRE(r);
   REQUIRE(r->status == 200);
