@@ -11,8 +11,8 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
-#include "common/timing.h"
 #include "common/error.h"
+#include "common/timing.h"
 #include "data/gds_format.h"
 #include "data/synth_xc.h"
 #include "data/xc_reader.h"

@@ -208,7 +208,8 @@ int bench_train(int argc, char** argv) {
       by_precision ? parse_list(r["precisions"].as<std::string>(), "precisions",
                                 [&](const std::string& precision) {
                                   engine::TrainConfig t = config.train;
-                                  t.precision = engine::parse_enum<engine::TrainPrecision>(precision, "--precisions");
+                                  t.precision = engine::parse_enum<engine::TrainPrecision>(
+                                      precision, "--precisions");
                                   engine::validate(t);
                                   return precision;
                                 })

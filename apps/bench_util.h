@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "common/timing.h"
 #include "common/error.h"
+#include "common/timing.h"
 #include "data/dataset.h"
 #include "engine/config.h"
 #include "engine/fit.h"

@@ -8,9 +8,9 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
-#include "common/timing.h"
 #include "common/error.h"
 #include "common/file_util.h"
+#include "common/timing.h"
 #include "data/dataset_io.h"
 #include "data/stats.h"
 #include "data/synth_rec.h"

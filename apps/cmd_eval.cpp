@@ -71,8 +71,8 @@ int cmd_eval(int argc, char** argv) {
   bool header_printed = false;
   auto report = [&](const char* name, const engine::EvalResult& e) {
     if (!std::exchange(header_printed, true))
-      std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s\n", "mode", "P@1", "P@3", "P@5",
-                  "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point");
+      std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s\n", "mode", "P@1", "P@3", "P@5", "nDCG@1",
+                  "nDCG@3", "nDCG@5", "ms/point", "scored/point");
     std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f\n", name, e.precision[0],
                 e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
                 1e3 * e.seconds_per_point(), e.mean_scored);

@@ -43,11 +43,11 @@ int cmd_serve(int argc, char** argv) {
       "max-body-bytes", "largest request body (413 above)",
       cxxopts::value<std::size_t>()->default_value(std::to_string(64 << 20)))(
       "max-k", "most labels an instance may ask for (400 above)",
-      cxxopts::value<std::uint32_t>()->default_value(std::to_string(server::ServerOptions{}.max_k)))(
+      cxxopts::value<std::uint32_t>()->default_value(
+          std::to_string(server::ServerOptions{}.max_k)))(
       "max-response-labels", "most labels (instances x k) one request may ask for (400 above)",
-      cxxopts::value<std::uint64_t>()->default_value(
-          std::to_string(server::ServerOptions{}.max_response_labels)))(
-      "no-batching", "same as --max-batch 1")(
+      cxxopts::value<std::uint64_t>()->default_value(std::to_string(
+          server::ServerOptions{}.max_response_labels)))("no-batching", "same as --max-batch 1")(
       "no-lsh", "skip the LSH tables (less memory; sampled mode then answers 400)")(
       "cache-layers", "hidden layers (0-based, comma-separated) with a cache; default: the last",
       cxxopts::value<std::string>()->default_value(""))(

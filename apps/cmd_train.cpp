@@ -3,9 +3,9 @@
 // layers (cache/training_caches.h), saved in the model file.
 #include <tbb/global_control.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
-#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -67,8 +67,8 @@ std::string training_line(const engine::Config& c) {
   for (std::size_t l = 0; l < c.net.hidden.size(); ++l)
     line += " -> " + std::to_string(c.net.hidden[l]) + (c.net.hidden_sampled(l) ? " (lsh)" : "");
   char buf[160];
-  std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling, %g epoch(s), lr %g",
-                c.net.num_labels, engine::name(c.net.sampling), c.train.epochs, c.train.lr);
+  std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling, %g epoch(s), lr %g", c.net.num_labels,
+                engine::name(c.net.sampling), c.train.epochs, c.train.lr);
   return line + buf;
 }
 
@@ -92,9 +92,8 @@ void print_training_summary(const engine::FitProgress& done, std::uint64_t sampl
     std::snprintf(buf, sizeof buf,
                   "; time split: select %.1f%%, forward %.1f%%, loss %.1f%%, backward+update "
                   "%.1f%%, table refresh %.1f%%",
-                  100 * t.select / t.total(), 100 * t.forward / t.total(),
-                  100 * t.loss / t.total(), 100 * t.backward / t.total(),
-                  100 * t.refresh / t.total());
+                  100 * t.select / t.total(), 100 * t.forward / t.total(), 100 * t.loss / t.total(),
+                  100 * t.backward / t.total(), 100 * t.refresh / t.total());
     line += buf;
   }
   std::printf("%s\n", line.c_str());
@@ -121,7 +120,7 @@ int cmd_train(int argc, char** argv) {
       "cache-budget", "most of the training time the caches may take",
       cxxopts::value<double>()->default_value("0.02"))("q,quiet", "no progress line")(
       "verbose", "print the whole effective config (JSON) when training starts")("h,help",
-                                                                                  "this help");
+                                                                                 "this help");
   add_config_flags(o);
   add_cache_switch(o, "train learned caches alongside the model and save them in it");
   add_cache_flags(o);
@@ -220,8 +219,8 @@ int cmd_train(int argc, char** argv) {
   auto eval_record = [&](const engine::FitProgress& p, const engine::EvalResult& e) {
     return nlohmann::json{
         {"type", "eval"},       {"seconds", wall_seconds(p)}, {"samples", p.samples},
-        {"epoch", p.epoch},     {"p1", e.precision[0]}, {"p3", e.precision[2]},
-        {"p5", e.precision[4]}, {"points", e.points},   {"eval_seconds", e.seconds}};
+        {"epoch", p.epoch},     {"p1", e.precision[0]},       {"p3", e.precision[2]},
+        {"p5", e.precision[4]}, {"points", e.points},         {"eval_seconds", e.seconds}};
   };
   engine::FitOptions fo;
   fo.test = test.num_points() ? &test : nullptr;

@@ -111,7 +111,8 @@ void add_config_flags(cxxopts::Options& o) {
             char buf[32];
             std::snprintf(buf, sizeof buf, "%g", engine::HiddenSampling{}.sparsity);
             return std::string(buf);
-          }() + ")",
+          }() +
+          ")",
       cxxopts::value<double>());
   const nlohmann::json defaults = nlohmann::json::parse(engine::to_json(engine::Config{}));
   for (const engine::ConfigFlag& f : engine::config_flags()) add_flag(o, f, defaults);

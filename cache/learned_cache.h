@@ -76,8 +76,8 @@ class CacheModel {
  public:
   // `sketch` (0: none; ignored unless below dim): rows live in a CountSketch this wide. No
   // defaults: the defaults of a cache are CacheOptions', and the loader passes the file's.
-  CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::uint32_t> hot,
-             CacheForm form, std::uint32_t sketch);
+  CacheModel(std::uint32_t layer, std::uint32_t dim, std::vector<std::uint32_t> hot, CacheForm form,
+             std::uint32_t sketch);
 
   // Confidence of the best class; when it is a hot label fills `out` with the top-k hot labels
   // (best first) and their probabilities and returns true via *hot. `scratch` holds the logits.

@@ -80,8 +80,7 @@ DatasetStats compute_stats(const Dataset& data) {
   }
   const std::vector<std::uint64_t> label_counts = counts_of_used_ids(data.label_ids, s.labels);
   s.labels_never_seen = s.labels - label_counts.size();
-  s.features_never_seen =
-      s.features - counts_of_used_ids(data.feature_ids, s.features).size();
+  s.features_never_seen = s.features - counts_of_used_ids(data.feature_ids, s.features).size();
   s.zipf_exponent = fit_zipf_exponent(label_counts);  // unused labels do not enter the fit
   if (s.labels) {
     // The quantiles of all labels' counts: the unused ones are the zeros in front.

@@ -72,17 +72,15 @@ BatchResult FitRun::step() {
   p_.batches = trainer_.batches();
   loss_avg_ = std::isnan(loss_avg_) ? r.loss : 0.98 * loss_avg_ + 0.02 * r.loss;
   p_.loss = loss_avg_;
-  p_.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count() -
-      p_.eval_seconds;
+  p_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count() -
+               p_.eval_seconds;
   p_.epoch = static_cast<double>(p_.samples) / n_;
   p_.samples_per_second = p_.seconds > 0 ? run_samples_ / p_.seconds : 0;
   const double by_samples =
       p_.samples_per_second > 0 ? (total_ - p_.samples) / p_.samples_per_second : 0;
-  p_.eta_seconds =
-      train_.max_seconds > 0
-          ? std::min(by_samples, train_.max_seconds - p_.seconds - p_.eval_seconds)
-          : by_samples;
+  p_.eta_seconds = train_.max_seconds > 0
+                       ? std::min(by_samples, train_.max_seconds - p_.seconds - p_.eval_seconds)
+                       : by_samples;
   if (options_.on_progress) options_.on_progress(p_);
   const bool epoch_end = p_.samples % n_ == 0;
   if ((train_.eval_every && p_.batches % train_.eval_every == 0) ||

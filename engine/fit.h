@@ -15,9 +15,9 @@
 namespace glide::engine {
 
 struct FitProgress {
-  double epoch = 0;               // fractional epochs done
-  std::uint64_t batches = 0;      // since the start of training (resumes included)
-  std::uint64_t samples = 0;      // likewise
+  double epoch = 0;           // fractional epochs done
+  std::uint64_t batches = 0;  // since the start of training (resumes included)
+  std::uint64_t samples = 0;  // likewise
   // Training time of this run: wall time less the evaluations', so that rates and time budgets
   // mean the same with and without --test.
   double seconds = 0;
@@ -25,7 +25,7 @@ struct FitProgress {
   double loss = 0;                // moving average of batch losses
   double samples_per_second = 0;  // this run, over its training time
   double eta_seconds = 0;         // training time left
-  bool evaluated = false;  // the fields below are from an evaluation done at this point
+  bool evaluated = false;         // the fields below are from an evaluation done at this point
   EvalResult eval;
 };
 

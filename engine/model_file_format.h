@@ -21,7 +21,8 @@ inline constexpr std::uint64_t kHeaderChecksumOffset = 56;
 inline constexpr std::size_t kMaxRank = 4;
 // name length (u16) + dtype (u8) + rank (u8) + flags (u32) + 4 dims + offset + stored + raw
 // (u64 each) + chunk_bytes (u32) + checksum (u64); the name's bytes come on top.
-inline constexpr std::uint64_t kTocEntryFixedBytes = 2 + 1 + 1 + 4 + 8 * kMaxRank + 8 + 8 + 8 + 4 + 8;
+inline constexpr std::uint64_t kTocEntryFixedBytes =
+    2 + 1 + 1 + 4 + 8 * kMaxRank + 8 + 8 + 8 + 4 + 8;
 inline constexpr std::uint64_t kChunkHeaderBytes = 8;  // stored size (u32) + encoding (u32)
 inline constexpr std::uint32_t kMaxChunkBytes = 64u << 20;
 inline constexpr std::uint32_t kEncodingRaw = 0;
@@ -110,7 +111,7 @@ inline std::string quoted(std::string_view name) {
 
 // Product of `shape` times `element_bytes`; false on overflow.
 inline bool shape_bytes(std::span<const std::uint64_t> shape, std::uint64_t element_bytes,
-                 std::uint64_t& bytes) {
+                        std::uint64_t& bytes) {
   std::uint64_t n = element_bytes;
   for (std::uint64_t d : shape) {
     if (d != 0 && n > UINT64_MAX / d) return false;
@@ -123,6 +124,5 @@ inline bool shape_bytes(std::span<const std::uint64_t> shape, std::uint64_t elem
 inline std::uint64_t chunk_count(std::uint64_t raw_bytes, std::uint32_t chunk_bytes) {
   return raw_bytes == 0 ? 0 : (raw_bytes - 1) / chunk_bytes + 1;
 }
-
 
 }  // namespace glide::engine::model_format

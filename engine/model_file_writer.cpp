@@ -54,7 +54,6 @@ void encode_chunk(ZSTD_CCtx* cctx, int level, std::span<const std::byte> chunk,
   }
 }
 
-
 }  // namespace
 
 ModelFileWriter::ModelFileWriter(std::string path, ModelFileWriteOptions options)
@@ -206,6 +205,5 @@ void ModelFileWriter::commit() {
 }
 
 // ================================ Reader ================================
-
 
 }  // namespace glide::engine

@@ -51,10 +51,10 @@ void check_fits_in_memory(const NetworkConfig& c, const NetworkStorage& storage)
                          std::to_string(h[l]) + " x hidden[" + std::to_string(l - 1) + "] " +
                          std::to_string(h[l - 1]) + ")",
                      per_weight * h[l] * static_cast<double>(h[l - 1])});
-  parts.push_back({"the output layer (num_labels " + std::to_string(c.num_labels) + " x hidden " +
-                       std::to_string(h.back()) + ")",
-                   per_weight * c.num_labels *
-                       (storage.f32_output ? static_cast<double>(h.back()) + 1 : 1.0)});
+  parts.push_back(
+      {"the output layer (num_labels " + std::to_string(c.num_labels) + " x hidden " +
+           std::to_string(h.back()) + ")",
+       per_weight * c.num_labels * (storage.f32_output ? static_cast<double>(h.back()) + 1 : 1.0)});
   double total = 0;
   const Part* largest = &parts.front();
   for (const Part& p : parts) {
@@ -65,8 +65,7 @@ void check_fits_in_memory(const NetworkConfig& c, const NetworkStorage& storage)
   if (memory > 0 && total > memory)
     fail("network too large: " + largest->what + " needs " + format_bytes(largest->bytes) +
          (storage.moments ? " with its optimizer state" : "") + ", the whole network " +
-         format_bytes(total) + ", more than this machine's " + format_bytes(memory) +
-         " of memory");
+         format_bytes(total) + ", more than this machine's " + format_bytes(memory) + " of memory");
 }
 
 }  // namespace

@@ -36,8 +36,8 @@ struct HiddenActivations {
   std::vector<AlignedArray<float>> layers;
   std::vector<std::size_t> strides;
   std::vector<SampledLayerPairs> sampled;  // [l]: used when layer l is sampled
-  std::size_t batch = 0;     // rows of the current batch (what backward passes visit)
-  std::size_t capacity = 0;  // rows allocated: the largest batch so far
+  std::size_t batch = 0;                   // rows of the current batch (what backward passes visit)
+  std::size_t capacity = 0;                // rows allocated: the largest batch so far
   const float* row(std::size_t l, std::size_t s) const { return layers[l].data() + s * strides[l]; }
   float* row(std::size_t l, std::size_t s) { return layers[l].data() + s * strides[l]; }
   const float* last(std::size_t s) const { return row(layers.size() - 1, s); }

@@ -200,7 +200,11 @@ void update_f32_row(const Kernels& k, bool sgd, ParamMatrix& W, std::uint32_t j,
 class Fp32Ops final : public OutputLayerOps {
  public:
   Fp32Ops(ParamMatrix& W, const ParamVector& bias, const TrainConfig& c)
-      : W_(W), bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == Optimizer::kSgd) {}
+      : W_(W),
+        bias_(bias),
+        k_(kernels()),
+        bk_(bf16_kernels()),
+        sgd_(c.optimizer == Optimizer::kSgd) {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     H_ = H;
     stride_ = stride;
@@ -375,13 +379,15 @@ class Bf16Ops final : public Bf16ActBase {
 
 OutputStorage training_storage(const TrainConfig& config) {
   if (config.precision == TrainPrecision::kBF16) return {.precision = Precision::kBF16};
-  if (config.precision == TrainPrecision::kBF16W) return {.precision = Precision::kBF16, .f32_moments = true};
+  if (config.precision == TrainPrecision::kBF16W)
+    return {.precision = Precision::kBF16, .f32_moments = true};
   return {.precision = Precision::kF32};  // fp32 and bf16-act
 }
 
 std::unique_ptr<OutputLayerOps> make_f32_ops(ParamMatrix& W, const ParamVector& bias,
                                              const TrainConfig& config) {
-  if (config.precision == TrainPrecision::kBF16Act) return std::make_unique<Bf16ActOps>(W, bias, config);
+  if (config.precision == TrainPrecision::kBF16Act)
+    return std::make_unique<Bf16ActOps>(W, bias, config);
   return std::make_unique<Fp32Ops>(W, bias, config);
 }
 

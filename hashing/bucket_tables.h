@@ -100,7 +100,7 @@ class BucketTables {
   MappedBlock block_;
   std::uint32_t* counts_ = nullptr;
   std::uint32_t* ids_ = nullptr;
-  std::vector<Rng> table_rng_;          // reservoir draws, one stream per table
+  std::vector<Rng> table_rng_;  // reservoir draws, one stream per table
 };
 
 }  // namespace glide::hashing

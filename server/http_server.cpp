@@ -2,18 +2,18 @@
 
 #include <httplib.h>
 
-#include <sys/socket.h>
 #include <strings.h>
-#include <cstdlib>
+#include <sys/socket.h>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
-#include "engine/config.h"
 #include "common/timing.h"
+#include "engine/config.h"
 #include "server/request_parser.h"
 #include "server/response_writer.h"
 #include "server/routes.h"
@@ -90,7 +90,6 @@ class WideBacklogServer : public httplib::Server {
   void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
 };
 
-
 enum class BodyStatus { kRead, kTooLarge, kMalformed };
 
 // Reads a request's body into `body`, at most max_bytes of it however it is framed: by
@@ -115,9 +114,9 @@ BodyStatus read_body(const httplib::Request& req, const httplib::ContentReader& 
     return true;
   });
   // httplib itself refuses (reading nothing into `body`) a Content-Length over max_bytes.
-  if (too_large || (!read && has_length &&
-                    std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
-                        max_bytes))
+  if (too_large ||
+      (!read && has_length &&
+       std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > max_bytes))
     return BodyStatus::kTooLarge;
   return read ? BodyStatus::kRead : BodyStatus::kMalformed;
 }
@@ -381,7 +380,8 @@ void HttpServer::install_handlers() {
       case BodyStatus::kTooLarge:
         return send_error(res, 413,
                           "the request body is larger than " +
-                              std::to_string(options_.max_body_bytes) + " bytes (--max-body-bytes)");
+                              std::to_string(options_.max_body_bytes) +
+                              " bytes (--max-body-bytes)");
       case BodyStatus::kMalformed:
         return send_error(res, 400, "malformed or truncated request body");
     }

@@ -25,7 +25,7 @@ struct ServerOptions {
   // are ~2 MB of JSON; the issue that set them saw 8 million labels make a 152 MB answer.
   std::uint32_t max_k = 1000;
   std::uint64_t max_response_labels = 100000;
-  bool access_log = true;                              // one line per request on stderr
+  bool access_log = true;      // one line per request on stderr
   int keep_alive_seconds = 2;  // idle keep-alive connections also delay shutdown this long
 };
 

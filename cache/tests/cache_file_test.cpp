@@ -2,8 +2,8 @@
 // lookups, damaged cache sections give named errors, caches trained during fit() and saved hit
 // right after loading (with the agreement target), the threshold calibration's direction.
 #include <doctest/doctest.h>
-#include "tests/error_of.h"
 #include <tbb/global_control.h>
+#include "tests/error_of.h"
 
 #include <filesystem>
 

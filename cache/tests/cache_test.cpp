@@ -360,9 +360,8 @@ TEST_CASE("shared caches: another predictor's misses go through its own output l
   for (std::size_t i = 0; i < 50; ++i) rows.push_back(t.full[i].labels[0]);
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  const auto sampled =
-      std::make_shared<engine::SampledPredictor>(exact->shared_network(),
-                                                 std::make_shared<FixedSampler>(rows));
+  const auto sampled = std::make_shared<engine::SampledPredictor>(
+      exact->shared_network(), std::make_shared<FixedSampler>(rows));
   const auto front = CachedPredictor::share(cp, sampled);
   CHECK(front->exits_early());
   const auto before = cp->stats();

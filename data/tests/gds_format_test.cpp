@@ -80,8 +80,7 @@ TEST_CASE(".gds: truncated, corrupt, foreign and future files are clear errors")
             std::to_string(good.size() - 1));
   CHECK(bytes_error(good + "x") == "a.gds: corrupt .gds file: 1 unexpected bytes after the data");
   // Every truncation fails, none crashes.
-  for (std::size_t n = 0; n < good.size(); n += 7)
-    CHECK(!bytes_error(good.substr(0, n)).empty());
+  for (std::size_t n = 0; n < good.size(); n += 7) CHECK(!bytes_error(good.substr(0, n)).empty());
   // A flipped bit never yields wrong data: header and table are covered by CRC-32, block
   // contents by zstd checksums. (A flip in bytes zstd does not use, such as a frame's window
   // size, may go unnoticed; the data read is then still exact.)

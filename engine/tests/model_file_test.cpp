@@ -1,8 +1,8 @@
 #include "engine/model_file.h"
 
 #include <doctest/doctest.h>
-#include "tests/error_of.h"
 #include <unistd.h>
+#include "tests/error_of.h"
 
 #include <cstdio>
 #include <cstring>
@@ -434,7 +434,8 @@ TEST_CASE("writer rejects inconsistent sections") {
   CHECK(contains(error_of([&] { w.add("b", DType::kU8, {1, 1, 1, 1, 12}, data); }), "at most 4"));
 }
 
-TEST_CASE("a model whose parameters hold a NaN or an infinity is refused, naming file and section") {
+TEST_CASE(
+    "a model whose parameters hold a NaN or an infinity is refused, naming file and section") {
   Config config;
   config.net.num_features = 30;
   config.net.num_labels = 20;
@@ -457,8 +458,9 @@ TEST_CASE("a model whose parameters hold a NaN or an infinity is refused, naming
     const std::string path = (test_dir() / "non_finite.glide").string();
     save_model(path, net, config, TrainingState{});
     const std::string e = error_of([&] { load_model(path); });
-    CHECK(contains(e, path + ": section '" + c.section + "' holds a non-finite value (NaN or "
-                              "infinity) at element "));
+    CHECK(contains(e, path + ": section '" + c.section +
+                          "' holds a non-finite value (NaN or "
+                          "infinity) at element "));
     if (c.section == "input.weight")
       CHECK(contains(e, "element 17 of " + std::to_string(input_count) + ":"));
     // The container itself carries any bits: the raw section still reads.

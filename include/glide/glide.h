@@ -142,12 +142,12 @@ struct ModelConfig {
 /// Training settings (saved in the model file with the weights).
 struct TrainOptions {
   std::string optimizer = "adam";  ///< adam | sgd
-  double lr = 1e-2;                ///< learning rate, (0, 10); the CLI's and a config file's default
-  std::uint32_t batch = 256;       ///< samples per step, 1..65536
-  double epochs = 1;               ///< passes over the data (> 0; may be fractional)
-  std::uint32_t threads = 0;       ///< worker threads while training (0: every core)
-  std::uint64_t seed = 1;          ///< visiting order of the samples
-  double max_seconds = 0;          ///< stop after this much wall time (0: no limit)
+  double lr = 1e-2;           ///< learning rate, (0, 10); the CLI's and a config file's default
+  std::uint32_t batch = 256;  ///< samples per step, 1..65536
+  double epochs = 1;          ///< passes over the data (> 0; may be fractional)
+  std::uint32_t threads = 0;  ///< worker threads while training (0: every core)
+  std::uint64_t seed = 1;     ///< visiting order of the samples
+  double max_seconds = 0;     ///< stop after this much wall time (0: no limit)
   /// Evaluate the test data every eval_every batches (0: after each epoch) on its first
   /// eval_points rows; only when a test batch is given.
   std::uint32_t eval_every = 0;
