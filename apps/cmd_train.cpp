@@ -278,7 +278,11 @@ int cmd_train(int argc, char** argv) {
   } catch (const Error& e) {
     // The output was writable when training began; keep the trained model somewhere.
     const std::string rescue = rescue_path(out_path);
-    engine::save_model(rescue, *net, config, state, so);
+    try {
+      engine::save_model(rescue, *net, config, state, so);
+    } catch (const Error& again) {
+      fail(std::string(e.what()) + "; saving it to " + rescue + " failed too: " + again.what());
+    }
     fail(std::string(e.what()) + "; the trained model was saved to " + rescue + " instead");
   }
   std::signal(SIGINT, SIG_DFL);
