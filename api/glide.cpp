@@ -278,7 +278,11 @@ struct Model::Impl {
   std::shared_ptr<const engine::Predictor> predictor(PredictMode mode) const {
     std::lock_guard lock(predictors_mutex);
     std::shared_ptr<const engine::Predictor>& p = predictors[to_engine(mode)];
-    if (!p) p = engine::make_predictor(net, config, {to_engine(mode)});
+    if (!p) {
+      engine::PredictOptions options;
+      options.mode = to_engine(mode);
+      p = engine::make_predictor(net, config, options);
+    }
     return p;
   }
 

@@ -110,15 +110,17 @@ class SharedCachePredictor final : public engine::Predictor {
       fail("shared caches: the predictor runs another network than the caches'");
   }
   void predict_from_hidden(const engine::HiddenActivations& acts, std::size_t batch,
-                           std::uint32_t k, std::vector<engine::Prediction>& out) const override {
-    inner_->predict_from_hidden(acts, batch, k, out);
+                           std::uint32_t k, const engine::SearchParams& params,
+                           std::vector<engine::Prediction>& out) const override {
+    inner_->predict_from_hidden(acts, batch, k, params, out);
   }
   bool exits_early() const override { return true; }
 
  protected:
   void predict_checked(std::span<const data::SparseView> inputs, std::uint32_t k,
+                       const engine::SearchParams& params,
                        std::vector<engine::Prediction>& out) const override {
-    caches_->answer(*inner_, inputs, k, out);
+    caches_->answer(*inner_, inputs, k, params, out);
   }
 
  private:
@@ -146,6 +148,7 @@ struct CachedPredictor::Request {
     std::uint32_t slot, top1;
   };
   std::uint32_t k = 0;
+  engine::SearchParams params;  // for the output layer of the misses
   std::size_t n = 0;  // inputs still in the batch (rows [0, n) of acts)
   engine::HiddenActivations acts;
   std::vector<data::SparseView> views;
@@ -170,11 +173,13 @@ struct CachedPredictor::Request {
 
 void CachedPredictor::answer(const engine::Predictor& full,
                              std::span<const data::SparseView> inputs, std::uint32_t k,
+                             const engine::SearchParams& params,
                              std::vector<engine::Prediction>& out) const {
   out.resize(inputs.size());
   if (inputs.empty()) return;
   thread_local Request rq;
   start(rq, inputs, k);
+  rq.params = params;
   for (std::size_t l = 0; l < rq.cost.size() && rq.n > 0; ++l) {
     forward(rq, l);
     const int s = slot_of_layer_[l];
@@ -319,7 +324,7 @@ void CachedPredictor::run_full(const engine::Predictor& full, Request& rq,
                                std::vector<engine::Prediction>& out) const {
   std::vector<engine::Prediction> answers;
   const auto t0 = Clock::now();
-  full.predict_from_hidden(rq.acts, rq.n, rq.k, answers);
+  full.predict_from_hidden(rq.acts, rq.n, rq.k, rq.params, answers);
   const double dt = since(t0) / rq.n;
   rq.out_cost = rq.out_cost ? (1 - kCostEma) * rq.out_cost + kCostEma * dt : dt;
   for (std::size_t p = 0; p < rq.n; ++p) {

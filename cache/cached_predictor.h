@@ -99,8 +99,9 @@ class CachedPredictor final : public engine::Predictor {
   // Predictor's, and what it changes (counters, thresholds, the example queue, layer costs) is
   // atomic or guarded by the mutexes below. The output layer alone is the inner predictor's.
   void predict_from_hidden(const engine::HiddenActivations& acts, std::size_t batch,
-                           std::uint32_t k, std::vector<engine::Prediction>& out) const override {
-    inner_->predict_from_hidden(acts, batch, k, out);
+                           std::uint32_t k, const engine::SearchParams& params,
+                           std::vector<engine::Prediction>& out) const override {
+    inner_->predict_from_hidden(acts, batch, k, params, out);
   }
   bool exits_early() const override { return true; }
   // Trains on every queued example and publishes (blocks until the queue is empty).
@@ -123,8 +124,9 @@ class CachedPredictor final : public engine::Predictor {
 
  protected:
   void predict_checked(std::span<const data::SparseView> inputs, std::uint32_t k,
+                       const engine::SearchParams& params,
                        std::vector<engine::Prediction>& out) const override {
-    answer(*inner_, inputs, k, out);
+    answer(*inner_, inputs, k, params, out);
   }
 
  private:
@@ -162,7 +164,8 @@ class CachedPredictor final : public engine::Predictor {
   // The request path (cached_predictor.cpp), for checked inputs with k clamped: every cached
   // layer answers what it can, `full`'s output layer the rest.
   void answer(const engine::Predictor& full, std::span<const data::SparseView> inputs,
-              std::uint32_t k, std::vector<engine::Prediction>& out) const;
+              std::uint32_t k, const engine::SearchParams& params,
+              std::vector<engine::Prediction>& out) const;
   void start(Request& rq, std::span<const data::SparseView> inputs, std::uint32_t k) const;
   void forward(Request& rq, std::size_t l) const;
   void stash(Request& rq, std::size_t slot) const;

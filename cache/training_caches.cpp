@@ -92,7 +92,7 @@ void TrainingCaches::on_batch(std::span<const data::SparseView> inputs) {
     net_.forward_hidden(picked_, acts_, engine::kernels());
     std::vector<engine::Prediction> top;
     engine::borrow_predictor(net_, engine::EvalMode::kExact, nullptr)
-        ->predict_from_hidden(acts_, n, 1, top);
+        ->predict_from_hidden(acts_, n, 1, {}, top);
     for (Slot& s : slots_)
       for (std::size_t r = 0; r < n; ++r)
         if (!top[r].labels.empty()) s.trainer->add(acts_.row(s.layer, r), top[r].labels[0]);
@@ -107,7 +107,7 @@ CacheStates TrainingCaches::states() {
   if (!reservoir_.empty()) {
     net_.forward_hidden(reservoir_, acts_, engine::kernels());
     engine::borrow_predictor(net_, engine::EvalMode::kExact, nullptr)
-        ->predict_from_hidden(acts_, reservoir_.size(), 1, top);
+        ->predict_from_hidden(acts_, reservoir_.size(), 1, {}, top);
   }
   engine::Prediction pred;
   CacheStates out;

@@ -12,6 +12,7 @@
 #include "engine/output_matrix.h"
 #include "engine/output_sampler.h"
 #include "engine/output_weights.h"
+#include "engine/top_k.h"
 
 namespace glide::engine {
 
@@ -33,49 +34,6 @@ std::vector<int> exit_layers(std::span<const Prediction> predictions) {
 }
 
 namespace {
-
-// The k best (score, label) pairs seen so far, best first, plus a running log-sum-exp.
-struct TopK {
-  std::vector<std::pair<float, std::uint32_t>> best;
-  float max = -INFINITY;
-  double sum = 0;  // sum of exp(score - max)
-
-  // Higher score first; equal scores by label id, so the result never depends on the order in
-  // which (parallel) blocks offer their labels.
-  static bool before(const std::pair<float, std::uint32_t>& a,
-                     const std::pair<float, std::uint32_t>& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  }
-  void offer(float score, std::uint32_t label, std::size_t k) {
-    const std::pair<float, std::uint32_t> e{score, label};
-    if (best.size() == k && !before(e, best.back())) return;
-    best.insert(std::upper_bound(best.begin(), best.end(), e, before), e);
-    if (best.size() > k) best.pop_back();
-  }
-  void add_exp(float block_max, double block_sum) {  // block_sum = sum exp(x - block_max)
-    if (block_max > max) {
-      sum = sum * std::exp(static_cast<double>(max - block_max)) + block_sum;
-      max = block_max;
-    } else {
-      sum += block_sum * std::exp(static_cast<double>(block_max - max));
-    }
-  }
-  void merge(const TopK& o, std::size_t k) {
-    for (const auto& [s, l] : o.best) offer(s, l, k);
-    if (o.sum > 0) add_exp(o.max, o.sum);
-  }
-};
-
-void finish(const TopK& t, const Loss& loss, std::size_t scored, Prediction& p) {
-  p.labels.clear();
-  p.scores.clear();
-  for (const auto& [s, l] : t.best) {
-    p.labels.push_back(l);
-    p.scores.push_back(loss.probability(s, t.max, t.sum));
-  }
-  p.scored = static_cast<std::uint32_t>(scored);
-  p.exit_layer = -1;
-}
 
 // A shared_ptr that does not own `p` (the caller keeps it alive).
 template <class T>
@@ -111,19 +69,19 @@ void Predictor::check_input(const data::SparseView& x, std::size_t index) const 
 }
 
 void Predictor::predict(std::span<const data::SparseView> inputs, std::uint32_t k,
-                        std::vector<Prediction>& out) const {
+                        std::vector<Prediction>& out, const SearchParams& params) const {
   if (k == 0) fail("k must be at least 1");
   for (std::size_t i = 0; i < inputs.size(); ++i) check_input(inputs[i], i);
-  predict_checked(inputs, std::min(k, net_->num_labels()), out);
+  predict_checked(inputs, std::min(k, net_->num_labels()), params, out);
 }
 
 void Predictor::predict_checked(std::span<const data::SparseView> inputs, std::uint32_t k,
-                                std::vector<Prediction>& out) const {
+                                const SearchParams& params, std::vector<Prediction>& out) const {
   out.resize(inputs.size());
   if (inputs.empty()) return;
   HiddenActivations acts;
   net_->forward_hidden(inputs, acts, kernels());
-  predict_from_hidden(acts, inputs.size(), k, out);
+  predict_from_hidden(acts, inputs.size(), k, params, out);
 }
 
 namespace {
@@ -139,7 +97,8 @@ void prepare_last_hidden(const Network& net, const HiddenActivations& acts, std:
 // --- ExactPredictor --------------------------------------------------------------------------
 
 void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::size_t B,
-                                         std::uint32_t k, std::vector<Prediction>& out) const {
+                                         std::uint32_t k, const SearchParams&,
+                                         std::vector<Prediction>& out) const {
   out.resize(B);
   if (B == 0) return;
   const Network& net = network();
@@ -186,7 +145,7 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
     for (std::size_t s = 0; s < B; ++s)
       merged[s].add_exp(block_max[blk * B + s], block_sum[blk * B + s]);
   const std::unique_ptr<Loss> loss = make_loss(net.config().loss);
-  for (std::size_t s = 0; s < B; ++s) finish(merged[s], *loss, N, out[s]);
+  for (std::size_t s = 0; s < B; ++s) finish_prediction(merged[s], *loss, N, out[s]);
 }
 
 // --- SampledPredictor ------------------------------------------------------------------------
@@ -198,7 +157,8 @@ SampledPredictor::SampledPredictor(std::shared_ptr<const Network> net,
 }
 
 void SampledPredictor::predict_from_hidden(const HiddenActivations& acts, std::size_t B,
-                                           std::uint32_t k, std::vector<Prediction>& out) const {
+                                           std::uint32_t k, const SearchParams&,
+                                           std::vector<Prediction>& out) const {
   out.resize(B);
   if (B == 0) return;
   const Network& net = network();
@@ -226,7 +186,7 @@ void SampledPredictor::predict_from_hidden(const HiddenActivations& acts, std::s
         const float mx = kern.max(L.z.data(), L.z.size());
         t.add_exp(mx, kern.exp_shift_sum(L.z.data(), L.z.size(), mx));
       }
-      finish(t, *loss, L.active.size(), out[s]);
+      finish_prediction(t, *loss, L.active.size(), out[s]);
     }
   });
 }
@@ -281,9 +241,12 @@ std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
 }
 
 void InferenceModel::make_predictors(const std::vector<EvalMode>& modes) {
-  predictors_[EvalMode::kExact] = make_predictor(net_, config_, {EvalMode::kExact});
-  for (const EvalMode mode : modes)
-    if (!predictors_.count(mode)) predictors_[mode] = make_predictor(net_, config_, {mode});
+  PredictOptions options;
+  predictors_[EvalMode::kExact] = make_predictor(net_, config_, options);
+  for (const EvalMode mode : modes) {
+    options.mode = mode;
+    if (!predictors_.count(mode)) predictors_[mode] = make_predictor(net_, config_, options);
+  }
 }
 
 const std::shared_ptr<const Predictor>& InferenceModel::shared_predictor(EvalMode mode) const {

@@ -37,9 +37,28 @@ struct Prediction {
 // The exit_layer of each prediction.
 std::vector<int> exit_layers(std::span<const Prediction> predictions);
 
+class OutputIndex;
+
+// Per-call settings of a search; a predictor ignores what it has no use for (a request's
+// "probes" field, `--probes`, the library's option all end here).
+struct SearchParams {
+  // Clusters of the output index scanned per input in sampled mode: more finds more of the exact
+  // top-k and scores more rows. 0: the predictor's default.
+  std::uint32_t probes = 0;
+};
+
+// What sampled mode searches: the output index (engine/output_index.h; maximum inner product
+// over the output rows, bias included) or, for comparison, the LSH tables built for training.
+enum class SampledSearch { kIndex, kLsh };
+
 // What make_predictor builds.
 struct PredictOptions {
   EvalMode mode = EvalMode::kExact;
+  SampledSearch search = SampledSearch::kIndex;
+  // The default of SearchParams::probes (0: the index's own default).
+  std::uint32_t probes = 0;
+  // The model file's index (sampled mode with kIndex); null: one is built over the rows.
+  std::shared_ptr<const OutputIndex> index;
 };
 
 class Predictor {
@@ -49,11 +68,12 @@ class Predictor {
   // Top-k labels of each input, best first; k above the label count gives every label. Checks k
   // and every input first (glide::Error "input N: ..."). Thread-safe; parallel inside (TBB).
   void predict(std::span<const data::SparseView> inputs, std::uint32_t k,
-               std::vector<Prediction>& out) const;
+               std::vector<Prediction>& out, const SearchParams& params = {}) const;
   // The output layer alone: top-k (1 <= k <= labels) of rows [0, batch) of `acts`, whose hidden
   // layers are computed. For wrappers that run the hidden layers themselves (early exits).
   virtual void predict_from_hidden(const HiddenActivations& acts, std::size_t batch,
-                                   std::uint32_t k, std::vector<Prediction>& out) const = 0;
+                                   std::uint32_t k, const SearchParams& params,
+                                   std::vector<Prediction>& out) const = 0;
   // True when predictions may come from an early exit (exit_layer >= 0): callers that report
   // where an answer came from (the server's "cached" field) ask.
   virtual bool exits_early() const { return false; }
@@ -68,7 +88,7 @@ class Predictor {
   // predict() after its checks, with k clamped. Default: every hidden layer, then
   // predict_from_hidden.
   virtual void predict_checked(std::span<const data::SparseView> inputs, std::uint32_t k,
-                               std::vector<Prediction>& out) const;
+                               const SearchParams& params, std::vector<Prediction>& out) const;
 
  private:
   std::shared_ptr<const Network> net_;
@@ -79,6 +99,7 @@ class ExactPredictor final : public Predictor {
  public:
   explicit ExactPredictor(std::shared_ptr<const Network> net) : Predictor(std::move(net)) {}
   void predict_from_hidden(const HiddenActivations& acts, std::size_t batch, std::uint32_t k,
+                           const SearchParams& params,
                            std::vector<Prediction>& out) const override;
 };
 
@@ -88,6 +109,7 @@ class SampledPredictor final : public Predictor {
  public:
   SampledPredictor(std::shared_ptr<const Network> net, std::shared_ptr<OutputSampler> sampler);
   void predict_from_hidden(const HiddenActivations& acts, std::size_t batch, std::uint32_t k,
+                           const SearchParams& params,
                            std::vector<Prediction>& out) const override;
 
  private:
@@ -133,8 +155,8 @@ class InferenceModel {
   }
   // predictor(mode).predict(...).
   void predict(std::span<const data::SparseView> inputs, std::uint32_t k, EvalMode mode,
-               std::vector<Prediction>& out) const {
-    predictor(mode).predict(inputs, k, out);
+               std::vector<Prediction>& out, const SearchParams& params = {}) const {
+    predictor(mode).predict(inputs, k, out, params);
   }
 
   const Network& network() const { return *net_; }

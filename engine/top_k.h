@@ -1,0 +1,58 @@
+// The running top-k of one input's scores and the softmax normaliser over every score seen, as
+// the predictors keep them (engine/predictor.cpp, engine/index_predictor.cpp).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "engine/loss.h"
+#include "engine/predictor.h"
+
+namespace glide::engine {
+
+// The k best (score, label) pairs seen so far, best first, plus a running log-sum-exp.
+struct TopK {
+  std::vector<std::pair<float, std::uint32_t>> best;
+  float max = -INFINITY;
+  double sum = 0;  // sum of exp(score - max)
+
+  // Higher score first; equal scores by label id, so the result never depends on the order in
+  // which (parallel) blocks offer their labels.
+  static bool before(const std::pair<float, std::uint32_t>& a,
+                     const std::pair<float, std::uint32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  }
+  void offer(float score, std::uint32_t label, std::size_t k) {
+    const std::pair<float, std::uint32_t> e{score, label};
+    if (best.size() == k && !before(e, best.back())) return;
+    best.insert(std::upper_bound(best.begin(), best.end(), e, before), e);
+    if (best.size() > k) best.pop_back();
+  }
+  void add_exp(float block_max, double block_sum) {  // block_sum = sum exp(x - block_max)
+    if (block_max > max) {
+      sum = sum * std::exp(static_cast<double>(max - block_max)) + block_sum;
+      max = block_max;
+    } else {
+      sum += block_sum * std::exp(static_cast<double>(block_max - max));
+    }
+  }
+  void merge(const TopK& o, std::size_t k) {
+    for (const auto& [s, l] : o.best) offer(s, l, k);
+    if (o.sum > 0) add_exp(o.max, o.sum);
+  }
+};
+
+inline void finish_prediction(const TopK& t, const Loss& loss, std::size_t scored, Prediction& p) {
+  p.labels.clear();
+  p.scores.clear();
+  for (const auto& [s, l] : t.best) {
+    p.labels.push_back(l);
+    p.scores.push_back(loss.probability(s, t.max, t.sum));
+  }
+  p.scored = static_cast<std::uint32_t>(scored);
+  p.exit_layer = -1;
+}
+
+}  // namespace glide::engine
