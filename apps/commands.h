@@ -12,6 +12,7 @@ int cmd_eval(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
 int cmd_report(int argc, char** argv);  // glide report RUN.jsonl... [--peers peers.json] -o OUT
 int cmd_serve(int argc, char** argv);
+int cmd_index(int argc, char** argv);     // glide index --model M --train DATA -o M
 int cmd_quantize(int argc, char** argv);  // glide quantize --model M -o M.int8.glide [--to bf16]
 
 // Benchmarks, dispatched by cmd_bench.

@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"train", glide::cli::cmd_train, "train a sparse network"},
     {"eval", glide::cli::cmd_eval, "P@k and nDCG@k of a model on a test set"},
     {"predict", glide::cli::cmd_predict, "top-k labels for inputs on stdin"},
+    {"index", glide::cli::cmd_index, "build a model's output index for sampled inference"},
     {"quantize", glide::cli::cmd_quantize, "an fp32 model to an int8 or bf16 inference model"},
     {"serve", glide::cli::cmd_serve, "serve models over HTTP (REST, KServe v2, metrics)"},
     {"report", glide::cli::cmd_report, "time-to-accuracy chart and table from training logs"},

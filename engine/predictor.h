@@ -42,22 +42,24 @@ class OutputIndex;
 // Per-call settings of a search; a predictor ignores what it has no use for (a request's
 // "probes" field, `--probes`, the library's option all end here).
 struct SearchParams {
-  // Clusters of the output index scanned per input in sampled mode: more finds more of the exact
-  // top-k and scores more rows. 0: the predictor's default.
+  // Sampled mode: clusters of the output index whose labels are candidates (engine/
+  // output_index.h); more finds more of the exact top-k and scores more labels. 0: the
+  // predictor's default.
   std::uint32_t probes = 0;
 };
 
-// What sampled mode searches: the output index (engine/output_index.h; maximum inner product
-// over the output rows, bias included) or, for comparison, the LSH tables built for training.
+// What sampled mode searches: the output index (engine/output_index.h; the model file's, built
+// from the training data) or the LSH tables built over the output rows (models without an index,
+// and comparisons).
 enum class SampledSearch { kIndex, kLsh };
 
 // What make_predictor builds.
 struct PredictOptions {
   EvalMode mode = EvalMode::kExact;
   SampledSearch search = SampledSearch::kIndex;
-  // The default of SearchParams::probes (0: the index's own default).
+  // The default of SearchParams::probes (0: OutputIndex::kDefaultProbes).
   std::uint32_t probes = 0;
-  // The model file's index (sampled mode with kIndex); null: one is built over the rows.
+  // The model file's index (sampled mode with kIndex); null: the LSH tables instead.
   std::shared_ptr<const OutputIndex> index;
 };
 
@@ -116,8 +118,8 @@ class SampledPredictor final : public Predictor {
   std::shared_ptr<OutputSampler> sampler_;
 };
 
-// The predictor `options` ask for over `net` (built with `config`; sampled mode builds LSH tables
-// over the output rows, which takes a while on large models).
+// The predictor `options` ask for over `net` (built with `config`). Sampled mode searches
+// options.index, or builds LSH tables over the output rows (SampledSearch::kLsh, or no index).
 std::shared_ptr<const Predictor> make_predictor(std::shared_ptr<const Network> net,
                                                 const Config& config,
                                                 const PredictOptions& options);
@@ -137,10 +139,11 @@ std::string input_problem(const data::SparseView& x, std::uint32_t num_features)
 class InferenceModel {
  public:
   // Loads `path` (weights only), with a predictor for exact mode and for each of `modes`
-  // (make_predictor(); sampled mode builds LSH tables).
+  // (make_predictor(); sampled mode uses the file's output index, or LSH tables without one).
   InferenceModel(const std::string& path, const std::vector<EvalMode>& modes);
+  // `sampled`: how sampled mode is made (its index, default probes); its mode is ignored.
   InferenceModel(std::unique_ptr<Network> net, const Config& config,
-                 const std::vector<EvalMode>& modes);
+                 const std::vector<EvalMode>& modes, const PredictOptions& sampled = {});
   // With `lsh`: exact and sampled mode; without: exact mode only.
   explicit InferenceModel(const std::string& path, bool lsh = true)
       : InferenceModel(path, modes_with(lsh)) {}
@@ -167,10 +170,12 @@ class InferenceModel {
  private:
   static std::vector<EvalMode> modes_with(bool lsh);
   void make_predictors(const std::vector<EvalMode>& modes);
+  static bool has_sampled(const std::vector<EvalMode>& modes);
 
   std::string path_;
   Config config_;
   std::shared_ptr<const Network> net_;
+  PredictOptions sampled_;  // the index (the model file's, when it has one), default probes
   std::map<EvalMode, std::shared_ptr<const Predictor>> predictors_;
 };
 
