@@ -32,7 +32,7 @@ int cmd_index(int argc, char** argv) {
       "clusters", "clusters of training points (0: one per 16 points)",
       cxxopts::value<std::uint32_t>()->default_value("0"))(
       "predicted", "exact top labels of each (sampled) training point added to its cluster",
-      cxxopts::value<std::uint32_t>()->default_value("10"))(
+      cxxopts::value<std::uint32_t>()->default_value("0"))(
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "h,help", "this help");
   const auto r = o.parse(argc, argv);

@@ -1,7 +1,7 @@
 // `glide quantize`: an fp32 model to an int8 inference model (output layer as s8 rows with a
 // scale per row or one per tensor) or, with --to bf16, to a bf16 one (rounded to nearest even);
 // hidden layers stay fp32; no optimizer state. Learned caches (cache/) are kept with their
-// thresholds reset (see below).
+// thresholds reset (see below); the output index is kept as it is.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/file_util.h"
 #include "engine/checkpoint.h"
+#include "engine/output_index.h"
 #include "engine/output_weights.h"
 
 namespace glide::cli {
@@ -84,8 +85,12 @@ int cmd_quantize(int argc, char** argv) {
   if (caches_flag == "keep") caches = cache::read_caches(in, m.config.net);
   for (auto& [layer, st] : caches) st.threshold = 1 - 1e-6;
   cache::CacheSectionWriter sections;
-  if (!caches.empty())
-    so.extra_sections = [&](engine::ModelFileWriter& w) { sections.add(w, caches); };
+  // The output index proposes candidates; the quantized rows score them, so it carries over.
+  const auto index = engine::OutputIndex::load(in, m.net->output->rows(), m.net->output->cols());
+  so.extra_sections = [&](engine::ModelFileWriter& w) {
+    if (!caches.empty()) sections.add(w, caches);
+    if (index) index->save(w);
+  };
   engine::save_model(out, *m.net, m.config, m.state, so);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto in_bytes = std::filesystem::file_size(in), out_bytes = std::filesystem::file_size(out);

@@ -22,6 +22,8 @@
 #include "apps/model_setup.h"
 #include "cache/cached_predictor.h"
 #include "cache/training_caches.h"
+#include "common/timing.h"
+#include "engine/output_index.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/progress.h"
@@ -99,6 +101,19 @@ void print_training_summary(const engine::FitProgress& done, std::uint64_t sampl
   std::printf("%s\n", line.c_str());
 }
 
+// The output index of the trained network (engine/output_index.h), with what it took.
+std::shared_ptr<const engine::OutputIndex> build_index(const engine::Network& net,
+                                                       const data::Dataset& train, bool quiet) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto index = engine::OutputIndex::build(net, train, {}, [&](const std::string& line) {
+    if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
+  });
+  if (!quiet)
+    std::fprintf(stderr, "output index: %u clusters, %.1f MB, built in %.1f s\n",
+                 index->clusters(), index->bytes() / 1e6, seconds_since(t0));
+  return index;
+}
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -118,7 +133,11 @@ int cmd_train(int argc, char** argv) {
       "cache-rows", "rows of each batch that train the caches (0: all)",
       cxxopts::value<std::uint32_t>()->default_value("64"))(
       "cache-budget", "most of the training time the caches may take",
-      cxxopts::value<double>()->default_value("0.02"))("q,quiet", "no progress line")(
+      cxxopts::value<double>()->default_value("0.02"))(
+      "index",
+      "on: build the output index from the training data at the end and save it in the model "
+      "(sampled inference uses it; glide index builds one later); off: none",
+      cxxopts::value<std::string>()->default_value("on"))("q,quiet", "no progress line")(
       "verbose", "print the whole effective config (JSON) when training starts")("h,help",
                                                                                  "this help");
   add_config_flags(o);
@@ -173,6 +192,9 @@ int cmd_train(int argc, char** argv) {
       config.train.threads ? config.train.threads : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   const bool quiet = r.count("quiet") > 0;
+  const std::string index_flag = r["index"].as<std::string>();
+  if (index_flag != "on" && index_flag != "off")
+    fail("--index must be on or off, got '" + index_flag + "'");
   if (r.count("verbose"))
     std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
   else if (!quiet)
@@ -269,10 +291,20 @@ int cmd_train(int argc, char** argv) {
   engine::SaveOptions so;
   cache::CacheSectionWriter cache_sections;
   cache::CacheStates saved_caches;
-  if (caches) {
-    saved_caches = caches->states();
-    so.extra_sections = [&](engine::ModelFileWriter& w) { cache_sections.add(w, saved_caches); };
+  if (caches) saved_caches = caches->states();
+  // An interrupted run saves at once; a failed index build does not cost the trained model.
+  std::shared_ptr<const engine::OutputIndex> index;
+  if (index_flag == "on" && !g_stop.load()) {
+    try {
+      index = build_index(*net, train, quiet);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "warning: no output index saved: %s\n", e.what());
+    }
   }
+  so.extra_sections = [&](engine::ModelFileWriter& w) {
+    if (caches) cache_sections.add(w, saved_caches);
+    if (index) index->save(w);
+  };
   try {
     engine::save_model(out_path, *net, config, state, so);
   } catch (const Error& e) {

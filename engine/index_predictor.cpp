@@ -45,22 +45,23 @@ void IndexPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   W.prepare(H, stride, B, net.output_bias.w.data(), batch);
   const std::unique_ptr<Loss> loss = make_loss(net.config().loss);
   const std::uint32_t probes = this->probes(params);
-  const std::uint32_t C = index_->clusters();
+  const std::uint32_t G = index_->groups();
   struct Local {
-    std::vector<float> cluster_scores;
+    std::vector<float> group_scores;
     std::vector<std::uint32_t> labels;
     std::vector<float> z;
   };
   tbb::enumerable_thread_specific<Local> locals;
-  // Blocks of samples: the cluster centroids are read once per block.
+  // Blocks of samples: the group centroids are read once per block.
   constexpr std::size_t kBlock = 16;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, kBlock), [&](const auto& r) {
     Local& l = locals.local();
-    l.cluster_scores.resize(r.size() * C);
-    index_->score_clusters(H + r.begin() * stride, stride, r.size(), l.cluster_scores.data());
+    l.group_scores.resize(r.size() * G);
+    index_->score_groups(H + r.begin() * stride, stride, r.size(), l.group_scores.data());
     for (std::size_t s = r.begin(); s < r.end(); ++s) {
       l.labels.clear();
-      index_->candidates(l.cluster_scores.data() + (s - r.begin()) * C, probes, k, l.labels);
+      index_->candidates(H + s * stride, l.group_scores.data() + (s - r.begin()) * G, probes, k,
+                         l.labels);
       l.z.resize(l.labels.size());
       W.score_rows(batch, s, l.labels.data(), l.labels.size(), l.z.data());
       TopK t;

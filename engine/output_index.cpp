@@ -242,31 +242,56 @@ std::shared_ptr<const OutputIndex> OutputIndex::build(
                std::to_string(predicted_points) + " points");
   }
 
+  // Each cluster's centroid and labels.
+  const std::size_t nc = leaves.size();
+  UnitPoints cen;
+  cen.dim = d;
+  cen.stride = u.stride;
+  cen.a = AlignedArray<float>(nc * cen.stride);
+  std::vector<std::vector<std::uint32_t>> lists(nc);
+  tbb::parallel_for(std::size_t{0}, nc, [&](std::size_t c) {
+    float* centroid = cen.a.data() + c * cen.stride;
+    std::vector<std::uint32_t>& list = lists[c];
+    for (std::uint32_t i = leaves[c].begin; i < leaves[c].end; ++i) {
+      const std::uint32_t p = ids[i];
+      for (std::size_t q = 0; q < d; ++q) centroid[q] += u.row(p)[q];
+      for (const std::uint32_t label : train.labels(point[p]))
+        if (label < L) list.push_back(label);
+      list.insert(list.end(), top[p].begin(), top[p].end());
+    }
+    normalize(centroid, d);
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  });
+  // The clusters grouped by their centroids (about sqrt(clusters) groups), so that a query
+  // scores the groups and then only the clusters of its best groups.
+  std::vector<std::uint32_t> order(nc);
+  std::iota(order.begin(), order.end(), 0u);
+  const auto group_size = static_cast<std::uint32_t>(std::ceil(std::sqrt(double(nc))));
+  const std::vector<Range> groups =
+      cluster(cen, order, group_size, o.iterations, derive_seed(o.seed, 1));
+
   auto index = std::shared_ptr<OutputIndex>(new OutputIndex());
   OutputIndex& x = *index;
   x.labels_ = L;
   x.cols_ = d;
   x.stride_ = u.stride;
-  x.centroid_ = AlignedArray<float>(leaves.size() * x.stride_);
-  std::vector<std::vector<std::uint32_t>> lists(leaves.size());
-  tbb::parallel_for(std::size_t{0}, leaves.size(), [&](std::size_t c) {
-    float* cen = x.centroid_.data() + c * x.stride_;
-    std::vector<std::uint32_t>& list = lists[c];
-    for (std::uint32_t i = leaves[c].begin; i < leaves[c].end; ++i) {
-      const std::uint32_t p = ids[i];
-      for (std::size_t q = 0; q < d; ++q) cen[q] += u.row(p)[q];
-      for (const std::uint32_t label : train.labels(point[p]))
-        if (label < L) list.push_back(label);
-      list.insert(list.end(), top[p].begin(), top[p].end());
-    }
-    normalize(cen, d);
-    std::sort(list.begin(), list.end());
-    list.erase(std::unique(list.begin(), list.end()), list.end());
-  });
+  x.centroid_ = AlignedArray<float>(nc * x.stride_);
   x.offsets_.push_back(0);
-  for (const auto& list : lists) {
+  for (std::size_t c = 0; c < nc; ++c) {
+    std::copy_n(cen.row(order[c]), x.stride_, x.centroid_.data() + c * x.stride_);
+    const auto& list = lists[order[c]];
     x.labels_of_.insert(x.labels_of_.end(), list.begin(), list.end());
     x.offsets_.push_back(static_cast<std::uint32_t>(x.labels_of_.size()));
+  }
+  x.group_centroid_ = AlignedArray<float>(groups.size() * x.stride_);
+  x.group_offsets_.push_back(0);
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    float* gc = x.group_centroid_.data() + g * x.stride_;
+    for (std::uint32_t c = groups[g].begin; c < groups[g].end; ++c)
+      for (std::size_t q = 0; q < d; ++q) gc[q] += x.centroid_[c * x.stride_ + q];
+    normalize(gc, d);
+    x.group_offsets_.push_back(groups[g].end);
   }
   // The head: the labels with the largest bias.
   std::vector<std::uint32_t> by_bias(L);
@@ -282,50 +307,65 @@ std::shared_ptr<const OutputIndex> OutputIndex::build(
 }
 
 std::size_t OutputIndex::bytes() const {
-  return centroid_.size() * sizeof(float) +
-         (offsets_.size() + labels_of_.size() + head_.size()) * sizeof(std::uint32_t);
+  return (centroid_.size() + group_centroid_.size()) * sizeof(float) +
+         (offsets_.size() + labels_of_.size() + head_.size() + group_offsets_.size()) *
+             sizeof(std::uint32_t);
 }
 
-void OutputIndex::score_clusters(const float* H, std::size_t stride, std::size_t batch,
-                                 float* out) const {
+void OutputIndex::score_groups(const float* H, std::size_t stride, std::size_t batch,
+                               float* out) const {
   const Kernels& kern = kernels();
-  const std::uint32_t C = clusters();
-  // Cluster by cluster, so a centroid is read once for the whole batch.
-  for (std::uint32_t c = 0; c < C; ++c) {
-    const float* cen = centroid_.data() + std::size_t{c} * stride_;
-    for (std::size_t s = 0; s < batch; ++s) out[s * C + c] = kern.dot(cen, H + s * stride, cols_);
+  const std::uint32_t G = groups();
+  // Group by group, so a centroid is read once for the whole batch.
+  for (std::uint32_t g = 0; g < G; ++g) {
+    const float* cen = group_centroid_.data() + std::size_t{g} * stride_;
+    for (std::size_t s = 0; s < batch; ++s) out[s * G + g] = kern.dot(cen, H + s * stride, cols_);
   }
 }
 
-void OutputIndex::candidates(const float* cluster_scores, std::uint32_t probes,
+std::uint32_t OutputIndex::groups_searched(std::uint32_t probes) const {
+  return std::clamp<std::uint32_t>(4 * probes, kMinGroups, groups());
+}
+
+void OutputIndex::candidates(const float* h, const float* group_scores, std::uint32_t probes,
                              std::uint32_t min_labels, std::vector<std::uint32_t>& out) const {
-  const std::uint32_t C = clusters();
-  probes = std::clamp<std::uint32_t>(probes, 1, C);
+  const Kernels& kern = kernels();
+  const std::uint32_t G = groups();
+  probes = std::max<std::uint32_t>(probes, 1);
   thread_local std::vector<std::pair<float, std::uint32_t>> order;
   thread_local Seen seen;
   seen.reset(labels_);
-  order.resize(C);
-  for (std::uint32_t c = 0; c < C; ++c) order[c] = {cluster_scores[c], c};
-  // Ties by cluster number: the same clusters whatever the order of the scores.
+  // Higher score first, ties by number: the same choice whatever the order of the scores.
   const auto better = [](const auto& a, const auto& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
-  if (probes < C) std::nth_element(order.begin(), order.begin() + probes, order.end(), better);
+  // The best groups, then their clusters by score.
+  order.resize(G);
+  for (std::uint32_t g = 0; g < G; ++g) order[g] = {group_scores[g], g};
+  const std::uint32_t searched = groups_searched(probes);
+  if (searched < G)
+    std::nth_element(order.begin(), order.begin() + searched, order.end(), better);
+  thread_local std::vector<std::pair<float, std::uint32_t>> clusters;
+  clusters.clear();
+  for (std::uint32_t i = 0; i < searched; ++i) {
+    const std::uint32_t g = order[i].second;
+    for (std::uint32_t c = group_offsets_[g]; c < group_offsets_[g + 1]; ++c)
+      clusters.push_back({kern.dot(centroid_.data() + std::size_t{c} * stride_, h, cols_), c});
+  }
+  // The best `probes` in order; the rest only sorted when they are needed (min_labels).
+  const std::size_t first = std::min<std::size_t>(probes, clusters.size());
+  std::partial_sort(clusters.begin(), clusters.begin() + first, clusters.end(), better);
   const std::size_t start = out.size();
   for (const std::uint32_t j : head_)
     if (seen.first(j)) out.push_back(j);
-  const auto take = [&](std::uint32_t p) {
-    const std::uint32_t c = order[p].second;
-    for (std::uint32_t i = offsets_[c]; i < offsets_[c + 1]; ++i)
-      if (seen.first(labels_of_[i])) out.push_back(labels_of_[i]);
-  };
-  std::uint32_t p = 0;
-  for (; p < probes; ++p) take(p);
-  if (out.size() - start < min_labels && p < C) {
-    std::sort(order.begin() + p, order.end(), better);
-    for (; p < C && out.size() - start < min_labels; ++p) take(p);
+  for (std::size_t i = 0; i < clusters.size(); ++i) {
+    if (i >= probes && out.size() - start >= min_labels) break;
+    if (i == first) std::sort(clusters.begin() + first, clusters.end(), better);
+    const std::uint32_t c = clusters[i].second;
+    for (std::uint32_t q = offsets_[c]; q < offsets_[c + 1]; ++q)
+      if (seen.first(labels_of_[q])) out.push_back(labels_of_[q]);
   }
-  // Still short (labels no training point has): the lowest label ids not yet taken.
+  // Still short (k above what the searched clusters know): the lowest label ids not yet taken.
   for (std::uint32_t j = 0; j < labels_ && out.size() - start < min_labels; ++j)
     if (seen.first(j)) out.push_back(j);
 }
@@ -338,12 +378,15 @@ constexpr const char* kCentroids = "output_index.centroids";
 constexpr const char* kOffsets = "output_index.offsets";
 constexpr const char* kLabels = "output_index.labels";
 constexpr const char* kHead = "output_index.head";
+constexpr const char* kGroupCentroids = "output_index.group_centroids";
+constexpr const char* kGroupOffsets = "output_index.group_offsets";
 }  // namespace
 
 void OutputIndex::save(ModelFileWriter& w) const {
   const nlohmann::json meta{{"method", "query-clusters"}, {"labels", labels_},
                             {"cols", cols_},              {"clusters", clusters()},
-                            {"entries", labels_of_.size()}, {"head", head_.size()}};
+                            {"entries", labels_of_.size()}, {"head", head_.size()},
+                            {"groups", groups()}};
   w.add_json(kMeta, meta.dump());
   w.add(kCentroids, DType::kF32, {clusters(), stride_}, std::as_bytes(centroid_.span()));
   w.add(kOffsets, DType::kU32, {offsets_.size()}, std::as_bytes(std::span(offsets_)));
@@ -351,6 +394,9 @@ void OutputIndex::save(ModelFileWriter& w) const {
     w.add(kLabels, DType::kU32, {labels_of_.size()}, std::as_bytes(std::span(labels_of_)));
   if (!head_.empty())
     w.add(kHead, DType::kU32, {head_.size()}, std::as_bytes(std::span(head_)));
+  w.add(kGroupCentroids, DType::kF32, {groups(), stride_}, std::as_bytes(group_centroid_.span()));
+  w.add(kGroupOffsets, DType::kU32, {group_offsets_.size()},
+        std::as_bytes(std::span(group_offsets_)));
 }
 
 bool OutputIndex::in_file(const ModelFileReader& r) {
@@ -368,7 +414,7 @@ std::shared_ptr<const OutputIndex> OutputIndex::load(const ModelFileReader& r,
   const auto bad = [&](const char* section, const std::string& what) {
     fail(r.path(), std::string("section '") + section + "': " + what);
   };
-  std::uint64_t clusters = 0, entries = 0, head = 0;
+  std::uint64_t clusters = 0, entries = 0, head = 0, groups = 0;
   try {
     const nlohmann::json meta = nlohmann::json::parse(r.read_json(kMeta));
     if (meta.at("method").get<std::string>() != "query-clusters")
@@ -381,12 +427,14 @@ std::shared_ptr<const OutputIndex> OutputIndex::load(const ModelFileReader& r,
     clusters = meta.at("clusters").get<std::uint64_t>();
     entries = meta.at("entries").get<std::uint64_t>();
     head = meta.at("head").get<std::uint64_t>();
+    groups = meta.at("groups").get<std::uint64_t>();
   } catch (const nlohmann::json::exception& e) {
     bad(kMeta, e.what());
   }
   if (clusters < 1 || clusters > (1u << 24)) bad(kMeta, "clusters must be 1..2^24");
   if (entries > (std::uint64_t{1} << 32) - 1) bad(kMeta, "too many entries");
   if (head > labels) bad(kMeta, "the head has more labels than the model");
+  if (groups < 1 || groups > clusters) bad(kMeta, "groups must be 1..clusters");
   auto index = std::shared_ptr<OutputIndex>(new OutputIndex());
   OutputIndex& x = *index;
   x.labels_ = labels;
@@ -396,12 +444,26 @@ std::shared_ptr<const OutputIndex> OutputIndex::load(const ModelFileReader& r,
   x.offsets_.resize(clusters + 1);
   x.labels_of_.resize(entries);
   x.head_.resize(head);
+  x.group_centroid_ = AlignedArray<float>(groups * x.stride_);
+  x.group_offsets_.resize(groups + 1);
   const std::vector<std::uint64_t> cshape{clusters, x.stride_}, oshape{clusters + 1},
       lshape{entries}, hshape{head};
   r.read_into(kCentroids, DType::kF32, cshape, std::as_writable_bytes(x.centroid_.span()));
   r.read_into(kOffsets, DType::kU32, oshape, std::as_writable_bytes(std::span(x.offsets_)));
   if (entries) r.read_into(kLabels, DType::kU32, lshape, std::as_writable_bytes(std::span(x.labels_of_)));
   if (head) r.read_into(kHead, DType::kU32, hshape, std::as_writable_bytes(std::span(x.head_)));
+  const std::vector<std::uint64_t> gshape{groups, x.stride_}, goshape{groups + 1};
+  r.read_into(kGroupCentroids, DType::kF32, gshape,
+              std::as_writable_bytes(x.group_centroid_.span()));
+  r.read_into(kGroupOffsets, DType::kU32, goshape,
+              std::as_writable_bytes(std::span(x.group_offsets_)));
+  for (const float v : x.group_centroid_.span())
+    if (!std::isfinite(v)) bad(kGroupCentroids, "holds a value that is not finite");
+  if (x.group_offsets_.front() != 0 || x.group_offsets_.back() != clusters)
+    bad(kGroupOffsets, "must run from 0 to " + std::to_string(clusters));
+  for (std::size_t g = 0; g < groups; ++g)
+    if (x.group_offsets_[g] >= x.group_offsets_[g + 1])
+      bad(kGroupOffsets, "group " + std::to_string(g) + " is empty or the offsets decrease");
   for (const float v : x.centroid_.span())
     if (!std::isfinite(v)) bad(kCentroids, "holds a value that is not finite");
   if (x.offsets_.front() != 0 || x.offsets_.back() != entries)
