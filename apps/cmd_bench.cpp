@@ -20,6 +20,8 @@ const Bench kBenches[] = {
     {"hidden", bench_hidden,
      "dense vs LSH-sampled hidden layers: samples/s, P@1 at equal samples/time"},
     {"serve", bench_serve, "REST server requests/s, p50/p99, parse vs predict, batching on/off"},
+    {"infer", bench_infer,
+     "exact fp32/int8 vs LSH tables vs the output index: P@k, recall, latency, throughput"},
     {"quant", bench_quant, "fp32 vs int8 output layer: latency, throughput, P@1, sizes"},
     {"cache", bench_cache, "learned caches vs full network vs LRU: latency, hits, agreement"},
     {"hash", bench_hash, "hashing, table build, sampling time and recall per hash family"},

@@ -21,6 +21,7 @@ int bench_hash(int argc, char** argv);
 int bench_train(int argc, char** argv);
 int bench_hidden(int argc, char** argv);
 int bench_serve(int argc, char** argv);
+int bench_infer(int argc, char** argv);
 int bench_quant(int argc, char** argv);
 int bench_cache(int argc, char** argv);
 
