@@ -20,8 +20,8 @@ expect() {  # expect FILE TEXT: FILE has a line with TEXT
 for b in $(awk '/^benchmarks:/ {on = 1; next} on && NF {print $1}' bench_help.txt); do
   grep -q "^  bench .*\b$b\b" help.txt || fail "glide --help does not list benchmark '$b'"
 done
-[ "$(awk '/^benchmarks:/ {on = 1; next} on && NF' bench_help.txt | wc -l)" -eq 7 ] ||
-  fail "glide bench --help lists $(wc -l <bench_help.txt) lines, expected 7 benchmarks"
+[ "$(awk '/^benchmarks:/ {on = 1; next} on && NF' bench_help.txt | wc -l)" -eq 8 ] ||
+  fail "glide bench --help lists $(wc -l <bench_help.txt) lines, expected 8 benchmarks"
 expect help.txt "int8 or bf16"
 
 run data --points 2000 --reps 1
@@ -46,6 +46,11 @@ expect hidden.txt "lsh 0.25"
 run quant --preset tiny --points 2000 --eval-points 200 --latency-points 5 --modes exact
 expect quant.txt "int8-tensor"
 if grep -q " sampled " quant.txt; then fail "bench quant --modes exact measured sampled mode"; fi
+run infer --preset tiny --eval-points 200 --latency-points 5 --probes 1,4
+for row in "exact fp32" "exact int8" "LSH tables fp32" "index fp32 probes 1" "index fp32 probes 4"; do
+  expect infer.txt "$row"
+done
+expect infer.txt "recall@5"
 run cache --preset tiny --test-points 300 --warmup 200 --requests 100 --skews 1.0,uniform \
   --hidden 32 --threads 1
 expect cache.txt "uniform"
@@ -58,6 +63,9 @@ run serve --model m.glide --data test.gds --inputs 50 --seconds 0.2 --concurrenc
 expect serve.txt "p99 ms"
 run quant --model m.glide --test test.gds --eval-points 100 --latency-points 5
 expect quant.txt "fp32"
+run infer --model m.glide --test test.gds --eval-points 100 --latency-points 5 --probes 2
+expect infer.txt "(from the model file)"
+expect infer.txt "index int8 probes 2"
 
 # Bad lists name the flag and the item.
 bad() {  # bad TEXT ARGS...: `glide bench ARGS...` fails with TEXT in its error
@@ -76,4 +84,5 @@ bad "--layer-sparsities: bad item '2'" hidden --preset tiny --train-points 500 \
 bad "--families: bad item 'minhash'" hash --neurons 100 --families simhash,minhash
 bad "--model needs --test" quant --model m.glide
 bad "--model needs --data" cache --model m.glide
+bad "--probes: bad item '0'" infer --model m.glide --test test.gds --probes 4,0
 echo ok
