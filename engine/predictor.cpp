@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "engine/checkpoint.h"
+#include "engine/index_predictor.h"
 #include "engine/loss.h"
 #include "engine/output_matrix.h"
 #include "engine/output_sampler.h"
@@ -200,8 +201,13 @@ std::shared_ptr<const Predictor> make_predictor(std::shared_ptr<const Network> n
     case EvalMode::kExact:
       return std::make_shared<ExactPredictor>(std::move(net));
     case EvalMode::kSampled: {
-      std::shared_ptr<OutputSampler> lsh = make_inference_lsh_sampler(config, *net);
-      return std::make_shared<SampledPredictor>(std::move(net), std::move(lsh));
+      if (options.search == SampledSearch::kLsh) {
+        std::shared_ptr<OutputSampler> lsh = make_inference_lsh_sampler(config, *net);
+        return std::make_shared<SampledPredictor>(std::move(net), std::move(lsh));
+      }
+      std::shared_ptr<const OutputIndex> index = options.index;
+      if (!index) index = OutputIndex::build(*net->output, net->output_bias.w.data());
+      return std::make_shared<IndexPredictor>(std::move(net), std::move(index), options.probes);
     }
   }
   fail("unknown prediction mode");
@@ -226,13 +232,19 @@ InferenceModel::InferenceModel(const std::string& path, const std::vector<EvalMo
   LoadedModel m = load_model(path, /*optimizer_state=*/false);
   config_ = m.config;
   net_ = std::move(m.net);
+  if (has_sampled(modes))
+    sampled_.index = OutputIndex::load(path, net_->output->rows(), net_->output->cols());
   make_predictors(modes);
 }
 
 InferenceModel::InferenceModel(std::unique_ptr<Network> net, const Config& config,
-                               const std::vector<EvalMode>& modes)
-    : config_(config), net_(std::move(net)) {
+                               const std::vector<EvalMode>& modes, const PredictOptions& sampled)
+    : config_(config), net_(std::move(net)), sampled_(sampled) {
   make_predictors(modes);
+}
+
+bool InferenceModel::has_sampled(const std::vector<EvalMode>& modes) {
+  return std::find(modes.begin(), modes.end(), EvalMode::kSampled) != modes.end();
 }
 
 std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
@@ -241,7 +253,8 @@ std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
 }
 
 void InferenceModel::make_predictors(const std::vector<EvalMode>& modes) {
-  PredictOptions options;
+  PredictOptions options = sampled_;
+  options.mode = EvalMode::kExact;
   predictors_[EvalMode::kExact] = make_predictor(net_, config_, options);
   for (const EvalMode mode : modes) {
     options.mode = mode;

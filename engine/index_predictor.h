@@ -1,0 +1,31 @@
+// Sampled prediction through the output index (engine/output_index.h): each input's candidates
+// are the rows of the index's best-scoring leaves, scored exactly by the model's own output rows
+// (fp32, bf16 or int8), so the answer is the exact one whenever the exact top-k are among them.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "engine/output_index.h"
+#include "engine/predictor.h"
+
+namespace glide::engine {
+
+class IndexPredictor final : public Predictor {
+ public:
+  // `probes`: leaves scanned when a call does not say (0: the index's default).
+  IndexPredictor(std::shared_ptr<const Network> net, std::shared_ptr<const OutputIndex> index,
+                 std::uint32_t probes = 0);
+  void predict_from_hidden(const HiddenActivations& acts, std::size_t batch, std::uint32_t k,
+                           const SearchParams& params,
+                           std::vector<Prediction>& out) const override;
+  const OutputIndex& index() const { return *index_; }
+  const std::shared_ptr<const OutputIndex>& shared_index() const { return index_; }
+  // The leaves a call with `params` scans.
+  std::uint32_t probes(const SearchParams& params) const;
+
+ private:
+  std::shared_ptr<const OutputIndex> index_;
+  std::uint32_t probes_;
+};
+
+}  // namespace glide::engine
