@@ -1,6 +1,5 @@
 // `glide eval`: P@k and nDCG@k of a model on a test set, scoring every label (exact) and/or
-// only the candidates of the output index (sampled), with the time per point of each and, with
-// both, the recall of the sampled top-k against the exact top-k.
+// only the LSH active set (sampled), with the time per point of each.
 #include <tbb/global_control.h>
 
 #include <cstdio>
@@ -9,14 +8,12 @@
 
 #include <cxxopts.hpp>
 
-#include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
 #include "engine/checkpoint.h"
 #include "engine/evaluator.h"
-#include "engine/index_predictor.h"
 #include "engine/predictor.h"
 
 namespace glide::cli {
@@ -31,21 +28,12 @@ int cmd_eval(int argc, char** argv) {
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "skip-bad-lines", "drop malformed data lines (counted) instead of failing")("h,help",
                                                                                   "this help");
-  o.add_options("sampled mode")(
-      "probes",
-      "leaves of the output index scanned per point (more: higher recall, slower); a list "
-      "prints a row each (default: the index's, about 1% of the labels)",
-      cxxopts::value<std::string>())(
-      "search",
-      "what sampled mode searches: index (the output index) or lsh (the LSH tables of "
-      "training, for comparison; --sparsity, --lsh-strategy and --prior-fraction apply to it)",
-      cxxopts::value<std::string>()->default_value("index"))(
-      "sparsity", "lsh: fraction of labels scored (default: the model's)",
+  o.add_options("sampled mode")("sparsity", "fraction of labels scored (default: the model's)",
                                 cxxopts::value<double>())(
-      "lsh-strategy", "lsh: union, topk or threshold (default: the model's)",
+      "lsh-strategy", "union, topk or threshold (default: the model's)",
       cxxopts::value<std::string>())(
       "prior-fraction",
-      "lsh: share of the labels scored that are the largest-bias ones (default: the "
+      "share of the labels scored that are the largest-bias ones (default: the "
       "model's)",
       cxxopts::value<double>());
   const auto r = o.parse(argc, argv);
@@ -63,30 +51,17 @@ int cmd_eval(int argc, char** argv) {
                                                        : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
-  const std::string search = r["search"].as<std::string>();
-  if (search != "index" && search != "lsh")
-    fail("--search must be index or lsh, got '" + search + "'");
-  std::vector<std::uint32_t> probes{0};
-  if (r.count("probes"))
-    probes = parse_list(r["probes"].as<std::string>(), "probes", [](const std::string& item) {
-      return static_cast<std::uint32_t>(parse_integer(item, 1, 1u << 30));
-    });
-  const std::string path = r["model"].as<std::string>();
-  engine::LoadedModel m = engine::load_model(path, /*optimizer_state=*/false);
+  engine::LoadedModel m =
+      engine::load_model(r["model"].as<std::string>(), /*optimizer_state=*/false);
   if (r.count("sparsity")) m.config.net.sparsity = r["sparsity"].as<double>();
   if (r.count("lsh-strategy"))
     engine::set_config_flag(m.config, "lsh-strategy", r["lsh-strategy"].as<std::string>());
   if (r.count("prior-fraction")) m.config.net.prior_fraction = r["prior-fraction"].as<double>();
   engine::validate(m.config.net);
-  engine::PredictOptions sampled;
-  sampled.search = search == "lsh" ? engine::SampledSearch::kLsh : engine::SampledSearch::kIndex;
-  if (mode != "exact" && search == "index")
-    sampled.index = engine::OutputIndex::load(path, m.net->output->rows(), m.net->output->cols());
   const engine::InferenceModel model(
       std::move(m.net), m.config,
       mode == "both" ? std::vector{engine::EvalMode::kExact, engine::EvalMode::kSampled}
-                     : std::vector{engine::parse_eval_mode(mode)},
-      sampled);
+                     : std::vector{engine::parse_eval_mode(mode)});
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
   const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);
@@ -94,39 +69,17 @@ int cmd_eval(int argc, char** argv) {
 
   // The header comes with the first row, so that an error before it is the only output.
   bool header_printed = false;
-  // Recall columns only with both modes (against the exact top-k); probes only for the index.
-  auto report = [&](const char* name, const engine::EvalResult& e, const std::string& probes,
-                    bool recall) {
+  auto report = [&](const char* name, const engine::EvalResult& e) {
     if (!std::exchange(header_printed, true))
-      std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3", "P@5",
-                  "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes", "recall@1",
-                  "recall@5");
-    std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f %8s", name, e.precision[0],
+      std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s\n", "mode", "P@1", "P@3", "P@5", "nDCG@1",
+                  "nDCG@3", "nDCG@5", "ms/point", "scored/point");
+    std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f\n", name, e.precision[0],
                 e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
-                1e3 * e.seconds_per_point(), e.mean_scored, probes.c_str());
-    if (recall)
-      std::printf(" %8.4f %8.4f\n", e.recall[0], e.recall[4]);
-    else
-      std::printf(" %8s %8s\n", "-", "-");
+                1e3 * e.seconds_per_point(), e.mean_scored);
   };
-  engine::TopLabels exact_top;
-  engine::EvalOptions eo;
-  eo.max_points = max_points;
-  if (mode != "sampled") {
-    eo.top_out = mode == "both" ? &exact_top : nullptr;
-    report("exact", engine::evaluate(model.predictor(engine::EvalMode::kExact), test, eo), "-",
-           false);
-  }
-  if (mode == "exact") return 0;
-  const engine::Predictor& sampled_predictor = model.predictor(engine::EvalMode::kSampled);
-  const auto* index = dynamic_cast<const engine::IndexPredictor*>(&sampled_predictor);
-  eo.top_out = nullptr;
-  eo.reference = mode == "both" ? &exact_top : nullptr;
-  for (const std::uint32_t p : probes) {
-    eo.search.probes = p;
-    const std::string shown = index ? std::to_string(index->probes(eo.search)) : "-";
-    report("sampled", engine::evaluate(sampled_predictor, test, eo), shown, mode == "both");
-    if (!index) break;  // the LSH tables have no probes
+  for (const auto& [kind, predictor] : model.predictors()) {
+    if (mode != "both" && mode != engine::eval_mode_name(kind)) continue;
+    report(engine::eval_mode_name(kind), engine::evaluate(*predictor, test, max_points));
   }
   return 0;
 }

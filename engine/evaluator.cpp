@@ -25,37 +25,10 @@ void accumulate_metrics(const Prediction& p, std::span<const std::uint32_t> labe
 
 EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows, std::size_t max_points,
                     std::uint32_t batch) {
-  EvalOptions o;
-  o.max_points = max_points;
-  o.batch = batch;
-  return evaluate(predictor, rows, o);
-}
-
-namespace {
-// Adds the share of reference[0..k) found in top[0..k), for k = 1..5.
-void accumulate_recall(const Prediction& p, const std::vector<std::uint32_t>& reference,
-                       EvalResult& r) {
-  for (int k = 1; k <= EvalResult::kMaxK; ++k) {
-    const std::size_t want = std::min<std::size_t>(k, reference.size());
-    if (want == 0) continue;
-    std::size_t found = 0;
-    for (std::size_t i = 0; i < want; ++i)
-      for (std::size_t j = 0; j < std::min<std::size_t>(k, p.labels.size()); ++j)
-        found += p.labels[j] == reference[i];
-    r.recall[k - 1] += static_cast<double>(found) / want;
-  }
-}
-}  // namespace
-
-EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
-                    const EvalOptions& options) {
-  const std::uint32_t batch = options.batch;
   if (batch == 0) fail("evaluation batch must be at least 1");
   EvalResult r;
-  const std::size_t n =
-      options.max_points ? std::min(options.max_points, rows.size()) : rows.size();
-  if (options.top_out) options.top_out->clear();
-  double seconds = 0;
+  const std::size_t n = max_points ? std::min(max_points, rows.size()) : rows.size();
+  const auto t0 = std::chrono::steady_clock::now();
   std::vector<data::SparseView> inputs;
   std::vector<std::size_t> idx;
   std::vector<Prediction> preds;
@@ -69,27 +42,17 @@ EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
       idx.push_back(i);
     }
     if (inputs.empty()) continue;
-    const auto t0 = std::chrono::steady_clock::now();
-    predictor.predict(inputs, EvalResult::kMaxK, preds, options.search);
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    predictor.predict(inputs, EvalResult::kMaxK, preds);
     for (std::size_t q = 0; q < idx.size(); ++q) {
-      const std::size_t point = r.points;  // the how-many-th evaluated point this is
       accumulate_metrics(preds[q], rows.labels(idx[q]), r);
       scored += preds[q].scored;
-      if (options.reference) {
-        if (point >= options.reference->size())
-          fail("evaluation: the reference has fewer points than the test set");
-        accumulate_recall(preds[q], (*options.reference)[point], r);
-      }
-      if (options.top_out) options.top_out->push_back(preds[q].labels);
     }
   }
-  r.seconds = seconds;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (r.points) {
     for (int k = 0; k < EvalResult::kMaxK; ++k) {
       r.precision[k] /= r.points;
       r.ndcg[k] /= r.points;
-      r.recall[k] /= r.points;
     }
     r.mean_scored = static_cast<double>(scored) / r.points;
   }
@@ -98,19 +61,11 @@ EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
 
 EvalResult evaluate(const Predictor& predictor, const data::Dataset& ds, std::size_t max_points,
                     std::uint32_t batch) {
-  EvalOptions o;
-  o.max_points = max_points;
-  o.batch = batch;
-  return evaluate(predictor, ds, o);
-}
-
-EvalResult evaluate(const Predictor& predictor, const data::Dataset& ds,
-                    const EvalOptions& options) {
   const std::uint32_t features = predictor.network().config().num_features;
   if (ds.num_features > features)
     fail("test set has " + std::to_string(ds.num_features) + " features, the model " +
          std::to_string(features));
-  return evaluate(predictor, LabelledRows::of(ds), options);
+  return evaluate(predictor, LabelledRows::of(ds), max_points, batch);
 }
 
 EvalResult evaluate(const Network& net, const data::Dataset& ds, EvalMode mode,

@@ -18,21 +18,7 @@ struct EvalResult {
   std::size_t points = 0;        // points evaluated (points without labels are skipped)
   double seconds = 0;
   double mean_scored = 0;  // output neurons scored per point
-  // With EvalOptions::reference: the share of the reference's top-k found in this top-k, k = 1..5.
-  double recall[kMaxK] = {};
   double seconds_per_point() const { return points ? seconds / points : 0; }
-};
-
-// The top-5 labels of each evaluated point, in order (what EvalOptions::reference compares with).
-using TopLabels = std::vector<std::vector<std::uint32_t>>;
-
-struct EvalOptions {
-  std::size_t max_points = 0;  // 0: all
-  std::uint32_t batch = 256;   // points per predict call
-  SearchParams search;
-  // Another predictor's top labels of the same points (e.g. exact ones from `top_out`): recall.
-  const TopLabels* reference = nullptr;
-  TopLabels* top_out = nullptr;  // when set: receives this predictor's top labels
 };
 
 // Labelled points in CSR form, viewed (a data::Dataset's arrays, or a library user's batch).
@@ -63,11 +49,7 @@ struct LabelledRows {
 // per predict call.
 EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
                     std::size_t max_points = 0, std::uint32_t batch = 256);
-EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
-                    const EvalOptions& options);
 // The same over a dataset (its declared feature count must not exceed the model's).
-EvalResult evaluate(const Predictor& predictor, const data::Dataset& ds,
-                    const EvalOptions& options);
 EvalResult evaluate(const Predictor& predictor, const data::Dataset& ds, std::size_t max_points = 0,
                     std::uint32_t batch = 256);
 // The network as it stands, through borrow_predictor(net, mode, sampler): evaluation while

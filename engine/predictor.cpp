@@ -8,7 +8,6 @@
 
 #include "common/error.h"
 #include "engine/checkpoint.h"
-#include "engine/index_predictor.h"
 #include "engine/loss.h"
 #include "engine/output_matrix.h"
 #include "engine/output_sampler.h"
@@ -103,11 +102,14 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   out.resize(B);
   if (B == 0) return;
   const Network& net = network();
-  const Kernels& kern = kernels();
+  const ScoreKernels& sk = score_kernels();
   const OutputMatrix* scorer = net.output.get();
   ScorerBatch batch;
   prepare_last_hidden(net, acts, B, batch);
   constexpr std::uint32_t kBlock = 1024;
+  // Sample rows of the score buffer lie kLd floats apart: 4 KB apart, the samples' rows of one
+  // block would all fall in the same L1 sets and evict each other as the scorer writes them.
+  constexpr std::size_t kLd = kBlock + 16;
   const std::uint32_t N = scorer->rows();
   struct Local {
     std::vector<TopK> per_sample;
@@ -116,7 +118,7 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   tbb::enumerable_thread_specific<Local> locals([&] {
     Local l;
     l.per_sample.resize(B);
-    l.scores.resize(B * kBlock);
+    l.scores.resize(B * kLd);
     return l;
   });
   const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
@@ -126,14 +128,14 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
     Local& L = locals.local();
     for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
       const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
-      scorer->score_block(batch, j0, n, L.scores.data(), kBlock);
+      scorer->score_block(batch, j0, n, L.scores.data(), kLd);
       for (std::size_t s = 0; s < B; ++s) {
-        float* row = L.scores.data() + s * kBlock;
+        float* row = L.scores.data() + s * kLd;
         TopK& t = L.per_sample[s];
-        for (std::uint32_t q = 0; q < n; ++q) t.offer(row[q], j0 + q, k);
-        const float mx = kern.max(row, n);
+        float mx;
+        block_sum[blk * B + s] = sk.max_exp_sum(row, n, &mx);
         block_max[blk * B + s] = mx;
-        block_sum[blk * B + s] = kern.exp_shift_sum(row, n, mx);
+        t.offer_block(row, n, j0, k, mx, sk);
       }
     }
   });
@@ -201,13 +203,8 @@ std::shared_ptr<const Predictor> make_predictor(std::shared_ptr<const Network> n
     case EvalMode::kExact:
       return std::make_shared<ExactPredictor>(std::move(net));
     case EvalMode::kSampled: {
-      if (options.search == SampledSearch::kLsh) {
-        std::shared_ptr<OutputSampler> lsh = make_inference_lsh_sampler(config, *net);
-        return std::make_shared<SampledPredictor>(std::move(net), std::move(lsh));
-      }
-      std::shared_ptr<const OutputIndex> index = options.index;
-      if (!index) index = OutputIndex::build(*net->output, net->output_bias.w.data());
-      return std::make_shared<IndexPredictor>(std::move(net), std::move(index), options.probes);
+      std::shared_ptr<OutputSampler> lsh = make_inference_lsh_sampler(config, *net);
+      return std::make_shared<SampledPredictor>(std::move(net), std::move(lsh));
     }
   }
   fail("unknown prediction mode");
@@ -232,19 +229,13 @@ InferenceModel::InferenceModel(const std::string& path, const std::vector<EvalMo
   LoadedModel m = load_model(path, /*optimizer_state=*/false);
   config_ = m.config;
   net_ = std::move(m.net);
-  if (has_sampled(modes))
-    sampled_.index = OutputIndex::load(path, net_->output->rows(), net_->output->cols());
   make_predictors(modes);
 }
 
 InferenceModel::InferenceModel(std::unique_ptr<Network> net, const Config& config,
-                               const std::vector<EvalMode>& modes, const PredictOptions& sampled)
-    : config_(config), net_(std::move(net)), sampled_(sampled) {
+                               const std::vector<EvalMode>& modes)
+    : config_(config), net_(std::move(net)) {
   make_predictors(modes);
-}
-
-bool InferenceModel::has_sampled(const std::vector<EvalMode>& modes) {
-  return std::find(modes.begin(), modes.end(), EvalMode::kSampled) != modes.end();
 }
 
 std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
@@ -253,8 +244,7 @@ std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
 }
 
 void InferenceModel::make_predictors(const std::vector<EvalMode>& modes) {
-  PredictOptions options = sampled_;
-  options.mode = EvalMode::kExact;
+  PredictOptions options;
   predictors_[EvalMode::kExact] = make_predictor(net_, config_, options);
   for (const EvalMode mode : modes) {
     options.mode = mode;

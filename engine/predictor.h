@@ -116,9 +116,8 @@ class SampledPredictor final : public Predictor {
   std::shared_ptr<OutputSampler> sampler_;
 };
 
-// The predictor `options` ask for over `net` (built with `config`). Sampled mode searches the
-// output index (options.index, or one built over the rows: seconds on a 670k-label layer) or,
-// with SampledSearch::kLsh, LSH tables built over the rows.
+// The predictor `options` ask for over `net` (built with `config`; sampled mode builds LSH tables
+// over the output rows, which takes a while on large models).
 std::shared_ptr<const Predictor> make_predictor(std::shared_ptr<const Network> net,
                                                 const Config& config,
                                                 const PredictOptions& options);
@@ -138,11 +137,10 @@ std::string input_problem(const data::SparseView& x, std::uint32_t num_features)
 class InferenceModel {
  public:
   // Loads `path` (weights only), with a predictor for exact mode and for each of `modes`
-  // (make_predictor(); sampled mode uses the file's output index, or builds one).
+  // (make_predictor(); sampled mode builds LSH tables).
   InferenceModel(const std::string& path, const std::vector<EvalMode>& modes);
-  // `sampled`: how sampled mode is made (its index, default probes); its mode is ignored.
   InferenceModel(std::unique_ptr<Network> net, const Config& config,
-                 const std::vector<EvalMode>& modes, const PredictOptions& sampled = {});
+                 const std::vector<EvalMode>& modes);
   // With `lsh`: exact and sampled mode; without: exact mode only.
   explicit InferenceModel(const std::string& path, bool lsh = true)
       : InferenceModel(path, modes_with(lsh)) {}
@@ -169,12 +167,10 @@ class InferenceModel {
  private:
   static std::vector<EvalMode> modes_with(bool lsh);
   void make_predictors(const std::vector<EvalMode>& modes);
-  static bool has_sampled(const std::vector<EvalMode>& modes);
 
   std::string path_;
   Config config_;
   std::shared_ptr<const Network> net_;
-  PredictOptions sampled_;  // the index (the model file's, when it has one), default probes
   std::map<EvalMode, std::shared_ptr<const Predictor>> predictors_;
 };
 
