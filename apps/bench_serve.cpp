@@ -189,8 +189,9 @@ int bench_serve(int argc, char** argv) {
   std::printf("model %s: %u features, %u labels, loaded in %.1f s\n", path.c_str(),
               predictor->config().net.num_features, predictor->config().net.num_labels,
               seconds_since(load0));
-  const Requests requests = make_requests(*predictor, r["data"].as<std::string>(),
-                                          r["inputs"].as<std::size_t>(), r["k"].as<std::uint32_t>());
+  const Requests requests =
+      make_requests(*predictor, r["data"].as<std::string>(), r["inputs"].as<std::size_t>(),
+                    r["k"].as<std::uint32_t>());
   const std::vector<std::string>& bodies = requests.bodies;
   const std::vector<data::SparseView> inputs = requests.views();
   std::printf(
@@ -225,10 +226,10 @@ int bench_serve(int argc, char** argv) {
       const double busy = s.parse + s.predict + s.write;
       const double mean_batch = s.batches ? double(s.instances) / s.batches : 0.0;
       // Right after the cell, the predictor alone at the cell's mean batch size.
-      const double alone = predict_alone(
-          predictor->predictor(engine::EvalMode::kExact), inputs,
-          std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(mean_batch))),
-          r["k"].as<std::uint32_t>(), seconds);
+      const double alone =
+          predict_alone(predictor->predictor(engine::EvalMode::kExact), inputs,
+                        std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(mean_batch))),
+                        r["k"].as<std::uint32_t>(), seconds);
       const double rps = cell.requests / cell.seconds;
       std::printf("%-8s %5d %9zu %9.0f %9.3f %9.3f %7.1f %10.1f %11.1f %6.1f%% %7zu %9.0f %6.2f\n",
                   batching_on ? "on" : "off", c, cell.requests, rps, cell.p50_ms, cell.p99_ms,

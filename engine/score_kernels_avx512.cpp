@@ -46,7 +46,8 @@ float max_exp_sum(const float* z, std::size_t n, float* max) {
     m2 = _mm512_max_ps(m2, _mm512_loadu_ps(z + i + 32));
     m3 = _mm512_max_ps(m3, _mm512_loadu_ps(z + i + 48));
   }
-  for (; i < n; i += 16) m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lowest, tail_mask(n - i), z + i));
+  for (; i < n; i += 16)
+    m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lowest, tail_mask(n - i), z + i));
   const float m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
   const __m512 shift = _mm512_set1_ps(m);
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();

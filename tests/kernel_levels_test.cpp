@@ -507,8 +507,7 @@ struct Score {
       z[0] = 0;
       float m = 0;
       const double want = 1.0 + 64 * std::exp(static_cast<double>(y));
-      CHECK(k.max_exp_sum(z.data(), z.size(), &m) ==
-            doctest::Approx(want).epsilon(1e-6).scale(0));
+      CHECK(k.max_exp_sum(z.data(), z.size(), &m) == doctest::Approx(want).epsilon(1e-6).scale(0));
     }
   }
 };

@@ -13,8 +13,8 @@
 #include "common/cpu.h"
 #include "engine/output_weights.h"
 #include "engine/predictor.h"
-#include "engine/top_k.h"
 #include "engine/tests/output_storage.h"
+#include "engine/top_k.h"
 
 namespace glide::engine {
 namespace {
