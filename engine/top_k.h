@@ -42,6 +42,13 @@ struct TopK {
          q = kern.find_at_least(scores, q + 1, n, bound(k)))
       offer(scores[q], first_label + static_cast<std::uint32_t>(q), k);
   }
+  // offer() for scores[q] as label labels[q], q < n (a candidate list), with the same search.
+  void offer_labels(const float* scores, const std::uint32_t* labels, std::size_t n, std::size_t k,
+                    const ScoreKernels& kern = score_kernels()) {
+    for (std::size_t q = kern.find_at_least(scores, 0, n, bound(k)); q < n;
+         q = kern.find_at_least(scores, q + 1, n, bound(k)))
+      offer(scores[q], labels[q], k);
+  }
   // offer_run() for a block whose maximum is known: none of it can enter when that is below the
   // bound (an equal score can, when its label id is lower).
   void offer_block(const float* scores, std::size_t n, std::uint32_t first_label, std::size_t k,

@@ -189,6 +189,14 @@ TEST_CASE("TopK over blocks in any order, with ties, keeps the k best by score t
             CHECK(t.best[r].second == order[r]);
             CHECK(t.best[r].first == z[order[r]]);
           }
+          // The same labels as a candidate list in reverse order, in chunks of `block`.
+          std::vector<std::uint32_t> labels(n);
+          std::vector<float> scores(n);
+          for (std::uint32_t q = 0; q < n; ++q) labels[q] = n - 1 - q, scores[q] = z[n - 1 - q];
+          TopK c;
+          for (std::uint32_t q0 = 0; q0 < n; q0 += block)
+            c.offer_labels(scores.data() + q0, labels.data() + q0, std::min(block, n - q0), k);
+          CHECK(c.best == t.best);
         }
       }
     }
