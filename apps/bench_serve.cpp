@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -28,15 +29,29 @@ namespace glide::cli {
 
 namespace {
 
-// Request bodies made up front, so the clients spend their time on HTTP, not on JSON.
-std::vector<std::string> make_bodies(const engine::InferenceModel& model,
-                                     const std::string& data_path, std::size_t max_inputs,
-                                     std::uint32_t k) {
+// The request inputs: their bodies made up front, so the clients spend their time on HTTP, not
+// on JSON, and the inputs themselves for predict calls without HTTP.
+struct Requests {
   std::vector<std::string> bodies;
+  std::vector<std::vector<std::uint32_t>> ids;
+  std::vector<std::vector<float>> values;
+  std::vector<data::SparseView> views() const {
+    std::vector<data::SparseView> v;
+    for (std::size_t i = 0; i < ids.size(); ++i) v.push_back({ids[i], values[i]});
+    return v;
+  }
+};
+
+Requests make_requests(const engine::InferenceModel& model, const std::string& data_path,
+                       std::size_t max_inputs, std::uint32_t k) {
+  Requests req;
+  std::vector<std::string>& bodies = req.bodies;
   auto add = [&](std::span<const std::uint32_t> ids, std::span<const float> values) {
     nlohmann::json inst = {{"indices", std::vector(ids.begin(), ids.end())},
                            {"values", std::vector(values.begin(), values.end())}};
     bodies.push_back(nlohmann::json{{"instances", {inst}}, {"k", k}}.dump());
+    req.ids.emplace_back(ids.begin(), ids.end());
+    req.values.emplace_back(values.begin(), values.end());
   };
   const std::uint32_t features = model.config().net.num_features;
   if (!data_path.empty()) {
@@ -56,7 +71,24 @@ std::vector<std::string> make_bodies(const engine::InferenceModel& model,
     }
   }
   if (bodies.empty()) fail(data_path, "no inputs");
-  return bodies;
+  return req;
+}
+
+// Points/s of the predictor alone over the same inputs, `batch` per predict call (as `glide eval`
+// runs it, without HTTP or JSON): what a batching cell's requests/s is measured against.
+double predict_alone(const engine::Predictor& predictor, std::span<const data::SparseView> inputs,
+                     std::size_t batch, std::uint32_t k, double seconds) {
+  std::vector<engine::Prediction> out;
+  std::size_t points = 0, next = 0;
+  std::vector<data::SparseView> chunk;
+  const auto start = Clock::now();
+  do {
+    chunk.clear();
+    for (std::size_t i = 0; i < batch; ++i) chunk.push_back(inputs[next++ % inputs.size()]);
+    predictor.predict(chunk, k, out);
+    points += chunk.size();
+  } while (seconds_since(start) < seconds);
+  return points / seconds_since(start);
 }
 
 struct Cell {
@@ -157,13 +189,17 @@ int bench_serve(int argc, char** argv) {
   std::printf("model %s: %u features, %u labels, loaded in %.1f s\n", path.c_str(),
               predictor->config().net.num_features, predictor->config().net.num_labels,
               seconds_since(load0));
-  const auto bodies = make_bodies(*predictor, r["data"].as<std::string>(),
-                                  r["inputs"].as<std::size_t>(), r["k"].as<std::uint32_t>());
+  const Requests requests =
+      make_requests(*predictor, r["data"].as<std::string>(), r["inputs"].as<std::size_t>(),
+                    r["k"].as<std::uint32_t>());
+  const std::vector<std::string>& bodies = requests.bodies;
+  const std::vector<data::SparseView> inputs = requests.views();
   std::printf(
       "%zu distinct requests (1 instance each, k=%u), %.1f s per cell, %u predict threads\n\n",
       bodies.size(), r["k"].as<std::uint32_t>(), seconds, threads);
-  std::printf("%-8s %5s %9s %9s %9s %9s %7s %10s %11s %7s %7s\n", "batching", "conc", "requests",
-              "req/s", "p50 ms", "p99 ms", "batch", "parse us", "predict us", "parse%", "errors");
+  std::printf("%-8s %5s %9s %9s %9s %9s %7s %10s %11s %7s %7s %9s %6s\n", "batching", "conc",
+              "requests", "req/s", "p50 ms", "p99 ms", "batch", "parse us", "predict us", "parse%",
+              "errors", "alone/s", "ratio");
 
   for (const bool batching_on : {true, false}) {
     server::BatcherOptions batching;
@@ -188,12 +224,18 @@ int bench_serve(int argc, char** argv) {
       const Cell cell = run_cell(port, bodies, "/v1/models/m:predict", c, seconds, metrics);
       const auto& s = cell.split;
       const double busy = s.parse + s.predict + s.write;
-      std::printf("%-8s %5d %9zu %9.0f %9.3f %9.3f %7.1f %10.1f %11.1f %6.1f%% %7zu\n",
-                  batching_on ? "on" : "off", c, cell.requests, cell.requests / cell.seconds,
-                  cell.p50_ms, cell.p99_ms, s.batches ? double(s.instances) / s.batches : 0.0,
-                  cell.requests ? 1e6 * s.parse / cell.requests : 0.0,
+      const double mean_batch = s.batches ? double(s.instances) / s.batches : 0.0;
+      // Right after the cell, the predictor alone at the cell's mean batch size.
+      const double alone =
+          predict_alone(predictor->predictor(engine::EvalMode::kExact), inputs,
+                        std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(mean_batch))),
+                        r["k"].as<std::uint32_t>(), seconds);
+      const double rps = cell.requests / cell.seconds;
+      std::printf("%-8s %5d %9zu %9.0f %9.3f %9.3f %7.1f %10.1f %11.1f %6.1f%% %7zu %9.0f %6.2f\n",
+                  batching_on ? "on" : "off", c, cell.requests, rps, cell.p50_ms, cell.p99_ms,
+                  mean_batch, cell.requests ? 1e6 * s.parse / cell.requests : 0.0,
                   s.batches ? 1e6 * s.predict / s.batches : 0.0,
-                  busy > 0 ? 100 * s.parse / busy : 0.0, cell.errors);
+                  busy > 0 ? 100 * s.parse / busy : 0.0, cell.errors, alone, rps / alone);
       if (cell.errors) std::printf("  (first error: %s)\n", cell.first_error.c_str());
       std::fflush(stdout);
     }
@@ -203,7 +245,9 @@ int bench_serve(int argc, char** argv) {
   }
   std::printf(
       "\nparse us: JSON parsing + validation per request; predict us: one predict call (a "
-      "batch);\nparse%%: parsing's share of the server's parse + predict + write time.\n");
+      "batch);\nparse%%: parsing's share of the server's parse + predict + write time;\n"
+      "alone/s: points/s of the exact predictor alone (no HTTP, as glide eval) at the cell's mean "
+      "batch,\nmeasured right after the cell; ratio: req/s / alone/s.\n");
   return 0;
 }
 

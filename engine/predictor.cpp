@@ -103,11 +103,14 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   out.resize(B);
   if (B == 0) return;
   const Network& net = network();
-  const Kernels& kern = kernels();
+  const ScoreKernels& sk = score_kernels();
   const OutputMatrix* scorer = net.output.get();
   ScorerBatch batch;
   prepare_last_hidden(net, acts, B, batch);
   constexpr std::uint32_t kBlock = 1024;
+  // Sample rows of the score buffer lie kLd floats apart: 4 KB apart, the samples' rows of one
+  // block would all fall in the same L1 sets and evict each other as the scorer writes them.
+  constexpr std::size_t kLd = kBlock + 16;
   const std::uint32_t N = scorer->rows();
   struct Local {
     std::vector<TopK> per_sample;
@@ -116,7 +119,7 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   tbb::enumerable_thread_specific<Local> locals([&] {
     Local l;
     l.per_sample.resize(B);
-    l.scores.resize(B * kBlock);
+    l.scores.resize(B * kLd);
     return l;
   });
   const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
@@ -126,14 +129,14 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
     Local& L = locals.local();
     for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
       const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
-      scorer->score_block(batch, j0, n, L.scores.data(), kBlock);
+      scorer->score_block(batch, j0, n, L.scores.data(), kLd);
       for (std::size_t s = 0; s < B; ++s) {
-        float* row = L.scores.data() + s * kBlock;
+        float* row = L.scores.data() + s * kLd;
         TopK& t = L.per_sample[s];
-        for (std::uint32_t q = 0; q < n; ++q) t.offer(row[q], j0 + q, k);
-        const float mx = kern.max(row, n);
+        float mx;
+        block_sum[blk * B + s] = sk.max_exp_sum(row, n, &mx);
         block_max[blk * B + s] = mx;
-        block_sum[blk * B + s] = kern.exp_shift_sum(row, n, mx);
+        t.offer_block(row, n, j0, k, mx, sk);
       }
     }
   });

@@ -9,6 +9,7 @@
 
 #include "engine/loss.h"
 #include "engine/predictor.h"
+#include "engine/score_kernels.h"
 
 namespace glide::engine {
 
@@ -29,6 +30,30 @@ struct TopK {
     if (best.size() == k && !before(e, best.back())) return;
     best.insert(std::upper_bound(best.begin(), best.end(), e, before), e);
     if (best.size() > k) best.pop_back();
+  }
+  // The score an entry needs (or more) to be kept: the k-th best once there are k, else -inf.
+  // A block whose maximum is below it cannot change the top k.
+  float bound(std::size_t k) const { return best.size() < k ? -INFINITY : best.back().first; }
+  // offer() for scores[q] as label first_label + q, q < n: a vector search for the scores at or
+  // above the bound, which only those few (after the first blocks, almost none) leave.
+  void offer_run(const float* scores, std::size_t n, std::uint32_t first_label, std::size_t k,
+                 const ScoreKernels& kern = score_kernels()) {
+    for (std::size_t q = kern.find_at_least(scores, 0, n, bound(k)); q < n;
+         q = kern.find_at_least(scores, q + 1, n, bound(k)))
+      offer(scores[q], first_label + static_cast<std::uint32_t>(q), k);
+  }
+  // offer() for scores[q] as label labels[q], q < n (a candidate list), with the same search.
+  void offer_labels(const float* scores, const std::uint32_t* labels, std::size_t n, std::size_t k,
+                    const ScoreKernels& kern = score_kernels()) {
+    for (std::size_t q = kern.find_at_least(scores, 0, n, bound(k)); q < n;
+         q = kern.find_at_least(scores, q + 1, n, bound(k)))
+      offer(scores[q], labels[q], k);
+  }
+  // offer_run() for a block whose maximum is known: none of it can enter when that is below the
+  // bound (an equal score can, when its label id is lower).
+  void offer_block(const float* scores, std::size_t n, std::uint32_t first_label, std::size_t k,
+                   float block_max, const ScoreKernels& kern = score_kernels()) {
+    if (block_max >= bound(k)) offer_run(scores, n, first_label, k, kern);
   }
   void add_exp(float block_max, double block_sum) {  // block_sum = sum exp(x - block_max)
     if (block_max > max) {

@@ -61,6 +61,7 @@ expect cache.txt "p99 us"
 "$glide" train --train train.gds -o m.glide --epochs 1 -q >/dev/null 2>&1 || fail "train"
 run serve --model m.glide --data test.gds --inputs 50 --seconds 0.2 --concurrency 1,2
 expect serve.txt "p99 ms"
+expect serve.txt "alone/s"
 run quant --model m.glide --test test.gds --eval-points 100 --latency-points 5
 expect quant.txt "fp32"
 run infer --model m.glide --test test.gds --eval-points 100 --latency-points 5 --probes 2

@@ -20,6 +20,7 @@
 #include "common/simd_dispatch.h"
 #include "engine/kernels.h"
 #include "engine/kernels_bf16.h"
+#include "engine/score_kernels.h"
 #include "engine/tests/random_vectors.h"
 #include "hashing/hash_kernels.h"
 #include "quant/int8_kernels.h"
@@ -462,6 +463,55 @@ struct Hash {
   }
 };
 
+// ---- scores (engine/score_kernels.h): the maximum and the search exact, the exp sum within
+// float rounding (each exp within 2 ulp, summed in another order).
+
+struct Score {
+  using Table = engine::ScoreKernels;
+  static const KernelDispatch<Table>& dispatch() { return engine::score_kernel_dispatch(); }
+  static const Table& active() { return engine::score_kernels(); }
+  static void check(const Table& k, const Table& ref) {
+    std::mt19937 g(11);
+    for (std::size_t n : {1, 5, 15, 16, 17, 31, 33, 64, 65, 100, 1000, 1024, 1031}) {
+      CAPTURE(n);
+      // Scores over a range wider than exp's (terms that underflow), then a narrow one.
+      for (const float spread : {200.0f, 8.0f}) {
+        std::vector<float> z = uniform_floats(n, -spread, spread / 4, g());
+        float m1 = 0, m2 = 0;
+        const float s1 = k.max_exp_sum(z.data(), n, &m1);
+        const float s2 = ref.max_exp_sum(z.data(), n, &m2);
+        CHECK(m1 == m2);
+        CHECK(m1 == *std::max_element(z.begin(), z.end()));
+        CHECK(s1 == doctest::Approx(s2).epsilon(2e-6).scale(0));
+        CHECK(s1 >= 1.0f);  // the maximum's own term
+        // Every score equal: n terms of exp(0).
+        std::vector<float> flat(n, 3.5f);
+        CHECK(k.max_exp_sum(flat.data(), n, &m1) == doctest::Approx(n).epsilon(1e-6).scale(0));
+        CHECK(m1 == 3.5f);
+        // The search: bounds below, at and above scores (ties found), from every start.
+        for (std::size_t c = 0; c < 4; ++c) {
+          const float bound = c == 3 ? spread : z[g() % n];
+          for (std::size_t from = 0; from <= n; from += 1 + n / 7) {
+            CAPTURE(from);
+            CHECK(k.find_at_least(z.data(), from, n, bound) ==
+                  ref.find_at_least(z.data(), from, n, bound));
+          }
+        }
+      }
+    }
+    // exp itself across its reduced range and beyond: the maximum 0 and 64 copies of y, whose
+    // terms dominate the sum, against exp in double (relative error, no absolute slack).
+    for (float y = -6.0f; y <= 0.0f; y += 0.0137f) {
+      CAPTURE(y);
+      std::vector<float> z(65, y);
+      z[0] = 0;
+      float m = 0;
+      const double want = 1.0 + 64 * std::exp(static_cast<double>(y));
+      CHECK(k.max_exp_sum(z.data(), z.size(), &m) == doctest::Approx(want).epsilon(1e-6).scale(0));
+    }
+  }
+};
+
 // Restores the active level when a test that switches it ends.
 struct LevelGuard {
   Isa saved = active_isa();
@@ -470,7 +520,7 @@ struct LevelGuard {
 
 }  // namespace
 
-#define GLIDE_KERNEL_FAMILIES Fp32, Bf16, Int8, Lookup, Hash
+#define GLIDE_KERNEL_FAMILIES Fp32, Bf16, Int8, Lookup, Hash, Score
 
 TEST_CASE_TEMPLATE("every level's kernel table equals the scalar table", F, GLIDE_KERNEL_FAMILIES) {
   const KernelDispatch<typename F::Table>& d = F::dispatch();
@@ -526,6 +576,7 @@ TEST_CASE("the table each family uses at each level") {
       {"scalar", "scalar", "scalar", "avx512-vnni", "avx512-vnni", "amx-int8"},  // int8
       {"scalar", "sse2", "sse2", "avx512-vnni", "avx512-vnni", "avx512-vnni"},   // lookup
       {"scalar", "scalar", "avx512", "avx512", "avx512", "avx512"},              // hash
+      {"scalar", "avx2", "avx512", "avx512", "avx512", "avx512"},                // score
   };
   for (Isa isa : kAllIsas) {
     if (!isa_supported(isa)) continue;
@@ -538,5 +589,6 @@ TEST_CASE("the table each family uses at each level") {
     CHECK((int8 == want[2][l] || (isa == Isa::kAmx && int8 == "avx512-vnni")));
     CHECK(table_name(cache::lookup_kernel_dispatch().at(isa)) == want[3][l]);
     CHECK(table_name(hashing::kernels::hash_kernel_dispatch().at(isa)) == want[4][l]);
+    CHECK(table_name(engine::score_kernel_dispatch().at(isa)) == want[5][l]);
   }
 }
