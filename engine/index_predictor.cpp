@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "engine/loss.h"
 #include "engine/output_matrix.h"
+#include "engine/score_kernels.h"
 #include "engine/top_k.h"
 
 namespace glide::engine {
@@ -36,7 +37,7 @@ void IndexPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   out.resize(B);
   if (B == 0) return;
   const Network& net = network();
-  const Kernels& kern = kernels();
+  const ScoreKernels& sk = score_kernels();
   const OutputMatrix& W = *net.output;
   const std::size_t last = acts.layers.size() - 1;
   const float* H = acts.layers[last].data();
@@ -65,9 +66,10 @@ void IndexPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
       l.z.resize(l.labels.size());
       W.score_rows(batch, s, l.labels.data(), l.labels.size(), l.z.data());
       TopK t;
-      for (std::size_t q = 0; q < l.labels.size(); ++q) t.offer(l.z[q], l.labels[q], k);
-      const float mx = kern.max(l.z.data(), l.z.size());
-      t.add_exp(mx, kern.exp_shift_sum(l.z.data(), l.z.size(), mx));
+      t.offer_labels(l.z.data(), l.labels.data(), l.labels.size(), k, sk);
+      float mx = 0;
+      const float sum = sk.max_exp_sum(l.z.data(), l.z.size(), &mx);
+      t.add_exp(mx, sum);
       finish_prediction(t, *loss, l.labels.size(), out[s]);
     }
   });

@@ -33,7 +33,9 @@ struct TopK {
   }
   // The score an entry needs (or more) to be kept: the k-th best once there are k, else -inf.
   // A block whose maximum is below it cannot change the top k.
-  float bound(std::size_t k) const { return best.size() < k ? -INFINITY : best.back().first; }
+  float bound(std::size_t k) const {
+    return best.empty() || best.size() < k ? -INFINITY : best.back().first;
+  }
   // offer() for scores[q] as label first_label + q, q < n: a vector search for the scores at or
   // above the bound, which only those few (after the first blocks, almost none) leave.
   void offer_run(const float* scores, std::size_t n, std::uint32_t first_label, std::size_t k,
