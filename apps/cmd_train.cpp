@@ -23,6 +23,7 @@
 #include "cache/cached_predictor.h"
 #include "cache/training_caches.h"
 #include "common/timing.h"
+#include "engine/index_predictor.h"
 #include "engine/output_index.h"
 #include "common/error.h"
 #include "common/file_util.h"
@@ -335,6 +336,11 @@ int cmd_train(int argc, char** argv) {
   if (fo.test && !g_stop.load()) {
     const engine::EvalResult e = engine::evaluate(*net, test, engine::EvalMode::kExact, nullptr);
     print_eval("test (exact)", e);
+    if (index) {
+      const engine::IndexPredictor sampled(
+          std::shared_ptr<const engine::Network>(std::shared_ptr<void>{}, net.get()), index);
+      print_eval("test (sampled, output index)", engine::evaluate(sampled, test));
+    }
     // A run stopped by --max-seconds (or whose last batch was no evaluation point) still ends
     // its log with a P@1 point: the final evaluation, on every test point.
     if (jsonl && done.samples != last_eval_samples) {
