@@ -1,6 +1,7 @@
 // `glide bench serve`: a load generator (httplib clients, one per thread) against an in-process
-// server on 127.0.0.1. For concurrency 1, 8 and 64, batching on and off: requests/s, p50/p99
-// latency, mean batch size, and where the server's time went (JSON parsing vs predict).
+// server on 127.0.0.1. For each mode (exact, and sampled at each probes setting), concurrency 1,
+// 8 and 64, batching on and off: requests/s, p50/p99 latency, mean batch size, and where the
+// server's time went (JSON parsing vs predict); then sampled mode against exact.
 #include <tbb/global_control.h>
 
 #include <httplib.h>
@@ -22,21 +23,22 @@
 #include "apps/config_flags.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
+#include "engine/index_predictor.h"
+#include "engine/model_file.h"
+#include "engine/output_index.h"
 #include "server/http_server.h"
 
 namespace glide::cli {
 
 namespace {
 
-// Request bodies made up front, so the clients spend their time on HTTP, not on JSON.
-std::vector<std::string> make_bodies(const engine::InferenceModel& model,
-                                     const std::string& data_path, std::size_t max_inputs,
-                                     std::uint32_t k) {
-  std::vector<std::string> bodies;
+// The instances requests are made of: the test set's first points, or random ones.
+std::vector<nlohmann::json> make_instances(const engine::InferenceModel& model,
+                                           const std::string& data_path, std::size_t max_inputs) {
+  std::vector<nlohmann::json> instances;
   auto add = [&](std::span<const std::uint32_t> ids, std::span<const float> values) {
-    nlohmann::json inst = {{"indices", std::vector(ids.begin(), ids.end())},
-                           {"values", std::vector(values.begin(), values.end())}};
-    bodies.push_back(nlohmann::json{{"instances", {inst}}, {"k", k}}.dump());
+    instances.push_back({{"indices", std::vector(ids.begin(), ids.end())},
+                         {"values", std::vector(values.begin(), values.end())}});
   };
   const std::uint32_t features = model.config().net.num_features;
   if (!data_path.empty()) {
@@ -55,7 +57,27 @@ std::vector<std::string> make_bodies(const engine::InferenceModel& model,
       add(ids, values);
     }
   }
-  if (bodies.empty()) fail(data_path, "no inputs");
+  if (instances.empty()) fail(data_path, "no inputs");
+  return instances;
+}
+
+// What one row of the table serves: a mode, and in sampled mode the probes (0: the default).
+struct ServeMode {
+  engine::EvalMode mode = engine::EvalMode::kExact;
+  std::uint32_t probes = 0;
+};
+
+// Request bodies made up front (one instance each), so the clients spend their time on HTTP,
+// not on JSON.
+std::vector<std::string> make_bodies(const std::vector<nlohmann::json>& instances, std::uint32_t k,
+                                     const ServeMode& m) {
+  std::vector<std::string> bodies;
+  for (const auto& inst : instances) {
+    nlohmann::json body = {
+        {"instances", {inst}}, {"k", k}, {"mode", engine::eval_mode_name(m.mode)}};
+    if (m.probes) body["probes"] = m.probes;
+    bodies.push_back(body.dump());
+  }
   return bodies;
 }
 
@@ -121,7 +143,8 @@ Cell run_cell(int port, const std::vector<std::string>& bodies, const std::strin
 int bench_serve(int argc, char** argv) {
   cxxopts::Options o("glide bench serve",
                      "Load test of glide serve in process on 127.0.0.1: requests/s, p50/p99 "
-                     "latency and the parse/predict time split, batching on and off.");
+                     "latency and the parse/predict time split, batching on and off, exact and "
+                     "sampled mode.");
   o.add_options()("model", "model file (.glide)", cxxopts::value<std::string>())(
       "data", "test set to draw request inputs from (.gds or any format glide reads)",
       cxxopts::value<std::string>()->default_value(""))(
@@ -131,8 +154,16 @@ int bench_serve(int argc, char** argv) {
       "concurrency", "client threads per cell",
       cxxopts::value<std::string>()->default_value("1,8,64"))(
       "k", "labels per request", cxxopts::value<std::uint32_t>()->default_value("5"))(
-      "max-batch", "max batch with batching on",
-      cxxopts::value<std::size_t>()->default_value("64"))(
+      "mode",
+      "exact, sampled or a list (exact,sampled); default: both when the model has an output "
+      "index, else exact",
+      cxxopts::value<std::string>())(
+      "probes",
+      "sampled mode: clusters of the output index whose labels are scored (more: higher "
+      "recall, slower); a list prints a row each (default: " +
+          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
+      cxxopts::value<std::string>())("max-batch", "max batch with batching on",
+                                     cxxopts::value<std::size_t>()->default_value("64"))(
       "max-delay-us", "batching delay", cxxopts::value<unsigned>()->default_value("500"))(
       "threads", "threads per predict call (0: all cores)",
       cxxopts::value<unsigned>()->default_value("0"))("h,help", "this help");
@@ -150,21 +181,65 @@ int bench_serve(int argc, char** argv) {
       r["concurrency"].as<std::string>(), "concurrency",
       [](const std::string& item) { return static_cast<int>(parse_integer(item, 1, 10000)); });
   const double seconds = std::max(0.1, r["seconds"].as<double>());
+  const std::string path = r["model"].as<std::string>();
+  std::vector<engine::EvalMode> modes;
+  if (r.count("mode")) {
+    modes = parse_list(r["mode"].as<std::string>(), "mode", [](const std::string& item) {
+      return engine::parse_eval_mode(parse_choice(item, {"exact", "sampled"}));
+    });
+  } else {
+    modes = {engine::EvalMode::kExact};
+    if (engine::OutputIndex::in_file(engine::ModelFileReader(path)))
+      modes.push_back(engine::EvalMode::kSampled);
+  }
+  std::vector<std::uint32_t> probes{0};
+  if (r.count("probes"))
+    probes = parse_list(r["probes"].as<std::string>(), "probes", [](const std::string& item) {
+      return static_cast<std::uint32_t>(parse_integer(item, 1, server::kMaxProbes));
+    });
+  const std::uint32_t k = r["k"].as<std::uint32_t>();
 
   const auto load0 = Clock::now();
-  const std::string path = r["model"].as<std::string>();
-  auto predictor = std::make_shared<const engine::InferenceModel>(path, false);
+  // Exact mode is always loaded (InferenceModel's rule); sampled mode only when measured.
+  auto model = std::make_shared<const engine::InferenceModel>(path, modes);
   std::printf("model %s: %u features, %u labels, loaded in %.1f s\n", path.c_str(),
-              predictor->config().net.num_features, predictor->config().net.num_labels,
+              model->config().net.num_features, model->config().net.num_labels,
               seconds_since(load0));
-  const auto bodies = make_bodies(*predictor, r["data"].as<std::string>(),
-                                  r["inputs"].as<std::size_t>(), r["k"].as<std::uint32_t>());
+  // The rows: each mode; sampled mode once per probes setting when it searches an index.
+  const engine::IndexPredictor* index = nullptr;
+  std::vector<ServeMode> rows;
+  for (const engine::EvalMode mode : modes) {
+    if (mode == engine::EvalMode::kExact) {
+      rows.push_back({mode, 0});
+      continue;
+    }
+    index = dynamic_cast<const engine::IndexPredictor*>(&model->predictor(mode));
+    if (index)
+      std::printf("sampled mode searches the output index (%u clusters)\n",
+                  index->index().clusters());
+    else
+      std::printf("sampled mode searches LSH tables (the model file has no output index)\n");
+    for (const std::uint32_t p : probes) {
+      rows.push_back({mode, p});
+      if (!index) break;  // the LSH tables have no probes
+    }
+  }
+  auto shown_probes = [&](const ServeMode& m) {
+    return m.mode == engine::EvalMode::kSampled && index
+               ? std::to_string(index->probes({.probes = m.probes}))
+               : std::string("-");
+  };
+  const auto instances =
+      make_instances(*model, r["data"].as<std::string>(), r["inputs"].as<std::size_t>());
   std::printf(
       "%zu distinct requests (1 instance each, k=%u), %.1f s per cell, %u predict threads\n\n",
-      bodies.size(), r["k"].as<std::uint32_t>(), seconds, threads);
-  std::printf("%-8s %5s %9s %9s %9s %9s %7s %10s %11s %7s %7s\n", "batching", "conc", "requests",
-              "req/s", "p50 ms", "p99 ms", "batch", "parse us", "predict us", "parse%", "errors");
+      instances.size(), k, seconds, threads);
+  std::printf("%-8s %6s %-8s %5s %9s %9s %9s %9s %7s %10s %11s %7s %7s\n", "mode", "probes",
+              "batching", "conc", "requests", "req/s", "p50 ms", "p99 ms", "batch", "parse us",
+              "predict us", "parse%", "errors");
 
+  // cells[batching][row][concurrency index]
+  std::vector<std::vector<std::vector<Cell>>> cells(2);
   for (const bool batching_on : {true, false}) {
     server::BatcherOptions batching;
     batching.max_batch =
@@ -173,7 +248,7 @@ int bench_serve(int argc, char** argv) {
     batching.max_queue = 100000;
     server::Metrics metrics;
     std::vector<std::unique_ptr<server::ServedModel>> models;
-    models.push_back(std::make_unique<server::ServedModel>(server::ModelSpec{"m", path}, predictor,
+    models.push_back(std::make_unique<server::ServedModel>(server::ModelSpec{"m", path}, model,
                                                            batching, &metrics));
     server::ModelRegistry registry(std::move(models));
     server::ServerOptions options;
@@ -184,18 +259,24 @@ int bench_serve(int argc, char** argv) {
     server::HttpServer http(registry, metrics, options);
     const int port = http.bind();
     std::thread serving([&] { http.serve(); });
-    for (const int c : concurrency) {
-      const Cell cell = run_cell(port, bodies, "/v1/models/m:predict", c, seconds, metrics);
-      const auto& s = cell.split;
-      const double busy = s.parse + s.predict + s.write;
-      std::printf("%-8s %5d %9zu %9.0f %9.3f %9.3f %7.1f %10.1f %11.1f %6.1f%% %7zu\n",
-                  batching_on ? "on" : "off", c, cell.requests, cell.requests / cell.seconds,
-                  cell.p50_ms, cell.p99_ms, s.batches ? double(s.instances) / s.batches : 0.0,
-                  cell.requests ? 1e6 * s.parse / cell.requests : 0.0,
-                  s.batches ? 1e6 * s.predict / s.batches : 0.0,
-                  busy > 0 ? 100 * s.parse / busy : 0.0, cell.errors);
-      if (cell.errors) std::printf("  (first error: %s)\n", cell.first_error.c_str());
-      std::fflush(stdout);
+    for (const ServeMode& row : rows) {
+      const auto bodies = make_bodies(instances, k, row);
+      auto& row_cells = cells[batching_on ? 0 : 1].emplace_back();
+      for (const int c : concurrency) {
+        const Cell cell = run_cell(port, bodies, "/v1/models/m:predict", c, seconds, metrics);
+        row_cells.push_back(cell);
+        const auto& s = cell.split;
+        const double busy = s.parse + s.predict + s.write;
+        std::printf("%-8s %6s %-8s %5d %9zu %9.0f %9.3f %9.3f %7.1f %10.1f %11.1f %6.1f%% %7zu\n",
+                    engine::eval_mode_name(row.mode), shown_probes(row).c_str(),
+                    batching_on ? "on" : "off", c, cell.requests, cell.requests / cell.seconds,
+                    cell.p50_ms, cell.p99_ms, s.batches ? double(s.instances) / s.batches : 0.0,
+                    cell.requests ? 1e6 * s.parse / cell.requests : 0.0,
+                    s.batches ? 1e6 * s.predict / s.batches : 0.0,
+                    busy > 0 ? 100 * s.parse / busy : 0.0, cell.errors);
+        if (cell.errors) std::printf("  (first error: %s)\n", cell.first_error.c_str());
+        std::fflush(stdout);
+      }
     }
     http.stop();
     serving.join();
@@ -204,6 +285,34 @@ int bench_serve(int argc, char** argv) {
   std::printf(
       "\nparse us: JSON parsing + validation per request; predict us: one predict call (a "
       "batch);\nparse%%: parsing's share of the server's parse + predict + write time.\n");
+
+  // Sampled against exact: latency unbatched at the first concurrency (no batching delay in
+  // it), throughput batched at each.
+  const auto exact_row = std::find_if(rows.begin(), rows.end(), [](const ServeMode& m) {
+    return m.mode == engine::EvalMode::kExact;
+  });
+  if (rows.size() > 1 && exact_row != rows.end()) {
+    std::printf(
+        "\nsampled vs exact: p50 with batching off; x: sampled's requests/s over exact's with "
+        "batching on\n");
+    const auto& exact = cells[0][exact_row - rows.begin()];
+    const auto& exact_off = cells[1][exact_row - rows.begin()];
+    for (std::size_t row = 0; row < rows.size(); ++row) {
+      if (rows[row].mode == engine::EvalMode::kExact) continue;
+      const auto& sampled = cells[0][row];
+      std::printf("  probes %s: p50 %.3f vs %.3f ms at concurrency %d;",
+                  shown_probes(rows[row]).c_str(), cells[1][row][0].p50_ms, exact_off[0].p50_ms,
+                  concurrency[0]);
+      for (std::size_t c = 0; c < concurrency.size(); ++c) {
+        const double ratio = exact[c].requests
+                                 ? static_cast<double>(sampled[c].requests) / sampled[c].seconds /
+                                       (exact[c].requests / exact[c].seconds)
+                                 : 0.0;
+        std::printf("%s%.1fx at %d", c ? ", " : " ", ratio, concurrency[c]);
+      }
+      std::printf("\n");
+    }
+  }
   return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The probes knob of sampled mode on a model with an output index: `glide predict --probes`
 # changes the answer, `glide serve` answers a request's "probes" and its own --probes default
-# like `glide predict` with the same probes, and bad values are errors naming the flag or field.
+# like `glide predict` with the same probes, `glide bench serve` measures exact and sampled mode
+# (a row per probes), and bad values are errors naming the flag or field.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 pid=""
@@ -55,6 +56,20 @@ for bad in 0 -1 '"x"'; do
   ask ", \"probes\": $bad" >/dev/null || true  # no labels in an error
   grep -q '"error":"probes must be an integer' answer.json || fail "probes $bad: $(cat answer.json)"
 done
+
+# glide bench serve: exact and sampled by default on a model with an index, a row per probes.
+"$glide" bench serve --model m.glide --data te.txt --inputs 20 --seconds 0.1 --concurrency 1 \
+  --probes 1,2 --threads 1 >bench.txt 2>&1 || { cat bench.txt >&2; fail "bench serve"; }
+for row in "exact *- on" "sampled *1 on" "sampled *2 on" "sampled *2 off" "probes 2: p50"; do
+  grep -q "^ *$row" bench.txt || { cat bench.txt >&2; fail "bench serve: no row '$row'"; }
+done
+awk '$3 == "on" || $3 == "off" { if ($NF != 0) exit 1 }' bench.txt ||
+  fail "bench serve: errors"
+"$glide" bench serve --model m.glide --data te.txt --inputs 20 --seconds 0.1 --concurrency 1 \
+  --mode exact --threads 1 >exact.txt 2>&1 || fail "bench serve --mode exact"
+grep -q "^sampled" exact.txt && fail "bench serve --mode exact measured sampled mode"
+expect_error "--mode: bad item 'fast'" "$glide" bench serve --model m.glide --mode exact,fast
+expect_error "--probes: bad item '0'" "$glide" bench serve --model m.glide --probes 4,0
 
 kill -TERM "$pid"
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
