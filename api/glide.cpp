@@ -18,6 +18,7 @@
 #include "engine/evaluator.h"
 #include "engine/fit.h"
 #include "engine/network.h"
+#include "engine/output_index.h"
 #include "engine/output_sampler.h"
 #include "engine/predictor.h"
 #include "engine/trainer.h"
@@ -269,6 +270,9 @@ struct Model::Impl {
   engine::Config config;
   std::shared_ptr<engine::Network> net;
   engine::TrainingState state;
+  // What sampled mode searches (null: the LSH tables): the model file's, or build_index()'s.
+  // Training drops it with the predictors.
+  std::shared_ptr<const engine::OutputIndex> index;
   // The predictor of each mode, made on first use from the current weights (sampled mode's LSH
   // tables cost memory, so models that only predict exactly never build them) and dropped by
   // training.
@@ -281,9 +285,21 @@ struct Model::Impl {
     if (!p) {
       engine::PredictOptions options;
       options.mode = to_engine(mode);
+      options.index = index;
       p = engine::make_predictor(net, config, options);
     }
     return p;
+  }
+
+  // Top-k of `inputs` (checked by the caller) as the library's predictions.
+  std::vector<Prediction> predict(std::span<const data::SparseView> inputs, std::uint32_t k,
+                                  const PredictOptions& options) const {
+    std::vector<engine::Prediction> out;
+    predictor(options.mode)->predict(inputs, k, out, {.probes = options.probes});
+    std::vector<Prediction> result(out.size());
+    for (std::size_t r = 0; r < out.size(); ++r)
+      result[r] = {std::move(out[r].labels), std::move(out[r].scores), out[r].scored};
+    return result;
   }
 
   TrainResult train(const data::Dataset& data, const TrainOptions& options,
@@ -296,6 +312,7 @@ struct Model::Impl {
     {
       std::lock_guard lock(predictors_mutex);
       predictors.clear();  // the weights change
+      index.reset();
     }
     const unsigned threads =
         c.train.threads ? c.train.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -346,10 +363,12 @@ struct Model::Impl {
     return r;
   }
 
-  Metrics evaluate(const SparseBatchView& b, PredictMode mode) const {
+  Metrics evaluate(const SparseBatchView& b, const PredictOptions& options) const {
     const engine::LabelledRows rows{b.row_offsets, b.feature_ids, b.values, b.label_offsets,
                                     b.label_ids};
-    return to_metrics(engine::evaluate(*predictor(mode), rows));
+    engine::EvalOptions eo;
+    eo.search.probes = options.probes;
+    return to_metrics(engine::evaluate(*predictor(options.mode), rows, eo));
   }
 };
 
@@ -397,6 +416,8 @@ Model Model::load(const std::string& path, bool optimizer_state) {
   m.impl_->config = loaded.config;
   m.impl_->net = std::move(loaded.net);
   m.impl_->state = loaded.state;
+  m.impl_->index =
+      engine::OutputIndex::load(path, m.impl_->net->output->rows(), m.impl_->net->output->cols());
   return m;
 }
 
@@ -404,7 +425,29 @@ void Model::save(const std::string& path, bool optimizer_state) const {
   const Impl& i = impl("save");
   engine::SaveOptions o;
   o.optimizer_state = optimizer_state;
+  std::shared_ptr<const engine::OutputIndex> index;
+  {
+    std::lock_guard lock(i.predictors_mutex);
+    index = i.index;
+  }
+  if (index) o.extra_sections = [&](engine::ModelFileWriter& w) { index->save(w); };
   engine::save_model(path, *i.net, i.config, i.state, o);
+}
+
+void Model::build_index(const SparseBatchView& train) {
+  Impl& i = impl("build_index");
+  const auto F = i.config.net.num_features, L = i.config.net.num_labels;
+  check_batch(train, F, L, /*need_labels=*/true, "index training batch");
+  auto index = engine::OutputIndex::build(*i.net, to_dataset(train, F, L));
+  std::lock_guard lock(i.predictors_mutex);
+  i.index = std::move(index);
+  i.predictors.erase(engine::EvalMode::kSampled);  // it searched the old index or the tables
+}
+
+bool Model::has_index() const {
+  const Impl& i = impl("has_index");
+  std::lock_guard lock(i.predictors_mutex);
+  return i.index != nullptr;
 }
 
 bool Model::empty() const noexcept {
@@ -462,19 +505,27 @@ TrainResult Model::train_file(const std::string& path, const TrainOptions& optio
 }
 
 Prediction Model::predict(SparseVectorView input, std::uint32_t k, PredictMode mode) const {
+  return predict(input, k, PredictOptions{.mode = mode});
+}
+
+Prediction Model::predict(SparseVectorView input, std::uint32_t k,
+                          const PredictOptions& options) const {
   const Impl& i = impl("predict");
   if (k == 0) fail("Model::predict: k must be at least 1");
   const data::SparseView x{input.ids, input.values};
   if (const std::string problem = engine::input_problem(x, i.config.net.num_features);
       !problem.empty())
     fail("input", problem);
-  std::vector<engine::Prediction> out;
-  i.predictor(mode)->predict({&x, 1}, k, out);
-  return {std::move(out[0].labels), std::move(out[0].scores)};
+  return std::move(i.predict({&x, 1}, k, options)[0]);
 }
 
 std::vector<Prediction> Model::predict(const SparseBatchView& inputs, std::uint32_t k,
                                        PredictMode mode) const {
+  return predict(inputs, k, PredictOptions{.mode = mode});
+}
+
+std::vector<Prediction> Model::predict(const SparseBatchView& inputs, std::uint32_t k,
+                                       const PredictOptions& options) const {
   const Impl& i = impl("predict");
   if (k == 0) fail("Model::predict: k must be at least 1");
   // Labels are ignored here, so they are not checked either.
@@ -482,25 +533,28 @@ std::vector<Prediction> Model::predict(const SparseBatchView& inputs, std::uint3
   check_batch(features, i.config.net.num_features, i.config.net.num_labels, false, "batch");
   std::vector<data::SparseView> views(inputs.rows());
   for (std::size_t r = 0; r < views.size(); ++r) views[r] = row_view(inputs, r);
-  std::vector<engine::Prediction> out;
-  i.predictor(mode)->predict(views, k, out);
-  std::vector<Prediction> result(out.size());
-  for (std::size_t r = 0; r < out.size(); ++r)
-    result[r] = {std::move(out[r].labels), std::move(out[r].scores)};
-  return result;
+  return i.predict(views, k, options);
 }
 
 Metrics Model::evaluate(const SparseBatchView& data, PredictMode mode) const {
+  return evaluate(data, PredictOptions{.mode = mode});
+}
+
+Metrics Model::evaluate(const SparseBatchView& data, const PredictOptions& options) const {
   const Impl& i = impl("evaluate");
   check_batch(data, i.config.net.num_features, i.config.net.num_labels, true, "evaluation batch");
-  return i.evaluate(data, mode);
+  return i.evaluate(data, options);
 }
 
 Metrics Model::evaluate_file(const std::string& path, PredictMode mode) const {
+  return evaluate_file(path, PredictOptions{.mode = mode});
+}
+
+Metrics Model::evaluate_file(const std::string& path, const PredictOptions& options) const {
   const Impl& i = impl("evaluate_file");
   const data::Dataset d = data::read_dataset(path);
   check_batch(dataset_view(d), i.config.net.num_features, i.config.net.num_labels, true, path);
-  return i.evaluate(dataset_view(d), mode);
+  return i.evaluate(dataset_view(d), options);
 }
 
 }  // namespace glide

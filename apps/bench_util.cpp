@@ -11,6 +11,7 @@
 #include "data/synth_xc.h"
 #include "engine/checkpoint.h"
 #include "engine/trainer.h"
+#include "server/request_parser.h"
 
 namespace glide::cli {
 
@@ -62,6 +63,14 @@ std::uint64_t parse_integer(const std::string& item, std::uint64_t min, std::uin
     fail("not a whole number");
   if (v < min || v > max) fail("out of range " + std::to_string(min) + ".." + std::to_string(max));
   return v;
+}
+
+std::uint32_t parse_probes_flag(const std::string& text) {
+  try {
+    return static_cast<std::uint32_t>(parse_integer(text, 1, server::kMaxProbes));
+  } catch (const Error& e) {
+    fail("--probes", "bad value '" + text + "': " + e.what());
+  }
 }
 
 std::string parse_choice(const std::string& item, const std::vector<std::string>& choices) {

@@ -51,6 +51,10 @@ double parse_number(const std::string& item, double min, double max);
 std::uint64_t parse_integer(const std::string& item, std::uint64_t min, std::uint64_t max);
 // `item` when it is one of `choices`; otherwise throws glide::Error listing them.
 std::string parse_choice(const std::string& item, const std::vector<std::string>& choices);
+// A --probes value (sampled mode's search width, engine::SearchParams::probes): an integer from 1
+// to server::kMaxProbes, the bound of a request's "probes"; otherwise a glide::Error naming
+// --probes and the value.
+std::uint32_t parse_probes_flag(const std::string& text);
 
 // The model a benchmark measures and the points it is measured on.
 struct BenchModel {

@@ -9,10 +9,12 @@
 
 #include <cxxopts.hpp>
 
+#include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
 #include "data/libsvm_reader.h"
+#include "engine/output_index.h"
 #include "engine/predictor.h"
 
 namespace glide::cli {
@@ -73,9 +75,16 @@ int cmd_predict(int argc, char** argv) {
   o.positional_help("[FILE...]");
   o.add_options()("model", "model file (.glide)", cxxopts::value<std::string>())(
       "k", "labels per input", cxxopts::value<std::uint32_t>()->default_value("5"))(
-      "mode", "exact or sampled (LSH active set only)",
+      "mode",
+      "exact (every label scored) or sampled (only the candidates of the model's output index, "
+      "or of LSH tables without one)",
       cxxopts::value<std::string>()->default_value("exact"))(
-      "batch", "inputs predicted together", cxxopts::value<std::uint32_t>()->default_value("256"))(
+      "probes",
+      "sampled mode: clusters of the output index whose labels are scored (more: higher "
+      "recall, slower; default: " +
+          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
+      cxxopts::value<std::string>())("batch", "inputs predicted together",
+                                     cxxopts::value<std::uint32_t>()->default_value("256"))(
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "inputs", "input files ('-': stdin)", cxxopts::value<std::vector<std::string>>())(
       "h,help", "this help");
@@ -97,6 +106,8 @@ int cmd_predict(int argc, char** argv) {
     if (!files[i]) fail(sources[i], "cannot open input file");
   }
   const engine::EvalMode mode = engine::parse_eval_mode(r["mode"].as<std::string>());
+  engine::SearchParams search;
+  if (r.count("probes")) search.probes = parse_probes_flag(r["probes"].as<std::string>());
   const std::uint32_t k = r["k"].as<std::uint32_t>(),
                       batch = std::max(1u, r["batch"].as<std::uint32_t>());
   const unsigned threads = r["threads"].as<unsigned>() ? r["threads"].as<unsigned>()
@@ -118,7 +129,7 @@ int cmd_predict(int argc, char** argv) {
     inputs.clear();
     for (std::size_t i = 0; i < pending.num_points(); ++i) inputs.push_back(pending.features(i));
     out.clear();
-    if (!inputs.empty()) predictor.predict(inputs, k, out);
+    if (!inputs.empty()) predictor.predict(inputs, k, out, search);
     std::string text;
     char buf[48];
     std::size_t next = 0;

@@ -13,10 +13,12 @@
 
 #include <cxxopts.hpp>
 
+#include "apps/bench_util.h"
 #include "apps/cache_flags.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
+#include "engine/output_index.h"
 #include "server/http_server.h"
 
 namespace glide::cli {
@@ -46,8 +48,13 @@ int cmd_serve(int argc, char** argv) {
       cxxopts::value<std::uint32_t>()->default_value(
           std::to_string(server::ServerOptions{}.max_k)))(
       "max-response-labels", "most labels (instances x k) one request may ask for (400 above)",
-      cxxopts::value<std::uint64_t>()->default_value(std::to_string(
-          server::ServerOptions{}.max_response_labels)))("no-batching", "same as --max-batch 1")(
+      cxxopts::value<std::uint64_t>()->default_value(
+          std::to_string(server::ServerOptions{}.max_response_labels)))(
+      "probes",
+      "sampled mode: clusters of the output index whose labels are scored (more: higher "
+      "recall, slower), for requests that do not say (default: " +
+          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
+      cxxopts::value<std::string>())("no-batching", "same as --max-batch 1")(
       "no-lsh", "skip the LSH tables (less memory; sampled mode then answers 400)")(
       "cache-layers", "hidden layers (0-based, comma-separated) with a cache; default: the last",
       cxxopts::value<std::string>()->default_value(""))(
@@ -97,6 +104,7 @@ int cmd_serve(int argc, char** argv) {
   options.max_k = r["max-k"].as<std::uint32_t>();
   options.max_response_labels = r["max-response-labels"].as<std::uint64_t>();
   options.access_log = !r.count("quiet");
+  if (r.count("probes")) options.probes = parse_probes_flag(r["probes"].as<std::string>());
 
   std::optional<cache::CachedOptions> caching;
   if (cache_switch(r)) {

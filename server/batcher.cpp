@@ -82,17 +82,20 @@ void Batcher::work() {
   }
 }
 
-// Takes the oldest request and every queued one with the same k and mode that still fits. (A
-// request larger than max_batch runs alone rather than being split.)
+// Takes the oldest request and every queued one with the same k and mode (and probes, which only
+// sampled mode uses: one predict call has one SearchParams) that still fits. (A request larger
+// than max_batch runs alone rather than being split.)
 std::vector<Batcher::Pending> Batcher::take_batch(std::unique_lock<std::mutex>&) {
   std::vector<Pending> batch;
   const std::uint32_t k = queue_.front().request.k;
   const auto mode = queue_.front().request.mode;
+  const std::uint32_t probes = queue_.front().request.probes;
   std::size_t instances = 0;
   for (auto it = queue_.begin(); it != queue_.end();) {
     const std::size_t n = it->request.num_instances();
     const bool fits = batch.empty() || instances + n <= options_.max_batch;
-    if (fits && it->request.k == k && it->request.mode == mode) {
+    const bool same_search = mode == engine::EvalMode::kExact || it->request.probes == probes;
+    if (fits && it->request.k == k && it->request.mode == mode && same_search) {
       instances += n;
       queued_instances_ -= n;
       batch.push_back(std::move(*it));
@@ -117,13 +120,12 @@ void Batcher::run(std::vector<Pending>& batch) {
       inputs.push_back(p.request.instance(i));
 
   // One request's result from predicting `views`; errors become its status.
-  auto predict = [&](std::span<const data::SparseView> views, std::uint32_t k,
-                     engine::EvalMode mode) {
+  auto predict = [&](std::span<const data::SparseView> views, const ParsedRequest& request) {
     BatchResult r;
     r.version = model.version;
     try {
-      const engine::Predictor& predictor = model.predictor(mode);
-      predictor.predict(views, k, r.predictions);
+      const engine::Predictor& predictor = model.predictor(request.mode);
+      predictor.predict(views, request.k, r.predictions, {.probes = request.probes});
       if (predictor.exits_early()) r.cached = engine::exit_layers(r.predictions);
     } catch (const Error& e) {
       r.status = 400;  // the model refused the input (e.g. a reload changed its shape)
@@ -138,16 +140,14 @@ void Batcher::run(std::vector<Pending>& batch) {
     return r;
   };
 
-  const auto& head = batch.front().request;
-  BatchResult all = predict(inputs, head.k, head.mode);
+  BatchResult all = predict(inputs, batch.front().request);
   if (metrics_) metrics_->observe_batch(model_name_, inputs.size(), seconds_since(start));
   if (all.status != 200 && batch.size() > 1) {
     // One bad request must not fail the others: answer each on its own.
     std::size_t offset = 0;
     for (auto& p : batch) {
       const std::size_t n = p.request.num_instances();
-      p.promise.set_value(
-          predict(std::span(inputs).subspan(offset, n), p.request.k, p.request.mode));
+      p.promise.set_value(predict(std::span(inputs).subspan(offset, n), p.request));
       offset += n;
     }
     return;

@@ -1,6 +1,7 @@
 // Dynamic batching: requests for one model queue here, and one worker thread groups them (up to
 // max_batch instances, or whatever arrived within max_delay of the oldest) into a single
-// Predictor::predict call, then hands each caller its own slice through its promise.
+// Predictor::predict call, then hands each caller its own slice through its promise. Requests
+// batch with those of the same k and mode (and probes, in sampled mode): a call has one of each.
 #pragma once
 #include <chrono>
 #include <condition_variable>

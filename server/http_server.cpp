@@ -14,6 +14,7 @@
 
 #include "common/timing.h"
 #include "engine/config.h"
+#include "engine/index_predictor.h"
 #include "server/request_parser.h"
 #include "server/response_writer.h"
 #include "server/routes.h"
@@ -56,10 +57,18 @@ const char* default_message(int status) {
 
 nlohmann::json model_shapes(const engine::InferenceModel& p) {
   const auto& net = p.config().net;
+  // What sampled mode searches: the model file's output index (where "probes" apply) or LSH
+  // tables; null without sampled mode.
+  nlohmann::json search = nullptr;
+  if (p.has_lsh())
+    search = dynamic_cast<const engine::IndexPredictor*>(&p.predictor(engine::EvalMode::kSampled))
+                 ? "index"
+                 : "lsh";
   return {{"num_features", net.num_features},
           {"num_labels", net.num_labels},
           {"hidden", net.hidden},
-          {"sampled_mode", p.has_lsh()}};
+          {"sampled_mode", p.has_lsh()},
+          {"sampled_search", search}};
 }
 
 // The one signature of a TF Serving SignatureDefMap, "serving_default", in its JSON form:
@@ -258,8 +267,12 @@ void HttpServer::install_handlers() {
       case Endpoint::kInfer: {
         const ModelSnapshot snapshot = model->current();
         const auto& net = snapshot.model->config().net;
-        const InputLimits limits{net.num_features, net.num_labels, 5, options_.max_k,
-                                 options_.max_response_labels};
+        const InputLimits limits{.num_features = net.num_features,
+                                 .num_labels = net.num_labels,
+                                 .default_k = 5,
+                                 .max_k = options_.max_k,
+                                 .max_labels = options_.max_response_labels,
+                                 .default_probes = options_.probes};
         const auto t0 = Clock::now();
         ParsedRequest parsed;
         try {

@@ -25,6 +25,8 @@ struct ServerOptions {
   // are ~2 MB of JSON; the issue that set them saw 8 million labels make a 152 MB answer.
   std::uint32_t max_k = 1000;
   std::uint64_t max_response_labels = 100000;
+  // Sampled mode's probes for requests that do not say (0: the model's default).
+  std::uint32_t probes = 0;
   bool access_log = true;      // one line per request on stderr
   int keep_alive_seconds = 2;  // idle keep-alive connections also delay shutdown this long
 };

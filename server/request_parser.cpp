@@ -82,6 +82,21 @@ engine::EvalMode parse_mode(const json& v) {
   reject("mode must be \"exact\" or \"sampled\"");
 }
 
+// At most the first 40 characters of `v`'s JSON, for an error message quoting what was sent.
+std::string quoted(const json& v) {
+  const std::string s = v.dump();
+  return s.size() <= 40 ? s : s.substr(0, 40) + "...";
+}
+
+// Sampled mode's search width (engine::SearchParams::probes).
+std::uint32_t parse_probes(const json& v) {
+  // Integers above 2^63 read as negative here, and are refused with them.
+  if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > kMaxProbes)
+    reject("probes must be an integer from 1 to " + std::to_string(kMaxProbes) + ", got " +
+           quoted(v));
+  return static_cast<std::uint32_t>(v.get<std::int64_t>());
+}
+
 std::string where(std::size_t instance) {
   return "instance " + std::to_string(instance) + ": ";
 }
@@ -282,11 +297,13 @@ void parse_outputs(const json& outputs, ParsedRequest& out) {
 
 ParsedRequest parse_predict_request(std::string_view body, const InputLimits& limits) {
   const json doc = parse_json(body);
-  check_keys(doc, {"instances", "inputs", "k", "mode", "signature_name"}, "");
+  check_keys(doc, {"instances", "inputs", "k", "mode", "probes", "signature_name"}, "");
   ParsedRequest out;
   out.k = std::min(limits.default_k, limits.num_labels ? limits.num_labels : limits.default_k);
+  out.probes = limits.default_probes;
   if (const auto k = doc.find("k"); k != doc.end()) out.k = parse_k(*k, limits);
   if (const auto m = doc.find("mode"); m != doc.end()) out.mode = parse_mode(*m);
+  if (const auto p = doc.find("probes"); p != doc.end()) out.probes = parse_probes(*p);
   if (const auto s = doc.find("signature_name"); s != doc.end() && *s != "serving_default")
     reject("signature_name " + s->dump() + " is not served (signatures: serving_default)");
   const auto instances = doc.find("instances");
@@ -312,15 +329,17 @@ ParsedRequest parse_infer_request(std::string_view body, const InputLimits& limi
   check_keys(doc, {"id", "inputs", "outputs", "parameters"}, "");
   ParsedRequest out;
   out.k = std::min(limits.default_k, limits.num_labels ? limits.num_labels : limits.default_k);
+  out.probes = limits.default_probes;
   if (const auto id = doc.find("id"); id != doc.end()) {
     if (!id->is_string()) reject("\"id\" must be a string");
     out.id = id->get<std::string>();
   }
   if (const auto p = doc.find("parameters"); p != doc.end()) {
     if (!p->is_object()) reject("\"parameters\" must be an object");
-    check_keys(*p, {"k", "mode"}, "parameters: ");
+    check_keys(*p, {"k", "mode", "probes"}, "parameters: ");
     if (const auto k = p->find("k"); k != p->end()) out.k = parse_k(*k, limits);
     if (const auto m = p->find("mode"); m != p->end()) out.mode = parse_mode(*m);
+    if (const auto n = p->find("probes"); n != p->end()) out.probes = parse_probes(*n);
   }
   if (const auto o = doc.find("outputs"); o != doc.end()) parse_outputs(*o, out);
   const auto inputs = doc.find("inputs");

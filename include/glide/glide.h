@@ -99,10 +99,24 @@ enum class Loss {
 /// How predictions score the labels.
 enum class PredictMode {
   kExact,  ///< every label is scored
-  /// Only the labels the LSH tables retrieve (faster, approximate; fewer than k, even none, when
-  /// the tables retrieve fewer). The tables are visited in a random order, as in training, so
-  /// repeated sampled predictions may differ slightly; exact ones never do.
+  /// Only candidate labels, each scored exactly: those of the model's output index when it has
+  /// one (Model::has_index(); PredictOptions::probes sets how many it proposes), else those the
+  /// LSH tables retrieve. Faster and approximate: the answer is the exact one whenever the exact
+  /// top-k are among the candidates; fewer than k labels (even none) when there are fewer
+  /// candidates. LSH tables are visited in a random order, as in training, so repeated
+  /// predictions through them may differ slightly; exact ones and the index's never do.
   kSampled,
+};
+
+/// How predict() and evaluate() score the labels, per call.
+struct PredictOptions {
+  PredictMode mode = PredictMode::kExact;
+  /// Sampled mode through an output index: how many of the index's clusters are searched (their
+  /// labels are the candidates). More finds more of the exact top-k and scores more labels
+  /// (slower); it is clamped to the index's cluster count. 0: the default (4). Exact mode and
+  /// the LSH tables ignore it. The same knob as `glide predict --probes` and a request's
+  /// "probes" field.
+  std::uint32_t probes = 0;
 };
 
 /// LSH tables of the output layer (Sampling::kLsh training and PredictMode::kSampled). One table
@@ -207,6 +221,7 @@ struct TrainResult {
 struct Prediction {
   std::vector<std::uint32_t> labels;
   std::vector<float> scores;  ///< softmax probabilities, or sigmoids for Loss::kSigmoid
+  std::uint32_t scored = 0;   ///< labels scored for it: every label in exact mode, fewer sampled
 };
 
 /// A network with its weights, optimizer state and config.
@@ -241,8 +256,17 @@ class Model {
   /// Throws glide::Error for a missing, unreadable, damaged or incompatible file.
   static Model load(const std::string& path, bool optimizer_state = true);
   /// Writes the model atomically (a crash leaves the old file or the new one). With
-  /// optimizer_state the Adam moments are included, so training can resume exactly.
+  /// optimizer_state the Adam moments are included, so training can resume exactly. The output
+  /// index, when the model has one, is saved with it.
   void save(const std::string& path, bool optimizer_state = true) const;
+
+  /// Builds the output index that sampled mode searches (as `glide index` does) from the
+  /// model's training data (every row needs labels), replacing any index the model had. Call it
+  /// after training: train() drops the index, whose clusters describe the old weights. load()
+  /// reads the index of a file that has one.
+  void build_index(const SparseBatchView& train);
+  /// True when sampled mode searches an output index (else the LSH tables).
+  bool has_index() const;
 
   /// True for a default-constructed or moved-from Model.
   bool empty() const noexcept;
@@ -273,13 +297,19 @@ class Model {
   /// Top-k labels of one input (k >= 1; k above num_labels() returns every label).
   Prediction predict(SparseVectorView input, std::uint32_t k,
                      PredictMode mode = PredictMode::kExact) const;
+  /// The same with per-call options, e.g. {.mode = PredictMode::kSampled, .probes = 16}.
+  Prediction predict(SparseVectorView input, std::uint32_t k, const PredictOptions& options) const;
   /// Top-k labels of every row of a batch (labels, if any, are ignored), computed in parallel.
   std::vector<Prediction> predict(const SparseBatchView& inputs, std::uint32_t k,
                                   PredictMode mode = PredictMode::kExact) const;
+  std::vector<Prediction> predict(const SparseBatchView& inputs, std::uint32_t k,
+                                  const PredictOptions& options) const;
   /// P\@1..5 and nDCG\@1..5 of the batch's rows against their labels (label_offsets required).
   Metrics evaluate(const SparseBatchView& data, PredictMode mode = PredictMode::kExact) const;
+  Metrics evaluate(const SparseBatchView& data, const PredictOptions& options) const;
   /// The same over a dataset file.
   Metrics evaluate_file(const std::string& path, PredictMode mode = PredictMode::kExact) const;
+  Metrics evaluate_file(const std::string& path, const PredictOptions& options) const;
 
  private:
   struct Impl;

@@ -157,6 +157,40 @@ TEST_CASE("the answer is bounded: k and instances x k over the limits are 400s n
   CHECK(parse_predict_request(R"({"k": 801, "instances": [)" + five + "]}", open).k == 801);
 }
 
+TEST_CASE("probes: v1 field and v2 parameter, the server's default otherwise; bad ones are 400s") {
+  const std::string one = R"("instances": [{"indices": [1], "values": [1]}])";
+  const std::string v2_inputs =
+      R"("inputs": [{"name": "indices", "datatype": "INT32", "shape": [1], "data": [1]},)"
+      R"({"name": "values", "datatype": "FP32", "shape": [1], "data": [1]},)"
+      R"({"name": "offsets", "datatype": "INT64", "shape": [2], "data": [0, 1]}])";
+  auto v1 = [&](const std::string& probes) { return "{" + one + R"(, "probes": )" + probes + "}"; };
+  auto v2 = [&](const std::string& probes) {
+    return "{" + v2_inputs + R"(, "parameters": {"mode": "sampled", "probes": )" + probes + "}}";
+  };
+  CHECK(parse_predict_request(v1("7"), kLimits).probes == 7);
+  CHECK(parse_infer_request(v2("9"), kLimits).probes == 9);
+  CHECK(parse_predict_request(v1(std::to_string(kMaxProbes)), kLimits).probes == kMaxProbes);
+  // Absent: the limits' default (0 there: the model's own).
+  CHECK(parse_predict_request("{" + one + "}", kLimits).probes == 0);
+  InputLimits with_default = kLimits;
+  with_default.default_probes = 12;
+  CHECK(parse_predict_request("{" + one + "}", with_default).probes == 12);
+  CHECK(parse_infer_request("{" + v2_inputs + "}", with_default).probes == 12);
+  CHECK(parse_predict_request(v1("3"), with_default).probes == 3);
+
+  const std::string range = "probes must be an integer from 1 to " + std::to_string(kMaxProbes);
+  for (const std::string& bad :
+       std::vector<std::string>{"0", "-1", "2.5", R"("x")", R"("4")", "null", "[4]",
+                                std::to_string(kMaxProbes + 1), "18446744073709551615"}) {
+    CAPTURE(bad);
+    CHECK(error_of(v1(bad)) == range + ", got " + bad);
+    CHECK(error_of(v2(bad), true) == range + ", got " + bad);
+  }
+  // A long value is quoted in part.
+  CHECK(error_of(v1('"' + std::string(100, 'a') + '"')) ==
+        range + ", got \"" + std::string(39, 'a') + "...");
+}
+
 namespace {
 // A v2 body with one instance {1: 0.5, 2: 1}; `indices_shape` and `extra` (top-level members,
 // with a leading comma) vary.
@@ -212,7 +246,7 @@ TEST_CASE("v2 outputs: only the named ones, an unknown name is a 400 naming it")
 
 TEST_CASE("unknown keys are 400s naming the key (v1, v2, parameters, instances, tensors)") {
   CHECK(error_of(R"({"instances": [{"features": {}}], "topk": 3})") ==
-        "unknown key \"topk\" (known: instances, inputs, k, mode, signature_name)");
+        "unknown key \"topk\" (known: instances, inputs, k, mode, probes, signature_name)");
   CHECK(error_of(R"({"instances": [{"features": {}}, {"features": {}, "weight": 1}]})") ==
         "instance 1: unknown key \"weight\" (known: indices, values, features)");
   CHECK(error_of(R"({"instances": [{"features": {}, "indices": [], "values": []}]})")
@@ -220,7 +254,7 @@ TEST_CASE("unknown keys are 400s naming the key (v1, v2, parameters, instances, 
   CHECK(error_of(infer_body("[2]", R"(, "topk": 3)"), true) ==
         "unknown key \"topk\" (known: id, inputs, outputs, parameters)");
   CHECK(error_of(infer_body("[2]", R"(, "parameters": {"k": 1, "topk": 3})"), true) ==
-        "parameters: unknown key \"topk\" (known: k, mode)");
+        "parameters: unknown key \"topk\" (known: k, mode, probes)");
   CHECK(error_of(infer_body("[2]", R"(, "outputs": [{"name": "labels", "binary": true}])"), true) ==
         "output \"labels\": unknown key \"binary\" (known: name)");
   CHECK(
