@@ -15,6 +15,7 @@
 #include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
+#include "server/request_parser.h"
 #include "common/cpu.h"
 #include "common/error.h"
 #include "common/timing.h"
@@ -83,7 +84,7 @@ int bench_infer(int argc, char** argv) {
   reject_unmatched(r);
   const std::vector<std::uint32_t> probes =
       parse_list(r["probes"].as<std::string>(), "probes", [](const std::string& item) {
-        return static_cast<std::uint32_t>(parse_integer(item, 1, 1u << 24));
+        return static_cast<std::uint32_t>(parse_integer(item, 1, server::kMaxProbes));
       });
   const std::string sampling = parse_choice(r["sampling"].as<std::string>(), {"lsh", "random"});
   const unsigned threads = r["threads"].as<unsigned>();

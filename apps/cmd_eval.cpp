@@ -11,6 +11,7 @@
 
 #include "apps/bench_util.h"
 #include "apps/commands.h"
+#include "server/request_parser.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
@@ -34,7 +35,8 @@ int cmd_eval(int argc, char** argv) {
   o.add_options("sampled mode")(
       "probes",
       "clusters of the output index whose labels are scored (more: higher recall, slower); a "
-      "list prints a row each (default: 8)",
+      "list prints a row each (default: " +
+          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
       cxxopts::value<std::string>())(
       "search",
       "what sampled mode searches: index (the output index) or lsh (the LSH tables of "
@@ -69,7 +71,7 @@ int cmd_eval(int argc, char** argv) {
   std::vector<std::uint32_t> probes{0};
   if (r.count("probes"))
     probes = parse_list(r["probes"].as<std::string>(), "probes", [](const std::string& item) {
-      return static_cast<std::uint32_t>(parse_integer(item, 1, 1u << 30));
+      return static_cast<std::uint32_t>(parse_integer(item, 1, server::kMaxProbes));
     });
   const std::string path = r["model"].as<std::string>();
   engine::LoadedModel m = engine::load_model(path, /*optimizer_state=*/false);

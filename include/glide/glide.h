@@ -113,7 +113,7 @@ struct PredictOptions {
   PredictMode mode = PredictMode::kExact;
   /// Sampled mode through an output index: how many of the index's clusters are searched (their
   /// labels are the candidates). More finds more of the exact top-k and scores more labels
-  /// (slower); it is clamped to the index's cluster count. 0: the default (4). Exact mode and
+  /// (slower); it is clamped to the index's cluster count. 0: the default (8). Exact mode and
   /// the LSH tables ignore it. The same knob as `glide predict --probes` and a request's
   /// "probes" field.
   std::uint32_t probes = 0;
