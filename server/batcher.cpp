@@ -60,9 +60,12 @@ void Batcher::work() {
     if (queue_.empty()) return;  // stopping, and everything queued has run
     // Wait for company up to max_delay after the oldest request arrived, unless the batch is
     // already full. While a batch runs, new requests pile up and form the next one anyway.
+    // Sampled requests do not wait: each instance scores its own candidates, so a batch saves
+    // them nothing and the wait would be all their latency (docs/serving.md).
     const auto deadline = queue_.front().queued_at + options_.max_delay;
-    while (!stopping_ && options_.max_batch > 1 && queued_instances_ < options_.max_batch &&
-           Clock::now() < deadline)
+    const bool waits = queue_.front().request.mode == engine::EvalMode::kExact;
+    while (!stopping_ && waits && options_.max_batch > 1 &&
+           queued_instances_ < options_.max_batch && Clock::now() < deadline)
       wake_.wait_until(lock, deadline);
     std::vector<Pending> batch = take_batch(lock);
     lock.unlock();

@@ -188,6 +188,28 @@ TEST_CASE("requests queued together with different probes each get their own ans
   CHECK(server.metrics.time_split().batches == 4);
 }
 
+TEST_CASE("a sampled request does not wait for company; an exact one does") {
+  const std::string path = temp_path("probes_nowait.glide");
+  write_indexed_model(path);
+  BatcherOptions batching;
+  batching.max_batch = 64;
+  batching.max_delay = std::chrono::seconds(30);  // a wait would be unmistakable
+  TestServer server({{"m", path}}, batching);
+  const auto xs = make_inputs(1, 23);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = post(server, "/v1/models/m:predict", sampled_body({xs[0]}, 5, 4).dump());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(std::chrono::steady_clock::now() - t0 < 20s);
+  // An exact request still waits for company: it is queued, not yet answered, after a moment.
+  std::thread exact([&] { (void)post(server, "/v1/models/m:predict", predict_body({xs[0]}, 5).dump()); });
+  auto& batcher = server.registry->find("m")->batcher();
+  CHECK(eventually([&] { return batcher.queue_depth() == 1; }));
+  CHECK(server.metrics.time_split().batches == 1);  // only the sampled one ran
+  server.registry->stop();  // stopping runs what is queued at once
+  exact.join();
+}
+
 TEST_CASE("bad probes are 400s naming the field (v1 and v2)") {
   const std::string path = temp_path("probes_bad.glide");
   write_model(path, 3);
