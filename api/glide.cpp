@@ -350,6 +350,12 @@ struct Model::Impl {
     } commit{*this, trainer};
     const engine::FitProgress done = engine::fit(*net, trainer, data, c.train, fo);
     state.samples += done.samples;
+    if (options.build_index && !stop.load()) {
+      auto built = engine::OutputIndex::build(*net, data);
+      std::lock_guard lock(predictors_mutex);
+      index = std::move(built);
+      predictors.erase(engine::EvalMode::kSampled);
+    }
 
     TrainResult r;
     r.samples = done.samples;

@@ -69,8 +69,8 @@ std::string temp_file(const std::string& name) {
 TEST_CASE("probes reach the output index: more probes score more and find the exact top label") {
   const glide::SparseBatch train = planted(2000, 1), test = planted(200, 2);
   glide::Model m = trained(train);
-  CHECK_FALSE(m.has_index());
-  m.build_index(train.view());
+  CHECK(m.has_index());  // train() builds one at its end by default, as glide train does
+  m.build_index(train.view());  // rebuilt: the same data gives the same index
   REQUIRE(m.has_index());
 
   const auto exact = m.predict(test.view(), 5);
@@ -125,10 +125,18 @@ TEST_CASE("probes reach the output index: more probes score more and find the ex
   }
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 
-  // Training changes the weights the index was built for: it is dropped (sampled mode then
-  // searches the LSH tables), and a batch without labels cannot build one.
+  // Training changes the weights the index was built for: it is rebuilt at the end, or dropped
+  // without build_index (sampled mode then searches the LSH tables); a batch without labels
+  // cannot build one.
   glide::TrainOptions more = m.train_options();
   more.epochs = 0.1;
+  more.build_index = false;
+  m.train(train.view(), more);
+  CHECK_FALSE(m.has_index());
+  more.build_index = true;
+  m.train(train.view(), more);
+  CHECK(m.has_index());
+  more.build_index = false;
   m.train(train.view(), more);
   CHECK_FALSE(m.has_index());
   glide::SparseBatchView unlabelled = test.view();

@@ -172,6 +172,9 @@ struct TrainOptions {
   /// "linear": lr falls linearly to lr_final * lr over `epochs`; "constant" keeps it.
   std::string lr_schedule = "linear";
   double lr_final = 0.1;  ///< in [0, 1]
+  /// At the end (unless stopped by the progress callback), build the output index from the
+  /// training data, as `glide train --index on` does: sampled mode then searches it.
+  bool build_index = true;
 };
 
 /// Ranking quality over the rows that have labels (rows without labels are skipped).
@@ -261,9 +264,9 @@ class Model {
   void save(const std::string& path, bool optimizer_state = true) const;
 
   /// Builds the output index that sampled mode searches (as `glide index` does) from the
-  /// model's training data (every row needs labels), replacing any index the model had. Call it
-  /// after training: train() drops the index, whose clusters describe the old weights. load()
-  /// reads the index of a file that has one.
+  /// model's training data (every row needs labels), replacing any index the model had. train()
+  /// builds one at its end (TrainOptions::build_index) or drops the old one, whose clusters
+  /// describe the old weights. load() reads the index of a file that has one.
   void build_index(const SparseBatchView& train);
   /// True when sampled mode searches an output index (else the LSH tables).
   bool has_index() const;
