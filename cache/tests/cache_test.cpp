@@ -15,6 +15,8 @@
 #include "common/error.h"
 #include "data/synth_xc.h"
 #include "engine/fit.h"
+#include "engine/index_predictor.h"
+#include "engine/output_index.h"
 
 using namespace glide;
 using namespace glide::cache;
@@ -397,4 +399,35 @@ TEST_CASE("shared caches: another predictor's misses go through its own output l
   const auto other = std::make_shared<engine::ExactPredictor>(
       std::make_shared<const engine::Network>(t.model->network().config()));
   CHECK_THROWS_AS(CachedPredictor::share(cp, other), glide::Error);
+}
+
+TEST_CASE("caches in front of the output index: a hit skips the index, a miss is its answer") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const Trained& t = trained();
+  const auto& exact = t.model->shared_predictor(engine::EvalMode::kExact);
+  auto cp = std::make_shared<CachedPredictor>(exact, test_options());
+  Workload w(t.data.test.num_points(), {.skew = 1.2, .drift = 0, .seed = 6});
+  serve(*cp, w, 8000, t.data.test.num_points());  // warm
+  const auto indexed = std::make_shared<engine::IndexPredictor>(
+      exact->shared_network(),
+      engine::OutputIndex::build(exact->network(), t.data.train));
+  const auto front = CachedPredictor::share(cp, indexed);
+  std::size_t hits = 0, misses = 0;
+  std::vector<engine::Prediction> out, want;
+  for (std::size_t i = 0; i < 400; ++i) {
+    const data::SparseView x = t.data.test.features(w.next());
+    front->predict(std::span(&x, 1), 5, out, {.probes = 3});
+    if (out[0].exit_layer >= 0) {
+      ++hits;
+      CHECK(out[0].scored == 0);  // answered before the output layer: no index search
+      continue;
+    }
+    ++misses;
+    indexed->predict(std::span(&x, 1), 5, want, {.probes = 3});  // the request's probes reach it
+    CHECK(out[0].labels == want[0].labels);
+    CHECK(out[0].scored == want[0].scored);
+    CHECK(out[0].scored < t.model->network().num_labels());
+  }
+  CHECK(hits > 0);
+  CHECK(misses > 0);
 }
