@@ -55,7 +55,9 @@ int cmd_serve(int argc, char** argv) {
       "recall, slower), for requests that do not say (default: " +
           std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
       cxxopts::value<std::string>())("no-batching", "same as --max-batch 1")(
-      "no-lsh", "skip the LSH tables (less memory; sampled mode then answers 400)")(
+      "no-lsh",
+      "build no LSH tables (less memory): sampled mode then only for models with an output "
+      "index (the others answer 400)")(
       "cache-layers", "hidden layers (0-based, comma-separated) with a cache; default: the last",
       cxxopts::value<std::string>()->default_value(""))(
       "cache-shadow", "share of hits also checked against the full model",

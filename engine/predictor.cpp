@@ -232,8 +232,9 @@ InferenceModel::InferenceModel(const std::string& path, const std::vector<EvalMo
   LoadedModel m = load_model(path, /*optimizer_state=*/false);
   config_ = m.config;
   net_ = std::move(m.net);
-  if (has_sampled(modes))
-    sampled_.index = OutputIndex::load(path, net_->output->rows(), net_->output->cols());
+  // The index is small and cheap to search, so sampled mode comes with it even when the caller
+  // did not ask for the LSH tables.
+  sampled_.index = OutputIndex::load(path, net_->output->rows(), net_->output->cols());
   make_predictors(modes);
 }
 
@@ -241,10 +242,6 @@ InferenceModel::InferenceModel(std::unique_ptr<Network> net, const Config& confi
                                const std::vector<EvalMode>& modes, const PredictOptions& sampled)
     : config_(config), net_(std::move(net)), sampled_(sampled) {
   make_predictors(modes);
-}
-
-bool InferenceModel::has_sampled(const std::vector<EvalMode>& modes) {
-  return std::find(modes.begin(), modes.end(), EvalMode::kSampled) != modes.end();
 }
 
 std::vector<EvalMode> InferenceModel::modes_with(bool lsh) {
@@ -256,7 +253,9 @@ void InferenceModel::make_predictors(const std::vector<EvalMode>& modes) {
   PredictOptions options = sampled_;
   options.mode = EvalMode::kExact;
   predictors_[EvalMode::kExact] = make_predictor(net_, config_, options);
-  for (const EvalMode mode : modes) {
+  std::vector<EvalMode> all = modes;
+  if (sampled_.index && sampled_.search == SampledSearch::kIndex) all.push_back(EvalMode::kSampled);
+  for (const EvalMode mode : all) {
     options.mode = mode;
     if (!predictors_.count(mode)) predictors_[mode] = make_predictor(net_, config_, options);
   }

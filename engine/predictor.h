@@ -140,11 +140,13 @@ class InferenceModel {
  public:
   // Loads `path` (weights only), with a predictor for exact mode and for each of `modes`
   // (make_predictor(); sampled mode uses the file's output index, or LSH tables without one).
+  // A file with an output index always gets sampled mode (it costs no tables).
   InferenceModel(const std::string& path, const std::vector<EvalMode>& modes);
   // `sampled`: how sampled mode is made (its index, default probes); its mode is ignored.
   InferenceModel(std::unique_ptr<Network> net, const Config& config,
                  const std::vector<EvalMode>& modes, const PredictOptions& sampled = {});
-  // With `lsh`: exact and sampled mode; without: exact mode only.
+  // With `lsh`: exact and sampled mode; without: exact mode, and sampled mode only through the
+  // file's output index (no LSH tables are built).
   explicit InferenceModel(const std::string& path, bool lsh = true)
       : InferenceModel(path, modes_with(lsh)) {}
   InferenceModel(std::unique_ptr<Network> net, const Config& config, bool lsh = true)
@@ -164,13 +166,12 @@ class InferenceModel {
 
   const Network& network() const { return *net_; }
   const Config& config() const { return config_; }
-  bool has_lsh() const { return predictors_.count(EvalMode::kSampled) > 0; }
+  bool has_sampled() const { return predictors_.count(EvalMode::kSampled) > 0; }
   const std::string& path() const { return path_; }  // "" when built in memory
 
  private:
   static std::vector<EvalMode> modes_with(bool lsh);
   void make_predictors(const std::vector<EvalMode>& modes);
-  static bool has_sampled(const std::vector<EvalMode>& modes);
 
   std::string path_;
   Config config_;

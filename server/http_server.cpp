@@ -60,14 +60,14 @@ nlohmann::json model_shapes(const engine::InferenceModel& p) {
   // What sampled mode searches: the model file's output index (where "probes" apply) or LSH
   // tables; null without sampled mode.
   nlohmann::json search = nullptr;
-  if (p.has_lsh())
+  if (p.has_sampled())
     search = dynamic_cast<const engine::IndexPredictor*>(&p.predictor(engine::EvalMode::kSampled))
                  ? "index"
                  : "lsh";
   return {{"num_features", net.num_features},
           {"num_labels", net.num_labels},
           {"hidden", net.hidden},
-          {"sampled_mode", p.has_lsh()},
+          {"sampled_mode", p.has_sampled()},
           {"sampled_search", search}};
 }
 

@@ -55,7 +55,7 @@ ServedModel::ServedModel(ModelSpec spec, std::shared_ptr<const engine::Inference
                          const BatcherOptions& batching, Metrics* metrics,
                          std::optional<cache::CachedOptions> caching)
     : spec_(std::move(spec)),
-      lsh_(model->has_lsh()),
+      lsh_(model->has_sampled()),
       caching_(std::move(caching)),
       metrics_(metrics) {
   current_ = snapshot(std::move(model), 1, caching_);
