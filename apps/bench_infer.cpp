@@ -15,7 +15,6 @@
 #include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
-#include "server/request_parser.h"
 #include "common/cpu.h"
 #include "common/error.h"
 #include "common/timing.h"
@@ -25,6 +24,7 @@
 #include "engine/output_index.h"
 #include "engine/output_matrix.h"
 #include "quant/int8_kernels.h"
+#include "server/request_parser.h"
 
 namespace glide::cli {
 
@@ -74,8 +74,8 @@ int bench_infer(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("200"))(
       "probes", "probes of the index rows (comma list)",
       cxxopts::value<std::string>()->default_value("2,4,8,16,32"))(
-      "threads", "worker threads", cxxopts::value<unsigned>()->default_value("1"))(
-      "h,help", "this help");
+      "threads", "worker threads", cxxopts::value<unsigned>()->default_value("1"))("h,help",
+                                                                                   "this help");
   const auto r = o.parse(argc, argv);
   if (r.count("help")) {
     std::printf("%s\n", o.help().c_str());
@@ -112,10 +112,11 @@ int bench_infer(int argc, char** argv) {
     model = make_quick_model(spec);
     const auto t0 = Clock::now();
     train_quick_model(model);
-    std::printf("quick model: %s preset, %zu training points, %u features, %u labels, hidden 128, "
-                "%.1f epochs (%s), trained in %.1f s\n",
-                spec.preset.c_str(), model.train.num_points(), model.config.net.num_features,
-                model.config.net.num_labels, spec.epochs, sampling.c_str(), seconds_since(t0));
+    std::printf(
+        "quick model: %s preset, %zu training points, %u features, %u labels, hidden 128, "
+        "%.1f epochs (%s), trained in %.1f s\n",
+        spec.preset.c_str(), model.train.num_points(), model.config.net.num_features,
+        model.config.net.num_labels, spec.epochs, sampling.c_str(), seconds_since(t0));
   }
   if (!index) {
     const auto t0 = Clock::now();

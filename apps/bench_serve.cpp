@@ -269,9 +269,9 @@ int bench_serve(int argc, char** argv) {
   std::printf(
       "%zu distinct requests (1 instance each, k=%u), %.1f s per cell, %u predict threads\n\n",
       instances.size(), k, seconds, threads);
-  std::printf("%-8s %6s %-8s %5s %9s %9s %9s %9s %7s %10s %11s %7s %7s %9s %6s\n", "mode",
-              "probes", "batching", "conc", "requests", "req/s", "p50 ms", "p99 ms", "batch",
-              "parse us", "predict us", "parse%", "errors", "alone/s", "ratio");
+  std::printf("%-8s %6s %-8s %5s %9s %9s %9s %9s %7s %10s %11s %7s %7s %9s %6s\n", "mode", "probes",
+              "batching", "conc", "requests", "req/s", "p50 ms", "p99 ms", "batch", "parse us",
+              "predict us", "parse%", "errors", "alone/s", "ratio");
 
   // cells[batching][row][concurrency index]
   std::vector<std::vector<std::vector<Cell>>> cells(2);

@@ -11,7 +11,6 @@
 
 #include "apps/bench_util.h"
 #include "apps/commands.h"
-#include "server/request_parser.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
@@ -19,6 +18,7 @@
 #include "engine/evaluator.h"
 #include "engine/index_predictor.h"
 #include "engine/predictor.h"
+#include "server/request_parser.h"
 
 namespace glide::cli {
 
@@ -43,9 +43,9 @@ int cmd_eval(int argc, char** argv) {
       "training, for comparison; --sparsity, --lsh-strategy and --prior-fraction apply to it)",
       cxxopts::value<std::string>()->default_value("index"))(
       "sparsity", "lsh: fraction of labels scored (default: the model's)",
-                                cxxopts::value<double>())(
-      "lsh-strategy", "lsh: union, topk or threshold (default: the model's)",
-      cxxopts::value<std::string>())(
+      cxxopts::value<double>())("lsh-strategy",
+                                "lsh: union, topk or threshold (default: the model's)",
+                                cxxopts::value<std::string>())(
       "prior-fraction",
       "lsh: share of the labels scored that are the largest-bias ones (default: the "
       "model's)",
@@ -100,9 +100,9 @@ int cmd_eval(int argc, char** argv) {
   auto report = [&](const char* name, const engine::EvalResult& e, const std::string& probes,
                     bool recall) {
     if (!std::exchange(header_printed, true))
-      std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3", "P@5",
-                  "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes", "recall@1",
-                  "recall@5");
+      std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3",
+                  "P@5", "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes",
+                  "recall@1", "recall@5");
     std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f %8s", name, e.precision[0],
                 e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
                 1e3 * e.seconds_per_point(), e.mean_scored, probes.c_str());

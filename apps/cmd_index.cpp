@@ -28,9 +28,9 @@ int cmd_index(int argc, char** argv) {
       "train", "the model's training data (.gds, XC text, libsvm; .zst ok)",
       cxxopts::value<std::string>())(
       "o,output", "model file to write (may be --model: the file is replaced atomically)",
-      cxxopts::value<std::string>())(
-      "clusters", "clusters of training points (0: one per 16 points)",
-      cxxopts::value<std::uint32_t>()->default_value("0"))(
+      cxxopts::value<std::string>())("clusters",
+                                     "clusters of training points (0: one per 16 points)",
+                                     cxxopts::value<std::uint32_t>()->default_value("0"))(
       "predicted", "exact top labels of each (sampled) training point added to its cluster",
       cxxopts::value<std::uint32_t>()->default_value("0"))(
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
@@ -57,8 +57,9 @@ int cmd_index(int argc, char** argv) {
   io.clusters = r["clusters"].as<std::uint32_t>();
   io.predicted = r["predicted"].as<std::uint32_t>();
   const auto t0 = std::chrono::steady_clock::now();
-  const auto index = engine::OutputIndex::build(
-      *m.net, train, io, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+  const auto index = engine::OutputIndex::build(*m.net, train, io, [](const std::string& line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  });
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   engine::SaveOptions so;
   so.optimizer_state = m.has_optimizer_state;

@@ -22,15 +22,15 @@
 #include "apps/model_setup.h"
 #include "cache/cached_predictor.h"
 #include "cache/training_caches.h"
-#include "common/timing.h"
-#include "engine/index_predictor.h"
-#include "engine/output_index.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/progress.h"
+#include "common/timing.h"
 #include "data/dataset_io.h"
 #include "engine/checkpoint.h"
 #include "engine/fit.h"
+#include "engine/index_predictor.h"
+#include "engine/output_index.h"
 
 namespace glide::cli {
 
@@ -110,8 +110,8 @@ std::shared_ptr<const engine::OutputIndex> build_index(const engine::Network& ne
     if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
   });
   if (!quiet)
-    std::fprintf(stderr, "output index: %u clusters, %.1f MB, built in %.1f s\n",
-                 index->clusters(), index->bytes() / 1e6, seconds_since(t0));
+    std::fprintf(stderr, "output index: %u clusters, %.1f MB, built in %.1f s\n", index->clusters(),
+                 index->bytes() / 1e6, seconds_since(t0));
   return index;
 }
 

@@ -28,7 +28,8 @@ const Command kCommands[] = {
     {"quantize", glide::cli::cmd_quantize, "an fp32 model to an int8 or bf16 inference model"},
     {"serve", glide::cli::cmd_serve, "serve models over HTTP (REST, KServe v2, metrics)"},
     {"report", glide::cli::cmd_report, "time-to-accuracy chart and table from training logs"},
-    {"bench", glide::cli::cmd_bench, "benchmarks: data, train, hidden, serve, infer, quant, cache, hash"},
+    {"bench", glide::cli::cmd_bench,
+     "benchmarks: data, train, hidden, serve, infer, quant, cache, hash"},
 };
 
 void usage(std::FILE* out) {

@@ -149,7 +149,7 @@ struct CachedPredictor::Request {
   };
   std::uint32_t k = 0;
   engine::SearchParams params;  // for the output layer of the misses
-  std::size_t n = 0;  // inputs still in the batch (rows [0, n) of acts)
+  std::size_t n = 0;            // inputs still in the batch (rows [0, n) of acts)
   engine::HiddenActivations acts;
   std::vector<data::SparseView> views;
   std::vector<std::size_t> idx;  // batch position -> input index

@@ -17,8 +17,7 @@ class IndexPredictor final : public Predictor {
   IndexPredictor(std::shared_ptr<const Network> net, std::shared_ptr<const OutputIndex> index,
                  std::uint32_t probes = 0);
   void predict_from_hidden(const HiddenActivations& acts, std::size_t batch, std::uint32_t k,
-                           const SearchParams& params,
-                           std::vector<Prediction>& out) const override;
+                           const SearchParams& params, std::vector<Prediction>& out) const override;
   const OutputIndex& index() const { return *index_; }
   const std::shared_ptr<const OutputIndex>& shared_index() const { return index_; }
   // The clusters a call with `params` searches.

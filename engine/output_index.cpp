@@ -25,7 +25,7 @@ void OutputIndexOptions::check() const {
 
 namespace {
 
-constexpr std::uint32_t kBranching = 16;   // clusters per k-means split
+constexpr std::uint32_t kBranching = 16;      // clusters per k-means split
 constexpr std::uint32_t kSplitSample = 8192;  // points a split's k-means trains on
 
 // Points as unit vectors, `stride` floats each.
@@ -116,8 +116,8 @@ struct Range {
 };
 
 // Clusters of at most `leaf` points by recursive spherical k-means: ranges of `ids`, in order.
-std::vector<Range> cluster(const UnitPoints& u, std::vector<std::uint32_t>& ids,
-                           std::uint32_t leaf, std::uint32_t iterations, std::uint64_t seed) {
+std::vector<Range> cluster(const UnitPoints& u, std::vector<std::uint32_t>& ids, std::uint32_t leaf,
+                           std::uint32_t iterations, std::uint64_t seed) {
   const std::uint32_t n = static_cast<std::uint32_t>(ids.size());
   std::vector<Range> level{{0, n}}, leaves;
   while (!level.empty()) {
@@ -218,10 +218,10 @@ std::shared_ptr<const OutputIndex> OutputIndex::build(
 
   // The exact top labels of an even spread of points, as many as the budget pays for.
   const double per_point = static_cast<double>(L) * d;
-  const std::uint32_t predicted_points =
-      o.predicted ? static_cast<std::uint32_t>(
-                        std::min<double>(n, std::floor(o.predict_budget / per_point)))
-                  : 0;
+  const std::uint32_t predicted_points = o.predicted
+                                             ? static_cast<std::uint32_t>(std::min<double>(
+                                                   n, std::floor(o.predict_budget / per_point)))
+                                             : 0;
   std::vector<std::vector<std::uint32_t>> top(n);
   if (predicted_points > 0) {
     std::vector<std::uint32_t> which(predicted_points);
@@ -343,8 +343,7 @@ void OutputIndex::candidates(const float* h, const float* group_scores, std::uin
   order.resize(G);
   for (std::uint32_t g = 0; g < G; ++g) order[g] = {group_scores[g], g};
   const std::uint32_t searched = groups_searched(probes);
-  if (searched < G)
-    std::nth_element(order.begin(), order.begin() + searched, order.end(), better);
+  if (searched < G) std::nth_element(order.begin(), order.begin() + searched, order.end(), better);
   thread_local std::vector<std::pair<float, std::uint32_t>> clusters;
   clusters.clear();
   for (std::uint32_t i = 0; i < searched; ++i) {
@@ -383,17 +382,19 @@ constexpr const char* kGroupOffsets = "output_index.group_offsets";
 }  // namespace
 
 void OutputIndex::save(ModelFileWriter& w) const {
-  const nlohmann::json meta{{"method", "query-clusters"}, {"labels", labels_},
-                            {"cols", cols_},              {"clusters", clusters()},
-                            {"entries", labels_of_.size()}, {"head", head_.size()},
+  const nlohmann::json meta{{"method", "query-clusters"},
+                            {"labels", labels_},
+                            {"cols", cols_},
+                            {"clusters", clusters()},
+                            {"entries", labels_of_.size()},
+                            {"head", head_.size()},
                             {"groups", groups()}};
   w.add_json(kMeta, meta.dump());
   w.add(kCentroids, DType::kF32, {clusters(), stride_}, std::as_bytes(centroid_.span()));
   w.add(kOffsets, DType::kU32, {offsets_.size()}, std::as_bytes(std::span(offsets_)));
   if (!labels_of_.empty())
     w.add(kLabels, DType::kU32, {labels_of_.size()}, std::as_bytes(std::span(labels_of_)));
-  if (!head_.empty())
-    w.add(kHead, DType::kU32, {head_.size()}, std::as_bytes(std::span(head_)));
+  if (!head_.empty()) w.add(kHead, DType::kU32, {head_.size()}, std::as_bytes(std::span(head_)));
   w.add(kGroupCentroids, DType::kF32, {groups(), stride_}, std::as_bytes(group_centroid_.span()));
   w.add(kGroupOffsets, DType::kU32, {group_offsets_.size()},
         std::as_bytes(std::span(group_offsets_)));
@@ -403,13 +404,13 @@ bool OutputIndex::in_file(const ModelFileReader& r) {
   return r.has(kMeta);
 }
 
-std::shared_ptr<const OutputIndex> OutputIndex::load(const std::string& path,
-                                                     std::uint32_t labels, std::uint32_t cols) {
+std::shared_ptr<const OutputIndex> OutputIndex::load(const std::string& path, std::uint32_t labels,
+                                                     std::uint32_t cols) {
   return load(ModelFileReader(path), labels, cols);
 }
 
-std::shared_ptr<const OutputIndex> OutputIndex::load(const ModelFileReader& r,
-                                                     std::uint32_t labels, std::uint32_t cols) {
+std::shared_ptr<const OutputIndex> OutputIndex::load(const ModelFileReader& r, std::uint32_t labels,
+                                                     std::uint32_t cols) {
   if (!in_file(r)) return nullptr;
   const auto bad = [&](const char* section, const std::string& what) {
     fail(r.path(), std::string("section '") + section + "': " + what);
@@ -450,7 +451,8 @@ std::shared_ptr<const OutputIndex> OutputIndex::load(const ModelFileReader& r,
       lshape{entries}, hshape{head};
   r.read_into(kCentroids, DType::kF32, cshape, std::as_writable_bytes(x.centroid_.span()));
   r.read_into(kOffsets, DType::kU32, oshape, std::as_writable_bytes(std::span(x.offsets_)));
-  if (entries) r.read_into(kLabels, DType::kU32, lshape, std::as_writable_bytes(std::span(x.labels_of_)));
+  if (entries)
+    r.read_into(kLabels, DType::kU32, lshape, std::as_writable_bytes(std::span(x.labels_of_)));
   if (head) r.read_into(kHead, DType::kU32, hshape, std::as_writable_bytes(std::span(x.head_)));
   const std::vector<std::uint64_t> gshape{groups, x.stride_}, goshape{groups + 1};
   r.read_into(kGroupCentroids, DType::kF32, gshape,

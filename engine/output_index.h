@@ -28,12 +28,12 @@ class ModelFileReader;
 class ModelFileWriter;
 
 struct OutputIndexOptions {
-  std::uint32_t clusters = 0;          // 0: one per 16 training points, 16 to 65536
-  std::uint32_t iterations = 10;       // k-means iterations
-  std::uint32_t predicted = 0;         // exact top labels added per predicted point (0: none)
-  double predict_budget = 2e11;        // multiply-adds spent on exact predictions
-  std::uint32_t head = 32;             // largest-bias labels, candidates of every query
-  std::uint32_t max_points = 200000;   // training points used (a random subset beyond)
+  std::uint32_t clusters = 0;         // 0: one per 16 training points, 16 to 65536
+  std::uint32_t iterations = 10;      // k-means iterations
+  std::uint32_t predicted = 0;        // exact top labels added per predicted point (0: none)
+  double predict_budget = 2e11;       // multiply-adds spent on exact predictions
+  std::uint32_t head = 32;            // largest-bias labels, candidates of every query
+  std::uint32_t max_points = 200000;  // training points used (a random subset beyond)
   std::uint64_t seed = 1;
   void check() const;  // throws glide::Error naming the bad field
 };
@@ -82,13 +82,13 @@ class OutputIndex {
  private:
   OutputIndex() = default;
   std::uint32_t labels_ = 0, cols_ = 0;
-  std::size_t stride_ = 0;               // floats per centroid
-  AlignedArray<float> centroid_;         // clusters x stride, unit vectors
-  std::vector<std::uint32_t> offsets_;   // cluster c: labels_of_[offsets_[c] .. offsets_[c+1])
+  std::size_t stride_ = 0;              // floats per centroid
+  AlignedArray<float> centroid_;        // clusters x stride, unit vectors
+  std::vector<std::uint32_t> offsets_;  // cluster c: labels_of_[offsets_[c] .. offsets_[c+1])
   std::vector<std::uint32_t> labels_of_;
   std::vector<std::uint32_t> head_;
-  AlignedArray<float> group_centroid_;       // groups x stride, unit vectors
-  std::vector<std::uint32_t> group_offsets_; // group g: clusters [group_offsets_[g], [g+1])
+  AlignedArray<float> group_centroid_;        // groups x stride, unit vectors
+  std::vector<std::uint32_t> group_offsets_;  // group g: clusters [group_offsets_[g], [g+1])
 };
 
 }  // namespace glide::engine

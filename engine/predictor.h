@@ -101,8 +101,7 @@ class ExactPredictor final : public Predictor {
  public:
   explicit ExactPredictor(std::shared_ptr<const Network> net) : Predictor(std::move(net)) {}
   void predict_from_hidden(const HiddenActivations& acts, std::size_t batch, std::uint32_t k,
-                           const SearchParams& params,
-                           std::vector<Prediction>& out) const override;
+                           const SearchParams& params, std::vector<Prediction>& out) const override;
 };
 
 // Scores only the output rows `sampler` selects for each input (its LSH tables). The sampler's
@@ -111,8 +110,7 @@ class SampledPredictor final : public Predictor {
  public:
   SampledPredictor(std::shared_ptr<const Network> net, std::shared_ptr<OutputSampler> sampler);
   void predict_from_hidden(const HiddenActivations& acts, std::size_t batch, std::uint32_t k,
-                           const SearchParams& params,
-                           std::vector<Prediction>& out) const override;
+                           const SearchParams& params, std::vector<Prediction>& out) const override;
 
  private:
   std::shared_ptr<OutputSampler> sampler_;

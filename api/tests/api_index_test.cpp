@@ -69,7 +69,7 @@ std::string temp_file(const std::string& name) {
 TEST_CASE("probes reach the output index: more probes score more and find the exact top label") {
   const glide::SparseBatch train = planted(2000, 1), test = planted(200, 2);
   glide::Model m = trained(train);
-  CHECK(m.has_index());  // train() builds one at its end by default, as glide train does
+  CHECK(m.has_index());         // train() builds one at its end by default, as glide train does
   m.build_index(train.view());  // rebuilt: the same data gives the same index
   REQUIRE(m.has_index());
 

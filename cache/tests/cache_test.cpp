@@ -409,8 +409,7 @@ TEST_CASE("caches in front of the output index: a hit skips the index, a miss is
   Workload w(t.data.test.num_points(), {.skew = 1.2, .drift = 0, .seed = 6});
   serve(*cp, w, 8000, t.data.test.num_points());  // warm
   const auto indexed = std::make_shared<engine::IndexPredictor>(
-      exact->shared_network(),
-      engine::OutputIndex::build(exact->network(), t.data.train));
+      exact->shared_network(), engine::OutputIndex::build(exact->network(), t.data.train));
   const auto front = CachedPredictor::share(cp, indexed);
   std::size_t hits = 0, misses = 0;
   std::vector<engine::Prediction> out, want;

@@ -79,8 +79,8 @@ TEST_CASE("index prediction is the exact answer whenever the exact top-k are can
     x.sampled->predict(std::span(&in, 1), k, s);
     const auto cand = candidates_of(x, i, OutputIndex::kDefaultProbes, k);
     const std::set<std::uint32_t> set(cand.begin(), cand.end());
-    CHECK(set.size() == cand.size());          // each label once
-    CHECK(s[0].scored == cand.size());         // exactly the candidates were scored
+    CHECK(set.size() == cand.size());   // each label once
+    CHECK(s[0].scored == cand.size());  // exactly the candidates were scored
     REQUIRE(s[0].labels.size() == k);
     for (const std::uint32_t l : s[0].labels) CHECK(set.count(l) == 1);
     const bool all_in = std::all_of(e[0].labels.begin(), e[0].labels.end(),
@@ -175,14 +175,13 @@ TEST_CASE("a damaged or mismatched index section is named") {
     cen[0] = 1;
     SaveOptions so;
     so.extra_sections = [&](ModelFileWriter& w) {
-      w.add_json("output_index.meta",
-                 R"({"method":"query-clusters","labels":)" + std::to_string(L) + R"(,"cols":)" +
-                     std::to_string(d) + R"(,"clusters":1,"entries":2,"head":0,"groups":1})");
+      w.add_json("output_index.meta", R"({"method":"query-clusters","labels":)" +
+                                          std::to_string(L) + R"(,"cols":)" + std::to_string(d) +
+                                          R"(,"clusters":1,"entries":2,"head":0,"groups":1})");
       w.add("output_index.centroids", DType::kF32, {1, padded(d)}, std::as_bytes(cen.span()));
       w.add("output_index.offsets", DType::kU32, {2}, std::as_bytes(std::span(offsets)));
       w.add("output_index.labels", DType::kU32, {2}, std::as_bytes(std::span(labels)));
-      w.add("output_index.group_centroids", DType::kF32, {1, padded(d)},
-            std::as_bytes(cen.span()));
+      w.add("output_index.group_centroids", DType::kF32, {1, padded(d)}, std::as_bytes(cen.span()));
       w.add("output_index.group_offsets", DType::kU32, {2}, std::as_bytes(std::span(goffsets)));
     };
     save_model(path, *x.net, x.problem.config, {}, so);

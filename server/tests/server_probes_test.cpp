@@ -202,11 +202,12 @@ TEST_CASE("a sampled request does not wait for company; an exact one does") {
   CHECK(r->status == 200);
   CHECK(std::chrono::steady_clock::now() - t0 < 20s);
   // An exact request still waits for company: it is queued, not yet answered, after a moment.
-  std::thread exact([&] { (void)post(server, "/v1/models/m:predict", predict_body({xs[0]}, 5).dump()); });
+  std::thread exact(
+      [&] { (void)post(server, "/v1/models/m:predict", predict_body({xs[0]}, 5).dump()); });
   auto& batcher = server.registry->find("m")->batcher();
   CHECK(eventually([&] { return batcher.queue_depth() == 1; }));
   CHECK(server.metrics.time_split().batches == 1);  // only the sampled one ran
-  server.registry->stop();  // stopping runs what is queued at once
+  server.registry->stop();                          // stopping runs what is queued at once
   exact.join();
 }
 
