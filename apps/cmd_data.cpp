@@ -12,6 +12,7 @@
 #include "common/file_util.h"
 #include "common/timing.h"
 #include "data/dataset_io.h"
+#include "data/xc_split_reader.h"
 #include "data/stats.h"
 #include "data/synth_rec.h"
 #include "data/synth_xc.h"
@@ -191,8 +192,12 @@ int synth(int argc, char** argv) {
 int convert(int argc, char** argv) {
   cxxopts::Options o("glide data convert",
                      "Converts a dataset (.gds, XC text, libsvm; .zst read transparently) to .gds "
-                     "or XC text, by the output's name (.zst: compressed text).");
+                     "or XC text, by the output's name (.zst: compressed text). With --labels, "
+                     "IN and the labels file are the XC repository's split files (trn_X_Xf.txt "
+                     "and trn_X_Y.txt: 'POINTS COLUMNS' headers, 'id:value' entries).");
   o.add_options()("input", "input file", cxxopts::value<std::vector<std::string>>())(
+      "labels", "the labels file of a split pair (IN is then the features file)",
+      cxxopts::value<std::string>())(
       "o,output", "output file (.gds, .txt, .txt.zst)", cxxopts::value<std::string>())(
       "level", "zstd level for .gds / .zst output", cxxopts::value<int>()->default_value("3"));
   add_reader_flags(o);
@@ -203,7 +208,9 @@ int convert(int argc, char** argv) {
   const std::string in = single_input(r, "input file");
   if (!r.count("output")) fail("missing -o/--output (see --help)");
   const auto start = std::chrono::steady_clock::now();
-  const Dataset d = read_dataset(in, reader_options(r));
+  const Dataset d = r.count("labels")
+                        ? read_xc_split(in, r["labels"].as<std::string>(), reader_options(r))
+                        : read_dataset(in, reader_options(r));
   write_and_report(r["output"].as<std::string>(), d, r["threads"].as<int>(), r["level"].as<int>(),
                    seconds_since(start));
   return 0;

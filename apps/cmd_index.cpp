@@ -11,6 +11,7 @@
 #include <cxxopts.hpp>
 
 #include "apps/commands.h"
+#include "apps/config_flags.h"
 #include "cache/cache_file.h"
 #include "common/error.h"
 #include "common/file_util.h"
@@ -40,7 +41,7 @@ int cmd_index(int argc, char** argv) {
     std::printf("%s\n", o.help().c_str());
     return 0;
   }
-  if (!r.unmatched().empty()) fail("unexpected argument '" + r.unmatched()[0] + "'");
+  reject_unmatched(r);
   if (!r.count("model")) fail("--model FILE is required");
   if (!r.count("train")) fail("--train FILE is required");
   if (!r.count("output")) fail("-o FILE is required");

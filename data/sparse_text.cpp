@@ -41,7 +41,7 @@ std::size_t parse_line(std::string_view line, const SparseLineSyntax& syntax, Da
   LineCursor cur(line);
   try {
     // A line without labels starts with a space or tab (or is empty).
-    if (!cur.at_end() && !LineCursor::is_space(cur.peek())) {
+    if (syntax.labels && !cur.at_end() && !LineCursor::is_space(cur.peek())) {
       for (;;) {
         const std::uint32_t label = cur.parse_id("a label id (non-negative integer)",
                                                  syntax.label_limit, syntax.label_limit_note);

@@ -26,6 +26,8 @@ struct SparseLineSyntax {
   // libsvm: blank lines and '#' comments are skipped, 'qid:N' tokens ignored. Without it (XC
   // text) every line is a point, an empty one included.
   bool libsvm = false;
+  // False: no label list, every token is "id:value" (the XC repository's split files).
+  bool labels = true;
 };
 
 // Parses the lines of `source`, starting with the already-read text `pending`; the first line is

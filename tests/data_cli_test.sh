@@ -16,6 +16,13 @@ set -euo pipefail
 "$glide" data convert again.gds -o again.txt.zst 2>/dev/null
 "$glide" data convert again.txt.zst -o again.txt 2>/dev/null
 cmp -s train.txt again.txt || fail "text -> .gds -> .zst -> text changed the data"
+# The XC repository's split files (trn_X_Xf.txt + trn_X_Y.txt) make the same XC text.
+awk 'NR == 1 { print $1, $2; next } { sub(/^[^ ]*/, ""); sub(/^ /, ""); print }' train.txt >xf.txt
+awk 'NR == 1 { print $1, $3; next }
+     { n = split(($1 ~ /:/ ? "" : $1), l, ","); s = ""
+       for (i = 1; i <= n; ++i) s = s (i > 1 ? " " : "") l[i] ":1"; print s }' train.txt >y.txt
+"$glide" data convert xf.txt --labels y.txt -o split.txt 2>/dev/null || fail "convert --labels"
+cmp -s train.txt split.txt || fail "split files -> text differs from the XC text they came from"
 "$glide" data synth --kind rec --users 50 --items 300 --clusters 10 -o rec.txt 2>/dev/null
 "$glide" data stats rec.txt | grep -q "labels              300" || fail "rec stats"
 printf 'the cat sat on the mat\nthe dog sat\n' >corpus.txt

@@ -15,6 +15,7 @@
 #include "engine/predictor.h"
 #include "engine/tests/output_storage.h"
 #include "engine/top_k.h"
+#include "engine/tests/random_vectors.h"
 
 namespace glide::engine {
 namespace {
@@ -45,24 +46,10 @@ std::unique_ptr<Network> network_with_ties(std::uint32_t labels, std::uint64_t s
   return net;
 }
 
-struct Inputs {
-  std::vector<std::vector<std::uint32_t>> ids;
-  std::vector<std::vector<float>> values;
-  std::vector<data::SparseView> views;
-};
+using Inputs = testing::RandomInputs;
 
 Inputs random_inputs(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Inputs in;
-  in.ids.resize(n);
-  in.values.resize(n);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t q = 0, nnz = 1 + rng() % 20; q < nnz; ++q) {
-      in.ids[i].push_back(static_cast<std::uint32_t>(rng() % kFeatures));
-      in.values[i].push_back(static_cast<float>(rng() % 1000) / 250.0f - 2.0f);
-    }
-  for (std::size_t i = 0; i < n; ++i) in.views.push_back({in.ids[i], in.values[i]});
-  return in;
+  return testing::random_inputs(n, seed, kFeatures, 20, 2.0f);
 }
 
 struct Ranked {

@@ -12,6 +12,7 @@
 #include "engine/evaluator.h"
 #include "engine/output_weights.h"
 #include "engine/predictor.h"
+#include "engine/tests/random_vectors.h"
 
 namespace glide::engine {
 namespace {
@@ -28,26 +29,10 @@ std::shared_ptr<const Network> small_network(LossKind loss = LossKind::kSoftmax)
   return std::make_shared<const Network>(c);
 }
 
-struct Inputs {
-  std::vector<std::vector<std::uint32_t>> ids;
-  std::vector<std::vector<float>> values;
-  std::vector<data::SparseView> views;
-};
+using Inputs = testing::RandomInputs;
 
 Inputs random_inputs(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Inputs in;
-  in.ids.resize(n);
-  in.values.resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t nnz = 1 + rng() % 12;
-    for (std::size_t q = 0; q < nnz; ++q) {
-      in.ids[i].push_back(static_cast<std::uint32_t>(rng() % kFeatures));
-      in.values[i].push_back(static_cast<float>(rng() % 1000) / 500.0f - 1.0f);
-    }
-  }
-  for (std::size_t i = 0; i < n; ++i) in.views.push_back({in.ids[i], in.values[i]});
-  return in;
+  return testing::random_inputs(n, seed, kFeatures, 12, 1.0f);
 }
 
 // Every label's score in double from the last hidden layer, softmax (or sigmoid), best first.
