@@ -43,11 +43,17 @@ struct Point {
   double p5 = kNaN;
 };
 
+// Training loss at a moment of a glide run (progress records).
+struct LossPoint {
+  double seconds = 0, samples = 0, loss = 0;
+};
+
 struct Series {
   std::string name;
   std::string source;  // file it came from
   bool glide = false;
   std::vector<Point> points;  // by increasing seconds
+  std::vector<LossPoint> loss;
   double samples_per_second = kNaN;
   double peak_rss_mb = kNaN;
 };
@@ -93,6 +99,7 @@ Series read_run(const std::string& path) {
       ++runs;
       last_run_line = line_no;
       s.points.clear();
+      s.loss.clear();
       last_samples = last_train_seconds = 0;
     }
     segment_start = last_train_seconds;
@@ -139,6 +146,13 @@ Series read_run(const std::string& path) {
     const double train_seconds = segment_start + std::max(0.0, seconds - eval_total);
     last_samples = samples;
     last_train_seconds = train_seconds;
+    const double rss = number(j, "peak_rss_mb", where, false);
+    if (!std::isnan(rss))
+      s.peak_rss_mb = std::isnan(s.peak_rss_mb) ? rss : std::max(s.peak_rss_mb, rss);
+    if (type == "progress") {
+      const double loss = number(j, "loss", where, false);
+      if (std::isfinite(loss)) s.loss.push_back({train_seconds, samples, loss});
+    }
     if (type == "eval") {
       Point p;
       p.seconds = train_seconds;
@@ -349,6 +363,7 @@ void plot(const std::vector<Series>& all, const std::string& terminal, const std
   script += terminal + "\n";
   script += "set output " + gp_string(out_path) + "\n";
   script += "set datafile missing 'NaN'\n";
+  // $Si: P@1 points (seconds, samples, P@1); $Li: loss points (seconds, samples, loss).
   for (std::size_t i = 0; i < all.size(); ++i) {
     script += "$S" + std::to_string(i) + " << EOD\n";
     for (const Point& p : all[i].points) {
@@ -357,12 +372,26 @@ void plot(const std::vector<Series>& all, const std::string& terminal, const std
       script += buf;
     }
     if (all[i].points.empty()) script += "NaN NaN NaN\n";
+    script += "EOD\n$L" + std::to_string(i) + " << EOD\n";
+    for (const LossPoint& p : all[i].loss) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "%.6g %.6g %.6g\n", p.seconds, p.samples, p.loss);
+      script += buf;
+    }
+    if (all[i].loss.empty()) script += "NaN NaN NaN\n";
     script += "EOD\n";
   }
-  script += "set multiplot layout 1,2 title " + gp_string(title) + "\n";
-  script += "set grid\nset key outside below maxrows 4\nset ylabel 'test P@1'\nset yrange [0:*]\n";
+  const bool any_p1 = std::any_of(all.begin(), all.end(),
+                                  [](const Series& s) { return !s.points.empty(); });
+  const bool any_loss =
+      std::any_of(all.begin(), all.end(), [](const Series& s) { return !s.loss.empty(); });
+  const int rows = (any_p1 ? 1 : 0) + (any_loss ? 1 : 0);
+  script += "set multiplot layout " + std::to_string(std::max(rows, 1)) + ",2" +
+            (title.empty() ? std::string() : " title " + gp_string(title)) + "\n";
+  script += "set grid\nset key outside below maxrows 4\n";
   if (logx) script += "set logscale x\n";
-  auto plot_cmd = [&](int column) {
+  // One panel: `data` ("S" or "L") against x column `column` (1 seconds, 2 samples).
+  auto plot_cmd = [&](const char* data, int column) {
     std::string cmd = "plot ";
     // Solid warm/blue lines for glide, dashed other colours with open markers for the peers.
     static const char* const kGlideColors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd"};
@@ -370,33 +399,46 @@ void plot(const std::vector<Series>& all, const std::string& terminal, const std
                                               "#bcbd22", "#17becf", "#000000"};
     std::size_t glide_i = 0, peer_i = 0;
     bool first = true;
+    const bool loss = data[0] == 'L';
     for (std::size_t i = 0; i < all.size(); ++i) {
       // Skip series that have nothing to draw in this panel (keeps gnuplot from erroring on
       // empty/NaN-only data with a log axis).
-      const bool any = std::any_of(all[i].points.begin(), all[i].points.end(), [&](const Point& p) {
-        const double x = column == 1 ? p.seconds : p.samples;
-        return std::isfinite(x) && (!logx || x > 0);
-      });
+      bool any = false;
+      if (loss)
+        any = std::any_of(all[i].loss.begin(), all[i].loss.end(), [&](const LossPoint& p) {
+          const double x = column == 1 ? p.seconds : p.samples;
+          return std::isfinite(x) && (!logx || x > 0);
+        });
+      else
+        any = std::any_of(all[i].points.begin(), all[i].points.end(), [&](const Point& p) {
+          const double x = column == 1 ? p.seconds : p.samples;
+          return std::isfinite(x) && (!logx || x > 0);
+        });
+      const char* color = all[i].glide ? kGlideColors[glide_i++ % 4] : kPeerColors[peer_i % 7];
+      const std::size_t peer = all[i].glide ? 0 : peer_i++;
       if (!any) continue;
       if (!first) cmd += ", \\\n  ";
       first = false;
-      cmd += "$S" + std::to_string(i) + " using " + std::to_string(column) + ":3 with linespoints";
-      if (all[i].glide) {
-        cmd += std::string(" lw 2 pt 7 ps 0.6 dt 1 lc rgb '") + kGlideColors[glide_i++ % 4] + "'";
-      } else {
-        cmd += " lw 1 pt " + std::to_string(4 + 2 * (peer_i % 4)) + " ps 1.2 dt 2 lc rgb '" +
-               kPeerColors[peer_i % 7] + "'";
-        ++peer_i;
-      }
+      cmd += std::string("$") + data + std::to_string(i) + " using " + std::to_string(column) +
+             ":3 with " + (loss ? "lines" : "linespoints");
+      if (all[i].glide)
+        cmd += std::string(" lw 2 pt 7 ps 0.6 dt 1 lc rgb '") + color + "'";
+      else
+        cmd += " lw 1 pt " + std::to_string(4 + 2 * (peer % 4)) + " ps 1.2 dt 2 lc rgb '" +
+               color + "'";
       cmd += " title " + gp_string(all[i].name);
     }
     if (first) cmd = "set label 1 'no data' at graph 0.5, graph 0.5 center\nplot NaN notitle";
     return cmd + "\n";
   };
-  script += std::string("set xlabel 'training wall seconds") + (logx ? " (log scale)" : "") +
-            "'\n" + plot_cmd(1);
-  script +=
-      std::string("set xlabel 'samples seen") + (logx ? " (log scale)" : "") + "'\n" + plot_cmd(2);
+  const std::string log_note = logx ? " (log scale)" : "";
+  for (const char* data : {"S", "L"}) {
+    if (data[0] == 'S' ? !any_p1 : !any_loss) continue;
+    script += data[0] == 'S' ? "set ylabel 'test P@1'\nset yrange [0:*]\n"
+                             : "set ylabel 'training loss'\nset yrange [*:*]\n";
+    script += "set xlabel 'training wall seconds" + log_note + "'\n" + plot_cmd(data, 1);
+    script += "set xlabel 'samples seen" + log_note + "'\n" + plot_cmd(data, 2);
+  }
   script += "unset multiplot\nset output\n";
 
   const std::string script_path = out_path + ".gp.tmp";
@@ -440,7 +482,8 @@ int cmd_report(int argc, char** argv) {
   o.add_options()("runs", "glide train --log-jsonl files",
                   cxxopts::value<std::vector<std::string>>())("peers", "peer results (peers.json)",
                                                               cxxopts::value<std::string>())(
-      "o,output", "report.svg, report.png or report.html", cxxopts::value<std::string>())(
+      "o,output", "report.svg, report.png or report.html (without: the table only)",
+      cxxopts::value<std::string>())(
       "levels", "P@1 levels for the time-to-accuracy columns",
       cxxopts::value<std::string>()->default_value("0.3,0.5,0.6,0.7,0.75"))(
       "title", "chart title", cxxopts::value<std::string>()->default_value("Time to accuracy"))(
@@ -455,12 +498,13 @@ int cmd_report(int argc, char** argv) {
     return 0;
   }
   if (!r.unmatched().empty()) fail("unexpected argument '" + r.unmatched().front() + "'");
-  if (!r.count("output")) fail("-o report.svg|.png|.html is required");
   if (!r.count("runs") && !r.count("peers"))
     fail("nothing to report: give RUN.jsonl files and/or --peers");
-  const std::string out = r["output"].as<std::string>();
-  enum class Kind { kSvg, kPng, kHtml } kind;
-  if (ends_with(out, ".svg"))
+  const std::string out = r.count("output") ? r["output"].as<std::string>() : "";
+  enum class Kind { kNone, kSvg, kPng, kHtml } kind = Kind::kNone;
+  if (out.empty())
+    kind = Kind::kNone;
+  else if (ends_with(out, ".svg"))
     kind = Kind::kSvg;
   else if (ends_with(out, ".png"))
     kind = Kind::kPng;
@@ -475,12 +519,15 @@ int cmd_report(int argc, char** argv) {
     for (const auto& path : r["runs"].as<std::vector<std::string>>()) all.push_back(read_run(path));
   if (r.count("peers"))
     for (auto& s : read_peers(r["peers"].as<std::string>())) all.push_back(std::move(s));
-  if (std::all_of(all.begin(), all.end(), [](const Series& s) { return s.points.empty(); }))
-    fail("no P@1 points in any input (glide runs need --test and eval records)");
+  if (std::all_of(all.begin(), all.end(),
+                  [](const Series& s) { return s.points.empty() && s.loss.empty(); }))
+    fail("no P@1 or loss points in any input (glide runs log them with --log-jsonl; P@1 needs "
+         "--test)");
   for (const Series& s : all)
     if (s.points.empty())
-      std::fprintf(stderr, "glide report: warning: %s: no P@1 points (no evaluation was logged)\n",
-                   s.source.c_str());
+      std::fprintf(stderr,
+                   "glide report: note: %s: no P@1 points (no evaluation was logged)%s\n",
+                   s.source.c_str(), s.loss.empty() ? "" : "; its loss is plotted");
 
   const Table table = summary(all, levels);
   const std::string md = markdown(table);
@@ -489,22 +536,30 @@ int cmd_report(int argc, char** argv) {
     write_file_atomic(r["table"].as<std::string>(),
                       [&](std::FILE* f) { std::fputs(md.c_str(), f); });
 
+  if (kind == Kind::kNone) return 0;  // the table alone
   const std::string title = r["title"].as<std::string>();
   const bool logx = r.count("linear") == 0;
-  const char* font = "font 'sans,11'";
+  // Sized so that the text reads at 12-14 px where a page scales the chart to its width.
+  const bool two_rows = std::any_of(all.begin(), all.end(),
+                                    [](const Series& s) { return !s.points.empty(); }) &&
+                        std::any_of(all.begin(), all.end(),
+                                    [](const Series& s) { return !s.loss.empty(); });
+  const std::string size = two_rows ? "size 1100,900" : "size 1100,520";
+  const char* font = "font 'sans,15'";
   if (kind == Kind::kPng) {
     const std::string tmp = out + ".tmp.png";
-    plot(all, std::string("set terminal pngcairo size 1400,620 noenhanced ") + font, tmp, title,
-         logx);
+    plot(all, "set terminal pngcairo " + size + " noenhanced " + font, tmp, title, logx);
     if (std::rename(tmp.c_str(), out.c_str()) != 0) fail(out, "cannot rename into place");
   } else {
     const std::string tmp = out + ".tmp.svg";
-    plot(
-        all,
-        std::string("set terminal svg size 1400,620 dynamic noenhanced background 'white' ") + font,
-        tmp, title, logx);
+    // The page shows the title as its heading: the chart does not repeat it.
+    plot(all, "set terminal svg " + size + " dynamic noenhanced background 'white' " + font, tmp,
+         kind == Kind::kHtml ? "" : title, logx);
     std::string svg = read_text(tmp);
     std::remove(tmp.c_str());
+    // gnuplot names every SVG "Gnuplot".
+    if (const auto at = svg.find("<title>Gnuplot</title>"); at != std::string::npos)
+      svg.replace(at, 23, "<title>" + html_escape(title) + "</title>");
     if (kind == Kind::kSvg) {
       write_file_atomic(out, [&](std::FILE* f) { std::fwrite(svg.data(), 1, svg.size(), f); });
     } else {

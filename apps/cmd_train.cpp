@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -113,6 +115,13 @@ std::shared_ptr<const engine::OutputIndex> build_index(const engine::Network& ne
     std::fprintf(stderr, "output index: %u clusters, %.1f MB, built in %.1f s\n", index->clusters(),
                  index->bytes() / 1e6, seconds_since(t0));
   return index;
+}
+
+// The process's peak resident memory so far (ru_maxrss), for the log and glide report.
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
 }
 
 }  // namespace
@@ -264,9 +273,13 @@ int cmd_train(int argc, char** argv) {
     progress.update(p.samples, extra);
     if (jsonl && wall_seconds(p) - last_log >= 1.0) {
       last_log = wall_seconds(p);
-      jsonl << nlohmann::json{{"type", "progress"},   {"seconds", wall_seconds(p)},
-                              {"samples", p.samples}, {"epoch", p.epoch},
-                              {"loss", p.loss},       {"samples_per_second", p.samples_per_second}}
+      jsonl << nlohmann::json{{"type", "progress"},
+                              {"seconds", wall_seconds(p)},
+                              {"samples", p.samples},
+                              {"epoch", p.epoch},
+                              {"loss", p.loss},
+                              {"samples_per_second", p.samples_per_second},
+                              {"peak_rss_mb", peak_rss_mb()}}
                    .dump()
             << "\n"
             << std::flush;

@@ -61,7 +61,11 @@ expect_error "unknown output type" "$glide" report lsh.jsonl -o report.pdf
 expect_error "--levels" "$glide" report lsh.jsonl -o x.svg --levels 0.5,abc
 expect_error "nothing to report" "$glide" report -o x.svg
 printf '{"type":"progress","seconds":1,"samples":5}\n' >noeval.jsonl
-expect_error "no P@1 points" "$glide" report noeval.jsonl -o x.svg
+expect_error "no P@1 or loss points" "$glide" report noeval.jsonl -o x.svg
+# Without -o, the table alone (no gnuplot needed, nothing written).
+GLIDE_GNUPLOT=/nonexistent/gnuplot "$glide" report lsh.jsonl >alone.txt 2>/dev/null ||
+  fail "report without -o"
+grep -q "^| glide lsh | " alone.txt || fail "report without -o: no table row"
 GLIDE_GNUPLOT=/nonexistent/gnuplot expect_error "gnuplot not found" \
   "$glide" report lsh.jsonl -o x.svg
 [ ! -e x.svg ] || fail "a failed report left an output file"
@@ -154,11 +158,24 @@ grep -qF "<td>fastText (hs dim128)</td><td>16.0</td><td>16.0</td><td>49.0</td><t
   report.html || fail "fastText row in the HTML table"
 grep -qF "<td>glide lsh</td><td>2.0</td><td>2.0</td><td>3.5</td><td>-</td><td>0.7100</td>" \
   report.html || fail "glide row in the HTML table"
+# The title once, as the page's heading (the chart does not repeat it); the loss curve of the
+# run's progress records under the P@1 panels.
+grep -q "<h1>Time to accuracy</h1>" report.html || fail "no heading in the HTML"
+! grep -q "<text>Time to accuracy</text>" report.html || fail "the HTML shows its title twice"
+grep -q "training loss" report.html || fail "no loss panel in the HTML"
 
 # SVG alone, with the series names; and a PNG.
 "$glide" report lsh.jsonl dense_run.jsonl --peers peers.json -o report.svg >/dev/null 2>&1 ||
   fail "report.svg"
 head -c 200 report.svg | grep -q "<svg\|<?xml" || fail "report.svg is not SVG"
+grep -q "<title>Time to accuracy</title>" report.svg || fail "the SVG's title is not the chart's"
+grep -q "<text>Time to accuracy</text>" report.svg || fail "the SVG alone shows no title"
+! grep -q "<title>Gnuplot</title>" report.svg || fail "the SVG is titled Gnuplot"
+# A run without --test: its loss is plotted.
+printf '{"type":"progress","seconds":1,"samples":5,"loss":3.5}\n{"type":"progress","seconds":2,"samples":9,"loss":2.5}\n' >lossonly.jsonl
+"$glide" report lossonly.jsonl -o loss.svg >/dev/null 2>err.txt || fail "report of a run without --test"
+grep -q "training loss" loss.svg || fail "no loss panel for a run without --test"
+! grep -q "test P@1" loss.svg || fail "a P@1 panel without P@1 points"
 for name in "glide lsh" "dense_run" "fastText (hs dim128)" "PyTorch (full softmax)"; do
   grep -qF "$name" report.svg || fail "'$name' not in report.svg"
 done
@@ -166,5 +183,8 @@ done
 [ "$(head -c 4 report.png | tail -c 3)" = "PNG" ] || fail "report.png is not a PNG"
 "$glide" report run.jsonl run2.jsonl -o train.svg >table.txt 2>/dev/null || fail "report of glide train logs"
 grep -q "^| run2 | " table.txt || fail "report of glide train logs: no run2 row"
+# glide train logs its peak memory: the column is filled for glide runs too.
+! grep "^| run2 | " table.txt | grep -q -- "| - |$" ||
+  fail "no peak MB for a glide train log: $(grep '^| run2' table.txt)"
 ls ./*.tmp* 2>/dev/null && fail "temporary files left behind"
 echo "report CLI tests passed"
