@@ -12,11 +12,11 @@
 #include "common/file_util.h"
 #include "common/timing.h"
 #include "data/dataset_io.h"
-#include "data/xc_split_reader.h"
 #include "data/stats.h"
 #include "data/synth_rec.h"
 #include "data/synth_xc.h"
 #include "data/text_corpus.h"
+#include "data/xc_split_reader.h"
 
 namespace glide::cli {
 
@@ -197,8 +197,8 @@ int convert(int argc, char** argv) {
                      "and trn_X_Y.txt: 'POINTS COLUMNS' headers, 'id:value' entries).");
   o.add_options()("input", "input file", cxxopts::value<std::vector<std::string>>())(
       "labels", "the labels file of a split pair (IN is then the features file)",
-      cxxopts::value<std::string>())(
-      "o,output", "output file (.gds, .txt, .txt.zst)", cxxopts::value<std::string>())(
+      cxxopts::value<std::string>())("o,output", "output file (.gds, .txt, .txt.zst)",
+                                     cxxopts::value<std::string>())(
       "level", "zstd level for .gds / .zst output", cxxopts::value<int>()->default_value("3"));
   add_reader_flags(o);
   o.parse_positional({"input"});

@@ -381,8 +381,8 @@ void plot(const std::vector<Series>& all, const std::string& terminal, const std
     if (all[i].loss.empty()) script += "NaN NaN NaN\n";
     script += "EOD\n";
   }
-  const bool any_p1 = std::any_of(all.begin(), all.end(),
-                                  [](const Series& s) { return !s.points.empty(); });
+  const bool any_p1 =
+      std::any_of(all.begin(), all.end(), [](const Series& s) { return !s.points.empty(); });
   const bool any_loss =
       std::any_of(all.begin(), all.end(), [](const Series& s) { return !s.loss.empty(); });
   const int rows = (any_p1 ? 1 : 0) + (any_loss ? 1 : 0);
@@ -424,8 +424,8 @@ void plot(const std::vector<Series>& all, const std::string& terminal, const std
       if (all[i].glide)
         cmd += std::string(" lw 2 pt 7 ps 0.6 dt 1 lc rgb '") + color + "'";
       else
-        cmd += " lw 1 pt " + std::to_string(4 + 2 * (peer % 4)) + " ps 1.2 dt 2 lc rgb '" +
-               color + "'";
+        cmd += " lw 1 pt " + std::to_string(4 + 2 * (peer % 4)) + " ps 1.2 dt 2 lc rgb '" + color +
+               "'";
       cmd += " title " + gp_string(all[i].name);
     }
     if (first) cmd = "set label 1 'no data' at graph 0.5, graph 0.5 center\nplot NaN notitle";
@@ -521,12 +521,12 @@ int cmd_report(int argc, char** argv) {
     for (auto& s : read_peers(r["peers"].as<std::string>())) all.push_back(std::move(s));
   if (std::all_of(all.begin(), all.end(),
                   [](const Series& s) { return s.points.empty() && s.loss.empty(); }))
-    fail("no P@1 or loss points in any input (glide runs log them with --log-jsonl; P@1 needs "
-         "--test)");
+    fail(
+        "no P@1 or loss points in any input (glide runs log them with --log-jsonl; P@1 needs "
+        "--test)");
   for (const Series& s : all)
     if (s.points.empty())
-      std::fprintf(stderr,
-                   "glide report: note: %s: no P@1 points (no evaluation was logged)%s\n",
+      std::fprintf(stderr, "glide report: note: %s: no P@1 points (no evaluation was logged)%s\n",
                    s.source.c_str(), s.loss.empty() ? "" : "; its loss is plotted");
 
   const Table table = summary(all, levels);
@@ -540,10 +540,9 @@ int cmd_report(int argc, char** argv) {
   const std::string title = r["title"].as<std::string>();
   const bool logx = r.count("linear") == 0;
   // Sized so that the text reads at 12-14 px where a page scales the chart to its width.
-  const bool two_rows = std::any_of(all.begin(), all.end(),
-                                    [](const Series& s) { return !s.points.empty(); }) &&
-                        std::any_of(all.begin(), all.end(),
-                                    [](const Series& s) { return !s.loss.empty(); });
+  const bool two_rows =
+      std::any_of(all.begin(), all.end(), [](const Series& s) { return !s.points.empty(); }) &&
+      std::any_of(all.begin(), all.end(), [](const Series& s) { return !s.loss.empty(); });
   const std::string size = two_rows ? "size 1100,900" : "size 1100,520";
   const char* font = "font 'sans,15'";
   if (kind == Kind::kPng) {

@@ -4,6 +4,7 @@
 // Line i of one file is the same point as line i of the other; an empty line has no entries.
 #pragma once
 #include <string>
+#include <string_view>
 
 #include "data/dataset.h"
 #include "data/read_options.h"
@@ -16,5 +17,9 @@ namespace glide::data {
 // a point's features with another point's labels.
 Dataset read_xc_split(const std::string& features_path, const std::string& labels_path,
                       const ReadOptions& options = {});
+// The same for two texts in memory (or zstd data); the names stand for the files in messages.
+Dataset parse_xc_split(std::string_view features, const std::string& features_name,
+                       std::string_view labels, const std::string& labels_name,
+                       const ReadOptions& options = {});
 
 }  // namespace glide::data

@@ -14,8 +14,8 @@
 #include "engine/output_weights.h"
 #include "engine/predictor.h"
 #include "engine/tests/output_storage.h"
-#include "engine/top_k.h"
 #include "engine/tests/random_vectors.h"
+#include "engine/top_k.h"
 
 namespace glide::engine {
 namespace {
