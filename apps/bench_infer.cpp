@@ -24,7 +24,6 @@
 #include "engine/output_index.h"
 #include "engine/output_matrix.h"
 #include "quant/int8_kernels.h"
-#include "server/request_parser.h"
 
 namespace glide::cli {
 
@@ -72,7 +71,7 @@ int bench_infer(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("2000"))(
       "latency-points", "batch-1 queries timed per row",
       cxxopts::value<std::size_t>()->default_value("200"))(
-      "probes", "probes of the index rows (comma list)",
+      "probes", probes_help("a row each (comma list)"),
       cxxopts::value<std::string>()->default_value("2,4,8,16,32"))(
       "threads", "worker threads", cxxopts::value<unsigned>()->default_value("1"))("h,help",
                                                                                    "this help");
@@ -82,10 +81,7 @@ int bench_infer(int argc, char** argv) {
     return 0;
   }
   reject_unmatched(r);
-  const std::vector<std::uint32_t> probes =
-      parse_list(r["probes"].as<std::string>(), "probes", [](const std::string& item) {
-        return static_cast<std::uint32_t>(parse_integer(item, 1, server::kMaxProbes));
-      });
+  const std::vector<std::uint32_t> probes = parse_probes_list(r["probes"].as<std::string>());
   const std::string sampling = parse_choice(r["sampling"].as<std::string>(), {"lsh", "random"});
   const unsigned threads = r["threads"].as<unsigned>();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);

@@ -190,13 +190,10 @@ int bench_serve(int argc, char** argv) {
       "mode",
       "exact, sampled or a list (exact,sampled); default: both when the model has an output "
       "index, else exact",
-      cxxopts::value<std::string>())(
-      "probes",
-      "sampled mode: clusters of the output index whose labels are scored (more: higher "
-      "recall, slower); a list prints a row each (default: " +
-          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
-      cxxopts::value<std::string>())("max-batch", "max batch with batching on",
-                                     cxxopts::value<std::size_t>()->default_value("64"))(
+      cxxopts::value<std::string>())("probes", probes_help("a list prints a row each"),
+                                     cxxopts::value<std::string>())(
+      "max-batch", "max batch with batching on",
+      cxxopts::value<std::size_t>()->default_value("64"))(
       "max-delay-us", "batching delay", cxxopts::value<unsigned>()->default_value("500"))(
       "threads", "threads per predict call (0: all cores)",
       cxxopts::value<unsigned>()->default_value("0"))("h,help", "this help");
@@ -226,10 +223,7 @@ int bench_serve(int argc, char** argv) {
       modes.push_back(engine::EvalMode::kSampled);
   }
   std::vector<std::uint32_t> probes{0};
-  if (r.count("probes"))
-    probes = parse_list(r["probes"].as<std::string>(), "probes", [](const std::string& item) {
-      return static_cast<std::uint32_t>(parse_integer(item, 1, server::kMaxProbes));
-    });
+  if (r.count("probes")) probes = parse_probes_list(r["probes"].as<std::string>());
   const std::uint32_t k = r["k"].as<std::uint32_t>();
 
   const auto load0 = Clock::now();

@@ -1,5 +1,7 @@
 #include "apps/bench_util.h"
 
+#include "engine/output_index.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -71,6 +73,19 @@ std::uint32_t parse_probes_flag(const std::string& text) {
   } catch (const Error& e) {
     fail("--probes", "bad value '" + text + "': " + e.what());
   }
+}
+
+std::vector<std::uint32_t> parse_probes_list(const std::string& text) {
+  return parse_list(text, "probes", [](const std::string& item) {
+    return static_cast<std::uint32_t>(parse_integer(item, 1, server::kMaxProbes));
+  });
+}
+
+std::string probes_help(const std::string& extra) {
+  return "sampled mode: clusters of the output index whose labels are scored (more: higher "
+         "recall, slower)" +
+         (extra.empty() ? std::string() : "; " + extra) +
+         " (default: " + std::to_string(engine::OutputIndex::kDefaultProbes) + ")";
 }
 
 std::string parse_choice(const std::string& item, const std::vector<std::string>& choices) {

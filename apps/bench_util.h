@@ -55,6 +55,11 @@ std::string parse_choice(const std::string& item, const std::vector<std::string>
 // to server::kMaxProbes, the bound of a request's "probes"; otherwise a glide::Error naming
 // --probes and the value.
 std::uint32_t parse_probes_flag(const std::string& text);
+// A --probes comma list, each item as parse_probes_flag takes it.
+std::vector<std::uint32_t> parse_probes_list(const std::string& text);
+// The help of a --probes flag: what probes are, `extra` (e.g. "a list prints a row each"), and
+// the default.
+std::string probes_help(const std::string& extra);
 
 // The model a benchmark measures and the points it is measured on.
 struct BenchModel {

@@ -18,7 +18,6 @@
 #include "engine/evaluator.h"
 #include "engine/index_predictor.h"
 #include "engine/predictor.h"
-#include "server/request_parser.h"
 
 namespace glide::cli {
 
@@ -32,12 +31,8 @@ int cmd_eval(int argc, char** argv) {
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "skip-bad-lines", "drop malformed data lines (counted) instead of failing")("h,help",
                                                                                   "this help");
-  o.add_options("sampled mode")(
-      "probes",
-      "clusters of the output index whose labels are scored (more: higher recall, slower); a "
-      "list prints a row each (default: " +
-          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
-      cxxopts::value<std::string>())(
+  o.add_options("sampled mode")("probes", probes_help("a list prints a row each"),
+                                cxxopts::value<std::string>())(
       "search",
       "what sampled mode searches: index (the output index) or lsh (the LSH tables of "
       "training, for comparison; --sparsity, --lsh-strategy and --prior-fraction apply to it)",
@@ -69,10 +64,7 @@ int cmd_eval(int argc, char** argv) {
   if (search != "index" && search != "lsh")
     fail("--search must be index or lsh, got '" + search + "'");
   std::vector<std::uint32_t> probes{0};
-  if (r.count("probes"))
-    probes = parse_list(r["probes"].as<std::string>(), "probes", [](const std::string& item) {
-      return static_cast<std::uint32_t>(parse_integer(item, 1, server::kMaxProbes));
-    });
+  if (r.count("probes")) probes = parse_probes_list(r["probes"].as<std::string>());
   const std::string path = r["model"].as<std::string>();
   engine::LoadedModel m = engine::load_model(path, /*optimizer_state=*/false);
   if (r.count("sparsity")) m.config.net.sparsity = r["sparsity"].as<double>();

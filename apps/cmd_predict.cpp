@@ -14,7 +14,6 @@
 #include "apps/config_flags.h"
 #include "common/error.h"
 #include "data/libsvm_reader.h"
-#include "engine/output_index.h"
 #include "engine/predictor.h"
 
 namespace glide::cli {
@@ -78,13 +77,9 @@ int cmd_predict(int argc, char** argv) {
       "mode",
       "exact (every label scored) or sampled (only the candidates of the model's output index, "
       "or of LSH tables without one)",
-      cxxopts::value<std::string>()->default_value("exact"))(
-      "probes",
-      "sampled mode: clusters of the output index whose labels are scored (more: higher "
-      "recall, slower; default: " +
-          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
-      cxxopts::value<std::string>())("batch", "inputs predicted together",
-                                     cxxopts::value<std::uint32_t>()->default_value("256"))(
+      cxxopts::value<std::string>()->default_value("exact"))("probes", probes_help(""),
+                                                             cxxopts::value<std::string>())(
+      "batch", "inputs predicted together", cxxopts::value<std::uint32_t>()->default_value("256"))(
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "inputs", "input files ('-': stdin)", cxxopts::value<std::vector<std::string>>())(
       "h,help", "this help");

@@ -22,7 +22,6 @@
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
-#include "engine/output_index.h"
 #include "server/http_server.h"
 
 namespace glide::cli {
@@ -54,11 +53,8 @@ int cmd_serve(int argc, char** argv) {
       "max-response-labels", "most labels (instances x k) one request may ask for (400 above)",
       cxxopts::value<std::uint64_t>()->default_value(
           std::to_string(server::ServerOptions{}.max_response_labels)))(
-      "probes",
-      "sampled mode: clusters of the output index whose labels are scored (more: higher "
-      "recall, slower), for requests that do not say (default: " +
-          std::to_string(engine::OutputIndex::kDefaultProbes) + ")",
-      cxxopts::value<std::string>())("no-batching", "same as --max-batch 1")(
+      "probes", probes_help("for requests that do not say"), cxxopts::value<std::string>())(
+      "no-batching", "same as --max-batch 1")(
       "no-lsh",
       "build no LSH tables (less memory): sampled mode then only for models with an output "
       "index (the others answer 400)")(
