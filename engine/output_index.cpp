@@ -182,6 +182,9 @@ std::shared_ptr<const OutputIndex> OutputIndex::build(
   if (train.num_features > net.config().num_features)
     fail("output index: the training set has " + std::to_string(train.num_features) +
          " features, the model " + std::to_string(net.config().num_features));
+  if (train.num_labels > L)
+    fail("output index: the training set has " + std::to_string(train.num_labels) +
+         " labels, the model " + std::to_string(L) + " (is it the model's training data?)");
   // The points used: all, or an even spread of max_points.
   const std::size_t total = train.num_points();
   const std::uint32_t n = static_cast<std::uint32_t>(std::min<std::size_t>(total, o.max_points));
@@ -255,8 +258,7 @@ std::shared_ptr<const OutputIndex> OutputIndex::build(
     for (std::uint32_t i = leaves[c].begin; i < leaves[c].end; ++i) {
       const std::uint32_t p = ids[i];
       for (std::size_t q = 0; q < d; ++q) centroid[q] += u.row(p)[q];
-      for (const std::uint32_t label : train.labels(point[p]))
-        if (label < L) list.push_back(label);
+      for (const std::uint32_t label : train.labels(point[p])) list.push_back(label);
       list.insert(list.end(), top[p].begin(), top[p].end());
     }
     normalize(centroid, d);

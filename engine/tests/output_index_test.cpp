@@ -216,9 +216,12 @@ TEST_CASE("a damaged or mismatched index section is named") {
   }
 }
 
-TEST_CASE("the index refuses a training set wider than the model") {
+TEST_CASE("the index refuses a training set with more features or labels than the model") {
   const Indexed& x = indexed();
   data::Dataset wide = x.problem.data.train;
   wide.num_features = x.net->config().num_features + 1;
   CHECK(contains(error_of([&] { (void)OutputIndex::build(*x.net, wide); }), "features"));
+  data::Dataset more_labels = x.problem.data.train;
+  more_labels.num_labels = x.net->num_labels() + 1;
+  CHECK(contains(error_of([&] { (void)OutputIndex::build(*x.net, more_labels); }), "labels"));
 }
