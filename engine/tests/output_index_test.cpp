@@ -106,8 +106,8 @@ TEST_CASE("index prediction keeps the exact P@1 while scoring a few percent of t
                        << s.mean_scored << " of " << x.net->num_labels() << " labels");
   CHECK(e.precision[0] > 0.5);  // a model that learned the planted problem
   CHECK(s.precision[0] >= e.precision[0] - 0.02);
-  // The exact top-1 is found for most points (the floor of the default setting: measured 0.9+;
-  // the index does not propose labels no similar training point has, docs/inference.md).
+  // The exact top-1 is found for most points: a floor at the default probes, below 1 because the
+  // index does not propose labels no similar training point has (docs/inference.md).
   MESSAGE("recall@1 against exact " << s.recall[0] << ", recall@5 " << s.recall[4]);
   CHECK(s.recall[0] >= 0.85);
   // 1,000 labels: the 32 head labels alone are 3%.
