@@ -30,7 +30,7 @@ int cmd_index(int argc, char** argv) {
       cxxopts::value<std::string>())(
       "o,output", "model file to write (may be --model: the file is replaced atomically)",
       cxxopts::value<std::string>())("clusters",
-                                     "clusters of training points (0: one per 16 points)",
+                                     "clusters of training points (0: one per 8 points)",
                                      cxxopts::value<std::uint32_t>()->default_value("0"))(
       "predicted", "exact top labels of each (sampled) training point added to its cluster",
       cxxopts::value<std::uint32_t>()->default_value("0"))(

@@ -210,7 +210,7 @@ std::shared_ptr<const OutputIndex> OutputIndex::build(
     }
   });
   const std::uint32_t clusters =
-      o.clusters ? std::min(o.clusters, n) : std::clamp<std::uint32_t>(n / 16, 1, 65536);
+      o.clusters ? std::min(o.clusters, n) : std::clamp<std::uint32_t>(n / 8, 1, 65536);
   const std::uint32_t leaf = std::max<std::uint32_t>(1, (n + clusters - 1) / clusters);
   std::vector<std::uint32_t> ids(n);
   std::iota(ids.begin(), ids.end(), 0u);

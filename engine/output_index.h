@@ -28,7 +28,7 @@ class ModelFileReader;
 class ModelFileWriter;
 
 struct OutputIndexOptions {
-  std::uint32_t clusters = 0;         // 0: one per 16 training points, 16 to 65536
+  std::uint32_t clusters = 0;         // 0: one per 8 training points, up to 65536
   std::uint32_t iterations = 10;      // k-means iterations
   std::uint32_t predicted = 0;        // exact top labels added per predicted point (0: none)
   double predict_budget = 2e11;       // multiply-adds spent on exact predictions
