@@ -2,6 +2,7 @@
 // answer against the exact predictor's, the candidates against their definition, the model-file
 // round trip, and damaged sections.
 #include <doctest/doctest.h>
+#include <tbb/global_control.h>
 
 #include <algorithm>
 #include <fstream>
@@ -34,8 +35,13 @@ struct Indexed {
   std::shared_ptr<const Predictor> exact, sampled;
   Indexed() {
     net = std::make_shared<Network>(problem.config.net);
-    Trainer trainer(*net, problem.config.train, make_training_sampler(problem.config, *net));
-    fit(*net, trainer, problem.data.train, problem.config.train, {});
+    {
+      // One thread: HOGWILD training on more would make the model, and the figures the tests
+      // bound, differ from run to run.
+      tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+      Trainer trainer(*net, problem.config.train, make_training_sampler(problem.config, *net));
+      fit(*net, trainer, problem.data.train, problem.config.train, {});
+    }
     index = OutputIndex::build(*net, problem.data.train);
     PredictOptions o;
     exact = make_predictor(net, problem.config, o);
