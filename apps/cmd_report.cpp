@@ -364,22 +364,19 @@ void plot(const std::vector<Series>& all, const std::string& terminal, const std
   script += "set output " + gp_string(out_path) + "\n";
   script += "set datafile missing 'NaN'\n";
   // $Si: P@1 points (seconds, samples, P@1); $Li: loss points (seconds, samples, loss).
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    script += "$S" + std::to_string(i) + " << EOD\n";
-    for (const Point& p : all[i].points) {
+  auto block = [&](const std::string& name, const auto& rows, auto value) {
+    script += "$" + name + " << EOD\n";
+    for (const auto& p : rows) {
       char buf[128];
-      std::snprintf(buf, sizeof buf, "%.6g %.6g %.6g\n", p.seconds, p.samples, p.p1);
+      std::snprintf(buf, sizeof buf, "%.6g %.6g %.6g\n", p.seconds, p.samples, value(p));
       script += buf;
     }
-    if (all[i].points.empty()) script += "NaN NaN NaN\n";
-    script += "EOD\n$L" + std::to_string(i) + " << EOD\n";
-    for (const LossPoint& p : all[i].loss) {
-      char buf[128];
-      std::snprintf(buf, sizeof buf, "%.6g %.6g %.6g\n", p.seconds, p.samples, p.loss);
-      script += buf;
-    }
-    if (all[i].loss.empty()) script += "NaN NaN NaN\n";
+    if (rows.empty()) script += "NaN NaN NaN\n";
     script += "EOD\n";
+  };
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    block("S" + std::to_string(i), all[i].points, [](const Point& p) { return p.p1; });
+    block("L" + std::to_string(i), all[i].loss, [](const LossPoint& p) { return p.loss; });
   }
   const bool any_p1 =
       std::any_of(all.begin(), all.end(), [](const Series& s) { return !s.points.empty(); });
@@ -403,17 +400,12 @@ void plot(const std::vector<Series>& all, const std::string& terminal, const std
     for (std::size_t i = 0; i < all.size(); ++i) {
       // Skip series that have nothing to draw in this panel (keeps gnuplot from erroring on
       // empty/NaN-only data with a log axis).
-      bool any = false;
-      if (loss)
-        any = std::any_of(all[i].loss.begin(), all[i].loss.end(), [&](const LossPoint& p) {
-          const double x = column == 1 ? p.seconds : p.samples;
-          return std::isfinite(x) && (!logx || x > 0);
-        });
-      else
-        any = std::any_of(all[i].points.begin(), all[i].points.end(), [&](const Point& p) {
-          const double x = column == 1 ? p.seconds : p.samples;
-          return std::isfinite(x) && (!logx || x > 0);
-        });
+      const auto drawable = [&](const auto& p) {
+        const double x = column == 1 ? p.seconds : p.samples;
+        return std::isfinite(x) && (!logx || x > 0);
+      };
+      const bool any = loss ? std::any_of(all[i].loss.begin(), all[i].loss.end(), drawable)
+                            : std::any_of(all[i].points.begin(), all[i].points.end(), drawable);
       const char* color = all[i].glide ? kGlideColors[glide_i++ % 4] : kPeerColors[peer_i % 7];
       const std::size_t peer = all[i].glide ? 0 : peer_i++;
       if (!any) continue;
