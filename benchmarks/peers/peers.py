@@ -9,9 +9,12 @@ Subcommands:
   fasttext   train fastText (supervised, hs or ns) for some epochs, evaluate, append to peers.json
   torch      PyTorch baselines (sampled softmax with shared negatives + SparseAdam, or full
              softmax), evaluated after every epoch (and at the time cap), appended to peers.json
+  napkinxc   train napkinXC (`nxc train`, its defaults: a probabilistic label tree), predict the
+             test points (`nxc test`), append to peers.json
   measure    run a command, print its wall seconds and peak RSS (JSON) to a file
 
-Python packages: only numpy and torch from Debian (python3-numpy, python3-torch).
+Python packages: only numpy and torch from Debian (python3-numpy, python3-torch). napkinXC is
+not packaged: build its `nxc` binary from source (docs/benchmarks.md, "Time to accuracy").
 P@k is computed the way glide computes it: hits among the top k predicted labels / k, averaged
 over the first --eval-points test points that have labels.
 """
@@ -266,6 +269,83 @@ def cmd_fasttext(a):
         encoding=a.encoding))
 
 
+# ---------------------------------------------------------------- napkinXC
+
+def xc_points(path):
+    """The point count in an XC text file's header ('POINTS FEATURES LABELS')."""
+    with open(path) as f:
+        header = f.readline().split()
+    if len(header) != 3:
+        raise SystemExit(f"{path}: expected an XC text header 'POINTS FEATURES LABELS'")
+    return int(header[0])
+
+
+def read_nxc_predictions(path):
+    """'label:score label:score ...' per line, one line per input point, in input order; returns
+    the labels of each line, highest score first."""
+    pred = []
+    with open(path) as f:
+        for line in f:
+            pairs = [tok.rsplit(":", 1) for tok in line.split()]
+            pairs.sort(key=lambda lv: -float(lv[1]))
+            pred.append([int(lv[0]) for lv in pairs])
+    return pred
+
+
+def cmd_napkinxc(a):
+    """napkinXC reads XC text as it is (header 'POINTS FEATURES LABELS', then 'l1,l2 f:v ...';
+    0-based ids are fine: it shifts features by 2 internally). The training time is the wall time
+    of `nxc train` (reading its input included, as for fastText). Prediction is timed twice: the
+    wall time of `nxc test` on the scored points (loading the model included), and napkinXC's own
+    "Test real time" (reading the points, predicting, writing the predictions: no model loading).
+    Its own P@1 / P@5 are logged beside ours as a check of the format and the scoring."""
+    test = load_npz(a.test_npz)
+    n_train = xc_points(a.train)
+    version = subprocess.run([a.nxc_bin, "version"], stdout=subprocess.PIPE, text=True,
+                             check=False).stdout.strip()
+    with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
+        model = os.path.join(tmp, "model")
+        # Its defaults, with the seed fixed (napkinXC seeds from the clock otherwise).
+        cmd = [a.nxc_bin, "train", "-i", a.train, "-o", model, "-t", str(a.threads),
+               "--seed", str(a.seed)] + a.nxc_args
+        log(" ".join(cmd))
+        with open(os.path.join(tmp, "train.log"), "w") as out:
+            rc, wall, rss = run_measured(cmd, stdout=out, stderr=subprocess.STDOUT)
+        if rc != 0:
+            raise SystemExit(f"nxc train failed (exit {rc}): {' '.join(cmd)}\n" +
+                             open(os.path.join(tmp, "train.log")).read()[-2000:])
+        pred_path = os.path.join(tmp, "pred.txt")
+        cmd = [a.nxc_bin, "test", "-i", a.test, "-o", model, "-t", str(a.threads),
+               "--topK", "5", "--prediction", pred_path, "--measures", "p@1,p@5",
+               "--metricsPrecision", "6"]
+        log(" ".join(cmd))
+        test_log_path = os.path.join(tmp, "test.log")
+        with open(test_log_path, "w") as out:
+            rc, test_wall, test_rss = run_measured(cmd, stdout=out, stderr=subprocess.STDOUT)
+        test_log = open(test_log_path).read()
+        if rc != 0:
+            raise SystemExit(f"nxc test failed (exit {rc}): {' '.join(cmd)}\n" + test_log[-2000:])
+        pred = read_nxc_predictions(pred_path)
+    scored = min(a.eval_points, num_points(test))
+    if len(pred) < scored:
+        raise SystemExit(f"nxc test predicted {len(pred)} points, {scored} are scored")
+    p1, p5 = precision_at(pred, test, scored)
+    # napkinXC's own figures, to cross-check the scoring and for the prediction time alone.
+    own = dict(re.findall(r"^\s*(P@1|P@5|Test real time \(s\)):\s*([0-9.eE+-]+)\s*$",
+                          test_log, re.M))
+    predict_seconds = float(own["Test real time (s)"]) if "Test real time (s)" in own else None
+    log(f"nxc test: {test_wall:.1f} s wall for {scored} points"
+        + (f" ({predict_seconds:.2f} s predicting)" if predict_seconds is not None else "")
+        + (f"; its own P@1 {own['P@1']}, P@5 {own['P@5']}" if "P@1" in own else ""))
+    append_result(a.results, dict(
+        tool="napkinXC", config=" ".join(a.nxc_args) or "plt defaults", epochs=1,
+        train_seconds=wall, p1=p1, p5=p5, samples=n_train, samples_per_second=n_train / wall,
+        peak_rss_mb=rss, threads=a.threads, eval_points=scored, version=version,
+        predict_wall_seconds=test_wall, predict_seconds=predict_seconds,
+        predict_ms_per_point=1000 * (test_wall if predict_seconds is None else predict_seconds)
+        / max(scored, 1), predict_peak_rss_mb=test_rss))
+
+
 # ---------------------------------------------------------------- PyTorch
 
 def blas_library():
@@ -459,7 +539,22 @@ def main():
             c.add_argument("--batch", type=int, default=256)
             c.add_argument("--max-seconds", type=float, default=0)
             c.add_argument("--seed", type=int, default=1)
+    c = sub.add_parser("napkinxc", help="napkinXC's nxc (defaults: PLT) on XC text")
+    c.add_argument("--results", required=True, help="peers.json to append to")
+    c.add_argument("--test-npz", required=True, help="the test points, for scoring")
+    c.add_argument("--eval-points", type=int, default=2000)
+    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--train", required=True, help="training points, XC text")
+    c.add_argument("--test", required=True,
+                   help="the scored test points (the first --eval-points of --test-npz), XC text")
+    c.add_argument("--nxc-bin", default="nxc")
+    c.add_argument("--nxc-args", default="", help="more nxc train flags (space-separated)")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--workdir", default=None)
+    c.set_defaults(fn=cmd_napkinxc)
     a = p.parse_args()
+    if a.cmd == "napkinxc":
+        a.nxc_args = a.nxc_args.split()
     if getattr(a, "lr", 0) is None:
         a.lr = 0.5 if a.cmd == "fasttext" else 1e-2 if a.cmd == "torch" else None
     a.fn(a)

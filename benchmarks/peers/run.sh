@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Time to accuracy: glide against the tools users would pick instead (fastText, PyTorch), on the
-# same data and machine, in one run. See docs/benchmarks.md ("Time to accuracy").
+# Time to accuracy: glide against the tools users would pick instead (fastText, PyTorch,
+# napkinXC), on the same data and machine, in one run. See docs/benchmarks.md ("Time to accuracy").
 #
 #   benchmarks/peers/run.sh --out peers-out            # Amazon-670K shape, 102,400 points
 #   benchmarks/peers/run.sh --preset default --out q   # quick
@@ -34,7 +34,8 @@ run
   --levels LIST             P@1 levels of the table (default 0.3,0.5,0.6,0.7,0.75; text task
                             0.05,0.1,0.15,0.2)
   --only LIST               run only these (comma-separated): glide-lsh, glide-random,
-                            glide-dense, fasttext-hs, fasttext-ns, torch-sampled, torch-full
+                            glide-dense, fasttext-hs, fasttext-ns, torch-sampled, torch-full,
+                            napkinxc
   --skip LIST               run all but these
 glide
   --glide-epochs E          epochs of the lsh and random runs (default 5)
@@ -53,6 +54,9 @@ PyTorch
   --torch-lr X              (default 0.01)
   --torch-full-epochs E     full softmax epochs (default 1)
   --torch-full-max-seconds S  its time cap (default 300)
+napkinXC (not packaged: build it from source, see docs/benchmarks.md)
+  --nxc PATH                its nxc binary (default: nxc on PATH; without one the run is skipped)
+  --nxc-args "..."          more nxc train flags (default none: napkinXC's defaults, a PLT)
 EOF
 }
 
@@ -63,6 +67,7 @@ only="" skip="" levels=""
 glide_epochs=5 glide_max_seconds=0 dense_max_seconds=600 glide_args="" glide_lr=""
 ft_hs_epochs=5,10,20 ft_ns_epochs=5 ft_dim=128 ft_lr=0.5 ft_neg=50 ft_encoding=repeat
 torch_epochs=3 torch_negatives=0 torch_lr=0.01 torch_full_epochs=1 torch_full_max_seconds=300
+nxc="" nxc_args=""
 while [ $# -gt 0 ]; do
   flag=$1
   case $flag in
@@ -86,6 +91,7 @@ while [ $# -gt 0 ]; do
     --torch-epochs) torch_epochs=$v ;; --torch-negatives) torch_negatives=$v ;;
     --torch-lr) torch_lr=$v ;; --torch-full-epochs) torch_full_epochs=$v ;;
     --torch-full-max-seconds) torch_full_max_seconds=$v ;;
+    --nxc) nxc=$v ;; --nxc-args) nxc_args=$v ;;
     *) echo "run.sh: unknown flag $flag (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -94,6 +100,9 @@ if { [ -n "$train_in" ] && [ -z "$test_in" ]; } || { [ -z "$train_in" ] && [ -n 
   echo "run.sh: --train and --test go together" >&2; exit 2
 fi
 [ -x "$glide" ] || { echo "run.sh: no glide binary at $glide (scripts/build build, or --glide)" >&2; exit 2; }
+if [ -n "$nxc" ] && ! [ -x "$nxc" ]; then
+  echo "run.sh: no napkinXC binary at $nxc (--nxc)" >&2; exit 2
+fi
 
 wanted() {  # wanted NAME: is this run selected by --only / --skip?
   if [ -n "$only" ] && [[ ",$only," != *",$1,"* ]]; then return 1; fi
@@ -120,7 +129,7 @@ apt_install() {  # apt_install PKG...: installs what is missing; fails quietly
       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null 2>&1; }
 }
-have_numpy=1 have_torch=1 have_fasttext=1
+have_numpy=1 have_torch=1 have_fasttext=1 have_nxc=1
 apt_install python3-numpy || true
 "$py" -c "import numpy" 2>/dev/null || { have_numpy=0; echo "run.sh: SKIPPING every peer: numpy is missing and python3-numpy did not install" >&2; }
 if wanted torch-sampled || wanted torch-full; then
@@ -132,6 +141,11 @@ if wanted fasttext-hs || wanted fasttext-ns; then
   apt_install fasttext || true
   command -v fasttext >/dev/null ||
     { have_fasttext=0; echo "run.sh: SKIPPING fastText: the fasttext package did not install" >&2; }
+fi
+if wanted napkinxc; then
+  [ -n "$nxc" ] || nxc=$(command -v nxc || true)
+  [ -n "$nxc" ] || { have_nxc=0
+    echo "run.sh: SKIPPING napkinXC: no nxc on PATH (build it from source; --nxc PATH)" >&2; }
 fi
 apt_install gnuplot-nox || echo "run.sh: gnuplot-nox did not install: no chart at the end" >&2
 # Debian's torch links the reference BLAS unless told otherwise: use OpenBLAS (pthread build).
@@ -181,7 +195,9 @@ if [ "$have_numpy" = 1 ]; then
     --fasttext "$data/train.ft" --ft-encoding "$ft_encoding"
   "$py" "$here/peers.py" convert "$data/test.xc.txt" --npz "$data/test.npz" \
     --fasttext-features "$data/test.ft" --ft-encoding "$ft_encoding"
-  rm -f "$data/train.xc.txt" "$data/test.xc.txt"
+  # napkinXC reads XC text: keep the training points' for it.
+  { wanted napkinxc && [ "$have_nxc" = 1 ]; } || rm -f "$data/train.xc.txt"
+  rm -f "$data/test.xc.txt"
   # glide scores the same first --eval-points test points as the peers, during training and in
   # its final evaluation (which would otherwise score every test point: minutes at 670k labels).
   "$py" "$here/peers.py" head "$data/test.npz" --points "$eval_points" -o "$data/test.eval.txt"
@@ -217,6 +233,13 @@ if [ "$have_numpy" = 1 ] && [ "$have_torch" = 1 ]; then
       --mode full --epochs "$torch_full_epochs" --max-seconds "$torch_full_max_seconds" \
       --lr "$torch_lr" || echo "run.sh: PyTorch full softmax failed" >&2
   fi
+fi
+if [ "$have_numpy" = 1 ] && [ "$have_nxc" = 1 ] && wanted napkinxc; then
+  say "napkinXC ($nxc), its defaults${nxc_args:+ and $nxc_args}"
+  "$py" "$here/peers.py" napkinxc "${common[@]}" --train "$data/train.xc.txt" \
+    --test "$data/test.eval.txt" --nxc-bin "$nxc" --nxc-args="$nxc_args" --workdir "$out/models" ||
+    echo "run.sh: napkinXC failed" >&2
+  rm -f "$data/train.xc.txt"
 fi
 
 # ---------------------------------------------------------------- 4. glide
