@@ -56,10 +56,11 @@ struct VariantResult {
 };
 
 // Trains one network per config on the first `limit` samples of the training set's shuffled
-// order, each through its own engine::FitRun at a constant learning rate, in lockstep (each batch
-// goes to every network in turn, each step timed on its own, so load drift on a shared host hits
-// every config alike): the batches that start below `one_thread` samples on 1 thread, the rest on
-// `threads`, stopping early after `seconds` per config; evaluates when `common` samples are done.
+// order, each through its own engine::FitRun with the configured lr schedule, in lockstep (each
+// batch goes to every network in turn, each step timed on its own, so load drift on a shared host
+// hits every config alike): the batches that start below `one_thread` samples on 1 thread, the rest
+// on `threads`, stopping early after `seconds` per config; evaluates when `common` samples are
+// done.
 std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
                                         const std::vector<engine::Config>& configs,
                                         const data::Dataset& train, std::uint64_t limit,
@@ -75,7 +76,10 @@ std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
     v[p].name = names[p];
     engine::TrainConfig tc = configs[p].train;
     tc.epochs = static_cast<double>(limit) / train.num_points();
-    tc.max_seconds = 0;  // the lockstep's own budget below
+    // glide train's lr schedule, planned over `limit` samples or the lockstep's wall budget (the
+    // clock of every run of the lockstep counts the others' steps too), so P@1 final is what
+    // `glide train` gives for those samples.
+    tc.max_seconds = seconds * P;
     nets.push_back(std::make_unique<engine::Network>(configs[p].net));
     trainers.push_back(std::make_unique<engine::Trainer>(*nets[p], configs[p].train,
                                                          make_train_sampler(configs[p], *nets[p])));
@@ -192,9 +196,6 @@ int bench_train(int argc, char** argv) {
   config.net.num_features = tt.train.num_features;
   config.net.num_labels = tt.train.num_labels;
   apply_config_flags(r, config);
-  // Every variant trains at train.lr throughout (--lr-schedule does not apply): variants train
-  // different numbers of samples, and P@1 after the common samples compares them at equal lr.
-  config.train.lr_schedule = engine::LrSchedule::kConstant;
   const std::uint64_t samples =
       std::min<std::uint64_t>(r["samples"].as<std::uint64_t>(), tt.train.num_points());
   const std::uint64_t dense_samples = std::min(r["dense-samples"].as<std::uint64_t>(), samples);

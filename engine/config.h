@@ -114,7 +114,7 @@ struct TrainConfig {
   double rebuild_growth = 1.1;
   std::uint64_t rehash_every = 0;
   SampledCorrection sampled_correction = SampledCorrection::kNone;
-  double max_seconds = 0;        // stop after this wall time (0: no limit)
+  double max_seconds = 0;        // seconds of training, evaluations excluded (0: none)
   std::uint32_t eval_every = 0;  // batches between quick P@1 checks (0: each epoch)
   std::uint32_t eval_points = 1000;
   friend bool operator==(const TrainConfig&, const TrainConfig&) = default;

@@ -197,7 +197,11 @@ void visit_fields(C& t, V& v) {
             .help = "none or logq: correct sampled negatives' logits by -log q"});
   v.number(
       t.max_seconds,
-      {.key = "max_seconds", .flag = "max-seconds", .help = "stop training after this wall time"});
+      {.key = "max_seconds",
+       .flag = "max-seconds",
+       .help =
+           "stop after this many seconds of training (evaluations excluded); the lr schedule then "
+           "ends where the time or --epochs runs out, whichever comes first"});
   v.number(t.eval_every, {.key = "eval_every",
                           .flag = "eval-every",
                           .help = "batches between test evaluations (0: each epoch)"});

@@ -1,5 +1,6 @@
 #include "engine/fit.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -33,9 +34,22 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
   order_ = data::shuffled_order(n_, derive_seed(train.seed, epoch_));
 }
 
+double schedule_position(std::uint64_t samples, std::uint64_t total_samples, double seconds,
+                         double max_seconds) {
+  double position =
+      static_cast<double>(samples) / static_cast<double>(std::max<std::uint64_t>(total_samples, 1));
+  if (max_seconds > 0) position = std::max(position, seconds / max_seconds);
+  return std::clamp(position, 0.0, 1.0);
+}
+
+double lr_scale(const TrainConfig& train, double position) {
+  if (train.lr_schedule == LrSchedule::kConstant) return 1.0;
+  return 1.0 - (1.0 - train.lr_final) * position;
+}
+
 bool FitRun::done() const {
   return p_.samples >= total_ || (options_.stop && options_.stop->load()) ||
-         (train_.max_seconds > 0 && p_.seconds + p_.eval_seconds >= train_.max_seconds);
+         (train_.max_seconds > 0 && p_.seconds >= train_.max_seconds);
 }
 
 void FitRun::evaluate_now() {
@@ -62,9 +76,8 @@ BatchResult FitRun::step() {
     inputs_.push_back(train_set_.features(order_[i]));
     labels_.push_back(train_set_.labels(order_[i]));
   }
-  if (train_.lr_schedule == LrSchedule::kLinear)
-    trainer_.set_lr_scale(1.0 - (1.0 - train_.lr_final) * static_cast<double>(p_.samples) /
-                                    static_cast<double>(std::max<std::uint64_t>(total_, 1)));
+  trainer_.set_lr_scale(
+      lr_scale(train_, schedule_position(p_.samples, total_, p_.seconds, train_.max_seconds)));
   const BatchResult r = trainer_.train_batch(inputs_, labels_);
   if (options_.on_batch) options_.on_batch(inputs_);
   p_.samples += take;
@@ -78,9 +91,8 @@ BatchResult FitRun::step() {
   p_.samples_per_second = p_.seconds > 0 ? run_samples_ / p_.seconds : 0;
   const double by_samples =
       p_.samples_per_second > 0 ? (total_ - p_.samples) / p_.samples_per_second : 0;
-  p_.eta_seconds = train_.max_seconds > 0
-                       ? std::min(by_samples, train_.max_seconds - p_.seconds - p_.eval_seconds)
-                       : by_samples;
+  p_.eta_seconds =
+      train_.max_seconds > 0 ? std::min(by_samples, train_.max_seconds - p_.seconds) : by_samples;
   if (options_.on_progress) options_.on_progress(p_);
   const bool epoch_end = p_.samples % n_ == 0;
   if ((train_.eval_every && p_.batches % train_.eval_every == 0) ||

@@ -52,8 +52,8 @@ class FitRun {
   FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set, const TrainConfig& train,
          const FitOptions& options);
 
-  // True when training is over: train.epochs done, train.max_seconds of wall time (training and
-  // evaluations) passed or *stop set.
+  // True when training is over: train.epochs done, train.max_seconds of training time
+  // (evaluations excluded) passed or *stop set.
   bool done() const;
   // Trains the next batch, reports progress and evaluates when due. Call only while !done().
   BatchResult step();
@@ -81,6 +81,15 @@ class FitRun {
   std::uint64_t run_samples_ = 0;
   double loss_avg_;
 };
+
+// Where a run is in its learning-rate schedule, from 0 at the start to 1 at the end: the share
+// of the planned samples trained or of the time budget (max_seconds of training time, 0: none)
+// spent, whichever is further, so that a run cut off by its budget ends at the end of its
+// schedule, not at a high lr mid-way. A resumed run's time budget is its own.
+double schedule_position(std::uint64_t samples, std::uint64_t total_samples, double seconds,
+                         double max_seconds);
+// The learning rate at `position` of the schedule, as a multiple of train.lr.
+double lr_scale(const TrainConfig& train, double position);
 
 // Trains until train.epochs are done, train.max_seconds pass, or *stop is set. The visiting
 // order of epoch e is shuffled_order(points, derive_seed(train.seed, e)).

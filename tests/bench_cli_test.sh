@@ -34,7 +34,7 @@ run train --preset tiny --train-points 2000 --test-points 200 --samples 1024 \
   --one-thread-samples 256 --dense-samples 512 --batch 64 --bench-threads 1
 for v in lsh random dense; do grep -q "^$v " train.txt || { cat train.txt >&2; fail "no $v row"; }; done
 expect train.txt "P@1 @common"
-expect train.txt '"lr_schedule":"constant"'
+expect train.txt '"lr_schedule":"linear"'  # glide train's schedule, not a constant lr
 run train --preset tiny --train-points 2000 --test-points 200 --samples 512 \
   --one-thread-samples 128 --batch 64 --bench-threads 1 --precisions fp32,bf16
 expect train.txt "lsh/bf16"

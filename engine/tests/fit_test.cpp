@@ -155,3 +155,20 @@ TEST_CASE("a run's seconds and samples/s leave out the time of its evaluations")
   CHECK(end.seconds <= wall - paused);
   CHECK(end.samples_per_second == doctest::Approx(end.samples / end.seconds));
 }
+
+TEST_CASE("the lr schedule ends where the planned samples or the time budget run out") {
+  CHECK(schedule_position(0, 1000, 0, 0) == 0.0);
+  CHECK(schedule_position(250, 1000, 99, 0) == doctest::Approx(0.25));   // no budget: by samples
+  CHECK(schedule_position(250, 1000, 30, 60) == doctest::Approx(0.5));   // the budget is further
+  CHECK(schedule_position(750, 1000, 30, 60) == doctest::Approx(0.75));  // the samples are
+  CHECK(schedule_position(10, 1000, 90, 60) == 1.0);                     // never past the end
+  CHECK(schedule_position(2000, 1000, 0, 0) == 1.0);
+  TrainConfig t;
+  t.lr_schedule = LrSchedule::kLinear;
+  t.lr_final = 0.1;
+  CHECK(lr_scale(t, 0) == 1.0);
+  CHECK(lr_scale(t, 0.5) == doctest::Approx(0.55));
+  CHECK(lr_scale(t, 1) == doctest::Approx(0.1));
+  t.lr_schedule = LrSchedule::kConstant;
+  CHECK(lr_scale(t, 0.7) == 1.0);
+}

@@ -161,7 +161,9 @@ struct TrainOptions {
   double epochs = 1;          ///< passes over the data (> 0; may be fractional)
   std::uint32_t threads = 0;  ///< worker threads while training (0: every core)
   std::uint64_t seed = 1;     ///< visiting order of the samples
-  double max_seconds = 0;     ///< stop after this much wall time (0: no limit)
+  /// Stop after this much training time, evaluations excluded (0: none); the lr schedule ends
+  /// there or at `epochs`, whichever comes first.
+  double max_seconds = 0;
   /// Evaluate the test data every eval_every batches (0: after each epoch) on its first
   /// eval_points rows; only when a test batch is given.
   std::uint32_t eval_every = 0;
