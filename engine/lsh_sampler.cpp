@@ -114,8 +114,8 @@ class LshSampler final : public OutputSampler {
     // samples most like it; they get no correction (0) either way.
     if (logq_) {
       logq_->observe(labels);
-      logq_->shared_corrections(std::span(shared_).first(drawn), labels.size(), uniform,
-                                num_labels, corrections_);
+      logq_->shared_corrections(std::span(shared_).first(drawn), labels.size(), uniform, num_labels,
+                                corrections_);
       corrections_.resize(shared_.size(), 0.0f);
     }
   }
