@@ -190,12 +190,14 @@ class LshSampler final : public OutputSampler {
   void share_most_retrieved(std::uint64_t batch_index, const BatchActivations& acts) {
     // A stream of seed_ apart from the others (77, 78, 100 + thread, 2^20 | batch).
     const std::uint64_t batch_seed = derive_seed(derive_seed(seed_, 3ull << 40), batch_index);
+    const std::uint64_t query_seed = derive_seed(batch_seed, 0),
+                        tie_seed = derive_seed(batch_seed, 1);
     for (Local& L : threads_) L.retrieved.clear();
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, acts.batch, 4),
                       [&](const tbb::blocked_range<std::size_t>& r) {
                         Local& L = threads_.local();
                         for (std::size_t s = r.begin(); s < r.end(); ++s) {
-                          L.sampler.reseed(derive_seed(batch_seed, s));
+                          L.sampler.reseed(derive_seed(query_seed, s));
                           retrieve(acts.row(s), L, L.candidates);
                           L.retrieved.insert(L.retrieved.end(), L.candidates.begin(),
                                              L.candidates.end());
@@ -221,7 +223,7 @@ class LshSampler final : public OutputSampler {
       if (count_[j] > cut)
         chosen_.push_back(j);
       else if (count_[j] == cut)
-        ties_.push_back({derive_seed(batch_seed, j), j});
+        ties_.push_back({derive_seed(tie_seed, j), j});
     }
     const std::size_t room = wanted - chosen_.size();
     std::nth_element(ties_.begin(), ties_.begin() + room, ties_.end());
