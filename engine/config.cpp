@@ -91,6 +91,9 @@ std::span<const Named<LossKind>> names_of(LossKind) {
 std::span<const Named<OutputSampling>> names_of(OutputSampling) {
   return kSamplingNames;
 }
+std::span<const Named<LshNegatives>> names_of(LshNegatives) {
+  return kLshNegativesNames;
+}
 std::span<const Named<Optimizer>> names_of(Optimizer) {
   return kOptimizerNames;
 }
@@ -432,6 +435,9 @@ struct FlagSetter {
 const char* name(OutputSampling s) {
   return name_of(s);
 }
+const char* name(LshNegatives n) {
+  return name_of(n);
+}
 const char* name(LossKind l) {
   return name_of(l);
 }
@@ -462,6 +468,7 @@ E parse_enum(std::string_view text, const std::string& what) {
   return parse_in(names_of(E{}), text, Source{"", what});
 }
 template OutputSampling parse_enum(std::string_view, const std::string&);
+template LshNegatives parse_enum(std::string_view, const std::string&);
 template LossKind parse_enum(std::string_view, const std::string&);
 template Optimizer parse_enum(std::string_view, const std::string&);
 template TrainPrecision parse_enum(std::string_view, const std::string&);

@@ -18,6 +18,11 @@ enum class OutputSampling {
   kRandom,  // uniformly random negatives shared by the batch (plain sampled softmax)
   kDense,   // every neuron (exact softmax)
 };
+// Where the LSH sampler's hard negatives go while training (OutputSampling::kLsh).
+enum class LshNegatives {
+  kSample,  // "sample": each sample computes its own table candidates
+  kBatch,   // "batch": the candidates most samples of the batch retrieved, shared by all of them
+};
 enum class LossKind { kSoftmax, kSigmoid };
 enum class Optimizer { kAdam, kSgd };
 // Storage and arithmetic of the output layer while training (docs/quantization.md); not the
@@ -87,6 +92,7 @@ struct NetworkConfig {
   }
   LossKind loss = LossKind::kSoftmax;
   OutputSampling sampling = OutputSampling::kLsh;
+  LshNegatives lsh_negatives = LshNegatives::kSample;
   double sparsity = 0.005;  // fraction of output neurons active per sample
   // Sampled inference: the share of the budget given to the labels with the largest bias before
   // the LSH candidates (docs/training.md: the tables alone miss many top labels).
@@ -154,6 +160,7 @@ void set_config_flag(Config& c, std::string_view name, const FlagValue& value);
 
 // The names of enum values in JSON and flags ("dwta", "bf16-act", ...).
 const char* name(OutputSampling s);
+const char* name(LshNegatives n);
 const char* name(LossKind l);
 const char* name(Optimizer o);
 const char* name(TrainPrecision p);

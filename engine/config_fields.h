@@ -52,6 +52,8 @@ inline constexpr Named<LossKind> kLossNames[] = {{LossKind::kSoftmax, "softmax"}
 inline constexpr Named<OutputSampling> kSamplingNames[] = {{OutputSampling::kLsh, "lsh"},
                                                            {OutputSampling::kRandom, "random"},
                                                            {OutputSampling::kDense, "dense"}};
+inline constexpr Named<LshNegatives> kLshNegativesNames[] = {{LshNegatives::kSample, "sample"},
+                                                             {LshNegatives::kBatch, "batch"}};
 inline constexpr Named<Optimizer> kOptimizerNames[] = {{Optimizer::kAdam, "adam"},
                                                        {Optimizer::kSgd, "sgd"}};
 inline constexpr Named<TrainPrecision> kTrainPrecisionNames[] = {
@@ -131,6 +133,11 @@ void visit_fields(C& n, V& v) {
            {.key = "sampling",
             .flag = "sampling",
             .help = "output neurons computed in training: lsh, random or dense"});
+  v.choice(n.lsh_negatives, kLshNegativesNames,
+           {.key = "lsh_negatives",
+            .flag = "lsh-negatives",
+            .help = "lsh sampling: sample (each sample's own table candidates) or batch (the "
+                    "candidates most of the batch retrieved, shared by all)"});
   v.number(n.sparsity, {.key = "sparsity",
                         .range = {.min = 0, .max = 1, .min_open = true},
                         .flag = "sparsity",

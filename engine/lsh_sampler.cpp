@@ -1,6 +1,7 @@
 // SLIDE's sampler: the output neurons whose weight rows share buckets with the sample's last
 // hidden activation in LSH tables over those rows.
 #include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +29,7 @@ struct SamplerSpec {
   double sparsity = 0;
   std::uint64_t seed = 0;  // hash functions, tables and random choices derive from it
   Role role = Role::kOutputInference;
+  LshNegatives negatives = LshNegatives::kSample;  // kOutputTraining
 };
 
 hashing::HashConfig hash_config(const SamplerSpec& spec) {
@@ -67,6 +69,8 @@ class LshSampler final : public OutputSampler {
         threads_([this] {
           return Local{
               hashing::ActiveSetSampler(num_neurons_, derive_seed(seed_, 100 + next_thread_++)),
+              {},
+              {},
               {}};
         }) {
     sample_.strategy = spec.lsh.strategy;
@@ -74,6 +78,7 @@ class LshSampler final : public OutputSampler {
     hidden_ = spec.role == Role::kHidden;
     sample_.fill_random = hidden_;
     training_ = spec.role == Role::kOutputTraining;
+    batch_negatives_ = training_ && spec.negatives == LshNegatives::kBatch;
     if (training_ && train.sampled_correction == SampledCorrection::kLogQ)
       logq_ = std::make_unique<LogQCorrection>(output.rows);
     next_rehash_ = rehash_every_;
@@ -82,11 +87,13 @@ class LshSampler final : public OutputSampler {
   }
 
   void begin_batch(std::uint64_t batch_index,
-                   std::span<const std::span<const std::uint32_t>> labels) override {
+                   std::span<const std::span<const std::uint32_t>> labels,
+                   const BatchActivations& acts) override {
     tables_ = index_.snapshot();
     if (!training_) return;
     // Shared by the batch: its labels (in-batch negatives), then half the budget in uniform
-    // negatives; each sample adds up to the other half from the LSH tables.
+    // negatives; the other half comes from the LSH tables, each sample's own or (batch mode)
+    // shared too.
     if (stamp_.size() != num_neurons_) stamp_.assign(num_neurons_, 0);
     batch_labels(labels, stamp_, epoch_, shared_);
     Rng rng(derive_seed(seed_, 1u << 20 | batch_index));
@@ -100,10 +107,16 @@ class LshSampler final : public OutputSampler {
       shared_.push_back(j);
       ++drawn;
     }
-    // LSH candidates are a sample's own (q ~ 1: no correction); the shared ones are corrected.
+    const std::size_t drawn = shared_.size();
+    if (batch_negatives_) share_most_retrieved(batch_index, acts);
+    // Labels and uniform draws are corrected. LSH candidates are not uniform draws: a sample's
+    // own were retrieved for it (q ~ 1), and the batch's shared ones were retrieved for the
+    // samples most like it; they get no correction (0) either way.
     if (logq_) {
       logq_->observe(labels);
-      logq_->shared_corrections(shared_, labels.size(), uniform, num_labels, corrections_);
+      logq_->shared_corrections(std::span(shared_).first(drawn), labels.size(), uniform, num_labels,
+                                corrections_);
+      corrections_.resize(shared_.size(), 0.0f);
     }
   }
 
@@ -114,7 +127,37 @@ class LshSampler final : public OutputSampler {
   std::span<const float> shared_corrections() const override { return corrections_; }
 
   void select(const float* h, std::vector<std::uint32_t>& out) override {
-    Local& L = threads_.local();
+    if (batch_negatives_) {  // the batch's candidates are all in shared()
+      out.clear();
+      return;
+    }
+    retrieve(h, threads_.local(), out);
+  }
+
+  void after_batch(const RowsF32& output, std::uint64_t batch_index) override {
+    samples_ += batch_size_;
+    if (batch_index + 1 < next_rebuild_) return;
+    if (index_.poll()) {  // never queue a rebuild behind a running one
+      const bool redraw = rehash_every_ && samples_ >= next_rehash_;
+      if (redraw) next_rehash_ = samples_ + rehash_every_;
+      index_.start_rebuild(output.rows, output.row, redraw);
+      rebuild_interval_ = std::max<double>(1, rebuild_interval_ * growth_);
+      next_rebuild_ = batch_index + 1 + static_cast<std::uint64_t>(rebuild_interval_);
+    }
+  }
+
+ private:
+  struct Local {
+    hashing::ActiveSetSampler sampler;
+    std::vector<std::uint32_t> buckets;
+    std::vector<std::uint32_t> candidates;  // one sample's, batch mode
+    std::vector<std::uint32_t> retrieved;   // the candidates of this thread's samples, batch mode
+  };
+
+  // The table candidates of activation `h`: the whole budget at inference, exactly the budget in
+  // a hidden layer, and, while training the output layer, up to half the budget of neurons the
+  // batch does not share yet.
+  void retrieve(const float* h, Local& L, std::vector<std::uint32_t>& out) {
     // One snapshot per batch: libstdc++'s atomic<shared_ptr> locks, and a reference count
     // touched per query would bounce between cores.
     const hashing::TableSet* tables = tables_.get();
@@ -139,23 +182,59 @@ class LshSampler final : public OutputSampler {
     }
   }
 
-  void after_batch(const RowsF32& output, std::uint64_t batch_index) override {
-    samples_ += batch_size_;
-    if (batch_index + 1 < next_rebuild_) return;
-    if (index_.poll()) {  // never queue a rebuild behind a running one
-      const bool redraw = rehash_every_ && samples_ >= next_rehash_;
-      if (redraw) next_rehash_ = samples_ + rehash_every_;
-      index_.start_rebuild(output.rows, output.row, redraw);
-      rebuild_interval_ = std::max<double>(1, rebuild_interval_ * growth_);
-      next_rebuild_ = batch_index + 1 + static_cast<std::uint64_t>(rebuild_interval_);
+  // Batch mode: every sample's candidates, as sample mode would give them, counted over the
+  // batch; the budget / 2 retrieved by the most samples join shared_. The result depends on
+  // the batch alone, not on how its samples were spread over threads: each sample's random
+  // choices are seeded by its place in the batch, counts are sums, ties are broken by a random
+  // order of the neurons seeded by the batch, and the chosen neurons are appended in id order.
+  void share_most_retrieved(std::uint64_t batch_index, const BatchActivations& acts) {
+    // A stream of seed_ apart from the others (77, 78, 100 + thread, 2^20 | batch).
+    const std::uint64_t batch_seed = derive_seed(derive_seed(seed_, 3ull << 40), batch_index);
+    const std::uint64_t query_seed = derive_seed(batch_seed, 0),
+                        tie_seed = derive_seed(batch_seed, 1);
+    for (Local& L : threads_) L.retrieved.clear();
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, acts.batch, 4),
+                      [&](const tbb::blocked_range<std::size_t>& r) {
+                        Local& L = threads_.local();
+                        for (std::size_t s = r.begin(); s < r.end(); ++s) {
+                          L.sampler.reseed(derive_seed(query_seed, s));
+                          retrieve(acts.row(s), L, L.candidates);
+                          L.retrieved.insert(L.retrieved.end(), L.candidates.begin(),
+                                             L.candidates.end());
+                        }
+                      });
+    // count_ is all zeros between batches: only the candidates' entries are set, and reset below.
+    if (count_.size() != num_neurons_) count_.assign(num_neurons_, 0);
+    candidates_.clear();
+    for (const Local& L : threads_)
+      for (std::uint32_t j : L.retrieved)
+        if (count_[j]++ == 0) candidates_.push_back(j);
+    const std::size_t wanted = std::min<std::size_t>(budget_ / 2, candidates_.size());
+    // Counting sort by count: the candidates retrieved by more than `cut` samples all fit, and
+    // the rest of the room goes to those retrieved by exactly `cut`.
+    histogram_.assign(acts.batch + 2, 0);
+    for (std::uint32_t j : candidates_) ++histogram_[count_[j]];
+    std::uint32_t cut = static_cast<std::uint32_t>(acts.batch + 1);
+    for (std::size_t above = 0; cut > 0 && above + histogram_[cut] < wanted;)
+      above += histogram_[cut--];
+    chosen_.clear();
+    ties_.clear();
+    for (std::uint32_t j : candidates_) {
+      if (count_[j] > cut)
+        chosen_.push_back(j);
+      else if (count_[j] == cut)
+        ties_.push_back({derive_seed(tie_seed, j), j});
     }
+    const std::size_t room = wanted - chosen_.size();
+    std::nth_element(ties_.begin(), ties_.begin() + room, ties_.end());
+    for (std::size_t k = 0; k < room; ++k) chosen_.push_back(ties_[k].second);
+    std::sort(chosen_.begin(), chosen_.end());
+    for (std::uint32_t j : chosen_) {
+      stamp_[j] = epoch_;
+      shared_.push_back(j);
+    }
+    for (std::uint32_t j : candidates_) count_[j] = 0;
   }
-
- private:
-  struct Local {
-    hashing::ActiveSetSampler sampler;
-    std::vector<std::uint32_t> buckets;
-  };
 
   hashing::LshIndex index_;
   std::shared_ptr<const hashing::TableSet> tables_;
@@ -168,10 +247,14 @@ class LshSampler final : public OutputSampler {
   std::uint64_t seed_;
   std::atomic<std::uint64_t> next_thread_{0};
   hashing::SampleConfig sample_;
-  bool training_ = false, hidden_ = false;
+  bool training_ = false, hidden_ = false, batch_negatives_ = false;
   std::vector<std::uint32_t> always_;
   std::vector<std::uint32_t> shared_, stamp_;  // stamp_[j] == epoch_: j is shared this batch
   std::uint32_t epoch_ = 0;
+  // Batch mode, reused from batch to batch: per neuron, the samples that retrieved it this batch;
+  // the distinct candidates; candidates per count; the ones chosen; and the tied ones by key.
+  std::vector<std::uint32_t> count_, candidates_, histogram_, chosen_;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> ties_;
   std::unique_ptr<LogQCorrection> logq_;
   std::vector<float> corrections_;
   tbb::enumerable_thread_specific<Local> threads_;
@@ -181,8 +264,12 @@ class LshSampler final : public OutputSampler {
 
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
                                                 const RowsF32& output, bool training) {
-  const SamplerSpec spec{net.lsh, net.hidden.back(), net.sparsity, net.seed,
-                         training ? Role::kOutputTraining : Role::kOutputInference};
+  const SamplerSpec spec{net.lsh,
+                         net.hidden.back(),
+                         net.sparsity,
+                         net.seed,
+                         training ? Role::kOutputTraining : Role::kOutputInference,
+                         net.lsh_negatives};
   return std::make_unique<LshSampler>(spec, train, output);
 }
 

@@ -13,15 +13,27 @@ namespace glide::engine {
 
 class Network;
 
+// A batch's activations at a sampler's input: sample s's row of `batch` starts at h + s * stride.
+struct BatchActivations {
+  const float* h = nullptr;
+  std::size_t stride = 0;
+  std::size_t batch = 0;
+  const float* row(std::size_t s) const { return h + s * stride; }
+};
+
 class OutputSampler {
  public:
   virtual ~OutputSampler() = default;
   // Once per training batch, before its select() calls. `labels` are the batch's labels: they
   // join shared() so every sample also scores the others' labels (in-batch negatives push
-  // popular labels down where they are wrong). Inference never calls it: without training the
-  // tables never change, and select() is then safe from any number of threads.
+  // popular labels down where they are wrong). `acts` are the batch's activations at the
+  // sampler's input (the last hidden layer's for the output layer), for a sampler that chooses
+  // shared neurons from them; a hidden layer's sampler is called before its input exists, with
+  // none. Inference never calls it: without training the tables never change, and select() is
+  // then safe from any number of threads.
   virtual void begin_batch(std::uint64_t /*batch_index*/,
-                           std::span<const std::span<const std::uint32_t>> /*labels*/) {}
+                           std::span<const std::span<const std::uint32_t>> /*labels*/,
+                           const BatchActivations& /*acts*/) {}
   // The neurons every sample of the current training batch computes: the batch's distinct
   // labels, then negatives shared by the batch. A shared row is read and updated once per batch.
   virtual std::span<const std::uint32_t> shared() const { return {}; }
@@ -43,7 +55,11 @@ std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, st
 
 // LSH tables over the output layer's weight rows, built now and refreshed on the schedule of
 // `train` (re-insert every rebuild_every batches, growing; new hash functions every rehash_every
-// samples), always in the background while training goes on.
+// samples), always in the background while training goes on. While training, the batch's labels
+// and half the budget in uniform negatives are shared; the other half comes from the tables:
+// each sample's own candidates (net.lsh_negatives "sample"), or, with "batch", the candidates
+// retrieved by the most samples of the batch, shared too (ties in a random order seeded by the
+// batch), so that every row is read once per batch.
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
                                                 const RowsF32& output, bool training);
 

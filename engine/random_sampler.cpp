@@ -18,7 +18,8 @@ class RandomSampler final : public OutputSampler {
   }
 
   void begin_batch(std::uint64_t batch_index,
-                   std::span<const std::span<const std::uint32_t>> labels) override {
+                   std::span<const std::span<const std::uint32_t>> labels,
+                   const BatchActivations&) override {
     // The batch's labels, then distinct uniform draws (rejection: cheap while the budget is a
     // small fraction of the layer).
     batch_labels(labels, stamp_, epoch_, shared_);

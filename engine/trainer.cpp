@@ -62,7 +62,8 @@ void Trainer::select_active(std::span<const std::span<const std::uint32_t>> labe
     shared = all_neurons_;
     for (auto& a : active_) a.clear();
   } else {
-    sampler_->begin_batch(batches_, labels);
+    const std::size_t last = acts_.layers.size() - 1;
+    sampler_->begin_batch(batches_, labels, {acts_.last(0), acts_.strides[last], B});
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4),
                       [&](const tbb::blocked_range<std::size_t>& r) {
                         for (std::size_t s = r.begin(); s < r.end(); ++s)
@@ -295,7 +296,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
 
   auto t = Clock::now();
   for (auto& h : net_.hidden_samplers)
-    if (h) h->begin_batch(batches_, {});  // this batch's snapshot of the tables
+    if (h) h->begin_batch(batches_, {}, {});  // this batch's snapshot of the tables
   net_.forward_hidden(inputs, acts_, k_);
   times_.forward += seconds_since(t);
 

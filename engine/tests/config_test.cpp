@@ -65,6 +65,7 @@ const char* const kWrittenBefore = R"({
       "simhash_ratio": 4,
       "strategy": "topk"
     },
+    "lsh_negatives": "batch",
     "num_features": 300,
     "num_labels": 200,
     "prior_fraction": 0.3,
@@ -121,6 +122,7 @@ Config every_field_set() {
            .min_count = 3};
   n.loss = LossKind::kSigmoid;
   n.sampling = OutputSampling::kRandom;
+  n.lsh_negatives = LshNegatives::kBatch;
   n.sparsity = 0.1;
   n.prior_fraction = 0.3;
   n.lsh = {.family = HashKind::kSimHash,
@@ -185,6 +187,7 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
   const std::vector<std::pair<std::string, Expect>> expected = {
       {"hidden", {"[64, 32]", "network.hidden"}},
       {"sampling", {"\"dense\"", "network.sampling"}},
+      {"lsh-negatives", {"\"batch\"", "network.lsh_negatives"}},
       {"sparsity", {"0.25", "network.sparsity"}},
       {"prior-fraction", {"0.75", "network.prior_fraction"}},
       {"loss", {"\"sigmoid\"", "network.loss"}},
@@ -303,6 +306,8 @@ TEST_CASE("an unknown name names the field and lists the accepted names") {
        "config key 'network.loss' must be softmax or sigmoid, got 'hinge'"},
       {R"({"network": {"sampling": "all"}})",
        "config key 'network.sampling' must be lsh, random or dense, got 'all'"},
+      {R"({"network": {"lsh_negatives": "shared"}})",
+       "config key 'network.lsh_negatives' must be sample or batch, got 'shared'"},
       {R"({"network": {"lsh": {"family": "md5"}}})",
        "config key 'network.lsh.family' must be simhash, wta, dwta or doph, got 'md5'"},
       {R"({"network": {"lsh": {"insert_policy": "lru"}}})",
