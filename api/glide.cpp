@@ -171,6 +171,9 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
 void apply(const TrainOptions& o, engine::TrainConfig& t) {
   t.optimizer = engine::parse_enum<engine::Optimizer>(o.optimizer, "train.optimizer");
   t.lr = o.lr;
+  t.output_optimizer =
+      engine::parse_enum<engine::Optimizer>(o.output_optimizer, "train.output_optimizer");
+  t.output_lr = o.output_lr;
   t.batch = o.batch;
   t.epochs = o.epochs;
   t.threads = o.threads;
@@ -182,12 +185,15 @@ void apply(const TrainOptions& o, engine::TrainConfig& t) {
   t.rebuild_growth = o.rebuild_growth;
   t.lr_schedule = engine::parse_enum<engine::LrSchedule>(o.lr_schedule, "train.lr_schedule");
   t.lr_final = o.lr_final;
+  t.lr_decay = o.lr_decay;
 }
 
 TrainOptions from_engine(const engine::TrainConfig& t) {
   TrainOptions o;
   o.optimizer = engine::name(t.optimizer);
   o.lr = t.lr;
+  o.output_optimizer = engine::name(t.output_optimizer);
+  o.output_lr = t.output_lr;
   o.batch = t.batch;
   o.epochs = t.epochs;
   o.threads = t.threads;
@@ -199,6 +205,7 @@ TrainOptions from_engine(const engine::TrainConfig& t) {
   o.rebuild_growth = t.rebuild_growth;
   o.lr_schedule = engine::name(t.lr_schedule);
   o.lr_final = t.lr_final;
+  o.lr_decay = t.lr_decay;
   return o;
 }
 

@@ -77,11 +77,22 @@ void save_model(const std::string& path, const Network& net, const Config& confi
   w.commit();
 }
 
+void keep_legacy_output_optimizer(const std::string& config_json, TrainConfig& train) {
+  const nlohmann::json j = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("train") || !j["train"].is_object() ||
+      j["train"].contains("output_optimizer"))
+    return;
+  train.output_optimizer = train.optimizer;
+  train.output_lr = train.lr;
+}
+
 LoadedModel load_model(const std::string& path, bool optimizer_state) {
   ModelFileReader r(path);
   r.require_finite_floats();  // every parameter and optimizer moment, the output layer's too
   LoadedModel out;
-  out.config = config_from_json(r.read_json("config"), path + ": section 'config'");
+  const std::string config_json = r.read_json("config");
+  out.config = config_from_json(config_json, path + ": section 'config'");
+  keep_legacy_output_optimizer(config_json, out.config.train);
   try {
     validate(out.config.net);
   } catch (const Error& e) {

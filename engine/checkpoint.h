@@ -37,6 +37,11 @@ struct LoadedModel {
   bool has_optimizer_state = false;
 };
 
+// A model file's config from before train.output_optimizer existed: its output layer was trained
+// with the hidden layers' optimizer and lr, and a resumed run goes on so (with the optimizer state
+// the file saved). `config_json` is the file's config section, `train` what it parsed to.
+void keep_legacy_output_optimizer(const std::string& config_json, TrainConfig& train);
+
 // Checks everything (magic, version, checksums, shapes against the config) and names what is
 // wrong. Optimizer state is read when present and `optimizer_state` is set.
 LoadedModel load_model(const std::string& path, bool optimizer_state = true);

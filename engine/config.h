@@ -24,7 +24,7 @@ enum class LshNegatives {
   kBatch,   // "batch": the candidates most samples of the batch retrieved, shared by all of them
 };
 enum class LossKind { kSoftmax, kSigmoid };
-enum class Optimizer { kAdam, kSgd };
+enum class Optimizer { kAdam, kSgd, kAdagrad };
 // Storage and arithmetic of the output layer while training (docs/quantization.md); not the
 // storage of a saved inference model (engine::Precision, which includes int8).
 enum class TrainPrecision {
@@ -92,7 +92,7 @@ struct NetworkConfig {
   }
   LossKind loss = LossKind::kSoftmax;
   OutputSampling sampling = OutputSampling::kLsh;
-  LshNegatives lsh_negatives = LshNegatives::kSample;
+  LshNegatives lsh_negatives = LshNegatives::kBatch;
   double sparsity = 0.005;  // fraction of output neurons active per sample
   // Sampled inference: the share of the budget given to the labels with the largest bias before
   // the LSH candidates (docs/training.md: the tables alone miss many top labels).
@@ -103,14 +103,21 @@ struct NetworkConfig {
 };
 
 struct TrainConfig {
-  Optimizer optimizer = Optimizer::kAdam;
+  Optimizer optimizer = Optimizer::kAdam;  // the hidden layers' (and the input layer's)
+  // The output layer's rows and biases: Adagrad, whose steps on a row shrink as the row is
+  // touched again, keeps multi-epoch training stable where Adam's do not (docs/training.md).
+  Optimizer output_optimizer = Optimizer::kAdagrad;
+  double output_lr = 0.02;
   TrainPrecision precision = TrainPrecision::kF32;
   double lr = 1e-2;
   LrSchedule lr_schedule = LrSchedule::kLinear;
   double lr_final = 0.1;
+  // The lr is also multiplied by lr_decay per epoch done (continuously, by samples): a run of
+  // more epochs spends no longer at a high lr than a shorter one (docs/training.md).
+  double lr_decay = 1.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-7;  // eps: see docs/training.md
   std::uint32_t batch = 256;
-  double epochs = 1;          // may be fractional
+  double epochs = 5;          // may be fractional; docs/training.md
   std::uint32_t threads = 0;  // 0: all cores
   std::uint64_t seed = 1;
   // Tables are refreshed after `rebuild_every` batches, that interval growing by
@@ -119,7 +126,7 @@ struct TrainConfig {
   std::uint32_t rebuild_every = 200;
   double rebuild_growth = 1.1;
   std::uint64_t rehash_every = 0;
-  SampledCorrection sampled_correction = SampledCorrection::kNone;
+  SampledCorrection sampled_correction = SampledCorrection::kLogQ;  // docs/training.md
   double max_seconds = 0;        // seconds of training, evaluations excluded (0: none)
   std::uint32_t eval_every = 0;  // batches between quick P@1 checks (0: each epoch)
   std::uint32_t eval_points = 1000;

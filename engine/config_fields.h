@@ -54,8 +54,8 @@ inline constexpr Named<OutputSampling> kSamplingNames[] = {{OutputSampling::kLsh
                                                            {OutputSampling::kDense, "dense"}};
 inline constexpr Named<LshNegatives> kLshNegativesNames[] = {{LshNegatives::kSample, "sample"},
                                                              {LshNegatives::kBatch, "batch"}};
-inline constexpr Named<Optimizer> kOptimizerNames[] = {{Optimizer::kAdam, "adam"},
-                                                       {Optimizer::kSgd, "sgd"}};
+inline constexpr Named<Optimizer> kOptimizerNames[] = {
+    {Optimizer::kAdam, "adam"}, {Optimizer::kSgd, "sgd"}, {Optimizer::kAdagrad, "adagrad"}};
 inline constexpr Named<TrainPrecision> kTrainPrecisionNames[] = {
     {TrainPrecision::kF32, "fp32"},
     {TrainPrecision::kBF16Act, "bf16-act"},
@@ -158,7 +158,17 @@ template <Is<TrainConfig> C, class V>
 void visit_fields(C& t, V& v) {
   const Range unit_open_top{.min = 0, .max = 1, .max_open = true};  // [0, 1)
   v.choice(t.optimizer, kOptimizerNames,
-           {.key = "optimizer", .flag = "optimizer", .help = "adam or sgd"});
+           {.key = "optimizer",
+            .flag = "optimizer",
+            .help = "hidden and input layers: adam, sgd or adagrad"});
+  v.choice(t.output_optimizer, kOptimizerNames,
+           {.key = "output_optimizer",
+            .flag = "output-optimizer",
+            .help = "output layer: adagrad, adam or sgd"});
+  v.number(t.output_lr, {.key = "output_lr",
+                         .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
+                         .flag = "output-lr",
+                         .help = "the output layer's learning rate (follows the lr schedule)"});
   v.choice(t.precision, kTrainPrecisionNames,
            {.key = "precision",
             .flag = "precision",
@@ -167,7 +177,7 @@ void visit_fields(C& t, V& v) {
   v.number(t.lr, {.key = "lr",
                   .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
                   .flag = "lr",
-                  .help = "learning rate"});
+                  .help = "learning rate of the hidden and input layers"});
   v.number(t.beta1, {.key = "beta1", .range = unit_open_top});
   v.number(t.beta2, {.key = "beta2", .range = unit_open_top});
   v.number(t.eps, {.key = "eps", .range = above(0)});
@@ -198,6 +208,10 @@ void visit_fields(C& t, V& v) {
                         .range = in(0, 1),
                         .flag = "lr-final",
                         .help = "final lr as a fraction of lr (linear schedule)"});
+  v.number(t.lr_decay, {.key = "lr_decay",
+                        .range = {.min = 0, .max = 1, .min_open = true},
+                        .flag = "lr-decay",
+                        .help = "the lr is also multiplied by this per epoch trained (1: off)"});
   v.choice(t.sampled_correction, kSampledCorrectionNames,
            {.key = "sampled_correction",
             .flag = "sampled-correction",

@@ -26,6 +26,12 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
          std::to_string(train_set.num_labels) + " labels) exceed the model's (" +
          std::to_string(net.config().num_features) + ", " +
          std::to_string(net.config().num_labels) + ")");
+  if (OutputSampler* sampler = trainer.sampler()) {
+    std::vector<std::uint32_t> counts(net.config().num_labels, 0);
+    for (std::size_t i = 0; i < n_; ++i)
+      for (std::uint32_t y : train_set.labels(i)) ++counts[y];
+    sampler->set_label_counts(counts, n_);
+  }
   total_ = static_cast<std::uint64_t>(std::llround(train.epochs * n_));
   t0_ = std::chrono::steady_clock::now();
   p_.samples = options.start_samples;
@@ -42,9 +48,10 @@ double schedule_position(std::uint64_t samples, std::uint64_t total_samples, dou
   return std::clamp(position, 0.0, 1.0);
 }
 
-double lr_scale(const TrainConfig& train, double position) {
-  if (train.lr_schedule == LrSchedule::kConstant) return 1.0;
-  return 1.0 - (1.0 - train.lr_final) * position;
+double lr_scale(const TrainConfig& train, double position, double epochs_done) {
+  const double decay = std::pow(train.lr_decay, epochs_done);
+  if (train.lr_schedule == LrSchedule::kConstant) return decay;
+  return decay * (1.0 - (1.0 - train.lr_final) * position);
 }
 
 bool FitRun::done() const {
@@ -77,7 +84,8 @@ BatchResult FitRun::step() {
     labels_.push_back(train_set_.labels(order_[i]));
   }
   trainer_.set_lr_scale(
-      lr_scale(train_, schedule_position(p_.samples, total_, p_.seconds, train_.max_seconds)));
+      lr_scale(train_, schedule_position(p_.samples, total_, p_.seconds, train_.max_seconds),
+               static_cast<double>(p_.samples) / static_cast<double>(n_)));
   const BatchResult r = trainer_.train_batch(inputs_, labels_);
   if (options_.on_batch) options_.on_batch(inputs_);
   p_.samples += take;

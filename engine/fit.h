@@ -88,8 +88,9 @@ class FitRun {
 // schedule, not at a high lr mid-way. A resumed run's time budget is its own.
 double schedule_position(std::uint64_t samples, std::uint64_t total_samples, double seconds,
                          double max_seconds);
-// The learning rate at `position` of the schedule, as a multiple of train.lr.
-double lr_scale(const TrainConfig& train, double position);
+// The learning rate at `position` of the schedule after `epochs_done` epochs (fractional), as a
+// multiple of train.lr (and of train.output_lr).
+double lr_scale(const TrainConfig& train, double position, double epochs_done);
 
 // Trains until train.epochs are done, train.max_seconds pass, or *stop is set. The visiting
 // order of epoch e is shuffled_order(points, derive_seed(train.seed, e)).

@@ -11,8 +11,9 @@
 
 namespace glide::engine {
 
-// One Adam step with bias correction folded into the step size:
+// One optimizer step. Adam, with bias correction folded into the step size:
 // m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= step * m / (sqrt(v) + eps).
+// Adagrad: v += g^2; w -= lr * g / (sqrt(v) + eps). SGD: w -= lr * g.
 struct AdamStep {
   float step;  // lr * sqrt(1 - b2^t) / (1 - b1^t)
   float beta1, beta2, eps;
@@ -51,6 +52,8 @@ struct Kernels {
   void (*scatter_axpy)(float a, const float* x, const std::uint32_t* idx, float* y, std::size_t n);
   // Adam on n weights with gradient g.
   void (*adam)(float* w, float* m, float* v, const float* g, std::size_t n, const AdamStep& s);
+  // Adagrad on n weights with gradient g (v: the running sum of squared gradients).
+  void (*adagrad)(float* w, float* v, const float* g, std::size_t n, const AdamStep& s);
   // max of x[0..n), n >= 1
   float (*max)(const float* x, std::size_t n);
   // x[i] = exp(x[i] - shift); returns the sum

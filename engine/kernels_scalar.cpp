@@ -64,6 +64,13 @@ void adam(float* w, float* m, float* v, const float* g, std::size_t n, const Ada
   }
 }
 
+void adagrad(float* w, float* v, const float* g, std::size_t n, const AdamStep& s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    v[i] += g[i] * g[i];
+    w[i] -= s.lr * g[i] / (std::sqrt(v[i]) + s.eps);
+  }
+}
+
 float max(const float* x, std::size_t n) {
   float r = x[0];
   for (std::size_t i = 1; i < n; ++i) r = x[i] > r ? x[i] : r;
@@ -86,9 +93,9 @@ void relu(float* x, std::size_t n) {
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{Isa::kScalar, dot,           axpy,          sparse_matvec, dot_rows,
-                         grad_rows,    backward_rows, gather_dot,    gather_axpy,   scatter_axpy,
-                         adam,         max,           exp_shift_sum, relu};
+  static const Kernels k{Isa::kScalar, dot,           axpy,       sparse_matvec, dot_rows,
+                         grad_rows,    backward_rows, gather_dot, gather_axpy,   scatter_axpy,
+                         adam,         adagrad,       max,        exp_shift_sum, relu};
   return k;
 }
 

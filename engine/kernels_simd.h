@@ -178,6 +178,21 @@ struct SimdKernels {
     }
   }
 
+  static void adagrad(float* w, float* v, const float* g, std::size_t n, const AdamStep& s) {
+    const B lr(s.lr), eps(s.eps);
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+      const B gv = B::load_unaligned(g + i);
+      const B vv = xsimd::fma(gv, gv, B::load_unaligned(v + i));
+      vv.store_unaligned(v + i);
+      (B::load_unaligned(w + i) - lr * gv / (xsimd::sqrt(vv) + eps)).store_unaligned(w + i);
+    }
+    for (; i < n; ++i) {
+      v[i] += g[i] * g[i];
+      w[i] -= s.lr * g[i] / (__builtin_sqrtf(v[i]) + s.eps);
+    }
+  }
+
   using I = xsimd::batch<std::int32_t, Arch>;
   static I indices(const std::uint32_t* idx) {
     return I::load_unaligned(reinterpret_cast<const std::int32_t*>(idx));
@@ -255,9 +270,9 @@ struct SimdKernels {
   }
 
   static Kernels table(Isa isa) {
-    return Kernels{isa,       dot,           axpy,          sparse_matvec, dot_rows,
-                   grad_rows, backward_rows, gather_dot,    gather_axpy,   scatter_axpy,
-                   adam,      max,           exp_shift_sum, relu};
+    return Kernels{isa,       dot,           axpy,       sparse_matvec, dot_rows,
+                   grad_rows, backward_rows, gather_dot, gather_axpy,   scatter_axpy,
+                   adam,      adagrad,       max,        exp_shift_sum, relu};
   }
 };
 

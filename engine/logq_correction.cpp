@@ -5,7 +5,15 @@
 
 namespace glide::engine {
 
+void LogQCorrection::set_counts(std::span<const std::uint32_t> counts, std::uint64_t points) {
+  std::fill(counts_.begin(), counts_.end(), 0u);
+  std::copy_n(counts.begin(), std::min(counts.size(), counts_.size()), counts_.begin());
+  samples_ = points;
+  fixed_ = true;
+}
+
 void LogQCorrection::observe(std::span<const std::span<const std::uint32_t>> labels) {
+  if (fixed_) return;
   for (const auto& ys : labels)
     for (std::uint32_t y : ys)
       if (y < counts_.size()) ++counts_[y];

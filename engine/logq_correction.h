@@ -3,7 +3,8 @@
 // (Bengio & Senecal 2008; Yi et al. 2019 for in-batch negatives with streaming frequencies).
 // A batch's shared candidates are its labels (a popularity-biased sample: label j is present
 // with probability 1 - (1 - f_j)^(B-1) for any other sample of the batch, f_j its frequency,
-// estimated from the labels seen so far) and U uniform draws (q = U / N). Without the
+// the training set's when known (set_counts), else estimated from the labels seen so far) and U
+// uniform draws (q = U / N). Without the
 // correction rare labels are under-sampled negatives and frequent ones over-pushed, and a
 // sampler mixing uniform and LSH candidates weighs each uniform draw as one label where it
 // stands for N / U of them.
@@ -18,6 +19,10 @@ class LogQCorrection {
  public:
   explicit LogQCorrection(std::uint32_t num_neurons) : counts_(num_neurons, 0) {}
 
+  // The label frequencies of the whole training set: `counts` per neuron over `points` points.
+  // From then on observe() counts nothing, so the corrections depend on the training set alone
+  // (not on how far training has gone: a resumed run repeats an uninterrupted one exactly).
+  void set_counts(std::span<const std::uint32_t> counts, std::uint64_t points);
   // Counts a batch's labels (call once per batch, before shared_corrections()).
   void observe(std::span<const std::span<const std::uint32_t>> labels);
 
@@ -32,6 +37,7 @@ class LogQCorrection {
  private:
   std::vector<std::uint32_t> counts_;
   std::uint64_t samples_ = 0;
+  bool fixed_ = false;  // set_counts() was called
 };
 
 }  // namespace glide::engine

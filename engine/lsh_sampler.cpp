@@ -120,6 +120,10 @@ class LshSampler final : public OutputSampler {
     }
   }
 
+  void set_label_counts(std::span<const std::uint32_t> counts, std::uint64_t points) override {
+    if (logq_) logq_->set_counts(counts, points);
+  }
+
   std::span<const std::uint32_t> shared() const override { return shared_; }
 
   // Inference: candidates every query scores before the tables' (counted in the budget).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -21,6 +22,22 @@ void sgd_bf16(bf16* w, const float* g, std::size_t n, float lr, std::uint32_t se
   for (std::size_t i = 0; i < n; ++i)
     w[i] = f32_to_bf16_sr(bf16_to_f32(w[i]) - lr * g[i],
                           sr_noise(seed, static_cast<std::uint32_t>(i)));
+}
+
+// Adagrad on a bf16 row whose squared-gradient sums are bf16 (v16) or fp32 (v32), computed in
+// fp32; what is stored in bf16 is stochastically rounded.
+void adagrad_bf16(bf16* w, bf16* v16, float* v32, const float* g, std::size_t n, const AdamStep& s,
+                  std::uint32_t seed) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t at = static_cast<std::uint32_t>(i);
+    const float v = (v16 ? bf16_to_f32(v16[i]) : v32[i]) + g[i] * g[i];
+    if (v16)
+      v16[i] = f32_to_bf16_sr(v, sr_noise(seed ^ 0x5bd1e995u, at));
+    else
+      v32[i] = v;
+    w[i] = f32_to_bf16_sr(bf16_to_f32(w[i]) - s.lr * g[i] / (std::sqrt(v) + s.eps),
+                          sr_noise(seed, at));
+  }
 }
 
 // Neurons that every sample of the batch activates (its labels and shared negatives: ~2,900 at
@@ -168,43 +185,51 @@ inline void prefetch_bytes(const void* p, std::size_t bytes) {
   for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o);
 }
 
+// Which optimizer state an update reads besides the weights.
+inline bool reads_m(Optimizer o) {
+  return o == Optimizer::kAdam;
+}
+inline bool reads_v(Optimizer o) {
+  return o != Optimizer::kSgd;
+}
+
 // The output bias of neuron j: read by the forward pass, updated by the backward pass.
-inline void prefetch_bias(const ParamVector& b, std::uint32_t j, bool update) {
+inline void prefetch_bias(const ParamVector& b, std::uint32_t j, bool update, Optimizer o) {
   __builtin_prefetch(b.w.data() + j);
-  if (update && !b.m.empty()) {
-    __builtin_prefetch(b.m.data() + j);
-    __builtin_prefetch(b.v.data() + j);
+  if (update && !b.v.empty()) {
+    if (reads_m(o)) __builtin_prefetch(b.m.data() + j);
+    if (reads_v(o)) __builtin_prefetch(b.v.data() + j);
   }
 }
 
-// An fp32 row and, with `update`, its Adam moments.
-inline void prefetch_f32_row(const ParamMatrix& W, std::uint32_t j, bool update) {
+// An fp32 row and, with `update`, the optimizer state its update reads.
+inline void prefetch_f32_row(const ParamMatrix& W, std::uint32_t j, bool update, Optimizer o) {
   const std::size_t off = std::size_t{j} * W.stride, bytes = W.cols * sizeof(float);
   prefetch_bytes(W.w.data() + off, bytes);
-  if (update && !W.m.empty()) {
-    prefetch_bytes(W.m.data() + off, bytes);
-    prefetch_bytes(W.v.data() + off, bytes);
+  if (update && !W.v.empty()) {
+    if (reads_m(o)) prefetch_bytes(W.m.data() + off, bytes);
+    if (reads_v(o)) prefetch_bytes(W.v.data() + off, bytes);
   }
 }
 
 // One step of the optimizer on fp32 row j (the fp32 and bf16-act modes keep fp32 rows).
-void update_f32_row(const Kernels& k, bool sgd, ParamMatrix& W, std::uint32_t j, const float* gw,
+void update_f32_row(const Kernels& k, Optimizer o, ParamMatrix& W, std::uint32_t j, const float* gw,
                     const AdamStep& step) {
   float* w = W.row(j);
-  if (sgd)
-    k.axpy(-step.lr, gw, w, W.cols);
-  else
-    k.adam(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, gw, W.cols, step);
+  switch (o) {
+    case Optimizer::kSgd:
+      return k.axpy(-step.lr, gw, w, W.cols);
+    case Optimizer::kAdagrad:
+      return k.adagrad(w, W.v.data() + j * W.stride, gw, W.cols, step);
+    case Optimizer::kAdam:
+      return k.adam(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, gw, W.cols, step);
+  }
 }
 
 class Fp32Ops final : public OutputLayerOps {
  public:
   Fp32Ops(ParamMatrix& W, const ParamVector& bias, const TrainConfig& c)
-      : W_(W),
-        bias_(bias),
-        k_(kernels()),
-        bk_(bf16_kernels()),
-        sgd_(c.optimizer == Optimizer::kSgd) {}
+      : W_(W), bias_(bias), k_(kernels()), bk_(bf16_kernels()), opt_(c.output_optimizer) {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     H_ = H;
     stride_ = stride;
@@ -224,17 +249,17 @@ class Fp32Ops final : public OutputLayerOps {
                 float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
     if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
     k_.backward_rows(W_.row(j), H_, dH, stride_, rows, coef, count, W_.cols, gw);
-    update_f32_row(k_, sgd_, W_, j, gw, step);
+    update_f32_row(k_, opt_, W_, j, gw, step);
   }
   void finish_backward(float* dH) override {
     shared_.finish_backward(
         bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
-          update_f32_row(k_, sgd_, W_, j, gw, step);
+          update_f32_row(k_, opt_, W_, j, gw, step);
         });
   }
   void prefetch(std::uint32_t j, bool update) const override {
-    prefetch_f32_row(W_, j, update && !sgd_);
-    prefetch_bias(bias_, j, update);
+    prefetch_f32_row(W_, j, update, opt_);
+    prefetch_bias(bias_, j, update, opt_);
   }
 
  private:
@@ -242,7 +267,7 @@ class Fp32Ops final : public OutputLayerOps {
   const ParamVector& bias_;
   const Kernels& k_;
   const Bf16Kernels& bk_;
-  const bool sgd_;
+  const Optimizer opt_;  // TrainConfig::output_optimizer
   const float* H_ = nullptr;
   std::size_t stride_ = 0;
   mutable SharedRows shared_;  // forward() notes shared neurons from many threads (per thread)
@@ -252,7 +277,7 @@ class Fp32Ops final : public OutputLayerOps {
 class Bf16ActBase : public OutputLayerOps {
  public:
   Bf16ActBase(const ParamVector& bias, const TrainConfig& c)
-      : bias_(bias), k_(kernels()), bk_(bf16_kernels()), sgd_(c.optimizer == Optimizer::kSgd) {}
+      : bias_(bias), k_(kernels()), bk_(bf16_kernels()), opt_(c.output_optimizer) {}
   void prepare(const float* H, std::size_t stride, std::size_t B) override {
     dim_ = stride;  // converting the padding (zeros) too keeps bf16 rows fully defined
     hstride_ = stride;
@@ -270,7 +295,7 @@ class Bf16ActBase : public OutputLayerOps {
   const ParamVector& bias_;
   const Kernels& k_;
   const Bf16Kernels& bk_;
-  const bool sgd_;
+  const Optimizer opt_;  // TrainConfig::output_optimizer
   AlignedArray<bf16> Hb_;
   AlignedArray<float> Hr_;  // Hb_ expanded: the deferred neurons' gradients read it
   std::size_t dim_ = 0, hstride_ = 0, bstride_ = 0;
@@ -297,7 +322,7 @@ class Bf16ActOps final : public Bf16ActBase {
   void finish_backward(float* dH) override {
     shared_.finish_backward(
         bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
-          update_f32_row(k_, sgd_, W_, j, gw, step);
+          update_f32_row(k_, opt_, W_, j, gw, step);
         });
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
@@ -305,11 +330,11 @@ class Bf16ActOps final : public Bf16ActBase {
     if (shared_.defer_backward(j, rows, count, coef, t, step)) return;
     bk_.backward_rows_fb(W_.row(j), Hb_.data(), bstride_, dH, hstride_, rows, coef, count, W_.cols,
                          gw);
-    update_f32_row(k_, sgd_, W_, j, gw, step);
+    update_f32_row(k_, opt_, W_, j, gw, step);
   }
   void prefetch(std::uint32_t j, bool update) const override {
-    prefetch_f32_row(W_, j, update && !sgd_);
-    prefetch_bias(bias_, j, update);
+    prefetch_f32_row(W_, j, update, opt_);
+    prefetch_bias(bias_, j, update, opt_);
   }
 
  private:
@@ -348,8 +373,12 @@ class Bf16Ops final : public Bf16ActBase {
   void update(std::uint32_t j, const float* gw, std::uint64_t t, const AdamStep& step) {
     bf16* w = R_.row(j);
     const std::uint32_t seed = sr_seed(j, t);
-    if (sgd_)
+    if (opt_ == Optimizer::kSgd)
       sgd_bf16(w, gw, R_.cols, step.lr, seed);
+    else if (opt_ == Optimizer::kAdagrad)
+      adagrad_bf16(w, R_.m.empty() ? nullptr : R_.v.data() + j * R_.stride,
+                   R_.m.empty() ? R_.vf.data() + j * R_.f32_stride() : nullptr, gw, R_.cols, step,
+                   seed);
     else if (!R_.m.empty())
       bk_.adam_bf16(w, R_.m.data() + j * R_.stride, R_.v.data() + j * R_.stride, gw, R_.cols, step,
                     seed);
@@ -360,15 +389,15 @@ class Bf16Ops final : public Bf16ActBase {
   void prefetch(std::uint32_t j, bool update) const override {
     const std::size_t off = std::size_t{j} * R_.stride, bytes = R_.cols * sizeof(bf16);
     prefetch_bytes(R_.w.data() + off, bytes);
-    if (update && !sgd_ && !R_.m.empty()) {
-      prefetch_bytes(R_.m.data() + off, bytes);
-      prefetch_bytes(R_.v.data() + off, bytes);
-    } else if (update && !sgd_) {
+    if (update && !R_.m.empty()) {
+      if (reads_m(opt_)) prefetch_bytes(R_.m.data() + off, bytes);
+      if (reads_v(opt_)) prefetch_bytes(R_.v.data() + off, bytes);
+    } else if (update) {
       const std::size_t foff = std::size_t{j} * R_.f32_stride();
-      prefetch_bytes(R_.mf.data() + foff, R_.cols * sizeof(float));
-      prefetch_bytes(R_.vf.data() + foff, R_.cols * sizeof(float));
+      if (reads_m(opt_)) prefetch_bytes(R_.mf.data() + foff, R_.cols * sizeof(float));
+      if (reads_v(opt_)) prefetch_bytes(R_.vf.data() + foff, R_.cols * sizeof(float));
     }
-    prefetch_bias(bias_, j, update);
+    prefetch_bias(bias_, j, update, opt_);
   }
 
  private:

@@ -37,6 +37,10 @@ class OutputSampler {
   // The neurons every sample of the current training batch computes: the batch's distinct
   // labels, then negatives shared by the batch. A shared row is read and updated once per batch.
   virtual std::span<const std::uint32_t> shared() const { return {}; }
+  // The training set's label counts (`counts` per neuron over `points` points), for samplers that
+  // correct their negatives by their sampling probability (engine/logq_correction.h).
+  virtual void set_label_counts(std::span<const std::uint32_t> /*counts*/,
+                                std::uint64_t /*points*/) {}
   // Empty, or one logit correction (-log q, engine/logq_correction.h) per shared() neuron, added
   // to its logit for the samples it is a negative of.
   virtual std::span<const float> shared_corrections() const { return {}; }

@@ -54,6 +54,10 @@ class RandomSampler final : public OutputSampler {
     }
   }
 
+  void set_label_counts(std::span<const std::uint32_t> counts, std::uint64_t points) override {
+    if (logq_) logq_->set_counts(counts, points);
+  }
+
   std::span<const std::uint32_t> shared() const override { return shared_; }
   std::span<const float> shared_corrections() const override { return corrections_; }
   void select(const float*, std::vector<std::uint32_t>& out) override { out.clear(); }

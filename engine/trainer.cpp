@@ -15,19 +15,27 @@ namespace glide::engine {
 Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler)
     : net_(net), config_(config), sampler_(std::move(sampler)), k_(kernels()) {
   validate(config_);
-  sgd_ = config_.optimizer == Optimizer::kSgd;
   loss_ = make_loss(net_.config().loss);
   net_.ensure_moments();  // a network loaded for inference has none
   out_ = make_output_ops(net_, config_);
   net_.build_hidden_samplers(config_);  // tables that refresh on this run's schedule
 }
 
+void Trainer::update(Optimizer o, float* w, float* m, float* v, const float* g, std::size_t n,
+                     const AdamStep& step) const {
+  switch (o) {
+    case Optimizer::kSgd:
+      return k_.axpy(-step.lr, g, w, n);
+    case Optimizer::kAdagrad:
+      return k_.adagrad(w, v, g, n, step);
+    case Optimizer::kAdam:
+      return k_.adam(w, m, v, g, n, step);
+  }
+}
+
 void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n,
                      const AdamStep& step) const {
-  if (sgd_)
-    k_.axpy(-step.lr, g, w, n);
-  else
-    k_.adam(w, m, v, g, n, step);
+  update(config_.optimizer, w, m, v, g, n, step);
 }
 
 float* Trainer::thread_grad_buffer(std::size_t floats) {
@@ -138,7 +146,7 @@ void Trainer::backward_output(const AdamStep& step) {
                         out_->backward(j, rows + beg, coef, cnt, dH, gw.data(), net_.step, step);
                         float db = 0;
                         for (std::uint64_t q = 0; q < cnt; ++q) db += coef[q];
-                        update(&b.w[j], &b.m[j], &b.v[j], &db, 1, step);
+                        update(config_.output_optimizer, &b.w[j], &b.m[j], &b.v[j], &db, 1, step);
                       }
                     });
   reduce_grad_buffers(grads_[last].data(), B * stride);
@@ -338,9 +346,12 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   // Backward, last layer first, each row updated right after its gradient is known.
   t = Clock::now();
   ++net_.step;
-  const AdamStep step =
-      AdamStep::at(static_cast<float>(config_.lr * lr_scale_), static_cast<float>(config_.beta1),
-                   static_cast<float>(config_.beta2), static_cast<float>(config_.eps), net_.step);
+  auto step_at = [&](double lr) {
+    return AdamStep::at(static_cast<float>(lr * lr_scale_), static_cast<float>(config_.beta1),
+                        static_cast<float>(config_.beta2), static_cast<float>(config_.eps),
+                        net_.step);
+  };
+  const AdamStep step = step_at(config_.lr), output_step = step_at(config_.output_lr);
   if (grads_.size() != hidden.size() || grads_[0].size() < B * acts_.strides[0]) {
     grads_.clear();
     for (std::size_t l = 0; l < hidden.size(); ++l) grads_.emplace_back(B * acts_.strides[l]);
@@ -348,7 +359,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   all_rows_.resize(B);
   std::iota(all_rows_.begin(), all_rows_.end(), 0u);
   ++generation_;
-  backward_output(step);
+  backward_output(output_step);
   for (std::size_t l = last + 1; l-- > 0;) {
     // Through the ReLU: no gradient where the unit was off.
     float* g = grads_[l].data();

@@ -59,7 +59,10 @@ class Trainer {
   void backward_sampled_hidden(std::size_t l, const AdamStep& step);
   void backward_after_sampled(std::size_t l, const AdamStep& step);
   void backward_input(std::span<const data::SparseView> inputs, const AdamStep& step);
-  // Applies gradient g to n weights with the configured optimizer.
+  // Applies gradient g to n weights with optimizer o (m: Adam's first moments; v: Adam's second
+  // moments or Adagrad's sums), or with the hidden layers' configured optimizer.
+  void update(Optimizer o, float* w, float* m, float* v, const float* g, std::size_t n,
+              const AdamStep& step) const;
   void update(float* w, float* m, float* v, const float* g, std::size_t n,
               const AdamStep& step) const;
   float* thread_grad_buffer(std::size_t floats);
@@ -71,7 +74,6 @@ class Trainer {
   std::unique_ptr<OutputLayerOps> out_;  // the output layer's rows in the configured precision
   std::unique_ptr<Loss> loss_;           // the network's loss over each sample's logits
   const Kernels& k_;
-  bool sgd_ = false;
   PhaseTimes times_;
   std::uint64_t batches_ = 0;
   double lr_scale_ = 1.0;

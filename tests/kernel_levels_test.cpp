@@ -73,6 +73,17 @@ void fp32_vector_kernels(const engine::Kernels& k, const engine::Kernels& ref) {
     check_close(w1, w2, 1e-5f);
     check_close(m1, m2, 1e-6f);
     check_close(v1, v2, 1e-6f);
+    // Adagrad likewise.
+    auto w3 = a, w4 = a;
+    std::vector<float> v3(n), v4(n);
+    for (int t = 1; t <= 5; ++t) {
+      auto g = randoms(n, rng);
+      const engine::AdamStep s = engine::AdamStep::at(0.05f, 0.9f, 0.999f, 1e-7f, t);
+      k.adagrad(w3.data(), v3.data(), g.data(), n, s);
+      ref.adagrad(w4.data(), v4.data(), g.data(), n, s);
+    }
+    check_close(w3, w4, 1e-5f);
+    check_close(v3, v4, 1e-6f);
   }
 }
 

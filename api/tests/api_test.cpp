@@ -468,7 +468,8 @@ TEST_CASE("misuse: invalid config values") {
   CHECK_GLIDE_ERROR(m.train(planted(10, 1).view(), o), "train.batch must be in 1..65536");
   o = small_train();
   o.optimizer = "lbfgs";
-  CHECK_GLIDE_ERROR(m.train(planted(10, 1).view(), o), "train.optimizer must be adam or sgd");
+  CHECK_GLIDE_ERROR(m.train(planted(10, 1).view(), o),
+                    "train.optimizer must be adam, sgd or adagrad");
   o = small_train();
   o.lr_schedule = "cosine";
   CHECK_GLIDE_ERROR(m.train(planted(10, 1).view(), o),
@@ -536,6 +537,8 @@ TEST_CASE("the library's defaults are a config file's and the CLI's") {
   const glide::TrainOptions t = m.train_options();
   const glide::TrainOptions o;
   CHECK(t.optimizer == o.optimizer);
+  CHECK(t.output_optimizer == o.output_optimizer);
+  CHECK(t.output_lr == o.output_lr);
   CHECK(t.batch == o.batch);
   CHECK(t.epochs == o.epochs);
   CHECK(t.threads == o.threads);
@@ -547,6 +550,7 @@ TEST_CASE("the library's defaults are a config file's and the CLI's") {
   CHECK(t.rebuild_growth == o.rebuild_growth);
   CHECK(t.lr_schedule == o.lr_schedule);
   CHECK(t.lr_final == o.lr_final);
+  CHECK(t.lr_decay == o.lr_decay);
   // TrainOptions started at lr 1e-3 while a config file and the CLI start at 1e-2: the library's
   // users got P@1 0.225 where the CLI got 0.867 on the demo data.
   CHECK(t.lr == o.lr);

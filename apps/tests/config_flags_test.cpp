@@ -47,7 +47,7 @@ TEST_CASE("every config flag gives the Config its JSON key gives") {
                                          "--sampling",
                                          "random",
                                          "--lsh-negatives",
-                                         "batch",
+                                         "sample",
                                          "--sparsity",
                                          "0.1",
                                          "--prior-fraction",
@@ -70,6 +70,10 @@ TEST_CASE("every config flag gives the Config its JSON key gives") {
                                          "5",
                                          "--optimizer",
                                          "sgd",
+                                         "--output-optimizer",
+                                         "adam",
+                                         "--output-lr",
+                                         "0.125",
                                          "--precision",
                                          "bf16-w",
                                          "--lr",
@@ -92,8 +96,10 @@ TEST_CASE("every config flag gives the Config its JSON key gives") {
                                          "constant",
                                          "--lr-final",
                                          "0.2",
+                                         "--lr-decay",
+                                         "0.5",
                                          "--sampled-correction",
-                                         "logq",
+                                         "none",
                                          "--max-seconds",
                                          "12.5",
                                          "--eval-every",
@@ -106,15 +112,17 @@ TEST_CASE("every config flag gives the Config its JSON key gives") {
                 "hidden_sampling": [{"mode": "dense", "sparsity": 0.25},
                                     {"mode": "lsh", "sparsity": 0.25},
                                     {"mode": "dense", "sparsity": 0.25}],
-                "sampling": "random", "lsh_negatives": "batch", "sparsity": 0.1,
+                "sampling": "random", "lsh_negatives": "sample", "sparsity": 0.1,
                 "prior_fraction": 0.3, "loss": "sigmoid",
                 "lsh": {"family": "simhash", "K": 5, "L": 9, "range_pow": 10, "bucket_size": 16,
                         "strategy": "topk"},
                 "seed": 5},
-    "train": {"optimizer": "sgd", "precision": "bf16-w", "lr": 0.5, "batch": 64, "epochs": 2.5,
+    "train": {"optimizer": "sgd", "output_optimizer": "adam", "output_lr": 0.125,
+              "precision": "bf16-w", "lr": 0.5, "batch": 64, "epochs": 2.5,
               "threads": 3, "seed": 9, "rebuild_every": 7, "rebuild_growth": 1.5,
               "rehash_every": 1000, "lr_schedule": "constant", "lr_final": 0.2,
-              "sampled_correction": "logq", "max_seconds": 12.5, "eval_every": 11,
+              "lr_decay": 0.5,
+              "sampled_correction": "none", "max_seconds": 12.5, "eval_every": 11,
               "eval_points": 99}})";
   const engine::Config by_flags = from_command_line(args);
   CHECK(by_flags == engine::config_from_json(json, "same.json"));
@@ -143,7 +151,7 @@ TEST_CASE("flags override the config file, and errors name the flag or the file"
   std::filesystem::remove(bad);
   CHECK_THROWS_WITH_AS(from_command_line({"-K", "40"}), "-K must be in 1..32, got 40", Error);
   CHECK_THROWS_WITH_AS(from_command_line({"--optimizer", "lbfgs"}),
-                       "--optimizer must be adam or sgd, got 'lbfgs'", Error);
+                       "--optimizer must be adam, sgd or adagrad, got 'lbfgs'", Error);
   CHECK_THROWS_WITH_AS(from_command_line({"--hidden", "128,0"}),
                        "--hidden sizes must be in 1..65536, got 0", Error);
 }

@@ -65,7 +65,7 @@ const char* const kWrittenBefore = R"({
       "simhash_ratio": 4,
       "strategy": "topk"
     },
-    "lsh_negatives": "batch",
+    "lsh_negatives": "sample",
     "num_features": 300,
     "num_labels": 200,
     "prior_fraction": 0.3,
@@ -82,15 +82,18 @@ const char* const kWrittenBefore = R"({
     "eval_every": 11,
     "eval_points": 99,
     "lr": 0.5,
+    "lr_decay": 0.5,
     "lr_final": 0.2,
     "lr_schedule": "constant",
     "max_seconds": 12.5,
     "optimizer": "sgd",
+    "output_lr": 0.125,
+    "output_optimizer": "adam",
     "precision": "bf16-w",
     "rebuild_every": 7,
     "rebuild_growth": 1.5,
     "rehash_every": 1000,
-    "sampled_correction": "logq",
+    "sampled_correction": "none",
     "seed": 9,
     "threads": 3
   }
@@ -122,7 +125,7 @@ Config every_field_set() {
            .min_count = 3};
   n.loss = LossKind::kSigmoid;
   n.sampling = OutputSampling::kRandom;
-  n.lsh_negatives = LshNegatives::kBatch;
+  n.lsh_negatives = LshNegatives::kSample;
   n.sparsity = 0.1;
   n.prior_fraction = 0.3;
   n.lsh = {.family = HashKind::kSimHash,
@@ -138,10 +141,13 @@ Config every_field_set() {
   n.seed = 5;
   TrainConfig& t = c.train;
   t.optimizer = Optimizer::kSgd;
+  t.output_optimizer = Optimizer::kAdam;
+  t.output_lr = 0.125;
   t.precision = TrainPrecision::kBF16W;
   t.lr = 0.5;
   t.lr_schedule = LrSchedule::kConstant;
   t.lr_final = 0.2;
+  t.lr_decay = 0.5;
   t.beta1 = 0.8;
   t.beta2 = 0.99;
   t.eps = 1e-6;
@@ -152,7 +158,7 @@ Config every_field_set() {
   t.rebuild_every = 7;
   t.rebuild_growth = 1.5;
   t.rehash_every = 1000;
-  t.sampled_correction = SampledCorrection::kLogQ;
+  t.sampled_correction = SampledCorrection::kNone;
   t.max_seconds = 12.5;
   t.eval_every = 11;
   t.eval_points = 99;
@@ -187,7 +193,7 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
   const std::vector<std::pair<std::string, Expect>> expected = {
       {"hidden", {"[64, 32]", "network.hidden"}},
       {"sampling", {"\"dense\"", "network.sampling"}},
-      {"lsh-negatives", {"\"batch\"", "network.lsh_negatives"}},
+      {"lsh-negatives", {"\"sample\"", "network.lsh_negatives"}},
       {"sparsity", {"0.25", "network.sparsity"}},
       {"prior-fraction", {"0.75", "network.prior_fraction"}},
       {"loss", {"\"sigmoid\"", "network.loss"}},
@@ -199,6 +205,8 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
       {"lsh-strategy", {"\"threshold\"", "network.lsh.strategy"}},
       {"model-seed", {"7", "network.seed"}},
       {"optimizer", {"\"sgd\"", "train.optimizer"}},
+      {"output-optimizer", {"\"sgd\"", "train.output_optimizer"}},
+      {"output-lr", {"0.25", "train.output_lr"}},
       {"precision", {"\"bf16-act\"", "train.precision"}},
       {"lr", {"0.25", "train.lr"}},
       {"batch", {"7", "train.batch"}},
@@ -210,7 +218,8 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
       {"rehash-every", {"7", "train.rehash_every"}},
       {"lr-schedule", {"\"constant\"", "train.lr_schedule"}},
       {"lr-final", {"0.25", "train.lr_final"}},
-      {"sampled-correction", {"\"logq\"", "train.sampled_correction"}},
+      {"lr-decay", {"0.25", "train.lr_decay"}},
+      {"sampled-correction", {"\"none\"", "train.sampled_correction"}},
       {"max-seconds", {"7.5", "train.max_seconds"}},
       {"eval-every", {"7", "train.eval_every"}},
       {"eval-points", {"7", "train.eval_points"}},
@@ -317,7 +326,7 @@ TEST_CASE("an unknown name names the field and lists the accepted names") {
       {R"({"network": {"hidden_sampling": [{"mode": "lhs"}]}})",
        "config key 'network.hidden_sampling[0].mode' must be dense or lsh, got 'lhs'"},
       {R"({"train": {"optimizer": "lbfgs"}})",
-       "config key 'train.optimizer' must be adam or sgd, got 'lbfgs'"},
+       "config key 'train.optimizer' must be adam, sgd or adagrad, got 'lbfgs'"},
       {R"({"train": {"precision": "fp16"}})",
        "config key 'train.precision' must be fp32, bf16-act, bf16 or bf16-w, got 'fp16'"},
       {R"({"train": {"lr_schedule": "cosine"}})",
@@ -334,7 +343,7 @@ TEST_CASE("an unknown name names the field and lists the accepted names") {
   CHECK_ERROR(set_config_flag(c, "precision", std::string("fp16")),
               "--precision must be fp32, bf16-act, bf16 or bf16-w, got 'fp16'");
   CHECK_ERROR(parse_enum<Optimizer>("lbfgs", "train.optimizer"),
-              "train.optimizer must be adam or sgd, got 'lbfgs'");
+              "train.optimizer must be adam, sgd or adagrad, got 'lbfgs'");
 }
 
 TEST_CASE("enum names round trip through name() and parse_enum") {

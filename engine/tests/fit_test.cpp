@@ -4,6 +4,7 @@
 #include <tbb/global_control.h>
 
 #include <chrono>
+#include <cmath>
 #include <thread>
 #include <vector>
 
@@ -166,9 +167,14 @@ TEST_CASE("the lr schedule ends where the planned samples or the time budget run
   TrainConfig t;
   t.lr_schedule = LrSchedule::kLinear;
   t.lr_final = 0.1;
-  CHECK(lr_scale(t, 0) == 1.0);
-  CHECK(lr_scale(t, 0.5) == doctest::Approx(0.55));
-  CHECK(lr_scale(t, 1) == doctest::Approx(0.1));
+  t.lr_decay = 1.0;
+  CHECK(lr_scale(t, 0, 0) == 1.0);
+  CHECK(lr_scale(t, 0.5, 3) == doctest::Approx(0.55));
+  CHECK(lr_scale(t, 1, 8) == doctest::Approx(0.1));
+  t.lr_decay = 0.5;  // times 0.5 per epoch done, on top of the linear fall
+  CHECK(lr_scale(t, 0.5, 2) == doctest::Approx(0.55 * 0.25));
+  CHECK(lr_scale(t, 0.25, 1.5) == doctest::Approx(0.775 * std::pow(0.5, 1.5)));
   t.lr_schedule = LrSchedule::kConstant;
-  CHECK(lr_scale(t, 0.7) == 1.0);
+  CHECK(lr_scale(t, 0.7, 0) == 1.0);
+  CHECK(lr_scale(t, 0.7, 1) == 0.5);
 }

@@ -34,6 +34,17 @@ TEST_CASE("scalar reference kernels are right on hand-worked values") {
   k.adam(w, m, v, g, 2, AdamStep::at(0.1f, 0.9f, 0.999f, 1e-8f, 1));
   CHECK(w[0] == doctest::Approx(0.9f));
   CHECK(w[1] == doctest::Approx(1.1f));
+  // Adagrad: the first step moves each weight by lr against the gradient's sign, the second
+  // (the same gradient) by lr / sqrt(2).
+  float wa[] = {1.0f, 1.0f}, va[2] = {};
+  const AdamStep s = AdamStep::at(0.1f, 0.9f, 0.999f, 1e-10f, 1);
+  k.adagrad(wa, va, g, 2, s);
+  CHECK(wa[0] == doctest::Approx(0.9f));
+  CHECK(wa[1] == doctest::Approx(1.1f));
+  CHECK(va[1] == 4.0f);
+  k.adagrad(wa, va, g, 2, s);
+  CHECK(wa[0] == doctest::Approx(0.9f - 0.1f / std::sqrt(2.0f)));
+  CHECK(va[1] == 8.0f);
   const std::uint32_t ids[] = {1, 0};
   const float vals[] = {2.0f, -1.0f};
   const float W[] = {1, 2, 10, 20};  // two rows of dim 2

@@ -468,3 +468,20 @@ TEST_CASE(
     CHECK_NOTHROW((void)raw.read_bytes(c.section));
   }
 }
+
+TEST_CASE("a model file from before output_optimizer resumes its output layer as it was trained") {
+  const char* legacy = R"({"network": {"num_features": 5, "num_labels": 5},
+                          "train": {"optimizer": "sgd", "lr": 0.5}})";
+  TrainConfig t = config_from_json(legacy, "legacy").train;
+  CHECK(t.output_optimizer == Optimizer::kAdagrad);  // what the parse alone gives
+  keep_legacy_output_optimizer(legacy, t);
+  CHECK(t.output_optimizer == Optimizer::kSgd);
+  CHECK(t.output_lr == 0.5);
+  // A file that names it keeps it.
+  const char* current = R"({"train": {"optimizer": "sgd", "lr": 0.5,
+                           "output_optimizer": "adagrad", "output_lr": 0.05}})";
+  TrainConfig u = config_from_json(current, "current").train;
+  keep_legacy_output_optimizer(current, u);
+  CHECK(u.output_optimizer == Optimizer::kAdagrad);
+  CHECK(u.output_lr == 0.05);
+}

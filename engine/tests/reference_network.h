@@ -140,8 +140,8 @@ inline double check_step_against_finite_differences(Network& net, const Batch& b
   std::vector<float> before(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) before[i] = *params[i];
   TrainConfig tc;
-  tc.optimizer = Optimizer::kSgd;
-  tc.lr = 1.0;                        // so the weight change is the gradient itself
+  tc.optimizer = tc.output_optimizer = Optimizer::kSgd;
+  tc.lr = tc.output_lr = 1.0;         // so the weight change is the gradient itself
   Trainer trainer(net, tc, nullptr);  // sampled layers: the same tables from the same weights
   const BatchResult r = trainer.train_batch(b.inputs, b.label_views);
   with_gradient = 0;

@@ -31,6 +31,7 @@ struct SmallProblem {
     config.net.sparsity = 0.05;
     config.train.batch = 64;
     config.train.lr = 5e-3;
+    config.train.output_lr = 0.1;  // a small label set: each row is touched often
     config.train.epochs = epochs;
   }
 };

@@ -168,13 +168,13 @@ TEST_CASE("the learning-rate scale scales the first step exactly") {
   nc.num_labels = 40;
   nc.hidden = {16};
   nc.seed = 9;
-  for (const char* optimizer : {"sgd", "adam"}) {
+  for (const char* optimizer : {"sgd", "adam", "adagrad"}) {
     CAPTURE(optimizer);
     Network start(nc), full(nc), half(nc);
     TrainConfig tc;
-    tc.optimizer = parse_enum<Optimizer>(optimizer, "optimizer");
+    tc.optimizer = tc.output_optimizer = parse_enum<Optimizer>(optimizer, "optimizer");
     // Steps well above the weights' float spacing.
-    tc.lr = tc.optimizer == Optimizer::kSgd ? 1.0 : 0.01;
+    tc.lr = tc.output_lr = tc.optimizer == Optimizer::kSgd ? 1.0 : 0.01;
     Batch b = tiny_batch();
     Trainer tf(full, tc, nullptr), th(half, tc, nullptr);
     th.set_lr_scale(0.5);
@@ -233,4 +233,49 @@ TEST_CASE("a network larger than the machine's memory is a named error before an
   c.hidden = {65536};
   const std::string hidden = glide::testing::error_of([&] { Network net(c); });
   CHECK(hidden.find("num_features 100000000 x hidden[0] 65536") != std::string::npos);
+}
+
+TEST_CASE("the output layer steps with its own optimizer and learning rate") {
+  NetworkConfig nc;
+  nc.num_features = 12;
+  nc.num_labels = 40;
+  nc.hidden = {16};
+  nc.seed = 9;
+  Network start(nc), same(nc), output_half(nc);
+  TrainConfig tc;
+  tc.optimizer = tc.output_optimizer = Optimizer::kSgd;
+  tc.lr = tc.output_lr = 1.0;
+  TrainConfig th = tc;
+  th.output_lr = 0.5;
+  Batch b = tiny_batch();
+  Trainer(same, tc, nullptr).train_batch(b.inputs, b.label_views);
+  Trainer(output_half, th, nullptr).train_batch(b.inputs, b.label_views);
+  // The first step's gradients are the same in both: the output rows move half as far, the
+  // input rows (lr 1 in both) as far.
+  std::size_t moved = 0;
+  for (std::uint32_t j = 0; j < nc.num_labels; ++j)
+    for (std::uint32_t i = 0; i < nc.hidden[0]; ++i) {
+      const float d = f32_rows(same).row(j)[i] - f32_rows(start).row(j)[i];
+      const float h = f32_rows(output_half).row(j)[i] - f32_rows(start).row(j)[i];
+      CHECK(h == doctest::Approx(0.5f * d).epsilon(1e-3).scale(1e-6));
+      moved += d != 0;
+    }
+  CHECK(moved > nc.num_labels);
+  for (std::uint32_t f = 0; f < nc.num_features; ++f)
+    for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
+      CHECK(output_half.input.row(f)[i] == doctest::Approx(same.input.row(f)[i]).epsilon(1e-6));
+  // Adagrad's first step on the output layer moves each touched weight by output_lr.
+  Network ag(nc);
+  TrainConfig ta = tc;
+  ta.output_optimizer = Optimizer::kAdagrad;
+  ta.output_lr = 0.01;
+  Trainer(ag, ta, nullptr).train_batch(b.inputs, b.label_views);
+  std::size_t full_steps = 0;
+  for (std::uint32_t j = 0; j < nc.num_labels; ++j)
+    for (std::uint32_t i = 0; i < nc.hidden[0]; ++i) {
+      const float d = std::fabs(f32_rows(ag).row(j)[i] - f32_rows(start).row(j)[i]);
+      CHECK(d <= 0.01f * 1.0001f);
+      full_steps += d > 0.0099f;
+    }
+  CHECK(full_steps > nc.num_labels);
 }

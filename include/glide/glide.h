@@ -155,12 +155,14 @@ struct ModelConfig {
 
 /// Training settings (saved in the model file with the weights).
 struct TrainOptions {
-  std::string optimizer = "adam";  ///< adam | sgd
-  double lr = 1e-2;           ///< learning rate, (0, 10); the CLI's and a config file's default
-  std::uint32_t batch = 256;  ///< samples per step, 1..65536
-  double epochs = 1;          ///< passes over the data (> 0; may be fractional)
-  std::uint32_t threads = 0;  ///< worker threads while training (0: every core)
-  std::uint64_t seed = 1;     ///< visiting order of the samples
+  std::string optimizer = "adam";  ///< hidden and input layers: adam | sgd | adagrad
+  double lr = 1e-2;  ///< their learning rate, (0, 10); the CLI's and a config file's default
+  std::string output_optimizer = "adagrad";  ///< the output layer's: adagrad | adam | sgd
+  double output_lr = 0.02;                   ///< its learning rate, (0, 10)
+  std::uint32_t batch = 256;                 ///< samples per step, 1..65536
+  double epochs = 5;                         ///< passes over the data (> 0; may be fractional)
+  std::uint32_t threads = 0;                 ///< worker threads while training (0: every core)
+  std::uint64_t seed = 1;                    ///< visiting order of the samples
   /// Stop after this much training time, evaluations excluded (0: none); the lr schedule ends
   /// there or at `epochs`, whichever comes first.
   double max_seconds = 0;
@@ -174,6 +176,7 @@ struct TrainOptions {
   /// "linear": lr falls linearly to lr_final * lr over `epochs`; "constant" keeps it.
   std::string lr_schedule = "linear";
   double lr_final = 0.1;  ///< in [0, 1]
+  double lr_decay = 1.0;  ///< the lr is also multiplied by this per epoch trained, (0, 1]
   /// At the end (unless stopped by the progress callback), build the output index from the
   /// training data, as `glide train --index on` does: sampled mode then searches it.
   bool build_index = true;
