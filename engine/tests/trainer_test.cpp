@@ -162,12 +162,33 @@ TEST_CASE("log-q corrections match the measured probability of being a shared ca
   CHECK(corr[0] == doctest::Approx(std::log((N - 10) / double(U))));
 }
 
-TEST_CASE("the learning-rate scale scales the first step exactly") {
+// Every output weight moved from `start` half as far in `half` as in `full`, and the step moved
+// more weights than there are labels.
+static void check_half_output_steps(const Network& start, const Network& full,
+                                    const Network& half) {
+  std::size_t moved = 0;
+  for (std::uint32_t j = 0; j < start.num_labels(); ++j)
+    for (std::uint32_t i = 0; i < start.last_hidden(); ++i) {
+      const float d_full = f32_rows(full).row(j)[i] - f32_rows(start).row(j)[i];
+      const float d_half = f32_rows(half).row(j)[i] - f32_rows(start).row(j)[i];
+      CHECK(d_half == doctest::Approx(0.5f * d_full).epsilon(1e-3).scale(1e-6));
+      moved += d_full != 0;
+    }
+  CHECK(moved > start.num_labels());
+}
+
+// A dense network small enough that one step's every weight change can be checked.
+static NetworkConfig small_dense_config() {
   NetworkConfig nc;
   nc.num_features = 12;
   nc.num_labels = 40;
   nc.hidden = {16};
   nc.seed = 9;
+  return nc;
+}
+
+TEST_CASE("the learning-rate scale scales the first step exactly") {
+  const NetworkConfig nc = small_dense_config();
   for (const char* optimizer : {"sgd", "adam", "adagrad"}) {
     CAPTURE(optimizer);
     Network start(nc), full(nc), half(nc);
@@ -180,15 +201,7 @@ TEST_CASE("the learning-rate scale scales the first step exactly") {
     th.set_lr_scale(0.5);
     tf.train_batch(b.inputs, b.label_views);
     th.train_batch(b.inputs, b.label_views);
-    std::size_t moved = 0;
-    for (std::uint32_t j = 0; j < nc.num_labels; ++j)
-      for (std::uint32_t i = 0; i < nc.hidden[0]; ++i) {
-        const float d_full = f32_rows(full).row(j)[i] - f32_rows(start).row(j)[i];
-        const float d_half = f32_rows(half).row(j)[i] - f32_rows(start).row(j)[i];
-        CHECK(d_half == doctest::Approx(0.5f * d_full).epsilon(1e-3).scale(1e-6));
-        moved += d_full != 0;
-      }
-    CHECK(moved > nc.num_labels);  // the step did move the output layer
+    check_half_output_steps(start, full, half);
   }
 }
 
@@ -236,11 +249,7 @@ TEST_CASE("a network larger than the machine's memory is a named error before an
 }
 
 TEST_CASE("the output layer steps with its own optimizer and learning rate") {
-  NetworkConfig nc;
-  nc.num_features = 12;
-  nc.num_labels = 40;
-  nc.hidden = {16};
-  nc.seed = 9;
+  const NetworkConfig nc = small_dense_config();
   Network start(nc), same(nc), output_half(nc);
   TrainConfig tc;
   tc.optimizer = tc.output_optimizer = Optimizer::kSgd;
@@ -252,15 +261,7 @@ TEST_CASE("the output layer steps with its own optimizer and learning rate") {
   Trainer(output_half, th, nullptr).train_batch(b.inputs, b.label_views);
   // The first step's gradients are the same in both: the output rows move half as far, the
   // input rows (lr 1 in both) as far.
-  std::size_t moved = 0;
-  for (std::uint32_t j = 0; j < nc.num_labels; ++j)
-    for (std::uint32_t i = 0; i < nc.hidden[0]; ++i) {
-      const float d = f32_rows(same).row(j)[i] - f32_rows(start).row(j)[i];
-      const float h = f32_rows(output_half).row(j)[i] - f32_rows(start).row(j)[i];
-      CHECK(h == doctest::Approx(0.5f * d).epsilon(1e-3).scale(1e-6));
-      moved += d != 0;
-    }
-  CHECK(moved > nc.num_labels);
+  check_half_output_steps(start, same, output_half);
   for (std::uint32_t f = 0; f < nc.num_features; ++f)
     for (std::uint32_t i = 0; i < nc.hidden[0]; ++i)
       CHECK(output_half.input.row(f)[i] == doctest::Approx(same.input.row(f)[i]).epsilon(1e-6));
