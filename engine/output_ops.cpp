@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "engine/kernels_bf16.h"
+#include "engine/optimizer_step.h"
 
 namespace glide::engine {
 
@@ -215,15 +216,10 @@ inline void prefetch_f32_row(const ParamMatrix& W, std::uint32_t j, bool update,
 // One step of the optimizer on fp32 row j (the fp32 and bf16-act modes keep fp32 rows).
 void update_f32_row(const Kernels& k, Optimizer o, ParamMatrix& W, std::uint32_t j, const float* gw,
                     const AdamStep& step) {
-  float* w = W.row(j);
-  switch (o) {
-    case Optimizer::kSgd:
-      return k.axpy(-step.lr, gw, w, W.cols);
-    case Optimizer::kAdagrad:
-      return k.adagrad(w, W.v.data() + j * W.stride, gw, W.cols, step);
-    case Optimizer::kAdam:
-      return k.adam(w, W.m.data() + j * W.stride, W.v.data() + j * W.stride, gw, W.cols, step);
-  }
+  const std::size_t off = std::size_t{j} * W.stride;
+  float* m = W.m.empty() ? nullptr : W.m.data() + off;  // SGD needs no state
+  float* v = W.v.empty() ? nullptr : W.v.data() + off;
+  optimizer_step(k, o, W.row(j), m, v, gw, W.cols, step);
 }
 
 class Fp32Ops final : public OutputLayerOps {

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "common/timing.h"
+#include "engine/optimizer_step.h"
 
 #include <tbb/parallel_for.h>
 
@@ -23,14 +24,7 @@ Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<Output
 
 void Trainer::update(Optimizer o, float* w, float* m, float* v, const float* g, std::size_t n,
                      const AdamStep& step) const {
-  switch (o) {
-    case Optimizer::kSgd:
-      return k_.axpy(-step.lr, g, w, n);
-    case Optimizer::kAdagrad:
-      return k_.adagrad(w, v, g, n, step);
-    case Optimizer::kAdam:
-      return k_.adam(w, m, v, g, n, step);
-  }
+  optimizer_step(k_, o, w, m, v, g, n, step);
 }
 
 void Trainer::update(float* w, float* m, float* v, const float* g, std::size_t n,
