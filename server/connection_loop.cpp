@@ -75,8 +75,8 @@ int ConnectionLoop::listen(const std::string& host, int port) {
                     &found) != 0)
     return -1;
   for (addrinfo* a = found; a && listen_ < 0; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -91,9 +91,8 @@ int ConnectionLoop::listen(const std::string& host, int port) {
   sockaddr_storage bound{};
   socklen_t size = sizeof bound;
   ::getsockname(listen_, reinterpret_cast<sockaddr*>(&bound), &size);
-  return bound.ss_family == AF_INET6
-             ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-             : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                     : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 }
 
 void ConnectionLoop::stop() {
@@ -218,8 +217,7 @@ void ConnectionLoop::process(Connection& c) {
     }
   }
   if (state == State::kComplete) return dispatch(c, c.parser.take());
-  if (state == State::kError)
-    return refuse(c, c.parser.error_status(), c.parser.error_message());
+  if (state == State::kError) return refuse(c, c.parser.error_status(), c.parser.error_message());
   if (!c.peer_closed) return;  // more bytes to come
   // The client shut its side: nothing more will arrive. A request it left half sent is dropped.
   if (state != State::kIdle || c.output_bytes() == 0) return close_later(c);
@@ -242,9 +240,8 @@ void ConnectionLoop::dispatch(Connection& c, HttpRequest request) {
     } catch (...) {
       response = callbacks_.error(500, "internal error");
     }
-    callbacks_.answered(
-        request, response.status,
-        std::chrono::duration<double>(LoopClock::now() - start).count());
+    callbacks_.answered(request, response.status,
+                        std::chrono::duration<double>(LoopClock::now() - start).count());
     {
       std::lock_guard lock(completions_mutex_);
       completions_.push_back({id, std::move(response)});
@@ -354,8 +351,7 @@ void ConnectionLoop::set_read_deadline(Connection& c, LoopClock::time_point when
 void ConnectionLoop::check_deadlines() {
   const auto now = LoopClock::now();
   next_check_ = LoopClock::time_point::max();
-  if (!accepting_ && !draining_ && listen_ >= 0 &&
-      connections_.size() < options_.max_connections) {
+  if (!accepting_ && !draining_ && listen_ >= 0 && connections_.size() < options_.max_connections) {
     if (now >= accept_paused_until_)
       set_accepting(true);
     else
@@ -380,11 +376,11 @@ void ConnectionLoop::check_deadlines() {
         continue;
       }
       const bool body = c.parser.state() == State::kBody;
-      refuse(c, 408,
-             std::string("the request's ") + (body ? "body" : "headers") + " did not arrive within " +
-                 seconds_text(body ? options_.body_timeout_seconds
-                                   : options_.header_timeout_seconds) +
-                 " s");
+      refuse(
+          c, 408,
+          std::string("the request's ") + (body ? "body" : "headers") + " did not arrive within " +
+              seconds_text(body ? options_.body_timeout_seconds : options_.header_timeout_seconds) +
+              " s");
       if (c.closed) continue;
     }
     if (c.output_bytes() > 0) next_check_ = std::min(next_check_, c.write_deadline);
@@ -412,8 +408,8 @@ void ConnectionLoop::begin_drain() {
       c.phase = Connection::Phase::kClosing;
     } else {
       // A request still arriving gets at most the keep-alive time to finish.
-      set_read_deadline(c, std::min(c.read_deadline,
-                                    now + duration_of(options_.keep_alive_seconds)));
+      set_read_deadline(c,
+                        std::min(c.read_deadline, now + duration_of(options_.keep_alive_seconds)));
     }
     update_events(c);
   }

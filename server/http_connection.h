@@ -47,16 +47,16 @@ class Connection {
 
   HttpParser parser;
   Phase phase = Phase::kReading;
-  bool peer_closed = false;       // the client shut its side (an answer may still go out)
-  bool closed = false;            // to be closed by the loop once it is done with the event
-  bool continue_sent = false;     // "100 Continue" went out for the request being read
-  bool head_only = false;         // the request in flight is a HEAD: its answer has no body
-  bool keep_alive = true;         // the request in flight lets the connection stay open
-  int minor_version = 1;          // of the request in flight
-  std::uint32_t events = 0;       // the epoll events registered for it now
-  LoopClock::time_point request_start{};     // first byte of the request being read
-  LoopClock::time_point read_deadline{};     // see ConnectionLoop::check_deadlines
-  LoopClock::time_point write_deadline{};    // the queued answers must make progress by then
+  bool peer_closed = false;               // the client shut its side (an answer may still go out)
+  bool closed = false;                    // to be closed by the loop once it is done with the event
+  bool continue_sent = false;             // "100 Continue" went out for the request being read
+  bool head_only = false;                 // the request in flight is a HEAD: its answer has no body
+  bool keep_alive = true;                 // the request in flight lets the connection stay open
+  int minor_version = 1;                  // of the request in flight
+  std::uint32_t events = 0;               // the epoll events registered for it now
+  LoopClock::time_point request_start{};  // first byte of the request being read
+  LoopClock::time_point read_deadline{};  // see ConnectionLoop::check_deadlines
+  LoopClock::time_point write_deadline{};  // the queued answers must make progress by then
 
  private:
   int fd_;

@@ -51,8 +51,7 @@ std::string percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-        hex_value(s[i + 2]) >= 0) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
       i += 2;
     } else {
@@ -92,8 +91,8 @@ bool HttpParser::fail(int status, std::string message) {
 
 std::size_t HttpParser::feed(std::string_view data) {
   std::size_t used = 0;
-  while (used < data.size() && (state_ == State::kIdle || state_ == State::kHead ||
-                                state_ == State::kBody)) {
+  while (used < data.size() &&
+         (state_ == State::kIdle || state_ == State::kHead || state_ == State::kBody)) {
     if (step_ == Step::kLengthBody || step_ == Step::kChunkData) {
       const std::size_t n =
           static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size() - used));
@@ -117,8 +116,8 @@ std::size_t HttpParser::feed(std::string_view data) {
 std::size_t HttpParser::feed_lines(std::string_view data) {
   if (state_ == State::kIdle) state_ = State::kHead;
   const void* lf = std::memchr(data.data(), '\n', data.size());
-  const std::size_t n = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - data.data()) + 1
-                           : data.size();
+  const std::size_t n =
+      lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - data.data()) + 1 : data.size();
   const bool in_headers = step_ == Step::kHeaderLine || step_ == Step::kTrailerLine;
   // The limit counts the line without its line end (CR LF or LF); a line not ended yet may still
   // end in a CR.
@@ -206,7 +205,8 @@ bool HttpParser::on_request_line(std::string_view line) {
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
       version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
     return fail(400, "malformed request line: bad HTTP version");
-  if (version[5] != '1') return fail(505, "HTTP version " + std::string(version) + " is not supported");
+  if (version[5] != '1')
+    return fail(505, "HTTP version " + std::string(version) + " is not supported");
   request_.method = method;
   request_.target = target;
   request_.minor_version = version[7] == '0' ? 0 : 1;  // 1.x above 1 is read as 1.1
@@ -238,9 +238,8 @@ bool HttpParser::on_header_line(std::string_view line, bool trailer) {
   if (colon == std::string_view::npos) return fail(400, "a header line has no ':'");
   const std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
   if (!is_token(name)) return fail(400, "malformed header name '" + std::string(name) + "'");
-  if (std::any_of(value.begin(), value.end(), [](char c) {
-        return c != '\t' && is_ctl(static_cast<unsigned char>(c));
-      }))
+  if (std::any_of(value.begin(), value.end(),
+                  [](char c) { return c != '\t' && is_ctl(static_cast<unsigned char>(c)); }))
     return fail(400, "header '" + std::string(name) + "' has a control character in its value");
   if (++header_count_ > limits_.max_headers)
     return fail(431, "more than " + std::to_string(limits_.max_headers) + " header fields");
@@ -281,8 +280,8 @@ bool HttpParser::on_headers_end() {
     if (lengths > 0) return fail(400, "Content-Length and Transfer-Encoding together");
     if (request_.minor_version == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
     if (encodings > 1 || !iequals(*transfer_encoding, "chunked"))
-      return fail(400, "Transfer-Encoding '" + *transfer_encoding +
-                           "' is not supported (only chunked)");
+      return fail(400,
+                  "Transfer-Encoding '" + *transfer_encoding + "' is not supported (only chunked)");
     chunked = true;
   } else if (lengths > 0) {
     if (lengths > 1) return fail(400, "more than one Content-Length");
@@ -320,17 +319,16 @@ bool HttpParser::on_chunk_size(std::string_view line) {
   for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
     const auto digit = static_cast<std::uint64_t>(hex_value(line[i]));
     if (size > (allowance - std::min(allowance, digit)) / 16)
-      return fail(413, "the chunked body is larger than " +
-                           std::to_string(limits_.max_body_bytes) + " bytes");
+      return fail(413, "the chunked body is larger than " + std::to_string(limits_.max_body_bytes) +
+                           " bytes");
     size = size * 16 + digit;
   }
   if (i == 0) return fail(400, "malformed chunk size");
   // What may follow the size: whitespace, then ";" and chunk extensions (ignored).
   const std::string_view rest = trim(line.substr(i));
   if (!rest.empty() && rest.front() != ';') return fail(400, "malformed chunk size");
-  if (std::any_of(rest.begin(), rest.end(), [](char c) {
-        return c != '\t' && is_ctl(static_cast<unsigned char>(c));
-      }))
+  if (std::any_of(rest.begin(), rest.end(),
+                  [](char c) { return c != '\t' && is_ctl(static_cast<unsigned char>(c)); }))
     return fail(400, "a control character in a chunk extension");
   if (size > allowance)
     return fail(413, "the chunked body is larger than " + std::to_string(limits_.max_body_bytes) +

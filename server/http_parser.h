@@ -15,18 +15,18 @@
 namespace glide::server {
 
 struct HttpLimits {
-  std::size_t max_request_line = 8192;  // request line (and so the target): 414 above
+  std::size_t max_request_line = 8192;   // request line (and so the target): 414 above
   std::size_t max_header_bytes = 65536;  // the header section (trailers included): 431 above
   std::size_t max_headers = 100;         // header fields (trailers included): 431 above
   std::size_t max_body_bytes = std::size_t{64} << 20;  // the body, sized or chunked: 413 above
-  std::size_t max_chunk_line = 4096;     // a chunk-size line with its extensions: 400 above
+  std::size_t max_chunk_line = 4096;  // a chunk-size line with its extensions: 400 above
 };
 
 struct HttpRequest {
   std::string method;
-  std::string target;  // as sent
-  std::string path;    // the target's path, percent-decoded, without the query
-  std::string query;   // after '?', as sent
+  std::string target;     // as sent
+  std::string path;       // the target's path, percent-decoded, without the query
+  std::string query;      // after '?', as sent
   int minor_version = 1;  // HTTP/1.0 or HTTP/1.1
   // Field names in lower case, values without surrounding whitespace, in the order sent.
   std::vector<std::pair<std::string, std::string>> headers;
@@ -63,7 +63,13 @@ class HttpParser {
 
  private:
   enum class Step {
-    kRequestLine, kHeaderLine, kLengthBody, kChunkSize, kChunkData, kChunkEnd, kTrailerLine
+    kRequestLine,
+    kHeaderLine,
+    kLengthBody,
+    kChunkSize,
+    kChunkData,
+    kChunkEnd,
+    kTrailerLine
   };
 
   std::size_t feed_lines(std::string_view data);
@@ -80,10 +86,10 @@ class HttpParser {
   State state_ = State::kIdle;
   Step step_ = Step::kRequestLine;
   HttpRequest request_;
-  std::string line_;                 // a line being gathered across feeds
-  std::size_t header_bytes_ = 0;     // of the header section and trailers so far
-  std::size_t header_count_ = 0;     // fields so far, trailers included
-  std::uint64_t remaining_ = 0;      // body or chunk bytes still to come
+  std::string line_;              // a line being gathered across feeds
+  std::size_t header_bytes_ = 0;  // of the header section and trailers so far
+  std::size_t header_count_ = 0;  // fields so far, trailers included
+  std::uint64_t remaining_ = 0;   // body or chunk bytes still to come
   int error_status_ = 0;
   std::string error_message_;
 };

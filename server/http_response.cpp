@@ -34,8 +34,8 @@ const char* reason_phrase(int status) {
 }
 
 std::string response_head(const HttpResponse& response, bool close, bool keep_alive_1_0) {
-  std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                     reason_phrase(response.status) + "\r\n";
+  std::string head =
+      "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) + "\r\n";
   auto add = [&head](std::string_view name, std::string_view value) {
     head.append(name).append(": ").append(value).append("\r\n");
   };

@@ -169,8 +169,7 @@ std::size_t HttpServer::open_connections() const {
 void HttpServer::route(const HttpRequest& req, HttpResponse& res) {
   const std::string& body = req.body;
   const Route route = match_route(req.path);
-  if (route.endpoint == Endpoint::kUnknown)
-    return send_error(res, 404, "no endpoint " + req.path);
+  if (route.endpoint == Endpoint::kUnknown) return send_error(res, 404, "no endpoint " + req.path);
   // HEAD is GET without the body (the connection loop sends only the head of the answer).
   const bool get_route = std::string_view(route.method) == "GET";
   if (req.method != route.method && !(get_route && req.method == "HEAD")) {
@@ -265,9 +264,7 @@ void HttpServer::route(const HttpRequest& req, HttpResponse& res) {
       // file's path: where the server keeps its files is none of a client's business.
       nlohmann::json body = {
           {"model_spec",
-           {{"name", route.model},
-            {"signature_name", ""},
-            {"version", std::to_string(s.version)}}},
+           {{"name", route.model}, {"signature_name", ""}, {"version", std::to_string(s.version)}}},
           {"metadata",
            {{"signature_def", signature_def()},
             {"shapes", model_shapes(*s.model)},
@@ -304,7 +301,14 @@ void HttpServer::route(const HttpRequest& req, HttpResponse& res) {
     }
     case Endpoint::kMetrics: {
       const auto gauges = registry_.gauges();
-      return res.set_content(metrics_.render(gauges), "text/plain; version=0.0.4");
+      std::string text = metrics_.render(gauges);
+      // The connection loop's, not a model's: how many clients hold a connection (slow ones too).
+      text +=
+          "# HELP glide_http_open_connections Client connections open now.\n"
+          "# TYPE glide_http_open_connections gauge\n"
+          "glide_http_open_connections " +
+          std::to_string(open_connections()) + "\n";
+      return res.set_content(std::move(text), "text/plain; version=0.0.4");
     }
     case Endpoint::kUnknown:
       break;

@@ -27,7 +27,7 @@ struct ServerOptions {
   std::uint64_t max_response_labels = 100000;
   // Sampled mode's probes for requests that do not say (0: the model's default).
   std::uint32_t probes = 0;
-  bool access_log = true;      // one line per request on stderr
+  bool access_log = true;         // one line per request on stderr
   double keep_alive_seconds = 2;  // idle keep-alive connections also delay shutdown this long
   // A request's headers must arrive within header_timeout_seconds of its first byte, its body
   // within body_timeout_seconds of its headers (408 and close otherwise); an answer the client

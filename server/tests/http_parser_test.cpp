@@ -168,10 +168,10 @@ TEST_CASE("chunked bodies: sizes, extensions, trailers, limits and malformed chu
   CHECK(parse_pieces(bytes_one_by_one(head + "6\r\n012345\r\n5\r\n01234\r\n0\r\n\r\n"), small)
             .error == 413);
 
-  CHECK(body_of("zz\r\nab\r\n0\r\n\r\n").first == 400);   // not hex
-  CHECK(body_of("\r\n").first == 400);                    // no size
-  CHECK(body_of("3\r\nabcd\r\n0\r\n\r\n").first == 400);  // data longer than its size
-  CHECK(body_of("3 x\r\nabc\r\n0\r\n\r\n").first == 400); // junk after the size
+  CHECK(body_of("zz\r\nab\r\n0\r\n\r\n").first == 400);    // not hex
+  CHECK(body_of("\r\n").first == 400);                     // no size
+  CHECK(body_of("3\r\nabcd\r\n0\r\n\r\n").first == 400);   // data longer than its size
+  CHECK(body_of("3 x\r\nabc\r\n0\r\n\r\n").first == 400);  // junk after the size
   CHECK(body_of("-3\r\nabc\r\n0\r\n\r\n").first == 400);
   CHECK(body_of("0\r\nbad trailer\r\n\r\n").first == 400);
   HttpLimits short_lines;
@@ -201,13 +201,14 @@ TEST_CASE("framings that could smuggle a request are refused") {
   CHECK(status("Transfer-Encoding : chunked\r\n") == 400);  // space before the colon
   CHECK(status("Content-Length: 1\r\n x\r\n") == 400);      // obsolete line folding
   CHECK(status("X: a\rContent-Length: 3\r\n") == 400);      // a bare CR
-  CHECK(status(std::string("X: a\0b\r\n", 8)) == 400);       // NUL in a value
+  CHECK(status(std::string("X: a\0b\r\n", 8)) == 400);      // NUL in a value
   CHECK(status("Bad Name: 1\r\n") == 400);
   CHECK(status("NoColon\r\n") == 400);
   CHECK(status(": empty name\r\n") == 400);
   CHECK(parse("POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").error == 400);
   // Sized bodies stay in step: the bytes after one are the next request, never part of it.
-  const Outcome o = parse("POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n\r\n");
+  const Outcome o =
+      parse("POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n\r\n");
   REQUIRE(o.requests.size() == 2);
   CHECK(o.requests[0].body == "abc");
   CHECK(o.requests[1].path == "/b");
@@ -233,8 +234,9 @@ TEST_CASE("request line, URI, header and body limits") {
   CHECK(parse("GET / HTTP/1.1\r\nA: " + std::string(200, 'x') + "\r\n\r\n", limits).error == 431);
   CHECK(parse_pieces(bytes_one_by_one("GET / HTTP/1.1\r\nA: " + std::string(200, 'x')), limits)
             .error == 431);
-  CHECK(parse("POST / HTTP/1.1\r\nContent-Length: 16\r\n\r\n" + std::string(16, 'b'), limits)
-            .error == 0);
+  CHECK(
+      parse("POST / HTTP/1.1\r\nContent-Length: 16\r\n\r\n" + std::string(16, 'b'), limits).error ==
+      0);
   CHECK(parse("POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n", limits).error == 413);
 }
 

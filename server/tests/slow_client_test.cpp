@@ -222,6 +222,8 @@ TEST_CASE("open connections are capped; the next waits until one closes") {
   std::vector<std::unique_ptr<RawClient>> held;
   for (int i = 0; i < 4; ++i) held.push_back(std::make_unique<RawClient>(server.port));
   REQUIRE(eventually([&] { return server.http->open_connections() == 4; }));
+  held[0]->send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(held[0]->read(10).body.find("\nglide_http_open_connections 4\n") != std::string::npos);
   RawClient waiting(server.port);  // the kernel completes the handshake; the server waits
   waiting.send("GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(waiting.quiet_for(0.5));
@@ -240,8 +242,10 @@ TEST_CASE("100-continue, HTTP/1.0, and the limits' JSON errors") {
   const std::string body = predict_body(xs, 3).dump();
 
   RawClient expecting(server.port);
-  expecting.send("POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  expecting.send(
+      "POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
   CHECK(expecting.read(10).status == 100);
   expecting.send(body);
   const RawResponse answer = expecting.read(10);
