@@ -261,7 +261,8 @@ void ConnectionLoop::take_completions() {
     const auto it = connections_.find(id);
     if (it == connections_.end() || it->second->closed) continue;  // the client went away
     Connection& c = *it->second;
-    const bool close = !c.keep_alive || draining_ || c.peer_closed;
+    // A client that shut its side after sending still gets the answers to what it sent.
+    const bool close = !c.keep_alive || draining_ || (c.peer_closed && c.unparsed_bytes() == 0);
     if (!close) {
       c.phase = Connection::Phase::kReading;
       set_read_deadline(c, LoopClock::now() + duration_of(options_.keep_alive_seconds));

@@ -74,6 +74,7 @@ class RawClient {
     buffer_.erase(0, length);
     return r;
   }
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
   // Whether the server closed the connection (end of stream) within `seconds`, with nothing
   // more sent.
   bool closed_by_server(double seconds) { return !fill(seconds) && eof_ && buffer_.empty(); }
@@ -155,6 +156,13 @@ TEST_CASE("pipelined requests are answered in order, sent at once or byte by byt
     CHECK(status.head.find("Connection: close") != std::string::npos);
     CHECK(client.closed_by_server(5));
   }
+  // A client that shuts its side right after sending still gets every answer, then the close.
+  RawClient half(server.port);
+  half.send("GET /v2/health/live HTTP/1.1\r\n\r\nGET /v2/health/ready HTTP/1.1\r\n\r\n");
+  half.shutdown_write();
+  CHECK(half.read(10).body == "{\"live\":true}");
+  CHECK(half.read(10).body == "{\"ready\":true}");
+  CHECK(half.closed_by_server(5));
 }
 
 TEST_CASE("stalled clients hold no worker: others are answered before the header deadline") {
