@@ -190,7 +190,11 @@ bool HttpParser::on_line(std::string_view line) {
 }
 
 bool HttpParser::on_request_line(std::string_view line) {
-  if (line.empty()) return true;  // empty lines before a request line are ignored (RFC 9112 2.2)
+  if (line.empty()) {
+    // Empty lines before a request line are ignored (RFC 9112 2.2): still no request begun.
+    state_ = State::kIdle;
+    return true;
+  }
   const auto sp1 = line.find(' ');
   const auto sp2 = line.rfind(' ');
   if (sp1 == std::string_view::npos || sp2 == sp1)

@@ -48,7 +48,8 @@ class HttpParser {
   // after a complete request are left for the next one: call take() and feed them again.
   std::size_t feed(std::string_view data);
 
-  // kIdle: no byte of the next request yet; kHead: reading the request line and headers;
+  // kIdle: nothing of the next request yet (empty lines before it do not count); kHead: reading
+  // the request line and headers;
   // kBody: reading the body; kComplete: a request is ready for take(); kError: see error_*.
   State state() const { return state_; }
   // The complete request; the parser is then ready for the next one.

@@ -110,6 +110,11 @@ TEST_CASE("a POST with neither Content-Length nor Transfer-Encoding ends with it
   REQUIRE(parser.state() == HttpParser::State::kComplete);
   CHECK(parser.take().body.empty());
   CHECK(parser.state() == HttpParser::State::kIdle);
+  // Empty lines between requests (some clients end a body with one) begin no request.
+  CHECK(parser.feed("\r\n\n") == 3);
+  CHECK(parser.state() == HttpParser::State::kIdle);
+  parser.feed("\r");
+  CHECK(parser.state() == HttpParser::State::kHead);
 }
 
 TEST_CASE("line ends, empty lines before a request, percent-decoding and target forms") {
