@@ -49,8 +49,8 @@ class HttpParser {
   std::size_t feed(std::string_view data);
 
   // kIdle: nothing of the next request yet (empty lines before it do not count); kHead: reading
-  // the request line and headers;
-  // kBody: reading the body; kComplete: a request is ready for take(); kError: see error_*.
+  // the request line and headers; kBody: reading the body; kComplete: a request is ready for
+  // take(); kError: see error_*.
   State state() const { return state_; }
   // The complete request; the parser is then ready for the next one.
   HttpRequest take();
