@@ -203,6 +203,7 @@ void ConnectionLoop::process(Connection& c) {
   if (c.output_bytes() > kMaxQueuedOutput) return;  // let the client read its answers first
   const HttpParser::State before = c.parser.state();
   const HttpParser::State state = c.unparsed_bytes() > 0 ? c.parse() : before;
+  count_receiving(c);
   using State = HttpParser::State;
   if (before == State::kIdle && state != State::kIdle) {
     c.request_start = now;
@@ -216,7 +217,10 @@ void ConnectionLoop::process(Connection& c) {
       if (!flush(c)) return;
     }
   }
-  if (state == State::kComplete) return dispatch(c, c.parser.take());
+  if (state == State::kComplete) {
+    dispatch(c, c.parser.take());
+    return count_receiving(c);
+  }
   if (state == State::kError) return refuse(c, c.parser.error_status(), c.parser.error_message());
   if (!c.peer_closed) return;  // more bytes to come
   // The client shut its side: nothing more will arrive. A request it left half sent is dropped.
@@ -331,8 +335,19 @@ bool ConnectionLoop::flush(Connection& c) {
 void ConnectionLoop::update_events(Connection& c) {
   if (c.closed) return;
   std::uint32_t want = 0;
+  // Over the receiving budget, one connection (the first to find it spent) goes on reading its
+  // body, so that one always finishes; the others wait for the budget or their deadline.
+  bool over_budget = false;
+  if (c.parser.state() == HttpParser::State::kBody && receiving_budget_spent()) {
+    if (budget_leader_ == 0) budget_leader_ = c.id();
+    over_budget = budget_leader_ != c.id();
+  }
+  if (over_budget && !c.waiting_for_budget) {
+    c.waiting_for_budget = true;
+    waiting_for_budget_.push_back(c.id());
+  }
   if ((c.phase == Connection::Phase::kReading && !c.peer_closed &&
-       c.unparsed_bytes() < kMaxUnparsed) ||
+       c.unparsed_bytes() < kMaxUnparsed && !over_budget) ||
       (c.phase == Connection::Phase::kLingering && !c.peer_closed))
     want |= EPOLLIN;
   if (c.output_bytes() > 0) want |= EPOLLOUT;
@@ -347,6 +362,19 @@ void ConnectionLoop::update_events(Connection& c) {
 void ConnectionLoop::set_read_deadline(Connection& c, LoopClock::time_point when) {
   c.read_deadline = when;
   next_check_ = std::min(next_check_, when);
+}
+
+void ConnectionLoop::count_receiving(Connection& c) {
+  const std::size_t now = !c.closed && c.parser.state() == HttpParser::State::kBody
+                              ? c.parser.partial().body.size()
+                              : 0;
+  receiving_bytes_.store(receiving_bytes_.load() - c.receiving + now);
+  c.receiving = now;
+  if (now == 0 && c.id() == budget_leader_) budget_leader_ = 0;
+}
+
+bool ConnectionLoop::receiving_budget_spent() const {
+  return receiving_bytes_ >= std::max(options_.max_receiving_bytes, options_.limits.max_body_bytes);
 }
 
 void ConnectionLoop::check_deadlines() {
@@ -419,6 +447,7 @@ void ConnectionLoop::begin_drain() {
 void ConnectionLoop::close_later(Connection& c) {
   if (c.closed) return;
   c.closed = true;
+  count_receiving(c);
   doomed_.push_back(c.id());
 }
 
@@ -427,6 +456,17 @@ void ConnectionLoop::reap() {
     if (connections_.erase(id) > 0) --open_;  // closing the socket also leaves the epoll set
   }
   doomed_.clear();
+  // Connections left unread while the receiving budget was spent: read them again once it is
+  // not, or once the connection reading past it is done.
+  if (!waiting_for_budget_.empty() && (!receiving_budget_spent() || budget_leader_ == 0)) {
+    std::vector<std::uint64_t> waiting;
+    waiting.swap(waiting_for_budget_);
+    for (const std::uint64_t id : waiting)
+      if (const auto it = connections_.find(id); it != connections_.end()) {
+        it->second->waiting_for_budget = false;
+        update_events(*it->second);
+      }
+  }
   if (!accepting_ && !draining_ && connections_.size() < options_.max_connections &&
       LoopClock::now() >= accept_paused_until_)
     set_accepting(true);

@@ -32,6 +32,11 @@ struct LoopOptions {
                                        // an answer may wait for the client to read some of it
   double keep_alive_seconds = 2;       // an idle connection between requests
   std::size_t max_connections = 1024;  // beyond it, new connections wait in the listen backlog
+  // Bytes of bodies being received, all connections together: beyond it, connections in the
+  // middle of a body are not read (their body deadline runs on) until others are done, so that
+  // many clients each sending a body of max_body_bytes cannot take all memory. At least
+  // max_body_bytes is always allowed.
+  std::size_t max_receiving_bytes = std::size_t{256} << 20;
 };
 
 struct LoopCallbacks {
@@ -57,6 +62,8 @@ class ConnectionLoop {
   // From any thread.
   void stop();
   std::size_t open_connections() const { return open_.load(); }
+  // Bytes of request bodies being received now, all connections together.
+  std::size_t receiving_bytes() const { return receiving_bytes_.load(); }
 
  private:
   struct Completion {
@@ -76,6 +83,9 @@ class ConnectionLoop {
   bool flush(Connection& c);
   void update_events(Connection& c);
   void set_read_deadline(Connection& c, LoopClock::time_point when);
+  // Counts the connection's body in progress in receiving_bytes_ (0 once it is not receiving).
+  void count_receiving(Connection& c);
+  bool receiving_budget_spent() const;
   void check_deadlines();
   void begin_drain();
   // Connections are closed between events (reap()), never while a caller still holds one.
@@ -92,6 +102,9 @@ class ConnectionLoop {
   std::uint64_t next_id_ = 2;  // 0 and 1 tag the listening socket and the wake-up event
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::uint64_t> doomed_;
+  std::atomic<std::size_t> receiving_bytes_{0};    // written by the loop's thread only
+  std::vector<std::uint64_t> waiting_for_budget_;  // not read while the budget was spent
+  std::uint64_t budget_leader_ = 0;                // reads on while it is (0: none)
   std::unique_ptr<WorkerPool> workers_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::size_t> open_{0};

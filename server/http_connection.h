@@ -54,6 +54,8 @@ class Connection {
   bool keep_alive = true;                 // the request in flight lets the connection stay open
   int minor_version = 1;                  // of the request in flight
   std::uint32_t events = 0;               // the epoll events registered for it now
+  std::size_t receiving = 0;              // body bytes of it the loop counts as being received
+  bool waiting_for_budget = false;        // unread until the loop's receiving budget allows
   LoopClock::time_point request_start{};  // first byte of the request being read
   LoopClock::time_point read_deadline{};  // see ConnectionLoop::check_deadlines
   LoopClock::time_point write_deadline{};  // the queued answers must make progress by then

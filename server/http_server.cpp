@@ -106,6 +106,7 @@ HttpServer::HttpServer(ModelRegistry& registry, Metrics& metrics, ServerOptions 
   loop.body_timeout_seconds = options_.body_timeout_seconds;
   loop.keep_alive_seconds = options_.keep_alive_seconds;
   loop.max_connections = std::max<std::size_t>(1, options_.max_connections);
+  loop.max_receiving_bytes = options_.max_receiving_bytes;
   LoopCallbacks callbacks;
   callbacks.handle = [this](const HttpRequest& request) {
     HttpResponse response;
@@ -164,6 +165,10 @@ bool HttpServer::ready() const {
 
 std::size_t HttpServer::open_connections() const {
   return loop_->open_connections();
+}
+
+std::size_t HttpServer::receiving_bytes() const {
+  return loop_->receiving_bytes();
 }
 
 void HttpServer::route(const HttpRequest& req, HttpResponse& res) {
@@ -307,7 +312,12 @@ void HttpServer::route(const HttpRequest& req, HttpResponse& res) {
           "# HELP glide_http_open_connections Client connections open now.\n"
           "# TYPE glide_http_open_connections gauge\n"
           "glide_http_open_connections " +
-          std::to_string(open_connections()) + "\n";
+          std::to_string(open_connections()) +
+          "\n"
+          "# HELP glide_http_receiving_bytes Bytes of request bodies being received now.\n"
+          "# TYPE glide_http_receiving_bytes gauge\n"
+          "glide_http_receiving_bytes " +
+          std::to_string(receiving_bytes()) + "\n";
       return res.set_content(std::move(text), "text/plain; version=0.0.4");
     }
     case Endpoint::kUnknown:

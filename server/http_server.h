@@ -36,6 +36,9 @@ struct ServerOptions {
   double body_timeout_seconds = 30;
   // Open connections at most; more wait in the listen backlog until one closes.
   std::size_t max_connections = 1024;
+  // Bytes of request bodies being received at once, all connections together (at least
+  // max_body_bytes): past it one connection reads on and the others wait (their deadline runs).
+  std::size_t max_receiving_bytes = std::size_t{256} << 20;
 };
 
 class HttpServer {
@@ -53,8 +56,9 @@ class HttpServer {
   void stop();
   int port() const { return port_; }
   bool ready() const;
-  // Client connections open now.
+  // Client connections open now, and the bytes of request bodies they are sending.
   std::size_t open_connections() const;
+  std::size_t receiving_bytes() const;
 
  private:
   // Runs one request (on a worker thread of the connection loop).

@@ -242,6 +242,30 @@ TEST_CASE("open connections are capped; the next waits until one closes") {
   CHECK(server.http->open_connections() <= 4);
 }
 
+TEST_CASE("bodies beyond the receiving budget wait their turn and all arrive") {
+  const std::string path = model_path();
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  options.max_receiving_bytes = 1000;  // less than the three bodies together
+  TestServer server({{"m", path}}, {}, options);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server.port));
+    clients.back()->send(
+        "POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n" +
+        std::string(600, ' '));
+  }
+  // All of it read (the last connection to read found the budget spent and was paused).
+  REQUIRE(eventually([&] { return server.http->receiving_bytes() == 1800; }));
+  for (auto& c : clients) c->send(std::string(300, ' '));
+  for (auto& c : clients) {
+    const RawResponse r = c->read(10);
+    CHECK(r.status == 400);  // the whole body arrived: a JSON error about it, not a 408
+    CHECK(error_of(r).find("malformed JSON") == 0);
+  }
+  CHECK(server.http->receiving_bytes() == 0);
+}
+
 TEST_CASE("100-continue, HTTP/1.0, and the limits' JSON errors") {
   const std::string path = model_path();
   const engine::InferenceModel predictor(path, false);
