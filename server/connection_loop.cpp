@@ -300,6 +300,7 @@ void ConnectionLoop::refuse(Connection& c, int status, const std::string& messag
   c.head_only = partial.method == "HEAD";
   c.minor_version = partial.minor_version;
   send_answer(c, callbacks_.error(status, message), true);
+  count_receiving(c);  // a body refused (413, 408) is no longer being received
 }
 
 bool ConnectionLoop::flush(Connection& c) {
@@ -338,7 +339,8 @@ void ConnectionLoop::update_events(Connection& c) {
   // Over the receiving budget, one connection (the first to find it spent) goes on reading its
   // body, so that one always finishes; the others wait for the budget or their deadline.
   bool over_budget = false;
-  if (c.parser.state() == HttpParser::State::kBody && receiving_budget_spent()) {
+  if (c.phase == Connection::Phase::kReading && c.parser.state() == HttpParser::State::kBody &&
+      receiving_budget_spent()) {
     if (budget_leader_ == 0) budget_leader_ = c.id();
     over_budget = budget_leader_ != c.id();
   }
@@ -365,9 +367,9 @@ void ConnectionLoop::set_read_deadline(Connection& c, LoopClock::time_point when
 }
 
 void ConnectionLoop::count_receiving(Connection& c) {
-  const std::size_t now = !c.closed && c.parser.state() == HttpParser::State::kBody
-                              ? c.parser.partial().body.size()
-                              : 0;
+  const bool receiving = !c.closed && c.phase == Connection::Phase::kReading &&
+                         c.parser.state() == HttpParser::State::kBody;
+  const std::size_t now = receiving ? c.parser.partial().body.size() : 0;
   receiving_bytes_.store(receiving_bytes_.load() - c.receiving + now);
   c.receiving = now;
   if (now == 0 && c.id() == budget_leader_) budget_leader_ = 0;

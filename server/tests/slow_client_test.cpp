@@ -212,6 +212,7 @@ TEST_CASE("a body that stops arriving is a 408; an idle keep-alive connection is
   const RawResponse r = slow.read(10);
   CHECK(r.status == 408);
   CHECK(error_of(r) == "the request's body did not arrive within 0.5 s");
+  CHECK(server.http->receiving_bytes() == 0);  // the refused body no longer counts
   CHECK(r.head.find("Connection: close") != std::string::npos);
   CHECK(slow.closed_by_server(5));
   CHECK(eventually([&] { return server.metrics.requests("predict", 408) == 1; }));
