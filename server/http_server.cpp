@@ -1,7 +1,9 @@
 #include "server/http_server.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
