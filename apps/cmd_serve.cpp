@@ -4,6 +4,7 @@
 #include <tbb/global_control.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,25 @@
 
 namespace glide::cli {
 
+namespace {
+
+std::string seconds_default(double s) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", s);
+  return text;
+}
+
+// A deadline flag's value: a positive, finite number of seconds.
+double seconds_flag(const cxxopts::ParseResult& r, const char* flag) {
+  const double s = r[flag].as<double>();
+  if (!(s > 0) || !std::isfinite(s))
+    fail("--" + std::string(flag),
+         "must be a positive number of seconds, got " + seconds_default(s));
+  return s;
+}
+
+}  // namespace
+
 int cmd_serve(int argc, char** argv) {
   cxxopts::Options o("glide serve",
                      "Serves models over HTTP: TensorFlow Serving style /v1 and KServe v2 "
@@ -37,8 +57,22 @@ int cmd_serve(int argc, char** argv) {
       cxxopts::value<int>()->default_value("8080"))("threads",
                                                     "threads per predict call (0: all cores)",
                                                     cxxopts::value<unsigned>()->default_value("0"))(
-      "http-threads", "connections served at once",
+      "http-threads", "requests handled at once (a stalled connection holds none)",
       cxxopts::value<std::size_t>()->default_value("64"))(
+      "header-timeout", "seconds a request's headers may take from its first byte (408 after)",
+      cxxopts::value<double>()->default_value(
+          seconds_default(server::ServerOptions{}.header_timeout_seconds)))(
+      "body-timeout",
+      "seconds a request's body may take after its headers (408 after); also how long an answer "
+      "may wait for the client to read it",
+      cxxopts::value<double>()->default_value(
+          seconds_default(server::ServerOptions{}.body_timeout_seconds)))(
+      "keep-alive-timeout", "seconds an idle keep-alive connection stays open",
+      cxxopts::value<double>()->default_value(
+          seconds_default(server::ServerOptions{}.keep_alive_seconds)))(
+      "max-connections", "open connections at most (more wait until one closes)",
+      cxxopts::value<std::size_t>()->default_value(
+          std::to_string(server::ServerOptions{}.max_connections)))(
       "max-batch", "instances per batched predict call (1: no batching)",
       cxxopts::value<std::size_t>()->default_value("64"))(
       "max-delay-us", "how long a request waits for others to batch with",
@@ -112,6 +146,11 @@ int cmd_serve(int argc, char** argv) {
   options.max_body_bytes = r["max-body-bytes"].as<std::size_t>();
   options.max_k = r["max-k"].as<std::uint32_t>();
   options.max_response_labels = r["max-response-labels"].as<std::uint64_t>();
+  options.header_timeout_seconds = seconds_flag(r, "header-timeout");
+  options.body_timeout_seconds = seconds_flag(r, "body-timeout");
+  options.keep_alive_seconds = seconds_flag(r, "keep-alive-timeout");
+  options.max_connections = r["max-connections"].as<std::size_t>();
+  if (options.max_connections == 0) fail("--max-connections", "must be at least 1");
   options.access_log = !r.count("quiet");
   if (r.count("probes")) options.probes = parse_probes_flag(r["probes"].as<std::string>());
 

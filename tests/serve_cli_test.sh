@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `glide serve` as a process on an ephemeral 127.0.0.1 port: it prints its address, agrees with
-# `glide predict` on the same inputs, reloads on SIGHUP (a damaged file keeps the old model) and
-# exits 0 on SIGTERM. Every wait is bounded.
+# `glide predict` on the same inputs, answers a client that stalls mid-request with 408 after
+# --header-timeout, reloads on SIGHUP (a damaged file keeps the old model) and exits 0 on
+# SIGTERM. Every wait is bounded.
 set -euo pipefail
 glide=$(realpath "$1")
 work=$(mktemp -d)
@@ -18,7 +19,14 @@ fail() { echo "FAIL: $*" >&2; [ -f err.txt ] && tail -5 err.txt >&2; exit 1; }
 tail -n +2 test.txt >inputs.txt  # XC text without its header: one "labels f:v ..." line per input
 "$glide" predict --model model.glide --k 3 --batch 1 <inputs.txt >predict.txt
 
-"$glide" serve --model tiny=model.glide --port 0 --max-delay-us 100 >out.txt 2>err.txt &
+# Deadline flags must be positive numbers of seconds.
+if "$glide" serve --model tiny=model.glide --port 0 --header-timeout 0 >/dev/null 2>flag_err.txt; then
+  fail "--header-timeout 0 accepted"
+fi
+grep -q -- "--header-timeout" flag_err.txt || fail "the refused flag is not named"
+
+"$glide" serve --model tiny=model.glide --port 0 --max-delay-us 100 --header-timeout 1 \
+  >out.txt 2>err.txt &
 pid=$!
 for _ in $(seq 100); do grep -q "listening on" out.txt 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://127.0.0.1:[0-9]*' out.txt) || fail "no listening address printed"
@@ -36,6 +44,16 @@ done <inputs.txt >served.txt
 sed -E 's/:[^ ]*//g' predict.txt >predict_labels.txt
 [ "$(wc -l <served.txt)" -eq 20 ] || fail "expected 20 answers"
 diff predict_labels.txt served.txt >/dev/null || fail "labels differ from glide predict"
+
+# A client that sends part of its headers and stalls gets a 408 (and the connection closes).
+exec 3<>"/dev/tcp/127.0.0.1/${url##*:}"
+printf 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\n' >&3
+answer=$(timeout 10 cat <&3 || true)
+exec 3<&-
+echo "$answer" | head -1 | grep -q '^HTTP/1.1 408' || fail "no 408 for a stalled request"
+# A POST with no body and no Content-Length (curl -X POST) is answered at once.
+code=$(curl -sS --max-time 3 -o /dev/null -w '%{http_code}' -X POST "$url/v1/models/tiny:predict")
+[ "$code" = 400 ] || fail "a POST without a body: $code"
 
 # SIGHUP reloads; a damaged file keeps the old model serving.
 kill -HUP "$pid"
