@@ -129,6 +129,10 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
                                                  : engine::OutputSampling::kLsh;
   n.sparsity = c.sparsity;
   copy_lsh(c.lsh, n.lsh, "network.lsh.");
+  n.wide = c.wide;
+  n.wide_max_per_label = c.wide_max_per_label;
+  n.wide_min_weight = c.wide_min_weight;
+  n.wide_init = c.wide_init;
   for (const HiddenLayerSampling& h : c.hidden_sampling) {
     engine::HiddenSampling e;
     e.sampled = h.sampled;
@@ -156,6 +160,10 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.lsh.L = n.lsh.L;
   c.lsh.range_pow = n.lsh.range_pow;
   c.lsh.bucket_size = n.lsh.bucket_size;
+  c.wide = n.wide;
+  c.wide_max_per_label = n.wide_max_per_label;
+  c.wide_min_weight = n.wide_min_weight;
+  c.wide_init = n.wide_init;
   for (const engine::HiddenSampling& e : n.hidden_sampling) {
     HiddenLayerSampling h;
     h.sampled = e.sampled;
@@ -174,6 +182,8 @@ void apply(const TrainOptions& o, engine::TrainConfig& t) {
   t.output_optimizer =
       engine::parse_enum<engine::Optimizer>(o.output_optimizer, "train.output_optimizer");
   t.output_lr = o.output_lr;
+  t.output_eps = o.output_eps;
+  t.wide_lr = o.wide_lr;
   t.batch = o.batch;
   t.epochs = o.epochs;
   t.threads = o.threads;
@@ -194,6 +204,8 @@ TrainOptions from_engine(const engine::TrainConfig& t) {
   o.lr = t.lr;
   o.output_optimizer = engine::name(t.output_optimizer);
   o.output_lr = t.output_lr;
+  o.output_eps = t.output_eps;
+  o.wide_lr = t.wide_lr;
   o.batch = t.batch;
   o.epochs = t.epochs;
   o.threads = t.threads;

@@ -66,14 +66,15 @@ void print_eval(const char* what, const engine::EvalResult& e) {
 }
 
 // One line on what is about to train: "training 135909 features -> 128 -> 670091 labels, lsh
-// sampling, 1 epoch(s), lr 0.01" (--verbose prints the whole config).
+// sampling, wide layer, 5 epoch(s), lr 0.001" (--verbose prints the whole config).
 std::string training_line(const engine::Config& c) {
   std::string line = "training " + std::to_string(c.net.num_features) + " features";
   for (std::size_t l = 0; l < c.net.hidden.size(); ++l)
     line += " -> " + std::to_string(c.net.hidden[l]) + (c.net.hidden_sampled(l) ? " (lsh)" : "");
   char buf[160];
-  std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling, %g epoch(s), lr %g", c.net.num_labels,
-                engine::name(c.net.sampling), c.train.epochs, c.train.lr);
+  std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling%s, %g epoch(s), lr %g",
+                c.net.num_labels, engine::name(c.net.sampling), c.net.wide ? ", wide layer" : "",
+                c.train.epochs, c.train.lr);
   return line + buf;
 }
 

@@ -324,6 +324,7 @@ void CachedPredictor::run_full(const engine::Predictor& full, Request& rq,
                                std::vector<engine::Prediction>& out) const {
   std::vector<engine::Prediction> answers;
   const auto t0 = Clock::now();
+  rq.acts.inputs.assign(rq.views.begin(), rq.views.begin() + rq.n);  // the wide layer's
   full.predict_from_hidden(rq.acts, rq.n, rq.k, rq.params, answers);
   const double dt = since(t0) / rq.n;
   rq.out_cost = rq.out_cost ? (1 - kCostEma) * rq.out_cost + kCostEma * dt : dt;

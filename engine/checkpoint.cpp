@@ -48,6 +48,40 @@ void for_each_block(NetT& net, bool optimizer, Fn&& fn) {
   }
 }
 
+// The wide layer's sections: its CSR arrays and, when asked, Adagrad's sums.
+void save_wide(ModelFileWriter& w, const WideLayer& wide, bool optimizer) {
+  const std::uint64_t n = wide.entries();
+  w.add("wide.offsets", DType::kU64, {wide.offsets().size()},
+        std::as_bytes(std::span(wide.offsets())));
+  w.add("wide.labels", DType::kU32, {n}, std::as_bytes(std::span(wide.labels())));
+  w.add("wide.weight", DType::kF32, {n}, std::as_bytes(std::span(wide.weights())));
+  if (optimizer && wide.has_optimizer_state())
+    w.add("wide.adagrad", DType::kF32, {n}, std::as_bytes(std::span(wide.optimizer_sums())));
+}
+
+// A network saved before training built its wide layer has none yet (training builds it).
+WideLayer load_wide(const ModelFileReader& r, const NetworkConfig& net, bool optimizer) {
+  if (!r.has("wide.offsets")) return {};
+  const std::uint64_t n = r.info("wide.labels").shape.empty() ? 0 : r.info("wide.labels").shape[0];
+  std::vector<std::uint64_t> offsets(std::size_t{net.num_features} + 1);
+  std::vector<std::uint32_t> labels(n);
+  std::vector<float> weights(n);
+  const std::vector<std::uint64_t> offsets_shape{offsets.size()}, shape{n};
+  r.read_into("wide.offsets", DType::kU64, offsets_shape,
+              std::as_writable_bytes(std::span(offsets)));
+  r.read_into("wide.labels", DType::kU32, shape, std::as_writable_bytes(std::span(labels)));
+  r.read_into("wide.weight", DType::kF32, shape, std::as_writable_bytes(std::span(weights)));
+  WideLayer wide =
+      WideLayer::from_arrays(net.num_features, net.num_labels, std::move(offsets),
+                             std::move(labels), std::move(weights), r.path() + ": the wide layer");
+  if (optimizer && r.has("wide.adagrad")) {
+    wide.ensure_optimizer_state();
+    r.read_into("wide.adagrad", DType::kF32, shape,
+                std::as_writable_bytes(std::span(wide.optimizer_sums())));
+  }
+  return wide;
+}
+
 }  // namespace
 
 void save_model(const std::string& path, const Network& net, const Config& config,
@@ -73,17 +107,26 @@ void save_model(const std::string& path, const Network& net, const Config& confi
   };
   for_each_block(net, optimizer, add);
   out.save(w, optimizer, [&] { bias_blocks("output", net.output_bias, optimizer, add); });
+  if (!net.wide.empty()) save_wide(w, net.wide, optimizer);
   if (options.extra_sections) options.extra_sections(w);
   w.commit();
 }
 
 void keep_legacy_output_optimizer(const std::string& config_json, TrainConfig& train) {
   const nlohmann::json j = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("train") || !j["train"].is_object() ||
-      j["train"].contains("output_optimizer"))
-    return;
+  if (!j.is_object() || !j.contains("train") || !j["train"].is_object()) return;
+  if (!j["train"].contains("output_eps")) train.output_eps = train.eps;
+  if (j["train"].contains("output_optimizer")) return;
   train.output_optimizer = train.optimizer;
   train.output_lr = train.lr;
+}
+
+void keep_legacy_network(const std::string& config_json, NetworkConfig& net) {
+  const nlohmann::json j = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("network") || !j["network"].is_object() ||
+      j["network"].contains("wide"))
+    return;
+  net.wide = false;
 }
 
 LoadedModel load_model(const std::string& path, bool optimizer_state) {
@@ -93,6 +136,7 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
   const std::string config_json = r.read_json("config");
   out.config = config_from_json(config_json, path + ": section 'config'");
   keep_legacy_output_optimizer(config_json, out.config.train);
+  keep_legacy_network(config_json, out.config.net);
   try {
     validate(out.config.net);
   } catch (const Error& e) {
@@ -133,6 +177,7 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
   bias_blocks("output", out.net->output_bias, out.has_optimizer_state, read);
   output->load(r, fields, out.has_optimizer_state);
   out.net->output = std::move(output);
+  if (out.config.net.wide) out.net->wide = load_wide(r, out.config.net, out.has_optimizer_state);
   out.net->build_hidden_samplers(out.config.train);  // over the loaded weights
   return out;
 }

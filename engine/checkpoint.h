@@ -39,8 +39,13 @@ struct LoadedModel {
 
 // A model file's config from before train.output_optimizer existed: its output layer was trained
 // with the hidden layers' optimizer and lr, and a resumed run goes on so (with the optimizer state
-// the file saved). `config_json` is the file's config section, `train` what it parsed to.
+// the file saved); one from before train.output_eps used the hidden layers' eps. `config_json` is
+// the file's config section, `train` what it parsed to.
 void keep_legacy_output_optimizer(const std::string& config_json, TrainConfig& train);
+
+// A model file's config from before network.wide existed has no wide layer (whatever the
+// default is now).
+void keep_legacy_network(const std::string& config_json, NetworkConfig& net);
 
 // Checks everything (magic, version, checksums, shapes against the config) and names what is
 // wrong. Optimizer state is read when present and `optimizer_state` is set.

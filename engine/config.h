@@ -98,6 +98,12 @@ struct NetworkConfig {
   // the LSH candidates (docs/training.md: the tables alone miss many top labels).
   double prior_fraction = 0.5;
   LshConfig lsh;
+  // The wide layer (engine/wide_layer.h): sparse input -> label weights beside the hidden layers,
+  // built from the training data's label centroids when training starts.
+  bool wide = true;
+  std::uint32_t wide_max_per_label = 256;
+  double wide_min_weight = 0.1;
+  double wide_init = 30;
   std::uint64_t seed = 1;
   friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
@@ -108,8 +114,14 @@ struct TrainConfig {
   // touched again, keeps multi-epoch training stable where Adam's do not (docs/training.md).
   Optimizer output_optimizer = Optimizer::kAdagrad;
   double output_lr = 0.02;
+  // The output layer's optimizer epsilon. Gradients far below it take proportionally small steps
+  // instead of being normalised to full ones: beside a wide layer that already fits the training
+  // points, the output layer's gradients are tiny and normalised steps turn them into noise
+  // (docs/training.md).
+  double output_eps = 0.1;
+  double wide_lr = 0.05;  // the wide layer's (Adagrad; follows the lr schedule)
   TrainPrecision precision = TrainPrecision::kF32;
-  double lr = 1e-2;
+  double lr = 1e-3;  // beside the wide layer; 1e-2 without it (docs/training.md)
   LrSchedule lr_schedule = LrSchedule::kLinear;
   double lr_final = 0.1;
   // The lr is also multiplied by lr_decay per epoch done (continuously, by samples): a run of

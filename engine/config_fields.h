@@ -67,6 +67,7 @@ inline constexpr Named<SampledCorrection> kSampledCorrectionNames[] = {
     {SampledCorrection::kNone, "none"}, {SampledCorrection::kLogQ, "logq"}};
 // HiddenSampling::sampled.
 inline constexpr Named<bool> kLayerModeNames[] = {{false, "dense"}, {true, "lsh"}};
+inline constexpr Named<bool> kOnOffNames[] = {{false, "off"}, {true, "on"}};
 // The hashing enums keep their names in hashing/ (hash_kind_name, ...).
 std::span<const Named<hashing::HashKind>> hash_kind_names();
 std::span<const Named<hashing::InsertPolicy>> insert_policy_names();
@@ -149,6 +150,28 @@ void visit_fields(C& n, V& v) {
        .flag = "prior-fraction",
        .help = "sampled inference: share of the labels scored that are the largest-bias ones"});
   v.choice(n.loss, kLossNames, {.key = "loss", .flag = "loss", .help = "softmax or sigmoid"});
+  v.choice(n.wide, kOnOffNames,
+           {.key = "wide",
+            .flag = "wide",
+            .help = "on: a sparse input -> label layer beside the hidden layers, started at the "
+                    "labels' centroids"});
+  v.number(n.wide_max_per_label,
+           {.key = "wide_max_per_label",
+            .range = above(0),
+            .flag = "wide-max-per-label",
+            .help = "the wide layer's weights per label (its centroid's largest)",
+            .checked = n.wide});
+  v.number(n.wide_min_weight,
+           {.key = "wide_min_weight",
+            .range = in(0, 1),
+            .flag = "wide-min-weight",
+            .help = "a label's wide weights below this fraction of its largest are dropped",
+            .checked = n.wide});
+  v.number(n.wide_init, {.key = "wide_init",
+                         .range = {.min = 0, .max = 1e4},
+                         .flag = "wide-init",
+                         .help = "the norm of each label's wide weights at the start",
+                         .checked = n.wide});
   v.section(n.lsh, {.key = "lsh"});
   v.number(n.seed,
            {.key = "seed", .flag = "model-seed", .help = "seed of weights and hash functions"});
@@ -169,6 +192,15 @@ void visit_fields(C& t, V& v) {
                          .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
                          .flag = "output-lr",
                          .help = "the output layer's learning rate (follows the lr schedule)"});
+  v.number(t.output_eps,
+           {.key = "output_eps",
+            .range = {.min = 0, .max = 10, .min_open = true},
+            .flag = "output-eps",
+            .help = "the output layer's optimizer epsilon: smaller gradients take smaller steps"});
+  v.number(t.wide_lr, {.key = "wide_lr",
+                       .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
+                       .flag = "wide-lr",
+                       .help = "the wide layer's learning rate (follows the lr schedule)"});
   v.choice(t.precision, kTrainPrecisionNames,
            {.key = "precision",
             .flag = "precision",

@@ -32,6 +32,13 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
       for (std::uint32_t y : train_set.labels(i)) ++counts[y];
     sampler->set_label_counts(counts, n_);
   }
+  // A new model's wide layer starts at its training labels' centroids; a resumed one has its own.
+  if (net.config().wide && net.wide.empty())
+    net.wide =
+        WideLayer::from_centroids(train_set, net.config().num_features, net.config().num_labels,
+                                  {.max_per_label = net.config().wide_max_per_label,
+                                   .min_weight = static_cast<float>(net.config().wide_min_weight),
+                                   .init_scale = static_cast<float>(net.config().wide_init)});
   total_ = static_cast<std::uint64_t>(std::llround(train.epochs * n_));
   t0_ = std::chrono::steady_clock::now();
   p_.samples = options.start_samples;

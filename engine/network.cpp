@@ -125,6 +125,7 @@ void Network::build_hidden_samplers(const TrainConfig& train) {
 void Network::forward_hidden(std::span<const data::SparseView> inputs, HiddenActivations& acts,
                              const Kernels& k) const {
   prepare_activations(*this, inputs.size(), acts);
+  acts.inputs.assign(inputs.begin(), inputs.end());
   for (std::size_t l = 0; l < config_.hidden.size(); ++l)
     forward_layer(*this, l, inputs, inputs.size(), acts, k);
 }

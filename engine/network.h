@@ -13,6 +13,7 @@
 #include "engine/output_matrix.h"
 #include "engine/output_sampler.h"
 #include "engine/params.h"
+#include "engine/wide_layer.h"
 
 namespace glide::engine {
 
@@ -36,8 +37,11 @@ struct HiddenActivations {
   std::vector<AlignedArray<float>> layers;
   std::vector<std::size_t> strides;
   std::vector<SampledLayerPairs> sampled;  // [l]: used when layer l is sampled
-  std::size_t batch = 0;                   // rows of the current batch (what backward passes visit)
-  std::size_t capacity = 0;                // rows allocated: the largest batch so far
+  // The inputs of the rows (forward_hidden's; valid while the caller's inputs are): what the wide
+  // layer scores.
+  std::vector<data::SparseView> inputs;
+  std::size_t batch = 0;     // rows of the current batch (what backward passes visit)
+  std::size_t capacity = 0;  // rows allocated: the largest batch so far
   const float* row(std::size_t l, std::size_t s) const { return layers[l].data() + s * strides[l]; }
   float* row(std::size_t l, std::size_t s) { return layers[l].data() + s * strides[l]; }
   const float* last(std::size_t s) const { return row(layers.size() - 1, s); }
@@ -87,6 +91,8 @@ class Network {
   // bf16 or int8: engine/output_matrix.h), and one bias per label.
   OutputMatrixPtr output;
   ParamVector output_bias;
+  // The wide layer (engine/wide_layer.h); empty unless NetworkConfig::wide.
+  WideLayer wide;
   // Adam steps taken so far (the bias-correction clock).
   std::uint64_t step = 0;
 

@@ -95,6 +95,57 @@ void prepare_last_hidden(const Network& net, const HiddenActivations& acts, std:
 }
 }  // namespace
 
+std::vector<WideList> wide_lists(const Network& net, const HiddenActivations& acts, std::size_t B) {
+  std::vector<WideList> out;
+  if (net.wide.empty()) return out;
+  out.resize(B);
+  tbb::enumerable_thread_specific<WideScores> scratch;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4), [&](const auto& r) {
+    WideScores& w = scratch.local();
+    for (std::size_t s = r.begin(); s < r.end(); ++s) {
+      net.wide.score(acts.inputs[s], w);
+      WideList& list = out[s];
+      list.reserve(w.labels().size());
+      for (const std::uint32_t l : w.labels()) list.emplace_back(l, w[l]);
+      std::sort(list.begin(), list.end());
+    }
+  });
+  return out;
+}
+
+void add_wide(const WideList& list, std::uint32_t j0, std::uint32_t n, float* scores) {
+  auto it =
+      std::lower_bound(list.begin(), list.end(), std::pair<std::uint32_t, float>(j0, -INFINITY));
+  for (; it != list.end() && it->first < j0 + n; ++it) scores[it->first - j0] += it->second;
+}
+
+void add_wide_candidates(const WideList& list, std::uint32_t count,
+                         std::vector<std::uint32_t>& labels) {
+  if (list.empty() || count == 0) return;
+  std::vector<std::pair<float, std::uint32_t>> best;
+  best.reserve(list.size());
+  for (const auto& [l, v] : list) best.emplace_back(v, l);
+  const std::size_t m = std::min<std::size_t>(count, best.size());
+  std::partial_sort(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(m), best.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.first > b.first || (a.first == b.first && a.second < b.second);
+                    });
+  std::vector<std::uint32_t> have(labels);
+  std::sort(have.begin(), have.end());
+  for (std::size_t i = 0; i < m; ++i)
+    if (!std::binary_search(have.begin(), have.end(), best[i].second))
+      labels.push_back(best[i].second);
+}
+
+void add_wide_scores(const WideList& list, std::span<const std::uint32_t> labels, float* z) {
+  if (list.empty()) return;
+  for (std::size_t q = 0; q < labels.size(); ++q) {
+    const auto it = std::lower_bound(list.begin(), list.end(),
+                                     std::pair<std::uint32_t, float>(labels[q], -INFINITY));
+    if (it != list.end() && it->first == labels[q]) z[q] += it->second;
+  }
+}
+
 // --- ExactPredictor --------------------------------------------------------------------------
 
 void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::size_t B,
@@ -122,6 +173,7 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
     l.scores.resize(B * kLd);
     return l;
   });
+  const std::vector<WideList> wide = wide_lists(net, acts, B);
   const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
   std::vector<float> block_max(std::size_t{num_blocks} * B);
   std::vector<double> block_sum(std::size_t{num_blocks} * B);
@@ -132,6 +184,7 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
       scorer->score_block(batch, j0, n, L.scores.data(), kLd);
       for (std::size_t s = 0; s < B; ++s) {
         float* row = L.scores.data() + s * kLd;
+        if (!wide.empty()) add_wide(wide[s], j0, n, row);
         TopK& t = L.per_sample[s];
         float mx;
         block_sum[blk * B + s] = sk.max_exp_sum(row, n, &mx);
@@ -176,15 +229,18 @@ void SampledPredictor::predict_from_hidden(const HiddenActivations& acts, std::s
     std::vector<std::uint32_t> active;
     std::vector<float> z;
   };
+  const std::vector<WideList> wide = wide_lists(net, acts, B);
   tbb::enumerable_thread_specific<Local> locals;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4), [&](const auto& r) {
     Local& L = locals.local();
     for (std::size_t s = r.begin(); s < r.end(); ++s) {
       const float* h = acts.last(s);
       sampler.select(h, L.active);
+      if (!wide.empty()) add_wide_candidates(wide[s], kWideCandidates, L.active);
       TopK t;
       L.z.resize(L.active.size());
       scorer->score_rows(batch, s, L.active.data(), L.active.size(), L.z.data());
+      if (!wide.empty()) add_wide_scores(wide[s], L.active, L.z.data());
       for (std::size_t q = 0; q < L.active.size(); ++q) t.offer(L.z[q], L.active[q], k);
       if (!L.z.empty()) {
         const float mx = kern.max(L.z.data(), L.z.size());

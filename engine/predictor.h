@@ -178,6 +178,21 @@ class InferenceModel {
   std::map<EvalMode, std::shared_ptr<const Predictor>> predictors_;
 };
 
+// Each input's wide-layer scores (engine/wide_layer.h) as (label, score), ascending labels; empty
+// for a network without a wide layer. `acts` holds the inputs (forward_hidden's).
+using WideList = std::vector<std::pair<std::uint32_t, float>>;
+std::vector<WideList> wide_lists(const Network& net, const HiddenActivations& acts, std::size_t B);
+// Adds the entries of `list` with labels in [j0, j0 + n) to scores[label - j0].
+void add_wide(const WideList& list, std::uint32_t j0, std::uint32_t n, float* scores);
+// Sampled prediction: appends the `count` best-scoring labels of `list` that `labels` lacks (the
+// wide layer finds labels the output index or LSH tables may not)...
+void add_wide_candidates(const WideList& list, std::uint32_t count,
+                         std::vector<std::uint32_t>& labels);
+// ... and adds each candidate's wide score to its logit z[q].
+void add_wide_scores(const WideList& list, std::span<const std::uint32_t> labels, float* z);
+// How many labels add_wide_candidates adds in sampled prediction.
+inline constexpr std::uint32_t kWideCandidates = 64;
+
 // Top-k through borrow_predictor(net, mode, sampler) (tests and benchmarks of a bare network).
 void predict_topk(const Network& net, std::span<const data::SparseView> inputs, std::uint32_t k,
                   EvalMode mode, OutputSampler* sampler, std::vector<Prediction>& out);

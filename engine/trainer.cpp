@@ -75,6 +75,7 @@ void Trainer::select_active(std::span<const std::span<const std::uint32_t>> labe
   }
   active_views_.assign(active_.begin(), active_.begin() + B);
   pairs_.build(active_views_, shared, N, static_cast<std::uint32_t>(B));
+  shared_ = shared;
   // Each sample's labels are shared; their positions in the sample's scoring order (own
   // neurons first, then the shared ones).
   for (std::size_t s = 0; s < B; ++s) {
@@ -145,6 +146,57 @@ void Trainer::backward_output(const AdamStep& step) {
                     });
   reduce_grad_buffers(grads_[last].data(), B * stride);
   out_->finish_backward(grads_[last].data());
+}
+
+void Trainer::forward_wide(std::span<const data::SparseView> inputs) {
+  const std::size_t B = inputs.size();
+  const auto neurons = pairs_.neurons();
+  wide_mask_.assign((std::size_t{net_.num_labels()} + 63) / 64, 0);
+  for (const std::uint32_t j : neurons) wide_mask_[j >> 6] |= std::uint64_t{1} << (j & 63);
+  wide_hits_.resize(B);
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
+        ThreadScratch& t = scratch_.local();
+        for (std::size_t s = r.begin(); s < r.end(); ++s) {
+          // Each reached candidate's score (summed over the features reaching it).
+          auto& reached = t.wide_reached;
+          reached.clear();
+          net_.wide.for_each_in(inputs[s], wide_mask_,
+                                [&](std::uint32_t l, float v) { reached.emplace_back(l, v); });
+          std::sort(reached.begin(), reached.end(),
+                    [](const auto& a, const auto& b) { return a.first < b.first; });
+          // The sample's own neurons by label, for the reached labels that are not shared.
+          auto& own_sorted = t.wide_own;
+          own_sorted.clear();
+          const auto own = pairs_.own_slots(s);
+          for (std::size_t q = 0; q < own.size(); ++q)
+            own_sorted.emplace_back(active_[s][q], own[q]);
+          std::sort(own_sorted.begin(), own_sorted.end());
+          std::vector<WideHit>& hits = wide_hits_[s];
+          hits.clear();
+          for (std::size_t i = 0; i < reached.size();) {
+            const std::uint32_t l = reached[i].first;
+            float score = 0;
+            for (; i < reached.size() && reached[i].first == l; ++i) score += reached[i].second;
+            if (const std::uint32_t k = pairs_.shared_index(l)) {
+              const std::uint64_t slot = pairs_.shared_base(k - 1) + s;
+              z_[slot] += score;
+              hits.push_back({l, slot});
+            }
+            auto it = std::lower_bound(own_sorted.begin(), own_sorted.end(),
+                                       std::pair<std::uint32_t, std::uint32_t>(l, 0));
+            for (; it != own_sorted.end() && it->first == l; ++it) {
+              z_[it->second] += score;
+              hits.push_back({l, it->second});
+            }
+          }
+        }
+      });
+}
+
+void Trainer::backward_wide(std::span<const data::SparseView> inputs, float lr) {
+  net_.wide.train_step(inputs, wide_hits_, wide_mask_, z_.data(), lr,
+                       static_cast<float>(config_.eps));
 }
 
 // Sampled hidden layer l: only the (sample, neuron) pairs its forward pass computed, neuron by
@@ -329,6 +381,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
                       }
                     });
   out_->finish_forward();
+  if (!net_.wide.empty()) forward_wide(inputs);
   times_.forward += seconds_since(t);
 
   t = Clock::now();
@@ -345,7 +398,9 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
                         static_cast<float>(config_.beta2), static_cast<float>(config_.eps),
                         net_.step);
   };
-  const AdamStep step = step_at(config_.lr), output_step = step_at(config_.output_lr);
+  const AdamStep step = step_at(config_.lr);
+  AdamStep output_step = step_at(config_.output_lr);
+  output_step.eps = static_cast<float>(config_.output_eps);
   if (grads_.size() != hidden.size() || grads_[0].size() < B * acts_.strides[0]) {
     grads_.clear();
     for (std::size_t l = 0; l < hidden.size(); ++l) grads_.emplace_back(B * acts_.strides[l]);
@@ -353,6 +408,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   all_rows_.resize(B);
   std::iota(all_rows_.begin(), all_rows_.end(), 0u);
   ++generation_;
+  if (!net_.wide.empty()) backward_wide(inputs, static_cast<float>(config_.wide_lr * lr_scale_));
   backward_output(output_step);
   for (std::size_t l = last + 1; l-- > 0;) {
     // Through the ReLU: no gradient where the unit was off.

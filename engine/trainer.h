@@ -55,6 +55,10 @@ class Trainer {
   void select_active(std::span<const std::span<const std::uint32_t>> labels);
   double output_loss(std::span<const std::span<const std::uint32_t>> labels);
   void backward_output(const AdamStep& step);
+  // The wide layer: adds each sample's wide scores to its logits (noting which it reached), and
+  // after the loss, its step.
+  void forward_wide(std::span<const data::SparseView> inputs);
+  void backward_wide(std::span<const data::SparseView> inputs, float lr);
   void backward_hidden(std::size_t l, const AdamStep& step);
   void backward_sampled_hidden(std::size_t l, const AdamStep& step);
   void backward_after_sampled(std::size_t l, const AdamStep& step);
@@ -91,12 +95,17 @@ class Trainer {
   std::vector<std::span<const std::uint32_t>> feature_views_;
   std::vector<std::uint32_t> all_rows_;
   std::vector<std::uint32_t> all_neurons_;
+  std::span<const std::uint32_t> shared_;        // the batch's shared neurons (pairs_' order)
+  std::vector<std::vector<WideHit>> wide_hits_;  // per sample, ascending labels
+  std::vector<std::uint64_t> wide_mask_;         // a bit per label: active in this batch
 
   struct ThreadScratch {
     std::uint64_t generation = ~std::uint64_t{0};
     AlignedArray<float> grad;  // this thread's share of a hidden-layer gradient
     std::vector<float> gw, buf;
     std::vector<std::uint32_t> slots;
+    std::vector<std::pair<std::uint32_t, float>> wide_reached;      // (label, score) entries
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> wide_own;  // (label, slot), sorted
   };
   tbb::enumerable_thread_specific<ThreadScratch> scratch_;
   std::uint64_t generation_ = 0;

@@ -523,6 +523,10 @@ TEST_CASE("the library's defaults are a config file's and the CLI's") {
   CHECK(c.loss == d.loss);
   CHECK(c.sampling == d.sampling);
   CHECK(c.sparsity == d.sparsity);
+  CHECK(c.wide == d.wide);
+  CHECK(c.wide_max_per_label == d.wide_max_per_label);
+  CHECK(c.wide_min_weight == d.wide_min_weight);
+  CHECK(c.wide_init == d.wide_init);
   CHECK(c.seed == d.seed);
   const glide::HiddenLayerSampling dh;
   for (const auto& [got, want] :
@@ -539,6 +543,8 @@ TEST_CASE("the library's defaults are a config file's and the CLI's") {
   CHECK(t.optimizer == o.optimizer);
   CHECK(t.output_optimizer == o.output_optimizer);
   CHECK(t.output_lr == o.output_lr);
+  CHECK(t.output_eps == o.output_eps);
+  CHECK(t.wide_lr == o.wide_lr);
   CHECK(t.batch == o.batch);
   CHECK(t.epochs == o.epochs);
   CHECK(t.threads == o.threads);

@@ -105,7 +105,19 @@ TEST_CASE("every config flag gives the Config its JSON key gives") {
                                          "--eval-every",
                                          "11",
                                          "--eval-points",
-                                         "99"};
+                                         "99",
+                                         "--wide",
+                                         "off",
+                                         "--wide-max-per-label",
+                                         "64",
+                                         "--wide-min-weight",
+                                         "0.25",
+                                         "--wide-init",
+                                         "12.5",
+                                         "--output-eps",
+                                         "0.5",
+                                         "--wide-lr",
+                                         "0.25"};
   // --hidden-sparsity sets every layer's sparsity, dense ones included.
   const char* json = R"({
     "network": {"hidden": [64, 48, 32],
@@ -116,8 +128,10 @@ TEST_CASE("every config flag gives the Config its JSON key gives") {
                 "prior_fraction": 0.3, "loss": "sigmoid",
                 "lsh": {"family": "simhash", "K": 5, "L": 9, "range_pow": 10, "bucket_size": 16,
                         "strategy": "topk"},
-                "seed": 5},
+                "seed": 5, "wide": "off", "wide_max_per_label": 64, "wide_min_weight": 0.25,
+                "wide_init": 12.5},
     "train": {"optimizer": "sgd", "output_optimizer": "adam", "output_lr": 0.125,
+              "output_eps": 0.5, "wide_lr": 0.25,
               "precision": "bf16-w", "lr": 0.5, "batch": 64, "epochs": 2.5,
               "threads": 3, "seed": 9, "rebuild_every": 7, "rebuild_growth": 1.5,
               "rehash_every": 1000, "lr_schedule": "constant", "lr_final": 0.2,

@@ -41,6 +41,8 @@ const Trained& trained() {
     c.net.num_labels = t.data.train.num_labels;
     c.net.hidden = {64, 32};
     c.net.sampling = engine::OutputSampling::kDense;
+    c.net.wide = false;  // the bounds and the rows scored are the output layer's
+    c.train.output_eps = c.train.eps;
     c.train.batch = 64;
     c.train.lr = 5e-3;
     // The served model these bounds were set on.

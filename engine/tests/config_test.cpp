@@ -71,7 +71,11 @@ const char* const kWrittenBefore = R"({
     "prior_fraction": 0.3,
     "sampling": "random",
     "seed": 5,
-    "sparsity": 0.1
+    "sparsity": 0.1,
+    "wide": "off",
+    "wide_init": 12.5,
+    "wide_max_per_label": 64,
+    "wide_min_weight": 0.25
   },
   "train": {
     "batch": 64,
@@ -87,6 +91,7 @@ const char* const kWrittenBefore = R"({
     "lr_schedule": "constant",
     "max_seconds": 12.5,
     "optimizer": "sgd",
+    "output_eps": 0.5,
     "output_lr": 0.125,
     "output_optimizer": "adam",
     "precision": "bf16-w",
@@ -95,7 +100,8 @@ const char* const kWrittenBefore = R"({
     "rehash_every": 1000,
     "sampled_correction": "none",
     "seed": 9,
-    "threads": 3
+    "threads": 3,
+    "wide_lr": 0.25
   }
 })";
 
@@ -139,10 +145,16 @@ Config every_field_set() {
            .strategy = SampleStrategy::kTopK,
            .min_count = 4};
   n.seed = 5;
+  n.wide = false;
+  n.wide_init = 12.5;
+  n.wide_max_per_label = 64;
+  n.wide_min_weight = 0.25;
   TrainConfig& t = c.train;
   t.optimizer = Optimizer::kSgd;
   t.output_optimizer = Optimizer::kAdam;
   t.output_lr = 0.125;
+  t.output_eps = 0.5;
+  t.wide_lr = 0.25;
   t.precision = TrainPrecision::kBF16W;
   t.lr = 0.5;
   t.lr_schedule = LrSchedule::kConstant;
@@ -204,6 +216,12 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
       {"bucket-size", {"7", "network.lsh.bucket_size"}},
       {"lsh-strategy", {"\"threshold\"", "network.lsh.strategy"}},
       {"model-seed", {"7", "network.seed"}},
+      {"wide", {"\"off\"", "network.wide"}},
+      {"wide-max-per-label", {"7", "network.wide_max_per_label"}},
+      {"wide-min-weight", {"0.25", "network.wide_min_weight"}},
+      {"wide-init", {"7.5", "network.wide_init"}},
+      {"output-eps", {"0.25", "train.output_eps"}},
+      {"wide-lr", {"0.25", "train.wide_lr"}},
       {"optimizer", {"\"sgd\"", "train.optimizer"}},
       {"output-optimizer", {"\"sgd\"", "train.output_optimizer"}},
       {"output-lr", {"0.25", "train.output_lr"}},

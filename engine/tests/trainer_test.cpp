@@ -196,6 +196,7 @@ TEST_CASE("the learning-rate scale scales the first step exactly") {
     tc.optimizer = tc.output_optimizer = parse_enum<Optimizer>(optimizer, "optimizer");
     // Steps well above the weights' float spacing.
     tc.lr = tc.output_lr = tc.optimizer == Optimizer::kSgd ? 1.0 : 0.01;
+    tc.output_eps = tc.eps;
     Batch b = tiny_batch();
     Trainer tf(full, tc, nullptr), th(half, tc, nullptr);
     th.set_lr_scale(0.5);
@@ -270,6 +271,7 @@ TEST_CASE("the output layer steps with its own optimizer and learning rate") {
   TrainConfig ta = tc;
   ta.output_optimizer = Optimizer::kAdagrad;
   ta.output_lr = 0.01;
+  ta.output_eps = ta.eps;  // far below the gradients
   Trainer(ag, ta, nullptr).train_batch(b.inputs, b.label_views);
   std::size_t full_steps = 0;
   for (std::uint32_t j = 0; j < nc.num_labels; ++j)

@@ -150,19 +150,27 @@ struct ModelConfig {
   Sampling sampling = Sampling::kLsh;
   double sparsity = 0.005;  ///< fraction of output neurons active per training sample, (0, 1]
   LshOptions lsh;
-  std::uint64_t seed = 1;  ///< weight initialisation and hash functions
+  /// The wide layer: sparse input -> label weights beside the hidden layers, started at each
+  /// label's centroid of its training points (docs/training.md).
+  bool wide = true;
+  std::uint32_t wide_max_per_label = 256;  ///< > 0
+  double wide_min_weight = 0.1;            ///< [0, 1]: weights below this x a label's largest drop
+  double wide_init = 30;                   ///< [0, 1e4]: each label's weights' norm at the start
+  std::uint64_t seed = 1;                  ///< weight initialisation and hash functions
 };
 
 /// Training settings (saved in the model file with the weights).
 struct TrainOptions {
   std::string optimizer = "adam";  ///< hidden and input layers: adam | sgd | adagrad
-  double lr = 1e-2;  ///< their learning rate, (0, 10); the CLI's and a config file's default
+  double lr = 1e-3;  ///< their learning rate, (0, 10); the CLI's and a config file's default
   std::string output_optimizer = "adagrad";  ///< the output layer's: adagrad | adam | sgd
   double output_lr = 0.02;                   ///< its learning rate, (0, 10)
-  std::uint32_t batch = 256;                 ///< samples per step, 1..65536
-  double epochs = 5;                         ///< passes over the data (> 0; may be fractional)
-  std::uint32_t threads = 0;                 ///< worker threads while training (0: every core)
-  std::uint64_t seed = 1;                    ///< visiting order of the samples
+  double output_eps = 0.1;  ///< its optimizer's epsilon, (0, 10]: smaller gradients, smaller steps
+  double wide_lr = 0.05;    ///< the wide layer's learning rate (Adagrad), (0, 10)
+  std::uint32_t batch = 256;  ///< samples per step, 1..65536
+  double epochs = 5;          ///< passes over the data (> 0; may be fractional)
+  std::uint32_t threads = 0;  ///< worker threads while training (0: every core)
+  std::uint64_t seed = 1;     ///< visiting order of the samples
   /// Stop after this much training time, evaluations excluded (0: none); the lr schedule ends
   /// there or at `epochs`, whichever comes first.
   double max_seconds = 0;

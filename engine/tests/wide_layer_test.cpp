@@ -1,0 +1,270 @@
+// The wide layer (engine/wide_layer.h) against dense references: its centroids, its scores, one
+// training step, the predictors' use of it, the model-file round trip and damaged arrays.
+#include <doctest/doctest.h>
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "common/error.h"
+#include "engine/checkpoint.h"
+#include "engine/predictor.h"
+#include "engine/tests/small_problem.h"
+#include "engine/wide_layer.h"
+#include "tests/error_of.h"
+
+using namespace glide;
+using namespace glide::engine;
+using glide::testing::error_of;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// A random dataset: `points` points of up to 6 features (some repeated across points) and up to
+// 3 labels each.
+data::Dataset random_points(std::uint32_t points, std::uint32_t features, std::uint32_t labels,
+                            std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  data::Dataset d;
+  d.num_features = features;
+  d.num_labels = labels;
+  for (std::uint32_t i = 0; i < points; ++i) {
+    std::vector<std::uint32_t> ids, ys;
+    std::vector<float> vals;
+    const std::uint32_t nf = 1 + rng() % 6, nl = 1 + rng() % 3;
+    while (ids.size() < nf) {
+      const std::uint32_t f = rng() % features;
+      if (std::find(ids.begin(), ids.end(), f) == ids.end()) ids.push_back(f);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t q = 0; q < ids.size(); ++q)
+      vals.push_back(0.1f + static_cast<float>(rng() % 100) / 100.0f);
+    while (ys.size() < nl) {
+      const std::uint32_t y = rng() % labels;
+      if (std::find(ys.begin(), ys.end(), y) == ys.end()) ys.push_back(y);
+    }
+    std::sort(ys.begin(), ys.end());
+    d.add_point(ids, vals, ys);
+  }
+  return d;
+}
+
+using Dense = std::map<std::pair<std::uint32_t, std::uint32_t>, float>;  // (feature, label)
+
+Dense entries_of(const WideLayer& w) {
+  Dense out;
+  for (std::uint32_t f = 0; f < w.num_features(); ++f)
+    for (std::uint64_t e = w.offsets()[f]; e < w.offsets()[f + 1]; ++e)
+      out[{f, w.labels()[e]}] = w.weights()[e];
+  return out;
+}
+
+// Each label's centroid by definition: the sum of its points' inputs, the weights of at least
+// min_weight x the largest, the largest max_per_label of those, scaled to norm init_scale.
+Dense reference_centroids(const data::Dataset& d, const WideOptions& o) {
+  Dense out;
+  for (std::uint32_t l = 0; l < d.num_labels; ++l) {
+    std::map<std::uint32_t, double> sum;
+    for (std::size_t i = 0; i < d.num_points(); ++i) {
+      const auto ys = d.labels(i);
+      if (std::find(ys.begin(), ys.end(), l) == ys.end()) continue;
+      const auto x = d.features(i);
+      for (std::size_t q = 0; q < x.size(); ++q) sum[x.ids[q]] += x.values[q];
+    }
+    double largest = 0;
+    for (const auto& [f, v] : sum) largest = std::max(largest, std::abs(v));
+    std::vector<std::pair<double, std::uint32_t>> kept;
+    for (const auto& [f, v] : sum)
+      if (std::abs(v) >= o.min_weight * largest) kept.emplace_back(v, f);
+    std::sort(kept.begin(), kept.end(),
+              [](const auto& a, const auto& b) { return std::abs(a.first) > std::abs(b.first); });
+    if (kept.size() > o.max_per_label) kept.resize(o.max_per_label);
+    double norm = 0;
+    for (const auto& [v, f] : kept) norm += v * v;
+    for (const auto& [v, f] : kept)
+      out[{f, l}] = static_cast<float>(v * o.init_scale / std::sqrt(norm));
+  }
+  return out;
+}
+
+void check_close(const Dense& got, const Dense& want) {
+  REQUIRE(got.size() == want.size());
+  for (const auto& [key, v] : want) {
+    const auto it = got.find(key);
+    REQUIRE(it != got.end());
+    CHECK(it->second == doctest::Approx(v).epsilon(1e-5));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the wide layer starts at each label's centroid, pruned and scaled") {
+  const data::Dataset d = random_points(300, 40, 25, 1);
+  for (const WideOptions o :
+       {WideOptions{.max_per_label = 256, .min_weight = 0, .init_scale = 1},
+        WideOptions{.max_per_label = 5, .min_weight = 0.3f, .init_scale = 30}}) {
+    const WideLayer w = WideLayer::from_centroids(d, 40, 30, o);
+    check_close(entries_of(w), reference_centroids(d, o));
+    for (std::uint32_t f = 0; f < 40; ++f)  // labels ascend within a feature
+      for (std::uint64_t e = w.offsets()[f] + 1; e < w.offsets()[f + 1]; ++e)
+        CHECK(w.labels()[e - 1] < w.labels()[e]);
+  }
+}
+
+TEST_CASE("wide scores are the dense product V x, and reach only labels with an entry") {
+  const data::Dataset d = random_points(200, 30, 20, 2);
+  const WideLayer w = WideLayer::from_centroids(d, 30, 20, {.max_per_label = 4});
+  const Dense v = entries_of(w);
+  WideScores s;
+  const data::Dataset q = random_points(50, 30, 20, 3);
+  for (std::size_t i = 0; i < q.num_points(); ++i) {
+    w.score(q.features(i), s);
+    const auto x = q.features(i);
+    for (std::uint32_t l = 0; l < 20; ++l) {
+      double want = 0;
+      bool reached = false;
+      for (std::size_t k = 0; k < x.size(); ++k)
+        if (const auto it = v.find({x.ids[k], l}); it != v.end())
+          want += double(x.values[k]) * it->second, reached = true;
+      CHECK(s.reached(l) == reached);
+      CHECK(s[l] == doctest::Approx(want).epsilon(1e-5));
+    }
+    // for_each_in visits exactly the masked labels' entries.
+    std::vector<std::uint64_t> mask(1, 0);
+    for (std::uint32_t l = 0; l < 20; l += 3) mask[0] |= std::uint64_t{1} << l;
+    std::vector<double> seen(20, 0);
+    w.for_each_in(x, mask, [&](std::uint32_t l, float c) { seen[l] += c; });
+    for (std::uint32_t l = 0; l < 20; ++l)
+      CHECK(seen[l] == doctest::Approx(l % 3 == 0 ? s[l] : 0.0f).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("a wide training step is Adagrad on the gradient x_f * coef, whatever the threads") {
+  const data::Dataset d = random_points(100, 20, 12, 4);
+  const WideLayer start = WideLayer::from_centroids(d, 20, 12, {});
+  // A batch of 8 samples, each hitting a few labels (slots into coef), one label twice.
+  std::vector<data::SparseView> inputs;
+  std::vector<std::vector<WideHit>> hits(8);
+  std::vector<float> coef;
+  std::vector<std::uint64_t> mask(1, 0);
+  for (std::uint32_t s = 0; s < 8; ++s) {
+    inputs.push_back(d.features(s));
+    for (std::uint32_t l = s % 3; l < 12; l += 4) {
+      hits[s].push_back({l, coef.size()});
+      coef.push_back(0.01f * static_cast<float>(int(s) - int(l)));
+      mask[0] |= std::uint64_t{1} << l;
+    }
+    hits[s].push_back({hits[s].back().label, coef.size()});  // a label with two slots
+    coef.push_back(0.02f);
+  }
+  // Reference: every entry's gradient summed densely, then one Adagrad step.
+  Dense grad;
+  for (std::uint32_t s = 0; s < 8; ++s)
+    for (std::size_t q = 0; q < inputs[s].size(); ++q)
+      for (const WideHit& h : hits[s])
+        grad[{inputs[s].ids[q], h.label}] += coef[h.slot] * inputs[s].values[q];
+  Dense want = entries_of(start);
+  for (auto& [key, w] : want)
+    if (const auto it = grad.find(key); it != grad.end() && it->second != 0)
+      w -= 0.1f * it->second / (std::abs(it->second) + 1e-7f);
+  std::vector<std::vector<float>> results;
+  for (const int threads : {1, 2}) {
+    WideLayer w = start;
+    tbb::task_arena(threads).execute(
+        [&] { w.train_step(inputs, hits, mask, coef.data(), 0.1f, 1e-7f); });
+    check_close(entries_of(w), want);
+    results.push_back(w.weights());
+  }
+  CHECK(results[0] == results[1]);
+}
+
+TEST_CASE("stored wide arrays are checked and each fault named") {
+  const auto make = [](std::vector<std::uint64_t> o, std::vector<std::uint32_t> l,
+                       std::vector<float> w) {
+    return error_of([&] { WideLayer::from_arrays(3, 5, o, l, w, "m.glide: the wide layer"); });
+  };
+  CHECK(make({0, 1, 1, 2}, {4, 0}, {1, 2}).empty());
+  CHECK(contains(make({0, 1, 2}, {4, 0}, {1, 2}), "3 offsets for 3 features"));
+  CHECK(contains(make({0, 1, 1, 2}, {4, 0}, {1}), "2 labels but 1 weights"));
+  CHECK(contains(make({0, 1, 1, 3}, {4, 0}, {1, 2}), "from 0 to the entry count"));
+  CHECK(contains(make({0, 2, 1, 2}, {0, 4}, {1, 2}), "decrease at feature 1"));
+  CHECK(contains(make({0, 1, 1, 2}, {5, 0}, {1, 2}), "label 5 of feature 0 is out of range"));
+  CHECK(contains(make({0, 2, 2, 2}, {3, 1}, {1, 2}), "feature 0 are not ascending"));
+  CHECK(contains(make({0, 1, 1, 2}, {4, 0}, {1, NAN}), "not finite"));
+}
+
+TEST_CASE("the exact predictor adds the wide scores to every label's logit") {
+  engine::testing::SmallProblem problem{0.3};
+  problem.config.net.wide = true;
+  auto net = std::make_shared<Network>(problem.config.net);
+  {
+    tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+    Trainer trainer(*net, problem.config.train, make_training_sampler(problem.config, *net));
+    fit(*net, trainer, problem.data.train, problem.config.train, {});
+  }
+  REQUIRE(!net->wide.empty());
+  const ExactPredictor exact(net);
+  const std::uint32_t L = problem.config.net.num_labels;
+  std::vector<data::SparseView> inputs;
+  for (std::size_t i = 0; i < 20; ++i) inputs.push_back(problem.data.test.features(i));
+  std::vector<Prediction> a, b;
+  exact.predict(inputs, L, a);
+  WideLayer wide = std::move(net->wide);
+  net->wide = WideLayer();
+  exact.predict(inputs, L, b);  // the same network without its wide layer
+  net->wide = std::move(wide);
+  WideScores s;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    net->wide.score(inputs[i], s);
+    // log p_with(l) - log p_without(l) - wide(l) is the same for every label (the normalisers).
+    std::vector<double> lw(L), lo(L);
+    for (std::uint32_t r = 0; r < L; ++r) {
+      lw[a[i].labels[r]] = std::log(double(a[i].scores[r]));
+      lo[b[i].labels[r]] = std::log(double(b[i].scores[r]));
+    }
+    const double c = lw[0] - lo[0] - s[0];
+    for (std::uint32_t l = 0; l < L; l += 7)
+      CHECK(lw[l] - lo[l] - s[l] == doctest::Approx(c).epsilon(1e-3));
+  }
+}
+
+TEST_CASE("sampled prediction adds the best wide labels as candidates and their scores") {
+  const WideList list{{2, 0.5f}, {5, 3.0f}, {9, 2.0f}, {11, -1.0f}};
+  std::vector<std::uint32_t> labels{9, 1};
+  add_wide_candidates(list, 2, labels);
+  CHECK(labels == std::vector<std::uint32_t>{9, 1, 5});  // 5 and 9 are the best; 9 is there
+  std::vector<float> z(labels.size(), 1.0f);
+  add_wide_scores(list, labels, z.data());
+  CHECK(z == std::vector<float>{3.0f, 1.0f, 4.0f});
+}
+
+TEST_CASE("a model with a wide layer saves and loads it; older files have none") {
+  engine::testing::SmallProblem problem{0.2};
+  problem.config.net.wide = true;
+  Network net(problem.config.net);
+  Trainer trainer(net, problem.config.train, make_training_sampler(problem.config, net));
+  fit(net, trainer, problem.data.train, problem.config.train, {});
+  const std::string path = engine::testing::temp_path("wide_layer_test", "w.glide");
+  save_model(path, net, problem.config, {1, 1});
+  LoadedModel m = load_model(path);
+  CHECK(m.net->wide.offsets() == net.wide.offsets());
+  CHECK(m.net->wide.labels() == net.wide.labels());
+  CHECK(m.net->wide.weights() == net.wide.weights());
+  CHECK(m.net->wide.optimizer_sums() == net.wide.optimizer_sums());
+  CHECK(load_model(path, /*optimizer_state=*/false).net->wide.optimizer_sums().empty());
+
+  NetworkConfig legacy = problem.config.net;
+  keep_legacy_network(R"({"network": {"num_features": 3}})", legacy);
+  CHECK_FALSE(legacy.wide);
+  keep_legacy_network(R"({"network": {"wide": "on"}})", problem.config.net);
+  CHECK(problem.config.net.wide);
+  TrainConfig train;
+  keep_legacy_output_optimizer(R"({"train": {"output_optimizer": "adagrad"}})", train);
+  CHECK(train.output_eps == train.eps);
+}

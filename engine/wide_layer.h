@@ -1,0 +1,122 @@
+// The wide layer: a sparse linear map from the input features straight to the labels, beside the
+// hidden layers. Its scores add to the output layer's logits:
+//   logit(l) = w_l . h(x) + b_l + sum_f x_f V[f, l].
+// V holds only the (feature, label) pairs the training data puts together: a label's weights on
+// the features of its training points, the larger ones, at most max_per_label of them. They are
+// stored feature by feature (an inverted index), so an input reaches every label it scores through
+// its own features' lists: about nnz(x) x entries / features additions, where the output layer
+// costs labels x hidden. The hidden layers are a bottleneck that cannot hold hundreds of thousands
+// of labels with a handful of examples each; the wide layer holds them (docs/training.md).
+//
+// V starts at each label's centroid (the L2-normalised sum of its points' inputs, times
+// init_scale) and trains with the rest of the network (Adagrad, TrainConfig::wide_lr).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace glide::engine {
+
+struct WideOptions {
+  std::uint32_t max_per_label = 256;  // a label's largest centroid weights kept
+  // Weights below this fraction of the label's largest are dropped: features common to many
+  // labels' points (stop words) would otherwise reach most labels from every input.
+  float min_weight = 0.1f;
+  float init_scale = 10;  // the centroid's norm at the start
+};
+
+// One input's wide scores over every label (a per-thread scratch, reused across inputs).
+class WideScores {
+ public:
+  void resize(std::uint32_t labels);
+  // The score of label l, and whether the input reached it at all.
+  float operator[](std::uint32_t l) const { return scores_[l]; }
+  bool reached(std::uint32_t l) const { return reached_[l] != 0; }
+  // The labels the input reached, in the order first reached.
+  std::span<const std::uint32_t> labels() const { return labels_; }
+  // Forgets the last input (touches only what it reached).
+  void clear();
+
+ private:
+  friend class WideLayer;
+  std::vector<float> scores_;
+  std::vector<std::uint8_t> reached_;
+  std::vector<std::uint32_t> labels_;
+};
+
+// A label a training sample scores through the wide layer, and the slot of its logit.
+struct WideHit {
+  std::uint32_t label;
+  std::uint64_t slot;
+};
+
+class WideLayer {
+ public:
+  WideLayer() = default;
+
+  // The centroids of `train`'s labels (`num_features` x `num_labels` model; the data may use
+  // fewer). Labels without points get no entries.
+  static WideLayer from_centroids(const data::Dataset& train, std::uint32_t num_features,
+                                  std::uint32_t num_labels, const WideOptions& options);
+  // Stored arrays (a model file's), after checking them: offsets (num_features + 1, from 0,
+  // non-decreasing, ending at the entry count), labels (< num_labels, strictly ascending within a
+  // feature), finite weights. Throws glide::Error naming `what` and the first fault.
+  static WideLayer from_arrays(std::uint32_t num_features, std::uint32_t num_labels,
+                               std::vector<std::uint64_t> offsets,
+                               std::vector<std::uint32_t> labels, std::vector<float> weights,
+                               const std::string& what);
+
+  bool empty() const { return labels_.empty(); }
+  std::uint64_t entries() const { return labels_.size(); }
+  std::uint32_t num_features() const { return num_features_; }
+  std::uint32_t num_labels() const { return num_labels_; }
+
+  // x's scores over every label it reaches, into `out` (cleared first, sized as needed).
+  void score(const data::SparseView& x, WideScores& out) const;
+  // fn(label, x_f V[f, label]) for each entry x reaches whose label is set in `mask` (a bit per
+  // label): a batch's few thousand candidates fit the cache as bits, where a score per label
+  // does not (training: measured 7x slower scoring every label reached).
+  template <class Fn>
+  void for_each_in(const data::SparseView& x, std::span<const std::uint64_t> mask, Fn&& fn) const {
+    for (std::size_t q = 0; q < x.size(); ++q) {
+      const std::uint32_t f = x.ids[q];
+      if (f >= num_features_) continue;
+      const float v = x.values[q];
+      for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e) {
+        const std::uint32_t l = labels_[e];
+        if (mask[l >> 6] >> (l & 63) & 1) fn(l, v * weights_[e]);
+      }
+    }
+  }
+
+  // One Adagrad step for a batch: sample s's hits (ascending labels, all set in `mask`) with the
+  // loss gradient of each hit's logit in coef[hit.slot]; d logit(l) / d V[f, l] = x_f. Parallel
+  // over features (each entry is updated by one thread), so the result does not depend on the
+  // thread count.
+  void train_step(std::span<const data::SparseView> inputs,
+                  std::span<const std::vector<WideHit>> hits, std::span<const std::uint64_t> mask,
+                  const float* coef, float lr, float eps);
+
+  // Adagrad's sums of squared gradients: empty until training needs them.
+  void ensure_optimizer_state();
+  bool has_optimizer_state() const { return !sums_.empty(); }
+
+  // The stored arrays (feature-major CSR), for saving.
+  const std::vector<std::uint64_t>& offsets() const { return offsets_; }
+  const std::vector<std::uint32_t>& labels() const { return labels_; }
+  const std::vector<float>& weights() const { return weights_; }
+  std::vector<float>& optimizer_sums() { return sums_; }
+  const std::vector<float>& optimizer_sums() const { return sums_; }
+
+ private:
+  std::uint32_t num_features_ = 0, num_labels_ = 0;
+  std::vector<std::uint64_t> offsets_{0};
+  std::vector<std::uint32_t> labels_;
+  std::vector<float> weights_;
+  std::vector<float> sums_;
+};
+
+}  // namespace glide::engine
