@@ -1,6 +1,7 @@
 // `glide serve`: the REST server (server/) over one or more model files, with signals: SIGHUP
 // reloads every model, SIGTERM/SIGINT stop accepting, answer what is in flight and exit 0.
 #include <pthread.h>
+#include <sys/resource.h>
 #include <tbb/global_control.h>
 
 #include <algorithm>
@@ -28,6 +29,19 @@
 namespace glide::cli {
 
 namespace {
+
+// Each connection holds a descriptor: raise the soft limit toward the hard one so that
+// --max-connections, not the default limit of 1,024, is what bounds them (model files, the log and
+// the listening socket need a few more).
+void raise_file_limit(std::size_t connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t want = static_cast<rlim_t>(connections) + 64;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
+    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
 
 std::string seconds_default(double s) {
   char text[32];
@@ -151,6 +165,7 @@ int cmd_serve(int argc, char** argv) {
   options.keep_alive_seconds = seconds_flag(r, "keep-alive-timeout");
   options.max_connections = r["max-connections"].as<std::size_t>();
   if (options.max_connections == 0) fail("--max-connections", "must be at least 1");
+  raise_file_limit(options.max_connections);
   options.access_log = !r.count("quiet");
   if (r.count("probes")) options.probes = parse_probes_flag(r["probes"].as<std::string>());
 
