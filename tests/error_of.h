@@ -17,4 +17,9 @@ std::string error_of(F&& f) {
   return "";
 }
 
+// Whether `s` holds `part` (for checking parts of error messages).
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
 }  // namespace glide::testing

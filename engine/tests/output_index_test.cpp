@@ -19,13 +19,11 @@
 
 using namespace glide;
 using namespace glide::engine;
+using glide::testing::contains;
 using glide::testing::error_of;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // A model trained on the planted problem, its index, and both predictors.
 struct Indexed {

@@ -18,13 +18,11 @@
 
 using namespace glide;
 using namespace glide::engine;
+using glide::testing::contains;
 using glide::testing::error_of;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // A random dataset: `points` points of up to 6 features (some repeated across points) and up to
 // 3 labels each.
