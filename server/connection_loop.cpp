@@ -299,8 +299,13 @@ void ConnectionLoop::refuse(Connection& c, int status, const std::string& messag
   callbacks_.answered(partial, status, seconds);
   c.head_only = partial.method == "HEAD";
   c.minor_version = partial.minor_version;
+  // A body refused (413, 408) is no longer being received: released before the answer can
+  // reach the client, so that nobody who has the answer still sees it counted.
+  receiving_bytes_.store(receiving_bytes_.load() - c.receiving);
+  c.receiving = 0;
+  if (c.id() == budget_leader_) budget_leader_ = 0;
   send_answer(c, callbacks_.error(status, message), true);
-  count_receiving(c);  // a body refused (413, 408) is no longer being received
+  count_receiving(c);
 }
 
 bool ConnectionLoop::flush(Connection& c) {
