@@ -24,7 +24,6 @@ using glide::testing::error_of;
 
 namespace {
 
-
 // A model trained on the planted problem, its index, and both predictors.
 struct Indexed {
   engine::testing::SmallProblem problem{3};

@@ -23,7 +23,6 @@ using glide::testing::error_of;
 
 namespace {
 
-
 // A random dataset: `points` points of up to 6 features (some repeated across points) and up to
 // 3 labels each.
 data::Dataset random_points(std::uint32_t points, std::uint32_t features, std::uint32_t labels,
