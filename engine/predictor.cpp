@@ -99,9 +99,10 @@ std::vector<WideList> wide_lists(const Network& net, const HiddenActivations& ac
   std::vector<WideList> out;
   if (net.wide.empty()) return out;
   out.resize(B);
-  tbb::enumerable_thread_specific<WideScores> scratch;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4), [&](const auto& r) {
-    WideScores& w = scratch.local();
+    // A score per label is megabytes at 670k labels: kept per thread across calls, not
+    // allocated per request.
+    thread_local WideScores w;
     for (std::size_t s = r.begin(); s < r.end(); ++s) {
       net.wide.score(acts.inputs[s], w);
       WideList& list = out[s];
