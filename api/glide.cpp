@@ -133,6 +133,7 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
   n.wide_max_per_label = c.wide_max_per_label;
   n.wide_min_weight = c.wide_min_weight;
   n.wide_init = c.wide_init;
+  n.wide_norm_power = engine::parse_wide_norm_power(c.wide_norm_power, "network.wide_norm_power");
   for (const HiddenLayerSampling& h : c.hidden_sampling) {
     engine::HiddenSampling e;
     e.sampled = h.sampled;
@@ -164,6 +165,8 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.wide_max_per_label = n.wide_max_per_label;
   c.wide_min_weight = n.wide_min_weight;
   c.wide_init = n.wide_init;
+  const char* power = engine::wide_norm_power_name(n.wide_norm_power);
+  c.wide_norm_power = power ? power : std::to_string(n.wide_norm_power);
   for (const engine::HiddenSampling& e : n.hidden_sampling) {
     HiddenLayerSampling h;
     h.sampled = e.sampled;

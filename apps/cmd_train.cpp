@@ -260,6 +260,23 @@ int cmd_train(int argc, char** argv) {
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
+  fo.on_wide_start = [&](const engine::NormPowerChoice& c) {
+    if (quiet) return;
+    const auto number_text = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.4g", v);
+      return std::string(buf);
+    };
+    std::string line = "wide layer: norm power " + number_text(c.norm_power);
+    if (c.held_out == 0) {
+      std::fprintf(stderr, "%s (too few points to hold any out)\n", line.c_str());
+      return;
+    }
+    line += ", chosen on " + std::to_string(c.held_out) + " held-out training points (P@1";
+    for (std::size_t p = 0; p < std::size(engine::kNormPowers); ++p)
+      line += " " + number_text(engine::kNormPowers[p]) + ":" + number_text(c.p_at_1[p]);
+    std::fprintf(stderr, "%s)\n", line.c_str());
+  };
   fo.on_progress = [&](const engine::FitProgress& p) {
     if (p.evaluated) {
       last_p1 = p.eval.precision[0];

@@ -478,6 +478,13 @@ template hashing::HashKind parse_enum(std::string_view, const std::string&);
 template hashing::InsertPolicy parse_enum(std::string_view, const std::string&);
 template hashing::SampleStrategy parse_enum(std::string_view, const std::string&);
 
+double parse_wide_norm_power(std::string_view text, const std::string& what) {
+  return parse_in(kWideNormPowerNames, text, Source{"", what});
+}
+const char* wide_norm_power_name(double power) {
+  return name_in(kWideNormPowerNames, power);
+}
+
 OutputSampling parse_sampling(const std::string& s) {
   return parse_enum<OutputSampling>(s, "output sampling");
 }

@@ -81,6 +81,8 @@ struct HiddenSampling {
   friend bool operator==(const HiddenSampling&, const HiddenSampling&) = default;
 };
 
+inline constexpr double kWideNormPowerAuto = -1;
+
 struct NetworkConfig {
   std::uint32_t num_features = 0;
   std::uint32_t num_labels = 0;
@@ -104,6 +106,9 @@ struct NetworkConfig {
   std::uint32_t wide_max_per_label = 256;
   double wide_min_weight = 0.1;
   double wide_init = 30;
+  // The power of each label's norm its starting weights are divided by (WideOptions::norm_power):
+  // one of kWideNormPowerNames' values; kWideNormPowerAuto chooses on held-out training points.
+  double wide_norm_power = kWideNormPowerAuto;
   std::uint64_t seed = 1;
   friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
@@ -194,5 +199,8 @@ template <class E>
 E parse_enum(std::string_view text, const std::string& what);
 OutputSampling parse_sampling(const std::string& s);
 LossKind parse_loss(const std::string& s);
+// NetworkConfig::wide_norm_power by name ("auto", "0", ..., "1") and back.
+double parse_wide_norm_power(std::string_view text, const std::string& what);
+const char* wide_norm_power_name(double power);  // null when not one of the named values
 
 }  // namespace glide::engine

@@ -67,6 +67,8 @@ inline constexpr Named<SampledCorrection> kSampledCorrectionNames[] = {
     {SampledCorrection::kNone, "none"}, {SampledCorrection::kLogQ, "logq"}};
 // HiddenSampling::sampled.
 inline constexpr Named<bool> kLayerModeNames[] = {{false, "dense"}, {true, "lsh"}};
+inline constexpr Named<double> kWideNormPowerNames[] = {
+    {kWideNormPowerAuto, "auto"}, {0, "0"}, {0.25, "0.25"}, {0.5, "0.5"}, {0.75, "0.75"}, {1, "1"}};
 inline constexpr Named<bool> kOnOffNames[] = {{false, "off"}, {true, "on"}};
 // The hashing enums keep their names in hashing/ (hash_kind_name, ...).
 std::span<const Named<hashing::HashKind>> hash_kind_names();
@@ -172,6 +174,12 @@ void visit_fields(C& n, V& v) {
                          .flag = "wide-init",
                          .help = "the norm of each label's wide weights at the start",
                          .checked = n.wide});
+  v.choice(n.wide_norm_power, kWideNormPowerNames,
+           {.key = "wide_norm_power",
+            .flag = "wide-norm-power",
+            .help = "a label's starting wide weights are its points' summed inputs over their norm "
+                    "to this power: 1 (each label normalised), 0 (frequent labels score higher), "
+                    "0.25, 0.5, 0.75, or auto (the best on held-out training points)"});
   v.section(n.lsh, {.key = "lsh"});
   v.number(n.seed,
            {.key = "seed", .flag = "model-seed", .help = "seed of weights and hash functions"});

@@ -33,12 +33,20 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     sampler->set_label_counts(counts, n_);
   }
   // A new model's wide layer starts at its training labels' centroids; a resumed one has its own.
-  if (net.config().wide && net.wide.empty())
-    net.wide =
-        WideLayer::from_centroids(train_set, net.config().num_features, net.config().num_labels,
-                                  {.max_per_label = net.config().wide_max_per_label,
-                                   .min_weight = static_cast<float>(net.config().wide_min_weight),
-                                   .init_scale = static_cast<float>(net.config().wide_init)});
+  if (net.config().wide && net.wide.empty()) {
+    const NetworkConfig& c = net.config();
+    WideOptions wide{.max_per_label = c.wide_max_per_label,
+                     .min_weight = static_cast<float>(c.wide_min_weight),
+                     .norm_power = static_cast<float>(c.wide_norm_power),
+                     .init_scale = static_cast<float>(c.wide_init)};
+    if (c.wide_norm_power == kWideNormPowerAuto) {
+      wide_start_ =
+          WideLayer::choose_norm_power(train_set, c.num_features, c.num_labels, wide);
+      wide.norm_power = wide_start_->norm_power;
+      if (options.on_wide_start) options.on_wide_start(*wide_start_);
+    }
+    net.wide = WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide);
+  }
   total_ = static_cast<std::uint64_t>(std::llround(train.epochs * n_));
   t0_ = std::chrono::steady_clock::now();
   p_.samples = options.start_samples;

@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "data/dataset.h"
 #include "engine/evaluator.h"
 #include "engine/trainer.h"
+#include "engine/wide_layer.h"
 
 namespace glide::engine {
 
@@ -37,6 +39,8 @@ struct FitOptions {
   // Called after every batch with the batch's inputs, the weights already updated (learned
   // caches train on them, cache/training_caches.h).
   std::function<void(std::span<const data::SparseView>)> on_batch;
+  // Called once when a new wide layer's norm power was chosen on held-out training points.
+  std::function<void(const NormPowerChoice&)> on_wide_start;
   const std::atomic<bool>* stop = nullptr;  // set from a signal handler to stop after the batch
   std::uint64_t start_samples = 0;          // resume: samples already trained
 };
@@ -58,6 +62,9 @@ class FitRun {
   // Trains the next batch, reports progress and evaluates when due. Call only while !done().
   BatchResult step();
   const FitProgress& progress() const { return p_; }
+  // How a new wide layer's start was chosen (engine/wide_layer.h); empty when it was not built
+  // here or its norm power was given.
+  const std::optional<NormPowerChoice>& wide_start() const { return wide_start_; }
   // Ends the run: the sampled hidden layers' tables over the final weights (what a reload of
   // the saved model builds, so predictions now and after a reload agree).
   const FitProgress& finish();
@@ -80,6 +87,7 @@ class FitRun {
   std::vector<std::span<const std::uint32_t>> labels_;
   std::uint64_t run_samples_ = 0;
   double loss_avg_;
+  std::optional<NormPowerChoice> wide_start_;
 };
 
 // Where a run is in its learning-rate schedule, from 0 at the start to 1 at the end: the share

@@ -5,6 +5,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <tuple>
 #include <utility>
@@ -31,12 +32,13 @@ void WideScores::clear() {
 namespace {
 
 using Entry = std::pair<std::uint32_t, float>;  // (feature, weight) of one label
+using LabelEntries = std::vector<std::vector<Entry>>;
 
-// Label l's centroid entries: the sum of its points' inputs, those of at least `min_weight` times
-// its largest, at most `keep` of them (the largest), scaled to norm `scale`.
+// Label l's centroid entries, unscaled: the sum of its points' inputs, those of at least
+// `min_weight` times its largest, at most `keep` of them (the largest).
 void centroid(std::span<const std::uint32_t> points, const data::Dataset& train, std::size_t keep,
-              float min_weight, float scale, std::vector<float>& acc,
-              std::vector<std::uint32_t>& touched, std::vector<Entry>& out) {
+              float min_weight, std::vector<float>& acc, std::vector<std::uint32_t>& touched,
+              std::vector<Entry>& out) {
   touched.clear();
   for (const std::uint32_t i : points) {
     const data::SparseView x = train.features(i);
@@ -63,30 +65,28 @@ void centroid(std::span<const std::uint32_t> points, const data::Dataset& train,
                      larger);
     out.resize(keep);
   }
-  double norm = 0;
-  for (const auto& e : out) norm += double(e.second) * e.second;
-  const float s = norm > 0 ? static_cast<float>(scale / std::sqrt(norm)) : 0.0f;
-  for (auto& e : out) e.second *= s;
 }
 
-}  // namespace
-
-WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t num_features,
-                                    std::uint32_t num_labels, const WideOptions& options) {
-  if (train.num_features > num_features || train.num_labels > num_labels)
-    fail("wide layer: the data's dimensions exceed the model's");
+// Every label's unscaled centroid entries over the points not marked in `held` (none when empty).
+LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
+                        std::uint32_t num_labels, const WideOptions& options,
+                        const std::vector<bool>& held) {
   // The points of each label (label-major CSR).
+  const auto used = [&](std::size_t i) { return held.empty() || !held[i]; };
   std::vector<std::uint64_t> point_offsets(std::size_t{num_labels} + 1, 0);
-  for (const std::uint32_t y : train.label_ids) ++point_offsets[y + 1];
+  for (std::size_t i = 0; i < train.num_points(); ++i)
+    if (used(i))
+      for (const std::uint32_t y : train.labels(i)) ++point_offsets[y + 1];
   for (std::size_t l = 0; l < num_labels; ++l) point_offsets[l + 1] += point_offsets[l];
-  std::vector<std::uint32_t> points(train.label_ids.size());
+  std::vector<std::uint32_t> points(point_offsets.back());
   {
     std::vector<std::uint64_t> next(point_offsets.begin(), point_offsets.end() - 1);
     for (std::size_t i = 0; i < train.num_points(); ++i)
-      for (const std::uint32_t y : train.labels(i))
-        points[next[y]++] = static_cast<std::uint32_t>(i);
+      if (used(i))
+        for (const std::uint32_t y : train.labels(i))
+          points[next[y]++] = static_cast<std::uint32_t>(i);
   }
-  std::vector<std::vector<Entry>> per_label(num_labels);
+  LabelEntries per_label(num_labels);
   struct Local {
     std::vector<float> acc;
     std::vector<std::uint32_t> touched;
@@ -99,14 +99,48 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
       const std::span<const std::uint32_t> mine(points.data() + point_offsets[l],
                                                 point_offsets[l + 1] - point_offsets[l]);
       if (!mine.empty())
-        centroid(mine, train, options.max_per_label, options.min_weight, options.init_scale, t.acc,
-                 t.touched, per_label[l]);
+        centroid(mine, train, options.max_per_label, options.min_weight, t.acc, t.touched,
+                 per_label[l]);
     }
   });
+  return per_label;
+}
+
+std::vector<double> norms_of(const LabelEntries& per_label) {
+  std::vector<double> norms(per_label.size(), 0.0);
+  for (std::size_t l = 0; l < per_label.size(); ++l) {
+    for (const auto& e : per_label[l]) norms[l] += double(e.second) * e.second;
+    norms[l] = std::sqrt(norms[l]);
+  }
+  return norms;
+}
+
+// The median of the labels' nonzero norms (1 when there are none).
+double median_norm(const std::vector<double>& norms) {
+  std::vector<double> nonzero;
+  for (const double n : norms)
+    if (n > 0) nonzero.push_back(n);
+  if (nonzero.empty()) return 1;
+  const auto mid = nonzero.begin() + static_cast<std::ptrdiff_t>(nonzero.size() / 2);
+  std::nth_element(nonzero.begin(), mid, nonzero.end());
+  return *mid;
+}
+
+// The factor taking a label's sum (norm `norm`) to its start: norm init_scale x (norm /
+// median)^(1 - power).
+double start_scale(double norm, double median, double power, double init_scale) {
+  return norm > 0 ? init_scale * std::pow(norm / median, 1 - power) / norm : 0.0;
+}
+
+}  // namespace
+
+WideLayer WideLayer::from_label_entries(std::vector<std::vector<std::pair<std::uint32_t, float>>>
+                                            per_label,
+                                        std::uint32_t num_features) {
   // Feature-major: labels ascending within each feature, since labels are visited in order.
   WideLayer w;
   w.num_features_ = num_features;
-  w.num_labels_ = num_labels;
+  w.num_labels_ = static_cast<std::uint32_t>(per_label.size());
   w.offsets_.assign(std::size_t{num_features} + 1, 0);
   for (const auto& entries : per_label)
     for (const auto& [f, v] : entries) ++w.offsets_[f + 1];
@@ -114,7 +148,7 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
   w.labels_.resize(w.offsets_.back());
   w.weights_.resize(w.offsets_.back());
   std::vector<std::uint64_t> next(w.offsets_.begin(), w.offsets_.end() - 1);
-  for (std::uint32_t l = 0; l < num_labels; ++l) {
+  for (std::uint32_t l = 0; l < w.num_labels_; ++l) {
     for (const auto& [f, v] : per_label[l]) {
       w.labels_[next[f]] = l;
       w.weights_[next[f]++] = v;
@@ -122,6 +156,96 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
     std::vector<Entry>().swap(per_label[l]);
   }
   return w;
+}
+
+WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t num_features,
+                                    std::uint32_t num_labels, const WideOptions& options) {
+  if (train.num_features > num_features || train.num_labels > num_labels)
+    fail("wide layer: the data's dimensions exceed the model's");
+  if (!(options.norm_power >= 0 && options.norm_power <= 1))
+    fail("wide layer: the norm power must be in [0, 1], got " +
+         std::to_string(options.norm_power));
+  LabelEntries per_label = label_sums(train, num_features, num_labels, options, {});
+  const std::vector<double> norms = norms_of(per_label);
+  const double median = median_norm(norms);
+  for (std::uint32_t l = 0; l < num_labels; ++l) {
+    const auto s =
+        static_cast<float>(start_scale(norms[l], median, options.norm_power, options.init_scale));
+    for (auto& e : per_label[l]) e.second *= s;
+  }
+  return from_label_entries(std::move(per_label), num_features);
+}
+
+NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train,
+                                             std::uint32_t num_features, std::uint32_t num_labels,
+                                             const WideOptions& options) {
+  if (train.num_features > num_features || train.num_labels > num_labels)
+    fail("wide layer: the data's dimensions exceed the model's");
+  NormPowerChoice choice;
+  const std::size_t n = train.num_points();
+  const std::size_t held_count = std::min<std::size_t>(2000, n / 10);
+  if (held_count < 100) return choice;
+  const std::size_t stride = n / held_count;
+  std::vector<bool> held(n, false);
+  for (std::size_t k = 0; k < held_count; ++k) held[k * stride + stride - 1] = true;
+
+  LabelEntries sums = label_sums(train, num_features, num_labels, options, held);
+  const std::vector<double> norms = norms_of(sums);
+  const double median = median_norm(norms);
+  const WideLayer raw = from_label_entries(std::move(sums), num_features);
+  constexpr std::size_t kPowers = std::size(kNormPowers);
+  std::vector<std::array<float, kPowers>> factor(num_labels);
+  for (std::uint32_t l = 0; l < num_labels; ++l)
+    for (std::size_t p = 0; p < kPowers; ++p)
+      factor[l][p] = static_cast<float>(start_scale(norms[l], median, kNormPowers[p], 1.0));
+
+  struct Local {
+    std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
+    WideScores scores;
+    std::vector<std::pair<float, std::uint32_t>> ranked;
+  };
+  tbb::enumerable_thread_specific<Local> locals;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, held_count, 16), [&](const auto& r) {
+    Local& t = locals.local();
+    for (std::size_t k = r.begin(); k < r.end(); ++k) {
+      const std::size_t i = k * stride + stride - 1;
+      raw.score(train.features(i), t.scores);
+      const std::span<const std::uint32_t> truth = train.labels(i);
+      for (std::size_t p = 0; p < kPowers; ++p) {
+        t.ranked.clear();
+        for (const std::uint32_t l : t.scores.labels())
+          t.ranked.emplace_back(t.scores[l] * factor[l][p], l);
+        const std::size_t top = std::min<std::size_t>(5, t.ranked.size());
+        std::partial_sort(t.ranked.begin(), t.ranked.begin() + static_cast<std::ptrdiff_t>(top),
+                          t.ranked.end(), [](const auto& a, const auto& b) {
+                            return a.first > b.first || (a.first == b.first && a.second < b.second);
+                          });
+        for (std::size_t rank = 0; rank < top; ++rank) {
+          if (std::find(truth.begin(), truth.end(), t.ranked[rank].second) == truth.end())
+            continue;
+          ++t.hits_at_5[p];
+          if (rank == 0) ++t.hits_at_1[p];
+        }
+      }
+    }
+  });
+  std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
+  for (const Local& t : locals)
+    for (std::size_t p = 0; p < kPowers; ++p) {
+      hits_at_1[p] += t.hits_at_1[p];
+      hits_at_5[p] += t.hits_at_5[p];
+    }
+  std::size_t best = kPowers - 1;
+  for (std::size_t p = kPowers; p-- > 0;) {
+    choice.p_at_1[p] = static_cast<float>(double(hits_at_1[p]) / double(held_count));
+    choice.p_at_5[p] = static_cast<float>(double(hits_at_5[p]) / double(5 * held_count));
+    if (hits_at_1[p] > hits_at_1[best] ||
+        (hits_at_1[p] == hits_at_1[best] && hits_at_5[p] > hits_at_5[best]))
+      best = p;
+  }
+  choice.norm_power = kNormPowers[best];
+  choice.held_out = static_cast<std::uint32_t>(held_count);
+  return choice;
 }
 
 WideLayer WideLayer::from_arrays(std::uint32_t num_features, std::uint32_t num_labels,

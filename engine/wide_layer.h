@@ -8,12 +8,14 @@
 // costs labels x hidden. The hidden layers are a bottleneck that cannot hold hundreds of thousands
 // of labels with a handful of examples each; the wide layer holds them (docs/training.md).
 //
-// V starts at each label's centroid (the L2-normalised sum of its points' inputs, times
-// init_scale) and trains with the rest of the network (Adagrad, TrainConfig::wide_lr).
+// V starts at each label's centroid of its training points and trains with the rest of the network
+// (Adagrad, TrainConfig::wide_lr).
 #pragma once
 #include <cstdint>
+#include <iterator>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.h"
@@ -25,7 +27,23 @@ struct WideOptions {
   // Weights below this fraction of the label's largest are dropped: features common to many
   // labels' points (stop words) would otherwise reach most labels from every input.
   float min_weight = 0.1f;
-  float init_scale = 10;  // the centroid's norm at the start
+  // Label l starts at S_l / |S_l|^norm_power, S_l the sum of its points' inputs, scaled so that a
+  // label of median |S_l| has norm init_scale. 1 normalises every label: right where each label
+  // has its own features. 0 keeps the sums, so labels seen more often score higher: right where
+  // labels share features and their frequency predicts them (text). Negative: chosen among
+  // kNormPowers by the P@1 of training points held out of a first build (choose_norm_power).
+  float norm_power = 1;
+  float init_scale = 10;
+};
+
+inline constexpr float kNormPowers[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
+
+// The norm power choose_norm_power found, with the held-out P@1 and P@5 of each candidate.
+struct NormPowerChoice {
+  float norm_power = 1;
+  std::uint32_t held_out = 0;  // 0: too few points to hold any out; norm_power is 1
+  float p_at_1[std::size(kNormPowers)] = {};
+  float p_at_5[std::size(kNormPowers)] = {};
 };
 
 // One input's wide scores over every label (a per-thread scratch, reused across inputs).
@@ -59,8 +77,14 @@ class WideLayer {
 
   // The centroids of `train`'s labels (`num_features` x `num_labels` model; the data may use
   // fewer). Labels without points get no entries.
+  // options.norm_power must be in [0, 1] (choose_norm_power first for a negative one).
   static WideLayer from_centroids(const data::Dataset& train, std::uint32_t num_features,
                                   std::uint32_t num_labels, const WideOptions& options);
+  // The best of kNormPowers for `train`: a first build from all but up to 2,000 of its points (at
+  // most a tenth, spread evenly) scores the held-out ones; the highest P@1 wins, then P@5, then
+  // the larger power. Fewer than 100 points to hold out: 1.
+  static NormPowerChoice choose_norm_power(const data::Dataset& train, std::uint32_t num_features,
+                                           std::uint32_t num_labels, const WideOptions& options);
   // Stored arrays (a model file's), after checking them: offsets (num_features + 1, from 0,
   // non-decreasing, ending at the entry count), labels (< num_labels, strictly ascending within a
   // feature), finite weights. Throws glide::Error naming `what` and the first fault.
@@ -112,6 +136,11 @@ class WideLayer {
   const std::vector<float>& optimizer_sums() const { return sums_; }
 
  private:
+  // Feature-major storage of per-label (feature, weight) lists (label l is per_label[l]).
+  static WideLayer from_label_entries(
+      std::vector<std::vector<std::pair<std::uint32_t, float>>> per_label,
+      std::uint32_t num_features);
+
   std::uint32_t num_features_ = 0, num_labels_ = 0;
   std::vector<std::uint64_t> offsets_{0};
   std::vector<std::uint32_t> labels_;

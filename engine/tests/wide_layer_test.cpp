@@ -62,15 +62,18 @@ Dense entries_of(const WideLayer& w) {
   return out;
 }
 
-// Each label's centroid by definition: the sum of its points' inputs, the weights of at least
-// min_weight x the largest, the largest max_per_label of those, scaled to norm init_scale.
-Dense reference_centroids(const data::Dataset& d, const WideOptions& o) {
-  Dense out;
+// Each label's unscaled centroid by definition, over the points not in `held`: the sum of its
+// points' inputs, the weights of at least min_weight x the largest, the largest max_per_label of
+// those.
+std::vector<std::map<std::uint32_t, double>> reference_sums(const data::Dataset& d,
+                                                            const WideOptions& o,
+                                                            const std::vector<bool>& held = {}) {
+  std::vector<std::map<std::uint32_t, double>> out(d.num_labels);
   for (std::uint32_t l = 0; l < d.num_labels; ++l) {
     std::map<std::uint32_t, double> sum;
     for (std::size_t i = 0; i < d.num_points(); ++i) {
       const auto ys = d.labels(i);
-      if (std::find(ys.begin(), ys.end(), l) == ys.end()) continue;
+      if ((!held.empty() && held[i]) || std::find(ys.begin(), ys.end(), l) == ys.end()) continue;
       const auto x = d.features(i);
       for (std::size_t q = 0; q < x.size(); ++q) sum[x.ids[q]] += x.values[q];
     }
@@ -79,14 +82,40 @@ Dense reference_centroids(const data::Dataset& d, const WideOptions& o) {
     std::vector<std::pair<double, std::uint32_t>> kept;
     for (const auto& [f, v] : sum)
       if (std::abs(v) >= o.min_weight * largest) kept.emplace_back(v, f);
-    std::sort(kept.begin(), kept.end(),
-              [](const auto& a, const auto& b) { return std::abs(a.first) > std::abs(b.first); });
+    // Ties keep the lower feature (kept is in feature order).
+    std::stable_sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
+      return std::abs(a.first) > std::abs(b.first);
+    });
     if (kept.size() > o.max_per_label) kept.resize(o.max_per_label);
-    double norm = 0;
-    for (const auto& [v, f] : kept) norm += v * v;
-    for (const auto& [v, f] : kept)
-      out[{f, l}] = static_cast<float>(v * o.init_scale / std::sqrt(norm));
+    for (const auto& [v, f] : kept) out[l][f] = v;
   }
+  return out;
+}
+
+// Each label's factor from its sum to its start: norm init_scale x (norm / median norm)^(1 - p).
+std::vector<double> reference_scales(const std::vector<std::map<std::uint32_t, double>>& sums,
+                                     double power, double init_scale) {
+  std::vector<double> norms, nonzero;
+  for (const auto& s : sums) {
+    double n = 0;
+    for (const auto& [f, v] : s) n += v * v;
+    norms.push_back(std::sqrt(n));
+    if (n > 0) nonzero.push_back(norms.back());
+  }
+  std::sort(nonzero.begin(), nonzero.end());
+  const double median = nonzero[nonzero.size() / 2];
+  std::vector<double> out;
+  for (const double n : norms)
+    out.push_back(n > 0 ? init_scale * std::pow(n / median, 1 - power) / n : 0.0);
+  return out;
+}
+
+Dense reference_centroids(const data::Dataset& d, const WideOptions& o) {
+  const auto sums = reference_sums(d, o);
+  const auto scales = reference_scales(sums, o.norm_power, o.init_scale);
+  Dense out;
+  for (std::uint32_t l = 0; l < d.num_labels; ++l)
+    for (const auto& [f, v] : sums[l]) out[{f, l}] = static_cast<float>(v * scales[l]);
   return out;
 }
 
@@ -101,17 +130,144 @@ void check_close(const Dense& got, const Dense& want) {
 
 }  // namespace
 
-TEST_CASE("the wide layer starts at each label's centroid, pruned and scaled") {
+TEST_CASE("the wide layer starts at each label's centroid, pruned and scaled by its norm power") {
   const data::Dataset d = random_points(300, 40, 25, 1);
   for (const WideOptions o :
        {WideOptions{.max_per_label = 256, .min_weight = 0, .init_scale = 1},
-        WideOptions{.max_per_label = 5, .min_weight = 0.3f, .init_scale = 30}}) {
+        WideOptions{.max_per_label = 5, .min_weight = 0.3f, .init_scale = 30},
+        WideOptions{.max_per_label = 5, .min_weight = 0.3f, .norm_power = 0, .init_scale = 30},
+        WideOptions{.max_per_label = 8, .min_weight = 0.1f, .norm_power = 0.75f}}) {
     const WideLayer w = WideLayer::from_centroids(d, 40, 30, o);
     check_close(entries_of(w), reference_centroids(d, o));
     for (std::uint32_t f = 0; f < 40; ++f)  // labels ascend within a feature
       for (std::uint64_t e = w.offsets()[f] + 1; e < w.offsets()[f + 1]; ++e)
         CHECK(w.labels()[e - 1] < w.labels()[e]);
   }
+}
+
+namespace {
+
+// Held-out P@1 and P@5 of each norm power by brute force: every label scored densely from the
+// sums of the points not held out (the held-out ones: the last of each `stride`).
+struct ReferenceChoice {
+  std::vector<double> p_at_1, p_at_5;
+};
+ReferenceChoice reference_choice(const data::Dataset& d, const WideOptions& o,
+                                 std::size_t held_count) {
+  const std::size_t stride = d.num_points() / held_count;
+  std::vector<bool> held(d.num_points(), false);
+  for (std::size_t k = 0; k < held_count; ++k) held[k * stride + stride - 1] = true;
+  const auto sums = reference_sums(d, o, held);
+  ReferenceChoice out;
+  for (const float power : kNormPowers) {
+    const auto scales = reference_scales(sums, power, 1.0);
+    double hits1 = 0, hits5 = 0;
+    for (std::size_t i = 0; i < d.num_points(); ++i) {
+      if (!held[i]) continue;
+      const auto x = d.features(i);
+      std::vector<std::pair<double, std::uint32_t>> ranked;  // reached labels only
+      for (std::uint32_t l = 0; l < d.num_labels; ++l) {
+        double score = 0;
+        bool reached = false;
+        for (std::size_t q = 0; q < x.size(); ++q)
+          if (const auto it = sums[l].find(x.ids[q]); it != sums[l].end())
+            score += x.values[q] * it->second, reached = true;
+        if (reached) ranked.emplace_back(score * scales[l], l);
+      }
+      std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      });
+      const auto ys = d.labels(i);
+      for (std::size_t r = 0; r < std::min<std::size_t>(5, ranked.size()); ++r)
+        if (std::find(ys.begin(), ys.end(), ranked[r].second) != ys.end()) {
+          hits5 += 1;
+          if (r == 0) hits1 += 1;
+        }
+    }
+    out.p_at_1.push_back(hits1 / double(held_count));
+    out.p_at_5.push_back(hits5 / double(5 * held_count));
+  }
+  return out;
+}
+
+// Points of 3 features each; labels drawn by `label_of(i, rng)`, features by `features_of(label,
+// rng)`, all values 1.
+template <class LabelOf, class FeaturesOf>
+data::Dataset generated(std::uint32_t points, std::uint32_t features, std::uint32_t labels,
+                        LabelOf label_of, FeaturesOf features_of) {
+  std::mt19937 rng(7);
+  data::Dataset d;
+  d.num_features = features;
+  d.num_labels = labels;
+  for (std::uint32_t i = 0; i < points; ++i) {
+    const std::uint32_t y = label_of(rng);
+    std::vector<std::uint32_t> ids;
+    while (ids.size() < 3) {
+      const std::uint32_t f = features_of(y, rng);
+      if (std::find(ids.begin(), ids.end(), f) == ids.end()) ids.push_back(f);
+    }
+    std::sort(ids.begin(), ids.end());
+    d.add_point(ids, std::vector<float>(ids.size(), 1.0f), std::vector<std::uint32_t>{y});
+  }
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("the norm power is chosen by held-out precision, as a dense reference computes it") {
+  const data::Dataset d = random_points(1500, 60, 40, 11);
+  const WideOptions o{.max_per_label = 6, .min_weight = 0.2f};
+  const NormPowerChoice c = WideLayer::choose_norm_power(d, 60, 40, o);
+  REQUIRE(c.held_out == 150);  // a tenth of the points
+  const ReferenceChoice want = reference_choice(d, o, 150);
+  for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
+    CAPTURE(kNormPowers[p]);
+    // Float against double sums may order a near tie differently: a point either way.
+    CHECK(std::abs(c.p_at_1[p] - want.p_at_1[p]) <= 1.0 / 150 + 1e-6);
+    CHECK(std::abs(c.p_at_5[p] - want.p_at_5[p]) <= 1.0 / 150 + 1e-6);
+  }
+  // The winner: the highest P@1, then P@5, then the larger power.
+  for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
+    const std::size_t chosen = static_cast<std::size_t>(
+        std::find(std::begin(kNormPowers), std::end(kNormPowers), c.norm_power) -
+        std::begin(kNormPowers));
+    REQUIRE(chosen < std::size(kNormPowers));
+    const bool beats = c.p_at_1[p] > c.p_at_1[chosen] ||
+                       (c.p_at_1[p] == c.p_at_1[chosen] &&
+                        (c.p_at_5[p] > c.p_at_5[chosen] ||
+                         (c.p_at_5[p] == c.p_at_5[chosen] && p > chosen)));
+    CHECK_FALSE(beats);
+  }
+}
+
+TEST_CASE("labels known by their frequency choose a small norm power, by their features 1") {
+  // Features say nothing about the label; one label is most of the data: the plain sums, which
+  // keep each label's frequency, predict it every time.
+  const data::Dataset shared = generated(
+      1500, 30, 10, [](std::mt19937& r) { return r() % 10 < 7 ? 0u : 1 + r() % 9; },
+      [](std::uint32_t, std::mt19937& r) { return static_cast<std::uint32_t>(r() % 30); });
+  const NormPowerChoice a = WideLayer::choose_norm_power(shared, 30, 10, {});
+  CHECK(a.norm_power < 1);
+  CHECK(a.p_at_1[0] > a.p_at_1[4] + 0.2f);
+  // Each label has features of its own (and one of 5 common ones); the same skew: the plain
+  // sums let the frequent label's common features outscore a rare label's own.
+  const data::Dataset own = generated(
+      1500, 65, 20, [](std::mt19937& r) { return r() % 2 == 0 ? 0u : 1 + r() % 19; },
+      [](std::uint32_t y, std::mt19937& r) {
+        return r() % 3 == 0 ? 60 + static_cast<std::uint32_t>(r() % 5) : 3 * y + r() % 3;
+      });
+  const NormPowerChoice b = WideLayer::choose_norm_power(own, 65, 20, {});
+  CHECK(b.norm_power == 1);
+  CHECK(b.p_at_1[4] > b.p_at_1[0]);
+}
+
+TEST_CASE("too few points to hold out keep the norm power at 1; a power outside [0, 1] is refused") {
+  const data::Dataset d = random_points(999, 20, 10, 5);
+  const NormPowerChoice c = WideLayer::choose_norm_power(d, 20, 10, {});
+  CHECK(c.held_out == 0);
+  CHECK(c.norm_power == 1);
+  CHECK(contains(error_of([&] { WideLayer::from_centroids(d, 20, 10, {.norm_power = -1}); }),
+                 "norm power must be in [0, 1]"));
 }
 
 TEST_CASE("wide scores are the dense product V x, and reach only labels with an entry") {

@@ -156,6 +156,10 @@ struct ModelConfig {
   std::uint32_t wide_max_per_label = 256;  ///< > 0
   double wide_min_weight = 0.1;            ///< [0, 1]: weights below this x a label's largest drop
   double wide_init = 30;                   ///< [0, 1e4]: each label's weights' norm at the start
+  /// A label's starting weights are its points' summed inputs over their norm to this power:
+  /// "1" (each label normalised), "0" (frequent labels score higher), "0.25", "0.5", "0.75", or
+  /// "auto" (the best on training points held out of a first build).
+  std::string wide_norm_power = "auto";
   std::uint64_t seed = 1;                  ///< weight initialisation and hash functions
 };
 
