@@ -97,12 +97,13 @@ class Model:
         """Converts the output layer in place for inference, as `glide quantize` does: "int8"
         (a scale per row, granularity "row", or one per layer, "tensor") or "bf16". Hidden layers
         stay fp32; an int8 model can no longer be trained. Returns self."""
-        try:
-            self._fitted("quantize").quantize(precision, granularity)
-        except Error as e:
-            if "already quantized" in str(e):
-                raise
-            raise ConfigError(str(e)) from None
+        native = self._fitted("quantize")
+        if precision not in ("int8", "bf16"):
+            raise ConfigError(f"quantize: the precision must be int8 or bf16, got {precision!r}")
+        if granularity not in ("row", "tensor"):
+            raise ConfigError(f"quantize: the granularity must be row or tensor, got "
+                              f"{granularity!r}")
+        native.quantize(precision, granularity)
         return self
 
     # --- what the model is -----------------------------------------------------------------
