@@ -27,7 +27,10 @@ def _offsets(indptr: np.ndarray, name: str) -> np.ndarray:
         raise TypeError(f"{name}.indptr: expected integers, got {indptr.dtype}")
     if indptr.size and indptr.min() < 0:
         raise DataError(f"{name}.indptr has a negative offset")
-    return np.ascontiguousarray(indptr, dtype=np.uint64)
+    indptr = np.ascontiguousarray(indptr)
+    if indptr.dtype == np.int64:
+        return indptr.view(np.uint64)  # checked non-negative: the same bits
+    return indptr.astype(np.uint64, copy=False)
 
 
 def _ids(ids: np.ndarray, indptr: np.ndarray, name: str, what: str) -> np.ndarray:
