@@ -6,9 +6,11 @@
 
 #include <glide/glide.h>
 
+#include <atomic>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <thread>
 
 namespace glide::python {
 
@@ -20,6 +22,19 @@ namespace py = pybind11;
 struct PyModel {
   Model model;
   mutable std::shared_mutex mutex;
+  std::atomic<std::thread::id> trainer{};  // the thread inside train(); none otherwise
+
+  // True on the training thread while it trains: in fit()'s callback, which must not wait for
+  // the lock that thread holds.
+  bool in_training() const { return trainer.load() == std::this_thread::get_id(); }
+  // Refuses what may not run inside fit()'s callback (it would change or read the model while
+  // it trains).
+  void refuse_in_training(const char* what) const {
+    if (in_training())
+      throw Error(std::string("Model.") + what +
+                  ": not allowed in fit()'s callback while the model trains (validation= "
+                  "evaluates during training; stop with False and call it after fit())");
+  }
 };
 
 // The arrays of `array` as a span of T, provided it is a 1-d C-contiguous array of exactly T

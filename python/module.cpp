@@ -26,6 +26,7 @@ py::array_t<T> to_numpy(std::vector<T>&& v) {
 // with fewer than k labels are padded with label -1 and score 0.
 py::tuple predict(const PyModel& m, const py::tuple& x, std::uint32_t k, const std::string& mode,
                   std::uint32_t probes) {
+  m.refuse_in_training("predict");
   const SparseBatchView batch = batch_of(x, py::none());
   const PredictOptions options{.mode = mode_of(mode), .probes = probes};
   const std::size_t n = batch.rows();
@@ -53,6 +54,7 @@ py::tuple predict(const PyModel& m, const py::tuple& x, std::uint32_t k, const s
 // Every label's score (exact mode) as a dense float32 [n, num_labels] array, computed a block
 // of rows at a time so that the library's per-row lists stay small.
 py::array_t<float> predict_all(const PyModel& m, const py::tuple& x) {
+  m.refuse_in_training("predict_proba");
   const SparseBatchView batch = batch_of(x, py::none());
   const std::size_t n = batch.rows(), labels = m.model.num_labels();
   py::array_t<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(labels)});
@@ -84,8 +86,9 @@ py::array_t<float> predict_all(const PyModel& m, const py::tuple& x) {
   return out;
 }
 
-py::dict evaluate(const PyModel& m, const py::tuple& x, const py::tuple& y,
-                  const std::string& mode, std::uint32_t probes) {
+py::dict evaluate(const PyModel& m, const py::tuple& x, const py::tuple& y, const std::string& mode,
+                  std::uint32_t probes) {
+  m.refuse_in_training("evaluate");
   const SparseBatchView batch = batch_of(x, y);
   const PredictOptions options{.mode = mode_of(mode), .probes = probes};
   Metrics metrics;
@@ -128,17 +131,16 @@ auto unlocked(F&& f) {
 }
 
 // f(model) with the GIL released and the model shared-locked (accessors: training changes
-// what they read).
+// what they read); in fit()'s callback, on the training thread, without the lock it holds.
 template <class F>
 auto reading(const PyModel& p, F&& f) {
+  if (p.in_training()) return f(p.model);
   py::gil_scoped_release release;
   std::shared_lock lock(p.mutex);
   return f(p.model);
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 py::dict metrics_dict(const Metrics& m) {
   py::dict d;
@@ -161,41 +163,48 @@ PYBIND11_MODULE(_glide, m) {
   m.def("version", [] { return std::string(glide::version()); });
   m.def("default_config_json", &glide::default_config_json);
   m.def("read_dataset", &glide::python::read, py::arg("path"));
-  m.def("check_batch", &glide::python::check, py::arg("X"), py::arg("Y"),
-        py::arg("num_features"), py::arg("num_labels"), py::arg("where"));
+  m.def("check_batch", &glide::python::check, py::arg("X"), py::arg("Y"), py::arg("num_features"),
+        py::arg("num_labels"), py::arg("where"));
 
   py::class_<PyModel> model(m, "Model");
   model
       .def_static("create_from_json",
                   [](const std::string& json) {
                     auto p = std::make_unique<PyModel>();
-                    p->model = glide::python::unlocked([&] { return glide::Model::create_from_json(json); });
+                    p->model = glide::python::unlocked(
+                        [&] { return glide::Model::create_from_json(json); });
                     return p;
                   })
-      .def_static("load",
-                  [](const std::string& path, bool optimizer_state) {
-                    auto p = std::make_unique<PyModel>();
-                    p->model = glide::python::unlocked(
-                        [&] { return glide::Model::load(path, optimizer_state); });
-                    return p;
-                  },
-                  py::arg("path"), py::arg("optimizer_state") = true)
-      .def("save",
-           [](const PyModel& p, const std::string& path, bool optimizer_state) {
-             py::gil_scoped_release release;
-             std::shared_lock lock(p.mutex);
-             p.model.save(path, optimizer_state);
-           },
-           py::arg("path"), py::arg("optimizer_state") = true)
-      .def("quantize",
-           [](PyModel& p, const std::string& precision, const std::string& granularity) {
-             py::gil_scoped_release release;
-             std::unique_lock lock(p.mutex);
-             p.model.quantize(precision, granularity);
-           },
-           py::arg("precision"), py::arg("granularity"))
+      .def_static(
+          "load",
+          [](const std::string& path, bool optimizer_state) {
+            auto p = std::make_unique<PyModel>();
+            p->model =
+                glide::python::unlocked([&] { return glide::Model::load(path, optimizer_state); });
+            return p;
+          },
+          py::arg("path"), py::arg("optimizer_state") = true)
+      .def(
+          "save",
+          [](const PyModel& p, const std::string& path, bool optimizer_state) {
+            p.refuse_in_training("save");
+            py::gil_scoped_release release;
+            std::shared_lock lock(p.mutex);
+            p.model.save(path, optimizer_state);
+          },
+          py::arg("path"), py::arg("optimizer_state") = true)
+      .def(
+          "quantize",
+          [](PyModel& p, const std::string& precision, const std::string& granularity) {
+            p.refuse_in_training("quantize");
+            py::gil_scoped_release release;
+            std::unique_lock lock(p.mutex);
+            p.model.quantize(precision, granularity);
+          },
+          py::arg("precision"), py::arg("granularity"))
       .def("build_index",
            [](PyModel& p, const py::tuple& x, const py::tuple& y) {
+             p.refuse_in_training("build_index");
              const glide::SparseBatchView batch = glide::python::batch_of(x, y);
              py::gil_scoped_release release;
              std::unique_lock lock(p.mutex);
@@ -214,17 +223,17 @@ PYBIND11_MODULE(_glide, m) {
                              [](const PyModel& p) {
                                return reading(p, [](const Model& m) { return m.num_labels(); });
                              })
-      .def_property_readonly("precision",
-                             [](const PyModel& p) {
-                               return reading(p, [](const Model& m) { return m.precision(); });
-                             })
-      .def_property_readonly("has_index",
-                             [](const PyModel& p) {
-                               return reading(p, [](const Model& m) { return m.has_index(); });
-                             })
       .def_property_readonly(
-          "samples_trained",
-          [](const PyModel& p) { return reading(p, [](const Model& m) { return m.samples_trained(); }); })
+          "precision",
+          [](const PyModel& p) { return reading(p, [](const Model& m) { return m.precision(); }); })
+      .def_property_readonly(
+          "has_index",
+          [](const PyModel& p) { return reading(p, [](const Model& m) { return m.has_index(); }); })
+      .def_property_readonly("samples_trained",
+                             [](const PyModel& p) {
+                               return reading(p,
+                                              [](const Model& m) { return m.samples_trained(); });
+                             })
       .def("config_json", [](const PyModel& p) {
         return reading(p, [](const Model& m) { return m.config_json(); });
       });

@@ -8,6 +8,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 
 #include "binding.h"
 
@@ -112,17 +113,19 @@ void bind_training(py::class_<PyModel>& model) {
       .def_readwrite("lr_decay", &TrainOptions::lr_decay)
       .def_readwrite("build_index", &TrainOptions::build_index);
 
-  model.def("train_options",
-            [](const PyModel& p) {
-              py::gil_scoped_release release;
-              std::shared_lock lock(p.mutex);
-              return p.model.train_options();
-            })
+  model
+      .def("train_options",
+           [](const PyModel& p) {
+             if (p.in_training()) return p.model.train_options();
+             py::gil_scoped_release release;
+             std::shared_lock lock(p.mutex);
+             return p.model.train_options();
+           })
       .def(
           "train",
           [](PyModel& p, const py::tuple& x, const py::tuple& y, const TrainOptions& options,
-             py::object hook, double interval, const py::object& test_x,
-             const py::object& test_y) {
+             py::object hook, double interval, const py::object& test_x, const py::object& test_y) {
+            p.refuse_in_training("fit");
             const SparseBatchView data = batch_of(x, y);
             const SparseBatchView test =
                 test_x.is_none() ? SparseBatchView{} : batch_of(test_x.cast<py::tuple>(), test_y);
@@ -131,6 +134,11 @@ void bind_training(py::class_<PyModel>& model) {
             {
               py::gil_scoped_release release;
               std::unique_lock lock(p.mutex);
+              p.trainer = std::this_thread::get_id();
+              struct Done {
+                PyModel& p;
+                ~Done() { p.trainer = std::thread::id(); }
+              } done{p};
               result = p.model.train(
                   data, options, [&](const TrainProgress& t) { return bridge(t); }, test);
             }

@@ -85,8 +85,8 @@ struct SparseBatch {
 /// row, e.g. "training batch: row 3: feature id 900 is out of range (the model has 500
 /// features)". Every function taking a batch runs the same checks; this one lets a caller (the
 /// Python module) report bad data before it creates or changes a model.
-void check_batch(const SparseBatchView& batch, std::uint32_t num_features,
-                 std::uint32_t num_labels, bool need_labels, const std::string& where = "batch");
+void check_batch(const SparseBatchView& batch, std::uint32_t num_features, std::uint32_t num_labels,
+                 bool need_labels, const std::string& where = "batch");
 
 /// Reads a dataset file (.gds, XC text, libsvm; .zst-compressed text too; the format is detected
 /// from the content). Throws glide::Error for a missing, unreadable or malformed file.

@@ -264,3 +264,18 @@ def test_float32_int32_input_is_not_copied(model, test_set):
     assert X.dtype == np.float32 and X.indices.dtype == np.int32
     (indptr, indices, data), _ = _data.features(X)
     assert np.shares_memory(indices, X.indices) and np.shares_memory(data, X.data)
+
+
+def test_the_callback_may_read_the_model_but_not_use_it(train_set):
+    X, Y = train_set
+    model = glide.Model(**SMALL)
+    seen = []
+
+    def read_then_predict(progress):
+        seen.append((model.num_labels, model.config["train"]["epochs"]))
+        model.predict(X[:1])
+
+    with pytest.raises(glide.Error, match="Model.predict: not allowed in fit"):
+        model.fit(X, Y, epochs=3, callback=read_then_predict)
+    assert seen == [(300, 3.0)]
+    assert model.predict(X[:1], k=1)[0].shape == (1, 1)  # fine once fit() has returned
