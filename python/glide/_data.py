@@ -124,18 +124,24 @@ def labels_or_none(Y: Optional[Any], rows: int, name: str) -> Tuple[Optional[Lab
     return labels(Y, rows, name)
 
 
+def _as_int32(ids: np.ndarray) -> np.ndarray:
+    """uint32 ids as scipy's int32 indices: a view when every id fits (the usual case)."""
+    if ids.size and int(ids.max()) > np.iinfo(np.int32).max:
+        return ids.astype(np.int64)
+    return ids.view(np.int32)
+
+
 def to_scipy(csr: Csr, rows_labels: Labels, num_features: int,
              num_labels: int) -> Tuple[Any, Any]:
-    """Native CSR arrays (of a file) as SciPy matrices X (float32) and Y (indicator)."""
+    """Native CSR arrays (of a file) as SciPy matrices X (float32) and Y (indicator), sharing
+    the arrays where scipy's index dtypes allow it."""
     indptr, indices, data = csr
     rows = indptr.size - 1
     width = max(num_features, int(indices.max()) + 1 if indices.size else 0)
-    X = scipy.sparse.csr_matrix((data, indices.astype(np.int32), indptr.astype(np.int64)),
-                                shape=(rows, width))
+    X = scipy.sparse.csr_matrix((data, _as_int32(indices), indptr.view(np.int64)),
+                                shape=(rows, width), copy=False)
     lptr, lids = rows_labels
     height = max(num_labels, int(lids.max()) + 1 if lids.size else 0)
-    Y = scipy.sparse.csr_matrix((np.ones(lids.size, dtype=np.float32), lids.astype(np.int32),
-                                 lptr.astype(np.int64)), shape=(rows, height))
+    Y = scipy.sparse.csr_matrix((np.ones(lids.size, dtype=np.float32), _as_int32(lids),
+                                 lptr.view(np.int64)), shape=(rows, height), copy=False)
     return X, Y
-
-

@@ -279,3 +279,13 @@ def test_the_callback_may_read_the_model_but_not_use_it(train_set):
         model.fit(X, Y, epochs=3, callback=read_then_predict)
     assert seen == [(300, 3.0)]
     assert model.predict(X[:1], k=1)[0].shape == (1, 1)  # fine once fit() has returned
+
+
+def test_explicit_zeros_of_an_indicator_are_not_labels(model, test_set):
+    X, Y = test_set
+    padded = Y.copy().tolil()
+    padded[0, 299] = 1  # a label row 0 does not have...
+    padded = padded.tocsr()
+    padded.data[padded.indices == 299] = 0  # ...stored as an explicit zero
+    assert padded.nnz == Y.nnz + 1
+    assert model.evaluate(X, padded) == model.evaluate(X, Y)
