@@ -171,28 +171,6 @@ class Model:
         (FIT_SETTINGS). The first fit() takes num_features/num_labels from the data unless
         given. Ctrl-C stops training after the current batch and raises KeyboardInterrupt; the
         model keeps the updates made so far. Returns self; self.last_fit holds the summary."""
-        test_x = test_y = None
-        if isinstance(X, (str, os.PathLike)):
-            if Y is not None:
-                raise TypeError("fit(path): the labels come from the file; do not pass Y")
-            x, y, rows, width, num_labels = self._read(X)
-        else:
-            if Y is None:
-                raise TypeError("fit(X, Y): Y (the labels of X's rows) is missing")
-            x, (rows, width) = _data.features(X, "X")
-            y, num_labels = _data.labels(Y, rows, "Y")
-        if rows == 0:
-            raise DataError("fit: the training data has no rows")
-        if validation is not None:
-            if isinstance(validation, (str, os.PathLike)):
-                test_x, test_y, _, test_width, test_labels = self._read(validation)
-            else:
-                if not isinstance(validation, tuple) or len(validation) != 2:
-                    raise TypeError("validation must be (X_test, Y_test) or a file path")
-                test_x, (test_rows, test_width) = _data.features(validation[0], "validation X")
-                test_y, test_labels = _data.labels(validation[1], test_rows, "validation Y")
-            width, num_labels = max(width, test_width), max(num_labels, test_labels)
-
         unknown = set(train_settings) - set(_settings.FIT_SETTINGS)
         if unknown:
             raise ConfigError(f"fit: unknown setting '{sorted(unknown)[0]}' (fit takes "
@@ -201,19 +179,20 @@ class Model:
             train_settings["epochs"] = epochs
         _check_mode(eval_mode)
         config = _settings.apply(self.config, {"train": train_settings})
+        _settings.check(config)  # before the data is read
+
+        x, y, test_x, test_y, width, num_labels = self._training_data(X, Y, validation)
         net = config["network"]
         if self._native is None:
             net["num_features"] = net["num_features"] or width
             net["num_labels"] = net["num_labels"] or num_labels
         self._check_width(width, num_labels, net["num_features"], net["num_labels"], "fit")
-        where = "training data"
-        _native_check(x, y, net["num_features"], net["num_labels"], where)
+        _native_check(x, y, net["num_features"], net["num_labels"], "training data")
         if test_x is not None:
-            _native_check(test_x, test_y, net["num_features"], net["num_labels"], "validation data")
+            _native_check(test_x, test_y, net["num_features"], net["num_labels"],
+                          "validation data")
         if self._native is None:
             self._native = _settings.create(config)
-        else:
-            _settings.check(config)
 
         options = self._native.train_options()
         for key, value in train_settings.items():
@@ -281,6 +260,32 @@ class Model:
         return out
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _training_data(self, X: Any, Y: Any, validation: Any) -> Tuple[Any, ...]:
+        """fit()'s data as native arrays: (x, y, test_x, test_y, width, num_labels), the width and
+        label count the larger of the training and validation data's."""
+        test_x = test_y = None
+        if isinstance(X, (str, os.PathLike)):
+            if Y is not None:
+                raise TypeError("fit(path): the labels come from the file; do not pass Y")
+            x, y, rows, width, num_labels = self._read(X)
+        else:
+            if Y is None:
+                raise TypeError("fit(X, Y): Y (the labels of X's rows) is missing")
+            x, (rows, width) = _data.features(X, "X")
+            y, num_labels = _data.labels(Y, rows, "Y")
+        if rows == 0:
+            raise DataError("fit: the training data has no rows")
+        if validation is not None:
+            if isinstance(validation, (str, os.PathLike)):
+                test_x, test_y, _, test_width, test_labels = self._read(validation)
+            else:
+                if not isinstance(validation, tuple) or len(validation) != 2:
+                    raise TypeError("validation must be (X_test, Y_test) or a file path")
+                test_x, (test_rows, test_width) = _data.features(validation[0], "validation X")
+                test_y, test_labels = _data.labels(validation[1], test_rows, "validation Y")
+            width, num_labels = max(width, test_width), max(num_labels, test_labels)
+        return x, y, test_x, test_y, width, num_labels
 
     def _fitted(self, what: str) -> Any:
         if self._native is None:
