@@ -5,7 +5,7 @@ dtype) or glide.DataError (wrong shape, negative ids; the native checks add out-
 bad offsets and non-finite values)."""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import scipy.sparse
