@@ -19,9 +19,11 @@
 #include "engine/fit.h"
 #include "engine/network.h"
 #include "engine/output_index.h"
+#include "engine/output_matrix.h"
 #include "engine/output_sampler.h"
 #include "engine/predictor.h"
 #include "engine/trainer.h"
+#include "quant/quantize.h"
 
 namespace glide {
 
@@ -29,58 +31,9 @@ namespace {
 
 // --- batches ---------------------------------------------------------------------------------
 
-// Checks one CSR offsets array against the length of the array it indexes.
-void check_offsets(std::span<const std::uint64_t> offsets, std::size_t rows, std::size_t length,
-                   const char* name, const char* array, const std::string& where) {
-  if (offsets.size() != rows + 1)
-    fail(where, std::string(name) + " has " + std::to_string(offsets.size()) +
-                    " entries, expected " + std::to_string(rows + 1) + " (rows + 1)");
-  if (offsets[0] != 0)
-    fail(where, std::string(name) + "[0] is " + std::to_string(offsets[0]) + ", must be 0");
-  for (std::size_t i = 0; i < rows; ++i)
-    if (offsets[i + 1] < offsets[i])
-      fail(where, std::string("bad offsets: ") + name + " decreases at row " + std::to_string(i) +
-                      " (" + std::to_string(offsets[i]) + " -> " + std::to_string(offsets[i + 1]) +
-                      ")");
-  if (offsets[rows] != length)
-    fail(where, std::string("bad offsets: ") + name + " ends at " + std::to_string(offsets[rows]) +
-                    " but " + array + " has " + std::to_string(length) + " entries");
-}
-
 data::SparseView row_view(const SparseBatchView& b, std::size_t i) {
   const auto s = b.row_offsets[i], e = b.row_offsets[i + 1];
   return {b.feature_ids.subspan(s, e - s), b.values.subspan(s, e - s)};
-}
-
-// Checks every rule of SparseBatchView against the model's dimensions.
-void check_batch(const SparseBatchView& b, std::uint32_t num_features, std::uint32_t num_labels,
-                 bool need_labels, const std::string& where) {
-  if (b.row_offsets.empty()) {
-    if (!b.feature_ids.empty() || !b.values.empty())
-      fail(where, "row_offsets is empty but the batch has feature ids or values");
-    if (need_labels) fail(where, "the batch has no rows");
-    return;
-  }
-  const std::size_t rows = b.rows();
-  if (b.feature_ids.size() != b.values.size())
-    fail(where, std::to_string(b.feature_ids.size()) + " feature ids but " +
-                    std::to_string(b.values.size()) + " values (the lengths must match)");
-  check_offsets(b.row_offsets, rows, b.feature_ids.size(), "row_offsets", "feature_ids", where);
-  const bool has_labels = !b.label_offsets.empty();
-  if (need_labels && !has_labels) fail(where, "label_offsets is empty: every row needs labels");
-  if (has_labels)
-    check_offsets(b.label_offsets, rows, b.label_ids.size(), "label_offsets", "label_ids", where);
-  for (std::size_t i = 0; i < rows; ++i) {
-    if (const std::string problem = engine::input_problem(row_view(b, i), num_features);
-        !problem.empty())
-      fail(where, "row " + std::to_string(i) + ": " + problem);
-    if (!has_labels) continue;
-    for (std::uint64_t q = b.label_offsets[i]; q < b.label_offsets[i + 1]; ++q)
-      if (b.label_ids[q] >= num_labels)
-        fail(where, "row " + std::to_string(i) + ": label id " + std::to_string(b.label_ids[q]) +
-                        " is out of range (the model has " + std::to_string(num_labels) +
-                        " labels)");
-  }
 }
 
 // A validated view as the engine's dataset (one copy: the training loop needs a Dataset).
@@ -282,6 +235,10 @@ double Metrics::ndcg_at(int k) const {
   return ndcg[k - 1];
 }
 
+std::string default_config_json() {
+  return engine::to_json(engine::Config{});
+}
+
 const char* version() noexcept {
   return GLIDE_VERSION_STRING;
 }
@@ -460,6 +417,27 @@ void Model::save(const std::string& path, bool optimizer_state) const {
   }
   if (index) o.extra_sections = [&](engine::ModelFileWriter& w) { index->save(w); };
   engine::save_model(path, *i.net, i.config, i.state, o);
+}
+
+void Model::quantize(const std::string& precision, const std::string& granularity) {
+  Impl& i = impl("quantize");
+  if (precision != "int8" && precision != "bf16")
+    fail("Model::quantize: the precision must be int8 or bf16, got '" + precision + "'");
+  const quant::Granularity g = quant::parse_granularity(granularity);
+  if (i.net->output->precision() != engine::Precision::kF32)
+    fail(std::string("Model::quantize: the model is already quantized (precision ") +
+         engine::precision_name(i.net->output->precision()) + ")");
+  if (precision == "bf16")
+    engine::output_to_bf16(*i.net, /*optimizer=*/false);
+  else
+    engine::quantize_output(*i.net, g);
+  // The predictors score the old rows; the index's clusters (hidden activations) still hold.
+  std::lock_guard lock(i.predictors_mutex);
+  i.predictors.clear();
+}
+
+std::string Model::precision() const {
+  return engine::precision_name(impl("precision").net->output->precision());
 }
 
 void Model::build_index(const SparseBatchView& train) {

@@ -79,6 +79,15 @@ struct SparseBatch {
   SparseBatchView view() const;
 };
 
+/// Checks every rule of SparseBatchView (above) against a model of `num_features` features and
+/// `num_labels` labels, without doing anything else; `need_labels`: every row must have a label
+/// list (training and evaluation batches). Throws glide::Error naming `where`, the rule and the
+/// row, e.g. "training batch: row 3: feature id 900 is out of range (the model has 500
+/// features)". Every function taking a batch runs the same checks; this one lets a caller (the
+/// Python module) report bad data before it creates or changes a model.
+void check_batch(const SparseBatchView& batch, std::uint32_t num_features, std::uint32_t num_labels,
+                 bool need_labels, const std::string& where = "batch");
+
 /// Reads a dataset file (.gds, XC text, libsvm; .zst-compressed text too; the format is detected
 /// from the content). Throws glide::Error for a missing, unreadable or malformed file.
 SparseBatch read_dataset(const std::string& path);
@@ -280,6 +289,16 @@ class Model {
   /// index, when the model has one, is saved with it.
   void save(const std::string& path, bool optimizer_state = true) const;
 
+  /// Converts the output layer, in place, to an inference-only precision, as `glide quantize`
+  /// does: "int8" (weights as int8 with a scale per row, `granularity` "row", or one for the
+  /// whole layer, "tensor") or "bf16". Hidden layers stay fp32; the optimizer state of the
+  /// output layer is dropped; the output index is kept. An int8 model cannot be trained
+  /// further. Throws glide::Error for an unknown precision or granularity and for a model that
+  /// is already quantized.
+  void quantize(const std::string& precision = "int8", const std::string& granularity = "row");
+  /// The output layer's precision: "fp32", "int8" or "bf16".
+  std::string precision() const;
+
   /// Builds the output index that sampled mode searches (as `glide index` does) from the
   /// model's training data (every row needs labels), replacing any index the model had. train()
   /// builds one at its end (TrainOptions::build_index) or drops the old one, whose clusters
@@ -337,6 +356,10 @@ class Model {
   const Impl& impl(const char* what) const;
   Impl& impl(const char* what);
 };
+
+/// The default config as JSON (the format Model::create_from_json() reads), with
+/// num_features and num_labels 0: every key a config may set, with its default value.
+std::string default_config_json();
 
 /// The library's version ("MAJOR.MINOR.PATCH"), as compiled into the library (compare with
 /// GLIDE_VERSION_STRING, the headers' version).
