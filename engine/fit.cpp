@@ -40,8 +40,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
                      .norm_power = static_cast<float>(c.wide_norm_power),
                      .init_scale = static_cast<float>(c.wide_init)};
     if (c.wide_norm_power == kWideNormPowerAuto) {
-      wide_start_ =
-          WideLayer::choose_norm_power(train_set, c.num_features, c.num_labels, wide);
+      wide_start_ = WideLayer::choose_norm_power(train_set, c.num_features, c.num_labels, wide);
       wide.norm_power = wide_start_->norm_power;
       if (options.on_wide_start) options.on_wide_start(*wide_start_);
     }

@@ -154,6 +154,7 @@ void Trainer::forward_wide(std::span<const data::SparseView> inputs) {
   wide_mask_.assign((std::size_t{net_.num_labels()} + 63) / 64, 0);
   for (const std::uint32_t j : neurons) wide_mask_[j >> 6] |= std::uint64_t{1} << (j & 63);
   wide_hits_.resize(B);
+  net_.wide.select(inputs, wide_mask_, wide_selection_);
   tbb::parallel_for(
       tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
         ThreadScratch& t = scratch_.local();
@@ -161,8 +162,9 @@ void Trainer::forward_wide(std::span<const data::SparseView> inputs) {
           // Each reached candidate's score (summed over the features reaching it).
           auto& reached = t.wide_reached;
           reached.clear();
-          net_.wide.for_each_in(inputs[s], wide_mask_,
-                                [&](std::uint32_t l, float v) { reached.emplace_back(l, v); });
+          net_.wide.for_each_selected(inputs[s], wide_selection_, [&](std::uint32_t l, float v) {
+            reached.emplace_back(l, v);
+          });
           std::sort(reached.begin(), reached.end(),
                     [](const auto& a, const auto& b) { return a.first < b.first; });
           // The sample's own neurons by label, for the reached labels that are not shared.
@@ -195,7 +197,7 @@ void Trainer::forward_wide(std::span<const data::SparseView> inputs) {
 }
 
 void Trainer::backward_wide(std::span<const data::SparseView> inputs, float lr) {
-  net_.wide.train_step(inputs, wide_hits_, wide_mask_, z_.data(), lr,
+  net_.wide.train_step(inputs, wide_selection_, wide_hits_, z_.data(), lr,
                        static_cast<float>(config_.eps));
 }
 

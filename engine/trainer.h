@@ -98,6 +98,7 @@ class Trainer {
   std::span<const std::uint32_t> shared_;        // the batch's shared neurons (pairs_' order)
   std::vector<std::vector<WideHit>> wide_hits_;  // per sample, ascending labels
   std::vector<std::uint64_t> wide_mask_;         // a bit per label: active in this batch
+  WideSelection wide_selection_;                 // the wide entries of the batch's candidates
 
   struct ThreadScratch {
     std::uint64_t generation = ~std::uint64_t{0};

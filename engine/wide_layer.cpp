@@ -134,9 +134,9 @@ double start_scale(double norm, double median, double power, double init_scale) 
 
 }  // namespace
 
-WideLayer WideLayer::from_label_entries(std::vector<std::vector<std::pair<std::uint32_t, float>>>
-                                            per_label,
-                                        std::uint32_t num_features) {
+WideLayer WideLayer::from_label_entries(
+    std::vector<std::vector<std::pair<std::uint32_t, float>>> per_label,
+    std::uint32_t num_features) {
   // Feature-major: labels ascending within each feature, since labels are visited in order.
   WideLayer w;
   w.num_features_ = num_features;
@@ -163,8 +163,7 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
   if (!(options.norm_power >= 0 && options.norm_power <= 1))
-    fail("wide layer: the norm power must be in [0, 1], got " +
-         std::to_string(options.norm_power));
+    fail("wide layer: the norm power must be in [0, 1], got " + std::to_string(options.norm_power));
   LabelEntries per_label = label_sums(train, num_features, num_labels, options, {});
   const std::vector<double> norms = norms_of(per_label);
   const double median = median_norm(norms);
@@ -176,9 +175,8 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
   return from_label_entries(std::move(per_label), num_features);
 }
 
-NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train,
-                                             std::uint32_t num_features, std::uint32_t num_labels,
-                                             const WideOptions& options) {
+NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train, std::uint32_t num_features,
+                                             std::uint32_t num_labels, const WideOptions& options) {
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
   NormPowerChoice choice;
@@ -221,8 +219,7 @@ NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train,
                             return a.first > b.first || (a.first == b.first && a.second < b.second);
                           });
         for (std::size_t rank = 0; rank < top; ++rank) {
-          if (std::find(truth.begin(), truth.end(), t.ranked[rank].second) == truth.end())
-            continue;
+          if (std::find(truth.begin(), truth.end(), t.ranked[rank].second) == truth.end()) continue;
           ++t.hits_at_5[p];
           if (rank == 0) ++t.hits_at_1[p];
         }
@@ -305,9 +302,36 @@ void WideLayer::ensure_optimizer_state() {
   if (sums_.size() != weights_.size()) sums_.assign(weights_.size(), 0.0f);
 }
 
-void WideLayer::train_step(std::span<const data::SparseView> inputs,
-                           std::span<const std::vector<WideHit>> hits,
-                           std::span<const std::uint64_t> mask, const float* coef, float lr,
+void WideLayer::select(std::span<const data::SparseView> inputs,
+                       std::span<const std::uint64_t> mask, WideSelection& out) const {
+  out.slot_.resize(num_features_, 0);
+  for (const std::uint32_t f : out.features_) out.slot_[f] = 0;
+  out.features_.clear();
+  for (const data::SparseView& x : inputs)
+    for (std::size_t q = 0; q < x.size(); ++q) {
+      const std::uint32_t f = x.ids[q];
+      if (f < num_features_ && out.slot_[f] == 0 && offsets_[f + 1] > offsets_[f]) {
+        out.features_.push_back(f);
+        out.slot_[f] = static_cast<std::uint32_t>(out.features_.size());
+      }
+    }
+  if (out.entries_.size() < out.features_.size()) out.entries_.resize(out.features_.size());
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, out.features_.size(), 16),
+                    [&](const auto& r) {
+                      for (std::size_t k = r.begin(); k < r.end(); ++k) {
+                        const std::uint32_t f = out.features_[k];
+                        std::vector<std::uint64_t>& kept = out.entries_[k];
+                        kept.clear();
+                        for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e) {
+                          const std::uint32_t l = labels_[e];
+                          if (mask[l >> 6] >> (l & 63) & 1) kept.push_back(e);
+                        }
+                      }
+                    });
+}
+
+void WideLayer::train_step(std::span<const data::SparseView> inputs, const WideSelection& selection,
+                           std::span<const std::vector<WideHit>> hits, const float* coef, float lr,
                            float eps) {
   ensure_optimizer_state();
   // (feature, sample, value) of the batch, grouped by feature: each feature's entries are then
@@ -317,7 +341,7 @@ void WideLayer::train_step(std::span<const data::SparseView> inputs,
     if (hits[s].empty()) continue;
     const data::SparseView& x = inputs[s];
     for (std::size_t q = 0; q < x.size(); ++q)
-      if (x.ids[q] < num_features_ && offsets_[x.ids[q] + 1] > offsets_[x.ids[q]])
+      if (x.ids[q] < num_features_ && !selection.entries(x.ids[q]).empty())
         items.emplace_back(x.ids[q], static_cast<std::uint32_t>(s), x.values[q]);
   }
   std::sort(items.begin(), items.end());
@@ -329,28 +353,25 @@ void WideLayer::train_step(std::span<const data::SparseView> inputs,
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, starts.size() - 1, 16), [&](const auto& r) {
     std::vector<float>& g = grads.local();
     for (std::size_t k = r.begin(); k < r.end(); ++k) {
-      const std::uint32_t f = std::get<0>(items[starts[k]]);
-      const std::uint64_t beg = offsets_[f], n = offsets_[f + 1] - beg;
-      const std::uint32_t* ls = labels_.data() + beg;
-      g.assign(n, 0.0f);
+      const std::span<const std::uint64_t> entries =
+          selection.entries(std::get<0>(items[starts[k]]));
+      g.assign(entries.size(), 0.0f);
       for (std::size_t i = starts[k]; i < starts[k + 1]; ++i) {
         const auto& [feature, s, v] = items[i];
         const std::vector<WideHit>& h = hits[s];
-        // The candidates among the feature's labels, then the sample's hits among those.
-        for (std::uint64_t a = 0; a < n; ++a) {
-          const std::uint32_t l = ls[a];
-          if (!(mask[l >> 6] >> (l & 63) & 1)) continue;
+        // The sample's hits among the feature's selected labels.
+        for (std::size_t a = 0; a < entries.size(); ++a) {
+          const std::uint32_t l = labels_[entries[a]];
           auto it = std::lower_bound(h.begin(), h.end(), l,
                                      [](const WideHit& x, std::uint32_t y) { return x.label < y; });
           for (; it != h.end() && it->label == l; ++it) g[a] += coef[it->slot] * v;
         }
       }
-      float* w = weights_.data() + beg;
-      float* sum = sums_.data() + beg;
-      for (std::uint64_t a = 0; a < n; ++a) {
+      for (std::size_t a = 0; a < entries.size(); ++a) {
         if (g[a] == 0) continue;
-        sum[a] += g[a] * g[a];
-        w[a] -= lr * g[a] / (std::sqrt(sum[a]) + eps);
+        const std::uint64_t e = entries[a];
+        sums_[e] += g[a] * g[a];
+        weights_[e] -= lr * g[a] / (std::sqrt(sums_[e]) + eps);
       }
     }
   });

@@ -65,6 +65,27 @@ class WideScores {
   std::vector<std::uint32_t> labels_;
 };
 
+// The entries a training batch's inputs reach whose labels are candidates, feature by feature:
+// found once per batch, where sample by sample a feature's whole list would be scanned again
+// for every sample that has the feature.
+class WideSelection {
+ public:
+  // The selected entries of feature f (indices into the layer's arrays, ascending); empty when
+  // no input of the batch has f.
+  std::span<const std::uint64_t> entries(std::uint32_t f) const {
+    const std::uint32_t k = f < slot_.size() ? slot_[f] : 0;
+    return k ? std::span<const std::uint64_t>(entries_[k - 1]) : std::span<const std::uint64_t>();
+  }
+  // The batch's distinct features that reach any label.
+  std::span<const std::uint32_t> features() const { return features_; }
+
+ private:
+  friend class WideLayer;
+  std::vector<std::uint32_t> slot_;                  // per feature: its index in features_ + 1
+  std::vector<std::uint32_t> features_;              // the batch's distinct features
+  std::vector<std::vector<std::uint64_t>> entries_;  // per distinct feature
+};
+
 // A label a training sample scores through the wide layer, and the slot of its logit.
 struct WideHit {
   std::uint32_t label;
@@ -100,29 +121,27 @@ class WideLayer {
 
   // x's scores over every label it reaches, into `out` (cleared first, sized as needed).
   void score(const data::SparseView& x, WideScores& out) const;
-  // fn(label, x_f V[f, label]) for each entry x reaches whose label is set in `mask` (a bit per
-  // label): a batch's few thousand candidates fit the cache as bits, where a score per label
-  // does not (training: measured 7x slower scoring every label reached).
+  // The entries of the batch's features whose labels are set in `mask` (a bit per label: a
+  // batch's few thousand candidates fit the cache as bits), into `out`.
+  void select(std::span<const data::SparseView> inputs, std::span<const std::uint64_t> mask,
+              WideSelection& out) const;
+  // fn(label, x_f V[f, label]) for each selected entry x reaches (x one of the selection's inputs).
   template <class Fn>
-  void for_each_in(const data::SparseView& x, std::span<const std::uint64_t> mask, Fn&& fn) const {
+  void for_each_selected(const data::SparseView& x, const WideSelection& selection, Fn&& fn) const {
     for (std::size_t q = 0; q < x.size(); ++q) {
-      const std::uint32_t f = x.ids[q];
-      if (f >= num_features_) continue;
+      if (x.ids[q] >= num_features_) continue;
       const float v = x.values[q];
-      for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e) {
-        const std::uint32_t l = labels_[e];
-        if (mask[l >> 6] >> (l & 63) & 1) fn(l, v * weights_[e]);
-      }
+      for (const std::uint64_t e : selection.entries(x.ids[q])) fn(labels_[e], v * weights_[e]);
     }
   }
 
-  // One Adagrad step for a batch: sample s's hits (ascending labels, all set in `mask`) with the
-  // loss gradient of each hit's logit in coef[hit.slot]; d logit(l) / d V[f, l] = x_f. Parallel
-  // over features (each entry is updated by one thread), so the result does not depend on the
-  // thread count.
-  void train_step(std::span<const data::SparseView> inputs,
-                  std::span<const std::vector<WideHit>> hits, std::span<const std::uint64_t> mask,
-                  const float* coef, float lr, float eps);
+  // One Adagrad step for a batch: sample s's hits (ascending labels, all among the selection's)
+  // with the loss gradient of each hit's logit in coef[hit.slot]; d logit(l) / d V[f, l] = x_f.
+  // Parallel over features (each entry is updated by one thread), so the result does not depend
+  // on the thread count.
+  void train_step(std::span<const data::SparseView> inputs, const WideSelection& selection,
+                  std::span<const std::vector<WideHit>> hits, const float* coef, float lr,
+                  float eps);
 
   // Adagrad's sums of squared gradients: empty until training needs them.
   void ensure_optimizer_state();

@@ -232,10 +232,10 @@ TEST_CASE("the norm power is chosen by held-out precision, as a dense reference 
         std::find(std::begin(kNormPowers), std::end(kNormPowers), c.norm_power) -
         std::begin(kNormPowers));
     REQUIRE(chosen < std::size(kNormPowers));
-    const bool beats = c.p_at_1[p] > c.p_at_1[chosen] ||
-                       (c.p_at_1[p] == c.p_at_1[chosen] &&
-                        (c.p_at_5[p] > c.p_at_5[chosen] ||
-                         (c.p_at_5[p] == c.p_at_5[chosen] && p > chosen)));
+    const bool beats =
+        c.p_at_1[p] > c.p_at_1[chosen] ||
+        (c.p_at_1[p] == c.p_at_1[chosen] &&
+         (c.p_at_5[p] > c.p_at_5[chosen] || (c.p_at_5[p] == c.p_at_5[chosen] && p > chosen)));
     CHECK_FALSE(beats);
   }
 }
@@ -261,7 +261,8 @@ TEST_CASE("labels known by their frequency choose a small norm power, by their f
   CHECK(b.p_at_1[4] > b.p_at_1[0]);
 }
 
-TEST_CASE("too few points to hold out keep the norm power at 1; a power outside [0, 1] is refused") {
+TEST_CASE(
+    "too few points to hold out keep the norm power at 1; a power outside [0, 1] is refused") {
   const data::Dataset d = random_points(999, 20, 10, 5);
   const NormPowerChoice c = WideLayer::choose_norm_power(d, 20, 10, {});
   CHECK(c.held_out == 0);
@@ -276,7 +277,19 @@ TEST_CASE("wide scores are the dense product V x, and reach only labels with an 
   const Dense v = entries_of(w);
   WideScores s;
   const data::Dataset q = random_points(50, 30, 20, 3);
-  for (std::size_t i = 0; i < q.num_points(); ++i) {
+  std::vector<data::SparseView> batch;
+  for (std::size_t i = 0; i < 40; ++i) batch.push_back(q.features(i));
+  std::vector<std::uint64_t> mask(1, 0);
+  for (std::uint32_t l = 0; l < 20; l += 3) mask[0] |= std::uint64_t{1} << l;
+  WideSelection selection;
+  w.select(batch, mask, selection);
+  w.select(batch, mask, selection);  // a second batch reuses the selection
+  for (std::uint32_t f = 0; f < 30; ++f) {
+    bool in_batch = false;
+    for (const auto& x : batch) in_batch |= std::ranges::find(x.ids, f) != x.ids.end();
+    if (!in_batch) CHECK(selection.entries(f).empty());
+  }
+  for (std::size_t i = 0; i < 40; ++i) {
     w.score(q.features(i), s);
     const auto x = q.features(i);
     for (std::uint32_t l = 0; l < 20; ++l) {
@@ -288,11 +301,9 @@ TEST_CASE("wide scores are the dense product V x, and reach only labels with an 
       CHECK(s.reached(l) == reached);
       CHECK(s[l] == doctest::Approx(want).epsilon(1e-5));
     }
-    // for_each_in visits exactly the masked labels' entries.
-    std::vector<std::uint64_t> mask(1, 0);
-    for (std::uint32_t l = 0; l < 20; l += 3) mask[0] |= std::uint64_t{1} << l;
+    // A batch's selection holds exactly the masked labels' entries of its features.
     std::vector<double> seen(20, 0);
-    w.for_each_in(x, mask, [&](std::uint32_t l, float c) { seen[l] += c; });
+    w.for_each_selected(x, selection, [&](std::uint32_t l, float c) { seen[l] += c; });
     for (std::uint32_t l = 0; l < 20; ++l)
       CHECK(seen[l] == doctest::Approx(l % 3 == 0 ? s[l] : 0.0f).epsilon(1e-5));
   }
@@ -329,8 +340,11 @@ TEST_CASE("a wide training step is Adagrad on the gradient x_f * coef, whatever 
   std::vector<std::vector<float>> results;
   for (const int threads : {1, 2}) {
     WideLayer w = start;
-    tbb::task_arena(threads).execute(
-        [&] { w.train_step(inputs, hits, mask, coef.data(), 0.1f, 1e-7f); });
+    WideSelection selection;
+    tbb::task_arena(threads).execute([&] {
+      w.select(inputs, mask, selection);
+      w.train_step(inputs, selection, hits, coef.data(), 0.1f, 1e-7f);
+    });
     check_close(entries_of(w), want);
     results.push_back(w.weights());
   }
