@@ -130,8 +130,9 @@ struct TrainConfig {
   LrSchedule lr_schedule = LrSchedule::kLinear;
   double lr_final = 0.1;
   // The lr is also multiplied by lr_decay per epoch done (continuously, by samples): a run of
-  // more epochs spends no longer at a high lr than a shorter one (docs/training.md).
-  double lr_decay = 1.0;
+  // more epochs spends no longer at a high lr than a shorter one, so it does not memorise the
+  // training points where a shorter one stops (docs/training.md, "Over more epochs").
+  double lr_decay = 0.7;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-7;  // eps: see docs/training.md
   std::uint32_t batch = 256;
   double epochs = 5;          // may be fractional; docs/training.md

@@ -197,7 +197,7 @@ struct TrainOptions {
   /// "linear": lr falls linearly to lr_final * lr over `epochs`; "constant" keeps it.
   std::string lr_schedule = "linear";
   double lr_final = 0.1;  ///< in [0, 1]
-  double lr_decay = 1.0;  ///< the lr is also multiplied by this per epoch trained, (0, 1]
+  double lr_decay = 0.7;  ///< the lr is also multiplied by this per epoch trained, (0, 1]
   /// At the end (unless stopped by the progress callback), build the output index from the
   /// training data, as `glide train --index on` does: sampled mode then searches it.
   bool build_index = true;
