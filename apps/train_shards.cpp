@@ -1,0 +1,103 @@
+#include "apps/train_shards.h"
+
+#include <cstdlib>
+
+#include "common/error.h"
+
+#ifdef GLIDE_MPI
+#include "dist/mpi_world.h"
+#include "dist/sharded_eval.h"
+#endif
+
+namespace glide::cli {
+
+int launched_ranks() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* v = std::getenv(name)) {
+      const int n = std::atoi(v);
+      if (n > 0) return n;
+    }
+  return 1;
+}
+
+#ifdef GLIDE_MPI
+
+namespace {
+
+class MpiTrainShards final : public TrainShards {
+ public:
+  MpiTrainShards(int* argc, char*** argv) : world_(argc, argv) {
+    rank = world_.rank();
+    ranks = world_.size();
+  }
+
+  engine::ShardExchange& exchange() override { return exchange_; }
+
+  engine::LoadedModel load(const std::string& path) override {
+    return engine::load_model_shard(path, ranks, rank);
+  }
+
+  bool any(bool flag) override { return world_.any(flag); }
+  double broadcast(double value) override { return world_.broadcast(value); }
+
+  engine::EvalResult evaluate(const engine::Network& shard, engine::LabelRange range,
+                              const data::Dataset& test) override {
+    return dist::sharded_evaluate(shard, range, test);
+  }
+
+  void save(const std::string& path, const engine::Network& shard, const engine::Config& config,
+            const engine::TrainingState& state, const engine::SaveOptions& options) override {
+    const engine::LabelRange range = engine::shard_range(config.net.num_labels, ranks, rank);
+    const std::string file = engine::shard_file_path(path, rank, ranks);
+    std::string error;
+    try {
+      engine::save_model(file, shard, {engine::shard_config(config.net, range), config.train},
+                         state, options);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    // The manifest only once every shard file is complete.
+    if (!world_.all(error.empty()))
+      fail(error.empty() ? "another rank could not save its shard; " + path + " is unchanged"
+                         : error);
+    if (rank == 0) {
+      engine::ShardManifest m{.num_labels = config.net.num_labels, .state = state, .shards = {}};
+      for (int r = 0; r < ranks; ++r)
+        m.shards.push_back({engine::shard_file_path(path, r, ranks),
+                            engine::shard_range(config.net.num_labels, ranks, r)});
+      try {
+        engine::write_shard_manifest(path, m);
+      } catch (const Error& e) {
+        error = e.what();
+      }
+    }
+    if (!world_.all(error.empty()))
+      fail(error.empty() ? "rank 0 could not write the manifest " + path : error);
+  }
+
+  std::uint64_t bytes_sent() const override { return exchange_.bytes(); }
+
+  [[noreturn]] void abort(const std::string& message) override { world_.abort(message); }
+
+ private:
+  dist::World world_;
+  dist::MpiExchange exchange_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainShards> make_train_shards(int* argc, char*** argv) {
+  return std::make_unique<MpiTrainShards>(argc, argv);
+}
+
+#else
+
+std::unique_ptr<TrainShards> make_train_shards(int*, char***) {
+  fail("launched as " + std::to_string(launched_ranks()) +
+       " ranks, but this glide was built without MPI (GLIDE_MPI=OFF): install an MPI "
+       "(libopenmpi-dev) and rebuild, or run one process");
+}
+
+#endif
+
+}  // namespace glide::cli
