@@ -127,6 +127,10 @@ double peak_rss_mb() {
   return u.ru_maxrss / 1024.0;
 }
 
+// How often a label-sharded run makes its ranks' lower layers equal again where rounding can
+// make them drift apart (dist/replicas.h).
+constexpr std::uint64_t kResyncBatches = 256;
+
 // `glide train`; with `shards`, as one rank of a label-sharded run under mpirun.
 int run_train(int argc, char** argv, TrainShards* shards) {
   cxxopts::Options o("glide train", "Train a sparse network on an extreme-classification dataset.");
@@ -300,6 +304,7 @@ int run_train(int argc, char** argv, TrainShards* shards) {
       const bool out_of_time = config.train.max_seconds > 0 &&
                                seconds_since(fit_start) >= config.train.max_seconds;
       if (shards->any(g_stop.load() || out_of_time)) stop_all.store(true);
+      if (trainer.batches() % kResyncBatches == 0) shards->sync_lower_layers(*net, config, false);
     };
   }
   fo.on_progress = [&](const engine::FitProgress& p) {
@@ -346,6 +351,7 @@ int run_train(int argc, char** argv, TrainShards* shards) {
 
   state.samples = done.samples;
   state.batches = trainer.batches();
+  if (shards) shards->sync_lower_layers(*net, config, true);  // the saved replicas are equal
   engine::SaveOptions so;
   cache::CacheSectionWriter cache_sections;
   cache::CacheStates saved_caches;

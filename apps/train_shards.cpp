@@ -6,6 +6,7 @@
 
 #ifdef GLIDE_MPI
 #include "dist/mpi_world.h"
+#include "dist/replicas.h"
 #include "dist/sharded_eval.h"
 #endif
 
@@ -73,6 +74,12 @@ class MpiTrainShards final : public TrainShards {
     }
     if (!world_.all(error.empty()))
       fail(error.empty() ? "rank 0 could not write the manifest " + path : error);
+  }
+
+  void sync_lower_layers(engine::Network& net, const engine::Config& config,
+                         bool always) override {
+    if (always || dist::replicas_can_drift(config.net, config.train))
+      dist::broadcast_lower_layers(net);
   }
 
   std::uint64_t bytes_sent() const override { return exchange_.bytes(); }

@@ -35,6 +35,10 @@ class TrainShards {
   virtual void save(const std::string& path, const engine::Network& shard,
                     const engine::Config& config, const engine::TrainingState& state,
                     const engine::SaveOptions& options) = 0;
+  // Makes every rank's lower layers rank 0's when they can drift apart (dist/replicas.h), or
+  // with `always`. Collective.
+  virtual void sync_lower_layers(engine::Network& net, const engine::Config& config,
+                                 bool always) = 0;
   // Bytes this rank contributed to reductions so far.
   virtual std::uint64_t bytes_sent() const = 0;
   // Prints "glide: rank R of N: MESSAGE" and ends every rank.
