@@ -342,11 +342,13 @@ int run_train(int argc, char** argv, TrainShards* shards) {
   std::signal(SIGTERM, on_interrupt);
   const std::uint64_t start_batches = state.batches;
   const engine::FitProgress done = engine::fit(*net, trainer, train, fit_config, fo);
+  // Every rank takes the interrupted path (no index, no evaluation: collectives) or none.
+  if (shards && shards->any(g_stop.load())) g_stop.store(true);
   g_saving.store(true);
   char extra[96];
   std::snprintf(extra, sizeof extra, "loss %.4f", done.loss);
   progress.finish(done.samples, extra);
-  if (g_stop.load())
+  if (g_stop.load() && leader)
     std::fprintf(stderr, "interrupted: saving a checkpoint to %s\n", out_path.c_str());
 
   state.samples = done.samples;

@@ -16,12 +16,16 @@ finish_within() {
   fail "the job still runs 60 s after a rank failed"
 }
 
-# The pid of rank $2 among the processes mpirun $1 started.
+# The pid of rank $1 of this test's job: the process whose environment (mpirun passes its own on)
+# holds this test's marker and that rank.
+export GLIDE_MPI_TEST_JOB="$$-$RANDOM"
 rank_pid() {
-  local p
-  for p in $(pgrep -P "$1"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
-      echo "$p"
+  local e
+  for e in /proc/[0-9]*/environ; do
+    if tr '\0' '\n' <"$e" 2>/dev/null | grep -qx "GLIDE_MPI_TEST_JOB=$GLIDE_MPI_TEST_JOB" &&
+      tr '\0' '\n' <"$e" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+      e=${e#/proc/}
+      echo "${e%/environ}"
       return
     fi
   done
@@ -33,7 +37,7 @@ rank_pid() {
 job=$!
 victim=""
 for _ in $(seq 100); do  # until both ranks train (their progress is quiet: wait for the pid)
-  victim=$(rank_pid "$job" 1)
+  victim=$(rank_pid 1)
   [ -n "$victim" ] && break
   sleep 0.1
 done
