@@ -395,9 +395,12 @@ int run_train(int argc, char** argv, TrainShards* shards) {
   std::signal(SIGTERM, SIG_DFL);
   if (leader) print_training_summary(done, done.samples - fo.start_samples, trainer.times());
   if (shards && leader && done.batches > start_batches)
-    std::printf("exchange: %.0f bytes per batch from each rank\n",
-                static_cast<double>(shards->bytes_sent()) /
-                    static_cast<double>(done.batches - start_batches));
+    std::printf(
+        "exchange: %.0f bytes per batch from each rank; rank 0 spent %.1f%% of its training time "
+        "in the reductions (waiting for the other ranks included)\n",
+        static_cast<double>(shards->bytes_sent()) /
+            static_cast<double>(done.batches - start_batches),
+        100 * shards->exchange_seconds() / std::max(done.seconds, 1e-9));
   if (caches) {
     std::printf("caches: %llu rows in %.1f s (%.1f%% of training time)\n",
                 static_cast<unsigned long long>(caches->rows()), caches->seconds(),

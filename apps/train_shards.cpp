@@ -83,6 +83,7 @@ class MpiTrainShards final : public TrainShards {
   }
 
   std::uint64_t bytes_sent() const override { return exchange_.bytes(); }
+  double exchange_seconds() const override { return exchange_.seconds(); }
 
   [[noreturn]] void abort(const std::string& message) override { world_.abort(message); }
 

@@ -41,6 +41,8 @@ class TrainShards {
                                  bool always) = 0;
   // Bytes this rank contributed to reductions so far.
   virtual std::uint64_t bytes_sent() const = 0;
+  // Seconds this rank spent in those reductions (waiting for slower ranks included).
+  virtual double exchange_seconds() const = 0;
   // Prints "glide: rank R of N: MESSAGE" and ends every rank.
   [[noreturn]] virtual void abort(const std::string& message) = 0;
 };

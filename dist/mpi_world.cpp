@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "common/error.h"
@@ -66,24 +67,31 @@ void allreduce(void* data, std::size_t n, MPI_Datatype type, MPI_Op op) {
   }
 }
 
+// allreduce, returning the seconds it took.
+double timed_allreduce(void* data, std::size_t n, MPI_Datatype type, MPI_Op op) {
+  const auto t0 = std::chrono::steady_clock::now();
+  allreduce(data, n, type, op);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
-void MpiExchange::max(std::span<float> v) {
-  allreduce(v.data(), v.size(), MPI_FLOAT, MPI_MAX);
-  bytes_ += v.size_bytes();
+void MpiExchange::count(std::size_t bytes, double seconds) {
+  bytes_ += bytes;
+  seconds_ += seconds;
   ++reductions_;
+}
+
+void MpiExchange::max(std::span<float> v) {
+  count(v.size_bytes(), timed_allreduce(v.data(), v.size(), MPI_FLOAT, MPI_MAX));
 }
 
 void MpiExchange::sum(std::span<float> v) {
-  allreduce(v.data(), v.size(), MPI_FLOAT, MPI_SUM);
-  bytes_ += v.size_bytes();
-  ++reductions_;
+  count(v.size_bytes(), timed_allreduce(v.data(), v.size(), MPI_FLOAT, MPI_SUM));
 }
 
 void MpiExchange::sum(std::span<double> v) {
-  allreduce(v.data(), v.size(), MPI_DOUBLE, MPI_SUM);
-  bytes_ += v.size_bytes();
-  ++reductions_;
+  count(v.size_bytes(), timed_allreduce(v.data(), v.size(), MPI_DOUBLE, MPI_SUM));
 }
 
 }  // namespace glide::dist

@@ -37,7 +37,7 @@ class World {
 };
 
 // engine::ShardExchange over MPI_COMM_WORLD (in-place all-reduce), counting the bytes each rank
-// contributes.
+// contributes and the time it spends in the reductions (waiting for slower ranks included).
 class MpiExchange final : public engine::ShardExchange {
  public:
   void max(std::span<float> values) override;
@@ -46,9 +46,12 @@ class MpiExchange final : public engine::ShardExchange {
   // Bytes this rank contributed to reductions so far (the payload, not MPI's own traffic).
   std::uint64_t bytes() const { return bytes_; }
   std::uint64_t reductions() const { return reductions_; }
+  double seconds() const { return seconds_; }
 
  private:
+  void count(std::size_t bytes, double seconds);
   std::uint64_t bytes_ = 0, reductions_ = 0;
+  double seconds_ = 0;
 };
 
 }  // namespace glide::dist
