@@ -22,7 +22,7 @@
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
-#include "apps/train_shards.h"
+#include "apps/sharded_run.h"
 #include "cache/cached_predictor.h"
 #include "cache/training_caches.h"
 #include "common/error.h"
@@ -132,7 +132,7 @@ double peak_rss_mb() {
 constexpr std::uint64_t kResyncBatches = 256;
 
 // `glide train`; with `shards`, as one rank of a label-sharded run under mpirun.
-int run_train(int argc, char** argv, TrainShards* shards) {
+int run_train(int argc, char** argv, ShardedRun* shards) {
   cxxopts::Options o("glide train", "Train a sparse network on an extreme-classification dataset.");
   o.add_options()("train", "training data (.gds, XC text, libsvm; .zst ok)",
                   cxxopts::value<std::string>())(
@@ -440,7 +440,7 @@ int run_train(int argc, char** argv, TrainShards* shards) {
 
 int cmd_train(int argc, char** argv) {
   if (launched_ranks() <= 1) return run_train(argc, argv, nullptr);
-  const std::unique_ptr<TrainShards> shards = make_train_shards(&argc, &argv);
+  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
   try {
     return run_train(argc, argv, shards.get());
   } catch (const std::exception& e) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Label-sharded training under mpirun: 2 and 3 ranks give the weights of one process after a
-# dozen batches (softmax with the wide layer, and sigmoid), and their evaluation equals the
-# one-process evaluation of the merged model.
+# dozen batches (softmax with the wide layer, and sigmoid), and their evaluation (at the end of
+# training, and glide eval under mpirun) equals the one-process evaluation of the merged model.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/mpi_test_lib.sh" "$@"
 
@@ -19,6 +19,13 @@ for n in 2 3; do
   [ -n "$sharded" ] || { cat "train$n.txt" >&2; fail "no test line from $n ranks"; }
   merged=$("$glide" eval --model "n$n.glide" --test te.gds --mode exact | awk '$1 == "exact" {print $2, $3, $4}')
   [ "$sharded" = "$merged" ] || fail "$n ranks: sharded eval '$sharded', merged model '$merged'"
+done
+# glide eval under mpirun: each rank scores its shard (its own file, or re-sharded) of the model.
+one=$("$glide" eval --model n2.glide --test te.gds --mode exact | awk '$1 == "exact" {print $2, $3, $4, $5, $6, $7}')
+for n in 2 3; do
+  got=$(ranks "$n" "$glide" eval --model n2.glide --test te.gds --threads 1 2>err.txt |
+    awk '$1 == "exact" {print $2, $3, $4, $5, $6, $7}') || { cat err.txt >&2; fail "eval on $n ranks"; }
+  [ "$got" = "$one" ] || fail "eval on $n ranks: '$got', one process: '$one'"
 done
 # One-vs-all loss: nothing shared but the gradient to the hidden layer.
 "$glide" train --train tr.gds -o sig1.glide --epochs 0.7 --loss sigmoid "${det[@]}" --index off \

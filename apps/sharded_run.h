@@ -1,7 +1,7 @@
-// This process's part of a label-sharded `glide train` under mpirun (dist/): which labels it
-// holds, the exchange its Trainer reduces through, and the collective steps of the run (loading
-// its shard, agreeing to stop, evaluating, saving shard files and the manifest). Without MPI
-// (GLIDE_MPI off) there are none: make_train_shards refuses a launch of several ranks.
+// This process's part of a label-sharded `glide train` or `glide eval` under mpirun (dist/):
+// which labels it holds, the exchange its Trainer reduces through, and the collective steps of
+// the run (loading its shard, agreeing to stop, evaluating, saving shard files and the manifest).
+// Without MPI (GLIDE_MPI off) there are none: make_sharded_run refuses a launch of several ranks.
 #pragma once
 #include <memory>
 #include <string>
@@ -14,22 +14,22 @@
 
 namespace glide::cli {
 
-class TrainShards {
+class ShardedRun {
  public:
-  virtual ~TrainShards() = default;
+  virtual ~ShardedRun() = default;
   int rank = 0, ranks = 1;
 
   virtual engine::ShardExchange& exchange() = 0;
   // The model at `path` (one file or a sharded model), as this rank's shard; its config is the
   // whole model's.
-  virtual engine::LoadedModel load(const std::string& path) = 0;
+  virtual engine::LoadedModel load(const std::string& path, bool optimizer_state = true) = 0;
   // Whether `flag` holds on any rank (every rank stops after the same batch).
   virtual bool any(bool flag) = 0;
   // Rank 0's value on every rank.
   virtual double broadcast(double value) = 0;
-  // P@k of the sharded model on `test` (collective).
+  // P@k of the sharded model on the first `max_points` points of `test` (0: all; collective).
   virtual engine::EvalResult evaluate(const engine::Network& shard, engine::LabelRange range,
-                                      const data::Dataset& test) = 0;
+                                      const data::Dataset& test, std::size_t max_points = 0) = 0;
   // Writes this rank's shard file, then (once every rank's is complete) rank 0 writes the
   // manifest at `path` atomically. Throws on every rank when any rank failed.
   virtual void save(const std::string& path, const engine::Network& shard,
@@ -53,6 +53,6 @@ int launched_ranks();
 
 // With MPI: initialises it (the object finalizes it) and returns this rank's part. Throws when
 // glide was built without MPI.
-std::unique_ptr<TrainShards> make_train_shards(int* argc, char*** argv);
+std::unique_ptr<ShardedRun> make_sharded_run(int* argc, char*** argv);
 
 }  // namespace glide::cli

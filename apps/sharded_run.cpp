@@ -1,4 +1,4 @@
-#include "apps/train_shards.h"
+#include "apps/sharded_run.h"
 
 #include <cstdlib>
 
@@ -25,25 +25,25 @@ int launched_ranks() {
 
 namespace {
 
-class MpiTrainShards final : public TrainShards {
+class MpiShardedRun final : public ShardedRun {
  public:
-  MpiTrainShards(int* argc, char*** argv) : world_(argc, argv) {
+  MpiShardedRun(int* argc, char*** argv) : world_(argc, argv) {
     rank = world_.rank();
     ranks = world_.size();
   }
 
   engine::ShardExchange& exchange() override { return exchange_; }
 
-  engine::LoadedModel load(const std::string& path) override {
-    return engine::load_model_shard(path, ranks, rank);
+  engine::LoadedModel load(const std::string& path, bool optimizer_state) override {
+    return engine::load_model_shard(path, ranks, rank, optimizer_state);
   }
 
   bool any(bool flag) override { return world_.any(flag); }
   double broadcast(double value) override { return world_.broadcast(value); }
 
   engine::EvalResult evaluate(const engine::Network& shard, engine::LabelRange range,
-                              const data::Dataset& test) override {
-    return dist::sharded_evaluate(shard, range, test);
+                              const data::Dataset& test, std::size_t max_points) override {
+    return dist::sharded_evaluate(shard, range, test, max_points);
   }
 
   void save(const std::string& path, const engine::Network& shard, const engine::Config& config,
@@ -94,13 +94,13 @@ class MpiTrainShards final : public TrainShards {
 
 }  // namespace
 
-std::unique_ptr<TrainShards> make_train_shards(int* argc, char*** argv) {
-  return std::make_unique<MpiTrainShards>(argc, argv);
+std::unique_ptr<ShardedRun> make_sharded_run(int* argc, char*** argv) {
+  return std::make_unique<MpiShardedRun>(argc, argv);
 }
 
 #else
 
-std::unique_ptr<TrainShards> make_train_shards(int*, char***) {
+std::unique_ptr<ShardedRun> make_sharded_run(int*, char***) {
   fail("launched as " + std::to_string(launched_ranks()) +
        " ranks, but this glide was built without MPI (GLIDE_MPI=OFF): install an MPI "
        "(libopenmpi-dev) and rebuild, or run one process");
