@@ -8,6 +8,7 @@
 #include "dist/mpi_world.h"
 #include "dist/replicas.h"
 #include "dist/sharded_eval.h"
+#include "dist/sharded_serving.h"
 #endif
 
 namespace glide::cli {
@@ -82,6 +83,18 @@ class MpiShardedRun final : public ShardedRun {
       dist::broadcast_lower_layers(net);
   }
 
+  std::shared_ptr<const engine::Predictor> sharded_predictor(
+      std::shared_ptr<const engine::Network> shard, engine::LabelRange range) override {
+    predictor_ = std::make_shared<dist::ShardedPredictor>(std::move(shard), range);
+    return predictor_;
+  }
+  void stop_serving() override {
+    if (predictor_) predictor_->stop_shards();
+  }
+  void serve(const engine::Network& shard, engine::LabelRange range) override {
+    dist::serve_shard(shard, range);
+  }
+
   std::uint64_t bytes_sent() const override { return exchange_.bytes(); }
   double exchange_seconds() const override { return exchange_.seconds(); }
 
@@ -90,6 +103,7 @@ class MpiShardedRun final : public ShardedRun {
  private:
   dist::World world_;
   dist::MpiExchange exchange_;
+  std::shared_ptr<dist::ShardedPredictor> predictor_;
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// This process's part of a label-sharded `glide train` or `glide eval` under mpirun (dist/):
+// This process's part of a label-sharded `glide train`, `eval` or `serve` under mpirun (dist/):
 // which labels it holds, the exchange its Trainer reduces through, and the collective steps of
 // the run (loading its shard, agreeing to stop, evaluating, saving shard files and the manifest).
 // Without MPI (GLIDE_MPI off) there are none: make_sharded_run refuses a launch of several ranks.
@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "engine/checkpoint.h"
 #include "engine/evaluator.h"
+#include "engine/predictor.h"
 #include "engine/shard_exchange.h"
 #include "engine/sharded_model.h"
 
@@ -39,6 +40,13 @@ class ShardedRun {
   // with `always`. Collective.
   virtual void sync_lower_layers(engine::Network& net, const engine::Config& config,
                                  bool always) = 0;
+  // Serving (rank 0): a predictor that scores `shard` (labels `range`) together with every other
+  // rank's, which wait in serve(); stop_serving() releases them once rank 0 is done.
+  virtual std::shared_ptr<const engine::Predictor> sharded_predictor(
+      std::shared_ptr<const engine::Network> shard, engine::LabelRange range) = 0;
+  virtual void stop_serving() = 0;
+  // Serving (the other ranks): scores rank 0's batches on `shard` until it stops.
+  virtual void serve(const engine::Network& shard, engine::LabelRange range) = 0;
   // Bytes this rank contributed to reductions so far.
   virtual std::uint64_t bytes_sent() const = 0;
   // Seconds this rank spent in those reductions (waiting for slower ranks included).

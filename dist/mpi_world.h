@@ -13,7 +13,8 @@ namespace glide::dist {
 
 class World {
  public:
-  // MPI_Init_thread (only this thread calls MPI); MPI_Finalize on destruction.
+  // MPI_Init_thread (MPI called by one thread at a time: a server's threads take turns);
+  // MPI_Finalize on destruction.
   World(int* argc, char*** argv);
   ~World();
   World(const World&) = delete;

@@ -22,8 +22,8 @@ export GLIDE_MPI_TEST_JOB="$$-$RANDOM"
 rank_pid() {
   local e
   for e in /proc/[0-9]*/environ; do
-    if tr '\0' '\n' <"$e" 2>/dev/null | grep -qx "GLIDE_MPI_TEST_JOB=$GLIDE_MPI_TEST_JOB" &&
-      tr '\0' '\n' <"$e" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+    if tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "GLIDE_MPI_TEST_JOB=$GLIDE_MPI_TEST_JOB" &&
+      tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
       e=${e#/proc/}
       echo "${e%/environ}"
       return
