@@ -29,9 +29,9 @@ namespace {
 void print_eval_row(const char* name, const engine::EvalResult& e, const std::string& probes,
                     bool recall, bool header) {
   if (header)
-    std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3",
-                "P@5", "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes",
-                "recall@1", "recall@5");
+    std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3", "P@5",
+                "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes", "recall@1",
+                "recall@5");
   std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f %8s", name, e.precision[0],
               e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
               1e3 * e.seconds_per_point(), e.mean_scored, probes.c_str());
@@ -91,7 +91,8 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
   if (r.count("probes")) probes = parse_probes_list(r["probes"].as<std::string>());
   const std::string path = r["model"].as<std::string>();
   if (shards && mode != "exact")
-    fail("--mode " + mode + ": an evaluation under mpirun scores every label of each shard (exact "
+    fail("--mode " + mode +
+         ": an evaluation under mpirun scores every label of each shard (exact "
          "mode); sampled mode needs the whole model in one process");
   engine::LoadedModel m = shards ? shards->load(path, /*optimizer_state=*/false)
                                  : engine::load_model(path, /*optimizer_state=*/false);
@@ -101,8 +102,7 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
     data::ReadOptions ro;
     ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
     const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);
-    engine::EvalResult e =
-        shards->evaluate(*m.net, range, test, r["max-points"].as<std::size_t>());
+    engine::EvalResult e = shards->evaluate(*m.net, range, test, r["max-points"].as<std::size_t>());
     e.mean_scored = labels;
     if (shards->rank == 0) print_eval_row("exact", e, "-", false, true);
     return 0;

@@ -172,8 +172,9 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   // prints and logs.
   const bool leader = !shards || shards->rank == 0;
   if (shards && (cache_switch(r) || !r["cache-layers"].as<std::string>().empty()))
-    fail("--cache: learned caches are not trained by a label-sharded run (mpirun); train them on "
-         "the merged model in one process");
+    fail(
+        "--cache: learned caches are not trained by a label-sharded run (mpirun); train them on "
+        "the merged model in one process");
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
   data::Dataset train = data::read_dataset(r["train"].as<std::string>(), ro);
@@ -301,8 +302,8 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     fit_config.max_seconds = 0;
     fo.stop = &stop_all;
     fo.on_batch = [&](std::span<const data::SparseView>) {
-      const bool out_of_time = config.train.max_seconds > 0 &&
-                               seconds_since(fit_start) >= config.train.max_seconds;
+      const bool out_of_time =
+          config.train.max_seconds > 0 && seconds_since(fit_start) >= config.train.max_seconds;
       if (shards->any(g_stop.load() || out_of_time)) stop_all.store(true);
       if (trainer.batches() % kResyncBatches == 0) shards->sync_lower_layers(*net, config, false);
     };

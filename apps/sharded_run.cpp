@@ -77,8 +77,7 @@ class MpiShardedRun final : public ShardedRun {
       fail(error.empty() ? "rank 0 could not write the manifest " + path : error);
   }
 
-  void sync_lower_layers(engine::Network& net, const engine::Config& config,
-                         bool always) override {
+  void sync_lower_layers(engine::Network& net, const engine::Config& config, bool always) override {
     if (always || dist::replicas_can_drift(config.net, config.train))
       dist::broadcast_lower_layers(net);
   }

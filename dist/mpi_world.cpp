@@ -2,9 +2,9 @@
 
 #include <mpi.h>
 
-#include <cstdio>
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #include "common/error.h"

@@ -118,7 +118,8 @@ void sharded_predict(const engine::Network& shard, engine::LabelRange range,
       const double* p = all.data() + static_cast<std::size_t>(r) * mine.size() + s * per;
       for (std::uint32_t q = 0; q < k; ++q)
         if (p[2 * q + 1] != static_cast<double>(~0u))
-          merged.emplace_back(static_cast<float>(p[2 * q]), static_cast<std::uint32_t>(p[2 * q + 1]));
+          merged.emplace_back(static_cast<float>(p[2 * q]),
+                              static_cast<std::uint32_t>(p[2 * q + 1]));
       max = std::max(max, p[2 * k]);
     }
     for (int r = 0; r < ranks; ++r) {

@@ -35,7 +35,8 @@ ParamMatrix rows_as_f32(const OutputMatrix& m) {
 // A network of `config` without output rows, holding a copy of `from`'s lower layers and step.
 std::unique_ptr<Network> with_lower_layers(const Network& from, const NetworkConfig& config) {
   auto net = std::make_unique<Network>(
-      config, NetworkStorage{.moments = from.has_moments(), .random_init = false, .f32_output = false});
+      config,
+      NetworkStorage{.moments = from.has_moments(), .random_init = false, .f32_output = false});
   net->input = from.input;
   net->input_bias = from.input_bias;
   net->hidden = from.hidden;
@@ -60,9 +61,9 @@ WideLayer slice_wide(const WideLayer& w, LabelRange range) {
     offsets[f + 1] = labels.size();
   }
   if (labels.empty()) return {};
-  WideLayer out = WideLayer::from_arrays(w.num_features(), range.size(), std::move(offsets),
-                                         std::move(labels), std::move(weights),
-                                         "the wide layer's shard");
+  WideLayer out =
+      WideLayer::from_arrays(w.num_features(), range.size(), std::move(offsets), std::move(labels),
+                             std::move(weights), "the wide layer's shard");
   if (sums) {
     out.ensure_optimizer_state();
     out.optimizer_sums() = std::move(adagrad);
@@ -91,9 +92,9 @@ WideLayer merge_wide(std::span<Network* const> shards, std::span<const LabelRang
     }
     offsets[f + 1] = labels.size();
   }
-  WideLayer out = WideLayer::from_arrays(full.num_features, full.num_labels, std::move(offsets),
-                                         std::move(labels), std::move(weights),
-                                         "the merged wide layer");
+  WideLayer out =
+      WideLayer::from_arrays(full.num_features, full.num_labels, std::move(offsets),
+                             std::move(labels), std::move(weights), "the merged wide layer");
   if (sums) {
     out.ensure_optimizer_state();
     out.optimizer_sums() = std::move(adagrad);
@@ -256,23 +257,24 @@ ShardManifest read_shard_manifest(const std::string& path) {
   for (std::size_t i = 0; i < m.shards.size(); ++i) {
     const ShardEntry& s = m.shards[i];
     if (s.labels.begin != next || s.labels.end <= s.labels.begin)
-      fail(path, "shard " + std::to_string(i) + " holds labels [" +
-                     std::to_string(s.labels.begin) + ", " + std::to_string(s.labels.end) +
-                     "), expected a range starting at " + std::to_string(next));
+      fail(path, "shard " + std::to_string(i) + " holds labels [" + std::to_string(s.labels.begin) +
+                     ", " + std::to_string(s.labels.end) + "), expected a range starting at " +
+                     std::to_string(next));
     if (s.file.empty() || s.file.find('/') != std::string::npos)
       fail(path, "shard " + std::to_string(i) + ": file '" + s.file + "' is not a plain name");
     next = s.labels.end;
   }
   if (m.shards.empty() || next != m.num_labels)
-    fail(path, "the shards cover " + std::to_string(next) + " of " +
-                   std::to_string(m.num_labels) + " labels");
+    fail(path, "the shards cover " + std::to_string(next) + " of " + std::to_string(m.num_labels) +
+                   " labels");
   return m;
 }
 
 void write_shard_manifest(const std::string& path, const ShardManifest& m) {
   nlohmann::json shards = nlohmann::json::array();
   for (const ShardEntry& s : m.shards)
-    shards.push_back({{"file", base_name(s.file)}, {"begin", s.labels.begin}, {"end", s.labels.end}});
+    shards.push_back(
+        {{"file", base_name(s.file)}, {"begin", s.labels.begin}, {"end", s.labels.end}});
   const nlohmann::json j{{"num_labels", m.num_labels},
                          {"samples", m.state.samples},
                          {"batches", m.state.batches},
@@ -338,8 +340,7 @@ LoadedModel load_model_shard(const std::string& path, int ranks, int rank, bool 
     }
   }
   LoadedModel whole = load_model(path, optimizer_state);
-  whole.net = slice_network(*whole.net,
-                            shard_range(whole.config.net.num_labels, ranks, rank),
+  whole.net = slice_network(*whole.net, shard_range(whole.config.net.num_labels, ranks, rank),
                             whole.config.train);
   return whole;
 }

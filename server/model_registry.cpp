@@ -85,7 +85,8 @@ ModelSnapshot ServedModel::current() const {
 std::uint64_t ServedModel::reload() {
   std::lock_guard reloading(reload_mutex_);
   if (!reloadable_)
-    fail("reload of model '" + spec_.name + "': it is served across MPI ranks, each holding a "
+    fail("reload of model '" + spec_.name +
+         "': it is served across MPI ranks, each holding a "
          "shard; restart the job to serve a new version");
   // New caches for the new weights (the old ones predicted the old model's answers): those
   // stored in the new file, else cold ones.

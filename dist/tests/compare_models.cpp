@@ -3,8 +3,8 @@
 // exits 1 when a shape differs or a difference exceeds TOLERANCE (WIDE_TOLERANCE for the wide
 // layer, TOLERANCE when not given). The wide layer trains with Adagrad, whose first steps divide
 // each gradient by its own size: a gradient near 0 summed in another order can step a whole lr
-// the other way, so its weights agree less closely than the rest. The sharded-training tests compare a run under
-// mpirun with the same run in one process.
+// the other way, so its weights agree less closely than the rest. The sharded-training tests
+// compare a run under mpirun with the same run in one process.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
     }
     check("input", x.input.w.size() == y.input.w.size(),
           max_diff(x.input.w.data(), y.input.w.data(), x.input.w.size()));
-    check("input_bias", true, max_diff(x.input_bias.w.data(), y.input_bias.w.data(),
-                                       x.input_bias.size()));
+    check("input_bias", true,
+          max_diff(x.input_bias.w.data(), y.input_bias.w.data(), x.input_bias.size()));
     for (std::size_t l = 0; l < x.hidden.size(); ++l)
       check("hidden" + std::to_string(l + 1), true,
             max_diff(x.hidden[l].w.data(), y.hidden[l].w.data(), x.hidden[l].w.size()));

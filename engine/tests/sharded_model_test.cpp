@@ -76,7 +76,8 @@ struct Model {
                                           p.config.net.num_labels, {});
     net->wide.ensure_optimizer_state();
     std::mt19937 rng(3);
-    for (float& s : net->wide.optimizer_sums()) s = std::uniform_real_distribution<float>(0, 1)(rng);
+    for (float& s : net->wide.optimizer_sums())
+      s = std::uniform_real_distribution<float>(0, 1)(rng);
     fill_random(net->output_bias.w, rng);
     fill_random(net->output_bias.m, rng);
     fill_random(net->input.m, rng);
@@ -277,7 +278,9 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   // compare the arithmetic, not that amplification.
   p.config.train.eps = p.config.train.output_eps = 1e-4;
   SUBCASE("softmax") {}
-  SUBCASE("sigmoid") { p.config.net.loss = LossKind::kSigmoid; }
+  SUBCASE("sigmoid") {
+    p.config.net.loss = LossKind::kSigmoid;
+  }
   Network whole(p.config.net);
   Trainer trainer(whole, p.config.train, nullptr);
   fit(whole, trainer, p.data.train, p.config.train, {});
