@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "engine/loss.h"
+#include "engine/score_kernels.h"
 
 namespace glide::dist {
 
@@ -27,12 +28,6 @@ struct Running {
   double max = -std::numeric_limits<double>::infinity(), sum = 0;
 
   void offer(float score, std::uint32_t label, std::uint32_t k) {
-    if (score > max) {
-      sum = sum * std::exp(max - score) + 1;
-      max = score;
-    } else {
-      sum += std::exp(score - max);
-    }
     const Scored e{score, label};
     if (top.size() < k) {
       top.push_back(e);
@@ -41,6 +36,27 @@ struct Running {
       std::pop_heap(top.begin(), top.end(), better);
       top.back() = e;
       std::push_heap(top.begin(), top.end(), better);
+    }
+  }
+
+  // Rows first_label .. first_label + n - 1 with scores row[0..n): the block's normaliser from
+  // the SIMD kernel, and only the scores at least the k-th best so far offered to the top-k.
+  void offer_block(const float* row, std::uint32_t n, std::uint32_t first_label, std::uint32_t k,
+                   const engine::ScoreKernels& sk) {
+    float block_max = 0;
+    const double block_sum = sk.max_exp_sum(row, n, &block_max);
+    if (block_max > max) {
+      sum = sum * std::exp(max - block_max) + block_sum;
+      max = block_max;
+    } else {
+      sum += block_sum * std::exp(block_max - max);
+    }
+    for (std::size_t q = 0; q < n; ++q) {
+      if (top.size() == k) {
+        q = sk.find_at_least(row, q, n, top.front().first);
+        if (q == n) break;
+      }
+      offer(row[q], first_label + static_cast<std::uint32_t>(q), k);
     }
   }
 };
@@ -76,6 +92,7 @@ void sharded_predict(const engine::Network& shard, engine::LabelRange range,
     const std::size_t ld = kBlock;
     std::vector<float> scores(B * ld);
     const std::uint32_t N = shard.output->rows();
+    const engine::ScoreKernels& sk = engine::score_kernels();
     for (std::uint32_t j0 = 0; j0 < N; j0 += kBlock) {
       const std::uint32_t n = std::min(kBlock, N - j0);
       shard.output->score_block(sb, j0, n, scores.data(), ld);
@@ -85,7 +102,7 @@ void sharded_predict(const engine::Network& shard, engine::LabelRange range,
           auto it = std::lower_bound(wide[s].begin(), wide[s].end(),
                                      std::pair<std::uint32_t, float>(j0, -INFINITY));
           for (; it != wide[s].end() && it->first < j0 + n; ++it) row[it->first - j0] += it->second;
-          for (std::uint32_t q = 0; q < n; ++q) running[s].offer(row[q], range.begin + j0 + q, k);
+          running[s].offer_block(row, n, range.begin + j0, k, sk);
         }
       });
     }
