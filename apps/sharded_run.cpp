@@ -1,6 +1,8 @@
 #include "apps/sharded_run.h"
 
 #include <cstdlib>
+#include <filesystem>
+#include <vector>
 
 #include "common/error.h"
 
@@ -26,6 +28,20 @@ int launched_ranks() {
 
 namespace {
 
+// The shard files the manifest at `path` names (none when there is no readable manifest there:
+// it is replaced all the same, and its files stay).
+std::vector<std::string> listed_shard_files(const std::string& path) {
+  std::vector<std::string> files;
+  if (!engine::is_shard_manifest(path)) return files;
+  try {
+    for (const auto& s : engine::read_shard_manifest(path).shards)
+      files.push_back(path.substr(0, path.rfind('/') + 1) + s.file);
+  } catch (const Error&) {
+    files.clear();
+  }
+  return files;
+}
+
 class MpiShardedRun final : public ShardedRun {
  public:
   MpiShardedRun(int* argc, char*** argv) : world_(argc, argv) {
@@ -50,7 +66,10 @@ class MpiShardedRun final : public ShardedRun {
   void save(const std::string& path, const engine::Network& shard, const engine::Config& config,
             const engine::TrainingState& state, const engine::SaveOptions& options) override {
     const engine::LabelRange range = engine::shard_range(config.net.num_labels, ranks, rank);
-    const std::string file = engine::shard_file_path(path, rank, ranks);
+    const std::string file = engine::shard_file_path(path, rank, ranks, state.batches);
+    // The files of the checkpoint this one replaces, removed once it is complete.
+    const std::vector<std::string> previous =
+        rank == 0 ? listed_shard_files(path) : std::vector<std::string>{};
     std::string error;
     try {
       engine::save_model(file, shard, {engine::shard_config(config.net, range), config.train},
@@ -65,7 +84,7 @@ class MpiShardedRun final : public ShardedRun {
     if (rank == 0) {
       engine::ShardManifest m{.num_labels = config.net.num_labels, .state = state, .shards = {}};
       for (int r = 0; r < ranks; ++r)
-        m.shards.push_back({engine::shard_file_path(path, r, ranks),
+        m.shards.push_back({engine::shard_file_path(path, r, ranks, state.batches),
                             engine::shard_range(config.net.num_labels, ranks, r)});
       try {
         engine::write_shard_manifest(path, m);
@@ -75,6 +94,14 @@ class MpiShardedRun final : public ShardedRun {
     }
     if (!world_.all(error.empty()))
       fail(error.empty() ? "rank 0 could not write the manifest " + path : error);
+    if (rank == 0)
+      for (const std::string& old : previous) {
+        bool kept = false;
+        for (int r = 0; r < ranks; ++r)
+          kept = kept || old == engine::shard_file_path(path, r, ranks, state.batches);
+        std::error_code ignored;
+        if (!kept) std::filesystem::remove(old, ignored);
+      }
   }
 
   void sync_lower_layers(engine::Network& net, const engine::Config& config, bool always) override {

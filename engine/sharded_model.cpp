@@ -225,8 +225,9 @@ std::unique_ptr<Network> merge_networks(std::span<Network* const> shards, const 
   return net;
 }
 
-std::string shard_file_path(const std::string& model, int rank, int ranks) {
-  return model + ".shard-" + std::to_string(rank) + "-of-" + std::to_string(ranks);
+std::string shard_file_path(const std::string& model, int rank, int ranks, std::uint64_t batches) {
+  return model + ".b" + std::to_string(batches) + ".shard-" + std::to_string(rank) + "-of-" +
+         std::to_string(ranks);
 }
 
 bool is_shard_manifest(const std::string& path) {

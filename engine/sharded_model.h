@@ -63,8 +63,11 @@ struct ShardManifest {
   std::vector<ShardEntry> shards;  // in label order, covering [0, num_labels)
 };
 
-// "<model>.shard-<rank>-of-<ranks>": shard `rank`'s model file, beside the manifest `model`.
-std::string shard_file_path(const std::string& model, int rank, int ranks);
+// "<model>.b<batches>.shard-<rank>-of-<ranks>": shard `rank`'s model file after `batches`
+// batches, beside the manifest `model`. Each checkpoint writes new files, so that until its
+// manifest replaces the previous one, that one still names complete files of one point of
+// training (the previous files are removed after).
+std::string shard_file_path(const std::string& model, int rank, int ranks, std::uint64_t batches);
 
 // Whether `path` is a sharded model's manifest (its first bytes; false when it cannot be read).
 bool is_shard_manifest(const std::string& path);

@@ -10,7 +10,7 @@ set -euo pipefail
 ranks 2 "$glide" train --train tr.gds -o half2.glide --epochs 0.5 "${det[@]}" >/dev/null 2>err.txt ||
   { cat err.txt >&2; fail "sharded training"; }
 head -1 half2.glide | grep -q "glide-sharded-model" || fail "half2.glide is no manifest"
-grep -q '"half2.glide.shard-1-of-2"' half2.glide || fail "the manifest does not name shard 1"
+grep -Eq '"half2.glide.b[0-9]+.shard-1-of-2"' half2.glide || fail "the manifest does not name shard 1"
 "$compare" half1.glide half2.glide "${tol[@]}" >cmp.txt || { cat cmp.txt >&2; fail "round trip"; }
 
 resume() {  # resume FROM TO [RANKS]
@@ -38,6 +38,16 @@ grep -q "^exact" eval.txt || fail "eval of a sharded model: $(cat eval.txt)"
   fail "glide index of a sharded model"
 "$compare" two_on_3.glide merged.glide 0 >cmp.txt || { cat cmp.txt >&2; fail "merged file"; }
 
-rm half2.glide.shard-1-of-2
-expect_error "half2.glide.shard-1-of-2" "$glide" eval --model half2.glide --test te.gds
+# A checkpoint over the model it resumed: new shard files, then the manifest, then the old files
+# go.
+before=$(ls half2.glide.b*.shard-*)
+resume half2.glide half2.glide 2
+after=$(ls half2.glide.b*.shard-*)
+[ "$(echo "$after" | wc -l)" -eq 2 ] || fail "shard files after the checkpoint: $after"
+[ "$before" != "$after" ] || fail "the checkpoint kept the old shard file names"
+"$compare" ref.glide half2.glide "${tol[@]}" >cmp.txt || { cat cmp.txt >&2; fail "overwritten"; }
+
+shard1=$(ls half2.glide.b*.shard-1-of-2)
+rm "$shard1"
+expect_error "$shard1" "$glide" eval --model half2.glide --test te.gds
 echo "MPI checkpoint tests passed"

@@ -174,13 +174,13 @@ TEST_CASE("sharded model files: a manifest loads merged, a rank its own shard or
   const auto shards = slices(*m.net, 3, m.p.config.train);
   for (int r = 0; r < 3; ++r) {
     const LabelRange range = shard_range(m.net->num_labels(), 3, r);
-    save_model(shard_file_path(path, r, 3), *shards[r],
+    save_model(shard_file_path(path, r, 3, 20), *shards[r],
                {shard_config(m.p.config.net, range), m.p.config.train}, state);
-    manifest.shards.push_back({shard_file_path(path, r, 3), range});
+    manifest.shards.push_back({shard_file_path(path, r, 3, 20), range});
   }
   write_shard_manifest(path, manifest);
   CHECK(is_shard_manifest(path));
-  CHECK_FALSE(is_shard_manifest(shard_file_path(path, 0, 3)));
+  CHECK_FALSE(is_shard_manifest(shard_file_path(path, 0, 3, 20)));
 
   const LoadedModel whole = load_model(path);
   check_identical(*whole.net, *m.net);
@@ -208,17 +208,18 @@ TEST_CASE("sharded model files: a manifest loads merged, a rank its own shard or
       CHECK(contains(error_of([&] { load_model(path); }), "expected a range starting at 0"));
     }
     SUBCASE("a file in another folder") {
-      rewrite("\"m.glide.shard-2-of-3\"", "\"../m.glide.shard-2-of-3\"");
+      rewrite("\"m.glide.b20.shard-2-of-3\"", "\"../m.glide.b20.shard-2-of-3\"");
       CHECK(contains(error_of([&] { load_model(path); }), "is not a plain name"));
     }
     SUBCASE("a missing shard") {
-      std::filesystem::remove(shard_file_path(path, 2, 3));
+      std::filesystem::remove(shard_file_path(path, 2, 3, 20));
       const std::string e = error_of([&] { load_model(path); });
-      CHECK(contains(e, "m.glide.shard-2-of-3"));
+      CHECK(contains(e, "m.glide.b20.shard-2-of-3"));
       CHECK(contains(e, "cannot open"));
     }
     SUBCASE("a shard of another size") {
-      rewrite("\"m.glide.shard-0-of-3\"", "\"m.glide.shard-1-of-3\"");  // 333 labels, not 334
+      rewrite("\"m.glide.b20.shard-0-of-3\"",
+              "\"m.glide.b20.shard-1-of-3\"");  // 333 labels, not 334
       CHECK(contains(error_of([&] { load_model(path); }), "labels; the manifest"));
     }
   }
