@@ -12,6 +12,7 @@
 #include "apps/bench_util.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
+#include "apps/sharded_run.h"
 #include "common/error.h"
 #include "data/dataset_io.h"
 #include "engine/checkpoint.h"
@@ -21,7 +22,29 @@
 
 namespace glide::cli {
 
-int cmd_eval(int argc, char** argv) {
+namespace {
+
+// One row of the table (with its header first when `header`); recall columns only with both modes
+// (against the exact top-k), probes only for the index.
+void print_eval_row(const char* name, const engine::EvalResult& e, const std::string& probes,
+                    bool recall, bool header) {
+  if (header)
+    std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3", "P@5",
+                "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes", "recall@1",
+                "recall@5");
+  std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f %8s", name, e.precision[0],
+              e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
+              1e3 * e.seconds_per_point(), e.mean_scored, probes.c_str());
+  if (recall)
+    std::printf(" %8.4f %8.4f\n", e.recall[0], e.recall[4]);
+  else
+    std::printf(" %8s %8s\n", "-", "-");
+}
+
+// `glide eval`; with `shards`, as one rank of a label-sharded evaluation under mpirun: each rank
+// loads its shard of the model (a sharded model's own file, or its range of any other) and
+// scores it; rank 0 prints (exact mode only).
+int run_eval(int argc, char** argv, ShardedRun* shards) {
   cxxopts::Options o("glide eval", "Evaluate a model: P@1/3/5 and nDCG@1/3/5 on a test set.");
   o.add_options()("model", "model file (.glide)", cxxopts::value<std::string>())(
       "test", "test data (.gds, XC text, libsvm; .zst ok)", cxxopts::value<std::string>())(
@@ -53,7 +76,8 @@ int cmd_eval(int argc, char** argv) {
   reject_unmatched(r);
   if (!r.count("model")) fail("--model FILE is required");
   if (!r.count("test")) fail("--test FILE is required");
-  const std::string mode = r["mode"].as<std::string>();
+  // Under mpirun the default is exact mode (the one a sharded evaluation has).
+  const std::string mode = shards && !r.count("mode") ? "exact" : r["mode"].as<std::string>();
   if (mode != "exact" && mode != "sampled" && mode != "both")
     fail("--mode must be exact, sampled or both, got '" + mode + "'");
   const unsigned threads = r["threads"].as<unsigned>() ? r["threads"].as<unsigned>()
@@ -66,7 +90,23 @@ int cmd_eval(int argc, char** argv) {
   std::vector<std::uint32_t> probes{0};
   if (r.count("probes")) probes = parse_probes_list(r["probes"].as<std::string>());
   const std::string path = r["model"].as<std::string>();
-  engine::LoadedModel m = engine::load_model(path, /*optimizer_state=*/false);
+  if (shards && mode != "exact")
+    fail("--mode " + mode +
+         ": an evaluation under mpirun scores every label of each shard (exact "
+         "mode); sampled mode needs the whole model in one process");
+  engine::LoadedModel m = shards ? shards->load(path, /*optimizer_state=*/false)
+                                 : engine::load_model(path, /*optimizer_state=*/false);
+  if (shards) {
+    const std::uint32_t labels = m.config.net.num_labels;
+    const engine::LabelRange range = engine::shard_range(labels, shards->ranks, shards->rank);
+    data::ReadOptions ro;
+    ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
+    const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);
+    engine::EvalResult e = shards->evaluate(*m.net, range, test, r["max-points"].as<std::size_t>());
+    e.mean_scored = labels;
+    if (shards->rank == 0) print_eval_row("exact", e, "-", false, true);
+    return 0;
+  }
   if (r.count("sparsity")) m.config.net.sparsity = r["sparsity"].as<double>();
   if (r.count("lsh-strategy"))
     engine::set_config_flag(m.config, "lsh-strategy", r["lsh-strategy"].as<std::string>());
@@ -88,20 +128,9 @@ int cmd_eval(int argc, char** argv) {
 
   // The header comes with the first row, so that an error before it is the only output.
   bool header_printed = false;
-  // Recall columns only with both modes (against the exact top-k); probes only for the index.
   auto report = [&](const char* name, const engine::EvalResult& e, const std::string& probes,
                     bool recall) {
-    if (!std::exchange(header_printed, true))
-      std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3",
-                  "P@5", "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes",
-                  "recall@1", "recall@5");
-    std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f %8s", name, e.precision[0],
-                e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
-                1e3 * e.seconds_per_point(), e.mean_scored, probes.c_str());
-    if (recall)
-      std::printf(" %8.4f %8.4f\n", e.recall[0], e.recall[4]);
-    else
-      std::printf(" %8s %8s\n", "-", "-");
+    print_eval_row(name, e, probes, recall, !std::exchange(header_printed, true));
   };
   engine::TopLabels exact_top;
   engine::EvalOptions eo;
@@ -123,6 +152,19 @@ int cmd_eval(int argc, char** argv) {
     if (!index) break;  // the LSH tables have no probes
   }
   return 0;
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  if (launched_ranks() <= 1) return run_eval(argc, argv, nullptr);
+  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
+  try {
+    return run_eval(argc, argv, shards.get());
+  } catch (const std::exception& e) {
+    shards->abort(e.what());  // every rank ends, none waits in a collective
+  }
+  return 1;  // not reached: abort() ends the process
 }
 
 }  // namespace glide::cli

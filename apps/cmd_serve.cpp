@@ -23,7 +23,9 @@
 #include "apps/cache_flags.h"
 #include "apps/commands.h"
 #include "apps/config_flags.h"
+#include "apps/sharded_run.h"
 #include "common/error.h"
+#include "engine/sharded_model.h"
 #include "server/http_server.h"
 
 namespace glide::cli {
@@ -58,9 +60,9 @@ double seconds_flag(const cxxopts::ParseResult& r, const char* flag) {
   return s;
 }
 
-}  // namespace
-
-int cmd_serve(int argc, char** argv) {
+// `glide serve`; with `shards`, as one rank of a label-sharded model's server under mpirun: rank
+// 0 answers HTTP for one model (exact mode), every rank scores its shard of each batch.
+int run_serve(int argc, char** argv, ShardedRun* shards) {
   cxxopts::Options o("glide serve",
                      "Serves models over HTTP: TensorFlow Serving style /v1 and KServe v2 "
                      "endpoints, Prometheus /metrics (docs/serving.md).");
@@ -179,7 +181,30 @@ int cmd_serve(int argc, char** argv) {
     caching = c;
   }
   server::Metrics metrics;
-  server::ModelRegistry registry(specs, !r.count("no-lsh"), batching, &metrics, caching);
+  std::unique_ptr<server::ModelRegistry> registry_holder;
+  if (shards) {
+    if (specs.size() != 1 || caching)
+      fail("under mpirun, glide serve serves one label-sharded model (--model), without --cache");
+    engine::LoadedModel m = shards->load(specs[0].path, /*optimizer_state=*/false);
+    const engine::LabelRange range =
+        engine::shard_range(m.config.net.num_labels, shards->ranks, shards->rank);
+    if (shards->rank != 0) {
+      shards->serve(*m.net, range);
+      return 0;
+    }
+    const auto model = std::make_shared<const engine::InferenceModel>(
+        std::move(m.net), m.config, std::vector{engine::EvalMode::kExact});
+    const auto exact = shards->sharded_predictor(
+        model->predictor(engine::EvalMode::kExact).shared_network(), range);
+    std::vector<std::unique_ptr<server::ServedModel>> models;
+    models.push_back(
+        std::make_unique<server::ServedModel>(specs[0], model, exact, batching, &metrics));
+    registry_holder = std::make_unique<server::ModelRegistry>(std::move(models));
+  } else {
+    registry_holder = std::make_unique<server::ModelRegistry>(specs, !r.count("no-lsh"), batching,
+                                                              &metrics, caching);
+  }
+  server::ModelRegistry& registry = *registry_holder;
   server::HttpServer http(registry, metrics, options);
   const int port = http.bind();
   std::printf("glide serve: listening on http://%s:%d (models: %s)\n", options.host.c_str(), port,
@@ -208,8 +233,29 @@ int cmd_serve(int argc, char** argv) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   registry.stop();
+  if (shards) shards->stop_serving();
   server::log_line("stopped");
   return 0;
+}
+
+}  // namespace
+
+int cmd_serve(int argc, char** argv) {
+  if (launched_ranks() <= 1) return run_serve(argc, argv, nullptr);
+  // MPI starts threads of its own: block the signals the server waits for before it does, so
+  // that a SIGTERM reaches the server's signal thread (rank 0), not a thread that dies of it. The
+  // other ranks keep them blocked: they end when rank 0 stops.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, sig);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
+  try {
+    return run_serve(argc, argv, shards.get());
+  } catch (const std::exception& e) {
+    shards->abort(e.what());  // every rank ends, none waits in a collective
+  }
+  return 1;  // not reached: abort() ends the process
 }
 
 }  // namespace glide::cli

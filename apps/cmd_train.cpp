@@ -22,11 +22,13 @@
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
+#include "apps/sharded_run.h"
 #include "cache/cached_predictor.h"
 #include "cache/training_caches.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/progress.h"
+#include "common/rng.h"
 #include "common/timing.h"
 #include "data/dataset_io.h"
 #include "engine/checkpoint.h"
@@ -125,9 +127,12 @@ double peak_rss_mb() {
   return u.ru_maxrss / 1024.0;
 }
 
-}  // namespace
+// How often a label-sharded run makes its ranks' lower layers equal again where rounding can
+// make them drift apart (dist/replicas.h).
+constexpr std::uint64_t kResyncBatches = 256;
 
-int cmd_train(int argc, char** argv) {
+// `glide train`; with `shards`, as one rank of a label-sharded run under mpirun.
+int run_train(int argc, char** argv, ShardedRun* shards) {
   cxxopts::Options o("glide train", "Train a sparse network on an extreme-classification dataset.");
   o.add_options()("train", "training data (.gds, XC text, libsvm; .zst ok)",
                   cxxopts::value<std::string>())(
@@ -163,9 +168,16 @@ int cmd_train(int argc, char** argv) {
   if (!r.count("train")) fail("--train FILE is required");
   if (!r.count("output") && !r.count("print-config")) fail("-o MODEL.glide is required");
 
+  // Under mpirun every rank reads the same data and trains on the same batches: rank 0 alone
+  // prints and logs.
+  const bool leader = !shards || shards->rank == 0;
+  if (shards && (cache_switch(r) || !r["cache-layers"].as<std::string>().empty()))
+    fail(
+        "--cache: learned caches are not trained by a label-sharded run (mpirun); train them on "
+        "the merged model in one process");
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
-  const data::Dataset train = data::read_dataset(r["train"].as<std::string>(), ro);
+  data::Dataset train = data::read_dataset(r["train"].as<std::string>(), ro);
   data::Dataset test;
   if (r.count("test")) test = data::read_dataset(r["test"].as<std::string>(), ro);
 
@@ -173,7 +185,8 @@ int cmd_train(int argc, char** argv) {
   engine::TrainingState state;
   std::unique_ptr<engine::Network> net;
   if (r.count("resume")) {
-    engine::LoadedModel m = engine::load_model(r["resume"].as<std::string>());
+    engine::LoadedModel m = shards ? shards->load(r["resume"].as<std::string>())
+                                   : engine::load_model(r["resume"].as<std::string>());
     engine::require_trainable(*m.net, r["resume"].as<std::string>());
     if (!m.has_optimizer_state)
       fail(r["resume"].as<std::string>() + ": has no optimizer state to resume from");
@@ -199,10 +212,16 @@ int cmd_train(int argc, char** argv) {
   }
   const std::string out_path = r["output"].as<std::string>();
   check_writable(out_path, "-o");
+  // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
+  engine::LabelRange range{0, config.net.num_labels};
+  if (shards) {
+    range = engine::shard_range(config.net.num_labels, shards->ranks, shards->rank);
+    engine::keep_shard_labels(train, range);
+  }
   const unsigned threads =
       config.train.threads ? config.train.threads : std::thread::hardware_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-  const bool quiet = r.count("quiet") > 0;
+  const bool quiet = r.count("quiet") > 0 || !leader;
   const std::string index_flag = r["index"].as<std::string>();
   if (index_flag != "on" && index_flag != "off")
     fail("--index must be on or off, got '" + index_flag + "'");
@@ -210,10 +229,22 @@ int cmd_train(int argc, char** argv) {
     std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
   else if (!quiet)
     std::fprintf(stderr, "%s\n", training_line(config).c_str());
-  if (!net) net = std::make_unique<engine::Network>(config.net);
+  if (shards && !quiet)
+    std::fprintf(stderr, "label-sharded over %d ranks (MPI): rank 0 holds labels [%u, %u)\n",
+                 shards->ranks, range.begin, range.end);
+  // A shard starts its rows as the whole layer's rows of its labels.
+  if (!net)
+    net = std::make_unique<engine::Network>(engine::shard_config(config.net, range),
+                                            engine::NetworkStorage{.first_label = range.begin});
 
-  engine::Trainer trainer(*net, config.train, make_train_sampler(config, *net));
+  // A shard's sampler works on its own labels; its random draws differ from the other ranks'.
+  engine::Config sampler_config{engine::shard_config(config.net, range), config.train};
+  if (shards)
+    sampler_config.train.seed =
+        derive_seed(config.train.seed, 7000 + static_cast<std::uint64_t>(shards->rank));
+  engine::Trainer trainer(*net, config.train, make_train_sampler(sampler_config, *net));
   trainer.set_batches(state.batches);
+  if (shards) trainer.set_exchange(&shards->exchange());
 
   std::unique_ptr<cache::TrainingCaches> caches;
   if (cache_switch(r) || !r["cache-layers"].as<std::string>().empty()) {
@@ -230,7 +261,7 @@ int cmd_train(int argc, char** argv) {
   }
 
   std::ofstream jsonl;
-  if (r.count("log-jsonl")) {
+  if (r.count("log-jsonl") && leader) {
     // One run per log (glide report reads it as one curve); a resumed run continues its log, and
     // its "start" record tells the report that what follows goes on from there.
     const bool resuming = r.count("resume") > 0;
@@ -256,7 +287,8 @@ int cmd_train(int argc, char** argv) {
         {"p5", e.precision[4]}, {"points", e.points},         {"eval_seconds", e.seconds}};
   };
   engine::FitOptions fo;
-  fo.test = test.num_points() ? &test : nullptr;
+  // A sharded run evaluates once, at the end (every rank scores its shard).
+  fo.test = test.num_points() && !shards ? &test : nullptr;
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
@@ -277,6 +309,22 @@ int cmd_train(int argc, char** argv) {
       line += " " + number_text(engine::kNormPowers[p]) + ":" + number_text(c.p_at_1[p]);
     std::fprintf(stderr, "%s)\n", line.c_str());
   };
+  // Ranks stop after the same batch: a signal or the time budget on any rank stops them all. The
+  // lr schedule of a sharded run follows samples alone (time differs from rank to rank; the
+  // replicated layers must see the same lr).
+  engine::TrainConfig fit_config = config.train;
+  std::atomic<bool> stop_all{false};
+  const auto fit_start = std::chrono::steady_clock::now();
+  if (shards) {
+    fit_config.max_seconds = 0;
+    fo.stop = &stop_all;
+    fo.on_batch = [&](std::span<const data::SparseView>) {
+      const bool out_of_time =
+          config.train.max_seconds > 0 && seconds_since(fit_start) >= config.train.max_seconds;
+      if (shards->any(g_stop.load() || out_of_time)) stop_all.store(true);
+      if (trainer.batches() % kResyncBatches == 0) shards->sync_lower_layers(*net, config, false);
+    };
+  }
   fo.on_progress = [&](const engine::FitProgress& p) {
     if (p.evaluated) {
       last_p1 = p.eval.precision[0];
@@ -310,23 +358,31 @@ int cmd_train(int argc, char** argv) {
                 "\nsave abandoned: %s is as it was before this run\n", out_path.c_str());
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  const engine::FitProgress done = engine::fit(*net, trainer, train, config.train, fo);
+  const std::uint64_t start_batches = state.batches;
+  const engine::FitProgress done = engine::fit(*net, trainer, train, fit_config, fo);
+  // Every rank takes the interrupted path (no index, no evaluation: collectives) or none.
+  if (shards && shards->any(g_stop.load())) g_stop.store(true);
   g_saving.store(true);
   char extra[96];
   std::snprintf(extra, sizeof extra, "loss %.4f", done.loss);
   progress.finish(done.samples, extra);
-  if (g_stop.load())
+  if (g_stop.load() && leader)
     std::fprintf(stderr, "interrupted: saving a checkpoint to %s\n", out_path.c_str());
 
   state.samples = done.samples;
   state.batches = trainer.batches();
+  if (shards) shards->sync_lower_layers(*net, config, true);  // the saved replicas are equal
   engine::SaveOptions so;
   cache::CacheSectionWriter cache_sections;
   cache::CacheStates saved_caches;
   if (caches) saved_caches = caches->states();
   // An interrupted run saves at once; a failed index build does not cost the trained model.
   std::shared_ptr<const engine::OutputIndex> index;
-  if (index_flag == "on" && !g_stop.load()) {
+  if (shards && index_flag == "on" && !quiet)
+    std::fprintf(stderr,
+                 "output index: not built by a sharded run (glide index builds one on the merged "
+                 "model)\n");
+  if (index_flag == "on" && !g_stop.load() && !shards) {
     try {
       index = build_index(*net, train, quiet);
     } catch (const Error& e) {
@@ -338,8 +394,12 @@ int cmd_train(int argc, char** argv) {
     if (index) index->save(w);
   };
   try {
-    engine::save_model(out_path, *net, config, state, so);
+    if (shards)
+      shards->save(out_path, *net, config, state, so);
+    else
+      engine::save_model(out_path, *net, config, state, so);
   } catch (const Error& e) {
+    if (shards) throw;
     // The output was writable when training began; keep the trained model somewhere.
     const std::string rescue = rescue_path(out_path);
     try {
@@ -351,7 +411,14 @@ int cmd_train(int argc, char** argv) {
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  print_training_summary(done, done.samples - fo.start_samples, trainer.times());
+  if (leader) print_training_summary(done, done.samples - fo.start_samples, trainer.times());
+  if (shards && leader && done.batches > start_batches)
+    std::printf(
+        "exchange: %.0f bytes per batch from each rank; rank 0 spent %.1f%% of its training time "
+        "in the reductions (waiting for the other ranks included)\n",
+        static_cast<double>(shards->bytes_sent()) /
+            static_cast<double>(done.batches - start_batches),
+        100 * shards->exchange_seconds() / std::max(done.seconds, 1e-9));
   if (caches) {
     std::printf("caches: %llu rows in %.1f s (%.1f%% of training time)\n",
                 static_cast<unsigned long long>(caches->rows()), caches->seconds(),
@@ -363,7 +430,11 @@ int cmd_train(int argc, char** argv) {
           c.layer, static_cast<unsigned long long>(c.examples), c.hot, c.threshold, c.records,
           c.hits, c.agreed);
   }
-  std::printf("saved %s\n", out_path.c_str());
+  if (leader) std::printf("saved %s\n", out_path.c_str());
+  if (shards && test.num_points() && !g_stop.load()) {
+    const engine::EvalResult e = shards->evaluate(*net, range, test);
+    if (leader) print_eval("test (exact)", e);
+  }
   if (fo.test && !g_stop.load()) {
     const engine::EvalResult e = engine::evaluate(*net, test, engine::EvalMode::kExact, nullptr);
     print_eval("test (exact)", e);
@@ -381,6 +452,19 @@ int cmd_train(int argc, char** argv) {
     }
   }
   return g_stop.load() ? 130 : 0;
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  if (launched_ranks() <= 1) return run_train(argc, argv, nullptr);
+  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
+  try {
+    return run_train(argc, argv, shards.get());
+  } catch (const std::exception& e) {
+    shards->abort(e.what());  // every rank ends, none waits in a collective
+  }
+  return 1;  // not reached: abort() ends the process
 }
 
 }  // namespace glide::cli

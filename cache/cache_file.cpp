@@ -1,4 +1,5 @@
 #include "cache/cache_file.h"
+#include "engine/sharded_model.h"
 
 #include <algorithm>
 #include <cmath>
@@ -167,6 +168,7 @@ CacheStates read_caches(const engine::ModelFileReader& r, const engine::NetworkC
 }
 
 CacheStates read_caches(const std::string& path, const engine::NetworkConfig& net) {
+  if (engine::is_shard_manifest(path)) return {};  // a sharded model saves no caches
   engine::ModelFileReader r(path);
   return read_caches(r, net);
 }

@@ -1,4 +1,5 @@
 #include "engine/checkpoint.h"
+#include "engine/sharded_model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -130,6 +131,7 @@ void keep_legacy_network(const std::string& config_json, NetworkConfig& net) {
 }
 
 LoadedModel load_model(const std::string& path, bool optimizer_state) {
+  if (is_shard_manifest(path)) return load_sharded_model(path, optimizer_state);
   ModelFileReader r(path);
   r.require_finite_floats();  // every parameter and optimizer moment, the output layer's too
   LoadedModel out;

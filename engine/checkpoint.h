@@ -47,6 +47,7 @@ void keep_legacy_output_optimizer(const std::string& config_json, TrainConfig& t
 // default is now).
 void keep_legacy_network(const std::string& config_json, NetworkConfig& net);
 
+// A sharded model's manifest (engine/sharded_model.h) loads as its shards merged in this process.
 // Checks everything (magic, version, checksums, shapes against the config) and names what is
 // wrong. Optimizer state is read when present and `optimizer_state` is set.
 LoadedModel load_model(const std::string& path, bool optimizer_state = true);

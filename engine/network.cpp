@@ -95,7 +95,8 @@ Network::Network(const NetworkConfig& config, NetworkStorage storage) : config_(
     tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 4096),
                       [&](const tbb::blocked_range<std::uint32_t>& r) {
                         for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
-                          Rng rng(derive_seed(config_.seed, 1000 + j));
+                          Rng rng(derive_seed(config_.seed,
+                                              1000 + std::uint64_t{storage.first_label} + j));
                           float* p = W.row(j);
                           for (std::uint32_t c = 0; c < W.cols; ++c)
                             p[c] = scale * (2 * rng.uniformf() - 1);

@@ -54,6 +54,9 @@ struct NetworkStorage {
   bool moments = true;
   bool random_init = true;
   bool f32_output = true;  // false: `output` stays null for the caller to set
+  // The global id of output row 0: a shard of a label-sharded layer (engine/sharded_model.h)
+  // starts its rows as those labels' rows of the whole layer.
+  std::uint32_t first_label = 0;
 };
 
 class Network {

@@ -1,4 +1,5 @@
 #include "engine/output_index.h"
+#include "engine/sharded_model.h"
 
 #include <tbb/parallel_for.h>
 
@@ -408,6 +409,7 @@ bool OutputIndex::in_file(const ModelFileReader& r) {
 
 std::shared_ptr<const OutputIndex> OutputIndex::load(const std::string& path, std::uint32_t labels,
                                                      std::uint32_t cols) {
+  if (is_shard_manifest(path)) return nullptr;  // a sharded model saves no index
   return load(ModelFileReader(path), labels, cols);
 }
 

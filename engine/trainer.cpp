@@ -92,6 +92,7 @@ void Trainer::select_active(std::span<const std::span<const std::uint32_t>> labe
 
 double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labels) {
   const std::size_t B = labels.size();
+  if (exchange_) return sharded_output_loss(B);
   const float inv_batch = 1.0f / static_cast<float>(B);
   const std::span<const float> corrections =
       sampler_ ? sampler_->shared_corrections() : std::span<const float>{};
@@ -146,6 +147,7 @@ void Trainer::backward_output(const AdamStep& step) {
                     });
   reduce_grad_buffers(grads_[last].data(), B * stride);
   out_->finish_backward(grads_[last].data());
+  if (exchange_) exchange_->sum(std::span<float>(grads_[last].data(), B * stride));
 }
 
 void Trainer::forward_wide(std::span<const data::SparseView> inputs) {

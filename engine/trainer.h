@@ -14,6 +14,7 @@
 #include "engine/network.h"
 #include "engine/output_ops.h"
 #include "engine/output_sampler.h"
+#include "engine/shard_exchange.h"
 
 namespace glide::engine {
 
@@ -50,10 +51,16 @@ class Trainer {
   void set_batches(std::uint64_t b) { batches_ = b; }
   // The learning rate of the next batches is train.lr times this (a schedule, engine/fit.h).
   void set_lr_scale(double s) { lr_scale_ = s; }
+  // Label-sharded training (engine/shard_exchange.h): the network's output layer is this rank's
+  // shard, the batch's labels are the shard's (local ids); the softmax normaliser and the last
+  // hidden layer's gradient are reduced over every shard through `x`. Null: one process.
+  void set_exchange(ShardExchange* x) { exchange_ = x; }
 
  private:
   void select_active(std::span<const std::span<const std::uint32_t>> labels);
   double output_loss(std::span<const std::span<const std::uint32_t>> labels);
+  // output_loss over every shard's logits (engine/trainer_sharded.cpp).
+  double sharded_output_loss(std::size_t B);
   void backward_output(const AdamStep& step);
   // The wide layer: adds each sample's wide scores to its logits (noting which it reached), and
   // after the loss, its step.
@@ -81,6 +88,7 @@ class Trainer {
   PhaseTimes times_;
   std::uint64_t batches_ = 0;
   double lr_scale_ = 1.0;
+  ShardExchange* exchange_ = nullptr;
 
   HiddenActivations acts_;
   std::vector<AlignedArray<float>> grads_;  // d loss / d hidden activation, per layer

@@ -63,6 +63,16 @@ ServedModel::ServedModel(ModelSpec spec, std::shared_ptr<const engine::Inference
       spec_.name, batching, [this] { return current(); }, metrics);
 }
 
+ServedModel::ServedModel(ModelSpec spec, std::shared_ptr<const engine::InferenceModel> model,
+                         std::shared_ptr<const engine::Predictor> exact,
+                         const BatcherOptions& batching, Metrics* metrics)
+    : spec_(std::move(spec)), lsh_(false), reloadable_(false), metrics_(metrics) {
+  current_ = snapshot(std::move(model), 1, std::nullopt);
+  current_.predictors[engine::EvalMode::kExact] = std::move(exact);
+  batcher_ = std::make_unique<Batcher>(
+      spec_.name, batching, [this] { return current(); }, metrics);
+}
+
 ServedModel::~ServedModel() {
   batcher_->stop();
 }
@@ -74,6 +84,10 @@ ModelSnapshot ServedModel::current() const {
 
 std::uint64_t ServedModel::reload() {
   std::lock_guard reloading(reload_mutex_);
+  if (!reloadable_)
+    fail("reload of model '" + spec_.name +
+         "': it is served across MPI ranks, each holding a "
+         "shard; restart the job to serve a new version");
   // New caches for the new weights (the old ones predicted the old model's answers): those
   // stored in the new file, else cold ones.
   ModelSnapshot next;

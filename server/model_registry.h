@@ -33,6 +33,12 @@ class ServedModel {
   ServedModel(ModelSpec spec, std::shared_ptr<const engine::InferenceModel> model,
               const BatcherOptions& batching, Metrics* metrics,
               std::optional<cache::CachedOptions> caching = std::nullopt);
+  // Serves `model` with `exact` answering exact-mode requests instead of the model's own
+  // predictor (a label-sharded model under mpirun, dist/sharded_serving.h); it cannot be
+  // reloaded from a file.
+  ServedModel(ModelSpec spec, std::shared_ptr<const engine::InferenceModel> model,
+              std::shared_ptr<const engine::Predictor> exact, const BatcherOptions& batching,
+              Metrics* metrics);
   ~ServedModel();
 
   const std::string& name() const { return spec_.name; }
@@ -47,6 +53,7 @@ class ServedModel {
   const ModelSpec spec_;
   const bool lsh_;
   const std::optional<cache::CachedOptions> caching_;  // learned caches on, with these options
+  const bool reloadable_ = true;
   Metrics* const metrics_;
   mutable std::mutex mutex_;  // guards current_
   ModelSnapshot current_;
