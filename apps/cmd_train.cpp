@@ -214,8 +214,10 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   check_writable(out_path, "-o");
   // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
   engine::LabelRange range{0, config.net.num_labels};
+  double wide_reference_norm = 0;
   if (shards) {
     range = engine::shard_range(config.net.num_labels, shards->ranks, shards->rank);
+    if (!net) wide_reference_norm = engine::resolve_wide_start(config.net, train);
     engine::keep_shard_labels(train, range);
   }
   const unsigned threads =
@@ -291,6 +293,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   fo.test = test.num_points() && !shards ? &test : nullptr;
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
+  fo.wide_reference_norm = wide_reference_norm;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
   fo.on_wide_start = [&](const engine::NormPowerChoice& c) {
     if (quiet) return;

@@ -38,7 +38,8 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     WideOptions wide{.max_per_label = c.wide_max_per_label,
                      .min_weight = static_cast<float>(c.wide_min_weight),
                      .norm_power = static_cast<float>(c.wide_norm_power),
-                     .init_scale = static_cast<float>(c.wide_init)};
+                     .init_scale = static_cast<float>(c.wide_init),
+                     .reference_norm = options.wide_reference_norm};
     if (c.wide_norm_power == kWideNormPowerAuto) {
       wide_start_ = WideLayer::choose_norm_power(train_set, c.num_features, c.num_labels, wide);
       wide.norm_power = wide_start_->norm_power;

@@ -39,6 +39,8 @@ struct FitOptions {
   // Called after every batch with the batch's inputs, the weights already updated (learned
   // caches train on them, cache/training_caches.h).
   std::function<void(std::span<const data::SparseView>)> on_batch;
+  // A new wide layer's reference norm (WideOptions::reference_norm; 0: the training set's).
+  double wide_reference_norm = 0;
   // Called once when a new wide layer's norm power was chosen on held-out training points.
   std::function<void(const NormPowerChoice&)> on_wide_start;
   const std::atomic<bool>* stop = nullptr;  // set from a signal handler to stop after the batch

@@ -132,6 +132,17 @@ NetworkConfig shard_config(const NetworkConfig& full, LabelRange range) {
   return c;
 }
 
+double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train) {
+  if (!net.wide) return 0;
+  WideOptions options{.max_per_label = net.wide_max_per_label,
+                      .min_weight = static_cast<float>(net.wide_min_weight)};
+  if (net.wide_norm_power == kWideNormPowerAuto)
+    net.wide_norm_power =
+        WideLayer::choose_norm_power(whole_train, net.num_features, net.num_labels, options)
+            .norm_power;
+  return WideLayer::median_norm(whole_train, net.num_features, net.num_labels, options);
+}
+
 void keep_shard_labels(data::Dataset& d, LabelRange range) {
   std::vector<std::uint64_t> offsets{0};
   offsets.reserve(d.label_offsets.size());

@@ -35,6 +35,12 @@ LabelRange shard_range(std::uint32_t labels, int ranks, int rank);
 // The config of a shard: `full` with range.size() labels.
 NetworkConfig shard_config(const NetworkConfig& full, LabelRange range);
 
+// A shard's new wide layer must start as one process's would, from statistics of the whole
+// training set: its norm power, chosen on the whole set when `auto`, is written into `net`, and
+// the whole set's median label norm is returned for FitOptions::wide_reference_norm (0 when
+// `net` has no wide layer). Call with the whole set, before keep_shard_labels.
+double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train);
+
 // Keeps each point's labels in `range`, as local ids (label - range.begin); num_labels becomes
 // range.size(). Features are untouched.
 void keep_shard_labels(data::Dataset& d, LabelRange range);

@@ -116,7 +116,7 @@ std::vector<double> norms_of(const LabelEntries& per_label) {
 }
 
 // The median of the labels' nonzero norms (1 when there are none).
-double median_norm(const std::vector<double>& norms) {
+double median_of(const std::vector<double>& norms) {
   std::vector<double> nonzero;
   for (const double n : norms)
     if (n > 0) nonzero.push_back(n);
@@ -166,13 +166,20 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
     fail("wide layer: the norm power must be in [0, 1], got " + std::to_string(options.norm_power));
   LabelEntries per_label = label_sums(train, num_features, num_labels, options, {});
   const std::vector<double> norms = norms_of(per_label);
-  const double median = median_norm(norms);
+  const double median = options.reference_norm > 0 ? options.reference_norm : median_of(norms);
   for (std::uint32_t l = 0; l < num_labels; ++l) {
     const auto s =
         static_cast<float>(start_scale(norms[l], median, options.norm_power, options.init_scale));
     for (auto& e : per_label[l]) e.second *= s;
   }
   return from_label_entries(std::move(per_label), num_features);
+}
+
+double WideLayer::median_norm(const data::Dataset& train, std::uint32_t num_features,
+                              std::uint32_t num_labels, const WideOptions& options) {
+  if (train.num_features > num_features || train.num_labels > num_labels)
+    fail("wide layer: the data's dimensions exceed the model's");
+  return median_of(norms_of(label_sums(train, num_features, num_labels, options, {})));
 }
 
 NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train, std::uint32_t num_features,
@@ -189,7 +196,7 @@ NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train, std::ui
 
   LabelEntries sums = label_sums(train, num_features, num_labels, options, held);
   const std::vector<double> norms = norms_of(sums);
-  const double median = median_norm(norms);
+  const double median = median_of(norms);
   const WideLayer raw = from_label_entries(std::move(sums), num_features);
   constexpr std::size_t kPowers = std::size(kNormPowers);
   std::vector<std::array<float, kPowers>> factor(num_labels);

@@ -34,6 +34,9 @@ struct WideOptions {
   // kNormPowers by the P@1 of training points held out of a first build (choose_norm_power).
   float norm_power = 1;
   float init_scale = 10;
+  // The label norm that starts at init_scale; 0: the median of the labels' norms (a shard of the
+  // labels passes its whole training set's, so that it starts as one process would).
+  double reference_norm = 0;
 };
 
 inline constexpr float kNormPowers[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
@@ -104,6 +107,9 @@ class WideLayer {
   // The best of kNormPowers for `train`: a first build from all but up to 2,000 of its points (at
   // most a tenth, spread evenly) scores the held-out ones; the highest P@1 wins, then P@5, then
   // the larger power. Fewer than 100 points to hold out: 1.
+  // The median of `train`'s labels' centroid norms (before scaling), over labels with entries.
+  static double median_norm(const data::Dataset& train, std::uint32_t num_features,
+                            std::uint32_t num_labels, const WideOptions& options);
   static NormPowerChoice choose_norm_power(const data::Dataset& train, std::uint32_t num_features,
                                            std::uint32_t num_labels, const WideOptions& options);
   // Stored arrays (a model file's), after checking them: offsets (num_features + 1, from 0,

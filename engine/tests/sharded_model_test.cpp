@@ -278,13 +278,19 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   // keeps the update proportional to the gradient where it is that small, so that the weights
   // compare the arithmetic, not that amplification.
   p.config.train.eps = p.config.train.output_eps = 1e-4;
-  SUBCASE("softmax") {}
-  SUBCASE("sigmoid") {
+  SUBCASE("softmax, the wide layer's norm power auto") {}
+  SUBCASE("sigmoid, norm power 0.5") {
     p.config.net.loss = LossKind::kSigmoid;
+    p.config.net.wide_norm_power = 0.5;
   }
   Network whole(p.config.net);
   Trainer trainer(whole, p.config.train, nullptr);
   fit(whole, trainer, p.data.train, p.config.train, {});
+  // The shards start their wide layer from the whole training set's statistics (the norm power
+  // chosen on it, and its median label norm, which scales every label at a power below 1).
+  const double reference_norm = resolve_wide_start(p.config.net, p.data.train);
+  CHECK(p.config.net.wide_norm_power != kWideNormPowerAuto);
+  CHECK(reference_norm > 0);
 
   constexpr int kRanks = 3;
   ThreadExchange exchange(kRanks);
@@ -300,7 +306,9 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
       Trainer t(*shards[r], p.config.train, nullptr);
       ThreadExchange::Rank x(exchange, r);
       t.set_exchange(&x);
-      fit(*shards[r], t, mine, p.config.train, {});
+      FitOptions options;
+      options.wide_reference_norm = reference_norm;
+      fit(*shards[r], t, mine, p.config.train, options);
     });
   for (auto& t : threads) t.join();
   const auto together = merged(shards, p.config);
