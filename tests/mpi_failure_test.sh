@@ -16,21 +16,6 @@ finish_within() {
   fail "the job still runs 60 s after a rank failed"
 }
 
-# The pid of rank $1 of this test's job: the process whose environment (mpirun passes its own on)
-# holds this test's marker and that rank.
-export GLIDE_MPI_TEST_JOB="$$-$RANDOM"
-rank_pid() {
-  local e
-  for e in /proc/[0-9]*/environ; do
-    if tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "GLIDE_MPI_TEST_JOB=$GLIDE_MPI_TEST_JOB" &&
-      tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
-      e=${e#/proc/}
-      echo "${e%/environ}"
-      return
-    fi
-  done
-}
-
 # mpirun itself in the background ($! is its pid, the ranks its children).
 "$mpiexec" --oversubscribe -np 2 "$glide" train --train tr.gds -o long.glide --epochs 100000 \
   "${det[@]}" >out.txt 2>err.txt &

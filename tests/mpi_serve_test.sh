@@ -12,18 +12,6 @@ sed -n '2,9p' te.txt | cut -d' ' -f2- >in.txt
 "$glide" predict --model m.glide -k 4 <in.txt | sed 's/:[^ ]*//g' >want.txt
 [ "$(wc -w <want.txt)" -eq 32 ] || fail "glide predict gave $(cat want.txt)"
 
-export GLIDE_MPI_TEST_JOB="$$-$RANDOM"
-rank0() {  # the pid of this job's rank 0
-  local e
-  for e in /proc/[0-9]*/environ; do
-    if tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "GLIDE_MPI_TEST_JOB=$GLIDE_MPI_TEST_JOB" &&
-      tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "OMPI_COMM_WORLD_RANK=0"; then
-      e=${e#/proc/}
-      echo "${e%/environ}"
-      return
-    fi
-  done
-}
 "$mpiexec" --oversubscribe -np 3 "$glide" serve --model m=m.glide --port 0 --threads 1 \
   >out.txt 2>err.txt &
 job=$!
@@ -46,7 +34,7 @@ code=$(curl -sS --max-time 10 -o reload.txt -w '%{http_code}' -X POST "$url/v1/m
 [ "$code" = 500 ] && grep -q "served across MPI ranks" reload.txt ||
   { cat reload.txt >&2; kill -9 "$job"; fail "reload: $code"; }
 
-kill -TERM "$(rank0)"
+kill -TERM "$(rank_pid 0)"
 for _ in $(seq 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$job" 2>/dev/null; then kill -9 "$job"; fail "still running 30 s after SIGTERM"; fi
 wait "$job" || { cat err.txt >&2; fail "the job exited $? after SIGTERM to rank 0"; }

@@ -22,3 +22,18 @@ ranks() {
 echo '{"train": {"eps": 1e-4, "output_eps": 1e-4}}' >eps.json
 det=(--batch 16 --threads 1 --sampling dense --seed 7 --config eps.json -q)
 tol=(2e-5)
+
+# The pid of rank $1 of this test's job: the process whose environment (mpirun passes its own on)
+# holds this test's marker and that rank.
+export GLIDE_MPI_TEST_JOB="$$-$RANDOM"
+rank_pid() {
+  local e
+  for e in /proc/[0-9]*/environ; do
+    if tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "GLIDE_MPI_TEST_JOB=$GLIDE_MPI_TEST_JOB" &&
+      tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+      e=${e#/proc/}
+      echo "${e%/environ}"
+      return
+    fi
+  done
+}
