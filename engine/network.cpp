@@ -92,16 +92,15 @@ Network::Network(const NetworkConfig& config, NetworkStorage storage) : config_(
       hidden[l - 1].init_uniform(std::sqrt(6.0f / (h[l] + h[l - 1])),
                                  derive_seed(config_.seed, 10 + l));
     const float scale = std::sqrt(6.0f / (h.back() + 1000.0f));
-    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, W.rows, 4096),
-                      [&](const tbb::blocked_range<std::uint32_t>& r) {
-                        for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
-                          Rng rng(derive_seed(config_.seed,
-                                              1000 + std::uint64_t{storage.first_label} + j));
-                          float* p = W.row(j);
-                          for (std::uint32_t c = 0; c < W.cols; ++c)
-                            p[c] = scale * (2 * rng.uniformf() - 1);
-                        }
-                      });
+    tbb::parallel_for(
+        tbb::blocked_range<std::uint32_t>(0, W.rows, 4096),
+        [&](const tbb::blocked_range<std::uint32_t>& r) {
+          for (std::uint32_t j = r.begin(); j < r.end(); ++j) {
+            Rng rng(derive_seed(config_.seed, 1000 + std::uint64_t{storage.first_label} + j));
+            float* p = W.row(j);
+            for (std::uint32_t c = 0; c < W.cols; ++c) p[c] = scale * (2 * rng.uniformf() - 1);
+          }
+        });
     build_hidden_samplers(TrainConfig{});
   }
   if (storage.f32_output) output = make_output_matrix(std::move(W), {.precision = Precision::kF32});

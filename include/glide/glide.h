@@ -169,7 +169,7 @@ struct ModelConfig {
   /// "1" (each label normalised), "0" (frequent labels score higher), "0.25", "0.5", "0.75", or
   /// "auto" (the best on training points held out of a first build).
   std::string wide_norm_power = "auto";
-  std::uint64_t seed = 1;                  ///< weight initialisation and hash functions
+  std::uint64_t seed = 1;  ///< weight initialisation and hash functions
 };
 
 /// Training settings (saved in the model file with the weights).
