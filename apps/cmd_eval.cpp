@@ -158,13 +158,7 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
 
 int cmd_eval(int argc, char** argv) {
   if (launched_ranks() <= 1) return run_eval(argc, argv, nullptr);
-  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
-  try {
-    return run_eval(argc, argv, shards.get());
-  } catch (const std::exception& e) {
-    shards->abort(e.what());  // every rank ends, none waits in a collective
-  }
-  return 1;  // not reached: abort() ends the process
+  return run_sharded(argc, argv, run_eval);
 }
 
 }  // namespace glide::cli

@@ -249,13 +249,7 @@ int cmd_serve(int argc, char** argv) {
   sigemptyset(&signals);
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, sig);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
-  try {
-    return run_serve(argc, argv, shards.get());
-  } catch (const std::exception& e) {
-    shards->abort(e.what());  // every rank ends, none waits in a collective
-  }
-  return 1;  // not reached: abort() ends the process
+  return run_sharded(argc, argv, run_serve);
 }
 
 }  // namespace glide::cli

@@ -461,13 +461,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
 
 int cmd_train(int argc, char** argv) {
   if (launched_ranks() <= 1) return run_train(argc, argv, nullptr);
-  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
-  try {
-    return run_train(argc, argv, shards.get());
-  } catch (const std::exception& e) {
-    shards->abort(e.what());  // every rank ends, none waits in a collective
-  }
-  return 1;  // not reached: abort() ends the process
+  return run_sharded(argc, argv, run_train);
 }
 
 }  // namespace glide::cli

@@ -148,4 +148,14 @@ std::unique_ptr<ShardedRun> make_sharded_run(int*, char***) {
 
 #endif
 
+int run_sharded(int argc, char** argv, int (*run)(int, char**, ShardedRun*)) {
+  const std::unique_ptr<ShardedRun> shards = make_sharded_run(&argc, &argv);
+  try {
+    return run(argc, argv, shards.get());
+  } catch (const std::exception& e) {
+    shards->abort(e.what());
+  }
+  return 1;  // not reached: abort() ends the process
+}
+
 }  // namespace glide::cli

@@ -63,4 +63,8 @@ int launched_ranks();
 // glide was built without MPI.
 std::unique_ptr<ShardedRun> make_sharded_run(int* argc, char*** argv);
 
+// `run` as this rank's part of the job (make_sharded_run): an error on any rank prints it and ends
+// every rank, so that none waits in a collective.
+int run_sharded(int argc, char** argv, int (*run)(int, char**, ShardedRun*));
+
 }  // namespace glide::cli
