@@ -33,6 +33,7 @@ class ActivePairs {
   // The k-th shared neuron's pair with sample s lives in slot shared_base(k) + s.
   std::uint64_t shared_base(std::size_t k) const { return shared_base_[k]; }
   std::size_t num_shared() const { return shared_base_.size(); }
+  std::span<const std::uint64_t> shared_bases() const { return shared_base_; }
   // 1 + the position of `neuron` in the shared list, or 0 when it is not shared.
   std::uint32_t shared_index(std::uint32_t neuron) const { return shared_index_[neuron]; }
 

@@ -60,6 +60,17 @@ struct Kernels {
   float (*exp_shift_sum)(float* x, std::size_t n, float shift);
   // x[i] = max(x[i], 0)
   void (*relu)(float* x, std::size_t n);
+  // Softmax down the columns of a batch's logits stored row by row (row r at z + base[r], n
+  // columns, one per sample; c[r] added to row r, c null: 0), each column's max, exp and scale:
+  // m[i] = max(m[i], z[base[r] + i] + c[r]) over every row r
+  void (*rows_max)(const float* z, const std::uint64_t* base, const float* c, std::size_t rows,
+                   std::size_t n, float* m);
+  // z[base[r] + i] = exp(z[base[r] + i] + c[r] - m[i]); sum[i] += it
+  void (*rows_exp_sum)(float* z, const std::uint64_t* base, const float* c, std::size_t rows,
+                       std::size_t n, const float* m, float* sum);
+  // z[base[r] + i] *= f[i]
+  void (*rows_scale)(float* z, const std::uint64_t* base, std::size_t rows, std::size_t n,
+                     const float* f);
 };
 
 // The fp32 family's tables by level.

@@ -90,12 +90,42 @@ void relu(float* x, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) x[i] = x[i] > 0 ? x[i] : 0;
 }
 
+void rows_max(const float* z, const std::uint64_t* base, const float* c, std::size_t rows,
+              std::size_t n, float* m) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* x = z + base[r];
+    const float cr = c ? c[r] : 0.0f;
+    for (std::size_t i = 0; i < n; ++i) m[i] = x[i] + cr > m[i] ? x[i] + cr : m[i];
+  }
+}
+
+void rows_exp_sum(float* z, const std::uint64_t* base, const float* c, std::size_t rows,
+                  std::size_t n, const float* m, float* sum) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* x = z + base[r];
+    const float cr = c ? c[r] : 0.0f;
+    for (std::size_t i = 0; i < n; ++i) {
+      x[i] = std::exp(x[i] + cr - m[i]);
+      sum[i] += x[i];
+    }
+  }
+}
+
+void rows_scale(float* z, const std::uint64_t* base, std::size_t rows, std::size_t n,
+                const float* f) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* x = z + base[r];
+    for (std::size_t i = 0; i < n; ++i) x[i] *= f[i];
+  }
+}
+
 }  // namespace
 
 const Kernels& scalar_kernels() {
   static const Kernels k{Isa::kScalar, dot,           axpy,       sparse_matvec, dot_rows,
                          grad_rows,    backward_rows, gather_dot, gather_axpy,   scatter_axpy,
-                         adam,         adagrad,       max,        exp_shift_sum, relu};
+                         adam,         adagrad,       max,        exp_shift_sum, relu,
+                         rows_max,     rows_exp_sum,  rows_scale};
   return k;
 }
 

@@ -269,10 +269,61 @@ struct SimdKernels {
     for (; i < n; ++i) x[i] = x[i] > 0 ? x[i] : 0;
   }
 
+  static void rows_max(const float* z, const std::uint64_t* base, const float* c, std::size_t rows,
+                       std::size_t n, float* m) {
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+      B acc = B::load_unaligned(m + i);
+      for (std::size_t r = 0; r < rows; ++r)
+        acc = xsimd::max(acc, B::load_unaligned(z + base[r] + i) + B(c ? c[r] : 0.0f));
+      acc.store_unaligned(m + i);
+    }
+    for (; i < n; ++i)
+      for (std::size_t r = 0; r < rows; ++r) {
+        const float v = z[base[r] + i] + (c ? c[r] : 0.0f);
+        m[i] = v > m[i] ? v : m[i];
+      }
+  }
+
+  static void rows_exp_sum(float* z, const std::uint64_t* base, const float* c, std::size_t rows,
+                           std::size_t n, const float* m, float* sum) {
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+      const B mi = B::load_unaligned(m + i);
+      B acc = B::load_unaligned(sum + i);
+      for (std::size_t r = 0; r < rows; ++r) {
+        float* x = z + base[r] + i;
+        const B e = xsimd::exp(B::load_unaligned(x) + B(c ? c[r] : 0.0f) - mi);
+        e.store_unaligned(x);
+        acc += e;
+      }
+      acc.store_unaligned(sum + i);
+    }
+    for (; i < n; ++i)
+      for (std::size_t r = 0; r < rows; ++r) {
+        float& x = z[base[r] + i];
+        x = std::exp(x + (c ? c[r] : 0.0f) - m[i]);  // libm, as in exp_shift_sum
+        sum[i] += x;
+      }
+  }
+
+  static void rows_scale(float* z, const std::uint64_t* base, std::size_t rows, std::size_t n,
+                         const float* f) {
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+      const B fi = B::load_unaligned(f + i);
+      for (std::size_t r = 0; r < rows; ++r)
+        (B::load_unaligned(z + base[r] + i) * fi).store_unaligned(z + base[r] + i);
+    }
+    for (; i < n; ++i)
+      for (std::size_t r = 0; r < rows; ++r) z[base[r] + i] *= f[i];
+  }
+
   static Kernels table(Isa isa) {
     return Kernels{isa,       dot,           axpy,       sparse_matvec, dot_rows,
                    grad_rows, backward_rows, gather_dot, gather_axpy,   scatter_axpy,
-                   adam,      adagrad,       max,        exp_shift_sum, relu};
+                   adam,      adagrad,       max,        exp_shift_sum, relu,
+                   rows_max,  rows_exp_sum,  rows_scale};
   }
 };
 

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/active_pairs.h"
 #include "engine/config.h"
 #include "engine/kernels.h"
 
@@ -25,6 +26,17 @@ struct SampleLogits {
   std::size_t first_corrected = 0;
 };
 
+// A training batch's scored logits as ActivePairs lays them out: sample s's own neurons at
+// pairs->own_slots(s), the k-th shared neuron's logit for sample s at pairs->shared_base(k) + s.
+// labels[s] are positions in s's scoring order (its own neurons, then the shared ones);
+// corrections[k] is shared neuron k's correction (as in SampleLogits).
+struct BatchLogits {
+  float* z = nullptr;
+  const ActivePairs* pairs = nullptr;
+  std::span<const std::vector<std::uint32_t>> labels;
+  std::span<const float> corrections;
+};
+
 class Loss {
  public:
   virtual ~Loss() = default;
@@ -34,6 +46,10 @@ class Loss {
   // samples.
   virtual double gradient(const SampleLogits& s, float scale, const Kernels& k,
                           std::vector<float>& buf) const = 0;
+  // gradient() over a whole batch, in parallel: losses[s] is sample s's. This one goes sample by
+  // sample; a loss may go along the shared neurons' contiguous logits instead.
+  virtual void batch_gradient(const BatchLogits& b, float scale, const Kernels& k,
+                              std::span<double> losses) const;
   // The probability reported for a label of score `score`, given the softmax normalizer of the
   // labels scored for the sample: their largest score `max` and the sum of exp(score - max).
   virtual float probability(float score, float max, double sum) const = 0;

@@ -97,23 +97,11 @@ double Trainer::output_loss(std::span<const std::span<const std::uint32_t>> labe
   const std::span<const float> corrections =
       sampler_ ? sampler_->shared_corrections() : std::span<const float>{};
   std::vector<double> losses(B, 0.0);
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4),
-                    [&](const tbb::blocked_range<std::size_t>& r) {
-                      ThreadScratch& t = scratch_.local();
-                      for (std::size_t s = r.begin(); s < r.end(); ++s) {
-                        const auto own = pairs_.own_slots(s);
-                        std::vector<std::uint32_t>& slots = t.slots;
-                        slots.assign(own.begin(), own.end());
-                        for (std::size_t k = 0; k < pairs_.num_shared(); ++k)
-                          slots.push_back(static_cast<std::uint32_t>(pairs_.shared_base(k) + s));
-                        const SampleLogits logits{.z = z_.data(),
-                                                  .slots = slots,
-                                                  .labels = label_pos_[s],
-                                                  .corrections = corrections,
-                                                  .first_corrected = own.size()};
-                        losses[s] = loss_->gradient(logits, inv_batch, k_, t.buf);
-                      }
-                    });
+  loss_->batch_gradient({.z = z_.data(),
+                         .pairs = &pairs_,
+                         .labels = std::span<const std::vector<std::uint32_t>>(label_pos_).first(B),
+                         .corrections = corrections},
+                        inv_batch, k_, losses);
   double total = 0;
   std::size_t counted = 0;
   for (std::size_t s = 0; s < B; ++s)
@@ -151,56 +139,13 @@ void Trainer::backward_output(const AdamStep& step) {
 }
 
 void Trainer::forward_wide(std::span<const data::SparseView> inputs) {
-  const std::size_t B = inputs.size();
-  const auto neurons = pairs_.neurons();
-  wide_mask_.assign((std::size_t{net_.num_labels()} + 63) / 64, 0);
-  for (const std::uint32_t j : neurons) wide_mask_[j >> 6] |= std::uint64_t{1} << (j & 63);
-  wide_hits_.resize(B);
-  net_.wide.select(inputs, wide_mask_, wide_selection_);
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, B, 4), [&](const tbb::blocked_range<std::size_t>& r) {
-        ThreadScratch& t = scratch_.local();
-        for (std::size_t s = r.begin(); s < r.end(); ++s) {
-          // Each reached candidate's score (summed over the features reaching it).
-          auto& reached = t.wide_reached;
-          reached.clear();
-          net_.wide.for_each_selected(inputs[s], wide_selection_, [&](std::uint32_t l, float v) {
-            reached.emplace_back(l, v);
-          });
-          std::sort(reached.begin(), reached.end(),
-                    [](const auto& a, const auto& b) { return a.first < b.first; });
-          // The sample's own neurons by label, for the reached labels that are not shared.
-          auto& own_sorted = t.wide_own;
-          own_sorted.clear();
-          const auto own = pairs_.own_slots(s);
-          for (std::size_t q = 0; q < own.size(); ++q)
-            own_sorted.emplace_back(active_[s][q], own[q]);
-          std::sort(own_sorted.begin(), own_sorted.end());
-          std::vector<WideHit>& hits = wide_hits_[s];
-          hits.clear();
-          for (std::size_t i = 0; i < reached.size();) {
-            const std::uint32_t l = reached[i].first;
-            float score = 0;
-            for (; i < reached.size() && reached[i].first == l; ++i) score += reached[i].second;
-            if (const std::uint32_t k = pairs_.shared_index(l)) {
-              const std::uint64_t slot = pairs_.shared_base(k - 1) + s;
-              z_[slot] += score;
-              hits.push_back({l, slot});
-            }
-            auto it = std::lower_bound(own_sorted.begin(), own_sorted.end(),
-                                       std::pair<std::uint32_t, std::uint32_t>(l, 0));
-            for (; it != own_sorted.end() && it->first == l; ++it) {
-              z_[it->second] += score;
-              hits.push_back({l, it->second});
-            }
-          }
-        }
-      });
+  net_.wide.prepare_training();
+  wide_batch_.build(inputs, net_.wide.num_features());
+  net_.wide.add_scores(wide_batch_, pairs_, z_.data());
 }
 
-void Trainer::backward_wide(std::span<const data::SparseView> inputs, float lr) {
-  net_.wide.train_step(inputs, wide_selection_, wide_hits_, z_.data(), lr,
-                       static_cast<float>(config_.eps));
+void Trainer::backward_wide(float lr) {
+  net_.wide.train_step(wide_batch_, pairs_, z_.data(), lr, static_cast<float>(config_.eps));
 }
 
 // Sampled hidden layer l: only the (sample, neuron) pairs its forward pass computed, neuron by
@@ -412,7 +357,7 @@ BatchResult Trainer::train_batch(std::span<const data::SparseView> inputs,
   all_rows_.resize(B);
   std::iota(all_rows_.begin(), all_rows_.end(), 0u);
   ++generation_;
-  if (!net_.wide.empty()) backward_wide(inputs, static_cast<float>(config_.wide_lr * lr_scale_));
+  if (!net_.wide.empty()) backward_wide(static_cast<float>(config_.wide_lr * lr_scale_));
   backward_output(output_step);
   for (std::size_t l = last + 1; l-- > 0;) {
     // Through the ReLU: no gradient where the unit was off.

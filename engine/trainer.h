@@ -62,10 +62,9 @@ class Trainer {
   // output_loss over every shard's logits (engine/trainer_sharded.cpp).
   double sharded_output_loss(std::size_t B);
   void backward_output(const AdamStep& step);
-  // The wide layer: adds each sample's wide scores to its logits (noting which it reached), and
-  // after the loss, its step.
+  // The wide layer: adds the batch's wide scores to its logits, and after the loss, its step.
   void forward_wide(std::span<const data::SparseView> inputs);
-  void backward_wide(std::span<const data::SparseView> inputs, float lr);
+  void backward_wide(float lr);
   void backward_hidden(std::size_t l, const AdamStep& step);
   void backward_sampled_hidden(std::size_t l, const AdamStep& step);
   void backward_after_sampled(std::size_t l, const AdamStep& step);
@@ -103,18 +102,14 @@ class Trainer {
   std::vector<std::span<const std::uint32_t>> feature_views_;
   std::vector<std::uint32_t> all_rows_;
   std::vector<std::uint32_t> all_neurons_;
-  std::span<const std::uint32_t> shared_;        // the batch's shared neurons (pairs_' order)
-  std::vector<std::vector<WideHit>> wide_hits_;  // per sample, ascending labels
-  std::vector<std::uint64_t> wide_mask_;         // a bit per label: active in this batch
-  WideSelection wide_selection_;                 // the wide entries of the batch's candidates
+  std::span<const std::uint32_t> shared_;  // the batch's shared neurons (pairs_' order)
+  WideBatch wide_batch_;                   // the batch's inputs by feature
 
   struct ThreadScratch {
     std::uint64_t generation = ~std::uint64_t{0};
     AlignedArray<float> grad;  // this thread's share of a hidden-layer gradient
     std::vector<float> gw, buf;
     std::vector<std::uint32_t> slots;
-    std::vector<std::pair<std::uint32_t, float>> wide_reached;      // (label, score) entries
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> wide_own;  // (label, slot), sorted
   };
   tbb::enumerable_thread_specific<ThreadScratch> scratch_;
   std::uint64_t generation_ = 0;

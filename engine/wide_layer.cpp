@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <tuple>
 #include <utility>
 
 #include "common/error.h"
@@ -309,77 +308,121 @@ void WideLayer::ensure_optimizer_state() {
   if (sums_.size() != weights_.size()) sums_.assign(weights_.size(), 0.0f);
 }
 
-void WideLayer::select(std::span<const data::SparseView> inputs,
-                       std::span<const std::uint64_t> mask, WideSelection& out) const {
-  out.slot_.resize(num_features_, 0);
-  for (const std::uint32_t f : out.features_) out.slot_[f] = 0;
-  out.features_.clear();
-  for (const data::SparseView& x : inputs)
-    for (std::size_t q = 0; q < x.size(); ++q) {
-      const std::uint32_t f = x.ids[q];
-      if (f < num_features_ && out.slot_[f] == 0 && offsets_[f + 1] > offsets_[f]) {
-        out.features_.push_back(f);
-        out.slot_[f] = static_cast<std::uint32_t>(out.features_.size());
-      }
-    }
-  if (out.entries_.size() < out.features_.size()) out.entries_.resize(out.features_.size());
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, out.features_.size(), 16),
-                    [&](const auto& r) {
-                      for (std::size_t k = r.begin(); k < r.end(); ++k) {
-                        const std::uint32_t f = out.features_[k];
-                        std::vector<std::uint64_t>& kept = out.entries_[k];
-                        kept.clear();
-                        for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e) {
-                          const std::uint32_t l = labels_[e];
-                          if (mask[l >> 6] >> (l & 63) & 1) kept.push_back(e);
-                        }
-                      }
-                    });
+void WideLayer::prepare_training() {
+  ensure_optimizer_state();
+  if (label_offsets_.size() == std::size_t{num_labels_} + 1 &&
+      label_entries_.size() == labels_.size())
+    return;
+  label_offsets_.assign(std::size_t{num_labels_} + 1, 0);
+  for (const std::uint32_t l : labels_) ++label_offsets_[l + 1];
+  for (std::size_t l = 0; l < num_labels_; ++l) label_offsets_[l + 1] += label_offsets_[l];
+  label_entries_.resize(labels_.size());
+  std::vector<std::uint64_t> cursor(label_offsets_.begin(), label_offsets_.end() - 1);
+  for (std::uint32_t f = 0; f < num_features_; ++f)
+    for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e)
+      label_entries_[cursor[labels_[e]]++] = {f, static_cast<std::uint32_t>(e - offsets_[f])};
 }
 
-void WideLayer::train_step(std::span<const data::SparseView> inputs, const WideSelection& selection,
-                           std::span<const std::vector<WideHit>> hits, const float* coef, float lr,
-                           float eps) {
-  ensure_optimizer_state();
-  // (feature, sample, value) of the batch, grouped by feature: each feature's entries are then
-  // updated by one thread, once, with the gradient of every sample that has the feature.
-  std::vector<std::tuple<std::uint32_t, std::uint32_t, float>> items;
+void WideBatch::build(std::span<const data::SparseView> inputs, std::uint32_t num_features) {
+  slot_.resize(num_features, 0);
+  for (const std::uint32_t f : features_) slot_[f] = 0;
+  features_.clear();
+  offsets_.assign(1, 0);
+  for (const data::SparseView& x : inputs)
+    for (const std::uint32_t f : x.ids) {
+      if (f >= num_features) continue;
+      if (slot_[f] == 0) {
+        features_.push_back(f);
+        slot_[f] = static_cast<std::uint32_t>(features_.size());
+        offsets_.push_back(0);
+      }
+      ++offsets_[slot_[f]];
+    }
+  for (std::size_t k = 0; k < features_.size(); ++k) offsets_[k + 1] += offsets_[k];
+  samples_.resize(offsets_.back());
+  values_.resize(offsets_.back());
+  std::vector<std::uint32_t> cursor(offsets_.begin(), offsets_.end() - 1);
   for (std::size_t s = 0; s < inputs.size(); ++s) {
-    if (hits[s].empty()) continue;
     const data::SparseView& x = inputs[s];
-    for (std::size_t q = 0; q < x.size(); ++q)
-      if (x.ids[q] < num_features_ && !selection.entries(x.ids[q]).empty())
-        items.emplace_back(x.ids[q], static_cast<std::uint32_t>(s), x.values[q]);
+    for (std::size_t q = 0; q < x.size(); ++q) {
+      if (x.ids[q] >= num_features) continue;
+      const std::uint32_t at = cursor[slot_[x.ids[q]] - 1]++;
+      samples_[at] = static_cast<std::uint32_t>(s);
+      values_[at] = x.values[q];
+    }
   }
-  std::sort(items.begin(), items.end());
-  std::vector<std::size_t> starts;
-  for (std::size_t i = 0; i < items.size(); ++i)
-    if (i == 0 || std::get<0>(items[i]) != std::get<0>(items[i - 1])) starts.push_back(i);
-  starts.push_back(items.size());
-  tbb::enumerable_thread_specific<std::vector<float>> grads;
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, starts.size() - 1, 16), [&](const auto& r) {
-    std::vector<float>& g = grads.local();
-    for (std::size_t k = r.begin(); k < r.end(); ++k) {
-      const std::span<const std::uint64_t> entries =
-          selection.entries(std::get<0>(items[starts[k]]));
-      g.assign(entries.size(), 0.0f);
-      for (std::size_t i = starts[k]; i < starts[k + 1]; ++i) {
-        const auto& [feature, s, v] = items[i];
-        const std::vector<WideHit>& h = hits[s];
-        // The sample's hits among the feature's selected labels.
-        for (std::size_t a = 0; a < entries.size(); ++a) {
-          const std::uint32_t l = labels_[entries[a]];
-          auto it = std::lower_bound(h.begin(), h.end(), l,
-                                     [](const WideHit& x, std::uint32_t y) { return x.label < y; });
-          for (; it != h.end() && it->label == l; ++it) g[a] += coef[it->slot] * v;
-        }
+}
+
+// Label by label: the label's entries whose feature is in the batch reach the samples having it.
+// A label that is not shared gathers them in a per-thread vector over the batch's samples, cleared
+// only where read (the label's scored samples) in add_scores, kept all zero between labels in
+// train_step.
+
+void WideLayer::add_scores(const WideBatch& batch, const ActivePairs& pairs, float* z) const {
+  if (label_entries_.size() != labels_.size()) fail("wide layer: prepare_training not called");
+  const auto neurons = pairs.neurons();
+  const std::uint32_t* rows = pairs.rows();
+  tbb::enumerable_thread_specific<std::vector<float>> scratch(pairs.batch(), 0.0f);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 32), [&](const auto& r) {
+    std::vector<float>& acc = scratch.local();
+    for (std::size_t i = r.begin(); i < r.end(); ++i) {
+      const std::uint32_t l = neurons[i];
+      if (l >= num_labels_) continue;
+      const std::uint64_t beg = pairs.neuron_begin(i), end = pairs.neuron_begin(i + 1);
+      // A shared label's slot for sample s is beg + s: its scores go straight to z.
+      const bool shared = pairs.shared_index(l) != 0;
+      float* out = shared ? z + beg : acc.data();
+      if (!shared)
+        for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] = 0;
+      bool reached = false;
+      for (std::uint64_t e = label_offsets_[l]; e < label_offsets_[l + 1]; ++e) {
+        const auto [f, rank] = label_entries_[e];
+        const std::uint32_t k = batch.slot(f);
+        if (k == 0) continue;
+        const float w = weights_[offsets_[f] + rank];
+        const auto samples = batch.samples(k - 1);
+        const auto values = batch.values(k - 1);
+        for (std::size_t j = 0; j < samples.size(); ++j) out[samples[j]] += values[j] * w;
+        reached = true;
       }
-      for (std::size_t a = 0; a < entries.size(); ++a) {
-        if (g[a] == 0) continue;
-        const std::uint64_t e = entries[a];
-        sums_[e] += g[a] * g[a];
-        weights_[e] -= lr * g[a] / (std::sqrt(sums_[e]) + eps);
+      if (reached && !shared)
+        for (std::uint64_t q = beg; q < end; ++q) z[q] += acc[rows[q]];
+    }
+  });
+}
+
+void WideLayer::train_step(const WideBatch& batch, const ActivePairs& pairs, const float* coef,
+                           float lr, float eps) {
+  prepare_training();
+  const auto neurons = pairs.neurons();
+  const std::uint32_t* rows = pairs.rows();
+  tbb::enumerable_thread_specific<std::vector<float>> scratch(pairs.batch(), 0.0f);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 32), [&](const auto& r) {
+    std::vector<float>& acc = scratch.local();
+    for (std::size_t i = r.begin(); i < r.end(); ++i) {
+      const std::uint32_t l = neurons[i];
+      if (l >= num_labels_) continue;
+      const std::uint64_t beg = pairs.neuron_begin(i), end = pairs.neuron_begin(i + 1);
+      // d loss / d logit(l) per sample: a shared label's are coef[beg + s].
+      const bool shared = pairs.shared_index(l) != 0;
+      const float* grad = shared ? coef + beg : acc.data();
+      if (!shared)
+        for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] += coef[q];
+      for (std::uint64_t e = label_offsets_[l]; e < label_offsets_[l + 1]; ++e) {
+        const auto [f, rank] = label_entries_[e];
+        const std::uint32_t k = batch.slot(f);
+        if (k == 0) continue;
+        const auto samples = batch.samples(k - 1);
+        const auto values = batch.values(k - 1);
+        float g = 0;
+        for (std::size_t j = 0; j < samples.size(); ++j) g += values[j] * grad[samples[j]];
+        if (g == 0) continue;
+        const std::uint64_t at = offsets_[f] + rank;
+        sums_[at] += g * g;
+        weights_[at] -= lr * g / (std::sqrt(sums_[at]) + eps);
       }
+      if (!shared)
+        for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] = 0;
     }
   });
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "engine/active_pairs.h"
 
 namespace glide::engine {
 
@@ -68,31 +69,28 @@ class WideScores {
   std::vector<std::uint32_t> labels_;
 };
 
-// The entries a training batch's inputs reach whose labels are candidates, feature by feature:
-// found once per batch, where sample by sample a feature's whole list would be scanned again
-// for every sample that has the feature.
-class WideSelection {
+// A training batch's inputs grouped by feature: the samples that have each feature, with their
+// values. A label's wide score and gradient then come from its own entries' features, looked up
+// here, rather than from every sample's features' whole label lists.
+class WideBatch {
  public:
-  // The selected entries of feature f (indices into the layer's arrays, ascending); empty when
-  // no input of the batch has f.
-  std::span<const std::uint64_t> entries(std::uint32_t f) const {
-    const std::uint32_t k = f < slot_.size() ? slot_[f] : 0;
-    return k ? std::span<const std::uint64_t>(entries_[k - 1]) : std::span<const std::uint64_t>();
+  // Features >= num_features are left out (the model never saw them).
+  void build(std::span<const data::SparseView> inputs, std::uint32_t num_features);
+  // 1 + the index of feature f among the batch's features, or 0 when no input has it.
+  std::uint32_t slot(std::uint32_t f) const { return slot_[f]; }
+  // The samples having the batch's k-th feature (k = slot(f) - 1), and their values of it.
+  std::span<const std::uint32_t> samples(std::uint32_t k) const {
+    return {samples_.data() + offsets_[k], offsets_[k + 1] - offsets_[k]};
   }
-  // The batch's distinct features that reach any label.
-  std::span<const std::uint32_t> features() const { return features_; }
+  std::span<const float> values(std::uint32_t k) const {
+    return {values_.data() + offsets_[k], offsets_[k + 1] - offsets_[k]};
+  }
 
  private:
-  friend class WideLayer;
-  std::vector<std::uint32_t> slot_;                  // per feature: its index in features_ + 1
-  std::vector<std::uint32_t> features_;              // the batch's distinct features
-  std::vector<std::vector<std::uint64_t>> entries_;  // per distinct feature
-};
-
-// A label a training sample scores through the wide layer, and the slot of its logit.
-struct WideHit {
-  std::uint32_t label;
-  std::uint64_t slot;
+  std::vector<std::uint32_t> slot_;      // per model feature
+  std::vector<std::uint32_t> features_;  // the batch's distinct features, first seen first
+  std::vector<std::uint32_t> offsets_, samples_;
+  std::vector<float> values_;
 };
 
 class WideLayer {
@@ -127,27 +125,17 @@ class WideLayer {
 
   // x's scores over every label it reaches, into `out` (cleared first, sized as needed).
   void score(const data::SparseView& x, WideScores& out) const;
-  // The entries of the batch's features whose labels are set in `mask` (a bit per label: a
-  // batch's few thousand candidates fit the cache as bits), into `out`.
-  void select(std::span<const data::SparseView> inputs, std::span<const std::uint64_t> mask,
-              WideSelection& out) const;
-  // fn(label, x_f V[f, label]) for each selected entry x reaches (x one of the selection's inputs).
-  template <class Fn>
-  void for_each_selected(const data::SparseView& x, const WideSelection& selection, Fn&& fn) const {
-    for (std::size_t q = 0; q < x.size(); ++q) {
-      if (x.ids[q] >= num_features_) continue;
-      const float v = x.values[q];
-      for (const std::uint64_t e : selection.entries(x.ids[q])) fn(labels_[e], v * weights_[e]);
-    }
-  }
-
-  // One Adagrad step for a batch: sample s's hits (ascending labels, all among the selection's)
-  // with the loss gradient of each hit's logit in coef[hit.slot]; d logit(l) / d V[f, l] = x_f.
-  // Parallel over features (each entry is updated by one thread), so the result does not depend
-  // on the thread count.
-  void train_step(std::span<const data::SparseView> inputs, const WideSelection& selection,
-                  std::span<const std::vector<WideHit>> hits, const float* coef, float lr,
+  // Training, batch by batch, over ActivePairs (neuron = label, neuron-major slots):
+  // adds each scored pair's wide score to its logit z[slot].
+  void add_scores(const WideBatch& batch, const ActivePairs& pairs, float* z) const;
+  // One Adagrad step from the loss gradient of each pair's logit, coef[slot] (d logit(l) /
+  // d V[f, l] = x_f). Label by label, so each entry is updated by one thread, and the result does
+  // not depend on the thread count. Entries without gradient keep their sums.
+  void train_step(const WideBatch& batch, const ActivePairs& pairs, const float* coef, float lr,
                   float eps);
+  // What add_scores and train_step need: Adagrad's sums and a label-major index of the entries
+  // (8 bytes an entry, not saved). Cheap once built.
+  void prepare_training();
 
   // Adagrad's sums of squared gradients: empty until training needs them.
   void ensure_optimizer_state();
@@ -171,6 +159,13 @@ class WideLayer {
   std::vector<std::uint32_t> labels_;
   std::vector<float> weights_;
   std::vector<float> sums_;
+  // Label-major index: label l's entries are label_entries_[label_offsets_[l] ..
+  // label_offsets_[l + 1]), each its feature and its position in that feature's list.
+  struct LabelEntry {
+    std::uint32_t feature, rank;
+  };
+  std::vector<std::uint64_t> label_offsets_;
+  std::vector<LabelEntry> label_entries_;
 };
 
 }  // namespace glide::engine

@@ -61,6 +61,38 @@ void fp32_vector_kernels(const engine::Kernels& k, const engine::Kernels& ref) {
     k.relu(r1.data(), n);
     ref.relu(r2.data(), n);
     CHECK(r1 == r2);
+    // Softmax down the columns of 5 rows, stored apart and out of order, with and without
+    // corrections; the result against a column-by-column reference too.
+    const std::vector<std::uint64_t> base = {3 * n + 2, 1, n + 1, 4 * n + 3, 2 * n + 2};
+    const std::vector<float> c = {0.5f, -1, 0, 2, 0.25f};
+    for (const float* cs : {c.data(), static_cast<const float*>(nullptr)}) {
+      auto z1 = randoms(5 * n + 3, rng);
+      auto z2 = z1;
+      const auto z0 = z1;
+      std::vector<float> m1(n, -1e30f), m2(n, -1e30f), sum1(n, 0), sum2(n, 0), f(n);
+      k.rows_max(z1.data(), base.data(), cs, 5, n, m1.data());
+      ref.rows_max(z2.data(), base.data(), cs, 5, n, m2.data());
+      CHECK(m1 == m2);
+      k.rows_exp_sum(z1.data(), base.data(), cs, 5, n, m1.data(), sum1.data());
+      ref.rows_exp_sum(z2.data(), base.data(), cs, 5, n, m2.data(), sum2.data());
+      check_close(sum1, sum2, 1e-5f);
+      for (std::size_t i = 0; i < n; ++i) f[i] = 1 / sum2[i];
+      k.rows_scale(z1.data(), base.data(), 5, n, f.data());
+      ref.rows_scale(z2.data(), base.data(), 5, n, f.data());
+      check_close(z1, z2, 2e-6f);
+      for (std::size_t i = 0; i < n; ++i) {  // each column is a softmax of its corrected values
+        double mx = -1e30, total = 0;
+        for (std::size_t r = 0; r < 5; ++r)
+          mx = std::max(mx, double(z0[base[r] + i]) + (cs ? cs[r] : 0));
+        for (std::size_t r = 0; r < 5; ++r)
+          total += std::exp(double(z0[base[r] + i]) + (cs ? cs[r] : 0) - mx);
+        CHECK(m1[i] == doctest::Approx(mx).epsilon(1e-6));
+        for (std::size_t r = 0; r < 5; ++r)
+          CHECK(z1[base[r] + i] ==
+                doctest::Approx(std::exp(double(z0[base[r] + i]) + (cs ? cs[r] : 0) - mx) / total)
+                    .epsilon(1e-5));
+      }
+    }
     // Adam over several steps with fresh gradients.
     auto w1 = a, w2 = a;
     std::vector<float> m1(n), v1(n), m2(n), v2(n);

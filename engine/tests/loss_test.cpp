@@ -110,3 +110,40 @@ TEST_CASE("the probability each loss reports for a scored label") {
   CHECK(total == doctest::Approx(1.0).epsilon(1e-6));
   CHECK(softmax->probability(3.0f, 3.0f, sum) == doctest::Approx(1 / sum).epsilon(1e-6));
 }
+
+TEST_CASE("a batch's gradient, along the shared neurons' rows, equals its samples' one by one") {
+  // 37 samples (blocks of 16 and a remainder), 40 shared neurons with corrections, a few own
+  // neurons per sample; labels among both, and one sample without labels.
+  constexpr std::uint32_t kBatch = 37, kNeurons = 200;
+  Rng rng(9);
+  std::vector<std::uint32_t> shared;
+  for (std::uint32_t j = 0; j < kNeurons; j += 5) shared.push_back(j);
+  std::vector<std::vector<std::uint32_t>> own(kBatch), labels(kBatch);
+  for (std::uint32_t s = 0; s < kBatch; ++s) {
+    for (std::uint32_t j = 1 + s % 4; j < kNeurons; j += 5 * (3 + s % 5)) own[s].push_back(j);
+    const auto n_own = static_cast<std::uint32_t>(own[s].size());
+    if (s == 7) continue;
+    labels[s] = {n_own + s % 40, static_cast<std::uint32_t>(s % n_own)};
+    if (s % 3 == 0) labels[s].push_back(n_own + (s + 11) % 40);
+  }
+  std::vector<std::span<const std::uint32_t>> views(own.begin(), own.end());
+  ActivePairs pairs;
+  pairs.build(views, shared, kNeurons, kBatch);
+  const std::vector<float> start = testing::randoms(pairs.num_pairs(), rng, -4, 4);
+  for (const LossKind kind : {LossKind::kSoftmax, LossKind::kSigmoid})
+    for (const bool corrected : {true, false}) {
+      CAPTURE(corrected);
+      const auto loss = make_loss(kind);
+      const std::vector<float> corrections =
+          corrected ? testing::randoms(shared.size(), rng, -2, 0) : std::vector<float>{};
+      std::vector<float> z1 = start, z2 = start;
+      std::vector<double> l1(kBatch), l2(kBatch);
+      loss->batch_gradient({z1.data(), &pairs, labels, corrections}, 0.1f, kernels(), l1);
+      loss->Loss::batch_gradient({z2.data(), &pairs, labels, corrections}, 0.1f, kernels(), l2);
+      for (std::size_t i = 0; i < z1.size(); ++i)
+        CHECK(z1[i] == doctest::Approx(z2[i]).epsilon(1e-5).scale(1e-3));
+      for (std::uint32_t s = 0; s < kBatch; ++s)
+        CHECK(l1[s] == doctest::Approx(l2[s]).epsilon(1e-5));
+      if (kind == LossKind::kSoftmax) CHECK(l1[7] == 0);  // no labels: nothing to learn
+    }
+}

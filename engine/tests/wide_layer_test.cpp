@@ -271,79 +271,112 @@ TEST_CASE(
                  "norm power must be in [0, 1]"));
 }
 
-TEST_CASE("wide scores are the dense product V x, and reach only labels with an entry") {
+namespace {
+
+// A training batch's scored pairs: labels 0, 3, 6, ... shared by every sample, and a few own
+// labels per sample, one of them twice (a repeated own neuron gets a slot per occurrence).
+ActivePairs batch_pairs(std::uint32_t batch, std::uint32_t labels,
+                        std::vector<std::vector<std::uint32_t>>& own) {
+  std::vector<std::uint32_t> shared;
+  for (std::uint32_t l = 0; l < labels; l += 3) shared.push_back(l);
+  own.assign(batch, {});
+  for (std::uint32_t s = 0; s < batch; ++s) {
+    for (std::uint32_t l = 1 + s % 2; l < labels; l += 3 * (1 + s % 3)) own[s].push_back(l);
+    own[s].push_back(own[s].back());
+  }
+  std::vector<std::span<const std::uint32_t>> views(own.begin(), own.end());
+  ActivePairs pairs;
+  pairs.build(views, shared, labels, batch);
+  return pairs;
+}
+
+// The (sample, label) of every slot of `pairs`.
+std::vector<std::pair<std::uint32_t, std::uint32_t>> slot_owners(const ActivePairs& pairs) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> out(pairs.num_pairs());
+  for (std::size_t i = 0; i < pairs.neurons().size(); ++i)
+    for (std::uint64_t q = pairs.neuron_begin(i); q < pairs.neuron_begin(i + 1); ++q)
+      out[q] = {pairs.rows()[q], pairs.neurons()[i]};
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("wide scores are the dense product V x, in prediction and added to a batch's logits") {
   const data::Dataset d = random_points(200, 30, 20, 2);
-  const WideLayer w = WideLayer::from_centroids(d, 30, 20, {.max_per_label = 4});
+  WideLayer w = WideLayer::from_centroids(d, 30, 20, {.max_per_label = 4});
   const Dense v = entries_of(w);
+  const auto dense_score = [&](const data::SparseView& x, std::uint32_t l, bool* reached) {
+    double want = 0;
+    for (std::size_t k = 0; k < x.size(); ++k)
+      if (const auto it = v.find({x.ids[k], l}); it != v.end())
+        want += double(x.values[k]) * it->second, *reached = true;
+    return want;
+  };
   WideScores s;
   const data::Dataset q = random_points(50, 30, 20, 3);
-  std::vector<data::SparseView> batch;
-  for (std::size_t i = 0; i < 40; ++i) batch.push_back(q.features(i));
-  std::vector<std::uint64_t> mask(1, 0);
-  for (std::uint32_t l = 0; l < 20; l += 3) mask[0] |= std::uint64_t{1} << l;
-  WideSelection selection;
-  w.select(batch, mask, selection);
-  w.select(batch, mask, selection);  // a second batch reuses the selection
-  for (std::uint32_t f = 0; f < 30; ++f) {
-    bool in_batch = false;
-    for (const auto& x : batch) in_batch |= std::ranges::find(x.ids, f) != x.ids.end();
-    if (!in_batch) CHECK(selection.entries(f).empty());
-  }
   for (std::size_t i = 0; i < 40; ++i) {
     w.score(q.features(i), s);
-    const auto x = q.features(i);
     for (std::uint32_t l = 0; l < 20; ++l) {
-      double want = 0;
       bool reached = false;
-      for (std::size_t k = 0; k < x.size(); ++k)
-        if (const auto it = v.find({x.ids[k], l}); it != v.end())
-          want += double(x.values[k]) * it->second, reached = true;
+      const double want = dense_score(q.features(i), l, &reached);
       CHECK(s.reached(l) == reached);
       CHECK(s[l] == doctest::Approx(want).epsilon(1e-5));
     }
-    // A batch's selection holds exactly the masked labels' entries of its features.
-    std::vector<double> seen(20, 0);
-    w.for_each_selected(x, selection, [&](std::uint32_t l, float c) { seen[l] += c; });
-    for (std::uint32_t l = 0; l < 20; ++l)
-      CHECK(seen[l] == doctest::Approx(l % 3 == 0 ? s[l] : 0.0f).epsilon(1e-5));
+  }
+  // A training batch: each slot's logit gains its (sample, label)'s score; two batches in a row
+  // reuse the scratch.
+  w.prepare_training();
+  WideBatch batch;
+  for (const std::size_t first : {0, 10}) {
+    std::vector<data::SparseView> inputs;
+    for (std::size_t i = first; i < first + 40; ++i) inputs.push_back(q.features(i));
+    std::vector<std::vector<std::uint32_t>> own;
+    const ActivePairs pairs = batch_pairs(40, 20, own);
+    std::vector<float> z(pairs.num_pairs());
+    for (std::size_t k = 0; k < z.size(); ++k) z[k] = 0.01f * static_cast<float>(k % 7);
+    const std::vector<float> before = z;
+    batch.build(inputs, w.num_features());
+    w.add_scores(batch, pairs, z.data());
+    const auto owners = slot_owners(pairs);
+    for (std::size_t k = 0; k < z.size(); ++k) {
+      bool reached = false;
+      const double want = dense_score(inputs[owners[k].first], owners[k].second, &reached);
+      CHECK(z[k] == doctest::Approx(before[k] + want).epsilon(1e-5));
+    }
   }
 }
 
 TEST_CASE("a wide training step is Adagrad on the gradient x_f * coef, whatever the threads") {
   const data::Dataset d = random_points(100, 20, 12, 4);
   const WideLayer start = WideLayer::from_centroids(d, 20, 12, {});
-  // A batch of 8 samples, each hitting a few labels (slots into coef), one label twice.
   std::vector<data::SparseView> inputs;
-  std::vector<std::vector<WideHit>> hits(8);
-  std::vector<float> coef;
-  std::vector<std::uint64_t> mask(1, 0);
-  for (std::uint32_t s = 0; s < 8; ++s) {
-    inputs.push_back(d.features(s));
-    for (std::uint32_t l = s % 3; l < 12; l += 4) {
-      hits[s].push_back({l, coef.size()});
-      coef.push_back(0.01f * static_cast<float>(int(s) - int(l)));
-      mask[0] |= std::uint64_t{1} << l;
-    }
-    hits[s].push_back({hits[s].back().label, coef.size()});  // a label with two slots
-    coef.push_back(0.02f);
-  }
-  // Reference: every entry's gradient summed densely, then one Adagrad step.
+  for (std::uint32_t s = 0; s < 8; ++s) inputs.push_back(d.features(s));
+  std::vector<std::vector<std::uint32_t>> own;
+  const ActivePairs pairs = batch_pairs(8, 12, own);
+  const auto owners = slot_owners(pairs);
+  std::vector<float> coef(pairs.num_pairs());
+  for (std::size_t k = 0; k < coef.size(); ++k)
+    coef[k] = 0.01f * static_cast<float>(int(owners[k].first) - int(owners[k].second));
+  // Reference: every entry's gradient summed densely over the slots, then one Adagrad step.
   Dense grad;
-  for (std::uint32_t s = 0; s < 8; ++s)
+  for (std::size_t k = 0; k < coef.size(); ++k) {
+    const auto [s, l] = owners[k];
     for (std::size_t q = 0; q < inputs[s].size(); ++q)
-      for (const WideHit& h : hits[s])
-        grad[{inputs[s].ids[q], h.label}] += coef[h.slot] * inputs[s].values[q];
+      grad[{inputs[s].ids[q], l}] += coef[k] * inputs[s].values[q];
+  }
   Dense want = entries_of(start);
+  std::size_t stepped = 0;
   for (auto& [key, w] : want)
     if (const auto it = grad.find(key); it != grad.end() && it->second != 0)
-      w -= 0.1f * it->second / (std::abs(it->second) + 1e-7f);
+      w -= 0.1f * it->second / (std::abs(it->second) + 1e-7f), ++stepped;
+  REQUIRE(stepped > 10);
   std::vector<std::vector<float>> results;
   for (const int threads : {1, 2}) {
     WideLayer w = start;
-    WideSelection selection;
+    WideBatch batch;
     tbb::task_arena(threads).execute([&] {
-      w.select(inputs, mask, selection);
-      w.train_step(inputs, selection, hits, coef.data(), 0.1f, 1e-7f);
+      batch.build(inputs, w.num_features());
+      w.train_step(batch, pairs, coef.data(), 0.1f, 1e-7f);
     });
     check_close(entries_of(w), want);
     results.push_back(w.weights());
