@@ -47,7 +47,7 @@ enum class SampledCorrection { kNone, kLogQ };
 struct LshConfig {
   hashing::HashKind family = hashing::HashKind::kDwta;
   std::uint32_t K = 6;
-  std::uint32_t L = 50;
+  std::uint32_t L = 8;  // output layer: docs/training.md, "Tables and budget"
   std::uint32_t range_pow = 15;
   std::uint32_t bucket_size = 32;
   hashing::InsertPolicy insert_policy = hashing::InsertPolicy::kFifo;
@@ -95,7 +95,7 @@ struct NetworkConfig {
   LossKind loss = LossKind::kSoftmax;
   OutputSampling sampling = OutputSampling::kLsh;
   LshNegatives lsh_negatives = LshNegatives::kBatch;
-  double sparsity = 0.005;  // fraction of output neurons active per sample
+  double sparsity = 0.0025;  // fraction of output neurons active per sample
   // Sampled inference: the share of the budget given to the labels with the largest bias before
   // the LSH candidates (docs/training.md: the tables alone miss many top labels).
   double prior_fraction = 0.5;

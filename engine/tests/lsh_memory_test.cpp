@@ -34,12 +34,13 @@ double resident_mb() {
 
 TEST_CASE("building and dropping a model's LSH tables again and again does not grow memory" *
           doctest::skip(kUnderAddressSanitizer)) {
-  // The default tables (L=50, 2^15 buckets of 32: ~216 MB) over a small model (~10 MB), read
-  // from its file on each reload as the server does.
+  // Large tables (L=50, 2^15 buckets of 32: ~216 MB) over a small model (~10 MB), read from its
+  // file on each reload as the server does: a leaked table set would show at once.
   Config config;
   config.net.num_features = 10000;
   config.net.num_labels = 10000;
   config.net.hidden = {128};
+  config.net.lsh.L = 50;
   const std::string path =
       (std::filesystem::temp_directory_path() / ("glide_lsh_memory_" + std::to_string(getpid())))
           .string();

@@ -129,12 +129,12 @@ struct PredictOptions {
 };
 
 /// LSH tables of the output layer (Sampling::kLsh training and PredictMode::kSampled). One table
-/// set takes L x 2^range_pow x (bucket_size + 1) x 4 bytes: 216 MB at the defaults, so lower
+/// set takes L x 2^range_pow x (bucket_size + 1) x 4 bytes: 35 MB at the defaults, so lower
 /// range_pow for small label sets.
 struct LshOptions {
   std::string family = "dwta";     ///< simhash | wta | dwta | doph
   std::uint32_t K = 6;             ///< hash bits per table key, 1..32
-  std::uint32_t L = 50;            ///< tables, 1..4096
+  std::uint32_t L = 8;             ///< tables, 1..4096
   std::uint32_t range_pow = 15;    ///< log2 of buckets per table, 1..30
   std::uint32_t bucket_size = 32;  ///< ids kept per bucket, 1..4096
 };
@@ -157,7 +157,7 @@ struct ModelConfig {
   std::vector<HiddenLayerSampling> hidden_sampling;
   Loss loss = Loss::kSoftmax;
   Sampling sampling = Sampling::kLsh;
-  double sparsity = 0.005;  ///< fraction of output neurons active per training sample, (0, 1]
+  double sparsity = 0.0025;  ///< fraction of output neurons active per training sample, (0, 1]
   LshOptions lsh;
   /// The wide layer: sparse input -> label weights beside the hidden layers, started at each
   /// label's centroid of its training points (docs/training.md).

@@ -66,7 +66,7 @@ class Model:
     """A network with its weights, optimizer state and config.
 
     Model(**settings): every setting optional, each a key of the config's network or train
-    section (hidden=[128], sampling="lsh", loss="softmax", sparsity=0.005, lsh={...},
+    section (hidden=[128], sampling="lsh", loss="softmax", sparsity=0.0025, lsh={...},
     wide=True, lr=1e-3, batch=256, epochs=5, threads=0, seed=1, ...; network={...} and
     train={...} set a whole section). num_features and num_labels come from the first fit()'s
     data unless given. ConfigError for an unknown key or an invalid value."""

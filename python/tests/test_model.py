@@ -156,7 +156,7 @@ def test_config_as_a_dict(train_set):
     assert c["network"]["hidden"] == [64] and c["train"]["lr"] == 0.01
     assert c["network"]["seed"] == 7 and c["train"]["seed"] == 7
     assert c["network"]["wide"] == "off" and c["network"]["lsh"]["K"] == 4
-    assert c["network"]["lsh"]["L"] == 50  # the rest of a section keeps its defaults
+    assert c["network"]["lsh"]["L"] == 8  # the rest of a section keeps its defaults
     X, Y = train_set
     m = glide.Model(**SMALL, network={"wide": "off"}).fit(X[:300], Y[:300], epochs=0.5,
                                                           batch=64, progress=False)
