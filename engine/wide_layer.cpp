@@ -327,6 +327,7 @@ void WideBatch::build(std::span<const data::SparseView> inputs, std::uint32_t nu
   slot_.resize(num_features, 0);
   for (const std::uint32_t f : features_) slot_[f] = 0;
   features_.clear();
+  hit_ranges_.clear();  // add_scores notes this batch's
   offsets_.assign(1, 0);
   for (const data::SparseView& x : inputs)
     for (const std::uint32_t f : x.ids) {
@@ -358,34 +359,39 @@ void WideBatch::build(std::span<const data::SparseView> inputs, std::uint32_t nu
 // only where read (the label's scored samples) in add_scores, kept all zero between labels in
 // train_step.
 
-void WideLayer::add_scores(const WideBatch& batch, const ActivePairs& pairs, float* z) const {
+void WideLayer::add_scores(WideBatch& batch, const ActivePairs& pairs, float* z) const {
   if (label_entries_.size() != labels_.size()) fail("wide layer: prepare_training not called");
   const auto neurons = pairs.neurons();
   const std::uint32_t* rows = pairs.rows();
+  batch.hit_ranges_.assign(neurons.size(), {});
+  for (std::vector<WideHit>& list : batch.hit_lists_) list.clear();
   tbb::enumerable_thread_specific<std::vector<float>> scratch(pairs.batch(), 0.0f);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 32), [&](const auto& r) {
     std::vector<float>& acc = scratch.local();
+    std::vector<WideHit>& list = batch.hit_lists_.local();
     for (std::size_t i = r.begin(); i < r.end(); ++i) {
       const std::uint32_t l = neurons[i];
       if (l >= num_labels_) continue;
+      const std::size_t first = list.size();
+      for (std::uint64_t e = label_offsets_[l]; e < label_offsets_[l + 1]; ++e) {
+        const auto [f, rank] = label_entries_[e];
+        if (const std::uint32_t k = batch.slot(f)) list.push_back({offsets_[f] + rank, k - 1});
+      }
+      if (list.size() == first) continue;
+      batch.hit_ranges_[i] = {&list, first, list.size()};
       const std::uint64_t beg = pairs.neuron_begin(i), end = pairs.neuron_begin(i + 1);
       // A shared label's slot for sample s is beg + s: its scores go straight to z.
       const bool shared = pairs.shared_index(l) != 0;
       float* out = shared ? z + beg : acc.data();
       if (!shared)
         for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] = 0;
-      bool reached = false;
-      for (std::uint64_t e = label_offsets_[l]; e < label_offsets_[l + 1]; ++e) {
-        const auto [f, rank] = label_entries_[e];
-        const std::uint32_t k = batch.slot(f);
-        if (k == 0) continue;
-        const float w = weights_[offsets_[f] + rank];
-        const auto samples = batch.samples(k - 1);
-        const auto values = batch.values(k - 1);
+      for (std::size_t h = first; h < list.size(); ++h) {
+        const float w = weights_[list[h].at];
+        const auto samples = batch.samples(list[h].feature);
+        const auto values = batch.values(list[h].feature);
         for (std::size_t j = 0; j < samples.size(); ++j) out[samples[j]] += values[j] * w;
-        reached = true;
       }
-      if (reached && !shared)
+      if (!shared)
         for (std::uint64_t q = beg; q < end; ++q) z[q] += acc[rows[q]];
     }
   });
@@ -395,31 +401,29 @@ void WideLayer::train_step(const WideBatch& batch, const ActivePairs& pairs, con
                            float lr, float eps) {
   prepare_training();
   const auto neurons = pairs.neurons();
+  if (batch.hit_ranges_.size() != neurons.size())
+    fail("wide layer: train_step without add_scores for the same batch");
   const std::uint32_t* rows = pairs.rows();
   tbb::enumerable_thread_specific<std::vector<float>> scratch(pairs.batch(), 0.0f);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 32), [&](const auto& r) {
     std::vector<float>& acc = scratch.local();
     for (std::size_t i = r.begin(); i < r.end(); ++i) {
-      const std::uint32_t l = neurons[i];
-      if (l >= num_labels_) continue;
+      const std::span<const WideHit> hits = batch.hits(i);
+      if (hits.empty()) continue;
       const std::uint64_t beg = pairs.neuron_begin(i), end = pairs.neuron_begin(i + 1);
       // d loss / d logit(l) per sample: a shared label's are coef[beg + s].
-      const bool shared = pairs.shared_index(l) != 0;
+      const bool shared = pairs.shared_index(neurons[i]) != 0;
       const float* grad = shared ? coef + beg : acc.data();
       if (!shared)
         for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] += coef[q];
-      for (std::uint64_t e = label_offsets_[l]; e < label_offsets_[l + 1]; ++e) {
-        const auto [f, rank] = label_entries_[e];
-        const std::uint32_t k = batch.slot(f);
-        if (k == 0) continue;
-        const auto samples = batch.samples(k - 1);
-        const auto values = batch.values(k - 1);
+      for (const WideHit& h : hits) {
+        const auto samples = batch.samples(h.feature);
+        const auto values = batch.values(h.feature);
         float g = 0;
         for (std::size_t j = 0; j < samples.size(); ++j) g += values[j] * grad[samples[j]];
         if (g == 0) continue;
-        const std::uint64_t at = offsets_[f] + rank;
-        sums_[at] += g * g;
-        weights_[at] -= lr * g / (std::sqrt(sums_[at]) + eps);
+        sums_[h.at] += g * g;
+        weights_[h.at] -= lr * g / (std::sqrt(sums_[h.at]) + eps);
       }
       if (!shared)
         for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] = 0;

@@ -21,6 +21,8 @@
 #include "data/dataset.h"
 #include "engine/active_pairs.h"
 
+#include <tbb/enumerable_thread_specific.h>
+
 namespace glide::engine {
 
 struct WideOptions {
@@ -69,9 +71,17 @@ class WideScores {
   std::vector<std::uint32_t> labels_;
 };
 
+// One of a label's entries on a training batch's features: the entry's index in the layer's
+// arrays, and the feature's index among the batch's (WideBatch::samples).
+struct WideHit {
+  std::uint64_t at;
+  std::uint32_t feature;
+};
+
 // A training batch's inputs grouped by feature: the samples that have each feature, with their
 // values. A label's wide score and gradient then come from its own entries' features, looked up
-// here, rather than from every sample's features' whole label lists.
+// here, rather than from every sample's features' whole label lists. WideLayer::add_scores notes
+// each label's hits here for train_step.
 class WideBatch {
  public:
   // Features >= num_features are left out (the model never saw them).
@@ -85,8 +95,21 @@ class WideBatch {
   std::span<const float> values(std::uint32_t k) const {
     return {values_.data() + offsets_[k], offsets_[k + 1] - offsets_[k]};
   }
+  // The hits add_scores found for its pairs' i-th neuron.
+  std::span<const WideHit> hits(std::size_t i) const {
+    const HitRange& h = hit_ranges_[i];
+    return h.list ? std::span<const WideHit>(h.list->data() + h.begin, h.end - h.begin)
+                  : std::span<const WideHit>();
+  }
 
  private:
+  friend class WideLayer;
+  struct HitRange {
+    const std::vector<WideHit>* list = nullptr;  // the thread-local list holding them
+    std::size_t begin = 0, end = 0;
+  };
+  std::vector<HitRange> hit_ranges_;  // per neuron of the pairs add_scores scored
+  tbb::enumerable_thread_specific<std::vector<WideHit>> hit_lists_;
   std::vector<std::uint32_t> slot_;      // per model feature
   std::vector<std::uint32_t> features_;  // the batch's distinct features, first seen first
   std::vector<std::uint32_t> offsets_, samples_;
@@ -127,10 +150,12 @@ class WideLayer {
   void score(const data::SparseView& x, WideScores& out) const;
   // Training, batch by batch, over ActivePairs (neuron = label, neuron-major slots):
   // adds each scored pair's wide score to its logit z[slot].
-  void add_scores(const WideBatch& batch, const ActivePairs& pairs, float* z) const;
+  // It notes each label's hits in `batch` for train_step.
+  void add_scores(WideBatch& batch, const ActivePairs& pairs, float* z) const;
   // One Adagrad step from the loss gradient of each pair's logit, coef[slot] (d logit(l) /
-  // d V[f, l] = x_f). Label by label, so each entry is updated by one thread, and the result does
-  // not depend on the thread count. Entries without gradient keep their sums.
+  // d V[f, l] = x_f), over the hits add_scores noted for the same batch and pairs. Label by label,
+  // so each entry is updated by one thread, and the result does not depend on the thread count.
+  // Entries without gradient keep their sums.
   void train_step(const WideBatch& batch, const ActivePairs& pairs, const float* coef, float lr,
                   float eps);
   // What add_scores and train_step need: Adagrad's sums and a label-major index of the entries

@@ -374,8 +374,13 @@ TEST_CASE("a wide training step is Adagrad on the gradient x_f * coef, whatever 
   for (const int threads : {1, 2}) {
     WideLayer w = start;
     WideBatch batch;
+    std::vector<float> z(pairs.num_pairs());
     tbb::task_arena(threads).execute([&] {
       batch.build(inputs, w.num_features());
+      CHECK(contains(error_of([&] { w.train_step(batch, pairs, coef.data(), 0.1f, 1e-7f); }),
+                     "without add_scores"));
+      w.prepare_training();
+      w.add_scores(batch, pairs, z.data());  // notes the hits train_step follows
       w.train_step(batch, pairs, coef.data(), 0.1f, 1e-7f);
     });
     check_close(entries_of(w), want);
