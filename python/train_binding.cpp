@@ -16,28 +16,29 @@ namespace glide::python {
 
 namespace {
 
-py::dict progress_dict(const TrainProgress& p) {
+// The counts a progress report and the final summary share.
+template <class Counts>
+py::dict counts_dict(const Counts& c) {
   py::dict d;
+  d["samples"] = c.samples;
+  d["batches"] = c.batches;
+  d["seconds"] = c.seconds;
+  d["eval_seconds"] = c.eval_seconds;
+  d["loss"] = c.loss;
+  d["samples_per_second"] = c.samples_per_second;
+  return d;
+}
+
+py::dict progress_dict(const TrainProgress& p) {
+  py::dict d = counts_dict(p);
   d["epoch"] = p.epoch;
-  d["samples"] = p.samples;
-  d["batches"] = p.batches;
-  d["seconds"] = p.seconds;
-  d["eval_seconds"] = p.eval_seconds;
-  d["loss"] = p.loss;
-  d["samples_per_second"] = p.samples_per_second;
   d["eta_seconds"] = p.eta_seconds;
   d["eval"] = p.has_eval ? py::object(metrics_dict(p.eval)) : py::object(py::none());
   return d;
 }
 
 py::dict result_dict(const TrainResult& r) {
-  py::dict d;
-  d["samples"] = r.samples;
-  d["batches"] = r.batches;
-  d["seconds"] = r.seconds;
-  d["eval_seconds"] = r.eval_seconds;
-  d["loss"] = r.loss;
-  d["samples_per_second"] = r.samples_per_second;
+  py::dict d = counts_dict(r);
   d["stopped"] = r.stopped;
   return d;
 }

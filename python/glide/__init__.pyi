@@ -33,26 +33,23 @@ class Metrics(TypedDict, total=False):
     """P@1..k and nDCG@1..k (k <= 5) and the rows evaluated."""
     points: int
 
-class Progress(TypedDict):
-    """What a fit() callback receives."""
-    epoch: float
+class _TrainingCounts(TypedDict):
+    """The counts a Progress and a FitSummary share."""
     samples: int
     batches: int
     seconds: float
     eval_seconds: float
     loss: float
     samples_per_second: float
+
+class Progress(_TrainingCounts):
+    """What a fit() callback receives."""
+    epoch: float
     eta_seconds: float
     eval: Optional[Dict[str, float]]
 
-class FitSummary(TypedDict):
+class FitSummary(_TrainingCounts):
     """Model.last_fit after fit()."""
-    samples: int
-    batches: int
-    seconds: float
-    eval_seconds: float
-    loss: float
-    samples_per_second: float
     stopped: bool
 
 #: fit() keywords that change training settings.
