@@ -15,18 +15,9 @@ sed -n '2,9p' te.txt | cut -d' ' -f2- >in.txt
 "$mpiexec" --oversubscribe -np 3 "$glide" serve --model m=m.glide --port 0 --threads 1 \
   >out.txt 2>err.txt &
 job=$!
-for _ in $(seq 200); do grep -q "listening on" out.txt 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://127.0.0.1:[0-9]*' out.txt) || { kill -9 "$job"; cat err.txt >&2; fail "no address"; }
+url=$(served_url out.txt) || { kill -9 "$job"; cat err.txt >&2; fail "no address"; }
 
-while read -r line; do
-  echo "$line" | awk '{ ids = ""; vals = "";
-    for (i = 1; i <= NF; ++i) { if (split($i, p, ":") != 2) continue;
-      ids = ids (ids == "" ? "" : ",") p[1]; vals = vals (vals == "" ? "" : ",") p[2] }
-    printf "{\"instances\": [{\"indices\": [%s], \"values\": [%s]}], \"k\": 4}\n", ids, vals }' >body.json
-  curl -sS --max-time 10 -X POST --data-binary @body.json "$url/v1/models/m:predict" |
-    sed 's/.*"labels":\[\([0-9,]*\)\].*/\1/' | tr ',' ' '
-  echo
-done <in.txt >got.txt
+http_predict_labels "$url" m 4 <in.txt >got.txt
 sed -i 's/ *$//' want.txt got.txt
 diff want.txt got.txt >/dev/null || { paste want.txt got.txt >&2; kill -9 "$job"; fail "answers differ"; }
 

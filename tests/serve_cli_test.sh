@@ -4,12 +4,9 @@
 # --header-timeout, reloads on SIGHUP (a damaged file keeps the old model) and exits 0 on
 # SIGTERM. Every wait is bounded.
 set -euo pipefail
-glide=$(realpath "$1")
-work=$(mktemp -d)
+. "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$@"
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-cd "$work"
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f err.txt ] && tail -5 err.txt >&2; exit 1; }
 
 "$glide" data synth --preset tiny --seed 3 --points 2000 -o train.gds --test-points 20 \
@@ -28,18 +25,10 @@ grep -q -- "--header-timeout" flag_err.txt || fail "the refused flag is not name
 "$glide" serve --model tiny=model.glide --port 0 --max-delay-us 100 --header-timeout 1 \
   >out.txt 2>err.txt &
 pid=$!
-for _ in $(seq 100); do grep -q "listening on" out.txt 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://127.0.0.1:[0-9]*' out.txt) || fail "no listening address printed"
+url=$(served_url out.txt) || fail "no listening address printed"
 
 # Each input line as a v1 request; keep the labels of each answer, space separated.
-while read -r line; do
-  echo "$line" | awk '{ ids = ""; vals = "";
-    for (i = 1; i <= NF; ++i) { if (split($i, p, ":") != 2) continue;
-      ids = ids (ids == "" ? "" : ",") p[1]; vals = vals (vals == "" ? "" : ",") p[2] }
-    printf "{\"instances\": [{\"indices\": [%s], \"values\": [%s]}], \"k\": 3}\n", ids, vals }' >body.json
-  curl -sS --max-time 10 -X POST --data-binary @body.json "$url/v1/models/tiny:predict" |
-    grep -o '"labels":\[[^]]*\]' | sed -E 's/"labels":\[//; s/\]//; s/,/ /g'
-done <inputs.txt >served.txt
+http_predict_labels "$url" tiny 3 <inputs.txt >served.txt
 # glide predict prints "label:score ..."; labels must agree exactly.
 sed -E 's/:[^ ]*//g' predict.txt >predict_labels.txt
 [ "$(wc -l <served.txt)" -eq 20 ] || fail "expected 20 answers"
