@@ -1,5 +1,8 @@
 #include "common/cpu.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +70,18 @@ std::atomic<int>& isa_slot() {
 }
 
 }  // namespace
+
+bool amx_tile_permission() {
+#if defined(__linux__) && defined(__x86_64__)
+  static const bool granted = [] {
+    constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+  }();
+  return granted;
+#else
+  return false;
+#endif
+}
 
 const CpuFeatures& cpu_features() {
   static const CpuFeatures features = detect();

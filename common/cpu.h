@@ -37,6 +37,10 @@ const CpuFeatures& cpu_features();
 Isa best_isa();
 bool isa_supported(Isa isa);
 
+// Linux keeps the 8 KB AMX tile state off until a process asks (arch_prctl ARCH_REQ_XCOMP_PERM
+// for XFEATURE_XTILEDATA): asks once, and says whether it was granted. Only for a CPU with AMX.
+bool amx_tile_permission();
+
 // The level kernels use: the best supported one, lowered (never raised) by the environment:
 //   GLIDE_ISA=scalar|avx2|avx512|avx512-vnni|avx512-bf16|amx  at most that level;
 //   GLIDE_AMX=0  below amx (avx512-bf16 at most): int8 batches on VNNI instead of tiles.

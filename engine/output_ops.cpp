@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "engine/gemm_kernels.h"
 #include "engine/kernels_bf16.h"
 #include "engine/optimizer_step.h"
 
@@ -47,8 +48,8 @@ void adagrad_bf16(bf16* w, bf16* v16, float* v32, const float* g, std::size_t n,
 // reads them again and adds coef[s] w_j to all B rows of dH: ~1 GB of L2 traffic a batch
 // (measured 15-25 ms of a 1-thread batch). Together they are three dense matrix products
 // (z = W H^T, dH += C^T W, gw = C H: 256 x 2,900 x 128 each), so forward() and backward() only
-// note these neurons and finish_forward() / finish_backward() run the products with outer_rows,
-// which keeps blocks of the result in registers. The updates of these rows then follow the
+// note these neurons and finish_forward() / finish_backward() run the products (gemm_kernels.h:
+// on AMX tiles where the CPU has them). The updates of these rows then follow the
 // products (the products use the pre-update weights, as the row-by-row path does).
 class SharedRows {
  public:
@@ -99,7 +100,7 @@ class SharedRows {
   }
   // expand(j, out): row j's dim weights in fp32.
   template <class Expand>
-  void finish_forward(const Bf16Kernels& bk, Expand&& expand) {
+  void finish_forward(Expand&& expand) {
     gather(&List::forward, fwd_);
     const std::size_t K = fwd_.size();
     if (!K) return;
@@ -109,16 +110,18 @@ class SharedRows {
     });
     Z_.assign(K * B_, 0.0f);
     // Z[k][s] = sum_d W[k][d] Ht[d][s]; then into each neuron's slots (which hold its bias).
+    const GemmKernels& gk = gemm_kernels();
+    gk.pack_b(Ht_.data(), B_, 1, dim_, B_, packed_);
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, K, 32), [&](const auto& r) {
-      bk.outer_rows(W_.data() + r.begin() * dim_, 1, dim_, Ht_.data(), B_, dim_, r.size(), B_,
-                    Z_.data() + r.begin() * B_, B_);
+      gk.gemm(W_.data() + r.begin() * dim_, dim_, 1, r.size(), packed_, Z_.data() + r.begin() * B_,
+              B_);
       for (std::size_t k = r.begin(); k < r.end(); ++k)
         for (std::size_t s = 0; s < B_; ++s) fwd_[k].second[s] += Z_[k * B_ + s];
     });
   }
   // update(j, gw, t, step): the optimizer step of row j.
   template <class Update>
-  void finish_backward(const Bf16Kernels& bk, float* dH, Update&& update) {
+  void finish_backward(float* dH, Update&& update) {
     std::vector<std::pair<std::uint32_t, const float*>> bwd;
     gather(&List::backward, bwd);
     std::uint64_t t = 0;
@@ -134,15 +137,17 @@ class SharedRows {
     C_.resize(K * B_);
     for (std::size_t k = 0; k < K; ++k) std::copy_n(bwd[k].second, B_, C_.data() + k * B_);
     // dH[s] += sum_k C[k][s] W[k] (pre-update weights).
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B_, 16), [&](const auto& r) {
-      bk.outer_rows(C_.data() + r.begin(), B_, 1, W_.data(), dim_, K, r.size(), dim_,
-                    dH + r.begin() * hstride_, hstride_);
+    const GemmKernels& gk = gemm_kernels();
+    gk.pack_b(W_.data(), dim_, 1, K, dim_, packed_);
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B_, 32), [&](const auto& r) {
+      gk.gemm(C_.data() + r.begin(), 1, B_, r.size(), packed_, dH + r.begin() * hstride_, hstride_);
     });
     // gw[k] = sum_s C[k][s] H[s], then row k's update.
     G_.assign(K * dim_, 0.0f);
+    gk.pack_b(H_, hstride_, 1, B_, dim_, packed_);
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, K, 32), [&](const auto& r) {
-      bk.outer_rows(C_.data() + r.begin() * B_, 1, B_, H_, hstride_, B_, r.size(), dim_,
-                    G_.data() + r.begin() * dim_, dim_);
+      gk.gemm(C_.data() + r.begin() * B_, B_, 1, r.size(), packed_, G_.data() + r.begin() * dim_,
+              dim_);
       for (std::size_t k = r.begin(); k < r.end(); ++k)
         update(bwd[k].first, G_.data() + k * dim_, t, step);
     });
@@ -176,6 +181,7 @@ class SharedRows {
   std::atomic<std::size_t> deferred_{0};
   std::vector<std::uint32_t> iota_;
   std::vector<float> Ht_, W_, Z_, C_, G_;
+  PackedB packed_;  // the product's right-hand operand
   Entries fwd_;
   tbb::enumerable_thread_specific<List> lists_;
 };
@@ -237,9 +243,8 @@ class Fp32Ops final : public OutputLayerOps {
       k_.dot_rows(W_.row(j), H_, stride_, rows, count, W_.cols, z);
   }
   void finish_forward() override {
-    shared_.finish_forward(bk_, [&](std::uint32_t j, float* out) {
-      std::memcpy(out, W_.row(j), W_.cols * sizeof(float));
-    });
+    shared_.finish_forward(
+        [&](std::uint32_t j, float* out) { std::memcpy(out, W_.row(j), W_.cols * sizeof(float)); });
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {
@@ -249,7 +254,7 @@ class Fp32Ops final : public OutputLayerOps {
   }
   void finish_backward(float* dH) override {
     shared_.finish_backward(
-        bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
+        dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
           update_f32_row(k_, opt_, W_, j, gw, step);
         });
   }
@@ -311,13 +316,12 @@ class Bf16ActOps final : public Bf16ActBase {
       bk_.dot_rows_fb(W_.row(j), Hb_.data(), bstride_, rows, count, W_.cols, z);
   }
   void finish_forward() override {
-    shared_.finish_forward(bk_, [&](std::uint32_t j, float* out) {
-      std::memcpy(out, W_.row(j), W_.cols * sizeof(float));
-    });
+    shared_.finish_forward(
+        [&](std::uint32_t j, float* out) { std::memcpy(out, W_.row(j), W_.cols * sizeof(float)); });
   }
   void finish_backward(float* dH) override {
     shared_.finish_backward(
-        bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
+        dH, [&](std::uint32_t j, const float* gw, std::uint64_t, const AdamStep& step) {
           update_f32_row(k_, opt_, W_, j, gw, step);
         });
   }
@@ -350,13 +354,11 @@ class Bf16Ops final : public Bf16ActBase {
   }
   void finish_forward() override {
     shared_.finish_forward(
-        bk_, [&](std::uint32_t j, float* out) { bk_.to_f32(R_.row(j), out, R_.cols); });
+        [&](std::uint32_t j, float* out) { bk_.to_f32(R_.row(j), out, R_.cols); });
   }
   void finish_backward(float* dH) override {
-    shared_.finish_backward(
-        bk_, dH, [&](std::uint32_t j, const float* gw, std::uint64_t t, const AdamStep& step) {
-          update(j, gw, t, step);
-        });
+    shared_.finish_backward(dH, [&](std::uint32_t j, const float* gw, std::uint64_t t,
+                                    const AdamStep& step) { update(j, gw, t, step); });
   }
   void backward(std::uint32_t j, const std::uint32_t* rows, const float* coef, std::size_t count,
                 float* dH, float* gw, std::uint64_t t, const AdamStep& step) override {

@@ -5,7 +5,6 @@ namespace glide::quant {
 
 const Int8Kernels& int8_vnni_table();  // int8_kernels_vnni.cpp
 const Int8Kernels& int8_amx_table();   // int8_kernels_amx.cpp
-bool amx_tile_permission();            // int8_kernels_amx.cpp
 
 namespace {
 

@@ -6,8 +6,6 @@
 // (-ffp-contract=off). Small batches (fewer than 16 samples, where a tile would be mostly padding)
 // and dot products go to the VNNI kernels.
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <vector>
@@ -126,16 +124,6 @@ void gemm_u8s8_f32(const std::int8_t* W, std::size_t w_stride, const float* w_sc
 }
 
 }  // namespace
-
-// Linux keeps the 8 KB tile state off until a process asks (arch_prctl ARCH_REQ_XCOMP_PERM for
-// XFEATURE_XTILEDATA); asked once.
-bool amx_tile_permission() {
-  static const bool granted = [] {
-    constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
-    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
-  }();
-  return granted;
-}
 
 const Int8Kernels& int8_amx_table() {
   static const Int8Kernels k{"amx-int8", int8_vnni_table().dot_u8s8, gemm_u8s8_f32};

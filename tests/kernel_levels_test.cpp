@@ -16,8 +16,10 @@
 #include "cache/lookup_kernels.h"
 #include "common/aligned.h"
 #include "common/cpu.h"
+#include "common/error.h"
 #include "common/rng.h"
 #include "common/simd_dispatch.h"
+#include "engine/gemm_kernels.h"
 #include "engine/kernels.h"
 #include "engine/kernels_bf16.h"
 #include "engine/score_kernels.h"
@@ -555,6 +557,85 @@ struct Score {
   }
 };
 
+// ---- gemm (engine/gemm_kernels.h): C += A B against a double-precision product, each element
+// within a bound on its terms' sizes: fp32 sums at the fp32 levels, 3 x 2^-16 a term and fp32
+// sums on amx tiles (each operand split into two bf16 parts).
+
+struct Gemm {
+  using Table = engine::GemmKernels;
+  static const KernelDispatch<Table>& dispatch() { return engine::gemm_kernel_dispatch(); }
+  static const Table& active() { return engine::gemm_kernels(); }
+  static void check(const Table& k, const Table& ref) {
+    const double tol = std::string(k.name) == "amx-bf16" ? std::ldexp(1.0, -13) : 1e-5;
+    check_against_double(k, tol);
+    check_against_double(ref, 1e-5);
+  }
+  // Shapes off the tiles' 16 and 32 (and on them), A row-major and transposed (the two layouts
+  // SharedRows passes), B with padding columns (bk > n), values over a few orders of magnitude.
+  static void check_against_double(const Table& k, double tol) {
+    CAPTURE(k.name);
+    std::mt19937 g(21);
+    struct Shape {
+      std::size_t m, kk, n;
+    };
+    for (const Shape sh : {Shape{1, 1, 1}, Shape{3, 5, 7}, Shape{16, 32, 16}, Shape{33, 128, 256},
+                           Shape{40, 70, 130}, Shape{256, 1000, 128}}) {
+      for (const bool transposed : {false, true}) {
+        CAPTURE(sh.m);
+        CAPTURE(sh.kk);
+        CAPTURE(sh.n);
+        CAPTURE(transposed);
+        const std::size_t bk = sh.n + 3;
+        std::vector<float> a = uniform_floats(sh.m * sh.kk, -1, 1, g());
+        std::vector<float> b = uniform_floats(sh.kk * bk, -1, 1, g());
+        for (std::size_t i = 0; i < a.size(); i += 7) a[i] *= 1000;   // a few large terms
+        for (std::size_t i = 0; i < b.size(); i += 5) b[i] *= 1e-3f;  // and small ones
+        const std::size_t ai = transposed ? 1 : sh.kk, ak = transposed ? sh.m : 1;
+        const std::size_t ldc = sh.n + 1;
+        std::vector<float> c = uniform_floats(sh.m * ldc, -1, 1, g());
+        const std::vector<float> c0 = c;
+        engine::PackedB packed;
+        k.pack_b(b.data(), bk, 1, sh.kk, sh.n, packed);
+        k.gemm(a.data(), ai, ak, sh.m, packed, c.data(), ldc);
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < sh.m; ++i)
+          for (std::size_t j = 0; j < ldc; ++j) {
+            if (j >= sh.n) {  // the columns past n untouched
+              bad += c[i * ldc + j] != c0[i * ldc + j];
+              continue;
+            }
+            double want = c0[i * ldc + j], size = std::fabs(c0[i * ldc + j]);
+            for (std::size_t p = 0; p < sh.kk; ++p) {
+              const double t = double(a[i * ai + p * ak]) * b[p * bk + j];
+              want += t;
+              size += std::fabs(t);
+            }
+            bad += !(std::fabs(c[i * ldc + j] - want) <= tol * size + 1e-30);
+          }
+        CHECK(bad == 0);
+        // Rows in two calls: the same bits (results must not depend on how threads split rows).
+        if (sh.m > 1 && !transposed) {
+          std::vector<float> c2 = c0;
+          const std::size_t half = sh.m / 2;
+          k.gemm(a.data(), ai, ak, half, packed, c2.data(), ldc);
+          k.gemm(a.data() + half * ai, ai, ak, sh.m - half, packed, c2.data() + half * ldc, ldc);
+          CHECK(c2 == c);
+        }
+      }
+    }
+    // A B packed by another table is refused.
+    const Table& other = &k == &engine::gemm_kernel_dispatch().scalar()
+                             ? engine::gemm_kernel_dispatch().at(Isa::kAmx)
+                             : engine::gemm_kernel_dispatch().scalar();
+    if (&other != &k) {
+      engine::PackedB packed;
+      float one = 1, out = 0;
+      other.pack_b(&one, 1, 1, 1, 1, packed);
+      CHECK_THROWS_AS(k.gemm(&one, 1, 1, 1, packed, &out, 1), Error);
+    }
+  }
+};
+
 // Restores the active level when a test that switches it ends.
 struct LevelGuard {
   Isa saved = active_isa();
@@ -563,7 +644,7 @@ struct LevelGuard {
 
 }  // namespace
 
-#define GLIDE_KERNEL_FAMILIES Fp32, Bf16, Int8, Lookup, Hash, Score
+#define GLIDE_KERNEL_FAMILIES Fp32, Bf16, Int8, Lookup, Hash, Score, Gemm
 
 TEST_CASE_TEMPLATE("every level's kernel table equals the scalar table", F, GLIDE_KERNEL_FAMILIES) {
   const KernelDispatch<typename F::Table>& d = F::dispatch();
@@ -620,6 +701,7 @@ TEST_CASE("the table each family uses at each level") {
       {"scalar", "sse2", "sse2", "avx512-vnni", "avx512-vnni", "avx512-vnni"},   // lookup
       {"scalar", "scalar", "avx512", "avx512", "avx512", "avx512"},              // hash
       {"scalar", "avx2", "avx512", "avx512", "avx512", "avx512"},                // score
+      {"scalar", "scalar", "avx512", "avx512", "avx512", "amx-bf16"},            // gemm
   };
   for (Isa isa : kAllIsas) {
     if (!isa_supported(isa)) continue;
@@ -633,5 +715,7 @@ TEST_CASE("the table each family uses at each level") {
     CHECK(table_name(cache::lookup_kernel_dispatch().at(isa)) == want[3][l]);
     CHECK(table_name(hashing::kernels::hash_kernel_dispatch().at(isa)) == want[4][l]);
     CHECK(table_name(engine::score_kernel_dispatch().at(isa)) == want[5][l]);
+    const std::string gemm = table_name(engine::gemm_kernel_dispatch().at(isa));
+    CHECK((gemm == want[6][l] || (isa == Isa::kAmx && gemm == "avx512")));
   }
 }
