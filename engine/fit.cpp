@@ -47,6 +47,9 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     }
     net.wide = WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide);
   }
+  // The wide layer's label-major copy for training, built with the model rather than in the
+  // first batch's time.
+  if (!net.wide.empty()) net.wide.prepare_training();
   total_ = static_cast<std::uint64_t>(std::llround(train.epochs * n_));
   t0_ = std::chrono::steady_clock::now();
   p_.samples = options.start_samples;

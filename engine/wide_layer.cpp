@@ -287,6 +287,7 @@ WideLayer WideLayer::from_arrays(std::uint32_t num_features, std::uint32_t num_l
 }
 
 void WideLayer::score(const data::SparseView& x, WideScores& out) const {
+  sync_feature_major();
   out.resize(num_labels_);
   out.clear();
   for (std::size_t q = 0; q < x.size(); ++q) {
@@ -310,17 +311,48 @@ void WideLayer::ensure_optimizer_state() {
 
 void WideLayer::prepare_training() {
   ensure_optimizer_state();
-  if (label_offsets_.size() == std::size_t{num_labels_} + 1 &&
-      label_entries_.size() == labels_.size())
-    return;
-  label_offsets_.assign(std::size_t{num_labels_} + 1, 0);
-  for (const std::uint32_t l : labels_) ++label_offsets_[l + 1];
-  for (std::size_t l = 0; l < num_labels_; ++l) label_offsets_[l + 1] += label_offsets_[l];
-  label_entries_.resize(labels_.size());
-  std::vector<std::uint64_t> cursor(label_offsets_.begin(), label_offsets_.end() - 1);
-  for (std::uint32_t f = 0; f < num_features_; ++f)
-    for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e)
-      label_entries_[cursor[labels_[e]]++] = {f, static_cast<std::uint32_t>(e - offsets_[f])};
+  const bool indexed = label_offsets_.size() == std::size_t{num_labels_} + 1 &&
+                       label_entries_.size() == labels_.size();
+  if (indexed && label_major_current_) return;
+  sync_feature_major();
+  if (!indexed) {
+    label_offsets_.assign(std::size_t{num_labels_} + 1, 0);
+    for (const std::uint32_t l : labels_) ++label_offsets_[l + 1];
+    for (std::size_t l = 0; l < num_labels_; ++l) label_offsets_[l + 1] += label_offsets_[l];
+    label_entries_.resize(labels_.size());
+    std::vector<std::uint64_t> cursor(label_offsets_.begin(), label_offsets_.end() - 1);
+    for (std::uint32_t f = 0; f < num_features_; ++f)
+      for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e)
+        label_entries_[cursor[labels_[e]]++] = {f, static_cast<std::uint32_t>(e - offsets_[f])};
+  }
+  label_weights_.resize(label_entries_.size());
+  label_sums_.resize(label_entries_.size());
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, label_entries_.size(), 1 << 16), [&](const auto& r) {
+        for (std::size_t e = r.begin(); e < r.end(); ++e) {
+          const std::uint64_t at = offsets_[label_entries_[e].feature] + label_entries_[e].rank;
+          label_weights_[e] = weights_[at];
+          label_sums_[e] = sums_[at];
+        }
+      });
+  label_major_current_ = true;
+}
+
+void WideLayer::sync_feature_major() const {
+  if (!feature_major_.stale.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> hold(feature_major_.lock);
+  if (!feature_major_.stale.load(std::memory_order_relaxed)) return;
+  auto& weights = const_cast<std::vector<float>&>(weights_);
+  auto& sums = const_cast<std::vector<float>&>(sums_);
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, label_entries_.size(), 1 << 16), [&](const auto& r) {
+        for (std::size_t e = r.begin(); e < r.end(); ++e) {
+          const std::uint64_t at = offsets_[label_entries_[e].feature] + label_entries_[e].rank;
+          weights[at] = label_weights_[e];
+          sums[at] = label_sums_[e];
+        }
+      });
+  feature_major_.stale.store(false, std::memory_order_release);
 }
 
 void WideBatch::build(std::span<const data::SparseView> inputs, std::uint32_t num_features) {
@@ -360,7 +392,8 @@ void WideBatch::build(std::span<const data::SparseView> inputs, std::uint32_t nu
 // train_step.
 
 void WideLayer::add_scores(WideBatch& batch, const ActivePairs& pairs, float* z) const {
-  if (label_entries_.size() != labels_.size()) fail("wide layer: prepare_training not called");
+  if (label_entries_.size() != labels_.size() || !label_major_current_)
+    fail("wide layer: prepare_training not called");
   const auto neurons = pairs.neurons();
   const std::uint32_t* rows = pairs.rows();
   batch.hit_ranges_.assign(neurons.size(), {});
@@ -374,8 +407,8 @@ void WideLayer::add_scores(WideBatch& batch, const ActivePairs& pairs, float* z)
       if (l >= num_labels_) continue;
       const std::size_t first = list.size();
       for (std::uint64_t e = label_offsets_[l]; e < label_offsets_[l + 1]; ++e) {
-        const auto [f, rank] = label_entries_[e];
-        if (const std::uint32_t k = batch.slot(f)) list.push_back({offsets_[f] + rank, k - 1});
+        const std::uint32_t f = label_entries_[e].feature;
+        if (const std::uint32_t k = batch.slot(f)) list.push_back({e, k - 1});
       }
       if (list.size() == first) continue;
       batch.hit_ranges_[i] = {&list, first, list.size()};
@@ -386,7 +419,7 @@ void WideLayer::add_scores(WideBatch& batch, const ActivePairs& pairs, float* z)
       if (!shared)
         for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] = 0;
       for (std::size_t h = first; h < list.size(); ++h) {
-        const float w = weights_[list[h].at];
+        const float w = label_weights_[list[h].at];
         const auto samples = batch.samples(list[h].feature);
         const auto values = batch.values(list[h].feature);
         for (std::size_t j = 0; j < samples.size(); ++j) out[samples[j]] += values[j] * w;
@@ -403,6 +436,7 @@ void WideLayer::train_step(const WideBatch& batch, const ActivePairs& pairs, con
   const auto neurons = pairs.neurons();
   if (batch.hit_ranges_.size() != neurons.size())
     fail("wide layer: train_step without add_scores for the same batch");
+  feature_major_.stale.store(true, std::memory_order_release);
   const std::uint32_t* rows = pairs.rows();
   tbb::enumerable_thread_specific<std::vector<float>> scratch(pairs.batch(), 0.0f);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, neurons.size(), 32), [&](const auto& r) {
@@ -422,8 +456,8 @@ void WideLayer::train_step(const WideBatch& batch, const ActivePairs& pairs, con
         float g = 0;
         for (std::size_t j = 0; j < samples.size(); ++j) g += values[j] * grad[samples[j]];
         if (g == 0) continue;
-        sums_[h.at] += g * g;
-        weights_[h.at] -= lr * g / (std::sqrt(sums_[h.at]) + eps);
+        label_sums_[h.at] += g * g;
+        label_weights_[h.at] -= lr * g / (std::sqrt(label_sums_[h.at]) + eps);
       }
       if (!shared)
         for (std::uint64_t q = beg; q < end; ++q) acc[rows[q]] = 0;

@@ -11,8 +11,10 @@
 // V starts at each label's centroid of its training points and trains with the rest of the network
 // (Adagrad, TrainConfig::wide_lr).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <iterator>
+#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
@@ -72,7 +74,7 @@ class WideScores {
 };
 
 // One of a label's entries on a training batch's features: the entry's index in the layer's
-// arrays, and the feature's index among the batch's (WideBatch::samples).
+// label-major arrays, and the feature's index among the batch's (WideBatch::samples).
 struct WideHit {
   std::uint64_t at;
   std::uint32_t feature;
@@ -158,8 +160,12 @@ class WideLayer {
   // Entries without gradient keep their sums.
   void train_step(const WideBatch& batch, const ActivePairs& pairs, const float* coef, float lr,
                   float eps);
-  // What add_scores and train_step need: Adagrad's sums and a label-major index of the entries
-  // (8 bytes an entry, not saved). Cheap once built.
+  // What add_scores and train_step need: Adagrad's sums and a label-major copy of the entries
+  // (their features, places, weights and sums: 16 bytes an entry, not saved). Cheap once built.
+  // While training, the weights and sums live in the label-major copy, where a label's entries
+  // are contiguous; every reader of the feature-major arrays (score, weights, optimizer_sums)
+  // first copies them back once, and the mutable optimizer_sums() lets the next
+  // prepare_training() take the feature-major arrays again.
   void prepare_training();
 
   // Adagrad's sums of squared gradients: empty until training needs them.
@@ -169,9 +175,19 @@ class WideLayer {
   // The stored arrays (feature-major CSR), for saving.
   const std::vector<std::uint64_t>& offsets() const { return offsets_; }
   const std::vector<std::uint32_t>& labels() const { return labels_; }
-  const std::vector<float>& weights() const { return weights_; }
-  std::vector<float>& optimizer_sums() { return sums_; }
-  const std::vector<float>& optimizer_sums() const { return sums_; }
+  const std::vector<float>& weights() const {
+    sync_feature_major();
+    return weights_;
+  }
+  std::vector<float>& optimizer_sums() {
+    sync_feature_major();
+    label_major_current_ = false;
+    return sums_;
+  }
+  const std::vector<float>& optimizer_sums() const {
+    sync_feature_major();
+    return sums_;
+  }
 
  private:
   // Feature-major storage of per-label (feature, weight) lists (label l is per_label[l]).
@@ -191,6 +207,24 @@ class WideLayer {
   };
   std::vector<std::uint64_t> label_offsets_;
   std::vector<LabelEntry> label_entries_;
+  // The entries' weights and Adagrad sums in the same label-major order, current while
+  // label_major_current_; train_step updates them alone and marks the feature-major ones stale.
+  std::vector<float> label_weights_, label_sums_;
+  bool label_major_current_ = false;
+  // Copies the label-major weights and sums back where train_step left the feature-major ones
+  // stale; once, under a lock, for concurrent readers (evaluation threads scoring).
+  void sync_feature_major() const;
+  struct StaleFlag {  // copyable: a copy of the layer takes the flag's value and a lock of its own
+    std::atomic<bool> stale{false};
+    std::mutex lock;
+    StaleFlag() = default;
+    StaleFlag(const StaleFlag& o) : stale(o.stale.load()) {}
+    StaleFlag& operator=(const StaleFlag& o) {
+      stale.store(o.stale.load());
+      return *this;
+    }
+  };
+  mutable StaleFlag feature_major_;
 };
 
 }  // namespace glide::engine

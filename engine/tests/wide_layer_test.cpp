@@ -2,6 +2,7 @@
 // training step, the predictors' use of it, the model-file round trip and damaged arrays.
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -59,6 +60,15 @@ Dense entries_of(const WideLayer& w) {
   for (std::uint32_t f = 0; f < w.num_features(); ++f)
     for (std::uint64_t e = w.offsets()[f]; e < w.offsets()[f + 1]; ++e)
       out[{f, w.labels()[e]}] = w.weights()[e];
+  return out;
+}
+
+// Adagrad's sums by (feature, label), read as a checkpoint does.
+Dense sums_of(const WideLayer& w) {
+  Dense out;
+  for (std::uint32_t f = 0; f < w.num_features(); ++f)
+    for (std::uint64_t e = w.offsets()[f]; e < w.offsets()[f + 1]; ++e)
+      out[{f, w.labels()[e]}] = w.optimizer_sums()[e];
   return out;
 }
 
@@ -387,6 +397,68 @@ TEST_CASE("a wide training step is Adagrad on the gradient x_f * coef, whatever 
     results.push_back(w.weights());
   }
   CHECK(results[0] == results[1]);
+}
+
+TEST_CASE("while training, every reader sees the steps taken, and sums written are taken up") {
+  // train_step updates a label-major copy; score(), weights() and optimizer_sums() must see it,
+  // and sums written through optimizer_sums() (a checkpoint loading) must reach the next step.
+  const data::Dataset d = random_points(100, 20, 12, 5);
+  WideLayer w = WideLayer::from_centroids(d, 20, 12, {});
+  const Dense start = entries_of(w);
+  std::vector<data::SparseView> inputs;
+  for (std::uint32_t s = 0; s < 8; ++s) inputs.push_back(d.features(s));
+  std::vector<std::vector<std::uint32_t>> own;
+  const ActivePairs pairs = batch_pairs(8, 12, own);
+  const auto owners = slot_owners(pairs);
+  std::vector<float> coef(pairs.num_pairs());
+  for (std::size_t k = 0; k < coef.size(); ++k)
+    coef[k] = 0.02f * static_cast<float>(int(owners[k].second) - int(owners[k].first));
+  Dense grad;
+  for (std::size_t k = 0; k < coef.size(); ++k)
+    for (std::size_t q = 0; q < inputs[owners[k].first].size(); ++q)
+      grad[{inputs[owners[k].first].ids[q], owners[k].second}] +=
+          coef[k] * inputs[owners[k].first].values[q];
+  WideBatch batch;
+  const auto step = [&] {
+    std::vector<float> z(pairs.num_pairs());
+    batch.build(inputs, w.num_features());
+    w.prepare_training();
+    w.add_scores(batch, pairs, z.data());
+    w.train_step(batch, pairs, coef.data(), 0.1f, 1e-7f);
+  };
+  step();
+  // Scores from several threads at once, the first of them bringing the steps back.
+  const data::Dataset q = random_points(64, 20, 12, 6);
+  std::vector<WideScores> scores(q.num_points());
+  tbb::parallel_for(std::size_t{0}, q.num_points(),
+                    [&](std::size_t i) { w.score(q.features(i), scores[i]); });
+  Dense want = start, want_sums;
+  for (auto& [key, v] : want) {
+    const auto it = grad.find(key);
+    const float g = it == grad.end() ? 0.0f : it->second;
+    if (g != 0) v -= 0.1f * g / (std::abs(g) + 1e-7f);
+    want_sums[key] = g * g;
+  }
+  check_close(entries_of(w), want);
+  check_close(sums_of(w), want_sums);
+  std::size_t moved = 0;
+  for (std::size_t i = 0; i < q.num_points(); ++i)
+    for (std::uint32_t l = 0; l < 12; ++l) {
+      double s = 0;
+      for (std::size_t k = 0; k < q.features(i).size(); ++k)
+        if (const auto it = want.find({q.features(i).ids[k], l}); it != want.end())
+          s += double(q.features(i).values[k]) * it->second;
+      CHECK(scores[i][l] == doctest::Approx(s).epsilon(1e-5));
+      moved += scores[i][l] != 0;
+    }
+  REQUIRE(moved > 50);
+  // Sums written from outside: the next step divides by their square roots.
+  for (float& v : w.optimizer_sums()) v = 1e4f;
+  step();
+  for (auto& [key, v] : want)
+    if (const auto it = grad.find(key); it != grad.end() && it->second != 0)
+      v -= 0.1f * it->second / (std::sqrt(1e4f + it->second * it->second) + 1e-7f);
+  check_close(entries_of(w), want);
 }
 
 TEST_CASE("stored wide arrays are checked and each fault named") {
