@@ -295,6 +295,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   fo.start_samples = state.samples;
   fo.wide_reference_norm = wide_reference_norm;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
+  fo.on_start = [&] { progress.restart(); };
   fo.on_wide_start = [&](const engine::NormPowerChoice& c) {
     if (quiet) return;
     const auto number_text = [](double v) {

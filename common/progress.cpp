@@ -36,6 +36,10 @@ double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+void Progress::restart() {
+  start_ = last_print_ = std::chrono::steady_clock::now();
+}
+
 void Progress::update(std::uint64_t done, const std::string& extra) {
   if (quiet_) return;
   const auto now = std::chrono::steady_clock::now();

@@ -26,6 +26,9 @@ class Progress {
   // early, e.g. on Ctrl-C).
   void finish(std::uint64_t done, const std::string& extra = "");
   double elapsed_seconds() const;
+  // Starts the clock again (the rate and the time taken count from here): work before the
+  // units counted, such as setting a model up, is not in the rate.
+  void restart();
 
  private:
   void print(std::uint64_t done, const std::string& extra, bool final_line);

@@ -51,6 +51,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
   // first batch's time.
   if (!net.wide.empty()) net.wide.prepare_training();
   total_ = static_cast<std::uint64_t>(std::llround(train.epochs * n_));
+  if (options.on_start) options.on_start();
   t0_ = std::chrono::steady_clock::now();
   p_.samples = options.start_samples;
   p_.batches = trainer.batches();

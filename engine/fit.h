@@ -43,6 +43,9 @@ struct FitOptions {
   double wide_reference_norm = 0;
   // Called once when a new wide layer's norm power was chosen on held-out training points.
   std::function<void(const NormPowerChoice&)> on_wide_start;
+  // Called once the model is set up (a new wide layer built), just before the training clock
+  // starts: progress lines time the training from here, as the summary does.
+  std::function<void()> on_start;
   const std::atomic<bool>* stop = nullptr;  // set from a signal handler to stop after the batch
   std::uint64_t start_samples = 0;          // resume: samples already trained
 };

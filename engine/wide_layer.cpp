@@ -3,6 +3,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <array>
@@ -344,14 +345,19 @@ void WideLayer::sync_feature_major() const {
   if (!feature_major_.stale.load(std::memory_order_relaxed)) return;
   auto& weights = const_cast<std::vector<float>&>(weights_);
   auto& sums = const_cast<std::vector<float>&>(sums_);
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, label_entries_.size(), 1 << 16), [&](const auto& r) {
-        for (std::size_t e = r.begin(); e < r.end(); ++e) {
-          const std::uint64_t at = offsets_[label_entries_[e].feature] + label_entries_[e].rank;
-          weights[at] = label_weights_[e];
-          sums[at] = label_sums_[e];
-        }
-      });
+  // Only train_step (not const) sets the flag, so the layer itself is not a const object.
+  // Isolated: while it waits for the copy, this thread must not take another of the caller's
+  // tasks, which could score and wait for the lock it holds.
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, label_entries_.size(), 1 << 16), [&](const auto& r) {
+          for (std::size_t e = r.begin(); e < r.end(); ++e) {
+            const std::uint64_t at = offsets_[label_entries_[e].feature] + label_entries_[e].rank;
+            weights[at] = label_weights_[e];
+            sums[at] = label_sums_[e];
+          }
+        });
+  });
   feature_major_.stale.store(false, std::memory_order_release);
 }
 

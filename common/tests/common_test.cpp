@@ -191,3 +191,13 @@ TEST_CASE("a progress line's rate and ETA count this run's work only; a stopped 
   CHECK(progress_line("train", "samples", 1200, 1200, 1200, 0.0, true) ==
         "train: 1200/1200 (100.0%) samples, 0 samples/s, 0s");
 }
+
+TEST_CASE("a restarted progress clock leaves out the time before it (a model's setup)") {
+  Progress p("train", 100, "samples", /*quiet=*/true);
+  usleep(60000);
+  const double before = p.elapsed_seconds();
+  p.restart();
+  const double after = p.elapsed_seconds();
+  CHECK(before >= 0.06);
+  CHECK(after < before);  // without the restart, never: the clock is monotonic
+}
