@@ -141,6 +141,11 @@ void visit_fields(C& n, V& v) {
             .flag = "lsh-negatives",
             .help = "lsh sampling: sample (each sample's own table candidates) or batch (the "
                     "candidates most of the batch retrieved, shared by all)"});
+  v.number(n.lsh_query_every,
+           {.key = "lsh_query_every",
+            .range = in(1, 65536),
+            .flag = "lsh-query-every",
+            .help = "lsh-negatives batch: every k-th sample of the batch queries the tables"});
   v.number(n.sparsity, {.key = "sparsity",
                         .range = {.min = 0, .max = 1, .min_open = true},
                         .flag = "sparsity",

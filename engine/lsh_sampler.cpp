@@ -30,6 +30,7 @@ struct SamplerSpec {
   std::uint64_t seed = 0;  // hash functions, tables and random choices derive from it
   Role role = Role::kOutputInference;
   LshNegatives negatives = LshNegatives::kSample;  // kOutputTraining
+  std::uint32_t query_every = 1;                   // kOutputTraining, batch negatives
 };
 
 hashing::HashConfig hash_config(const SamplerSpec& spec) {
@@ -79,6 +80,7 @@ class LshSampler final : public OutputSampler {
     sample_.fill_random = hidden_;
     training_ = spec.role == Role::kOutputTraining;
     batch_negatives_ = training_ && spec.negatives == LshNegatives::kBatch;
+    query_every_ = std::max<std::uint32_t>(spec.query_every, 1);
     if (training_ && train.sampled_correction == SampledCorrection::kLogQ)
       logq_ = std::make_unique<LogQCorrection>(output.rows);
     next_rehash_ = rehash_every_;
@@ -186,11 +188,12 @@ class LshSampler final : public OutputSampler {
     }
   }
 
-  // Batch mode: every sample's candidates, as sample mode would give them, counted over the
-  // batch; the budget / 2 retrieved by the most samples join shared_. The result depends on
-  // the batch alone, not on how its samples were spread over threads: each sample's random
-  // choices are seeded by its place in the batch, counts are sums, ties are broken by a random
-  // order of the neurons seeded by the batch, and the chosen neurons are appended in id order.
+  // Batch mode: the candidates of every query_every_-th sample, as sample mode would give them,
+  // counted over those samples; the budget / 2 retrieved by the most join shared_. The result
+  // depends on the batch alone, not on how its samples were spread over threads: each sample's
+  // random choices are seeded by its place in the batch, counts are sums, ties are broken by a
+  // random order of the neurons seeded by the batch, and the chosen neurons are appended in id
+  // order.
   void share_most_retrieved(std::uint64_t batch_index, const BatchActivations& acts) {
     // A stream of seed_ apart from the others (77, 78, 100 + thread, 2^20 | batch).
     const std::uint64_t batch_seed = derive_seed(derive_seed(seed_, 3ull << 40), batch_index);
@@ -201,6 +204,7 @@ class LshSampler final : public OutputSampler {
                       [&](const tbb::blocked_range<std::size_t>& r) {
                         Local& L = threads_.local();
                         for (std::size_t s = r.begin(); s < r.end(); ++s) {
+                          if (s % query_every_ != 0) continue;
                           L.sampler.reseed(derive_seed(query_seed, s));
                           retrieve(acts.row(s), L, L.candidates);
                           L.retrieved.insert(L.retrieved.end(), L.candidates.begin(),
@@ -252,6 +256,7 @@ class LshSampler final : public OutputSampler {
   std::atomic<std::uint64_t> next_thread_{0};
   hashing::SampleConfig sample_;
   bool training_ = false, hidden_ = false, batch_negatives_ = false;
+  std::uint32_t query_every_ = 1;
   std::vector<std::uint32_t> always_;
   std::vector<std::uint32_t> shared_, stamp_;  // stamp_[j] == epoch_: j is shared this batch
   std::uint32_t epoch_ = 0;
@@ -273,7 +278,8 @@ std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const 
                          net.sparsity,
                          net.seed,
                          training ? Role::kOutputTraining : Role::kOutputInference,
-                         net.lsh_negatives};
+                         net.lsh_negatives,
+                         net.lsh_query_every};
   return std::make_unique<LshSampler>(spec, train, output);
 }
 

@@ -66,6 +66,7 @@ const char* const kWrittenBefore = R"({
       "strategy": "topk"
     },
     "lsh_negatives": "sample",
+    "lsh_query_every": 2,
     "num_features": 300,
     "num_labels": 200,
     "prior_fraction": 0.3,
@@ -133,6 +134,7 @@ Config every_field_set() {
   n.loss = LossKind::kSigmoid;
   n.sampling = OutputSampling::kRandom;
   n.lsh_negatives = LshNegatives::kSample;
+  n.lsh_query_every = 2;
   n.sparsity = 0.1;
   n.prior_fraction = 0.3;
   n.lsh = {.family = HashKind::kSimHash,
@@ -208,6 +210,7 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
       {"hidden", {"[64, 32]", "network.hidden"}},
       {"sampling", {"\"dense\"", "network.sampling"}},
       {"lsh-negatives", {"\"sample\"", "network.lsh_negatives"}},
+      {"lsh-query-every", {"2", "network.lsh_query_every"}},
       {"sparsity", {"0.25", "network.sparsity"}},
       {"prior-fraction", {"0.75", "network.prior_fraction"}},
       {"loss", {"\"sigmoid\"", "network.loss"}},
