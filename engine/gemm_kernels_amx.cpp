@@ -148,6 +148,25 @@ void pack_a(const float* a, std::size_t ai, std::size_t ak, std::size_t m, std::
     }
 }
 
+constexpr std::size_t kRow = 64;  // bytes between a packed tile's rows
+
+// Two 16-row tiles of A into tmm4..5, two 16-column tiles of B into tmm6..7.
+inline void load_a(const std::uint16_t* a0, const std::uint16_t* a1) {
+  _tile_loadd(4, a0, kRow);
+  _tile_loadd(5, a1, kRow);
+}
+inline void load_b(const std::uint16_t* b0, const std::uint16_t* b1) {
+  _tile_loadd(6, b0, kRow);
+  _tile_loadd(7, b1, kRow);
+}
+// The 2 x 2 block of sums (tmm0..3) += A tiles x B tiles.
+inline void products_2x2() {
+  _tile_dpbf16ps(0, 4, 6);
+  _tile_dpbf16ps(1, 4, 7);
+  _tile_dpbf16ps(2, 5, 6);
+  _tile_dpbf16ps(3, 5, 7);
+}
+
 void gemm(const float* a, std::size_t ai, std::size_t ak, std::size_t m, const PackedB& b, float* c,
           std::size_t ldc) {
   if (b.packer != &gemm_amx_table())
@@ -160,7 +179,6 @@ void gemm(const float* a, std::size_t ai, std::size_t ak, std::size_t m, const P
   _tile_loadconfig(&config);
   alignas(64) float out[4][kTile * kTile];
   const std::size_t k_tiles = k_pad / kBlock, n_tiles = n_pad / kTile;
-  constexpr std::size_t kRow = 64;  // bytes between a packed tile's rows
   for (std::size_t i0 = 0; i0 < m_pad; i0 += kBlock) {
     for (std::size_t j0 = 0; j0 < n_pad; j0 += kBlock) {
       _tile_zero(0);
@@ -171,28 +189,15 @@ void gemm(const float* a, std::size_t ai, std::size_t ak, std::size_t m, const P
         const std::size_t a0 = ((i0 / kTile) * k_tiles + kt) * kTileElems,
                           a1 = a0 + k_tiles * kTileElems;
         const std::size_t b0 = (kt * n_tiles + j0 / kTile) * kTileElems, b1 = b0 + kTileElems;
-        _tile_loadd(4, Ahi.data() + a0, kRow);
-        _tile_loadd(5, Ahi.data() + a1, kRow);
-        _tile_loadd(6, b.hi.data() + b0, kRow);
-        _tile_loadd(7, b.hi.data() + b1, kRow);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-        _tile_loadd(6, b.lo.data() + b0, kRow);
-        _tile_loadd(7, b.lo.data() + b1, kRow);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-        _tile_loadd(4, Alo.data() + a0, kRow);
-        _tile_loadd(5, Alo.data() + a1, kRow);
-        _tile_loadd(6, b.hi.data() + b0, kRow);
-        _tile_loadd(7, b.hi.data() + b1, kRow);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
+        // hi x hi, hi x lo, lo x hi into the same four sums.
+        load_a(Ahi.data() + a0, Ahi.data() + a1);
+        load_b(b.hi.data() + b0, b.hi.data() + b1);
+        products_2x2();
+        load_b(b.lo.data() + b0, b.lo.data() + b1);
+        products_2x2();
+        load_a(Alo.data() + a0, Alo.data() + a1);
+        load_b(b.hi.data() + b0, b.hi.data() + b1);
+        products_2x2();
       }
       constexpr std::size_t kOutStride = kTile * sizeof(float);
       _tile_stored(0, out[0], kOutStride);

@@ -310,6 +310,15 @@ void WideLayer::ensure_optimizer_state() {
   if (sums_.size() != weights_.size()) sums_.assign(weights_.size(), 0.0f);
 }
 
+template <class Fn>
+void WideLayer::for_each_entry(Fn&& fn) const {
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, label_entries_.size(), 1 << 16),
+                    [&](const auto& r) {
+                      for (std::size_t e = r.begin(); e < r.end(); ++e)
+                        fn(e, offsets_[label_entries_[e].feature] + label_entries_[e].rank);
+                    });
+}
+
 void WideLayer::prepare_training() {
   ensure_optimizer_state();
   const bool indexed = label_offsets_.size() == std::size_t{num_labels_} + 1 &&
@@ -328,14 +337,10 @@ void WideLayer::prepare_training() {
   }
   label_weights_.resize(label_entries_.size());
   label_sums_.resize(label_entries_.size());
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, label_entries_.size(), 1 << 16), [&](const auto& r) {
-        for (std::size_t e = r.begin(); e < r.end(); ++e) {
-          const std::uint64_t at = offsets_[label_entries_[e].feature] + label_entries_[e].rank;
-          label_weights_[e] = weights_[at];
-          label_sums_[e] = sums_[at];
-        }
-      });
+  for_each_entry([&](std::size_t e, std::uint64_t at) {
+    label_weights_[e] = weights_[at];
+    label_sums_[e] = sums_[at];
+  });
   label_major_current_ = true;
 }
 
@@ -349,14 +354,10 @@ void WideLayer::sync_feature_major() const {
   // Isolated: while it waits for the copy, this thread must not take another of the caller's
   // tasks, which could score and wait for the lock it holds.
   tbb::this_task_arena::isolate([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, label_entries_.size(), 1 << 16), [&](const auto& r) {
-          for (std::size_t e = r.begin(); e < r.end(); ++e) {
-            const std::uint64_t at = offsets_[label_entries_[e].feature] + label_entries_[e].rank;
-            weights[at] = label_weights_[e];
-            sums[at] = label_sums_[e];
-          }
-        });
+    for_each_entry([&](std::size_t e, std::uint64_t at) {
+      weights[at] = label_weights_[e];
+      sums[at] = label_sums_[e];
+    });
   });
   feature_major_.stale.store(false, std::memory_order_release);
 }

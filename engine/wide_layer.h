@@ -214,6 +214,10 @@ class WideLayer {
   // Copies the label-major weights and sums back where train_step left the feature-major ones
   // stale; once, under a lock, for concurrent readers (evaluation threads scoring).
   void sync_feature_major() const;
+  // fn(e, at) for every entry, in parallel: its place e in the label-major arrays and at in the
+  // feature-major ones.
+  template <class Fn>
+  void for_each_entry(Fn&& fn) const;
   struct StaleFlag {  // copyable: a copy of the layer takes the flag's value and a lock of its own
     std::atomic<bool> stale{false};
     std::mutex lock;

@@ -309,6 +309,30 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> slot_owners(const ActivePai
   return out;
 }
 
+// A training batch of 8 of `d`'s points over 12 labels, each slot's loss gradient
+// scale * (sample - label), and each entry's gradient by brute force: sum over the slots of
+// coef * x_f.
+struct StepBatch {
+  std::vector<data::SparseView> inputs;
+  std::vector<std::vector<std::uint32_t>> own;
+  ActivePairs pairs;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> owners;
+  std::vector<float> coef;
+  Dense grad;
+  StepBatch(const data::Dataset& d, float scale) {
+    for (std::uint32_t s = 0; s < 8; ++s) inputs.push_back(d.features(s));
+    pairs = batch_pairs(8, 12, own);
+    owners = slot_owners(pairs);
+    coef.resize(pairs.num_pairs());
+    for (std::size_t k = 0; k < coef.size(); ++k) {
+      const auto [s, l] = owners[k];
+      coef[k] = scale * static_cast<float>(int(s) - int(l));
+      for (std::size_t q = 0; q < inputs[s].size(); ++q)
+        grad[{inputs[s].ids[q], l}] += coef[k] * inputs[s].values[q];
+    }
+  }
+};
+
 }  // namespace
 
 TEST_CASE("wide scores are the dense product V x, in prediction and added to a batch's logits") {
@@ -359,21 +383,9 @@ TEST_CASE("wide scores are the dense product V x, in prediction and added to a b
 TEST_CASE("a wide training step is Adagrad on the gradient x_f * coef, whatever the threads") {
   const data::Dataset d = random_points(100, 20, 12, 4);
   const WideLayer start = WideLayer::from_centroids(d, 20, 12, {});
-  std::vector<data::SparseView> inputs;
-  for (std::uint32_t s = 0; s < 8; ++s) inputs.push_back(d.features(s));
-  std::vector<std::vector<std::uint32_t>> own;
-  const ActivePairs pairs = batch_pairs(8, 12, own);
-  const auto owners = slot_owners(pairs);
-  std::vector<float> coef(pairs.num_pairs());
-  for (std::size_t k = 0; k < coef.size(); ++k)
-    coef[k] = 0.01f * static_cast<float>(int(owners[k].first) - int(owners[k].second));
+  const StepBatch b(d, 0.01f);
+  const auto& [inputs, own, pairs, owners, coef, grad] = b;
   // Reference: every entry's gradient summed densely over the slots, then one Adagrad step.
-  Dense grad;
-  for (std::size_t k = 0; k < coef.size(); ++k) {
-    const auto [s, l] = owners[k];
-    for (std::size_t q = 0; q < inputs[s].size(); ++q)
-      grad[{inputs[s].ids[q], l}] += coef[k] * inputs[s].values[q];
-  }
   Dense want = entries_of(start);
   std::size_t stepped = 0;
   for (auto& [key, w] : want)
@@ -405,19 +417,8 @@ TEST_CASE("while training, every reader sees the steps taken, and sums written a
   const data::Dataset d = random_points(100, 20, 12, 5);
   WideLayer w = WideLayer::from_centroids(d, 20, 12, {});
   const Dense start = entries_of(w);
-  std::vector<data::SparseView> inputs;
-  for (std::uint32_t s = 0; s < 8; ++s) inputs.push_back(d.features(s));
-  std::vector<std::vector<std::uint32_t>> own;
-  const ActivePairs pairs = batch_pairs(8, 12, own);
-  const auto owners = slot_owners(pairs);
-  std::vector<float> coef(pairs.num_pairs());
-  for (std::size_t k = 0; k < coef.size(); ++k)
-    coef[k] = 0.02f * static_cast<float>(int(owners[k].second) - int(owners[k].first));
-  Dense grad;
-  for (std::size_t k = 0; k < coef.size(); ++k)
-    for (std::size_t q = 0; q < inputs[owners[k].first].size(); ++q)
-      grad[{inputs[owners[k].first].ids[q], owners[k].second}] +=
-          coef[k] * inputs[owners[k].first].values[q];
+  const StepBatch b(d, -0.02f);
+  const auto& [inputs, own, pairs, owners, coef, grad] = b;
   WideBatch batch;
   const auto step = [&] {
     std::vector<float> z(pairs.num_pairs());
