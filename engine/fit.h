@@ -71,7 +71,8 @@ class FitRun {
   // here or its norm power was given.
   const std::optional<NormPowerChoice>& wide_start() const { return wide_start_; }
   // Ends the run: the sampled hidden layers' tables over the final weights (what a reload of
-  // the saved model builds, so predictions now and after a reload agree).
+  // the saved model builds, so predictions now and after a reload agree), and the wide layer's
+  // training copy freed.
   const FitProgress& finish();
 
  private:

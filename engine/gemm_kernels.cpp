@@ -19,16 +19,23 @@ void pack_f32(const float* b, std::size_t bk, std::size_t bn, std::size_t k, std
   out.packer = &Self();
   out.k = out.k_pad = k;
   out.n = out.n_pad = n;
+  if (bn == 1) {  // rows contiguous: read in place
+    out.rows = b;
+    out.ld = bk;
+    return;
+  }
   out.f32.resize(k * n);
   for (std::size_t p = 0; p < k; ++p)
     for (std::size_t j = 0; j < n; ++j) out.f32[p * n + j] = b[p * bk + j * bn];
+  out.rows = out.f32.data();
+  out.ld = n;
 }
 
 template <const GemmKernels& (*Self)(), const Bf16Kernels& (*Outer)()>
 void gemm_f32(const float* a, std::size_t ai, std::size_t ak, std::size_t m, const PackedB& b,
               float* c, std::size_t ldc) {
   if (b.packer != &Self()) fail("gemm: the right-hand operand was packed for another kernel table");
-  Outer().outer_rows(a, ak, ai, b.f32.data(), b.n, b.k, m, b.n, c, ldc);
+  Outer().outer_rows(a, ak, ai, b.rows, b.ld, b.k, m, b.n, c, ldc);
 }
 
 const GemmKernels& gemm_scalar_table();

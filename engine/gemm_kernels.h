@@ -26,13 +26,18 @@ struct PackedB {
   const GemmKernels* packer = nullptr;
   std::size_t k = 0, n = 0;  // B is k x n
   std::size_t k_pad = 0, n_pad = 0;
-  std::vector<float> f32;             // fp32 levels: row-major k x n
+  // fp32 levels: B itself where its rows are contiguous (bn = 1), else a row-major copy in f32;
+  // row p at rows + p * ld.
+  const float* rows = nullptr;
+  std::size_t ld = 0;
+  std::vector<float> f32;
   std::vector<std::uint16_t> hi, lo;  // amx: bf16 pairs of rows (k_pad / 2 x n_pad x 2)
 };
 
 struct GemmKernels {
   const char* name;  // "scalar", "avx512" or "amx-bf16"
-  // Packs B, element (p, j) at b[p * bk + j * bn] for p < k, j < n.
+  // Packs B, element (p, j) at b[p * bk + j * bn] for p < k, j < n. The fp32 tables may keep a
+  // pointer to b instead of a copy: b must stay unchanged until the gemm calls are done.
   void (*pack_b)(const float* b, std::size_t bk, std::size_t bn, std::size_t k, std::size_t n,
                  PackedB& out);
   // c[i * ldc + j] += sum_p a[i * ai + p * ak] B(p, j) for i < m, j < B.n, p < B.k, with B

@@ -344,6 +344,15 @@ void WideLayer::prepare_training() {
   label_major_current_ = true;
 }
 
+void WideLayer::end_training() {
+  sync_feature_major();
+  label_major_current_ = false;
+  std::vector<std::uint64_t>().swap(label_offsets_);
+  std::vector<LabelEntry>().swap(label_entries_);
+  std::vector<float>().swap(label_weights_);
+  std::vector<float>().swap(label_sums_);
+}
+
 void WideLayer::sync_feature_major() const {
   if (!feature_major_.stale.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> hold(feature_major_.lock);

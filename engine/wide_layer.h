@@ -167,6 +167,9 @@ class WideLayer {
   // first copies them back once, and the mutable optimizer_sums() lets the next
   // prepare_training() take the feature-major arrays again.
   void prepare_training();
+  // Copies the label-major weights and sums back and frees the copy (the end of a run); the next
+  // prepare_training() builds it again.
+  void end_training();
 
   // Adagrad's sums of squared gradients: empty until training needs them.
   void ensure_optimizer_state();

@@ -571,7 +571,8 @@ struct Gemm {
     check_against_double(ref, 1e-5);
   }
   // Shapes off the tiles' 16 and 32 (and on them), A row-major and transposed (the two layouts
-  // SharedRows passes), B with padding columns (bk > n), values over a few orders of magnitude.
+  // SharedRows passes), B row-major (read in place at the fp32 levels) and column-major (copied),
+  // both with padding, values over a few orders of magnitude.
   static void check_against_double(const Table& k, double tol) {
     CAPTURE(k.name);
     std::mt19937 g(21);
@@ -585,9 +586,10 @@ struct Gemm {
         CAPTURE(sh.kk);
         CAPTURE(sh.n);
         CAPTURE(transposed);
-        const std::size_t bk = sh.n + 3;
+        // B row-major with padding columns, or (with A transposed) column-major with padding.
+        const std::size_t bk = transposed ? 1 : sh.n + 3, bn = transposed ? sh.kk + 3 : 1;
         std::vector<float> a = uniform_floats(sh.m * sh.kk, -1, 1, g());
-        std::vector<float> b = uniform_floats(sh.kk * bk, -1, 1, g());
+        std::vector<float> b = uniform_floats((sh.kk + 3) * (sh.n + 3), -1, 1, g());
         for (std::size_t i = 0; i < a.size(); i += 7) a[i] *= 1000;   // a few large terms
         for (std::size_t i = 0; i < b.size(); i += 5) b[i] *= 1e-3f;  // and small ones
         const std::size_t ai = transposed ? 1 : sh.kk, ak = transposed ? sh.m : 1;
@@ -595,7 +597,7 @@ struct Gemm {
         std::vector<float> c = uniform_floats(sh.m * ldc, -1, 1, g());
         const std::vector<float> c0 = c;
         engine::PackedB packed;
-        k.pack_b(b.data(), bk, 1, sh.kk, sh.n, packed);
+        k.pack_b(b.data(), bk, bn, sh.kk, sh.n, packed);
         k.gemm(a.data(), ai, ak, sh.m, packed, c.data(), ldc);
         std::size_t bad = 0;
         for (std::size_t i = 0; i < sh.m; ++i)
@@ -606,7 +608,7 @@ struct Gemm {
             }
             double want = c0[i * ldc + j], size = std::fabs(c0[i * ldc + j]);
             for (std::size_t p = 0; p < sh.kk; ++p) {
-              const double t = double(a[i * ai + p * ak]) * b[p * bk + j];
+              const double t = double(a[i * ai + p * ak]) * b[p * bk + j * bn];
               want += t;
               size += std::fabs(t);
             }

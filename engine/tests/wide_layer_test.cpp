@@ -460,6 +460,19 @@ TEST_CASE("while training, every reader sees the steps taken, and sums written a
     if (const auto it = grad.find(key); it != grad.end() && it->second != 0)
       v -= 0.1f * it->second / (std::sqrt(1e4f + it->second * it->second) + 1e-7f);
   check_close(entries_of(w), want);
+  // The end of a run frees the copy after copying it back; training again builds it anew.
+  w.end_training();
+  check_close(entries_of(w), want);
+  std::vector<float> z(pairs.num_pairs());
+  CHECK(contains(error_of([&] { w.add_scores(batch, pairs, z.data()); }),
+                 "prepare_training not called"));
+  step();
+  for (auto& [key, v] : want)
+    if (const auto it = grad.find(key); it != grad.end() && it->second != 0) {
+      const float s = 1e4f + 2 * it->second * it->second;
+      v -= 0.1f * it->second / (std::sqrt(s) + 1e-7f);
+    }
+  check_close(entries_of(w), want);
 }
 
 TEST_CASE("stored wide arrays are checked and each fault named") {
