@@ -13,6 +13,7 @@
 #include "common/timing.h"
 #include "data/dataset_io.h"
 #include "data/stats.h"
+#include "data/synth_ceiling.h"
 #include "data/synth_rec.h"
 #include "data/synth_xc.h"
 #include "data/text_corpus.h"
@@ -83,6 +84,13 @@ void write_and_report(const std::string& path, const Dataset& d, int threads, in
       seconds_since(t));
 }
 
+void print_ceiling(const PlantedCeiling& c, const Dataset& test) {
+  std::printf(
+      "planted model on the %zu test points: P@1 %.4f  P@5 %.4f over every label; P@1 %.4f  "
+      "P@5 %.4f over the %u labels seen in training\n",
+      test.num_points(), c.p_at_1_all, c.p_at_5_all, c.p_at_1_seen, c.p_at_5_seen, c.seen_labels);
+}
+
 int synth(int argc, char** argv) {
   cxxopts::Options o("glide data synth",
                      "Generates a synthetic dataset with planted, learnable structure.\n"
@@ -103,7 +111,10 @@ int synth(int argc, char** argv) {
       "also generate this many test points (rec: test users) from the same planted model",
       cxxopts::value<std::uint64_t>()->default_value("0"))(
       "test-output", "where the test points go (needs --test-points)",
-      cxxopts::value<std::string>());
+      cxxopts::value<std::string>())(
+      "ceiling",
+      "xc: also print the planted model's P@1 / P@5 on the test points, over every label and "
+      "over the labels seen in training (what a model could still win on this data)");
   o.add_options("xc")("points", "training points", cxxopts::value<std::uint64_t>())(
       "features", "number of features", cxxopts::value<std::uint32_t>())(
       "labels", "number of labels", cxxopts::value<std::uint32_t>())(
@@ -129,6 +140,7 @@ int synth(int argc, char** argv) {
   const std::uint64_t test_points = r["test-points"].as<std::uint64_t>();
   if ((test_points > 0) != (r.count("test-output") > 0))
     fail("--test-points and --test-output go together");
+  if (r.count("ceiling") && !test_points) fail("--ceiling needs --test-points");
   const int threads = r["threads"].as<int>(), level = r["level"].as<int>();
   const std::string kind = r["kind"].as<std::string>();
   auto set = [&](const char* flag, auto& field) {
@@ -157,12 +169,13 @@ int synth(int argc, char** argv) {
       const auto t = std::chrono::steady_clock::now();
       const Dataset test = gen.test(test_points, threads);
       write_and_report(r["test-output"].as<std::string>(), test, threads, level, seconds_since(t));
+      if (r.count("ceiling")) print_ceiling(planted_ceiling(gen, train, test, threads), test);
     }
     return 0;
   }
   if (kind != "rec") fail("unknown --kind '" + kind + "' (expected xc or rec)");
   for (const char* f : {"points", "features", "labels", "mean-features", "mean-labels",
-                        "max-labels", "profile-size"})
+                        "max-labels", "profile-size", "ceiling"})
     if (r.count(f)) fail(std::string("--") + f + " is for --kind xc");
   if (r.count("preset") && r["preset"].as<std::string>() != "default")
     fail("--kind rec has only the default preset");

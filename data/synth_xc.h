@@ -70,6 +70,8 @@ class XcGenerator {
   // The label id of frequency rank `rank` (0: the most frequent).
   std::uint32_t label_of_rank(std::uint32_t rank) const { return label_ids_(rank); }
   const XcSynthConfig& config() const { return config_; }
+  // The probability that a background draw gives feature f.
+  double background_probability(std::uint32_t f) const { return background_.probability(f); }
   std::uint32_t profile_size() const { return profile_size_; }
 
  private:

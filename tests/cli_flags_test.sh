@@ -24,6 +24,14 @@ expect_error "glide serve: error: invalid value '80a' for --port" \
   "$glide" serve --model m=m.glide --port 80a
 expect_error "glide data: error: invalid value 'many' for --points" \
   "$glide" data synth --preset tiny --points many -o d.gds
+expect_error "glide data: error: --ceiling needs --test-points" \
+  "$glide" data synth --preset tiny --ceiling -o d.gds
+expect_error "glide data: error: --ceiling is for --kind xc" \
+  "$glide" data synth --kind rec --test-points 10 --test-output t.gds --ceiling -o d.gds
+# The planted model's figures, for the test points asked for.
+"$glide" data synth --preset tiny --points 500 --test-points 100 --test-output t.gds --ceiling \
+  -o d.gds 2>/dev/null | grep -Eq "^planted model on the 100 test points: P@1 [01]\.[0-9]{4}" ||
+  fail "--ceiling: no planted model line"
 expect_error "glide quantize: error: invalid value '1.5' for --zstd-level" \
   "$glide" quantize --model m.glide -o q.glide --zstd-level 1.5
 expect_error "glide bench: error: invalid value 'zz' for --seconds" "$glide" bench train --seconds=zz
