@@ -87,6 +87,8 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
   n.wide_min_weight = c.wide_min_weight;
   n.wide_init = c.wide_init;
   n.wide_norm_power = engine::parse_wide_norm_power(c.wide_norm_power, "network.wide_norm_power");
+  n.wide_share_rounds =
+      engine::parse_wide_share_rounds(c.wide_share_rounds, "network.wide_share_rounds");
   for (const HiddenLayerSampling& h : c.hidden_sampling) {
     engine::HiddenSampling e;
     e.sampled = h.sampled;
@@ -120,6 +122,8 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.wide_init = n.wide_init;
   const char* power = engine::wide_norm_power_name(n.wide_norm_power);
   c.wide_norm_power = power ? power : std::to_string(n.wide_norm_power);
+  const char* rounds = engine::wide_share_rounds_name(n.wide_share_rounds);
+  c.wide_share_rounds = rounds ? rounds : std::to_string(n.wide_share_rounds);
   for (const engine::HiddenSampling& e : n.hidden_sampling) {
     HiddenLayerSampling h;
     h.sampled = e.sampled;

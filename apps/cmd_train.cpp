@@ -46,6 +46,28 @@ namespace {
 // next one abandons the save, saying so.
 std::atomic<bool> g_stop{false}, g_saving{false}, g_save_warned{false};
 char g_save_note[640], g_abandon_note[640];  // formatted before the handler is installed
+// What the wide layer's start was chosen from: each (share rounds, norm power) tried, its
+// held-out P@1 and P@5.
+std::string wide_start_line(const engine::WideStartChoice& c) {
+  const auto number_text = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return std::string(buf);
+  };
+  std::string line = "wide layer: norm power " + number_text(c.norm_power) + ", share rounds " +
+                     std::to_string(c.share_rounds);
+  if (c.held_out == 0) return line + " (too few points to hold any out)";
+  line += ", chosen on " + std::to_string(c.held_out) +
+          " held-out training points (P@1 / P@5 at rounds,power:";
+  for (std::size_t r = 0; r < std::size(engine::kShareRounds); ++r)
+    for (std::size_t p = 0; p < std::size(engine::kNormPowers); ++p)
+      if (c.tried[r][p])
+        line += " " + std::to_string(engine::kShareRounds[r]) + "," +
+                number_text(engine::kNormPowers[p]) + " " + number_text(c.p_at_1[r][p]) + " / " +
+                number_text(c.p_at_5[r][p]);
+  return line + ")";
+}
+
 void write_note(const char* note) {
   for (std::size_t done = 0, n = std::strlen(note); done < n;) {
     const ssize_t w = ::write(STDERR_FILENO, note + done, n - done);
@@ -215,9 +237,13 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
   engine::LabelRange range{0, config.net.num_labels};
   double wide_reference_norm = 0;
+  engine::WideLayer shard_wide;  // a new shard's wide layer, when it needs the whole set's labels
   if (shards) {
     range = engine::shard_range(config.net.num_labels, shards->ranks, shards->rank);
-    if (!net) wide_reference_norm = engine::resolve_wide_start(config.net, train);
+    if (!net) {
+      wide_reference_norm = engine::resolve_wide_start(config.net, train);
+      shard_wide = engine::shard_wide_start(config.net, train, range);
+    }
     engine::keep_shard_labels(train, range);
   }
   const unsigned threads =
@@ -235,9 +261,11 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     std::fprintf(stderr, "label-sharded over %d ranks (MPI): rank 0 holds labels [%u, %u)\n",
                  shards->ranks, range.begin, range.end);
   // A shard starts its rows as the whole layer's rows of its labels.
-  if (!net)
+  if (!net) {
     net = std::make_unique<engine::Network>(engine::shard_config(config.net, range),
                                             engine::NetworkStorage{.first_label = range.begin});
+    if (!shard_wide.empty()) net->wide = std::move(shard_wide);
+  }
 
   // A shard's sampler works on its own labels; its random draws differ from the other ranks'.
   engine::Config sampler_config{engine::shard_config(config.net, range), config.train};
@@ -296,22 +324,8 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   fo.wide_reference_norm = wide_reference_norm;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
   fo.on_start = [&] { progress.restart(); };
-  fo.on_wide_start = [&](const engine::NormPowerChoice& c) {
-    if (quiet) return;
-    const auto number_text = [](double v) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.4g", v);
-      return std::string(buf);
-    };
-    std::string line = "wide layer: norm power " + number_text(c.norm_power);
-    if (c.held_out == 0) {
-      std::fprintf(stderr, "%s (too few points to hold any out)\n", line.c_str());
-      return;
-    }
-    line += ", chosen on " + std::to_string(c.held_out) + " held-out training points (P@1";
-    for (std::size_t p = 0; p < std::size(engine::kNormPowers); ++p)
-      line += " " + number_text(engine::kNormPowers[p]) + ":" + number_text(c.p_at_1[p]);
-    std::fprintf(stderr, "%s)\n", line.c_str());
+  fo.on_wide_start = [&](const engine::WideStartChoice& c) {
+    if (!quiet) std::fprintf(stderr, "%s\n", wide_start_line(c).c_str());
   };
   // Ranks stop after the same batch: a signal or the time budget on any rank stops them all. The
   // lr schedule of a sharded run follows samples alone (time differs from rank to rank; the

@@ -484,6 +484,12 @@ double parse_wide_norm_power(std::string_view text, const std::string& what) {
 const char* wide_norm_power_name(double power) {
   return name_in(kWideNormPowerNames, power);
 }
+double parse_wide_share_rounds(std::string_view text, const std::string& what) {
+  return parse_in(kWideShareRoundsNames, text, Source{"", what});
+}
+const char* wide_share_rounds_name(double rounds) {
+  return name_in(kWideShareRoundsNames, rounds);
+}
 
 OutputSampling parse_sampling(const std::string& s) {
   return parse_enum<OutputSampling>(s, "output sampling");

@@ -82,6 +82,7 @@ struct HiddenSampling {
 };
 
 inline constexpr double kWideNormPowerAuto = -1;
+inline constexpr double kWideShareRoundsAuto = -1;
 
 struct NetworkConfig {
   std::uint32_t num_features = 0;
@@ -113,6 +114,10 @@ struct NetworkConfig {
   // The power of each label's norm its starting weights are divided by (WideOptions::norm_power):
   // one of kWideNormPowerNames' values; kWideNormPowerAuto chooses on held-out training points.
   double wide_norm_power = kWideNormPowerAuto;
+  // Rounds of splitting each training point's inputs among its labels before the centroids are
+  // summed (WideOptions::share_rounds): 0, 1 or 2; kWideShareRoundsAuto chooses with the norm
+  // power.
+  double wide_share_rounds = kWideShareRoundsAuto;
   std::uint64_t seed = 1;
   friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
@@ -207,5 +212,8 @@ LossKind parse_loss(const std::string& s);
 // NetworkConfig::wide_norm_power by name ("auto", "0", ..., "1") and back.
 double parse_wide_norm_power(std::string_view text, const std::string& what);
 const char* wide_norm_power_name(double power);  // null when not one of the named values
+// NetworkConfig::wide_share_rounds by name ("auto", "0", "1", "2") and back.
+double parse_wide_share_rounds(std::string_view text, const std::string& what);
+const char* wide_share_rounds_name(double rounds);  // null when not one of the named values
 
 }  // namespace glide::engine

@@ -69,6 +69,8 @@ inline constexpr Named<SampledCorrection> kSampledCorrectionNames[] = {
 inline constexpr Named<bool> kLayerModeNames[] = {{false, "dense"}, {true, "lsh"}};
 inline constexpr Named<double> kWideNormPowerNames[] = {
     {kWideNormPowerAuto, "auto"}, {0, "0"}, {0.25, "0.25"}, {0.5, "0.5"}, {0.75, "0.75"}, {1, "1"}};
+inline constexpr Named<double> kWideShareRoundsNames[] = {
+    {kWideShareRoundsAuto, "auto"}, {0, "0"}, {1, "1"}, {2, "2"}};
 inline constexpr Named<bool> kOnOffNames[] = {{false, "off"}, {true, "on"}};
 // The hashing enums keep their names in hashing/ (hash_kind_name, ...).
 std::span<const Named<hashing::HashKind>> hash_kind_names();
@@ -185,6 +187,12 @@ void visit_fields(C& n, V& v) {
             .help = "a label's starting wide weights are its points' summed inputs over their norm "
                     "to this power: 1 (each label normalised), 0 (frequent labels score higher), "
                     "0.25, 0.5, 0.75, or auto (the best on held-out training points)"});
+  v.choice(n.wide_share_rounds, kWideShareRoundsNames,
+           {.key = "wide_share_rounds",
+            .flag = "wide-share-rounds",
+            .help = "rounds of splitting each training point's inputs among its labels, by how "
+                    "well each label's centroid explains them, before the centroids are summed: "
+                    "0, 1, 2, or auto (chosen with the norm power on held-out training points)"});
   v.section(n.lsh, {.key = "lsh"});
   v.number(n.seed,
            {.key = "seed", .flag = "model-seed", .help = "seed of weights and hash functions"});

@@ -40,9 +40,14 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
                      .norm_power = static_cast<float>(c.wide_norm_power),
                      .init_scale = static_cast<float>(c.wide_init),
                      .reference_norm = options.wide_reference_norm};
-    if (c.wide_norm_power == kWideNormPowerAuto) {
-      wide_start_ = WideLayer::choose_norm_power(train_set, c.num_features, c.num_labels, wide);
+    const bool choose_power = c.wide_norm_power == kWideNormPowerAuto,
+               choose_rounds = c.wide_share_rounds == kWideShareRoundsAuto;
+    if (!choose_rounds) wide.share_rounds = static_cast<std::uint32_t>(c.wide_share_rounds);
+    if (choose_power || choose_rounds) {
+      wide_start_ = WideLayer::choose_start(train_set, c.num_features, c.num_labels, wide,
+                                            choose_power, choose_rounds);
       wide.norm_power = wide_start_->norm_power;
+      wide.share_rounds = wide_start_->share_rounds;
       if (options.on_wide_start) options.on_wide_start(*wide_start_);
     }
     net.wide = WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide);

@@ -42,7 +42,7 @@ struct FitOptions {
   // A new wide layer's reference norm (WideOptions::reference_norm; 0: the training set's).
   double wide_reference_norm = 0;
   // Called once when a new wide layer's norm power was chosen on held-out training points.
-  std::function<void(const NormPowerChoice&)> on_wide_start;
+  std::function<void(const WideStartChoice&)> on_wide_start;
   // Called once the model is set up (a new wide layer built), just before the training clock
   // starts: progress lines time the training from here, as the summary does.
   std::function<void()> on_start;
@@ -69,7 +69,7 @@ class FitRun {
   const FitProgress& progress() const { return p_; }
   // How a new wide layer's start was chosen (engine/wide_layer.h); empty when it was not built
   // here or its norm power was given.
-  const std::optional<NormPowerChoice>& wide_start() const { return wide_start_; }
+  const std::optional<WideStartChoice>& wide_start() const { return wide_start_; }
   // Ends the run: the sampled hidden layers' tables over the final weights (what a reload of
   // the saved model builds, so predictions now and after a reload agree), and the wide layer's
   // training copy freed.
@@ -93,7 +93,7 @@ class FitRun {
   std::vector<std::span<const std::uint32_t>> labels_;
   std::uint64_t run_samples_ = 0;
   double loss_avg_;
-  std::optional<NormPowerChoice> wide_start_;
+  std::optional<WideStartChoice> wide_start_;
 };
 
 // Where a run is in its learning-rate schedule, from 0 at the start to 1 at the end: the share

@@ -36,10 +36,18 @@ LabelRange shard_range(std::uint32_t labels, int ranks, int rank);
 NetworkConfig shard_config(const NetworkConfig& full, LabelRange range);
 
 // A shard's new wide layer must start as one process's would, from statistics of the whole
-// training set: its norm power, chosen on the whole set when `auto`, is written into `net`, and
-// the whole set's median label norm is returned for FitOptions::wide_reference_norm (0 when
-// `net` has no wide layer). Call with the whole set, before keep_shard_labels.
+// training set: its norm power and share rounds, chosen on the whole set when `auto`, are written
+// into `net`, and the whole set's median label norm is returned for
+// FitOptions::wide_reference_norm (0 when `net` has no wide layer). Call with the whole set,
+// before keep_shard_labels.
 double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train);
+
+// The wide layer a shard starts from when its point's inputs are shared among their labels
+// (net.wide_share_rounds > 0, resolved): the shares depend on every label of a point, so the
+// layer is built from the whole training set and the shard's labels are kept. Empty when the
+// shard can build its own (no wide layer, or no shares).
+WideLayer shard_wide_start(const NetworkConfig& net, const data::Dataset& whole_train,
+                           LabelRange range);
 
 // Keeps each point's labels in `range`, as local ids (label - range.begin); num_labels becomes
 // range.size(). Features are untouched.

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "engine/wide_centroids.h"
 
 namespace glide::engine {
 
@@ -28,111 +29,6 @@ void WideScores::clear() {
   }
   labels_.clear();
 }
-
-namespace {
-
-using Entry = std::pair<std::uint32_t, float>;  // (feature, weight) of one label
-using LabelEntries = std::vector<std::vector<Entry>>;
-
-// Label l's centroid entries, unscaled: the sum of its points' inputs, those of at least
-// `min_weight` times its largest, at most `keep` of them (the largest).
-void centroid(std::span<const std::uint32_t> points, const data::Dataset& train, std::size_t keep,
-              float min_weight, std::vector<float>& acc, std::vector<std::uint32_t>& touched,
-              std::vector<Entry>& out) {
-  touched.clear();
-  for (const std::uint32_t i : points) {
-    const data::SparseView x = train.features(i);
-    for (std::size_t q = 0; q < x.size(); ++q) {
-      const std::uint32_t f = x.ids[q];
-      if (acc[f] == 0) touched.push_back(f);
-      acc[f] += x.values[q];
-      if (acc[f] == 0) acc[f] = 1e-30f;  // stays marked as touched
-    }
-  }
-  out.clear();
-  float largest = 0;
-  for (const std::uint32_t f : touched) largest = std::max(largest, std::abs(acc[f]));
-  for (const std::uint32_t f : touched) {
-    if (std::abs(acc[f]) >= min_weight * largest) out.emplace_back(f, acc[f]);
-    acc[f] = 0;
-  }
-  const auto larger = [](const Entry& a, const Entry& b) {
-    return std::abs(a.second) > std::abs(b.second) ||
-           (std::abs(a.second) == std::abs(b.second) && a.first < b.first);
-  };
-  if (out.size() > keep) {
-    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(keep), out.end(),
-                     larger);
-    out.resize(keep);
-  }
-}
-
-// Every label's unscaled centroid entries over the points not marked in `held` (none when empty).
-LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
-                        std::uint32_t num_labels, const WideOptions& options,
-                        const std::vector<bool>& held) {
-  // The points of each label (label-major CSR).
-  const auto used = [&](std::size_t i) { return held.empty() || !held[i]; };
-  std::vector<std::uint64_t> point_offsets(std::size_t{num_labels} + 1, 0);
-  for (std::size_t i = 0; i < train.num_points(); ++i)
-    if (used(i))
-      for (const std::uint32_t y : train.labels(i)) ++point_offsets[y + 1];
-  for (std::size_t l = 0; l < num_labels; ++l) point_offsets[l + 1] += point_offsets[l];
-  std::vector<std::uint32_t> points(point_offsets.back());
-  {
-    std::vector<std::uint64_t> next(point_offsets.begin(), point_offsets.end() - 1);
-    for (std::size_t i = 0; i < train.num_points(); ++i)
-      if (used(i))
-        for (const std::uint32_t y : train.labels(i))
-          points[next[y]++] = static_cast<std::uint32_t>(i);
-  }
-  LabelEntries per_label(num_labels);
-  struct Local {
-    std::vector<float> acc;
-    std::vector<std::uint32_t> touched;
-  };
-  tbb::enumerable_thread_specific<Local> locals;
-  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 256), [&](const auto& r) {
-    Local& t = locals.local();
-    if (t.acc.size() != num_features) t.acc.assign(num_features, 0.0f);
-    for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
-      const std::span<const std::uint32_t> mine(points.data() + point_offsets[l],
-                                                point_offsets[l + 1] - point_offsets[l]);
-      if (!mine.empty())
-        centroid(mine, train, options.max_per_label, options.min_weight, t.acc, t.touched,
-                 per_label[l]);
-    }
-  });
-  return per_label;
-}
-
-std::vector<double> norms_of(const LabelEntries& per_label) {
-  std::vector<double> norms(per_label.size(), 0.0);
-  for (std::size_t l = 0; l < per_label.size(); ++l) {
-    for (const auto& e : per_label[l]) norms[l] += double(e.second) * e.second;
-    norms[l] = std::sqrt(norms[l]);
-  }
-  return norms;
-}
-
-// The median of the labels' nonzero norms (1 when there are none).
-double median_of(const std::vector<double>& norms) {
-  std::vector<double> nonzero;
-  for (const double n : norms)
-    if (n > 0) nonzero.push_back(n);
-  if (nonzero.empty()) return 1;
-  const auto mid = nonzero.begin() + static_cast<std::ptrdiff_t>(nonzero.size() / 2);
-  std::nth_element(nonzero.begin(), mid, nonzero.end());
-  return *mid;
-}
-
-// The factor taking a label's sum (norm `norm`) to its start: norm init_scale x (norm /
-// median)^(1 - power).
-double start_scale(double norm, double median, double power, double init_scale) {
-  return norm > 0 ? init_scale * std::pow(norm / median, 1 - power) / norm : 0.0;
-}
-
-}  // namespace
 
 WideLayer WideLayer::from_label_entries(
     std::vector<std::vector<std::pair<std::uint32_t, float>>> per_label,
@@ -153,7 +49,7 @@ WideLayer WideLayer::from_label_entries(
       w.labels_[next[f]] = l;
       w.weights_[next[f]++] = v;
     }
-    std::vector<Entry>().swap(per_label[l]);
+    std::vector<std::pair<std::uint32_t, float>>().swap(per_label[l]);
   }
   return w;
 }
@@ -182,11 +78,15 @@ double WideLayer::median_norm(const data::Dataset& train, std::uint32_t num_feat
   return median_of(norms_of(label_sums(train, num_features, num_labels, options, {})));
 }
 
-NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train, std::uint32_t num_features,
-                                             std::uint32_t num_labels, const WideOptions& options) {
+WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_t num_features,
+                                        std::uint32_t num_labels, const WideOptions& options,
+                                        bool choose_power, bool choose_rounds) {
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
-  NormPowerChoice choice;
+  constexpr std::size_t kPowers = std::size(kNormPowers), kRounds = std::size(kShareRounds);
+  WideStartChoice choice;
+  choice.norm_power = choose_power ? 1.0f : options.norm_power;
+  choice.share_rounds = choose_rounds ? 0 : options.share_rounds;
   const std::size_t n = train.num_points();
   const std::size_t held_count = std::min<std::size_t>(2000, n / 10);
   if (held_count < 100) return choice;
@@ -194,62 +94,109 @@ NormPowerChoice WideLayer::choose_norm_power(const data::Dataset& train, std::ui
   std::vector<bool> held(n, false);
   for (std::size_t k = 0; k < held_count; ++k) held[k * stride + stride - 1] = true;
 
-  LabelEntries sums = label_sums(train, num_features, num_labels, options, held);
-  const std::vector<double> norms = norms_of(sums);
-  const double median = median_of(norms);
-  const WideLayer raw = from_label_entries(std::move(sums), num_features);
-  constexpr std::size_t kPowers = std::size(kNormPowers);
-  std::vector<std::array<float, kPowers>> factor(num_labels);
-  for (std::uint32_t l = 0; l < num_labels; ++l)
-    for (std::size_t p = 0; p < kPowers; ++p)
-      factor[l][p] = static_cast<float>(start_scale(norms[l], median, kNormPowers[p], 1.0));
+  std::uint64_t best_1 = 0, best_5 = 0;
+  bool any = false;
+  // Every round's centroids from one run of the rounds (only the fixed one's when not choosing).
+  WideOptions build = options;
+  build.share_rounds =
+      choose_rounds ? kShareRounds[std::size(kShareRounds) - 1] : options.share_rounds;
+  label_sums_by_round(
+      train, num_features, num_labels, build, held, true,
+      [&](std::uint32_t rounds, LabelEntries&& sums) {
+        const std::size_t r = static_cast<std::size_t>(
+            std::find(std::begin(kShareRounds), std::end(kShareRounds), rounds) -
+            std::begin(kShareRounds));
+        if (r == kRounds || (!choose_rounds && rounds != options.share_rounds)) return;
+        const std::vector<double> norms = norms_of(sums);
+        const double median = median_of(norms);
+        const WideLayer raw = from_label_entries(std::move(sums), num_features);
+        std::array<bool, kPowers> tried{};
+        for (std::size_t p = 0; p < kPowers; ++p)
+          tried[p] = choose_power || kNormPowers[p] == options.norm_power;
+        std::vector<std::array<float, kPowers>> factor(num_labels);
+        for (std::uint32_t l = 0; l < num_labels; ++l)
+          for (std::size_t p = 0; p < kPowers; ++p)
+            factor[l][p] = static_cast<float>(start_scale(norms[l], median, kNormPowers[p], 1.0));
 
-  struct Local {
-    std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
-    WideScores scores;
-    std::vector<std::pair<float, std::uint32_t>> ranked;
-  };
-  tbb::enumerable_thread_specific<Local> locals;
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, held_count, 16), [&](const auto& r) {
-    Local& t = locals.local();
-    for (std::size_t k = r.begin(); k < r.end(); ++k) {
-      const std::size_t i = k * stride + stride - 1;
-      raw.score(train.features(i), t.scores);
-      const std::span<const std::uint32_t> truth = train.labels(i);
-      for (std::size_t p = 0; p < kPowers; ++p) {
-        t.ranked.clear();
-        for (const std::uint32_t l : t.scores.labels())
-          t.ranked.emplace_back(t.scores[l] * factor[l][p], l);
-        const std::size_t top = std::min<std::size_t>(5, t.ranked.size());
-        std::partial_sort(t.ranked.begin(), t.ranked.begin() + static_cast<std::ptrdiff_t>(top),
-                          t.ranked.end(), [](const auto& a, const auto& b) {
-                            return a.first > b.first || (a.first == b.first && a.second < b.second);
-                          });
-        for (std::size_t rank = 0; rank < top; ++rank) {
-          if (std::find(truth.begin(), truth.end(), t.ranked[rank].second) == truth.end()) continue;
-          ++t.hits_at_5[p];
-          if (rank == 0) ++t.hits_at_1[p];
+        struct Local {
+          std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
+          WideScores scores;
+          std::vector<std::pair<float, std::uint32_t>> ranked;
+        };
+        tbb::enumerable_thread_specific<Local> locals;
+        tbb::parallel_for(
+            tbb::blocked_range<std::size_t>(0, held_count, 16), [&](const auto& range) {
+              Local& t = locals.local();
+              for (std::size_t k = range.begin(); k < range.end(); ++k) {
+                const std::size_t i = k * stride + stride - 1;
+                raw.score(train.features(i), t.scores);
+                const std::span<const std::uint32_t> truth = train.labels(i);
+                for (std::size_t p = 0; p < kPowers; ++p) {
+                  if (!tried[p]) continue;
+                  t.ranked.clear();
+                  for (const std::uint32_t l : t.scores.labels())
+                    t.ranked.emplace_back(t.scores[l] * factor[l][p], l);
+                  const std::size_t top = std::min<std::size_t>(5, t.ranked.size());
+                  std::partial_sort(
+                      t.ranked.begin(), t.ranked.begin() + static_cast<std::ptrdiff_t>(top),
+                      t.ranked.end(), [](const auto& a, const auto& b) {
+                        return a.first > b.first || (a.first == b.first && a.second < b.second);
+                      });
+                  for (std::size_t rank = 0; rank < top; ++rank) {
+                    if (std::find(truth.begin(), truth.end(), t.ranked[rank].second) == truth.end())
+                      continue;
+                    ++t.hits_at_5[p];
+                    if (rank == 0) ++t.hits_at_1[p];
+                  }
+                }
+              }
+            });
+        std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
+        for (const Local& t : locals)
+          for (std::size_t p = 0; p < kPowers; ++p) {
+            hits_at_1[p] += t.hits_at_1[p];
+            hits_at_5[p] += t.hits_at_5[p];
+          }
+        // The highest P@1 wins, then P@5, then fewer rounds, then the larger power.
+        for (std::size_t p = kPowers; p-- > 0;) {
+          if (!tried[p]) continue;
+          choice.tried[r][p] = true;
+          choice.p_at_1[r][p] = static_cast<float>(double(hits_at_1[p]) / double(held_count));
+          choice.p_at_5[r][p] = static_cast<float>(double(hits_at_5[p]) / double(5 * held_count));
+          if (!any || hits_at_1[p] > best_1 || (hits_at_1[p] == best_1 && hits_at_5[p] > best_5)) {
+            any = true;
+            best_1 = hits_at_1[p];
+            best_5 = hits_at_5[p];
+            choice.norm_power = kNormPowers[p];
+            choice.share_rounds = kShareRounds[r];
+          }
         }
-      }
-    }
-  });
-  std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
-  for (const Local& t : locals)
-    for (std::size_t p = 0; p < kPowers; ++p) {
-      hits_at_1[p] += t.hits_at_1[p];
-      hits_at_5[p] += t.hits_at_5[p];
-    }
-  std::size_t best = kPowers - 1;
-  for (std::size_t p = kPowers; p-- > 0;) {
-    choice.p_at_1[p] = static_cast<float>(double(hits_at_1[p]) / double(held_count));
-    choice.p_at_5[p] = static_cast<float>(double(hits_at_5[p]) / double(5 * held_count));
-    if (hits_at_1[p] > hits_at_1[best] ||
-        (hits_at_1[p] == hits_at_1[best] && hits_at_5[p] > hits_at_5[best]))
-      best = p;
-  }
-  choice.norm_power = kNormPowers[best];
+      });
   choice.held_out = static_cast<std::uint32_t>(held_count);
   return choice;
+}
+
+WideLayer WideLayer::label_slice(std::uint32_t begin, std::uint32_t end) const {
+  if (begin > end || end > num_labels_)
+    fail("wide layer: label range [" + std::to_string(begin) + ", " + std::to_string(end) +
+         ") is outside its " + std::to_string(num_labels_) + " labels");
+  const std::vector<float>& w = weights();
+  WideLayer out;
+  out.num_features_ = num_features_;
+  out.num_labels_ = end - begin;
+  out.offsets_.assign(std::size_t{num_features_} + 1, 0);
+  for (std::uint32_t f = 0; f < num_features_; ++f) {
+    // A feature's labels ascend: its slice is one run.
+    const auto first = labels_.begin() + static_cast<std::ptrdiff_t>(offsets_[f]),
+               last = labels_.begin() + static_cast<std::ptrdiff_t>(offsets_[f + 1]);
+    const auto lo = std::lower_bound(first, last, begin), hi = std::lower_bound(lo, last, end);
+    for (auto it = lo; it != hi; ++it) {
+      out.labels_.push_back(*it - begin);
+      out.weights_.push_back(w[static_cast<std::size_t>(it - labels_.begin())]);
+    }
+    out.offsets_[f + 1] = out.labels_.size();
+  }
+  return out;
 }
 
 WideLayer WideLayer::from_arrays(std::uint32_t num_features, std::uint32_t num_labels,

@@ -36,8 +36,12 @@ struct WideOptions {
   // label of median |S_l| has norm init_scale. 1 normalises every label: right where each label
   // has its own features. 0 keeps the sums, so labels seen more often score higher: right where
   // labels share features and their frequency predicts them (text). Negative: chosen among
-  // kNormPowers by the P@1 of training points held out of a first build (choose_norm_power).
+  // kNormPowers by the P@1 of training points held out of a first build (choose_start).
   float norm_power = 1;
+  // Rounds of splitting each point's feature values among its labels by how well each label's
+  // centroid explains them (EM over a mixture of the labels' feature distributions); 0: every
+  // label of a point gets its whole input.
+  std::uint32_t share_rounds = 0;
   float init_scale = 10;
   // The label norm that starts at init_scale; 0: the median of the labels' norms (a shard of the
   // labels passes its whole training set's, so that it starts as one process would).
@@ -45,13 +49,17 @@ struct WideOptions {
 };
 
 inline constexpr float kNormPowers[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
+inline constexpr std::uint32_t kShareRounds[] = {0, 1, 2};
 
-// The norm power choose_norm_power found, with the held-out P@1 and P@5 of each candidate.
-struct NormPowerChoice {
+// The start choose_start found, with the held-out P@1 and P@5 of each candidate tried
+// ([share rounds][norm power], as indexed in kShareRounds and kNormPowers).
+struct WideStartChoice {
   float norm_power = 1;
-  std::uint32_t held_out = 0;  // 0: too few points to hold any out; norm_power is 1
-  float p_at_1[std::size(kNormPowers)] = {};
-  float p_at_5[std::size(kNormPowers)] = {};
+  std::uint32_t share_rounds = 0;
+  std::uint32_t held_out = 0;  // 0: too few points to hold any out; nothing was chosen
+  bool tried[std::size(kShareRounds)][std::size(kNormPowers)] = {};
+  float p_at_1[std::size(kShareRounds)][std::size(kNormPowers)] = {};
+  float p_at_5[std::size(kShareRounds)][std::size(kNormPowers)] = {};
 };
 
 // One input's wide scores over every label (a per-thread scratch, reused across inputs).
@@ -124,17 +132,20 @@ class WideLayer {
 
   // The centroids of `train`'s labels (`num_features` x `num_labels` model; the data may use
   // fewer). Labels without points get no entries.
-  // options.norm_power must be in [0, 1] (choose_norm_power first for a negative one).
+  // options.norm_power must be in [0, 1] (choose_start first for a negative one).
   static WideLayer from_centroids(const data::Dataset& train, std::uint32_t num_features,
                                   std::uint32_t num_labels, const WideOptions& options);
-  // The best of kNormPowers for `train`: a first build from all but up to 2,000 of its points (at
-  // most a tenth, spread evenly) scores the held-out ones; the highest P@1 wins, then P@5, then
-  // the larger power. Fewer than 100 points to hold out: 1.
   // The median of `train`'s labels' centroid norms (before scaling), over labels with entries.
   static double median_norm(const data::Dataset& train, std::uint32_t num_features,
                             std::uint32_t num_labels, const WideOptions& options);
-  static NormPowerChoice choose_norm_power(const data::Dataset& train, std::uint32_t num_features,
-                                           std::uint32_t num_labels, const WideOptions& options);
+  // The best norm power (of kNormPowers, when choose_power; else options.norm_power) and share
+  // rounds (of kShareRounds, when choose_rounds; else options.share_rounds) for `train`: a build
+  // from all but up to 2,000 of its points (at most a tenth, spread evenly) per rounds tried
+  // scores the held-out ones; the highest P@1 wins, then P@5, then fewer rounds, then the larger
+  // power. Fewer than 100 points to hold out: power 1 and no rounds where they were to be chosen.
+  static WideStartChoice choose_start(const data::Dataset& train, std::uint32_t num_features,
+                                      std::uint32_t num_labels, const WideOptions& options,
+                                      bool choose_power, bool choose_rounds);
   // Stored arrays (a model file's), after checking them: offsets (num_features + 1, from 0,
   // non-decreasing, ending at the entry count), labels (< num_labels, strictly ascending within a
   // feature), finite weights. Throws glide::Error naming `what` and the first fault.
@@ -142,6 +153,10 @@ class WideLayer {
                                std::vector<std::uint64_t> offsets,
                                std::vector<std::uint32_t> labels, std::vector<float> weights,
                                const std::string& what);
+
+  // Labels [begin, end) alone, as labels 0 .. end - begin (a shard's), with their weights (no
+  // optimizer state).
+  WideLayer label_slice(std::uint32_t begin, std::uint32_t end) const;
 
   bool empty() const { return labels_.empty(); }
   std::uint64_t entries() const { return labels_.size(); }

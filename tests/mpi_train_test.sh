@@ -28,10 +28,12 @@ for n in 2 3; do
   [ "$got" = "$one" ] || fail "eval on $n ranks: '$got', one process: '$one'"
 done
 # One-vs-all loss: nothing shared but the gradient to the hidden layer. The wide layer at norm
-# power 0.5 starts each label from the whole training set's median label norm, on every rank.
+# power 0.5 starts each label from the whole training set's median label norm, on every rank,
+# and with two share rounds from the whole set's centroids (a point's shares need all its labels).
 "$glide" train --train tr.gds -o sig1.glide --epochs 0.7 --loss sigmoid --wide-norm-power 0.5 \
-  "${det[@]}" --index off >/dev/null 2>&1
+  --wide-share-rounds 2 "${det[@]}" --index off >/dev/null 2>&1
 ranks 2 "$glide" train --train tr.gds -o sig2.glide --epochs 0.7 --loss sigmoid \
-  --wide-norm-power 0.5 "${det[@]}" >/dev/null 2>err.txt || { cat err.txt >&2; fail "sigmoid on 2 ranks"; }
+  --wide-norm-power 0.5 --wide-share-rounds 2 "${det[@]}" >/dev/null 2>err.txt ||
+  { cat err.txt >&2; fail "sigmoid on 2 ranks"; }
 "$compare" sig1.glide sig2.glide "${tol[@]}" >cmp.txt || { cat cmp.txt >&2; fail "sigmoid"; }
 echo "MPI training tests passed"

@@ -77,7 +77,8 @@ const char* const kWrittenBefore = R"({
     "wide_init": 12.5,
     "wide_max_per_label": 64,
     "wide_min_weight": 0.25,
-    "wide_norm_power": "0.75"
+    "wide_norm_power": "0.75",
+    "wide_share_rounds": "2"
   },
   "train": {
     "batch": 64,
@@ -153,6 +154,7 @@ Config every_field_set() {
   n.wide_max_per_label = 64;
   n.wide_min_weight = 0.25;
   n.wide_norm_power = 0.75;
+  n.wide_share_rounds = 2;
   TrainConfig& t = c.train;
   t.optimizer = Optimizer::kSgd;
   t.output_optimizer = Optimizer::kAdam;
@@ -226,6 +228,7 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
       {"wide-min-weight", {"0.25", "network.wide_min_weight"}},
       {"wide-init", {"7.5", "network.wide_init"}},
       {"wide-norm-power", {"\"0.25\"", "network.wide_norm_power"}},
+      {"wide-share-rounds", {"\"1\"", "network.wide_share_rounds"}},
       {"output-eps", {"0.25", "train.output_eps"}},
       {"wide-lr", {"0.25", "train.wide_lr"}},
       {"optimizer", {"\"sgd\"", "train.optimizer"}},

@@ -277,19 +277,28 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   // sum over shards rounds the other way moves its weight a whole lr the other way. A larger eps
   // keeps the update proportional to the gradient where it is that small, so that the weights
   // compare the arithmetic, not that amplification.
-  p.config.train.eps = p.config.train.output_eps = 1e-4;
+  // The output layer's eps is larger still: beside a wide layer that fits the points, a true
+  // label's gradient (p - 1 / |y|) can be the residue of a near cancellation, rounded differently
+  // when the softmax sums over shards.
+  p.config.train.eps = 1e-4;
+  p.config.train.output_eps = 1e-3;
   SUBCASE("softmax, the wide layer's norm power auto") {}
   SUBCASE("sigmoid, norm power 0.5") {
     p.config.net.loss = LossKind::kSigmoid;
     p.config.net.wide_norm_power = 0.5;
   }
+  SUBCASE("softmax, two share rounds") {
+    p.config.net.wide_share_rounds = 2;
+  }
   Network whole(p.config.net);
   Trainer trainer(whole, p.config.train, nullptr);
   fit(whole, trainer, p.data.train, p.config.train, {});
   // The shards start their wide layer from the whole training set's statistics (the norm power
-  // chosen on it, and its median label norm, which scales every label at a power below 1).
+  // and share rounds chosen on it, and its median label norm, which scales every label at a power
+  // below 1); with shares, from the whole set's centroids (a point's shares need all its labels).
   const double reference_norm = resolve_wide_start(p.config.net, p.data.train);
   CHECK(p.config.net.wide_norm_power != kWideNormPowerAuto);
+  CHECK(p.config.net.wide_share_rounds != kWideShareRoundsAuto);
   CHECK(reference_norm > 0);
 
   constexpr int kRanks = 3;
@@ -303,6 +312,7 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
       keep_shard_labels(mine, range);
       shards[r] = std::make_unique<Network>(shard_config(p.config.net, range),
                                             NetworkStorage{.first_label = range.begin});
+      shards[r]->wide = shard_wide_start(p.config.net, p.data.train, range);
       Trainer t(*shards[r], p.config.train, nullptr);
       ThreadExchange::Rank x(exchange, r);
       t.set_exchange(&x);
@@ -333,5 +343,6 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
                  whole.wide.weights().size()) < kTolerance);
   // The training moved the weights far more than the tolerance.
   const Network start(p.config.net);
-  CHECK(max_diff(start.input.w.data(), whole.input.w.data(), whole.input.w.size()) > 1e-2);
+  CHECK(max_diff(start.input.w.data(), whole.input.w.data(), whole.input.w.size()) >
+        20 * kTolerance);
 }

@@ -227,14 +227,14 @@ data::Dataset generated(std::uint32_t points, std::uint32_t features, std::uint3
 TEST_CASE("the norm power is chosen by held-out precision, as a dense reference computes it") {
   const data::Dataset d = random_points(1500, 60, 40, 11);
   const WideOptions o{.max_per_label = 6, .min_weight = 0.2f};
-  const NormPowerChoice c = WideLayer::choose_norm_power(d, 60, 40, o);
+  const WideStartChoice c = WideLayer::choose_start(d, 60, 40, o, true, false);
   REQUIRE(c.held_out == 150);  // a tenth of the points
   const ReferenceChoice want = reference_choice(d, o, 150);
   for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
     CAPTURE(kNormPowers[p]);
     // Float against double sums may order a near tie differently: a point either way.
-    CHECK(std::abs(c.p_at_1[p] - want.p_at_1[p]) <= 1.0 / 150 + 1e-6);
-    CHECK(std::abs(c.p_at_5[p] - want.p_at_5[p]) <= 1.0 / 150 + 1e-6);
+    CHECK(std::abs(c.p_at_1[0][p] - want.p_at_1[p]) <= 1.0 / 150 + 1e-6);
+    CHECK(std::abs(c.p_at_5[0][p] - want.p_at_5[p]) <= 1.0 / 150 + 1e-6);
   }
   // The winner: the highest P@1, then P@5, then the larger power.
   for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
@@ -242,10 +242,10 @@ TEST_CASE("the norm power is chosen by held-out precision, as a dense reference 
         std::find(std::begin(kNormPowers), std::end(kNormPowers), c.norm_power) -
         std::begin(kNormPowers));
     REQUIRE(chosen < std::size(kNormPowers));
-    const bool beats =
-        c.p_at_1[p] > c.p_at_1[chosen] ||
-        (c.p_at_1[p] == c.p_at_1[chosen] &&
-         (c.p_at_5[p] > c.p_at_5[chosen] || (c.p_at_5[p] == c.p_at_5[chosen] && p > chosen)));
+    const bool beats = c.p_at_1[0][p] > c.p_at_1[0][chosen] ||
+                       (c.p_at_1[0][p] == c.p_at_1[0][chosen] &&
+                        (c.p_at_5[0][p] > c.p_at_5[0][chosen] ||
+                         (c.p_at_5[0][p] == c.p_at_5[0][chosen] && p > chosen)));
     CHECK_FALSE(beats);
   }
 }
@@ -256,9 +256,9 @@ TEST_CASE("labels known by their frequency choose a small norm power, by their f
   const data::Dataset shared = generated(
       1500, 30, 10, [](std::mt19937& r) { return r() % 10 < 7 ? 0u : 1 + r() % 9; },
       [](std::uint32_t, std::mt19937& r) { return static_cast<std::uint32_t>(r() % 30); });
-  const NormPowerChoice a = WideLayer::choose_norm_power(shared, 30, 10, {});
+  const WideStartChoice a = WideLayer::choose_start(shared, 30, 10, {}, true, false);
   CHECK(a.norm_power < 1);
-  CHECK(a.p_at_1[0] > a.p_at_1[4] + 0.2f);
+  CHECK(a.p_at_1[0][0] > a.p_at_1[0][4] + 0.2f);
   // Each label has features of its own (and one of 5 common ones); the same skew: the plain
   // sums let the frequent label's common features outscore a rare label's own.
   const data::Dataset own = generated(
@@ -266,15 +266,15 @@ TEST_CASE("labels known by their frequency choose a small norm power, by their f
       [](std::uint32_t y, std::mt19937& r) {
         return r() % 3 == 0 ? 60 + static_cast<std::uint32_t>(r() % 5) : 3 * y + r() % 3;
       });
-  const NormPowerChoice b = WideLayer::choose_norm_power(own, 65, 20, {});
+  const WideStartChoice b = WideLayer::choose_start(own, 65, 20, {}, true, false);
   CHECK(b.norm_power == 1);
-  CHECK(b.p_at_1[4] > b.p_at_1[0]);
+  CHECK(b.p_at_1[0][4] > b.p_at_1[0][0]);
 }
 
 TEST_CASE(
     "too few points to hold out keep the norm power at 1; a power outside [0, 1] is refused") {
   const data::Dataset d = random_points(999, 20, 10, 5);
-  const NormPowerChoice c = WideLayer::choose_norm_power(d, 20, 10, {});
+  const WideStartChoice c = WideLayer::choose_start(d, 20, 10, {}, true, false);
   CHECK(c.held_out == 0);
   CHECK(c.norm_power == 1);
   CHECK(contains(error_of([&] { WideLayer::from_centroids(d, 20, 10, {.norm_power = -1}); }),

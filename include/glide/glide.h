@@ -169,6 +169,10 @@ struct ModelConfig {
   /// "1" (each label normalised), "0" (frequent labels score higher), "0.25", "0.5", "0.75", or
   /// "auto" (the best on training points held out of a first build).
   std::string wide_norm_power = "auto";
+  /// Rounds of splitting each training point's inputs among its labels, by how well each label's
+  /// centroid explains them, before the centroids are summed: "0", "1", "2", or "auto" (chosen
+  /// with the norm power on held-out training points).
+  std::string wide_share_rounds = "auto";
   std::uint64_t seed = 1;  ///< weight initialisation and hash functions
 };
 

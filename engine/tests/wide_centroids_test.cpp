@@ -1,0 +1,217 @@
+// The wide layer's starting centroids (engine/wide_centroids.h) against a dense reference of the
+// share rounds, the property the shares are for, the choice among rounds, and a shard's slice.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "common/error.h"
+#include "engine/wide_centroids.h"
+#include "engine/wide_layer.h"
+#include "tests/error_of.h"
+
+using namespace glide;
+using namespace glide::engine;
+
+namespace {
+
+// Points of 2-8 features and 1-4 labels, a few labels frequent (each point's first label is one of
+// the first 5 half the time), values in (0, 1].
+data::Dataset mixed_points(std::uint32_t points, std::uint32_t features, std::uint32_t labels,
+                           std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  data::Dataset d;
+  d.num_features = features;
+  d.num_labels = labels;
+  for (std::uint32_t i = 0; i < points; ++i) {
+    std::vector<std::uint32_t> ids, ys;
+    const std::uint32_t nf = 2 + rng() % 7, nl = 1 + rng() % 4;
+    while (ys.size() < nl) {
+      const std::uint32_t y = ys.empty() && rng() % 2 ? rng() % 5 : rng() % labels;
+      if (std::find(ys.begin(), ys.end(), y) == ys.end()) ys.push_back(y);
+    }
+    while (ids.size() < nf) {
+      // Features near a label's own (3 y .. 3 y + 2) or anywhere.
+      const std::uint32_t y = ys[rng() % ys.size()];
+      const std::uint32_t f = rng() % 3 ? (3 * y + rng() % 3) % features : rng() % features;
+      if (std::find(ids.begin(), ids.end(), f) == ids.end()) ids.push_back(f);
+    }
+    std::sort(ids.begin(), ids.end());
+    std::sort(ys.begin(), ys.end());
+    std::vector<float> vals;
+    for (std::size_t q = 0; q < ids.size(); ++q)
+      vals.push_back(0.05f + static_cast<float>(rng() % 96) / 100.0f);
+    d.add_point(ids, vals, ys);
+  }
+  return d;
+}
+
+using DenseSums = std::vector<std::vector<double>>;  // [label][feature]
+
+// The centroids after `rounds` share rounds, densely in double, over the points not in `held`.
+DenseSums reference_sums(const data::Dataset& d, std::uint32_t rounds,
+                         const std::vector<bool>& held) {
+  const std::uint32_t F = d.num_features, L = d.num_labels;
+  const auto used = [&](std::size_t i) { return held.empty() || !held[i]; };
+  DenseSums sums(L, std::vector<double>(F, 0.0));
+  std::vector<double> background(F, 0.0);
+  double total = 0;
+  for (std::size_t i = 0; i < d.num_points(); ++i) {
+    if (!used(i)) continue;
+    const data::SparseView x = d.features(i);
+    for (std::size_t q = 0; q < x.size(); ++q) {
+      background[x.ids[q]] += x.values[q];
+      total += x.values[q];
+      for (const std::uint32_t y : d.labels(i)) sums[y][x.ids[q]] += x.values[q];
+    }
+  }
+  for (double& b : background) b /= total;
+  for (std::uint32_t r = 0; r < rounds; ++r) {
+    DenseSums p = sums;  // each label's distribution over features
+    for (auto& row : p) {
+      double mass = 0;
+      for (const double v : row) mass += v;
+      for (double& v : row) v = mass > 0 ? v / mass : 0;
+    }
+    for (auto& row : sums) std::fill(row.begin(), row.end(), 0.0);
+    for (std::size_t i = 0; i < d.num_points(); ++i) {
+      if (!used(i)) continue;
+      const data::SparseView x = d.features(i);
+      const auto y = d.labels(i);
+      const double K = static_cast<double>(y.size());
+      for (std::size_t q = 0; q < x.size(); ++q) {
+        const std::uint32_t f = x.ids[q];
+        // Background, then each label's draws, in proportion: b bg(f) + (1 - b) / K sum P_m(f).
+        double all = kBackgroundShare * background[f];
+        for (const std::uint32_t m : y) all += (1 - kBackgroundShare) / K * p[m][f];
+        // Label l's part of the value, scaled by K so that equal shares keep the whole value.
+        for (const std::uint32_t l : y)
+          sums[l][f] += x.values[q] * K * ((1 - kBackgroundShare) / K * p[l][f]) / all;
+      }
+    }
+  }
+  return sums;
+}
+
+}  // namespace
+
+TEST_CASE("share rounds give the dense reference's centroids") {
+  const data::Dataset d = mixed_points(400, 60, 30, 3);
+  std::vector<bool> held(d.num_points(), false);
+  for (std::size_t i = 0; i < held.size(); i += 7) held[i] = true;
+  for (const std::uint32_t rounds : {0u, 1u, 2u}) {
+    for (const bool hold : {false, true}) {
+      CAPTURE(rounds);
+      CAPTURE(hold);
+      const std::vector<bool> h = hold ? held : std::vector<bool>{};
+      const WideOptions o{.max_per_label = 1000, .min_weight = 0.0f, .share_rounds = rounds};
+      const LabelEntries got = label_sums(d, d.num_features, d.num_labels, o, h);
+      const DenseSums want = reference_sums(d, rounds, h);
+      REQUIRE(got.size() == d.num_labels);
+      for (std::uint32_t l = 0; l < d.num_labels; ++l) {
+        std::vector<double> dense(d.num_features, 0.0);
+        for (const auto& [f, w] : got[l]) dense[f] = w;
+        for (std::uint32_t f = 0; f < d.num_features; ++f) {
+          CAPTURE(l);
+          CAPTURE(f);
+          CHECK(std::abs(dense[f] - want[l][f]) <= 1e-4 * (1 + std::abs(want[l][f])));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("with shares, a rare label keeps the features its frequent co-label does not explain") {
+  // Label 0 is on 40 points of features 0-4; label 1 only on one point, beside label 0, which
+  // also has features 10 and 11. Without shares label 1's centroid is that whole point.
+  data::Dataset d;
+  d.num_features = 20;
+  d.num_labels = 2;
+  const std::vector<std::uint32_t> common = {0, 1, 2, 3, 4};
+  for (int i = 0; i < 40; ++i)
+    d.add_point(common, std::vector<float>(5, 1.0f), std::vector<std::uint32_t>{0});
+  d.add_point(std::vector<std::uint32_t>{0, 1, 2, 3, 4, 10, 11}, std::vector<float>(7, 1.0f),
+              std::vector<std::uint32_t>{0, 1});
+  const auto weight = [](const LabelEntries& e, std::uint32_t l, std::uint32_t f) {
+    for (const auto& [g, w] : e[l])
+      if (g == f) return w;
+    return 0.0f;
+  };
+  const WideOptions plain{.max_per_label = 100, .min_weight = 0.0f};
+  const LabelEntries before = label_sums(d, 20, 2, plain, {});
+  CHECK(weight(before, 1, 0) == doctest::Approx(weight(before, 1, 10)));
+  WideOptions shared = plain;
+  shared.share_rounds = 1;
+  const LabelEntries after = label_sums(d, 20, 2, shared, {});
+  shared.share_rounds = 2;
+  const LabelEntries twice = label_sums(d, 20, 2, shared, {});
+  // Its own features outweigh the explained ones, more so with each round.
+  for (const std::uint32_t f : common) {
+    CHECK(weight(after, 1, f) * 2 < weight(after, 1, 10));
+    CHECK(weight(twice, 1, 10) / weight(twice, 1, f) > weight(after, 1, 10) / weight(after, 1, f));
+  }
+  CHECK(weight(after, 1, 10) == doctest::Approx(weight(after, 1, 11)));
+  // Label 0 keeps its own features; 10 and 11 go to label 1.
+  CHECK(weight(after, 0, 10) < weight(after, 1, 10));
+  CHECK(weight(after, 0, 0) > 30);
+}
+
+TEST_CASE("the start is chosen over share rounds and powers; fixed ones are kept") {
+  const data::Dataset d = mixed_points(1500, 90, 40, 5);
+  const WideOptions o{.max_per_label = 8, .min_weight = 0.1f};
+  const WideStartChoice all = WideLayer::choose_start(d, 90, 40, o, true, true);
+  REQUIRE(all.held_out == 150);
+  std::size_t winner_r = 0, winner_p = 0;
+  for (std::size_t r = 0; r < std::size(kShareRounds); ++r)
+    for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
+      CHECK(all.tried[r][p]);
+      if (kShareRounds[r] == all.share_rounds && kNormPowers[p] == all.norm_power)
+        winner_r = r, winner_p = p;
+    }
+  // Nothing beats the winner: higher P@1, then P@5, then fewer rounds, then the larger power.
+  for (std::size_t r = 0; r < std::size(kShareRounds); ++r)
+    for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
+      const float p1 = all.p_at_1[r][p], w1 = all.p_at_1[winner_r][winner_p];
+      const float p5 = all.p_at_5[r][p], w5 = all.p_at_5[winner_r][winner_p];
+      const bool earlier = r < winner_r || (r == winner_r && p > winner_p);
+      CHECK_FALSE((p1 > w1 || (p1 == w1 && (p5 > w5 || (p5 == w5 && earlier)))));
+    }
+  // Rounds fixed at 2 and power at 0.5: that one alone is tried, and it is what is returned.
+  WideOptions fixed = o;
+  fixed.share_rounds = 2;
+  fixed.norm_power = 0.5f;
+  const WideStartChoice one = WideLayer::choose_start(d, 90, 40, fixed, false, false);
+  CHECK(one.share_rounds == 2);
+  CHECK(one.norm_power == 0.5f);
+  for (std::size_t r = 0; r < std::size(kShareRounds); ++r)
+    for (std::size_t p = 0; p < std::size(kNormPowers); ++p)
+      CHECK(one.tried[r][p] == (r == 2 && kNormPowers[p] == 0.5f));
+  // The same build scored the same points: its figures equal those of the full choice.
+  CHECK(one.p_at_1[2][2] == all.p_at_1[2][2]);
+  CHECK(one.p_at_5[2][2] == all.p_at_5[2][2]);
+}
+
+TEST_CASE("a label slice scores its labels as the whole layer does") {
+  const data::Dataset d = mixed_points(600, 60, 30, 9);
+  const WideLayer whole = WideLayer::from_centroids(
+      d, 60, 30, {.max_per_label = 12, .min_weight = 0.05f, .share_rounds = 1});
+  const WideLayer slice = whole.label_slice(10, 22);
+  CHECK(slice.num_labels() == 12);
+  CHECK(slice.num_features() == 60);
+  CHECK(slice.entries() < whole.entries());
+  WideScores a, b;
+  for (std::size_t i = 0; i < 100; ++i) {
+    whole.score(d.features(i), a);
+    slice.score(d.features(i), b);
+    for (std::uint32_t l = 0; l < 30; ++l) {
+      CAPTURE(l);
+      if (l < 10 || l >= 22) continue;
+      CHECK(b.reached(l - 10) == a.reached(l));
+      CHECK(b[l - 10] == a[l]);
+    }
+  }
+  CHECK(glide::testing::contains(glide::testing::error_of([&] { (void)whole.label_slice(5, 31); }),
+                                 "label range [5, 31) is outside its 30 labels"));
+}

@@ -1,0 +1,211 @@
+#include "engine/wide_centroids.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace glide::engine {
+
+namespace {
+
+using Entry = std::pair<std::uint32_t, float>;  // (feature, weight) of one label
+
+// Keeps the entries of at least `min_weight` times the largest, at most `keep` of them (the
+// largest), in their order unless more than `keep` pass.
+void prune(std::vector<Entry>& entries, std::size_t keep, float min_weight) {
+  float largest = 0;
+  for (const Entry& e : entries) largest = std::max(largest, std::abs(e.second));
+  std::erase_if(entries, [&](const Entry& e) { return std::abs(e.second) < min_weight * largest; });
+  const auto larger = [](const Entry& a, const Entry& b) {
+    return std::abs(a.second) > std::abs(b.second) ||
+           (std::abs(a.second) == std::abs(b.second) && a.first < b.first);
+  };
+  if (entries.size() > keep) {
+    std::nth_element(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(keep),
+                     entries.end(), larger);
+    entries.resize(keep);
+  }
+}
+
+// Label l's centroid entries, unscaled: the sum of its points' inputs, each value times
+// share(i, q) (point i's q-th nonzero), pruned (prune()).
+template <class Share>
+void centroid(std::span<const std::uint32_t> points, const data::Dataset& train, std::size_t keep,
+              float min_weight, const Share& share, std::vector<float>& acc,
+              std::vector<std::uint32_t>& touched, std::vector<Entry>& out) {
+  touched.clear();
+  for (const std::uint32_t i : points) {
+    const data::SparseView x = train.features(i);
+    for (std::size_t q = 0; q < x.size(); ++q) {
+      const std::uint32_t f = x.ids[q];
+      if (acc[f] == 0) touched.push_back(f);
+      acc[f] += x.values[q] * share(i, q);
+      if (acc[f] == 0) acc[f] = 1e-30f;  // stays marked as touched
+    }
+  }
+  out.clear();
+  for (const std::uint32_t f : touched) {
+    out.emplace_back(f, acc[f]);
+    acc[f] = 0;
+  }
+  prune(out, keep, min_weight);
+}
+
+// The weight of feature f in a label's entries sorted by feature (0 when absent).
+float weight_of(const std::vector<Entry>& sorted, std::uint32_t f) {
+  const auto it = std::lower_bound(sorted.begin(), sorted.end(), f,
+                                   [](const Entry& e, std::uint32_t g) { return e.first < g; });
+  return it != sorted.end() && it->first == f ? it->second : 0.0f;
+}
+
+}  // namespace
+
+void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
+                         std::uint32_t num_labels, const WideOptions& options,
+                         const std::vector<bool>& held, bool every_round,
+                         const std::function<void(std::uint32_t, LabelEntries&&)>& visit) {
+  // The points of each label (label-major CSR).
+  const auto used = [&](std::size_t i) { return held.empty() || !held[i]; };
+  std::vector<std::uint64_t> point_offsets(std::size_t{num_labels} + 1, 0);
+  for (std::size_t i = 0; i < train.num_points(); ++i)
+    if (used(i))
+      for (const std::uint32_t y : train.labels(i)) ++point_offsets[y + 1];
+  for (std::size_t l = 0; l < num_labels; ++l) point_offsets[l + 1] += point_offsets[l];
+  std::vector<std::uint32_t> points(point_offsets.back());
+  {
+    std::vector<std::uint64_t> next(point_offsets.begin(), point_offsets.end() - 1);
+    for (std::size_t i = 0; i < train.num_points(); ++i)
+      if (used(i))
+        for (const std::uint32_t y : train.labels(i))
+          points[next[y]++] = static_cast<std::uint32_t>(i);
+  }
+  struct Local {
+    std::vector<float> acc;
+    std::vector<std::uint32_t> touched;
+  };
+  tbb::enumerable_thread_specific<Local> locals;
+  // Every label's centroid with share(l, i, q), pruned as the options say or (last = false) whole
+  // and sorted by feature.
+  const auto sums = [&](const auto& share, bool last) {
+    LabelEntries per_label(num_labels);
+    const std::size_t keep = last ? options.max_per_label : ~std::size_t{0};
+    const float min_weight = last ? options.min_weight : 0.0f;
+    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 256), [&](const auto& r) {
+      Local& t = locals.local();
+      if (t.acc.size() != num_features) t.acc.assign(num_features, 0.0f);
+      for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+        const std::span<const std::uint32_t> mine(points.data() + point_offsets[l],
+                                                  point_offsets[l + 1] - point_offsets[l]);
+        if (mine.empty()) continue;
+        centroid(
+            mine, train, keep, min_weight,
+            [&](std::uint32_t i, std::size_t q) { return share(l, i, q); }, t.acc, t.touched,
+            per_label[l]);
+        if (!last) std::sort(per_label[l].begin(), per_label[l].end());
+      }
+    });
+    return per_label;
+  };
+  const auto whole = [](std::uint32_t, std::uint32_t, std::size_t) { return 1.0f; };
+  if (options.share_rounds == 0) return visit(0u, sums(whole, true));
+
+  // The background: the feature distribution of the points used.
+  std::vector<double> background(num_features, 0.0);
+  double total = 0;
+  for (std::size_t i = 0; i < train.num_points(); ++i) {
+    if (!used(i)) continue;
+    const data::SparseView x = train.features(i);
+    for (std::size_t q = 0; q < x.size(); ++q) background[x.ids[q]] += x.values[q];
+  }
+  for (const double b : background) total += b;
+  for (double& b : background) b /= std::max(total, 1e-30);
+
+  LabelEntries last = sums(whole, false);
+  // The pruned copy of `last` for visit.
+  const auto visit_pruned = [&](std::uint32_t round) {
+    LabelEntries pruned = last;
+    tbb::parallel_for(std::size_t{0}, pruned.size(), [&](std::size_t l) {
+      prune(pruned[l], options.max_per_label, options.min_weight);
+    });
+    visit(round, std::move(pruned));
+  };
+  if (every_round) visit_pruned(0);
+  std::vector<float> factor(train.values.size());  // per nonzero of train
+  std::vector<float> inv_mass(num_labels);         // 1 / a label's summed weights
+  for (std::uint32_t round = 0; round < options.share_rounds; ++round) {
+    for (std::uint32_t l = 0; l < num_labels; ++l) {
+      double m = 0;
+      for (const Entry& e : last[l]) m += e.second;
+      inv_mass[l] = m > 0 ? static_cast<float>(1 / m) : 0.0f;
+    }
+    // Point i's nonzero (q, feature f) goes to its label l in proportion to P_l(f); factor holds
+    // K / (b K / (1 - b) bg(f) + sum over its labels m of P_m(f)), K its label count, b the
+    // background share, so that label l's part is x P_l(f) factor (K: a feature every label
+    // explains equally keeps its whole value in each, as without shares).
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, train.num_points(), 64),
+                      [&](const auto& r) {
+                        for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                          if (!used(i)) continue;
+                          const data::SparseView x = train.features(i);
+                          const auto y = train.labels(i);
+                          const double K = static_cast<double>(y.size());
+                          const double c = kBackgroundShare * K / (1 - kBackgroundShare);
+                          float* out = factor.data() + train.row_offsets[i];
+                          for (std::size_t q = 0; q < x.size(); ++q) {
+                            double d = c * background[x.ids[q]];
+                            for (const std::uint32_t m : y)
+                              d += double(weight_of(last[m], x.ids[q])) * inv_mass[m];
+                            out[q] = d > 0 ? static_cast<float>(K / d) : 0.0f;
+                          }
+                        }
+                      });
+    const bool final_round = round + 1 == options.share_rounds;
+    LabelEntries next = sums(
+        [&](std::uint32_t l, std::uint32_t i, std::size_t q) {
+          const std::uint32_t f = train.features(i).ids[q];
+          return factor[train.row_offsets[i] + q] * weight_of(last[l], f) * inv_mass[l];
+        },
+        final_round);
+    if (final_round) return visit(round + 1, std::move(next));
+    last = std::move(next);
+    if (every_round) visit_pruned(round + 1);
+  }
+}
+
+LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
+                        std::uint32_t num_labels, const WideOptions& options,
+                        const std::vector<bool>& held) {
+  LabelEntries out;
+  label_sums_by_round(train, num_features, num_labels, options, held, false,
+                      [&](std::uint32_t, LabelEntries&& sums) { out = std::move(sums); });
+  return out;
+}
+
+std::vector<double> norms_of(const LabelEntries& per_label) {
+  std::vector<double> norms(per_label.size(), 0.0);
+  for (std::size_t l = 0; l < per_label.size(); ++l) {
+    for (const auto& e : per_label[l]) norms[l] += double(e.second) * e.second;
+    norms[l] = std::sqrt(norms[l]);
+  }
+  return norms;
+}
+
+double median_of(const std::vector<double>& norms) {
+  std::vector<double> nonzero;
+  for (const double n : norms)
+    if (n > 0) nonzero.push_back(n);
+  if (nonzero.empty()) return 1;
+  const auto mid = nonzero.begin() + static_cast<std::ptrdiff_t>(nonzero.size() / 2);
+  std::nth_element(nonzero.begin(), mid, nonzero.end());
+  return *mid;
+}
+
+double start_scale(double norm, double median, double power, double init_scale) {
+  return norm > 0 ? init_scale * std::pow(norm / median, 1 - power) / norm : 0.0;
+}
+
+}  // namespace glide::engine

@@ -1,0 +1,48 @@
+// The wide layer's starting weights: each label's centroid of its training points, unscaled
+// (engine/wide_layer.h scales them by the label's norm).
+//
+// With WideOptions::share_rounds > 0, each point's feature values are first split among its
+// labels, in proportion to how likely each label's centroid (as a distribution over features)
+// makes the feature, beside a background share (kBackgroundShare of the draws, the training set's
+// feature distribution): rounds of EM over a mixture of the labels' feature distributions. A rare
+// label seen beside frequent ones then keeps the features they do not explain, instead of their
+// whole profiles (docs/training.md, "Shares").
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "data/dataset.h"
+#include "engine/wide_layer.h"
+
+namespace glide::engine {
+
+// Each label's (feature, weight) entries.
+using LabelEntries = std::vector<std::vector<std::pair<std::uint32_t, float>>>;
+
+// The share of a point's feature draws that background words make.
+inline constexpr double kBackgroundShare = 0.1;
+
+// Every label's centroid over the points not marked in `held` (none when empty), pruned: the
+// weights of at least options.min_weight times the label's largest, at most
+// options.max_per_label of them. visit(r, entries) receives them after each round r <=
+// options.share_rounds (every_round) or after the last alone.
+void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
+                         std::uint32_t num_labels, const WideOptions& options,
+                         const std::vector<bool>& held, bool every_round,
+                         const std::function<void(std::uint32_t, LabelEntries&&)>& visit);
+// The centroids after options.share_rounds rounds.
+LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
+                        std::uint32_t num_labels, const WideOptions& options,
+                        const std::vector<bool>& held);
+
+// Each label's norm.
+std::vector<double> norms_of(const LabelEntries& per_label);
+// The median of the labels' nonzero norms (1 when there are none).
+double median_of(const std::vector<double>& norms);
+// The factor taking a label's sum (norm `norm`) to its start: norm init_scale x (norm /
+// median)^(1 - power).
+double start_scale(double norm, double median, double power, double init_scale);
+
+}  // namespace glide::engine
