@@ -12,6 +12,20 @@ namespace glide::data {
 
 namespace {
 
+// Sorts (key, value) pairs by key and sums the values of equal keys into one pair.
+template <class T>
+void sum_by_key(std::vector<std::pair<std::uint32_t, T>>& pairs) {
+  std::sort(pairs.begin(), pairs.end());
+  std::size_t kept = 0;
+  for (std::size_t j = 0; j < pairs.size(); ++j) {
+    if (kept && pairs[kept - 1].first == pairs[j].first)
+      pairs[kept - 1].second += pairs[j].second;
+    else
+      pairs[kept++] = pairs[j];
+  }
+  pairs.resize(kept);
+}
+
 // Label l's profile as distinct (feature, probability) pairs: a feature drawn twice into the
 // profile is the sum of its weights.
 std::vector<std::pair<std::uint32_t, float>> distinct_profile(const XcGenerator& g,
@@ -19,15 +33,7 @@ std::vector<std::pair<std::uint32_t, float>> distinct_profile(const XcGenerator&
   const LabelProfile p = g.profile(l);
   std::vector<std::pair<std::uint32_t, float>> out;
   for (std::size_t j = 0; j < p.features.size(); ++j) out.emplace_back(p.features[j], p.weights[j]);
-  std::sort(out.begin(), out.end());
-  std::size_t kept = 0;
-  for (std::size_t j = 0; j < out.size(); ++j) {
-    if (kept && out[kept - 1].first == out[j].first)
-      out[kept - 1].second += out[j].second;
-    else
-      out[kept++] = out[j];
-  }
-  out.resize(kept);
+  sum_by_key(out);
   return out;
 }
 
@@ -81,16 +87,7 @@ std::vector<std::uint32_t> PlantedScorer::top(const SparseView& x, std::size_t k
       if (allowed.empty() || allowed[l]) reached.emplace_back(l, evidence(f, w));
     }
   }
-  // Sum each label's evidence (a point's features are distinct, so each pair came once).
-  std::sort(reached.begin(), reached.end());
-  std::size_t kept = 0;
-  for (std::size_t j = 0; j < reached.size(); ++j) {
-    if (kept && reached[kept - 1].first == reached[j].first)
-      reached[kept - 1].second += reached[j].second;
-    else
-      reached[kept++] = reached[j];
-  }
-  reached.resize(kept);
+  sum_by_key(reached);  // each label's evidence
   const std::size_t n = std::min(k, reached.size());
   std::partial_sort(reached.begin(), reached.begin() + static_cast<std::ptrdiff_t>(n),
                     reached.end(), [](const auto& a, const auto& b) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "engine/tests/random_dataset.h"
 #include "engine/wide_centroids.h"
 #include "engine/wide_layer.h"
 #include "tests/error_of.h"
@@ -21,31 +22,24 @@ namespace {
 // the first 5 half the time), values in (0, 1].
 data::Dataset mixed_points(std::uint32_t points, std::uint32_t features, std::uint32_t labels,
                            std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  data::Dataset d;
-  d.num_features = features;
-  d.num_labels = labels;
-  for (std::uint32_t i = 0; i < points; ++i) {
-    std::vector<std::uint32_t> ids, ys;
-    const std::uint32_t nf = 2 + rng() % 7, nl = 1 + rng() % 4;
-    while (ys.size() < nl) {
-      const std::uint32_t y = ys.empty() && rng() % 2 ? rng() % 5 : rng() % labels;
-      if (std::find(ys.begin(), ys.end(), y) == ys.end()) ys.push_back(y);
-    }
-    while (ids.size() < nf) {
-      // Features near a label's own (3 y .. 3 y + 2) or anywhere.
-      const std::uint32_t y = ys[rng() % ys.size()];
-      const std::uint32_t f = rng() % 3 ? (3 * y + rng() % 3) % features : rng() % features;
-      if (std::find(ids.begin(), ids.end(), f) == ids.end()) ids.push_back(f);
-    }
-    std::sort(ids.begin(), ids.end());
-    std::sort(ys.begin(), ys.end());
-    std::vector<float> vals;
-    for (std::size_t q = 0; q < ids.size(); ++q)
-      vals.push_back(0.05f + static_cast<float>(rng() % 96) / 100.0f);
-    d.add_point(ids, vals, ys);
-  }
-  return d;
+  return glide::engine::testing::random_dataset(
+      points, features, labels, seed,
+      [&](std::mt19937& rng, std::vector<std::uint32_t>& ids, std::vector<float>& vals,
+          std::vector<std::uint32_t>& ys) {
+        const std::uint32_t nf = 2 + rng() % 7, nl = 1 + rng() % 4;
+        glide::engine::testing::draw_distinct(ys, nl, [&]() -> std::uint32_t {
+          return ys.empty() && rng() % 2 ? rng() % 5 : rng() % labels;
+        });
+        // Features near a label's own (3 y .. 3 y + 2) or anywhere.
+        glide::engine::testing::draw_distinct(ids, nf, [&]() -> std::uint32_t {
+          const std::uint32_t y = ys[rng() % ys.size()];
+          return rng() % 3 ? (3 * y + rng() % 3) % features : rng() % features;
+        });
+        std::sort(ids.begin(), ids.end());
+        std::sort(ys.begin(), ys.end());
+        for (std::size_t q = 0; q < ids.size(); ++q)
+          vals.push_back(0.05f + static_cast<float>(rng() % 96) / 100.0f);
+      });
 }
 
 using DenseSums = std::vector<std::vector<double>>;  // [label][feature]

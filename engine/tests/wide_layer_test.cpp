@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "engine/checkpoint.h"
 #include "engine/predictor.h"
+#include "engine/tests/random_dataset.h"
 #include "engine/tests/small_problem.h"
 #include "engine/wide_layer.h"
 #include "tests/error_of.h"
@@ -28,29 +29,18 @@ namespace {
 // 3 labels each.
 data::Dataset random_points(std::uint32_t points, std::uint32_t features, std::uint32_t labels,
                             std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  data::Dataset d;
-  d.num_features = features;
-  d.num_labels = labels;
-  for (std::uint32_t i = 0; i < points; ++i) {
-    std::vector<std::uint32_t> ids, ys;
-    std::vector<float> vals;
-    const std::uint32_t nf = 1 + rng() % 6, nl = 1 + rng() % 3;
-    while (ids.size() < nf) {
-      const std::uint32_t f = rng() % features;
-      if (std::find(ids.begin(), ids.end(), f) == ids.end()) ids.push_back(f);
-    }
-    std::sort(ids.begin(), ids.end());
-    for (std::size_t q = 0; q < ids.size(); ++q)
-      vals.push_back(0.1f + static_cast<float>(rng() % 100) / 100.0f);
-    while (ys.size() < nl) {
-      const std::uint32_t y = rng() % labels;
-      if (std::find(ys.begin(), ys.end(), y) == ys.end()) ys.push_back(y);
-    }
-    std::sort(ys.begin(), ys.end());
-    d.add_point(ids, vals, ys);
-  }
-  return d;
+  return glide::engine::testing::random_dataset(
+      points, features, labels, seed,
+      [&](std::mt19937& rng, std::vector<std::uint32_t>& ids, std::vector<float>& vals,
+          std::vector<std::uint32_t>& ys) {
+        const std::uint32_t nf = 1 + rng() % 6, nl = 1 + rng() % 3;
+        glide::engine::testing::draw_distinct(ids, nf, [&] { return rng() % features; });
+        std::sort(ids.begin(), ids.end());
+        for (std::size_t q = 0; q < ids.size(); ++q)
+          vals.push_back(0.1f + static_cast<float>(rng() % 100) / 100.0f);
+        glide::engine::testing::draw_distinct(ys, nl, [&] { return rng() % labels; });
+        std::sort(ys.begin(), ys.end());
+      });
 }
 
 using Dense = std::map<std::pair<std::uint32_t, std::uint32_t>, float>;  // (feature, label)
