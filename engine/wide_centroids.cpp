@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
+
+#include "common/error.h"
 
 namespace glide::engine {
 
@@ -124,6 +127,12 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
   for (const double b : background) total += b;
   for (double& b : background) b /= std::max(total, 1e-30);
 
+  const std::uint64_t entries = share_entries(train, held);
+  if (entries > options.max_share_entries)
+    fail("wide layer: " + std::to_string(options.share_rounds) + " share rounds would hold " +
+         std::to_string(entries) + " (label, feature) sums, over the limit of " +
+         std::to_string(options.max_share_entries) +
+         "; set network.wide_share_rounds (--wide-share-rounds) to 0");
   LabelEntries last = sums(whole, false);
   // The pruned copy of `last` for visit.
   const auto visit_pruned = [&](std::uint32_t round) {
@@ -174,6 +183,14 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
     last = std::move(next);
     if (every_round) visit_pruned(round + 1);
   }
+}
+
+std::uint64_t share_entries(const data::Dataset& train, const std::vector<bool>& held) {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < train.num_points(); ++i)
+    if (held.empty() || !held[i])
+      n += std::uint64_t{train.features(i).size()} * train.labels(i).size();
+  return n;
 }
 
 LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,

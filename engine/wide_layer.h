@@ -42,6 +42,10 @@ struct WideOptions {
   // centroid explains them (EM over a mixture of the labels' feature distributions); 0: every
   // label of a point gets its whole input.
   std::uint32_t share_rounds = 0;
+  // The rounds hold every label's unpruned sums at once, up to one (label, feature) entry per
+  // nonzero of each point per label of it: more than this many and they are refused (chosen:
+  // skipped), where the plain sums prune label by label.
+  std::uint64_t max_share_entries = std::uint64_t{1} << 27;
   float init_scale = 10;
   // The label norm that starts at init_scale; 0: the median of the labels' norms (a shard of the
   // labels passes its whole training set's, so that it starts as one process would).
@@ -57,6 +61,9 @@ struct WideStartChoice {
   float norm_power = 1;
   std::uint32_t share_rounds = 0;
   std::uint32_t held_out = 0;  // 0: too few points to hold any out; nothing was chosen
+  // The rounds' entries (share_entries) when over WideOptions::max_share_entries, so that only 0
+  // rounds were tried; else 0.
+  std::uint64_t share_rounds_skipped = 0;
   bool tried[std::size(kShareRounds)][std::size(kNormPowers)] = {};
   float p_at_1[std::size(kShareRounds)][std::size(kNormPowers)] = {};
   float p_at_5[std::size(kShareRounds)][std::size(kNormPowers)] = {};
