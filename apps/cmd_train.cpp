@@ -56,9 +56,7 @@ std::string wide_start_line(const engine::WideStartChoice& c) {
   };
   std::string line = "wide layer: norm power " + number_text(c.norm_power) + ", share rounds " +
                      std::to_string(c.share_rounds);
-  if (c.share_rounds_skipped)
-    line += " (share rounds not tried: they would hold " + std::to_string(c.share_rounds_skipped) +
-            " (label, feature) sums)";
+  if (!c.rounds_not_tried.empty()) line += " (share rounds not tried: " + c.rounds_not_tried + ")";
   if (c.held_out == 0) return line + " (too few points to hold any out)";
   line += ", chosen on " + std::to_string(c.held_out) +
           " held-out training points (P@1 / P@5 at rounds,power:";

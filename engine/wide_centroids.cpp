@@ -127,11 +127,8 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
   for (const double b : background) total += b;
   for (double& b : background) b /= std::max(total, 1e-30);
 
-  const std::uint64_t entries = share_entries(train, held);
-  if (entries > options.max_share_entries)
-    fail("wide layer: " + std::to_string(options.share_rounds) + " share rounds would hold " +
-         std::to_string(entries) + " (label, feature) sums, over the limit of " +
-         std::to_string(options.max_share_entries) +
+  if (const std::string why = share_rounds_obstacle(train, options); !why.empty())
+    fail("wide layer: share rounds cannot run: " + why +
          "; set network.wide_share_rounds (--wide-share-rounds) to 0");
   LabelEntries last = sums(whole, false);
   // The pruned copy of `last` for visit.
@@ -185,12 +182,26 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
   }
 }
 
-std::uint64_t share_entries(const data::Dataset& train, const std::vector<bool>& held) {
+std::uint64_t share_entries(const data::Dataset& train) {
   std::uint64_t n = 0;
   for (std::size_t i = 0; i < train.num_points(); ++i)
-    if (held.empty() || !held[i])
-      n += std::uint64_t{train.features(i).size()} * train.labels(i).size();
+    n += std::uint64_t{train.features(i).size()} * train.labels(i).size();
   return n;
+}
+
+std::string share_rounds_obstacle(const data::Dataset& train, const WideOptions& options) {
+  const std::uint64_t entries = share_entries(train);
+  if (entries > options.max_share_entries)
+    return "they would hold " + std::to_string(entries) +
+           " (label, feature) sums, over the limit of " + std::to_string(options.max_share_entries);
+  for (std::size_t i = 0; i < train.num_points(); ++i) {
+    const data::SparseView x = train.features(i);
+    for (std::size_t q = 0; q < x.size(); ++q)
+      if (!(x.values[q] >= 0))
+        return "point " + std::to_string(i) + " has value " + std::to_string(x.values[q]) +
+               " at feature " + std::to_string(x.ids[q]) + " (they need values >= 0)";
+  }
+  return {};
 }
 
 LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -27,15 +28,18 @@ inline constexpr double kBackgroundShare = 0.1;
 // Every label's centroid over the points not marked in `held` (none when empty), pruned: the
 // weights of at least options.min_weight times the label's largest, at most
 // options.max_per_label of them. visit(r, entries) receives them after each round r <=
-// options.share_rounds (every_round) or after the last alone. Rounds over more than
-// options.max_share_entries entries (share_entries) throw glide::Error.
+// options.share_rounds (every_round) or after the last alone. Rounds where
+// share_rounds_obstacle finds one throw glide::Error naming it.
 void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
                          std::uint32_t num_labels, const WideOptions& options,
                          const std::vector<bool>& held, bool every_round,
                          const std::function<void(std::uint32_t, LabelEntries&&)>& visit);
-// The (label, feature) sums share rounds would hold at most over the points not in `held`: each
-// point's nonzeros times its labels.
-std::uint64_t share_entries(const data::Dataset& train, const std::vector<bool>& held);
+// The (label, feature) sums share rounds would hold at most: each point's nonzeros times its
+// labels.
+std::uint64_t share_entries(const data::Dataset& train);
+// Why share rounds cannot run on `train`, empty when they can: more sums than
+// options.max_share_entries, or a negative feature value (the shares split values as amounts).
+std::string share_rounds_obstacle(const data::Dataset& train, const WideOptions& options);
 
 // The centroids after options.share_rounds rounds.
 LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,

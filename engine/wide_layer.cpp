@@ -100,14 +100,10 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
   WideOptions build = options;
   build.share_rounds =
       choose_rounds ? kShareRounds[std::size(kShareRounds) - 1] : options.share_rounds;
-  // Too many sums for the rounds: choose among the powers without them.
+  // Rounds that cannot run on these data: choose among the powers without them.
   if (choose_rounds) {
-    // All the points: the final build holds these (the held-out ones are fewer).
-    const std::uint64_t entries = share_entries(train, {});
-    if (entries > options.max_share_entries) {
-      build.share_rounds = 0;
-      choice.share_rounds_skipped = entries;
-    }
+    choice.rounds_not_tried = share_rounds_obstacle(train, options);
+    if (!choice.rounds_not_tried.empty()) build.share_rounds = 0;
   }
   label_sums_by_round(
       train, num_features, num_labels, build, held, true,

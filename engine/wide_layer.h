@@ -61,9 +61,9 @@ struct WideStartChoice {
   float norm_power = 1;
   std::uint32_t share_rounds = 0;
   std::uint32_t held_out = 0;  // 0: too few points to hold any out; nothing was chosen
-  // The rounds' entries (share_entries) when over WideOptions::max_share_entries, so that only 0
-  // rounds were tried; else 0.
-  std::uint64_t share_rounds_skipped = 0;
+  // Why no share rounds were tried (engine/wide_centroids.h, share_rounds_obstacle); empty when
+  // they were or were not to be chosen.
+  std::string rounds_not_tried;
   bool tried[std::size(kShareRounds)][std::size(kNormPowers)] = {};
   float p_at_1[std::size(kShareRounds)][std::size(kNormPowers)] = {};
   float p_at_5[std::size(kShareRounds)][std::size(kNormPowers)] = {};

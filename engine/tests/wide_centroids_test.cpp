@@ -187,33 +187,45 @@ TEST_CASE("the start is chosen over share rounds and powers; fixed ones are kept
   CHECK(one.p_at_5[2][2] == all.p_at_5[2][2]);
 }
 
-TEST_CASE("share rounds over too many sums are skipped when chosen and refused when asked for") {
-  const data::Dataset d = mixed_points(1500, 60, 30, 4);
-  const std::uint64_t entries = share_entries(d, {});
+TEST_CASE("share rounds over too many sums or negative values are skipped or refused") {
+  data::Dataset d = mixed_points(1500, 60, 30, 4);
+  const std::uint64_t entries = share_entries(d);
   std::uint64_t want = 0;
   for (std::size_t i = 0; i < d.num_points(); ++i)
     want += d.features(i).size() * d.labels(i).size();
   CHECK(entries == want);
+  const auto only_no_rounds_tried = [](const WideStartChoice& c) {
+    CHECK(c.share_rounds == 0);
+    for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
+      CHECK(c.tried[0][p]);
+      CHECK_FALSE(c.tried[1][p]);
+      CHECK_FALSE(c.tried[2][p]);
+    }
+  };
   WideOptions o{.max_per_label = 8, .min_weight = 0.1f};
   o.max_share_entries = entries - 1;
+  const std::string too_many = "they would hold " + std::to_string(entries) +
+                               " (label, feature) sums, over the limit of " +
+                               std::to_string(entries - 1);
   const WideStartChoice c = WideLayer::choose_start(d, 60, 30, o, true, true);
-  CHECK(c.share_rounds == 0);
-  CHECK(c.share_rounds_skipped == entries);
-  for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
-    CHECK(c.tried[0][p]);
-    CHECK_FALSE(c.tried[1][p]);
-    CHECK_FALSE(c.tried[2][p]);
-  }
+  CHECK(c.rounds_not_tried == too_many);
+  only_no_rounds_tried(c);
   o.share_rounds = 1;
-  CHECK(glide::testing::contains(
-      glide::testing::error_of([&] { (void)WideLayer::from_centroids(d, 60, 30, o); }),
-      "1 share rounds would hold " + std::to_string(entries) +
-          " (label, feature) sums, over the limit of " + std::to_string(entries - 1) +
-          "; set network.wide_share_rounds (--wide-share-rounds) to 0"));
+  CHECK(glide::testing::error_of([&] { (void)WideLayer::from_centroids(d, 60, 30, o); }) ==
+        "wide layer: share rounds cannot run: " + too_many +
+            "; set network.wide_share_rounds (--wide-share-rounds) to 0");
   // At the limit they run.
   o.max_share_entries = entries;
-  CHECK(WideLayer::choose_start(d, 60, 30, o, true, true).share_rounds_skipped == 0);
+  CHECK(WideLayer::choose_start(d, 60, 30, o, true, true).rounds_not_tried.empty());
   CHECK_FALSE(WideLayer::from_centroids(d, 60, 30, o).empty());
+  // A negative value: the shares read values as amounts of each feature.
+  d.values[d.row_offsets[7] + 1] = -0.5f;
+  const WideStartChoice n = WideLayer::choose_start(d, 60, 30, o, true, true);
+  CHECK(glide::testing::contains(n.rounds_not_tried, "point 7 has value -0.500000 at feature"));
+  only_no_rounds_tried(n);
+  CHECK(glide::testing::contains(
+      glide::testing::error_of([&] { (void)WideLayer::from_centroids(d, 60, 30, o); }),
+      "(they need values >= 0); set network.wide_share_rounds (--wide-share-rounds) to 0"));
 }
 
 TEST_CASE("a label slice scores its labels as the whole layer does") {
