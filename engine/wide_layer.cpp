@@ -84,6 +84,15 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
   constexpr std::size_t kPowers = std::size(kNormPowers), kRounds = std::size(kShareRounds);
+  // A fixed setting must be one of the candidates, or nothing would be scored.
+  if (!choose_power && std::find(std::begin(kNormPowers), std::end(kNormPowers),
+                                 options.norm_power) == std::end(kNormPowers))
+    fail("wide layer: the norm power to keep must be 0, 0.25, 0.5, 0.75 or 1, got " +
+         std::to_string(options.norm_power));
+  if (!choose_rounds && std::find(std::begin(kShareRounds), std::end(kShareRounds),
+                                  options.share_rounds) == std::end(kShareRounds))
+    fail("wide layer: the share rounds to keep must be 0, 1 or 2, got " +
+         std::to_string(options.share_rounds));
   WideStartChoice choice;
   choice.norm_power = choose_power ? 1.0f : options.norm_power;
   choice.share_rounds = choose_rounds ? 0 : options.share_rounds;

@@ -182,6 +182,17 @@ TEST_CASE("the start is chosen over share rounds and powers; fixed ones are kept
   for (std::size_t r = 0; r < std::size(kShareRounds); ++r)
     for (std::size_t p = 0; p < std::size(kNormPowers); ++p)
       CHECK(one.tried[r][p] == (r == 2 && kNormPowers[p] == 0.5f));
+  // A fixed setting outside the candidates would leave nothing to score: refused.
+  fixed.share_rounds = 3;
+  CHECK(glide::testing::error_of([&] {
+          (void)WideLayer::choose_start(d, 90, 40, fixed, true, false);
+        }) == "wide layer: the share rounds to keep must be 0, 1 or 2, got 3");
+  fixed.share_rounds = 2;
+  fixed.norm_power = 0.3f;
+  CHECK(glide::testing::contains(glide::testing::error_of([&] {
+                                   (void)WideLayer::choose_start(d, 90, 40, fixed, false, true);
+                                 }),
+                                 "the norm power to keep must be 0, 0.25, 0.5, 0.75 or 1"));
   // The same build scored the same points: its figures equal those of the full choice.
   CHECK(one.p_at_1[2][2] == all.p_at_1[2][2]);
   CHECK(one.p_at_5[2][2] == all.p_at_5[2][2]);
