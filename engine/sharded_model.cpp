@@ -132,33 +132,42 @@ NetworkConfig shard_config(const NetworkConfig& full, LabelRange range) {
   return c;
 }
 
+namespace {
+
+// The wide layer's build options in `net`, its norm power and share rounds where they are set.
+WideOptions wide_options(const NetworkConfig& net) {
+  WideOptions o{.max_per_label = net.wide_max_per_label,
+                .min_weight = static_cast<float>(net.wide_min_weight),
+                .init_scale = static_cast<float>(net.wide_init)};
+  if (net.wide_norm_power != kWideNormPowerAuto)
+    o.norm_power = static_cast<float>(net.wide_norm_power);
+  if (net.wide_share_rounds != kWideShareRoundsAuto)
+    o.share_rounds = static_cast<std::uint32_t>(net.wide_share_rounds);
+  return o;
+}
+
+}  // namespace
+
 double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train) {
   if (!net.wide) return 0;
-  WideOptions options{.max_per_label = net.wide_max_per_label,
-                      .min_weight = static_cast<float>(net.wide_min_weight)};
   const bool choose_power = net.wide_norm_power == kWideNormPowerAuto,
              choose_rounds = net.wide_share_rounds == kWideShareRoundsAuto;
-  if (!choose_power) options.norm_power = static_cast<float>(net.wide_norm_power);
-  if (!choose_rounds) options.share_rounds = static_cast<std::uint32_t>(net.wide_share_rounds);
   if (choose_power || choose_rounds) {
-    const WideStartChoice c = WideLayer::choose_start(whole_train, net.num_features, net.num_labels,
-                                                      options, choose_power, choose_rounds);
+    const WideStartChoice c =
+        WideLayer::choose_start(whole_train, net.num_features, net.num_labels, wide_options(net),
+                                choose_power, choose_rounds);
     net.wide_norm_power = c.norm_power;
     net.wide_share_rounds = c.share_rounds;
-    options.share_rounds = c.share_rounds;
   }
-  return WideLayer::median_norm(whole_train, net.num_features, net.num_labels, options);
+  // With share rounds the shard's layer comes whole from shard_wide_start: no median needed.
+  if (net.wide_share_rounds > 0) return 0;
+  return WideLayer::median_norm(whole_train, net.num_features, net.num_labels, wide_options(net));
 }
 
 WideLayer shard_wide_start(const NetworkConfig& net, const data::Dataset& whole_train,
                            LabelRange range) {
   if (!net.wide || net.wide_share_rounds <= 0) return {};
-  const WideOptions options{.max_per_label = net.wide_max_per_label,
-                            .min_weight = static_cast<float>(net.wide_min_weight),
-                            .norm_power = static_cast<float>(net.wide_norm_power),
-                            .share_rounds = static_cast<std::uint32_t>(net.wide_share_rounds),
-                            .init_scale = static_cast<float>(net.wide_init)};
-  return WideLayer::from_centroids(whole_train, net.num_features, net.num_labels, options)
+  return WideLayer::from_centroids(whole_train, net.num_features, net.num_labels, wide_options(net))
       .label_slice(range.begin, range.end);
 }
 

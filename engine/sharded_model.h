@@ -38,8 +38,8 @@ NetworkConfig shard_config(const NetworkConfig& full, LabelRange range);
 // A shard's new wide layer must start as one process's would, from statistics of the whole
 // training set: its norm power and share rounds, chosen on the whole set when `auto`, are written
 // into `net`, and the whole set's median label norm is returned for
-// FitOptions::wide_reference_norm (0 when `net` has no wide layer). Call with the whole set,
-// before keep_shard_labels.
+// FitOptions::wide_reference_norm (0 when `net` has no wide layer, or when its share rounds make
+// shard_wide_start build the shard's layer). Call with the whole set, before keep_shard_labels.
 double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train);
 
 // The wide layer a shard starts from when its point's inputs are shared among their labels

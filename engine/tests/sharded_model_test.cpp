@@ -290,6 +290,10 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   SUBCASE("softmax, two share rounds") {
     p.config.net.wide_share_rounds = 2;
   }
+  SUBCASE("softmax, no share rounds, norm power 0.5 (the shards scale by the whole median)") {
+    p.config.net.wide_share_rounds = 0;
+    p.config.net.wide_norm_power = 0.5;
+  }
   Network whole(p.config.net);
   Trainer trainer(whole, p.config.train, nullptr);
   fit(whole, trainer, p.data.train, p.config.train, {});
@@ -299,7 +303,8 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   const double reference_norm = resolve_wide_start(p.config.net, p.data.train);
   CHECK(p.config.net.wide_norm_power != kWideNormPowerAuto);
   CHECK(p.config.net.wide_share_rounds != kWideShareRoundsAuto);
-  CHECK(reference_norm > 0);
+  // With share rounds the shards' layers come from shard_wide_start and need no median.
+  CHECK((p.config.net.wide_share_rounds > 0 ? reference_norm == 0 : reference_norm > 0));
 
   constexpr int kRanks = 3;
   ThreadExchange exchange(kRanks);
