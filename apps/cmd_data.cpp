@@ -101,7 +101,7 @@ int synth(int argc, char** argv) {
                      "compressed).");
   o.add_options()("o,output", "output file (.gds, .txt, .txt.zst)", cxxopts::value<std::string>())(
       "kind", "xc or rec", cxxopts::value<std::string>()->default_value("xc"))(
-      "preset", "xc: default, amazon670k, tiny",
+      "preset", "xc: default, amazon670k, families, tiny",
       cxxopts::value<std::string>()->default_value("default"))(
       "seed", "random seed", cxxopts::value<std::uint64_t>()->default_value("1"))(
       "threads", "threads (0: every core); the output does not depend on it",
@@ -124,7 +124,13 @@ int synth(int argc, char** argv) {
       "zipf", "label (rec: item) popularity exponent", cxxopts::value<double>())(
       "noise", "fraction of background features (rec: random popular items)",
       cxxopts::value<double>())("profile-size", "features per label profile (0: automatic)",
-                                cxxopts::value<std::uint32_t>());
+                                cxxopts::value<std::uint32_t>())(
+      "family-size",
+      "labels per family: siblings draw --family-share of their features from one shared "
+      "profile (1: no families)",
+      cxxopts::value<std::uint32_t>())(
+      "family-share", "fraction of a label's features drawn from its family's profile",
+      cxxopts::value<double>());
   o.add_options("rec")("users", "users (one history each)", cxxopts::value<std::uint64_t>())(
       "items", "catalogue size", cxxopts::value<std::uint32_t>())("clusters", "item clusters",
                                                                   cxxopts::value<std::uint32_t>())(
@@ -162,6 +168,8 @@ int synth(int argc, char** argv) {
     set("zipf", c.zipf_exponent);
     set("noise", c.noise);
     set("profile-size", c.profile_size);
+    set("family-size", c.family_size);
+    set("family-share", c.family_share);
     const XcGenerator gen(c);
     const Dataset train = gen.train(threads);
     write_and_report(out, train, threads, level, seconds_since(start));
@@ -175,7 +183,7 @@ int synth(int argc, char** argv) {
   }
   if (kind != "rec") fail("unknown --kind '" + kind + "' (expected xc or rec)");
   for (const char* f : {"points", "features", "labels", "mean-features", "mean-labels",
-                        "max-labels", "profile-size", "ceiling"})
+                        "max-labels", "profile-size", "family-size", "family-share", "ceiling"})
     if (r.count(f)) fail(std::string("--") + f + " is for --kind xc");
   if (r.count("preset") && r["preset"].as<std::string>() != "default")
     fail("--kind rec has only the default preset");

@@ -17,6 +17,7 @@ namespace {
 constexpr std::uint64_t kProfileTag = 0x9E0F11E5;
 constexpr std::uint64_t kLabelIdTag = 0x1ABE1;
 constexpr std::uint64_t kPointTag = 0x90147;
+constexpr std::uint64_t kFamilyTag = 0xFA3117;
 
 // Inverse-document-frequency stand-in: background words have low ids and are common, so their
 // weight is low; rare (high-id) features weigh more.
@@ -38,6 +39,8 @@ void XcSynthConfig::check() const {
   if (!(zipf_exponent >= 0) || zipf_exponent > 5) bad("zipf exponent must be in [0, 5]");
   if (!(noise >= 0 && noise <= 1)) bad("noise must be in [0, 1]");
   if (profile_size > 4096) bad("profile size must be at most 4096");
+  if (family_size == 0) bad("family size must be at least 1");
+  if (!(family_share >= 0 && family_share < 1)) bad("family share must be in [0, 1)");
 }
 
 XcSynthConfig xc_preset(const std::string& name) {
@@ -53,6 +56,13 @@ XcSynthConfig xc_preset(const std::string& name) {
     c.zipf_exponent = 0.6;
     return c;
   }
+  if (name == "families") {
+    // The default shape with labels in families of 10 that draw 80% of their features from a
+    // shared profile: telling siblings apart is the task, and label centroids are not enough.
+    c.family_size = 10;
+    c.family_share = 0.8;
+    return c;
+  }
   if (name == "tiny") {
     c.points = 2000;
     c.features = 2000;
@@ -61,11 +71,11 @@ XcSynthConfig xc_preset(const std::string& name) {
     c.mean_labels = 2;
     return c;
   }
-  fail("unknown preset '" + name + "' (expected default, amazon670k or tiny)");
+  fail("unknown preset '" + name + "' (expected default, amazon670k, families or tiny)");
 }
 
 std::vector<std::string> xc_preset_names() {
-  return {"default", "amazon670k", "tiny"};
+  return {"default", "amazon670k", "families", "tiny"};
 }
 
 XcGenerator::XcGenerator(const XcSynthConfig& config)
@@ -85,17 +95,32 @@ XcGenerator::XcGenerator(const XcSynthConfig& config)
   max_labels_ = std::min(max_labels_, config.labels);
 }
 
-LabelProfile XcGenerator::profile(std::uint32_t label) const {
-  Rng rng(derive_seed(config_.seed ^ kProfileTag, label));
-  LabelProfile p;
-  p.features.resize(profile_size_);
-  p.weights.resize(profile_size_);
-  for (std::uint32_t j = 0; j < profile_size_; ++j) {
-    p.features[j] = rng.below(config_.features);
-    // generate_point picks index floor(P u^2), whose probability is exactly this.
-    p.weights[j] = static_cast<float>((std::sqrt(j + 1.0) - std::sqrt(double(j))) /
-                                      std::sqrt(double(profile_size_)));
+namespace {
+
+// profile_size features drawn from `features` with the stream `seed`, weighted as generate_point
+// draws them (index floor(P u^2)), the weights scaled by `share`; appended to p.
+void append_profile(std::uint64_t seed, std::uint32_t profile_size, std::uint32_t features,
+                    double share, LabelProfile& p) {
+  Rng rng(seed);
+  for (std::uint32_t j = 0; j < profile_size; ++j) {
+    p.features.push_back(rng.below(features));
+    p.weights.push_back(static_cast<float>(share * (std::sqrt(j + 1.0) - std::sqrt(double(j))) /
+                                           std::sqrt(double(profile_size))));
   }
+}
+
+}  // namespace
+
+LabelProfile XcGenerator::profile(std::uint32_t label) const {
+  LabelProfile p;
+  const bool families = config_.family_size > 1;
+  if (families) {
+    append_profile(derive_seed(config_.seed ^ kFamilyTag, label / config_.family_size),
+                   profile_size_, config_.features, config_.family_share, p);
+    p.family = profile_size_;
+  }
+  append_profile(derive_seed(config_.seed ^ kProfileTag, label), profile_size_, config_.features,
+                 families ? 1 - config_.family_share : 1.0, p);
   return p;
 }
 
@@ -128,8 +153,9 @@ void XcGenerator::generate_point(
       f = background_.sample(rng);
     } else {
       const LabelProfile& p = profiles[rng.below(static_cast<std::uint32_t>(profiles.size()))];
+      const std::uint32_t first = p.family && rng.uniform() < config_.family_share ? 0 : p.family;
       const double u = rng.uniform();
-      f = p.features[static_cast<std::uint32_t>(profile_size_ * u * u)];
+      f = p.features[first + static_cast<std::uint32_t>(profile_size_ * u * u)];
     }
     auto it =
         std::find_if(counts.begin(), counts.end(), [f](const auto& c) { return c.first == f; });

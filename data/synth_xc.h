@@ -8,6 +8,11 @@
 // Values are tf-idf-like ((1 + ln tf) * idf, idf growing with the feature id) and each point is
 // L2-normalised, as XC repository features are.
 //
+// Label families (family_size > 1): labels family_size * k .. family_size * (k + 1) - 1 share a
+// family profile, from which family_share of a label's draws come; the rest come from its own.
+// Siblings then differ only by their own features, as categories under one parent do, and a
+// model must learn which features tell them apart.
+//
 // Everything is a function of (config, seed, stream, point index): a point is generated from its
 // own seed, so the output never depends on the thread count, and train (stream 0) and test
 // (stream 1) points come from the same planted model.
@@ -31,21 +36,27 @@ struct XcSynthConfig {
   double zipf_exponent = 0.8;      // label frequency ~ rank^-exponent
   double noise = 0.1;              // fraction of feature draws that are background words
   std::uint32_t profile_size = 0;  // features per label profile; 0: from the means
+  std::uint32_t family_size = 1;   // labels sharing a family profile (1: no families)
+  double family_share = 0.5;       // fraction of a label's draws from its family's profile
   std::uint64_t seed = 1;
 
   // Throws glide::Error naming the first impossible setting.
   void check() const;
 };
 
-// Preset shapes: "default" (trains in about a minute on 2 cores), "amazon670k" (the shape of
+// Preset shapes: "default" (trains in about a minute on 2 cores), "families" (default, with labels
+// in families of 10 sharing 80% of their profiles), "amazon670k" (the shape of
 // Amazon-670K), "tiny" (tests). Throws glide::Error for an unknown name.
 XcSynthConfig xc_preset(const std::string& name);
 std::vector<std::string> xc_preset_names();
 
-// A label's planted feature profile: features[j] is drawn with probability weights[j].
+// A label's planted feature profile: features[j] is drawn with probability weights[j]. With
+// families, the first `family` entries are the family's profile (weights scaled by
+// family_share), the rest the label's own.
 struct LabelProfile {
   std::vector<std::uint32_t> features;
   std::vector<float> weights;
+  std::uint32_t family = 0;
 };
 
 enum : std::uint64_t { kTrainStream = 0, kTestStream = 1 };

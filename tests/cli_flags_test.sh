@@ -28,6 +28,10 @@ expect_error "glide data: error: --ceiling needs --test-points" \
   "$glide" data synth --preset tiny --ceiling -o d.gds
 expect_error "glide data: error: --ceiling is for --kind xc" \
   "$glide" data synth --kind rec --test-points 10 --test-output t.gds --ceiling -o d.gds
+expect_error "glide data: error: --family-size is for --kind xc" \
+  "$glide" data synth --kind rec --family-size 4 -o d.gds
+expect_error "glide data: error: synthetic data: family share must be in [0, 1)" \
+  "$glide" data synth --preset tiny --family-size 4 --family-share 1 -o d.gds
 # The planted model's figures, for the test points asked for.
 "$glide" data synth --preset tiny --points 500 --test-points 100 --test-output t.gds --ceiling \
   -o d.gds 2>/dev/null | grep -Eq "^planted model on the 100 test points: P@1 [01]\.[0-9]{4}" ||

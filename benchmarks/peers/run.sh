@@ -18,7 +18,7 @@ usage: benchmarks/peers/run.sh [flags]
 
 data
   --task xc|text            synthetic extreme classification (default) or a text corpus
-  --preset NAME             glide data synth preset: amazon670k (default), default, tiny
+  --preset NAME             glide data synth preset: amazon670k (default), default, families, tiny
   --points N                training points (default 102400)
   --test-points N           test points generated (default 10000)
   --synth-args "..."        more glide data synth flags (e.g. "--labels 20000")

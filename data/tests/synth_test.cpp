@@ -101,13 +101,106 @@ TEST_CASE("XC generator: test points are predictable from their features") {
   CHECK(p1 > 3 * base);
 }
 
+namespace {
+
+// The argmax of each test point's overlap with the labels' profiles, each cut to its first `cut`
+// entries (all when larger): label ids, ties to the lowest.
+std::vector<std::uint32_t> nearest_profile(const XcGenerator& gen, const Dataset& test,
+                                           std::size_t cut) {
+  const XcSynthConfig& c = gen.config();
+  std::vector<std::vector<std::pair<std::uint32_t, float>>> by_feature(c.features);
+  for (std::uint32_t l = 0; l < c.labels; ++l) {
+    const LabelProfile p = gen.profile(l);
+    for (std::size_t j = 0; j < p.features.size() && j < cut; ++j)
+      by_feature[p.features[j]].emplace_back(l, p.weights[j]);
+  }
+  std::vector<std::uint32_t> best(test.num_points());
+  std::vector<double> score(c.labels);
+  for (std::size_t i = 0; i < test.num_points(); ++i) {
+    std::fill(score.begin(), score.end(), 0.0);
+    const SparseView f = test.features(i);
+    for (std::size_t k = 0; k < f.size(); ++k)
+      for (const auto& [l, w] : by_feature[f.ids[k]]) score[l] += f.values[k] * w;
+    best[i] =
+        static_cast<std::uint32_t>(std::max_element(score.begin(), score.end()) - score.begin());
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("XC generator: label families share a profile and differ by their own") {
+  XcSynthConfig c;
+  c.points = 4000;
+  c.features = 5000;
+  c.labels = 500;
+  c.mean_features = 25;
+  c.mean_labels = 2;
+  c.family_size = 5;
+  c.family_share = 0.8;
+  const XcGenerator gen(c);
+  const std::uint32_t P = gen.profile_size();
+  // Labels 10..14 are one family: the same first P entries, then their own.
+  const LabelProfile a = gen.profile(10), b = gen.profile(14), other = gen.profile(15);
+  CHECK(a.family == P);
+  REQUIRE(a.features.size() == 2 * P);
+  CHECK(std::equal(a.features.begin(), a.features.begin() + P, b.features.begin()));
+  CHECK(!std::equal(a.features.begin(), a.features.begin() + P, other.features.begin()));
+  CHECK(!std::equal(a.features.begin() + P, a.features.end(), b.features.begin() + P));
+  double family = 0, own = 0;
+  for (std::uint32_t j = 0; j < 2 * P; ++j) (j < P ? family : own) += a.weights[j];
+  CHECK(family == doctest::Approx(0.8).epsilon(1e-5));
+  CHECK(own == doctest::Approx(0.2).epsilon(1e-5));
+  // The points draw as the profiles say: the family part finds a point's family, and only the
+  // own part tells the siblings apart.
+  const Dataset test = gen.test(1000);
+  const std::vector<std::uint32_t> whole = nearest_profile(gen, test, 2 * P),
+                                   family_only = nearest_profile(gen, test, P);
+  std::size_t whole_hits = 0, family_hits = 0, family_found = 0;
+  for (std::size_t i = 0; i < test.num_points(); ++i) {
+    const auto labels = test.labels(i);
+    const auto has = [&](std::uint32_t l) {
+      return std::find(labels.begin(), labels.end(), l) != labels.end();
+    };
+    whole_hits += has(whole[i]);
+    family_hits += has(family_only[i]);
+    family_found += std::any_of(labels.begin(), labels.end(), [&](std::uint32_t l) {
+      return l / c.family_size == family_only[i] / c.family_size;
+    });
+  }
+  MESSAGE("nearest profile P@1 " << whole_hits / 1000.0 << ", family part alone "
+                                 << family_hits / 1000.0 << " (its family found "
+                                 << family_found / 1000.0 << ")");
+  CHECK(family_found > 950);
+  CHECK(whole_hits > 700);
+  CHECK(whole_hits > family_hits + 300);
+  // Without families the generator is as before: one profile of P entries.
+  XcSynthConfig plain = c;
+  plain.family_size = 1;
+  const LabelProfile p = XcGenerator(plain).profile(10);
+  CHECK(p.family == 0);
+  CHECK(p.features.size() == P);
+  CHECK(std::equal(p.features.begin(), p.features.end(), a.features.begin() + P));
+}
+
 TEST_CASE("XC generator: bad configurations and presets are errors") {
   XcSynthConfig c;
   c.labels = 0;
   CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
         "synthetic data: labels must be positive");
   CHECK(glide::data::test::error_of([] { xc_preset("huge"); }) ==
-        "unknown preset 'huge' (expected default, amazon670k or tiny)");
+        "unknown preset 'huge' (expected default, amazon670k, families or tiny)");
+  c = XcSynthConfig();
+  c.family_size = 0;
+  CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
+        "synthetic data: family size must be at least 1");
+  c.family_size = 4;
+  c.family_share = 1;
+  CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
+        "synthetic data: family share must be in [0, 1)");
+  const XcSynthConfig f = xc_preset("families");
+  CHECK(f.family_size == 10);
+  CHECK(f.labels == XcSynthConfig().labels);
   const XcSynthConfig a = xc_preset("amazon670k");
   CHECK(a.labels == 670091);
   CHECK(a.features == 135909);
