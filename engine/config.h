@@ -127,7 +127,7 @@ struct TrainConfig {
   // The output layer's rows and biases: Adagrad, whose steps on a row shrink as the row is
   // touched again, keeps multi-epoch training stable where Adam's do not (docs/training.md).
   Optimizer output_optimizer = Optimizer::kAdagrad;
-  double output_lr = 0.02;
+  double output_lr = 0.002;  // beside the wide layer; 0.02 without it (docs/training.md)
   // The output layer's optimizer epsilon. Gradients far below it take proportionally small steps
   // instead of being normalised to full ones: beside a wide layer that already fits the training
   // points, the output layer's gradients are tiny and normalised steps turn them into noise

@@ -11,7 +11,8 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; chmod -R u+w "$work"; rm -rf "$w
 "$glide" data synth --preset tiny --points 2000 --test-points 100 -o tr.gds --test-output te.txt \
   2>/dev/null
 # Without the wide layer, whose best labels are candidates at any probes.
-"$glide" train --train tr.gds -o m.glide --epochs 5 --threads 1 --wide off --lr 0.01 --lr-decay 1 \
+"$glide" train --train tr.gds -o m.glide --epochs 5 --threads 1 --wide off --lr 0.01 \
+  --output-lr 0.02 --lr-decay 1 \
   --output-eps 1e-7 -q >/dev/null 2>&1
 # No predicted labels in the clusters: one probe then misses some of the exact top labels.
 "$glide" index --model m.glide --train tr.gds -o m.glide --predicted 0 >/dev/null 2>&1

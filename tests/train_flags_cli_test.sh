@@ -23,7 +23,7 @@ grep -q -- '--wide arg .*(default: on)' entries.txt || fail "--wide default"
 grep -q -- '--hidden arg .*(default: 128)' entries.txt || fail "--hidden default"
 grep -q -- '--sampling arg .*(default: lsh)' entries.txt || fail "--sampling default"
 grep -q -- '--epochs arg .*(default: 5)' entries.txt || fail "--epochs default"
-grep -q -- '--output-lr arg .*(default: 0.02)' entries.txt || fail "--output-lr default"
+grep -q -- '--output-lr arg .*(default: 0.002)' entries.txt || fail "--output-lr default"
 
 "$glide" data synth --preset tiny --points 300 -o tr.gds 2>/dev/null
 features=$("$glide" data stats tr.gds | sed -n 's/^features *\([0-9]*\).*/\1/p')
