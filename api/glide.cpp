@@ -89,6 +89,7 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
   n.wide_norm_power = engine::parse_wide_norm_power(c.wide_norm_power, "network.wide_norm_power");
   n.wide_share_rounds =
       engine::parse_wide_share_rounds(c.wide_share_rounds, "network.wide_share_rounds");
+  n.wide_contrast = engine::parse_wide_contrast(c.wide_contrast, "network.wide_contrast");
   for (const HiddenLayerSampling& h : c.hidden_sampling) {
     engine::HiddenSampling e;
     e.sampled = h.sampled;
@@ -124,6 +125,8 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.wide_norm_power = power ? power : std::to_string(n.wide_norm_power);
   const char* rounds = engine::wide_share_rounds_name(n.wide_share_rounds);
   c.wide_share_rounds = rounds ? rounds : std::to_string(n.wide_share_rounds);
+  const char* contrast = engine::wide_contrast_name(n.wide_contrast);
+  c.wide_contrast = contrast ? contrast : std::to_string(n.wide_contrast);
   for (const engine::HiddenSampling& e : n.hidden_sampling) {
     HiddenLayerSampling h;
     h.sampled = e.sampled;

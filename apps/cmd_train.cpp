@@ -55,17 +55,18 @@ std::string wide_start_line(const engine::WideStartChoice& c) {
     return std::string(buf);
   };
   std::string line = "wide layer: norm power " + number_text(c.norm_power) + ", share rounds " +
-                     std::to_string(c.share_rounds);
+                     std::to_string(c.share_rounds) + ", contrast " + number_text(c.contrast);
   if (!c.rounds_not_tried.empty()) line += " (share rounds not tried: " + c.rounds_not_tried + ")";
   if (c.held_out == 0) return line + " (too few points to hold any out)";
   line += ", chosen on " + std::to_string(c.held_out) +
-          " held-out training points (P@1 / P@5 at rounds,power:";
+          " held-out training points (P@1 / P@5 at rounds,contrast,power:";
   for (std::size_t r = 0; r < std::size(engine::kShareRounds); ++r)
-    for (std::size_t p = 0; p < std::size(engine::kNormPowers); ++p)
-      if (c.tried[r][p])
-        line += " " + std::to_string(engine::kShareRounds[r]) + "," +
-                number_text(engine::kNormPowers[p]) + " " + number_text(c.p_at_1[r][p]) + " / " +
-                number_text(c.p_at_5[r][p]);
+    for (std::size_t k = 0; k < std::size(engine::kContrasts); ++k)
+      for (std::size_t p = 0; p < std::size(engine::kNormPowers); ++p)
+        if (c.tried[r][k][p])
+          line += " " + std::to_string(engine::kShareRounds[r]) + "," +
+                  number_text(engine::kContrasts[k]) + "," + number_text(engine::kNormPowers[p]) +
+                  " " + number_text(c.p_at_1[r][k][p]) + " / " + number_text(c.p_at_5[r][k][p]);
   return line + ")";
 }
 

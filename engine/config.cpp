@@ -490,6 +490,12 @@ double parse_wide_share_rounds(std::string_view text, const std::string& what) {
 const char* wide_share_rounds_name(double rounds) {
   return name_in(kWideShareRoundsNames, rounds);
 }
+double parse_wide_contrast(std::string_view text, const std::string& what) {
+  return parse_in(kWideContrastNames, text, Source{"", what});
+}
+const char* wide_contrast_name(double contrast) {
+  return name_in(kWideContrastNames, contrast);
+}
 
 OutputSampling parse_sampling(const std::string& s) {
   return parse_enum<OutputSampling>(s, "output sampling");

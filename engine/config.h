@@ -83,6 +83,7 @@ struct HiddenSampling {
 
 inline constexpr double kWideNormPowerAuto = -1;
 inline constexpr double kWideShareRoundsAuto = -1;
+inline constexpr double kWideContrastAuto = -1;
 
 struct NetworkConfig {
   std::uint32_t num_features = 0;
@@ -118,6 +119,9 @@ struct NetworkConfig {
   // summed (WideOptions::share_rounds): 0, 1 or 2; kWideShareRoundsAuto chooses with the norm
   // power.
   double wide_share_rounds = kWideShareRoundsAuto;
+  // How much of its nearest labels' mean centroid each label's start gives up
+  // (WideOptions::contrast): 0 or 1; kWideContrastAuto chooses with the norm power.
+  double wide_contrast = kWideContrastAuto;
   std::uint64_t seed = 1;
   friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
@@ -215,5 +219,8 @@ const char* wide_norm_power_name(double power);  // null when not one of the nam
 // NetworkConfig::wide_share_rounds by name ("auto", "0", "1", "2") and back.
 double parse_wide_share_rounds(std::string_view text, const std::string& what);
 const char* wide_share_rounds_name(double rounds);  // null when not one of the named values
+// NetworkConfig::wide_contrast by name ("auto", "0", "1") and back.
+double parse_wide_contrast(std::string_view text, const std::string& what);
+const char* wide_contrast_name(double contrast);  // null when not one of the named values
 
 }  // namespace glide::engine

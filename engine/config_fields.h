@@ -71,6 +71,8 @@ inline constexpr Named<double> kWideNormPowerNames[] = {
     {kWideNormPowerAuto, "auto"}, {0, "0"}, {0.25, "0.25"}, {0.5, "0.5"}, {0.75, "0.75"}, {1, "1"}};
 inline constexpr Named<double> kWideShareRoundsNames[] = {
     {kWideShareRoundsAuto, "auto"}, {0, "0"}, {1, "1"}, {2, "2"}};
+inline constexpr Named<double> kWideContrastNames[] = {
+    {kWideContrastAuto, "auto"}, {0, "0"}, {1, "1"}};
 inline constexpr Named<bool> kOnOffNames[] = {{false, "off"}, {true, "on"}};
 // The hashing enums keep their names in hashing/ (hash_kind_name, ...).
 std::span<const Named<hashing::HashKind>> hash_kind_names();
@@ -193,6 +195,12 @@ void visit_fields(C& n, V& v) {
             .help = "rounds of splitting each training point's inputs among its labels, by how "
                     "well each label's centroid explains them, before the centroids are summed: "
                     "0, 1, 2, or auto (chosen with the norm power on held-out training points)"});
+  v.choice(n.wide_contrast, kWideContrastNames,
+           {.key = "wide_contrast",
+            .flag = "wide-contrast",
+            .help = "1: each label's starting wide weights give up the mean centroid of its 10 "
+                    "nearest labels on its features, keeping what tells it from them; 0: not; "
+                    "auto: chosen with the norm power on held-out training points"});
   v.section(n.lsh, {.key = "lsh"});
   v.number(n.seed,
            {.key = "seed", .flag = "model-seed", .help = "seed of weights and hash functions"});

@@ -41,13 +41,16 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
                      .init_scale = static_cast<float>(c.wide_init),
                      .reference_norm = options.wide_reference_norm};
     const bool choose_power = c.wide_norm_power == kWideNormPowerAuto,
-               choose_rounds = c.wide_share_rounds == kWideShareRoundsAuto;
+               choose_rounds = c.wide_share_rounds == kWideShareRoundsAuto,
+               choose_contrast = c.wide_contrast == kWideContrastAuto;
     if (!choose_rounds) wide.share_rounds = static_cast<std::uint32_t>(c.wide_share_rounds);
-    if (choose_power || choose_rounds) {
+    if (!choose_contrast) wide.contrast = static_cast<float>(c.wide_contrast);
+    if (choose_power || choose_rounds || choose_contrast) {
       wide_start_ = WideLayer::choose_start(train_set, c.num_features, c.num_labels, wide,
-                                            choose_power, choose_rounds);
+                                            choose_power, choose_rounds, choose_contrast);
       wide.norm_power = wide_start_->norm_power;
       wide.share_rounds = wide_start_->share_rounds;
+      wide.contrast = wide_start_->contrast;
       if (options.on_wide_start) options.on_wide_start(*wide_start_);
     }
     net.wide = WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide);

@@ -134,6 +134,12 @@ NetworkConfig shard_config(const NetworkConfig& full, LabelRange range) {
 
 namespace {
 
+// Share rounds and contrast need every label of the whole training set (a point's labels, a
+// label's nearest labels): a shard's wide layer is then a slice of the whole set's.
+bool builds_whole(const NetworkConfig& net) {
+  return net.wide_share_rounds > 0 || net.wide_contrast > 0;
+}
+
 // The wide layer's build options in `net`, its norm power and share rounds where they are set.
 WideOptions wide_options(const NetworkConfig& net) {
   WideOptions o{.max_per_label = net.wide_max_per_label,
@@ -143,6 +149,7 @@ WideOptions wide_options(const NetworkConfig& net) {
     o.norm_power = static_cast<float>(net.wide_norm_power);
   if (net.wide_share_rounds != kWideShareRoundsAuto)
     o.share_rounds = static_cast<std::uint32_t>(net.wide_share_rounds);
+  if (net.wide_contrast != kWideContrastAuto) o.contrast = static_cast<float>(net.wide_contrast);
   return o;
 }
 
@@ -151,22 +158,25 @@ WideOptions wide_options(const NetworkConfig& net) {
 double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train) {
   if (!net.wide) return 0;
   const bool choose_power = net.wide_norm_power == kWideNormPowerAuto,
-             choose_rounds = net.wide_share_rounds == kWideShareRoundsAuto;
-  if (choose_power || choose_rounds) {
+             choose_rounds = net.wide_share_rounds == kWideShareRoundsAuto,
+             choose_contrast = net.wide_contrast == kWideContrastAuto;
+  if (choose_power || choose_rounds || choose_contrast) {
     const WideStartChoice c =
         WideLayer::choose_start(whole_train, net.num_features, net.num_labels, wide_options(net),
-                                choose_power, choose_rounds);
+                                choose_power, choose_rounds, choose_contrast);
     net.wide_norm_power = c.norm_power;
     net.wide_share_rounds = c.share_rounds;
+    net.wide_contrast = c.contrast;
   }
-  // With share rounds the shard's layer comes whole from shard_wide_start: no median needed.
-  if (net.wide_share_rounds > 0) return 0;
+  // With share rounds or contrast the shard's layer comes whole from shard_wide_start: no median
+  // needed.
+  if (builds_whole(net)) return 0;
   return WideLayer::median_norm(whole_train, net.num_features, net.num_labels, wide_options(net));
 }
 
 WideLayer shard_wide_start(const NetworkConfig& net, const data::Dataset& whole_train,
                            LabelRange range) {
-  if (!net.wide || net.wide_share_rounds <= 0) return {};
+  if (!net.wide || !builds_whole(net)) return {};
   return WideLayer::from_centroids(whole_train, net.num_features, net.num_labels, wide_options(net))
       .label_slice(range.begin, range.end);
 }

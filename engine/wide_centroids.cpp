@@ -213,6 +213,81 @@ LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
   return out;
 }
 
+void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_features, float strength,
+                              const WideOptions& options) {
+  const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
+  const std::vector<double> norms = norms_of(per_label);
+  // Each label's kContrastQuery largest unit weights, and the same feature-major: the nearest
+  // labels are those whose largest weights meet the label's (the full centroids' dot products
+  // cost several times more for the same neighbours).
+  LabelEntries query(num_labels);
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 256), [&](const auto& r) {
+    for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+      query[l] = per_label[l];
+      prune(query[l], kContrastQuery, 0.0f);
+      for (Entry& e : query[l]) e.second = static_cast<float>(e.second / norms[l]);
+    }
+  });
+  std::vector<std::uint64_t> offsets(std::size_t{num_features} + 1, 0);
+  for (const auto& entries : query)
+    for (const Entry& e : entries) ++offsets[e.first + 1];
+  for (std::size_t f = 0; f < num_features; ++f) offsets[f + 1] += offsets[f];
+  std::vector<std::pair<std::uint32_t, float>> index(offsets.back());  // (label, unit weight)
+  {
+    std::vector<std::uint64_t> next(offsets.begin(), offsets.end() - 1);
+    for (std::uint32_t l = 0; l < num_labels; ++l)
+      for (const Entry& e : query[l]) index[next[e.first]++] = {l, e.second};
+  }
+  struct Local {
+    std::vector<float> dot, mean;  // per label, per feature; zero between uses
+    std::vector<std::uint32_t> touched;
+    std::vector<std::pair<float, std::uint32_t>> ranked;
+  };
+  tbb::enumerable_thread_specific<Local> locals;
+  LabelEntries out(num_labels);
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
+    Local& t = locals.local();
+    if (t.dot.size() != num_labels) t.dot.assign(num_labels, 0.0f);
+    if (t.mean.size() != num_features) t.mean.assign(num_features, 0.0f);
+    for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+      out[l] = per_label[l];
+      if (query[l].empty()) continue;
+      t.touched.clear();
+      for (const auto& [f, u] : query[l])
+        for (std::uint64_t e = offsets[f]; e < offsets[f + 1]; ++e) {
+          const auto [m, w] = index[e];
+          if (m == l) continue;
+          if (t.dot[m] == 0) t.touched.push_back(m);
+          t.dot[m] += u * w;
+          if (t.dot[m] == 0) t.dot[m] = 1e-30f;  // stays marked as touched
+        }
+      t.ranked.clear();
+      for (const std::uint32_t m : t.touched) {
+        t.ranked.emplace_back(t.dot[m], m);
+        t.dot[m] = 0;
+      }
+      const std::size_t k = std::min(kContrastNeighbours, t.ranked.size());
+      if (k == 0) continue;
+      std::partial_sort(t.ranked.begin(), t.ranked.begin() + static_cast<std::ptrdiff_t>(k),
+                        t.ranked.end(), [](const auto& a, const auto& b) {
+                          return a.first > b.first || (a.first == b.first && a.second < b.second);
+                        });
+      // Their mean unit centroid on the label's own features.
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::uint32_t m = t.ranked[j].second;
+        for (const Entry& e : per_label[m])
+          t.mean[e.first] += static_cast<float>(e.second / norms[m]);
+      }
+      const double scale = strength * norms[l] / static_cast<double>(k);
+      for (Entry& e : out[l]) e.second -= static_cast<float>(scale * t.mean[e.first]);
+      for (std::size_t j = 0; j < k; ++j)
+        for (const Entry& e : per_label[t.ranked[j].second]) t.mean[e.first] = 0;
+      prune(out[l], options.max_per_label, options.min_weight);
+    }
+  });
+  per_label = std::move(out);
+}
+
 std::vector<double> norms_of(const LabelEntries& per_label) {
   std::vector<double> norms(per_label.size(), 0.0);
   for (std::size_t l = 0; l < per_label.size(); ++l) {

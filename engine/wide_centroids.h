@@ -46,6 +46,17 @@ LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
                         std::uint32_t num_labels, const WideOptions& options,
                         const std::vector<bool>& held);
 
+// Subtracts from each label's entries `strength` x its norm x the mean unit centroid of its
+// kContrastNeighbours nearest labels, on the label's own features, then prunes as label_sums
+// does. Nearest: the largest dot products of the labels' kContrastQuery largest unit weights (among
+// labels whose largest weights share a feature). Siblings that share most of their features
+// (categories under one parent) then keep the features that tell them apart (docs/training.md,
+// "Contrast").
+void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_features, float strength,
+                              const WideOptions& options);
+inline constexpr std::size_t kContrastNeighbours = 10;
+inline constexpr std::size_t kContrastQuery = 32;
+
 // Each label's norm.
 std::vector<double> norms_of(const LabelEntries& per_label);
 // The median of the labels' nonzero norms (1 when there are none).

@@ -60,7 +60,11 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
     fail("wide layer: the data's dimensions exceed the model's");
   if (!(options.norm_power >= 0 && options.norm_power <= 1))
     fail("wide layer: the norm power must be in [0, 1], got " + std::to_string(options.norm_power));
+  if (!(options.contrast >= 0 && options.contrast <= 1))
+    fail("wide layer: the contrast must be in [0, 1], got " + std::to_string(options.contrast));
   LabelEntries per_label = label_sums(train, num_features, num_labels, options, {});
+  if (options.contrast > 0)
+    contrast_with_neighbours(per_label, num_features, options.contrast, options);
   const std::vector<double> norms = norms_of(per_label);
   const double median = options.reference_norm > 0 ? options.reference_norm : median_of(norms);
   for (std::uint32_t l = 0; l < num_labels; ++l) {
@@ -80,10 +84,12 @@ double WideLayer::median_norm(const data::Dataset& train, std::uint32_t num_feat
 
 WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_t num_features,
                                         std::uint32_t num_labels, const WideOptions& options,
-                                        bool choose_power, bool choose_rounds) {
+                                        bool choose_power, bool choose_rounds,
+                                        bool choose_contrast) {
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
-  constexpr std::size_t kPowers = std::size(kNormPowers), kRounds = std::size(kShareRounds);
+  constexpr std::size_t kPowers = WideStartChoice::kPowers, kRounds = WideStartChoice::kRounds,
+                        kContrastCount = WideStartChoice::kContrastCount;
   // A fixed setting must be one of the candidates, or nothing would be scored.
   if (!choose_power && std::find(std::begin(kNormPowers), std::end(kNormPowers),
                                  options.norm_power) == std::end(kNormPowers))
@@ -93,9 +99,14 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
                                   options.share_rounds) == std::end(kShareRounds))
     fail("wide layer: the share rounds to keep must be 0, 1 or 2, got " +
          std::to_string(options.share_rounds));
+  if (!choose_contrast && std::find(std::begin(kContrasts), std::end(kContrasts),
+                                    options.contrast) == std::end(kContrasts))
+    fail("wide layer: the contrast to keep must be 0 or 1, got " +
+         std::to_string(options.contrast));
   WideStartChoice choice;
   choice.norm_power = choose_power ? 1.0f : options.norm_power;
   choice.share_rounds = choose_rounds ? 0 : options.share_rounds;
+  choice.contrast = choose_contrast ? 0.0f : options.contrast;
   const std::size_t n = train.num_points();
   const std::size_t held_count = std::min<std::size_t>(2000, n / 10);
   if (held_count < 100) return choice;
@@ -114,78 +125,91 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
     choice.rounds_not_tried = share_rounds_obstacle(train, options);
     if (!choice.rounds_not_tried.empty()) build.share_rounds = 0;
   }
-  label_sums_by_round(
-      train, num_features, num_labels, build, held, true,
-      [&](std::uint32_t rounds, LabelEntries&& sums) {
-        const std::size_t r = static_cast<std::size_t>(
-            std::find(std::begin(kShareRounds), std::end(kShareRounds), rounds) -
-            std::begin(kShareRounds));
-        if (r == kRounds || (!choose_rounds && rounds != options.share_rounds)) return;
-        const std::vector<double> norms = norms_of(sums);
-        const double median = median_of(norms);
-        const WideLayer raw = from_label_entries(std::move(sums), num_features);
-        std::array<bool, kPowers> tried{};
-        for (std::size_t p = 0; p < kPowers; ++p)
-          tried[p] = choose_power || kNormPowers[p] == options.norm_power;
-        std::vector<std::array<float, kPowers>> factor(num_labels);
-        for (std::uint32_t l = 0; l < num_labels; ++l)
-          for (std::size_t p = 0; p < kPowers; ++p)
-            factor[l][p] = static_cast<float>(start_scale(norms[l], median, kNormPowers[p], 1.0));
+  // Scores the held-out points with one candidate's sums (rounds kShareRounds[r], contrast
+  // kContrasts[c]) at every power tried.
+  const auto score = [&](std::size_t r, std::size_t c, LabelEntries&& sums) {
+    const std::vector<double> norms = norms_of(sums);
+    const double median = median_of(norms);
+    const WideLayer raw = from_label_entries(std::move(sums), num_features);
+    std::array<bool, kPowers> tried{};
+    for (std::size_t p = 0; p < kPowers; ++p)
+      tried[p] = choose_power || kNormPowers[p] == options.norm_power;
+    std::vector<std::array<float, kPowers>> factor(num_labels);
+    for (std::uint32_t l = 0; l < num_labels; ++l)
+      for (std::size_t p = 0; p < kPowers; ++p)
+        factor[l][p] = static_cast<float>(start_scale(norms[l], median, kNormPowers[p], 1.0));
 
-        struct Local {
-          std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
-          WideScores scores;
-          std::vector<std::pair<float, std::uint32_t>> ranked;
-        };
-        tbb::enumerable_thread_specific<Local> locals;
-        tbb::parallel_for(
-            tbb::blocked_range<std::size_t>(0, held_count, 16), [&](const auto& range) {
-              Local& t = locals.local();
-              for (std::size_t k = range.begin(); k < range.end(); ++k) {
-                const std::size_t i = k * stride + stride - 1;
-                raw.score(train.features(i), t.scores);
-                const std::span<const std::uint32_t> truth = train.labels(i);
-                for (std::size_t p = 0; p < kPowers; ++p) {
-                  if (!tried[p]) continue;
-                  t.ranked.clear();
-                  for (const std::uint32_t l : t.scores.labels())
-                    t.ranked.emplace_back(t.scores[l] * factor[l][p], l);
-                  const std::size_t top = std::min<std::size_t>(5, t.ranked.size());
-                  std::partial_sort(
-                      t.ranked.begin(), t.ranked.begin() + static_cast<std::ptrdiff_t>(top),
-                      t.ranked.end(), [](const auto& a, const auto& b) {
-                        return a.first > b.first || (a.first == b.first && a.second < b.second);
-                      });
-                  for (std::size_t rank = 0; rank < top; ++rank) {
-                    if (std::find(truth.begin(), truth.end(), t.ranked[rank].second) == truth.end())
-                      continue;
-                    ++t.hits_at_5[p];
-                    if (rank == 0) ++t.hits_at_1[p];
-                  }
-                }
-              }
-            });
-        std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
-        for (const Local& t : locals)
-          for (std::size_t p = 0; p < kPowers; ++p) {
-            hits_at_1[p] += t.hits_at_1[p];
-            hits_at_5[p] += t.hits_at_5[p];
-          }
-        // The highest P@1 wins, then P@5, then fewer rounds, then the larger power.
-        for (std::size_t p = kPowers; p-- > 0;) {
+    struct Local {
+      std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
+      WideScores scores;
+      std::vector<std::pair<float, std::uint32_t>> ranked;
+    };
+    tbb::enumerable_thread_specific<Local> locals;
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, held_count, 16), [&](const auto& range) {
+      Local& t = locals.local();
+      for (std::size_t k = range.begin(); k < range.end(); ++k) {
+        const std::size_t i = k * stride + stride - 1;
+        raw.score(train.features(i), t.scores);
+        const std::span<const std::uint32_t> truth = train.labels(i);
+        for (std::size_t p = 0; p < kPowers; ++p) {
           if (!tried[p]) continue;
-          choice.tried[r][p] = true;
-          choice.p_at_1[r][p] = static_cast<float>(double(hits_at_1[p]) / double(held_count));
-          choice.p_at_5[r][p] = static_cast<float>(double(hits_at_5[p]) / double(5 * held_count));
-          if (!any || hits_at_1[p] > best_1 || (hits_at_1[p] == best_1 && hits_at_5[p] > best_5)) {
-            any = true;
-            best_1 = hits_at_1[p];
-            best_5 = hits_at_5[p];
-            choice.norm_power = kNormPowers[p];
-            choice.share_rounds = kShareRounds[r];
+          t.ranked.clear();
+          for (const std::uint32_t l : t.scores.labels())
+            t.ranked.emplace_back(t.scores[l] * factor[l][p], l);
+          const std::size_t top = std::min<std::size_t>(5, t.ranked.size());
+          std::partial_sort(t.ranked.begin(), t.ranked.begin() + static_cast<std::ptrdiff_t>(top),
+                            t.ranked.end(), [](const auto& a, const auto& b) {
+                              return a.first > b.first ||
+                                     (a.first == b.first && a.second < b.second);
+                            });
+          for (std::size_t rank = 0; rank < top; ++rank) {
+            if (std::find(truth.begin(), truth.end(), t.ranked[rank].second) == truth.end())
+              continue;
+            ++t.hits_at_5[p];
+            if (rank == 0) ++t.hits_at_1[p];
           }
         }
-      });
+      }
+    });
+    std::array<std::uint64_t, kPowers> hits_at_1{}, hits_at_5{};
+    for (const Local& t : locals)
+      for (std::size_t p = 0; p < kPowers; ++p) {
+        hits_at_1[p] += t.hits_at_1[p];
+        hits_at_5[p] += t.hits_at_5[p];
+      }
+    // The highest P@1 wins, then P@5, then fewer rounds, then no contrast, then the larger
+    // power (the order the candidates come in).
+    for (std::size_t p = kPowers; p-- > 0;) {
+      if (!tried[p]) continue;
+      choice.tried[r][c][p] = true;
+      choice.p_at_1[r][c][p] = static_cast<float>(double(hits_at_1[p]) / double(held_count));
+      choice.p_at_5[r][c][p] = static_cast<float>(double(hits_at_5[p]) / double(5 * held_count));
+      if (!any || hits_at_1[p] > best_1 || (hits_at_1[p] == best_1 && hits_at_5[p] > best_5)) {
+        any = true;
+        best_1 = hits_at_1[p];
+        best_5 = hits_at_5[p];
+        choice.norm_power = kNormPowers[p];
+        choice.share_rounds = kShareRounds[r];
+        choice.contrast = kContrasts[c];
+      }
+    }
+  };
+  label_sums_by_round(train, num_features, num_labels, build, held, true,
+                      [&](std::uint32_t rounds, LabelEntries&& sums) {
+                        const std::size_t r = static_cast<std::size_t>(
+                            std::find(std::begin(kShareRounds), std::end(kShareRounds), rounds) -
+                            std::begin(kShareRounds));
+                        if (r == kRounds || (!choose_rounds && rounds != options.share_rounds))
+                          return;
+                        for (std::size_t c = 0; c < kContrastCount; ++c) {
+                          if (!choose_contrast && kContrasts[c] != options.contrast) continue;
+                          LabelEntries candidate = sums;
+                          if (kContrasts[c] > 0)
+                            contrast_with_neighbours(candidate, num_features, kContrasts[c],
+                                                     options);
+                          score(r, c, std::move(candidate));
+                        }
+                      });
   choice.held_out = static_cast<std::uint32_t>(held_count);
   return choice;
 }

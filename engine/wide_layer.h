@@ -42,6 +42,9 @@ struct WideOptions {
   // centroid explains them (EM over a mixture of the labels' feature distributions); 0: every
   // label of a point gets its whole input.
   std::uint32_t share_rounds = 0;
+  // How much of the mean of each label's nearest labels' centroids is taken off its own, on its
+  // features (contrast_with_neighbours); 0: none.
+  float contrast = 0;
   // The rounds hold every label's unpruned sums at once, up to one (label, feature) entry per
   // nonzero of each point per label of it: more than this many and they are refused (chosen:
   // skipped), where the plain sums prune label by label.
@@ -54,19 +57,24 @@ struct WideOptions {
 
 inline constexpr float kNormPowers[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
 inline constexpr std::uint32_t kShareRounds[] = {0, 1, 2};
+inline constexpr float kContrasts[] = {0.0f, 1.0f};
 
 // The start choose_start found, with the held-out P@1 and P@5 of each candidate tried
-// ([share rounds][norm power], as indexed in kShareRounds and kNormPowers).
+// ([share rounds][contrast][norm power], as indexed in kShareRounds, kContrasts and kNormPowers).
 struct WideStartChoice {
   float norm_power = 1;
   std::uint32_t share_rounds = 0;
+  float contrast = 0;
   std::uint32_t held_out = 0;  // 0: too few points to hold any out; nothing was chosen
   // Why no share rounds were tried (engine/wide_centroids.h, share_rounds_obstacle); empty when
   // they were or were not to be chosen.
   std::string rounds_not_tried;
-  bool tried[std::size(kShareRounds)][std::size(kNormPowers)] = {};
-  float p_at_1[std::size(kShareRounds)][std::size(kNormPowers)] = {};
-  float p_at_5[std::size(kShareRounds)][std::size(kNormPowers)] = {};
+  static constexpr std::size_t kRounds = std::size(kShareRounds),
+                               kContrastCount = std::size(kContrasts),
+                               kPowers = std::size(kNormPowers);
+  bool tried[kRounds][kContrastCount][kPowers] = {};
+  float p_at_1[kRounds][kContrastCount][kPowers] = {};
+  float p_at_5[kRounds][kContrastCount][kPowers] = {};
 };
 
 // One input's wide scores over every label (a per-thread scratch, reused across inputs).
@@ -145,14 +153,17 @@ class WideLayer {
   // The median of `train`'s labels' centroid norms (before scaling), over labels with entries.
   static double median_norm(const data::Dataset& train, std::uint32_t num_features,
                             std::uint32_t num_labels, const WideOptions& options);
-  // The best norm power (of kNormPowers, when choose_power; else options.norm_power) and share
-  // rounds (of kShareRounds, when choose_rounds; else options.share_rounds) for `train`: a build
-  // from all but up to 2,000 of its points (at most a tenth, spread evenly) per rounds tried
-  // scores the held-out ones; the highest P@1 wins, then P@5, then fewer rounds, then the larger
-  // power. Fewer than 100 points to hold out: power 1 and no rounds where they were to be chosen.
+  // The best norm power (of kNormPowers, when choose_power; else options.norm_power), share
+  // rounds (of kShareRounds, when choose_rounds; else options.share_rounds) and contrast (of
+  // kContrasts, when choose_contrast; else options.contrast) for `train`: a build from all but up
+  // to 2,000 of its points (at most a tenth, spread evenly) per rounds and contrast tried scores
+  // the held-out ones; the highest P@1 wins, then P@5, then fewer rounds, then no contrast, then
+  // the larger power. Fewer than 100 points to hold out: power 1, no rounds and no contrast where
+  // they were to be chosen.
   static WideStartChoice choose_start(const data::Dataset& train, std::uint32_t num_features,
                                       std::uint32_t num_labels, const WideOptions& options,
-                                      bool choose_power, bool choose_rounds);
+                                      bool choose_power, bool choose_rounds,
+                                      bool choose_contrast = false);
   // Stored arrays (a model file's), after checking them: offsets (num_features + 1, from 0,
   // non-decreasing, ending at the entry count), labels (< num_labels, strictly ascending within a
   // feature), finite weights. Throws glide::Error naming `what` and the first fault.

@@ -457,6 +457,10 @@ TEST_CASE("misuse: invalid config values") {
   CHECK_GLIDE_ERROR(glide::Model::create(c),
                     "network.wide_share_rounds must be auto, 0, 1 or 2, got '3'");
   c = small_config();
+  c.wide_contrast = "0.5";
+  CHECK_GLIDE_ERROR(glide::Model::create(c),
+                    "network.wide_contrast must be auto, 0 or 1, got '0.5'");
+  c = small_config();
   c.hidden = {16, 16};
   c.hidden_sampling.resize(2);
   c.hidden_sampling[1].sampled = true;
@@ -537,6 +541,7 @@ TEST_CASE("the library's defaults are a config file's and the CLI's") {
   CHECK(c.wide_init == d.wide_init);
   CHECK(c.wide_norm_power == d.wide_norm_power);
   CHECK(c.wide_share_rounds == d.wide_share_rounds);
+  CHECK(c.wide_contrast == d.wide_contrast);
   CHECK(c.seed == d.seed);
   const glide::HiddenLayerSampling dh;
   for (const auto& [got, want] :

@@ -74,6 +74,7 @@ const char* const kWrittenBefore = R"({
     "seed": 5,
     "sparsity": 0.1,
     "wide": "off",
+    "wide_contrast": "1",
     "wide_init": 12.5,
     "wide_max_per_label": 64,
     "wide_min_weight": 0.25,
@@ -155,6 +156,7 @@ Config every_field_set() {
   n.wide_min_weight = 0.25;
   n.wide_norm_power = 0.75;
   n.wide_share_rounds = 2;
+  n.wide_contrast = 1;
   TrainConfig& t = c.train;
   t.optimizer = Optimizer::kSgd;
   t.output_optimizer = Optimizer::kAdam;
@@ -229,6 +231,7 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
       {"wide-init", {"7.5", "network.wide_init"}},
       {"wide-norm-power", {"\"0.25\"", "network.wide_norm_power"}},
       {"wide-share-rounds", {"\"1\"", "network.wide_share_rounds"}},
+      {"wide-contrast", {"\"1\"", "network.wide_contrast"}},
       {"output-eps", {"0.25", "train.output_eps"}},
       {"wide-lr", {"0.25", "train.wide_lr"}},
       {"optimizer", {"\"sgd\"", "train.optimizer"}},

@@ -292,7 +292,12 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   }
   SUBCASE("softmax, no share rounds, norm power 0.5 (the shards scale by the whole median)") {
     p.config.net.wide_share_rounds = 0;
+    p.config.net.wide_contrast = 0;
     p.config.net.wide_norm_power = 0.5;
+  }
+  SUBCASE("softmax, contrast, no share rounds (each label's neighbours are from every shard)") {
+    p.config.net.wide_share_rounds = 0;
+    p.config.net.wide_contrast = 1;
   }
   Network whole(p.config.net);
   Trainer trainer(whole, p.config.train, nullptr);
@@ -303,8 +308,11 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   const double reference_norm = resolve_wide_start(p.config.net, p.data.train);
   CHECK(p.config.net.wide_norm_power != kWideNormPowerAuto);
   CHECK(p.config.net.wide_share_rounds != kWideShareRoundsAuto);
-  // With share rounds the shards' layers come from shard_wide_start and need no median.
-  CHECK((p.config.net.wide_share_rounds > 0 ? reference_norm == 0 : reference_norm > 0));
+  CHECK(p.config.net.wide_contrast != kWideContrastAuto);
+  // With share rounds or contrast the shards' layers come from shard_wide_start and need no
+  // median.
+  const bool whole_build = p.config.net.wide_share_rounds > 0 || p.config.net.wide_contrast > 0;
+  CHECK((whole_build ? reference_norm == 0 : reference_norm > 0));
 
   constexpr int kRanks = 3;
   ThreadExchange exchange(kRanks);

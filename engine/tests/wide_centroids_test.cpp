@@ -152,50 +152,185 @@ TEST_CASE("with shares, a rare label keeps the features its frequent co-label do
   CHECK(weight(after, 0, 0) > 30);
 }
 
-TEST_CASE("the start is chosen over share rounds and powers; fixed ones are kept") {
+TEST_CASE("the start is chosen over share rounds, contrast and powers; fixed ones are kept") {
   const data::Dataset d = mixed_points(1500, 90, 40, 5);
   const WideOptions o{.max_per_label = 8, .min_weight = 0.1f};
-  const WideStartChoice all = WideLayer::choose_start(d, 90, 40, o, true, true);
+  const WideStartChoice all = WideLayer::choose_start(d, 90, 40, o, true, true, true);
   REQUIRE(all.held_out == 150);
-  std::size_t winner_r = 0, winner_p = 0;
-  for (std::size_t r = 0; r < std::size(kShareRounds); ++r)
-    for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
-      CHECK(all.tried[r][p]);
-      if (kShareRounds[r] == all.share_rounds && kNormPowers[p] == all.norm_power)
-        winner_r = r, winner_p = p;
-    }
-  // Nothing beats the winner: higher P@1, then P@5, then fewer rounds, then the larger power.
-  for (std::size_t r = 0; r < std::size(kShareRounds); ++r)
-    for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
-      const float p1 = all.p_at_1[r][p], w1 = all.p_at_1[winner_r][winner_p];
-      const float p5 = all.p_at_5[r][p], w5 = all.p_at_5[winner_r][winner_p];
-      const bool earlier = r < winner_r || (r == winner_r && p > winner_p);
-      CHECK_FALSE((p1 > w1 || (p1 == w1 && (p5 > w5 || (p5 == w5 && earlier)))));
-    }
-  // Rounds fixed at 2 and power at 0.5: that one alone is tried, and it is what is returned.
+  constexpr std::size_t R = std::size(kShareRounds), C = std::size(kContrasts),
+                        P = std::size(kNormPowers);
+  std::size_t wr = 0, wc = 0, wp = 0;
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t p = 0; p < P; ++p) {
+        CHECK(all.tried[r][c][p]);
+        if (kShareRounds[r] == all.share_rounds && kContrasts[c] == all.contrast &&
+            kNormPowers[p] == all.norm_power)
+          wr = r, wc = c, wp = p;
+      }
+  // Nothing beats the winner: higher P@1, then P@5, then fewer rounds, then no contrast, then the
+  // larger power.
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t p = 0; p < P; ++p) {
+        const float p1 = all.p_at_1[r][c][p], w1 = all.p_at_1[wr][wc][wp];
+        const float p5 = all.p_at_5[r][c][p], w5 = all.p_at_5[wr][wc][wp];
+        const bool earlier = r < wr || (r == wr && (c < wc || (c == wc && p > wp)));
+        CHECK_FALSE((p1 > w1 || (p1 == w1 && (p5 > w5 || (p5 == w5 && earlier)))));
+      }
+  // Rounds fixed at 2, contrast at 1 and power at 0.5: that one alone is tried, and it is what is
+  // returned.
   WideOptions fixed = o;
   fixed.share_rounds = 2;
+  fixed.contrast = 1;
   fixed.norm_power = 0.5f;
-  const WideStartChoice one = WideLayer::choose_start(d, 90, 40, fixed, false, false);
+  const WideStartChoice one = WideLayer::choose_start(d, 90, 40, fixed, false, false, false);
   CHECK(one.share_rounds == 2);
+  CHECK(one.contrast == 1);
   CHECK(one.norm_power == 0.5f);
-  for (std::size_t r = 0; r < std::size(kShareRounds); ++r)
-    for (std::size_t p = 0; p < std::size(kNormPowers); ++p)
-      CHECK(one.tried[r][p] == (r == 2 && kNormPowers[p] == 0.5f));
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t p = 0; p < P; ++p)
+        CHECK(one.tried[r][c][p] == (r == 2 && c == 1 && kNormPowers[p] == 0.5f));
+  // The same build scored the same points: its figures equal those of the full choice.
+  CHECK(one.p_at_1[2][1][2] == all.p_at_1[2][1][2]);
+  CHECK(one.p_at_5[2][1][2] == all.p_at_5[2][1][2]);
   // A fixed setting outside the candidates would leave nothing to score: refused.
   fixed.share_rounds = 3;
   CHECK(glide::testing::error_of([&] {
           (void)WideLayer::choose_start(d, 90, 40, fixed, true, false);
         }) == "wide layer: the share rounds to keep must be 0, 1 or 2, got 3");
   fixed.share_rounds = 2;
+  fixed.contrast = 0.5f;
+  CHECK(glide::testing::contains(glide::testing::error_of([&] {
+                                   (void)WideLayer::choose_start(d, 90, 40, fixed, true, true);
+                                 }),
+                                 "the contrast to keep must be 0 or 1, got 0.5"));
+  fixed.contrast = 1;
   fixed.norm_power = 0.3f;
   CHECK(glide::testing::contains(glide::testing::error_of([&] {
                                    (void)WideLayer::choose_start(d, 90, 40, fixed, false, true);
                                  }),
                                  "the norm power to keep must be 0, 0.25, 0.5, 0.75 or 1"));
-  // The same build scored the same points: its figures equal those of the full choice.
-  CHECK(one.p_at_1[2][2] == all.p_at_1[2][2]);
-  CHECK(one.p_at_5[2][2] == all.p_at_5[2][2]);
+}
+
+namespace {
+
+// contrast_with_neighbours by its definition, in doubles: the dot products of every two labels'
+// kContrastQuery largest unit weights, each label's nearest kContrastNeighbours among those
+// whose largest share a feature with its own, their mean unit centroid taken off on its own
+// features.
+LabelEntries contrast_reference(const LabelEntries& per_label, std::uint32_t num_features,
+                                double strength) {
+  const std::size_t L = per_label.size();
+  std::vector<std::vector<double>> dense(L, std::vector<double>(num_features, 0.0)),
+      top(L, std::vector<double>(num_features, 0.0));  // the unit weights, and the largest alone
+  std::vector<double> norm(L, 0.0);
+  for (std::size_t l = 0; l < L; ++l) {
+    for (const auto& [f, w] : per_label[l]) dense[l][f] = w, norm[l] += double(w) * w;
+    norm[l] = std::sqrt(norm[l]);
+    std::vector<std::pair<std::uint32_t, float>> largest = per_label[l];
+    std::sort(largest.begin(), largest.end(), [](const auto& a, const auto& b) {
+      return std::abs(a.second) > std::abs(b.second) ||
+             (std::abs(a.second) == std::abs(b.second) && a.first < b.first);
+    });
+    if (largest.size() > kContrastQuery) largest.resize(kContrastQuery);
+    for (const auto& [f, w] : largest) top[l][f] = w / norm[l];
+  }
+  LabelEntries out(L);
+  for (std::size_t l = 0; l < L; ++l) {
+    out[l] = per_label[l];
+    if (per_label[l].empty()) continue;
+    std::vector<std::pair<double, std::uint32_t>> ranked;
+    for (std::size_t m = 0; m < L; ++m) {
+      if (m == l) continue;
+      bool shares = false;
+      double dot = 0;
+      for (std::uint32_t f = 0; f < num_features; ++f)
+        if (top[l][f] != 0 && top[m][f] != 0) shares = true, dot += top[l][f] * top[m][f];
+      if (shares) ranked.emplace_back(dot, static_cast<std::uint32_t>(m));
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    const std::size_t k = std::min(kContrastNeighbours, ranked.size());
+    if (k == 0) continue;
+    for (auto& [f, w] : out[l]) {
+      double mean = 0;
+      for (std::size_t j = 0; j < k; ++j)
+        mean += dense[ranked[j].second][f] / norm[ranked[j].second];
+      w = static_cast<float>(w - strength * norm[l] * mean / static_cast<double>(k));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("contrast takes each label's nearest labels' mean centroid off its own") {
+  // 60 labels in families of 6 that share 4 features; each label has 3 of its own, and some have
+  // more than kContrastQuery entries (their largest are the query).
+  constexpr std::uint32_t kLabels = 60, kFeatures = 500;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> weight(0.2f, 1.0f);
+  LabelEntries per_label(kLabels);
+  for (std::uint32_t l = 0; l < kLabels; ++l) {
+    if (l == 7) continue;  // a label without entries keeps none
+    const std::uint32_t family = l / 6;
+    for (std::uint32_t j = 0; j < 4; ++j)
+      per_label[l].emplace_back(family * 4 + j, 2 * weight(rng));
+    for (std::uint32_t j = 0; j < 3; ++j) per_label[l].emplace_back(40 + l * 3 + j, weight(rng));
+    if (l % 10 == 0)  // a long tail of small weights
+      for (std::uint32_t j = 0; j < 40; ++j)
+        per_label[l].emplace_back(220 + (l / 10) * 40 + j, 0.01f * weight(rng));
+  }
+  const WideOptions keep_all{.max_per_label = 1000, .min_weight = 0.0f};
+  for (const float strength : {0.5f, 1.0f}) {
+    CAPTURE(strength);
+    LabelEntries got = per_label;
+    contrast_with_neighbours(got, kFeatures, strength, keep_all);
+    const LabelEntries want = contrast_reference(per_label, kFeatures, strength);
+    for (std::uint32_t l = 0; l < kLabels; ++l) {
+      CAPTURE(l);
+      auto g = got[l], w = want[l];
+      std::sort(g.begin(), g.end());
+      std::sort(w.begin(), w.end());
+      REQUIRE(g.size() == w.size());
+      for (std::size_t e = 0; e < g.size(); ++e) {
+        CHECK(g[e].first == w[e].first);
+        CHECK(g[e].second == doctest::Approx(w[e].second).epsilon(1e-4).scale(1e-3));
+      }
+    }
+  }
+  // What it is for: every label's own features weigh more against the family's than before,
+  // and on average they now outweigh them, where before the shared ones weighed twice as much.
+  LabelEntries contrasted = per_label;
+  contrast_with_neighbours(contrasted, kFeatures, 1.0f, keep_all);
+  const auto share_of_own = [](const std::vector<std::pair<std::uint32_t, float>>& entries) {
+    double own = 0, all = 0;
+    for (const auto& [f, w] : entries) {
+      all += std::abs(w);
+      if (f >= 40 && f < 220) own += std::abs(w);
+    }
+    return own / all;
+  };
+  double before = 0, after = 0;
+  for (std::uint32_t l = 0; l < kLabels; ++l) {
+    if (l == 7) continue;
+    CAPTURE(l);
+    CHECK(share_of_own(contrasted[l]) > share_of_own(per_label[l]) + 0.05);
+    before += share_of_own(per_label[l]) / (kLabels - 1);
+    after += share_of_own(contrasted[l]) / (kLabels - 1);
+  }
+  MESSAGE("own features' share of a label's weight: " << before << " before, " << after
+                                                      << " after");
+  CHECK(before < 0.35);
+  CHECK(after > 0.5);
+  // Pruning then applies as to the sums: with max_per_label 3, three entries a label.
+  LabelEntries pruned = per_label;
+  contrast_with_neighbours(pruned, kFeatures, 1.0f, {.max_per_label = 3, .min_weight = 0.0f});
+  CHECK(pruned[1].size() == 3);
+  CHECK(pruned[7].empty());
 }
 
 TEST_CASE("share rounds over too many sums or negative values are skipped or refused") {
@@ -208,9 +343,9 @@ TEST_CASE("share rounds over too many sums or negative values are skipped or ref
   const auto only_no_rounds_tried = [](const WideStartChoice& c) {
     CHECK(c.share_rounds == 0);
     for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
-      CHECK(c.tried[0][p]);
-      CHECK_FALSE(c.tried[1][p]);
-      CHECK_FALSE(c.tried[2][p]);
+      CHECK(c.tried[0][0][p]);
+      CHECK_FALSE(c.tried[1][0][p]);
+      CHECK_FALSE(c.tried[2][0][p]);
     }
   };
   WideOptions o{.max_per_label = 8, .min_weight = 0.1f};

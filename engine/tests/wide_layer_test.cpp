@@ -223,8 +223,8 @@ TEST_CASE("the norm power is chosen by held-out precision, as a dense reference 
   for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
     CAPTURE(kNormPowers[p]);
     // Float against double sums may order a near tie differently: a point either way.
-    CHECK(std::abs(c.p_at_1[0][p] - want.p_at_1[p]) <= 1.0 / 150 + 1e-6);
-    CHECK(std::abs(c.p_at_5[0][p] - want.p_at_5[p]) <= 1.0 / 150 + 1e-6);
+    CHECK(std::abs(c.p_at_1[0][0][p] - want.p_at_1[p]) <= 1.0 / 150 + 1e-6);
+    CHECK(std::abs(c.p_at_5[0][0][p] - want.p_at_5[p]) <= 1.0 / 150 + 1e-6);
   }
   // The winner: the highest P@1, then P@5, then the larger power.
   for (std::size_t p = 0; p < std::size(kNormPowers); ++p) {
@@ -232,10 +232,10 @@ TEST_CASE("the norm power is chosen by held-out precision, as a dense reference 
         std::find(std::begin(kNormPowers), std::end(kNormPowers), c.norm_power) -
         std::begin(kNormPowers));
     REQUIRE(chosen < std::size(kNormPowers));
-    const bool beats = c.p_at_1[0][p] > c.p_at_1[0][chosen] ||
-                       (c.p_at_1[0][p] == c.p_at_1[0][chosen] &&
-                        (c.p_at_5[0][p] > c.p_at_5[0][chosen] ||
-                         (c.p_at_5[0][p] == c.p_at_5[0][chosen] && p > chosen)));
+    const bool beats = c.p_at_1[0][0][p] > c.p_at_1[0][0][chosen] ||
+                       (c.p_at_1[0][0][p] == c.p_at_1[0][0][chosen] &&
+                        (c.p_at_5[0][0][p] > c.p_at_5[0][0][chosen] ||
+                         (c.p_at_5[0][0][p] == c.p_at_5[0][0][chosen] && p > chosen)));
     CHECK_FALSE(beats);
   }
 }
@@ -248,7 +248,7 @@ TEST_CASE("labels known by their frequency choose a small norm power, by their f
       [](std::uint32_t, std::mt19937& r) { return static_cast<std::uint32_t>(r() % 30); });
   const WideStartChoice a = WideLayer::choose_start(shared, 30, 10, {}, true, false);
   CHECK(a.norm_power < 1);
-  CHECK(a.p_at_1[0][0] > a.p_at_1[0][4] + 0.2f);
+  CHECK(a.p_at_1[0][0][0] > a.p_at_1[0][0][4] + 0.2f);
   // Each label has features of its own (and one of 5 common ones); the same skew: the plain
   // sums let the frequent label's common features outscore a rare label's own.
   const data::Dataset own = generated(
@@ -258,7 +258,7 @@ TEST_CASE("labels known by their frequency choose a small norm power, by their f
       });
   const WideStartChoice b = WideLayer::choose_start(own, 65, 20, {}, true, false);
   CHECK(b.norm_power == 1);
-  CHECK(b.p_at_1[0][4] > b.p_at_1[0][0]);
+  CHECK(b.p_at_1[0][0][4] > b.p_at_1[0][0][0]);
 }
 
 TEST_CASE(

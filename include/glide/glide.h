@@ -173,6 +173,7 @@ struct ModelConfig {
   /// centroid explains them, before the centroids are summed: "0", "1", "2", or "auto" (chosen
   /// with the norm power on held-out training points).
   std::string wide_share_rounds = "auto";
+  std::string wide_contrast = "auto";  ///< auto | 0 | 1 (docs/training.md, "Contrast")
   std::uint64_t seed = 1;  ///< weight initialisation and hash functions
 };
 
