@@ -213,8 +213,7 @@ LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
   return out;
 }
 
-void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_features, float strength,
-                              const WideOptions& options) {
+LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_features) {
   const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
   const std::vector<double> norms = norms_of(per_label);
   // Each label's kContrastQuery largest unit weights, and the same feature-major: the nearest
@@ -239,19 +238,18 @@ void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_feature
       for (const Entry& e : query[l]) index[next[e.first]++] = {l, e.second};
   }
   struct Local {
-    std::vector<float> dot, mean;  // per label, per feature; zero between uses
+    std::vector<float> dot;  // per label; zero between uses
     std::vector<std::uint32_t> touched;
     std::vector<std::pair<float, std::uint32_t>> ranked;
   };
   tbb::enumerable_thread_specific<Local> locals;
-  LabelEntries out(num_labels);
+  LabelNeighbours out;
+  out.ids.assign(std::size_t{num_labels} * kContrastNeighbours, 0);
+  out.count.assign(num_labels, 0);
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
     Local& t = locals.local();
     if (t.dot.size() != num_labels) t.dot.assign(num_labels, 0.0f);
-    if (t.mean.size() != num_features) t.mean.assign(num_features, 0.0f);
     for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
-      out[l] = per_label[l];
-      if (query[l].empty()) continue;
       t.touched.clear();
       for (const auto& [f, u] : query[l])
         for (std::uint64_t e = offsets[f]; e < offsets[f + 1]; ++e) {
@@ -267,25 +265,53 @@ void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_feature
         t.dot[m] = 0;
       }
       const std::size_t k = std::min(kContrastNeighbours, t.ranked.size());
-      if (k == 0) continue;
       std::partial_sort(t.ranked.begin(), t.ranked.begin() + static_cast<std::ptrdiff_t>(k),
                         t.ranked.end(), [](const auto& a, const auto& b) {
                           return a.first > b.first || (a.first == b.first && a.second < b.second);
                         });
-      // Their mean unit centroid on the label's own features.
-      for (std::size_t j = 0; j < k; ++j) {
-        const std::uint32_t m = t.ranked[j].second;
-        for (const Entry& e : per_label[m])
-          t.mean[e.first] += static_cast<float>(e.second / norms[m]);
-      }
-      const double scale = strength * norms[l] / static_cast<double>(k);
-      for (Entry& e : out[l]) e.second -= static_cast<float>(scale * t.mean[e.first]);
       for (std::size_t j = 0; j < k; ++j)
-        for (const Entry& e : per_label[t.ranked[j].second]) t.mean[e.first] = 0;
+        out.ids[std::size_t{l} * kContrastNeighbours + j] = t.ranked[j].second;
+      out.count[l] = static_cast<std::uint8_t>(k);
+    }
+  });
+  return out;
+}
+
+void subtract_neighbours(LabelEntries& per_label, const LabelNeighbours& neighbours,
+                         std::uint32_t num_features, float strength, const WideOptions& options) {
+  const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
+  if (neighbours.count.size() != num_labels)
+    fail("wide layer: contrast neighbours for " + std::to_string(neighbours.count.size()) +
+         " labels, the layer has " + std::to_string(num_labels));
+  const std::vector<double> norms = norms_of(per_label);
+  tbb::enumerable_thread_specific<std::vector<float>> means;  // per feature; zero between uses
+  LabelEntries out(num_labels);
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
+    std::vector<float>& mean = means.local();
+    if (mean.size() != num_features) mean.assign(num_features, 0.0f);
+    for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+      out[l] = per_label[l];
+      const std::size_t k = neighbours.count[l];
+      if (out[l].empty() || k == 0) continue;
+      const std::uint32_t* ids = neighbours.ids.data() + std::size_t{l} * kContrastNeighbours;
+      // Their mean unit centroid on the label's own features.
+      for (std::size_t j = 0; j < k; ++j)
+        for (const Entry& e : per_label[ids[j]])
+          mean[e.first] += static_cast<float>(e.second / norms[ids[j]]);
+      const double scale = strength * norms[l] / static_cast<double>(k);
+      for (Entry& e : out[l]) e.second -= static_cast<float>(scale * mean[e.first]);
+      for (std::size_t j = 0; j < k; ++j)
+        for (const Entry& e : per_label[ids[j]]) mean[e.first] = 0;
       prune(out[l], options.max_per_label, options.min_weight);
     }
   });
   per_label = std::move(out);
+}
+
+void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_features, float strength,
+                              const WideOptions& options) {
+  const LabelNeighbours neighbours = nearest_labels(per_label, num_features);
+  subtract_neighbours(per_label, neighbours, num_features, strength, options);
 }
 
 std::vector<double> norms_of(const LabelEntries& per_label) {

@@ -194,6 +194,7 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
       }
     }
   };
+  LabelNeighbours neighbours;
   label_sums_by_round(train, num_features, num_labels, build, held, true,
                       [&](std::uint32_t rounds, LabelEntries&& sums) {
                         const std::size_t r = static_cast<std::size_t>(
@@ -204,9 +205,15 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
                         for (std::size_t c = 0; c < kContrastCount; ++c) {
                           if (!choose_contrast && kContrasts[c] != options.contrast) continue;
                           LabelEntries candidate = sums;
-                          if (kContrasts[c] > 0)
-                            contrast_with_neighbours(candidate, num_features, kContrasts[c],
-                                                     options);
+                          if (kContrasts[c] > 0) {
+                            // One search serves every rounds' candidate: the first rounds'
+                            // neighbours stand for the others' (the final build searches its
+                            // own).
+                            if (neighbours.count.empty())
+                              neighbours = nearest_labels(sums, num_features);
+                            subtract_neighbours(candidate, neighbours, num_features, kContrasts[c],
+                                                options);
+                          }
                           score(r, c, std::move(candidate));
                         }
                       });

@@ -192,9 +192,14 @@ TEST_CASE("the start is chosen over share rounds, contrast and powers; fixed one
     for (std::size_t c = 0; c < C; ++c)
       for (std::size_t p = 0; p < P; ++p)
         CHECK(one.tried[r][c][p] == (r == 2 && c == 1 && kNormPowers[p] == 0.5f));
-  // The same build scored the same points: its figures equal those of the full choice.
-  CHECK(one.p_at_1[2][1][2] == all.p_at_1[2][1][2]);
-  CHECK(one.p_at_5[2][1][2] == all.p_at_5[2][1][2]);
+  // The same build scored the same points: its figures equal those of the full choice (without
+  // contrast: with it, the full choice's candidates share the first rounds' neighbours).
+  WideOptions plain = fixed;
+  plain.contrast = 0;
+  const WideStartChoice two = WideLayer::choose_start(d, 90, 40, plain, false, false, false);
+  CHECK(two.p_at_1[2][0][2] == all.p_at_1[2][0][2]);
+  CHECK(two.p_at_5[2][0][2] == all.p_at_5[2][0][2]);
+  CHECK(one.p_at_1[2][1][2] > 0);
   // A fixed setting outside the candidates would leave nothing to score: refused.
   fixed.share_rounds = 3;
   CHECK(glide::testing::error_of([&] {
