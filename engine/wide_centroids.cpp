@@ -277,8 +277,9 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
   return out;
 }
 
-void subtract_neighbours(LabelEntries& per_label, const LabelNeighbours& neighbours,
-                         std::uint32_t num_features, float strength, const WideOptions& options) {
+LabelEntries subtract_neighbours(const LabelEntries& per_label, const LabelNeighbours& neighbours,
+                                 std::uint32_t num_features, float strength,
+                                 const WideOptions& options) {
   const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
   if (neighbours.count.size() != num_labels)
     fail("wide layer: contrast neighbours for " + std::to_string(neighbours.count.size()) +
@@ -305,13 +306,13 @@ void subtract_neighbours(LabelEntries& per_label, const LabelNeighbours& neighbo
       prune(out[l], options.max_per_label, options.min_weight);
     }
   });
-  per_label = std::move(out);
+  return out;
 }
 
 void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_features, float strength,
                               const WideOptions& options) {
   const LabelNeighbours neighbours = nearest_labels(per_label, num_features);
-  subtract_neighbours(per_label, neighbours, num_features, strength, options);
+  per_label = subtract_neighbours(per_label, neighbours, num_features, strength, options);
 }
 
 std::vector<double> norms_of(const LabelEntries& per_label) {

@@ -59,14 +59,15 @@ inline constexpr std::size_t kContrastQuery = 32;
 
 // Its two steps, so that one search can serve several builds of similar sums (choose_start's
 // share rounds): each label's nearest labels, nearest first (count[l] of them, at
-// ids[l * kContrastNeighbours ...]), and the subtraction given them.
+// ids[l * kContrastNeighbours ...]), and the subtracted entries given them.
 struct LabelNeighbours {
   std::vector<std::uint32_t> ids;
   std::vector<std::uint8_t> count;
 };
 LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_features);
-void subtract_neighbours(LabelEntries& per_label, const LabelNeighbours& neighbours,
-                         std::uint32_t num_features, float strength, const WideOptions& options);
+LabelEntries subtract_neighbours(const LabelEntries& per_label, const LabelNeighbours& neighbours,
+                                 std::uint32_t num_features, float strength,
+                                 const WideOptions& options);
 
 // Each label's norm.
 std::vector<double> norms_of(const LabelEntries& per_label);

@@ -195,28 +195,30 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
     }
   };
   LabelNeighbours neighbours;
-  label_sums_by_round(train, num_features, num_labels, build, held, true,
-                      [&](std::uint32_t rounds, LabelEntries&& sums) {
-                        const std::size_t r = static_cast<std::size_t>(
-                            std::find(std::begin(kShareRounds), std::end(kShareRounds), rounds) -
-                            std::begin(kShareRounds));
-                        if (r == kRounds || (!choose_rounds && rounds != options.share_rounds))
-                          return;
-                        for (std::size_t c = 0; c < kContrastCount; ++c) {
-                          if (!choose_contrast && kContrasts[c] != options.contrast) continue;
-                          LabelEntries candidate = sums;
-                          if (kContrasts[c] > 0) {
-                            // One search serves every rounds' candidate: the first rounds'
-                            // neighbours stand for the others' (the final build searches its
-                            // own).
-                            if (neighbours.count.empty())
-                              neighbours = nearest_labels(sums, num_features);
-                            subtract_neighbours(candidate, neighbours, num_features, kContrasts[c],
-                                                options);
-                          }
-                          score(r, c, std::move(candidate));
-                        }
-                      });
+  label_sums_by_round(
+      train, num_features, num_labels, build, held, true,
+      [&](std::uint32_t rounds, LabelEntries&& sums) {
+        const std::size_t r = static_cast<std::size_t>(
+            std::find(std::begin(kShareRounds), std::end(kShareRounds), rounds) -
+            std::begin(kShareRounds));
+        if (r == kRounds || (!choose_rounds && rounds != options.share_rounds)) return;
+        const auto tried = [&](std::size_t c) {
+          return choose_contrast || kContrasts[c] == options.contrast;
+        };
+        // The contrasted candidates first, from the sums, which the one without
+        // contrast then takes; scored in candidate order (ties go to the first).
+        std::array<LabelEntries, kContrastCount> contrasted;
+        for (std::size_t c = 0; c < kContrastCount; ++c) {
+          if (!tried(c) || kContrasts[c] == 0) continue;
+          // One search serves every rounds' candidate: the first rounds'
+          // neighbours stand for the others' (the final build searches its own).
+          if (neighbours.count.empty()) neighbours = nearest_labels(sums, num_features);
+          contrasted[c] =
+              subtract_neighbours(sums, neighbours, num_features, kContrasts[c], options);
+        }
+        for (std::size_t c = 0; c < kContrastCount; ++c)
+          if (tried(c)) score(r, c, kContrasts[c] > 0 ? std::move(contrasted[c]) : std::move(sums));
+      });
   choice.held_out = static_cast<std::uint32_t>(held_count);
   return choice;
 }

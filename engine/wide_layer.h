@@ -159,8 +159,8 @@ class WideLayer {
   // to 2,000 of its points (at most a tenth, spread evenly) per rounds and contrast tried scores
   // the held-out ones; the highest P@1 wins, then P@5, then fewer rounds, then no contrast, then
   // the larger power. The contrast candidates of every rounds share the neighbours found on the
-  // first rounds' sums (nearest_labels). Fewer than 100 points to hold out: power 1, no rounds and no contrast where
-  // they were to be chosen.
+  // first rounds' sums (nearest_labels). Fewer than 100 points to hold out: power 1, no rounds and
+  // no contrast where they were to be chosen.
   static WideStartChoice choose_start(const data::Dataset& train, std::uint32_t num_features,
                                       std::uint32_t num_labels, const WideOptions& options,
                                       bool choose_power, bool choose_rounds,

@@ -174,7 +174,7 @@ struct ModelConfig {
   /// with the norm power on held-out training points).
   std::string wide_share_rounds = "auto";
   std::string wide_contrast = "auto";  ///< auto | 0 | 1 (docs/training.md, "Contrast")
-  std::uint64_t seed = 1;  ///< weight initialisation and hash functions
+  std::uint64_t seed = 1;              ///< weight initialisation and hash functions
 };
 
 /// Training settings (saved in the model file with the weights).
