@@ -7,6 +7,11 @@
 // the evaluations before it; the report subtracts those (eval_seconds) to put glide's curve on
 // the same footing as the peers', whose train_seconds never include evaluation.
 //
+// A "setup" record {seconds} follows: the time glide train took before its first batch (reading
+// the training data, the wide layer's start). It counts as training time: the run's curve starts
+// there, as a peer's time includes its own reading and set-up; samples/s is over the batches'
+// time alone.
+//
 // glide train starts each log with a "start" record {resume, samples}. A file holding several
 // runs (older glide appended to the log) is reported by its last run: a run starts at a "start"
 // record without "resume" or where `seconds` goes back. A resumed run ("resume": true) continues
@@ -55,6 +60,7 @@ struct Series {
   std::vector<Point> points;  // by increasing seconds
   std::vector<LossPoint> loss;
   double samples_per_second = kNaN;
+  double setup_seconds = kNaN;  // glide runs: before their first batches (every segment's)
   double peak_rss_mb = kNaN;
 };
 
@@ -101,6 +107,7 @@ Series read_run(const std::string& path) {
       s.points.clear();
       s.loss.clear();
       last_samples = last_train_seconds = 0;
+      s.setup_seconds = kNaN;
     }
     segment_start = last_train_seconds;
     eval_total = 0;
@@ -137,6 +144,14 @@ Series read_run(const std::string& path) {
       if (any_record) start_segment(resume != j.end() && resume->get<bool>());
       continue;
     }
+    if (type == "setup") {
+      const double setup = number(j, "seconds", where, true);
+      if (setup < 0) fail(where, "'seconds' is negative");
+      segment_start += setup;
+      last_train_seconds += setup;
+      s.setup_seconds = (std::isnan(s.setup_seconds) ? 0 : s.setup_seconds) + setup;
+      continue;
+    }
     if (type != "eval" && type != "progress") continue;  // other records: not ours to judge
     const double seconds = number(j, "seconds", where, true);
     const double samples = number(j, "samples", where, true);
@@ -165,7 +180,9 @@ Series read_run(const std::string& path) {
       if (!std::isnan(es)) eval_total += es;
     }
   }
-  if (last_train_seconds > 0) s.samples_per_second = last_samples / last_train_seconds;
+  const double batch_seconds =
+      last_train_seconds - (std::isnan(s.setup_seconds) ? 0 : s.setup_seconds);
+  if (batch_seconds > 0 && last_samples > 0) s.samples_per_second = last_samples / batch_seconds;
   if (runs > 1)
     std::fprintf(stderr, "%s: note: the file holds %zu runs; reporting the last (from line %zu)\n",
                  path.c_str(), runs, last_run_line);
@@ -264,7 +281,7 @@ Table summary(const std::vector<Series>& all, const std::vector<double>& levels)
   Table t;
   t.header.push_back("run");
   for (double l : levels) t.header.push_back("s to P@1 " + fmt("%g", l));
-  for (const char* h : {"best P@1", "at s", "P@5 there", "samples/s", "peak MB"})
+  for (const char* h : {"best P@1", "at s", "P@5 there", "setup s", "samples/s", "peak MB"})
     t.header.push_back(h);
   for (const Series& s : all) {
     std::vector<std::string> row{s.name};
@@ -280,6 +297,7 @@ Table summary(const std::vector<Series>& all, const std::vector<double>& levels)
     row.push_back(best ? fmt("%.4f", best->p1) : "-");
     row.push_back(best ? fmt("%.1f", best->seconds) : "-");
     row.push_back(best ? fmt("%.4f", best->p5) : "-");
+    row.push_back(fmt("%.1f", s.setup_seconds));
     row.push_back(fmt("%.0f", s.samples_per_second));
     row.push_back(fmt("%.0f", s.peak_rss_mb));
     t.rows.push_back(std::move(row));

@@ -35,6 +35,7 @@
 #include "engine/fit.h"
 #include "engine/index_predictor.h"
 #include "engine/output_index.h"
+#include "engine/wide_centroids.h"
 
 namespace glide::cli {
 
@@ -104,11 +105,18 @@ std::string training_line(const engine::Config& c) {
   return line + buf;
 }
 
-// "trained N samples in X s (Y samples/s)" over training time alone, the evaluations' time beside
-// it, and where the training time went (no split when nothing was trained, e.g. resuming a
-// finished run).
+// What came before the first batch: reading the training data, then the model (network, sampler
+// tables, the wide layer's start).
+struct Setup {
+  double data_seconds = 0;
+  double seconds = 0;  // the whole of it, the data's reading included
+};
+
+// "trained N samples in X s (Y samples/s) after S s of setup (data D s)" over training time
+// alone, the evaluations' time beside it, and where the training time went (no split when nothing
+// was trained, e.g. resuming a finished run).
 void print_training_summary(const engine::FitProgress& done, std::uint64_t samples,
-                            const engine::PhaseTimes& t) {
+                            const engine::PhaseTimes& t, const Setup& setup) {
   std::string line = "trained " + std::to_string(samples) + " samples";
   char buf[256];
   if (samples) {
@@ -116,6 +124,9 @@ void print_training_summary(const engine::FitProgress& done, std::uint64_t sampl
                   done.samples_per_second);
     line += buf;
   }
+  std::snprintf(buf, sizeof buf, " after %.1f s of setup (data %.1f s)", setup.seconds,
+                setup.data_seconds);
+  line += buf;
   if (done.eval_seconds > 0) {
     std::snprintf(buf, sizeof buf, "; evaluation %.1f s", done.eval_seconds);
     line += buf;
@@ -201,9 +212,18 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
         "the merged model in one process");
   data::ReadOptions ro;
   ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
+  // Setup: from here to the first batch, the test set's reading left out. It is part of what
+  // training costs (the wide layer's start is most of it), so the summary and the log report it.
+  const auto setup_start = std::chrono::steady_clock::now();
   data::Dataset train = data::read_dataset(r["train"].as<std::string>(), ro);
+  const double data_seconds = seconds_since(setup_start);
   data::Dataset test;
-  if (r.count("test")) test = data::read_dataset(r["test"].as<std::string>(), ro);
+  double test_read_seconds = 0;
+  if (r.count("test")) {
+    const auto t = std::chrono::steady_clock::now();
+    test = data::read_dataset(r["test"].as<std::string>(), ro);
+    test_read_seconds = seconds_since(t);
+  }
 
   engine::Config config;
   engine::TrainingState state;
@@ -243,8 +263,9 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (shards) {
     range = engine::shard_range(config.net.num_labels, shards->ranks, shards->rank);
     if (!net) {
-      wide_reference_norm = engine::resolve_wide_start(config.net, train);
-      shard_wide = engine::shard_wide_start(config.net, train, range);
+      engine::LabelNeighbours neighbours;
+      wide_reference_norm = engine::resolve_wide_start(config.net, train, &neighbours);
+      shard_wide = engine::shard_wide_start(config.net, train, range, &neighbours);
     }
     engine::keep_shard_labels(train, range);
   }
@@ -325,7 +346,18 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   fo.start_samples = state.samples;
   fo.wide_reference_norm = wide_reference_norm;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
-  fo.on_start = [&] { progress.restart(); };
+  Setup setup{.data_seconds = data_seconds};
+  fo.on_start = [&] {
+    setup.seconds = seconds_since(setup_start) - test_read_seconds;
+    if (jsonl)
+      jsonl << nlohmann::json{{"type", "setup"},
+                              {"seconds", setup.seconds},
+                              {"data_seconds", setup.data_seconds}}
+                   .dump()
+            << "\n"
+            << std::flush;
+    progress.restart();
+  };
   fo.on_wide_start = [&](const engine::WideStartChoice& c) {
     if (!quiet) std::fprintf(stderr, "%s\n", wide_start_line(c).c_str());
   };
@@ -431,7 +463,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  if (leader) print_training_summary(done, done.samples - fo.start_samples, trainer.times());
+  if (leader) print_training_summary(done, done.samples - fo.start_samples, trainer.times(), setup);
   if (shards && leader && done.batches > start_batches)
     std::printf(
         "exchange: %.0f bytes per batch from each rank; rank 0 spent %.1f%% of its training time "

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "data/shuffle.h"
+#include "engine/wide_centroids.h"
 
 namespace glide::engine {
 
@@ -45,15 +46,18 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
                choose_contrast = c.wide_contrast == kWideContrastAuto;
     if (!choose_rounds) wide.share_rounds = static_cast<std::uint32_t>(c.wide_share_rounds);
     if (!choose_contrast) wide.contrast = static_cast<float>(c.wide_contrast);
+    LabelNeighbours neighbours;  // the choice's, reused by the final build
     if (choose_power || choose_rounds || choose_contrast) {
-      wide_start_ = WideLayer::choose_start(train_set, c.num_features, c.num_labels, wide,
-                                            choose_power, choose_rounds, choose_contrast);
+      wide_start_ =
+          WideLayer::choose_start(train_set, c.num_features, c.num_labels, wide, choose_power,
+                                  choose_rounds, choose_contrast, &neighbours);
       wide.norm_power = wide_start_->norm_power;
       wide.share_rounds = wide_start_->share_rounds;
       wide.contrast = wide_start_->contrast;
       if (options.on_wide_start) options.on_wide_start(*wide_start_);
     }
-    net.wide = WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide);
+    net.wide =
+        WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide, &neighbours);
   }
   // The wide layer's label-major copy for training, built with the model rather than in the
   // first batch's time.

@@ -155,7 +155,8 @@ WideOptions wide_options(const NetworkConfig& net) {
 
 }  // namespace
 
-double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train) {
+double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train,
+                          LabelNeighbours* neighbours) {
   if (!net.wide) return 0;
   const bool choose_power = net.wide_norm_power == kWideNormPowerAuto,
              choose_rounds = net.wide_share_rounds == kWideShareRoundsAuto,
@@ -163,7 +164,7 @@ double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train) 
   if (choose_power || choose_rounds || choose_contrast) {
     const WideStartChoice c =
         WideLayer::choose_start(whole_train, net.num_features, net.num_labels, wide_options(net),
-                                choose_power, choose_rounds, choose_contrast);
+                                choose_power, choose_rounds, choose_contrast, neighbours);
     net.wide_norm_power = c.norm_power;
     net.wide_share_rounds = c.share_rounds;
     net.wide_contrast = c.contrast;
@@ -175,9 +176,10 @@ double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train) 
 }
 
 WideLayer shard_wide_start(const NetworkConfig& net, const data::Dataset& whole_train,
-                           LabelRange range) {
+                           LabelRange range, const LabelNeighbours* neighbours) {
   if (!net.wide || !builds_whole(net)) return {};
-  return WideLayer::from_centroids(whole_train, net.num_features, net.num_labels, wide_options(net))
+  return WideLayer::from_centroids(whole_train, net.num_features, net.num_labels, wide_options(net),
+                                   neighbours)
       .label_slice(range.begin, range.end);
 }
 

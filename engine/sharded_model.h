@@ -40,14 +40,16 @@ NetworkConfig shard_config(const NetworkConfig& full, LabelRange range);
 // into `net`, and the whole set's median label norm is returned for
 // FitOptions::wide_reference_norm (0 when `net` has no wide layer, or when its share rounds make
 // shard_wide_start build the shard's layer). Call with the whole set, before keep_shard_labels.
-double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train);
+// `neighbours` receives the choice's nearest labels, for shard_wide_start (as fit reuses them).
+double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train,
+                          LabelNeighbours* neighbours = nullptr);
 
 // The wide layer a shard starts from when its point's inputs are shared among their labels
 // (net.wide_share_rounds > 0, resolved): the shares depend on every label of a point, so the
 // layer is built from the whole training set and the shard's labels are kept. Empty when the
 // shard can build its own (no wide layer, or no shares).
 WideLayer shard_wide_start(const NetworkConfig& net, const data::Dataset& whole_train,
-                           LabelRange range);
+                           LabelRange range, const LabelNeighbours* neighbours = nullptr);
 
 // Keeps each point's labels in `range`, as local ids (label - range.begin); num_labels becomes
 // range.size(). Features are untouched.

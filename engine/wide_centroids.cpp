@@ -213,8 +213,12 @@ LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
   return out;
 }
 
-LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_features) {
+LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_features,
+                               const LabelNeighbours* known) {
   const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
+  if (known && known->count.size() != num_labels)
+    fail("wide layer: known neighbours for " + std::to_string(known->count.size()) +
+         " labels, the layer has " + std::to_string(num_labels));
   const std::vector<double> norms = norms_of(per_label);
   // Each label's kContrastQuery largest unit weights, and the same feature-major: the nearest
   // labels are those whose largest weights meet the label's (the full centroids' dot products
@@ -244,12 +248,17 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
   };
   tbb::enumerable_thread_specific<Local> locals;
   LabelNeighbours out;
-  out.ids.assign(std::size_t{num_labels} * kContrastNeighbours, 0);
-  out.count.assign(num_labels, 0);
+  if (known) {
+    out = *known;
+  } else {
+    out.ids.assign(std::size_t{num_labels} * kContrastNeighbours, 0);
+    out.count.assign(num_labels, 0);
+  }
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
     Local& t = locals.local();
     if (t.dot.size() != num_labels) t.dot.assign(num_labels, 0.0f);
     for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+      if (known && known->count[l] > 0) continue;
       t.touched.clear();
       for (const auto& [f, u] : query[l])
         for (std::uint64_t e = offsets[f]; e < offsets[f + 1]; ++e) {
@@ -310,8 +319,8 @@ LabelEntries subtract_neighbours(const LabelEntries& per_label, const LabelNeigh
 }
 
 void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_features, float strength,
-                              const WideOptions& options) {
-  const LabelNeighbours neighbours = nearest_labels(per_label, num_features);
+                              const WideOptions& options, const LabelNeighbours* known) {
+  const LabelNeighbours neighbours = nearest_labels(per_label, num_features, known);
   per_label = subtract_neighbours(per_label, neighbours, num_features, strength, options);
 }
 

@@ -19,6 +19,8 @@
 
 namespace glide::engine {
 
+struct LabelNeighbours;
+
 // Each label's (feature, weight) entries.
 using LabelEntries = std::vector<std::vector<std::pair<std::uint32_t, float>>>;
 
@@ -52,19 +54,23 @@ LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
 // labels whose largest weights share a feature). Siblings that share most of their features
 // (categories under one parent) then keep the features that tell them apart (docs/training.md,
 // "Contrast").
+// `known`: neighbours found on (most of) the same sums (choose_start's held-out build); labels
+// with none there are searched here, the rest keep theirs.
 void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_features, float strength,
-                              const WideOptions& options);
+                              const WideOptions& options, const LabelNeighbours* known = nullptr);
 inline constexpr std::size_t kContrastNeighbours = 10;
 inline constexpr std::size_t kContrastQuery = 32;
 
 // Its two steps, so that one search can serve several builds of similar sums (choose_start's
-// share rounds): each label's nearest labels, nearest first (count[l] of them, at
-// ids[l * kContrastNeighbours ...]), and the subtracted entries given them.
+// share rounds, and the final build after it): each label's nearest labels, nearest first (count[l]
+// of them, at ids[l * kContrastNeighbours ...]), and the subtracted entries given them. With
+// `known` (one entry per label), only the labels it has no neighbours for are searched.
 struct LabelNeighbours {
   std::vector<std::uint32_t> ids;
   std::vector<std::uint8_t> count;
 };
-LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_features);
+LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_features,
+                               const LabelNeighbours* known = nullptr);
 LabelEntries subtract_neighbours(const LabelEntries& per_label, const LabelNeighbours& neighbours,
                                  std::uint32_t num_features, float strength,
                                  const WideOptions& options);

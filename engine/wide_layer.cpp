@@ -55,7 +55,8 @@ WideLayer WideLayer::from_label_entries(
 }
 
 WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t num_features,
-                                    std::uint32_t num_labels, const WideOptions& options) {
+                                    std::uint32_t num_labels, const WideOptions& options,
+                                    const LabelNeighbours* neighbours) {
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
   if (!(options.norm_power >= 0 && options.norm_power <= 1))
@@ -64,7 +65,8 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
     fail("wide layer: the contrast must be in [0, 1], got " + std::to_string(options.contrast));
   LabelEntries per_label = label_sums(train, num_features, num_labels, options, {});
   if (options.contrast > 0)
-    contrast_with_neighbours(per_label, num_features, options.contrast, options);
+    contrast_with_neighbours(per_label, num_features, options.contrast, options,
+                             neighbours && !neighbours->count.empty() ? neighbours : nullptr);
   const std::vector<double> norms = norms_of(per_label);
   const double median = options.reference_norm > 0 ? options.reference_norm : median_of(norms);
   for (std::uint32_t l = 0; l < num_labels; ++l) {
@@ -84,8 +86,8 @@ double WideLayer::median_norm(const data::Dataset& train, std::uint32_t num_feat
 
 WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_t num_features,
                                         std::uint32_t num_labels, const WideOptions& options,
-                                        bool choose_power, bool choose_rounds,
-                                        bool choose_contrast) {
+                                        bool choose_power, bool choose_rounds, bool choose_contrast,
+                                        LabelNeighbours* neighbours_out) {
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
   constexpr std::size_t kPowers = WideStartChoice::kPowers, kRounds = WideStartChoice::kRounds,
@@ -211,7 +213,7 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
         for (std::size_t c = 0; c < kContrastCount; ++c) {
           if (!tried(c) || kContrasts[c] == 0) continue;
           // One search serves every rounds' candidate: the first rounds'
-          // neighbours stand for the others' (the final build searches its own).
+          // neighbours stand for the others' (and the final build's).
           if (neighbours.count.empty()) neighbours = nearest_labels(sums, num_features);
           contrasted[c] =
               subtract_neighbours(sums, neighbours, num_features, kContrasts[c], options);
@@ -220,6 +222,7 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
           if (tried(c)) score(r, c, kContrasts[c] > 0 ? std::move(contrasted[c]) : std::move(sums));
       });
   choice.held_out = static_cast<std::uint32_t>(held_count);
+  if (neighbours_out) *neighbours_out = std::move(neighbours);
   return choice;
 }
 

@@ -27,6 +27,8 @@
 
 namespace glide::engine {
 
+struct LabelNeighbours;  // engine/wide_centroids.h
+
 struct WideOptions {
   std::uint32_t max_per_label = 256;  // a label's largest centroid weights kept
   // Weights below this fraction of the label's largest are dropped: features common to many
@@ -147,9 +149,11 @@ class WideLayer {
 
   // The centroids of `train`'s labels (`num_features` x `num_labels` model; the data may use
   // fewer). Labels without points get no entries.
-  // options.norm_power must be in [0, 1] (choose_start first for a negative one).
+  // options.norm_power must be in [0, 1] (choose_start first for a negative one). With contrast,
+  // `neighbours` (choose_start's) spare the search for the labels they have neighbours for.
   static WideLayer from_centroids(const data::Dataset& train, std::uint32_t num_features,
-                                  std::uint32_t num_labels, const WideOptions& options);
+                                  std::uint32_t num_labels, const WideOptions& options,
+                                  const LabelNeighbours* neighbours = nullptr);
   // The median of `train`'s labels' centroid norms (before scaling), over labels with entries.
   static double median_norm(const data::Dataset& train, std::uint32_t num_features,
                             std::uint32_t num_labels, const WideOptions& options);
@@ -160,11 +164,13 @@ class WideLayer {
   // the held-out ones; the highest P@1 wins, then P@5, then fewer rounds, then no contrast, then
   // the larger power. The contrast candidates of every rounds share the neighbours found on the
   // first rounds' sums (nearest_labels). Fewer than 100 points to hold out: power 1, no rounds and
-  // no contrast where they were to be chosen.
+  // no contrast where they were to be chosen. `neighbours`, when given, receives the nearest
+  // labels the contrast candidates used (empty when none were tried), for from_centroids.
   static WideStartChoice choose_start(const data::Dataset& train, std::uint32_t num_features,
                                       std::uint32_t num_labels, const WideOptions& options,
                                       bool choose_power, bool choose_rounds,
-                                      bool choose_contrast = false);
+                                      bool choose_contrast = false,
+                                      LabelNeighbours* neighbours = nullptr);
   // Stored arrays (a model file's), after checking them: offsets (num_features + 1, from 0,
   // non-decreasing, ending at the entry count), labels (< num_labels, strictly ascending within a
   // feature), finite weights. Throws glide::Error naming `what` and the first fault.

@@ -90,6 +90,8 @@ grep '"type":"eval"' run.jsonl | grep '"final":true' | grep '"samples":200' |
 [ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 4 ] || fail "a new run appended to its log"
 [ "$(head -1 run2.jsonl)" = '{"resume":false,"samples":0,"type":"start"}' ] ||
   fail "train log: start record: $(head -1 run2.jsonl)"
+sed -n 2p run2.jsonl | grep '"type":"setup"' | grep '"data_seconds":' | grep -q '"seconds":' ||
+  fail "train log: no setup record after the start: $(sed -n 2p run2.jsonl)"
 "$glide" train --train tr.gds --test te.gds -o m3.glide --resume m2.glide --epochs 2 --batch 50 \
   --threads 1 -q --eval-every 2 --eval-points 50 --log-jsonl run2.jsonl >/dev/null
 [ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 8 ] || fail "a resumed run did not continue its log"
@@ -106,16 +108,16 @@ fi
   --levels 0.3,0.5,0.7,0.75 >stdout.txt 2>stderr.txt || { cat stderr.txt >&2; fail "report.html"; }
 cmp -s stdout.txt table.md || fail "--table differs from stdout"
 row() { grep -F "| $1 |" table.md || fail "no table row for $1"; }
-[ "$(row "glide lsh")" = "| glide lsh | 2.0 | 2.0 | 3.5 | - | 0.7100 | 3.5 | 0.4200 | 857 | 321 |" ] ||
+[ "$(row "glide lsh")" = "| glide lsh | 2.0 | 2.0 | 3.5 | - | 0.7100 | 3.5 | 0.4200 | - | 857 | 321 |" ] ||
   fail "glide lsh row: $(row "glide lsh")"
 # No eval_seconds in these records: nothing subtracted; no progress records after the last eval.
-[ "$(row dense_run)" = "| dense_run | 20.0 | - | - | - | 0.3100 | 20.0 | 0.1900 | 51 | - |" ] ||
+[ "$(row dense_run)" = "| dense_run | 20.0 | - | - | - | 0.3100 | 20.0 | 0.1900 | - | 51 | - |" ] ||
   fail "dense_run row: $(row dense_run)"
 [ "$(row "fastText (hs dim128)")" = \
-  "| fastText (hs dim128) | 16.0 | 16.0 | 49.0 | 49.0 | 0.7700 | 49.0 | 0.4100 | 41796 | 900 |" ] ||
+  "| fastText (hs dim128) | 16.0 | 16.0 | 49.0 | 49.0 | 0.7700 | 49.0 | 0.4100 | - | 41796 | 900 |" ] ||
   fail "fastText row: $(row "fastText (hs dim128)")"
 [ "$(row "PyTorch (full softmax)")" = \
-  "| PyTorch (full softmax) | - | - | - | - | 0.0400 | 450.0 | - | 86 | - |" ] ||
+  "| PyTorch (full softmax) | - | - | - | - | 0.0400 | 450.0 | - | - | 86 | - |" ] ||
   fail "PyTorch row: $(row "PyTorch (full softmax)")"
 grep -qF "| run | s to P@1 0.3 | s to P@1 0.5 | s to P@1 0.7 | s to P@1 0.75 |" table.md ||
   fail "table header"
@@ -125,7 +127,7 @@ grep -qF "| run | s to P@1 0.3 | s to P@1 0.5 | s to P@1 0.7 | s to P@1 0.75 |" 
 # it: its eval at 3 s comes after 3 s of training (the progress record at 4 s less 1 s of
 # evaluation), so at 6 s, and 200 samples in 6 s is 33/s.
 "$glide" report twice.jsonl -o twice.svg --levels 0.5 >table.txt 2>err.txt || fail "twice.jsonl"
-[ "$(grep -F "| twice |" table.txt)" = "| twice | 1.0 | 0.6000 | 1.0 | - | 9 | - |" ] ||
+[ "$(grep -F "| twice |" table.txt)" = "| twice | 1.0 | 0.6000 | 1.0 | - | - | 9 | - |" ] ||
   fail "twice row: $(grep twice table.txt)"
 grep -qF "twice.jsonl: note: the file holds 2 runs; reporting the last (from line 2)" err.txt ||
   fail "no note on the runs in twice.jsonl: $(cat err.txt)"
@@ -140,13 +142,34 @@ EOF
   echo '{"type":"eval","seconds":1,"samples":50,"p1":0.55}'; } >restarted.jsonl
 "$glide" report resumed.jsonl restarted.jsonl -o resumed.svg --levels 0.5 >table.txt 2>err.txt ||
   fail "resumed.jsonl"
-[ "$(grep -F "| resumed |" table.txt)" = "| resumed | 6.0 | 0.6000 | 6.0 | - | 33 | - |" ] ||
+[ "$(grep -F "| resumed |" table.txt)" = "| resumed | 6.0 | 0.6000 | 6.0 | - | - | 33 | - |" ] ||
   fail "resumed row: $(grep resumed table.txt)"
-[ "$(grep -F "| restarted |" table.txt)" = "| restarted | 1.0 | 0.5500 | 1.0 | - | 50 | - |" ] ||
+[ "$(grep -F "| restarted |" table.txt)" = "| restarted | 1.0 | 0.5500 | 1.0 | - | - | 50 | - |" ] ||
   fail "restarted row: $(grep restarted table.txt)"
 grep -qF "restarted.jsonl: note: the file holds 2 runs; reporting the last (from line 6)" err.txt ||
   fail "notes: $(cat err.txt)"
 ! grep -q "resumed.jsonl" err.txt || fail "a resumed run is one run: $(cat err.txt)"
+# Setup before the first batch counts as training time: each segment's curve starts after it,
+# and samples/s is over the batches' time alone. Here 2 s of setup, then an eval after 3 s of
+# training, so at 5 s; the progress record at 4 s less 1 s of evaluation puts the stop at 5 s;
+# resumed after 1 s more of setup, the next eval at 5 + 1 + 2 = 8 s; 300 samples over 3 + 2 s of
+# batches is 60/s; setup 3 s in all.
+cat >setup.jsonl <<'EOF'
+{"type":"start","resume":false,"samples":0}
+{"type":"setup","seconds":2,"data_seconds":0.5}
+{"type":"eval","seconds":3,"samples":100,"p1":0.4,"eval_seconds":1}
+{"type":"progress","seconds":4,"samples":150}
+{"type":"start","resume":true,"samples":150}
+{"type":"setup","seconds":1}
+{"type":"eval","seconds":2,"samples":300,"p1":0.6}
+EOF
+"$glide" report setup.jsonl --levels 0.3,0.5 >table.txt 2>err.txt || fail "setup.jsonl"
+[ "$(grep -F "| setup |" table.txt)" = "| setup | 5.0 | 8.0 | 0.6000 | 8.0 | - | 3.0 | 60 | - |" ] ||
+  fail "setup row: $(grep -F "| setup |" table.txt)"
+printf '{"type":"setup","seconds":-1}\n' >badsetup.jsonl
+expect_error "badsetup.jsonl:1: 'seconds' is negative" "$glide" report badsetup.jsonl -o x.svg
+printf '{"type":"setup"}\n' >nosetup.jsonl
+expect_error "nosetup.jsonl:1: missing number 'seconds'" "$glide" report nosetup.jsonl -o x.svg
 
 # HTML: self-contained, the SVG inline with every series in its legend, and the table.
 grep -q "<svg" report.html || fail "no inline SVG in the HTML"

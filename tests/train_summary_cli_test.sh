@@ -11,12 +11,12 @@ set -euo pipefail
 # Evaluations during training are reported beside the training time.
 "$glide" train --train tr.gds --test te.gds --eval-every 2 -o m.glide --epochs 0.5 --threads 1 \
   -q >out.txt 2>err.txt
-grep -q '^trained [0-9]* samples in [0-9.]* s ([0-9]* samples/s); evaluation [0-9.]* s; time split' \
+grep -q '^trained [0-9]* samples in [0-9.]* s ([0-9]* samples/s) after [0-9.]* s of setup (data [0-9.]* s); evaluation [0-9.]* s; time split' \
   out.txt || { cat out.txt >&2; fail "summary without the evaluation time"; }
 
 # Resuming the finished model: nothing to train, no time split of zero time.
 "$glide" train --train tr.gds --resume m.glide -o m2.glide -q >out.txt 2>err.txt
-grep -q '^trained 0 samples$' out.txt || { cat out.txt >&2; fail "resume of a finished model"; }
+grep -q '^trained 0 samples after [0-9.]* s of setup (data [0-9.]* s)$' out.txt || { cat out.txt >&2; fail "resume of a finished model"; }
 grep -qi 'nan' out.txt && { cat out.txt >&2; fail "NaN in the summary"; }
 
 # Ctrl-C mid-run: the last progress line shows how far training got.

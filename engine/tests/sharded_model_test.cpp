@@ -17,6 +17,7 @@
 #include "engine/fit.h"
 #include "engine/sharded_model.h"
 #include "engine/tests/small_problem.h"
+#include "engine/wide_centroids.h"
 #include "tests/error_of.h"
 
 using namespace glide;
@@ -305,7 +306,9 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   // The shards start their wide layer from the whole training set's statistics (the norm power
   // and share rounds chosen on it, and its median label norm, which scales every label at a power
   // below 1); with shares, from the whole set's centroids (a point's shares need all its labels).
-  const double reference_norm = resolve_wide_start(p.config.net, p.data.train);
+  // The choice's neighbours serve the final build, as in fit.
+  LabelNeighbours neighbours;
+  const double reference_norm = resolve_wide_start(p.config.net, p.data.train, &neighbours);
   CHECK(p.config.net.wide_norm_power != kWideNormPowerAuto);
   CHECK(p.config.net.wide_share_rounds != kWideShareRoundsAuto);
   CHECK(p.config.net.wide_contrast != kWideContrastAuto);
@@ -325,7 +328,7 @@ TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
       keep_shard_labels(mine, range);
       shards[r] = std::make_unique<Network>(shard_config(p.config.net, range),
                                             NetworkStorage{.first_label = range.begin});
-      shards[r]->wide = shard_wide_start(p.config.net, p.data.train, range);
+      shards[r]->wide = shard_wide_start(p.config.net, p.data.train, range, &neighbours);
       Trainer t(*shards[r], p.config.train, nullptr);
       ThreadExchange::Rank x(exchange, r);
       t.set_exchange(&x);

@@ -155,8 +155,12 @@ TEST_CASE("with shares, a rare label keeps the features its frequent co-label do
 TEST_CASE("the start is chosen over share rounds, contrast and powers; fixed ones are kept") {
   const data::Dataset d = mixed_points(1500, 90, 40, 5);
   const WideOptions o{.max_per_label = 8, .min_weight = 0.1f};
-  const WideStartChoice all = WideLayer::choose_start(d, 90, 40, o, true, true, true);
+  LabelNeighbours found;
+  const WideStartChoice all = WideLayer::choose_start(d, 90, 40, o, true, true, true, &found);
   REQUIRE(all.held_out == 150);
+  // The contrast candidates' neighbours come back for the final build.
+  CHECK(found.count.size() == 40);
+  CHECK(found.ids.size() == 40 * kContrastNeighbours);
   constexpr std::size_t R = std::size(kShareRounds), C = std::size(kContrasts),
                         P = std::size(kNormPowers);
   std::size_t wr = 0, wc = 0, wp = 0;
@@ -196,7 +200,9 @@ TEST_CASE("the start is chosen over share rounds, contrast and powers; fixed one
   // contrast: with it, the full choice's candidates share the first rounds' neighbours).
   WideOptions plain = fixed;
   plain.contrast = 0;
-  const WideStartChoice two = WideLayer::choose_start(d, 90, 40, plain, false, false, false);
+  LabelNeighbours none;
+  const WideStartChoice two = WideLayer::choose_start(d, 90, 40, plain, false, false, false, &none);
+  CHECK(none.count.empty());  // no contrast tried, no neighbours searched
   CHECK(two.p_at_1[2][0][2] == all.p_at_1[2][0][2]);
   CHECK(two.p_at_5[2][0][2] == all.p_at_5[2][0][2]);
   CHECK(one.p_at_1[2][1][2] > 0);
@@ -331,6 +337,28 @@ TEST_CASE("contrast takes each label's nearest labels' mean centroid off its own
                                                       << " after");
   CHECK(before < 0.35);
   CHECK(after > 0.5);
+  // Known neighbours are kept, and the labels without any are searched: a search given the full
+  // search's answer for every other label gives the full answer; given other neighbours, the
+  // labels with some keep them.
+  const LabelNeighbours full = nearest_labels(per_label, kFeatures);
+  LabelNeighbours partial = full, other = full;
+  for (std::uint32_t l = 0; l < kLabels; l += 3) partial.count[l] = 0;
+  for (std::uint32_t l = 0; l < kLabels; ++l)
+    other.ids[l * kContrastNeighbours] = (l + 30) % kLabels;
+  const LabelNeighbours refound = nearest_labels(per_label, kFeatures, &partial),
+                        kept = nearest_labels(per_label, kFeatures, &other);
+  CHECK(refound.count == full.count);
+  CHECK(refound.ids == full.ids);
+  CHECK(kept.ids == other.ids);
+  LabelEntries given = per_label;
+  contrast_with_neighbours(given, kFeatures, 1.0f, keep_all, &partial);
+  CHECK(given == contrasted);
+  CHECK(glide::testing::contains(glide::testing::error_of([&] {
+                                   LabelNeighbours wrong = full;
+                                   wrong.count.pop_back();
+                                   (void)nearest_labels(per_label, kFeatures, &wrong);
+                                 }),
+                                 "known neighbours for 59 labels, the layer has 60"));
   // Pruning then applies as to the sums: with max_per_label 3, three entries a label.
   LabelEntries pruned = per_label;
   contrast_with_neighbours(pruned, kFeatures, 1.0f, {.max_per_label = 3, .min_weight = 0.0f});
