@@ -282,7 +282,8 @@ void visit_fields(C& t, V& v) {
       {.key = "max_seconds",
        .flag = "max-seconds",
        .help =
-           "stop after this many seconds of training (evaluations excluded); the lr schedule then "
+           "stop after this many seconds of training (evaluations and the setup before the first "
+           "batch excluded); the lr schedule then "
            "ends where the time or --epochs runs out, whichever comes first"});
   v.number(t.eval_every, {.key = "eval_every",
                           .flag = "eval-every",

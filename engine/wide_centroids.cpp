@@ -70,7 +70,7 @@ float weight_of(const std::vector<Entry>& sorted, std::uint32_t f) {
 void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
                          std::uint32_t num_labels, const WideOptions& options,
                          const std::vector<bool>& held, bool every_round,
-                         const std::function<void(std::uint32_t, LabelEntries&&)>& visit) {
+                         const std::function<bool(std::uint32_t, LabelEntries&&)>& visit) {
   // The points of each label (label-major CSR).
   const auto used = [&](std::size_t i) { return held.empty() || !held[i]; };
   std::vector<std::uint64_t> point_offsets(std::size_t{num_labels} + 1, 0);
@@ -114,7 +114,10 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
     return per_label;
   };
   const auto whole = [](std::uint32_t, std::uint32_t, std::size_t) { return 1.0f; };
-  if (options.share_rounds == 0) return visit(0u, sums(whole, true));
+  if (options.share_rounds == 0) {
+    visit(0u, sums(whole, true));
+    return;
+  }
 
   // The background: the feature distribution of the points used.
   std::vector<double> background(num_features, 0.0);
@@ -137,9 +140,9 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
     tbb::parallel_for(std::size_t{0}, pruned.size(), [&](std::size_t l) {
       prune(pruned[l], options.max_per_label, options.min_weight);
     });
-    visit(round, std::move(pruned));
+    return visit(round, std::move(pruned));
   };
-  if (every_round) visit_pruned(0);
+  if (every_round && !visit_pruned(0)) return;
   std::vector<float> factor(train.values.size());  // per nonzero of train
   std::vector<float> inv_mass(num_labels);         // 1 / a label's summed weights
   for (std::uint32_t round = 0; round < options.share_rounds; ++round) {
@@ -176,9 +179,12 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
           return factor[train.row_offsets[i] + q] * weight_of(last[l], f) * inv_mass[l];
         },
         final_round);
-    if (final_round) return visit(round + 1, std::move(next));
+    if (final_round) {
+      visit(round + 1, std::move(next));
+      return;
+    }
     last = std::move(next);
-    if (every_round) visit_pruned(round + 1);
+    if (every_round && !visit_pruned(round + 1)) return;
   }
 }
 
@@ -209,7 +215,10 @@ LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
                         const std::vector<bool>& held) {
   LabelEntries out;
   label_sums_by_round(train, num_features, num_labels, options, held, false,
-                      [&](std::uint32_t, LabelEntries&& sums) { out = std::move(sums); });
+                      [&](std::uint32_t, LabelEntries&& sums) {
+                        out = std::move(sums);
+                        return true;
+                      });
   return out;
 }
 

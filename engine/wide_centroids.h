@@ -30,12 +30,12 @@ inline constexpr double kBackgroundShare = 0.1;
 // Every label's centroid over the points not marked in `held` (none when empty), pruned: the
 // weights of at least options.min_weight times the label's largest, at most
 // options.max_per_label of them. visit(r, entries) receives them after each round r <=
-// options.share_rounds (every_round) or after the last alone. Rounds where
-// share_rounds_obstacle finds one throw glide::Error naming it.
+// options.share_rounds (every_round; the rounds stop where it returns false) or after the last
+// alone. Rounds where share_rounds_obstacle finds one throw glide::Error naming it.
 void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
                          std::uint32_t num_labels, const WideOptions& options,
                          const std::vector<bool>& held, bool every_round,
-                         const std::function<void(std::uint32_t, LabelEntries&&)>& visit);
+                         const std::function<bool(std::uint32_t, LabelEntries&&)>& visit);
 // The (label, feature) sums share rounds would hold at most: each point's nonzeros times its
 // labels.
 std::uint64_t share_entries(const data::Dataset& train);
