@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/timing.h"
 #include "data/dataset_io.h"
 #include "engine/checkpoint.h"
 #include "engine/config.h"
@@ -304,11 +305,14 @@ struct Model::Impl {
         c.train.threads ? c.train.threads : std::max(1u, std::thread::hardware_concurrency());
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
+    const auto setup_start = Clock::now();
     engine::Trainer trainer(*net, c.train, engine::make_training_sampler(c, *net));
     trainer.set_batches(state.batches);
 
     std::atomic<bool> stop{false};
     engine::FitOptions fo;
+    double setup_seconds = 0;
+    fo.on_start = [&] { setup_seconds = seconds_since(setup_start); };
     fo.test = test && test->num_points() ? test : nullptr;
     fo.eval_mode = to_engine(options.eval_mode);
     fo.stop = &stop;
@@ -348,6 +352,7 @@ struct Model::Impl {
     r.batches = trainer.batches();
     r.seconds = done.seconds;
     r.eval_seconds = done.eval_seconds;
+    r.setup_seconds = setup_seconds;
     r.loss = done.loss;
     r.samples_per_second = done.samples_per_second;
     r.stopped =

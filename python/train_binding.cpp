@@ -40,6 +40,7 @@ py::dict progress_dict(const TrainProgress& p) {
 py::dict result_dict(const TrainResult& r) {
   py::dict d = counts_dict(r);
   d["stopped"] = r.stopped;
+  d["setup_seconds"] = r.setup_seconds;
   return d;
 }
 

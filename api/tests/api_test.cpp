@@ -5,6 +5,7 @@
 #include <glide/glide.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -110,6 +111,7 @@ TEST_CASE("an in-memory batch trains to a useful model, reporting progress") {
   bool monotone = true;
   double eval_p1 = -1;
   glide::TrainOptions o = small_train();
+  const auto call_start = std::chrono::steady_clock::now();
   const glide::TrainResult r = model.train(
       train.view(), o,
       [&](const glide::TrainProgress& p) {
@@ -124,6 +126,12 @@ TEST_CASE("an in-memory batch trains to a useful model, reporting progress") {
         return true;
       },
       test.view());
+  const double call_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - call_start).count();
+  // The setup (the wide layer's start, the tables), the batches and the evaluations are parts of
+  // the call, none counted twice.
+  CHECK(r.setup_seconds > 0);
+  CHECK(r.setup_seconds + r.seconds + r.eval_seconds <= call_seconds);
   const glide::Metrics after = model.evaluate(test.view());
   MESSAGE("P@1 before " << before << ", after " << after.p_at(1));
   CHECK(after.p_at(1) > 0.8);

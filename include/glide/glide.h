@@ -246,7 +246,10 @@ struct TrainResult {
   std::uint64_t batches = 0;  ///< batches trained by this model so far
   double seconds = 0;         ///< training time (evaluations excluded)
   double eval_seconds = 0;    ///< time of the evaluations during training
-  double loss = 0;            ///< final moving average of the batch losses
+  /// Time before the first batch, not in `seconds`: the sampler's tables and, for a new model, the
+  /// wide layer's start (its choice on held-out points and its build).
+  double setup_seconds = 0;
+  double loss = 0;  ///< final moving average of the batch losses
   double samples_per_second = 0;
   bool stopped = false;  ///< the callback asked to stop (or max_seconds ran out) before the end
 };

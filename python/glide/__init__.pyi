@@ -51,6 +51,7 @@ class Progress(_TrainingCounts):
 class FitSummary(_TrainingCounts):
     """Model.last_fit after fit()."""
     stopped: bool
+    setup_seconds: float
 
 #: fit() keywords that change training settings.
 FIT_SETTINGS: Tuple[str, ...]

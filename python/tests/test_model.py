@@ -177,6 +177,10 @@ def test_callback_sees_progress_and_stops_training(train_set, test_set):
     model = glide.Model(**SMALL).fit(X, Y, epochs=50, validation=test_set,
                                      callback=stop_after_an_evaluation)
     assert model.last_fit["stopped"]
+    # The summary's keys are the stub's FitSummary; the setup before the first batch is apart.
+    assert set(model.last_fit) == {"samples", "batches", "seconds", "eval_seconds", "loss",
+                                   "samples_per_second", "stopped", "setup_seconds"}
+    assert model.last_fit["setup_seconds"] > 0
     assert model.samples_trained < 50 * X.shape[0]
     evaluated = [p for p in seen if p["eval"] is not None]
     assert len(evaluated) == 1 and 0 <= evaluated[0]["eval"]["P@1"] <= 1
