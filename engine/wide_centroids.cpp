@@ -240,18 +240,28 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
       for (Entry& e : query[l]) e.second = static_cast<float>(e.second / norms[l]);
     }
   });
+  // The index names labels by their rank among those with entries (ids in the same order): the
+  // dot products then fit a smaller array, which the search updates at random (at amazon670k
+  // 251,632 of 670,091 labels, 1 MB instead of 2.7: within a core's L2).
+  std::vector<std::uint32_t> rank_of(num_labels, 0), with_entries;
+  for (std::uint32_t l = 0; l < num_labels; ++l)
+    if (!query[l].empty()) {
+      rank_of[l] = static_cast<std::uint32_t>(with_entries.size());
+      with_entries.push_back(l);
+    }
+  const std::uint32_t ranked_labels = static_cast<std::uint32_t>(with_entries.size());
   std::vector<std::uint64_t> offsets(std::size_t{num_features} + 1, 0);
   for (const auto& entries : query)
     for (const Entry& e : entries) ++offsets[e.first + 1];
   for (std::size_t f = 0; f < num_features; ++f) offsets[f + 1] += offsets[f];
-  std::vector<std::pair<std::uint32_t, float>> index(offsets.back());  // (label, unit weight)
+  std::vector<std::pair<std::uint32_t, float>> index(offsets.back());  // (rank, unit weight)
   {
     std::vector<std::uint64_t> next(offsets.begin(), offsets.end() - 1);
     for (std::uint32_t l = 0; l < num_labels; ++l)
-      for (const Entry& e : query[l]) index[next[e.first]++] = {l, e.second};
+      for (const Entry& e : query[l]) index[next[e.first]++] = {rank_of[l], e.second};
   }
   struct Local {
-    std::vector<float> dot;  // per label; zero between uses
+    std::vector<float> dot;  // per ranked label; zero between uses
     std::vector<std::uint32_t> touched;
     std::vector<std::pair<float, std::uint32_t>> ranked;
   };
@@ -265,14 +275,15 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
   }
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
     Local& t = locals.local();
-    if (t.dot.size() != num_labels) t.dot.assign(num_labels, 0.0f);
+    if (t.dot.size() != ranked_labels) t.dot.assign(ranked_labels, 0.0f);
     for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
       if (known && known->count[l] > 0) continue;
       t.touched.clear();
+      const std::uint32_t self = rank_of[l];
       for (const auto& [f, u] : query[l])
         for (std::uint64_t e = offsets[f]; e < offsets[f + 1]; ++e) {
           const auto [m, w] = index[e];
-          if (m == l) continue;
+          if (m == self) continue;
           if (t.dot[m] == 0) t.touched.push_back(m);
           t.dot[m] += u * w;
           if (t.dot[m] == 0) t.dot[m] = 1e-30f;  // stays marked as touched
@@ -288,7 +299,7 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
                           return a.first > b.first || (a.first == b.first && a.second < b.second);
                         });
       for (std::size_t j = 0; j < k; ++j)
-        out.ids[std::size_t{l} * kContrastNeighbours + j] = t.ranked[j].second;
+        out.ids[std::size_t{l} * kContrastNeighbours + j] = with_entries[t.ranked[j].second];
       out.count[l] = static_cast<std::uint8_t>(k);
     }
   });
