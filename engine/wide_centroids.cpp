@@ -275,22 +275,29 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
   }
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
     Local& t = locals.local();
-    if (t.dot.size() != ranked_labels) t.dot.assign(ranked_labels, 0.0f);
+    if (t.dot.size() != ranked_labels) {
+      t.dot.assign(ranked_labels, 0.0f);
+      t.touched.assign(std::size_t{ranked_labels} + 1, 0);
+    }
     for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
       if (known && known->count[l] > 0) continue;
-      t.touched.clear();
       const std::uint32_t self = rank_of[l];
+      // Without branches on the data: each label is written to `touched` every time, and kept
+      // the first time (its product still zero); a sum back at exactly zero stays marked.
+      std::size_t n = 0;
       for (const auto& [f, u] : query[l])
         for (std::uint64_t e = offsets[f]; e < offsets[f + 1]; ++e) {
           const auto [m, w] = index[e];
-          if (m == self) continue;
-          if (t.dot[m] == 0) t.touched.push_back(m);
-          t.dot[m] += u * w;
-          if (t.dot[m] == 0) t.dot[m] = 1e-30f;  // stays marked as touched
+          float& d = t.dot[m];
+          t.touched[n] = m;
+          n += d == 0.0f;
+          d += u * w;
+          d = d == 0.0f ? 1e-30f : d;
         }
       t.ranked.clear();
-      for (const std::uint32_t m : t.touched) {
-        t.ranked.emplace_back(t.dot[m], m);
+      for (std::size_t j = 0; j < n; ++j) {
+        const std::uint32_t m = t.touched[j];
+        if (m != self) t.ranked.emplace_back(t.dot[m], m);
         t.dot[m] = 0;
       }
       const std::size_t k = std::min(kContrastNeighbours, t.ranked.size());
