@@ -225,7 +225,8 @@ LabelEntries label_sums(const data::Dataset& train, std::uint32_t num_features,
 LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_features,
                                const LabelNeighbours* known) {
   const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
-  if (known && known->count.size() != num_labels)
+  if (known && (known->count.size() != num_labels ||
+                known->ids.size() != std::size_t{num_labels} * kContrastNeighbours))
     fail("wide layer: known neighbours for " + std::to_string(known->count.size()) +
          " labels, the layer has " + std::to_string(num_labels));
   const std::vector<double> norms = norms_of(per_label);

@@ -162,8 +162,9 @@ class WideLayer {
   // kContrasts, when choose_contrast; else options.contrast) for `train`: a build from all but up
   // to 2,000 of its points (at most a tenth, spread evenly) per rounds and contrast tried scores
   // the held-out ones; the highest P@1 wins, then P@5, then fewer rounds, then no contrast, then
-  // the larger power. The contrast candidates of every rounds share the neighbours found on the
-  // first rounds' sums (nearest_labels). Fewer than 100 points to hold out: power 1, no rounds and
+  // the larger power. Rounds are tried in order and stop after the first that wins nothing over
+  // fewer. The contrast candidates of every rounds share the neighbours found on the first
+  // rounds' sums (nearest_labels). Fewer than 100 points to hold out: power 1, no rounds and
   // no contrast where they were to be chosen. `neighbours`, when given, receives the nearest
   // labels the contrast candidates used (empty when none were tried), for from_centroids.
   static WideStartChoice choose_start(const data::Dataset& train, std::uint32_t num_features,
