@@ -306,7 +306,8 @@ struct Model::Impl {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
     const auto setup_start = Clock::now();
-    engine::Trainer trainer(*net, c.train, engine::make_training_sampler(c, *net));
+    engine::Trainer trainer(*net, c.train,
+                            engine::make_training_sampler(c, *net, state.batches > 0));
     trainer.set_batches(state.batches);
 
     std::atomic<bool> stop{false};

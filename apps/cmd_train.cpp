@@ -295,7 +295,8 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (shards)
     sampler_config.train.seed =
         derive_seed(config.train.seed, 7000 + static_cast<std::uint64_t>(shards->rank));
-  engine::Trainer trainer(*net, config.train, make_train_sampler(sampler_config, *net));
+  engine::Trainer trainer(*net, config.train,
+                          make_train_sampler(sampler_config, *net, state.batches > 0));
   trainer.set_batches(state.batches);
   if (shards) trainer.set_exchange(&shards->exchange());
 

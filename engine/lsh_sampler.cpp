@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "common/error.h"
 #include "common/rng.h"
 #include "engine/logq_correction.h"
 #include "engine/output_sampler.h"
@@ -31,6 +32,7 @@ struct SamplerSpec {
   Role role = Role::kOutputInference;
   LshNegatives negatives = LshNegatives::kSample;  // kOutputTraining
   std::uint32_t query_every = 1;                   // kOutputTraining, batch negatives
+  FirstTables first_tables = FirstTables::kBuildNow;
 };
 
 hashing::HashConfig hash_config(const SamplerSpec& spec) {
@@ -84,8 +86,10 @@ class LshSampler final : public OutputSampler {
     if (training_ && train.sampled_correction == SampledCorrection::kLogQ)
       logq_ = std::make_unique<LogQCorrection>(output.rows);
     next_rehash_ = rehash_every_;
-    index_.build(output.rows, output.row);
-    tables_ = index_.snapshot();
+    if (spec.first_tables == FirstTables::kBuildNow) {
+      index_.build(output.rows, output.row);
+      tables_ = index_.snapshot();
+    }
   }
 
   void begin_batch(std::uint64_t batch_index,
@@ -95,13 +99,14 @@ class LshSampler final : public OutputSampler {
     if (!training_) return;
     // Shared by the batch: its labels (in-batch negatives), then half the budget in uniform
     // negatives; the other half comes from the LSH tables, each sample's own or (batch mode)
-    // shared too.
+    // shared too. Before the first tables exist, uniform negatives fill the whole budget.
     if (stamp_.size() != num_neurons_) stamp_.assign(num_neurons_, 0);
     batch_labels(labels, stamp_, epoch_, shared_);
     Rng rng(derive_seed(seed_, 1u << 20 | batch_index));
     const std::size_t num_labels = shared_.size();
-    const std::uint32_t uniform = std::min<std::uint32_t>(
-        budget_ - budget_ / 2, num_neurons_ - static_cast<std::uint32_t>(shared_.size()));
+    const std::uint32_t uniform =
+        std::min<std::uint32_t>(tables_ ? budget_ - budget_ / 2 : budget_,
+                                num_neurons_ - static_cast<std::uint32_t>(shared_.size()));
     for (std::uint32_t drawn = 0; drawn < uniform;) {
       const std::uint32_t j = rng.below(num_neurons_);
       if (stamp_[j] == epoch_) continue;
@@ -110,7 +115,7 @@ class LshSampler final : public OutputSampler {
       ++drawn;
     }
     const std::size_t drawn = shared_.size();
-    if (batch_negatives_) share_most_retrieved(batch_index, acts);
+    if (batch_negatives_ && tables_) share_most_retrieved(batch_index, acts);
     // Labels and uniform draws are corrected. LSH candidates are not uniform draws: a sample's
     // own were retrieved for it (q ~ 1), and the batch's shared ones were retrieved for the
     // samples most like it; they get no correction (0) either way.
@@ -133,7 +138,8 @@ class LshSampler final : public OutputSampler {
   std::span<const float> shared_corrections() const override { return corrections_; }
 
   void select(const float* h, std::vector<std::uint32_t>& out) override {
-    if (batch_negatives_) {  // the batch's candidates are all in shared()
+    // The batch's candidates are all in shared() in batch mode, and before the first tables.
+    if (batch_negatives_ || !tables_) {
       out.clear();
       return;
     }
@@ -272,14 +278,18 @@ class LshSampler final : public OutputSampler {
 }  // namespace
 
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
-                                                const RowsF32& output, bool training) {
+                                                const RowsF32& output, bool training,
+                                                FirstTables first_tables) {
+  if (!training && first_tables != FirstTables::kBuildNow)
+    fail("lsh sampler: inference needs its tables built at once");
   const SamplerSpec spec{net.lsh,
                          net.hidden.back(),
                          net.sparsity,
                          net.seed,
                          training ? Role::kOutputTraining : Role::kOutputInference,
                          net.lsh_negatives,
-                         net.lsh_query_every};
+                         net.lsh_query_every,
+                         first_tables};
   return std::make_unique<LshSampler>(spec, train, output);
 }
 

@@ -27,7 +27,8 @@ std::uint32_t sampling_budget(std::uint32_t n, double sparsity) {
   return std::max<std::uint32_t>(1, static_cast<std::uint32_t>(std::lround(n * sparsity)));
 }
 
-std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Network& net) {
+std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Network& net,
+                                                     bool rows_trained) {
   const std::uint32_t n = net.num_labels();
   switch (c.net.sampling) {
     case OutputSampling::kDense:
@@ -36,7 +37,8 @@ std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Netw
       return make_random_sampler(n, sampling_budget(n, c.net.sparsity), c.train.seed,
                                  c.train.sampled_correction == SampledCorrection::kLogQ);
     default:
-      return make_lsh_sampler(c.net, c.train, net.output->rows_f32(), /*training=*/true);
+      return make_lsh_sampler(c.net, c.train, net.output->rows_f32(), /*training=*/true,
+                              rows_trained ? FirstTables::kBuildNow : FirstTables::kAtFirstRefresh);
   }
 }
 

@@ -57,15 +57,22 @@ class OutputSampler {
 std::unique_ptr<OutputSampler> make_random_sampler(std::uint32_t num_neurons, std::uint32_t budget,
                                                    std::uint64_t seed, bool logq = false);
 
-// LSH tables over the output layer's weight rows, built now and refreshed on the schedule of
-// `train` (re-insert every rebuild_every batches, growing; new hash functions every rehash_every
-// samples), always in the background while training goes on. While training, the batch's labels
-// and half the budget in uniform negatives are shared; the other half comes from the tables:
-// each sample's own candidates (net.lsh_negatives "sample"), or, with "batch", the candidates
-// retrieved by the most samples of the batch, shared too (ties in a random order seeded by the
-// batch), so that every row is read once per batch.
+// When a training sampler's first tables are built: at once, or at the first scheduled refresh
+// (in the background like every refresh) when the output rows are still their random start,
+// whose tables would retrieve labels no better than uniform draws do.
+enum class FirstTables { kBuildNow, kAtFirstRefresh };
+
+// LSH tables over the output layer's weight rows, built as `first_tables` says and refreshed on
+// the schedule of `train` (re-insert every rebuild_every batches, growing; new hash functions
+// every rehash_every samples), always in the background while training goes on. While training,
+// the batch's labels and half the budget in uniform negatives are shared; the other half comes
+// from the tables: each sample's own candidates (net.lsh_negatives "sample"), or, with "batch",
+// the candidates retrieved by the most samples of the batch, shared too (ties in a random order
+// seeded by the batch), so that every row is read once per batch. Until the first tables exist,
+// uniform negatives fill the whole budget. Inference builds its tables at once.
 std::unique_ptr<OutputSampler> make_lsh_sampler(const NetworkConfig& net, const TrainConfig& train,
-                                                const RowsF32& output, bool training);
+                                                const RowsF32& output, bool training,
+                                                FirstTables first_tables = FirstTables::kBuildNow);
 
 // LSH tables for sampled inference over `output` (rows, read only while this builds them) with
 // biases `bias`: each query scores the net.prior_fraction x budget labels of largest bias (the
@@ -83,8 +90,11 @@ std::unique_ptr<OutputSampler> make_hidden_sampler(const NetworkConfig& net, std
                                                    const TrainConfig& train,
                                                    const ParamMatrix& weights);
 
-// The sampler `c` asks for while training (null for the dense output layer).
-std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Network& net);
+// The sampler `c` asks for while training (null for the dense output layer). `rows_trained`:
+// the output rows have been trained before (a resumed or continued run), so LSH tables over
+// them are worth building at once; a fresh network's wait for the first refresh.
+std::unique_ptr<OutputSampler> make_training_sampler(const Config& c, const Network& net,
+                                                     bool rows_trained);
 
 // The distinct labels of a batch, in first-seen order, deduplicated with `stamp` (one entry per
 // neuron) and `epoch` (bumped here).

@@ -43,7 +43,7 @@ TEST_CASE("a run visits epoch e in shuffled_order(n, derive_seed(seed, e)), cut 
   const data::Dataset& train = p.data.train;
   const std::size_t n = train.num_points();
   Network net(p.config.net);
-  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net));
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net, false));
   std::vector<std::vector<const std::uint32_t*>> batches;  // each input's feature ids
   FitOptions options;
   options.on_batch = [&](std::span<const data::SparseView> inputs) {
@@ -79,12 +79,13 @@ TEST_CASE("runs stepped in lockstep train exactly as fit() does (1 thread)") {
   p.config.net.sampling = OutputSampling::kRandom;
   REQUIRE(p.config.train.lr_schedule == LrSchedule::kLinear);
   Network reference(p.config.net);
-  Trainer reference_trainer(reference, p.config.train, make_training_sampler(p.config, reference));
+  Trainer reference_trainer(reference, p.config.train,
+                            make_training_sampler(p.config, reference, false));
   const FitProgress end = fit(reference, reference_trainer, p.data.train, p.config.train, {});
 
   Network a(p.config.net), b(p.config.net);
-  Trainer ta(a, p.config.train, make_training_sampler(p.config, a));
-  Trainer tb(b, p.config.train, make_training_sampler(p.config, b));
+  Trainer ta(a, p.config.train, make_training_sampler(p.config, a, false));
+  Trainer tb(b, p.config.train, make_training_sampler(p.config, b, false));
   FitRun ra(a, ta, p.data.train, p.config.train, {});
   FitRun rb(b, tb, p.data.train, p.config.train, {});
   while (!ra.done()) {
@@ -108,7 +109,7 @@ TEST_CASE("a run is done at its stop flag and at max_seconds") {
   testing::SmallProblem p(1.0);
   p.config.net.sampling = OutputSampling::kRandom;
   Network net(p.config.net);
-  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net));
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net, false));
   std::atomic<bool> stop{false};
   FitOptions options;
   options.stop = &stop;
@@ -133,7 +134,7 @@ TEST_CASE("a run's seconds and samples/s leave out the time of its evaluations")
   p.config.train.eval_every = 2;
   p.config.train.eval_points = 50;
   Network net(p.config.net);
-  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net));
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net, false));
   // Each evaluation's report sleeps, so evaluations take at least `pause` each; the bounds below
   // hold however fast or slow the machine is.
   const auto pause = std::chrono::milliseconds(150);

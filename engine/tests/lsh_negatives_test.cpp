@@ -1,14 +1,17 @@
 // LSH negatives shared by the batch (network.lsh_negatives = "batch") against references: the
 // shared set is the labels, the uniform draws and the candidates the most samples retrieved,
 // counted by brute force over what sample mode gives each sample from the same tables; the
-// choice repeats itself on any number of threads; and a network trained that way learns.
+// choice repeats itself on any number of threads; a fresh network's sampler waits for its first
+// refresh to build tables; and a network trained that way learns.
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "common/rng.h"
@@ -44,11 +47,12 @@ struct Planted {
     n.seed = 3;
     net = std::make_unique<Network>(n);
   }
-  std::unique_ptr<OutputSampler> sampler(LshNegatives mode, std::uint32_t query_every = 1) const {
+  std::unique_ptr<OutputSampler> sampler(LshNegatives mode, std::uint32_t query_every = 1,
+                                         FirstTables first = FirstTables::kBuildNow) const {
     NetworkConfig n = config.net;
     n.lsh_negatives = mode;
     n.lsh_query_every = query_every;
-    return make_lsh_sampler(n, config.train, net->output->rows_f32(), /*training=*/true);
+    return make_lsh_sampler(n, config.train, net->output->rows_f32(), /*training=*/true, first);
   }
 };
 
@@ -173,6 +177,57 @@ TEST_CASE("batch mode: log-q corrects the labels and uniform draws, not the LSH 
   CHECK(*std::max_element(drawn.begin(), drawn.end()) > 0);  // the uniform draws' -log q
 }
 
+TEST_CASE(
+    "a fresh network's sampler draws uniform negatives until its first refresh, then "
+    "retrieves what tables built at once retrieve") {
+  for (const LshNegatives mode : {LshNegatives::kBatch, LshNegatives::kSample}) {
+    CAPTURE(static_cast<int>(mode));
+    Planted p;
+    p.config.train.rebuild_every = 3;
+    p.config.train.sampled_correction = SampledCorrection::kLogQ;
+    auto deferred = p.sampler(mode, 1, FirstTables::kAtFirstRefresh);
+    auto at_once = p.sampler(mode);
+    const PlantedBatch b(6);
+    const std::set<std::uint32_t> labels(b.ys.begin(), b.ys.end());
+    const std::uint32_t budget = sampling_budget(Planted::kLabels, 0.1);
+    std::vector<std::uint32_t> own;
+    for (std::uint64_t index = 0; index < 3; ++index) {
+      deferred->begin_batch(index, b.labels, b.acts());
+      const std::vector<std::uint32_t> shared = shared_of(*deferred);
+      // The labels, then the whole budget in uniform draws, all corrected; no own neurons.
+      CHECK(shared.size() == labels.size() + budget);
+      CHECK(std::set<std::uint32_t>(shared.begin(), shared.end()).size() == shared.size());
+      const auto corrections = deferred->shared_corrections();
+      REQUIRE(corrections.size() == shared.size());
+      for (std::size_t k = labels.size(); k < shared.size(); ++k) CHECK(corrections[k] > 0);
+      for (std::uint32_t s = 0; s < Planted::kBatch; ++s) {
+        deferred->select(b.acts().row(s), own);
+        CHECK(own.empty());
+      }
+      at_once->begin_batch(index, b.labels, b.acts());
+      CHECK(shared_of(*at_once) != shared);
+      deferred->after_batch(p.net->output->rows_f32(), index);  // index 2 starts the build
+    }
+    // The first tables are built in the background over the same rows: once published, the
+    // deferred sampler draws and retrieves exactly what the one built at once does.
+    at_once->begin_batch(3, b.labels, b.acts());
+    const std::vector<std::uint32_t> expected = shared_of(*at_once);
+    bool same = false;
+    for (int tries = 0; tries < 1000 && !same; ++tries) {
+      deferred->begin_batch(3, b.labels, b.acts());
+      same = shared_of(*deferred) == expected;
+      if (!same) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(same);
+    std::vector<std::uint32_t> expected_own;
+    for (std::uint32_t s = 0; s < Planted::kBatch; ++s) {
+      deferred->select(b.acts().row(s), own);
+      at_once->select(b.acts().row(s), expected_own);
+      CHECK(own == expected_own);
+    }
+  }
+}
+
 TEST_CASE("a network trained with batch-shared LSH negatives learns") {
   testing::SmallProblem f(4);
   Config c = f.config;
@@ -188,7 +243,7 @@ TEST_CASE("a network trained with batch-shared LSH negatives learns") {
   }
   held_out.finish();
   const double untrained = testing::reference_loss(net, held_out);
-  Trainer trainer(net, c.train, make_training_sampler(c, net));
+  Trainer trainer(net, c.train, make_training_sampler(c, net, false));
   fit(net, trainer, f.data.train, c.train, {});
   const double trained = testing::reference_loss(net, held_out);
   const EvalResult e = evaluate(net, f.data.test, EvalMode::kExact, nullptr);

@@ -36,7 +36,8 @@ struct Indexed {
       // One thread: HOGWILD training on more would make the model, and the figures the tests
       // bound, differ from run to run.
       tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
-      Trainer trainer(*net, problem.config.train, make_training_sampler(problem.config, *net));
+      Trainer trainer(*net, problem.config.train,
+                      make_training_sampler(problem.config, *net, false));
       fit(*net, trainer, problem.data.train, problem.config.train, {});
     }
     index = OutputIndex::build(*net, problem.data.train);

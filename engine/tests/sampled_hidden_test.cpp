@@ -203,7 +203,7 @@ TEST_CASE("a network with a sampled hidden layer learns and reloads to identical
   c.net.hidden_sampling[1].sampled = true;
   c.net.hidden_sampling[1].sparsity = 0.1;
   Network net(c.net);
-  Trainer trainer(net, c.train, make_training_sampler(c, net));
+  Trainer trainer(net, c.train, make_training_sampler(c, net, false));
   fit(net, trainer, p.data.train, c.train, {});
   const EvalResult e = evaluate(net, p.data.test, EvalMode::kExact, nullptr);
   MESSAGE("sampled hidden layer (10% of 256): exact P@1 " << e.precision[0]);

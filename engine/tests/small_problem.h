@@ -71,11 +71,11 @@ inline ResumeRuns run_full_and_resumed(const Config& c, const data::Dataset& dat
                                        const std::string& path, std::uint64_t stop_after = 35) {
   ResumeRuns out;
   out.full = std::make_unique<Network>(c.net);
-  Trainer t_full(*out.full, c.train, make_training_sampler(c, *out.full));
+  Trainer t_full(*out.full, c.train, make_training_sampler(c, *out.full, false));
   out.full_end = fit(*out.full, t_full, data, c.train, {});
 
   Network part(c.net);
-  Trainer t_part(part, c.train, make_training_sampler(c, part));
+  Trainer t_part(part, c.train, make_training_sampler(c, part, false));
   const FitProgress half = fit_interrupted(part, t_part, data, c.train, stop_after);
   REQUIRE(half.batches == stop_after);
   save_model(path, part, c, {half.samples, t_part.batches()});
@@ -83,7 +83,8 @@ inline ResumeRuns run_full_and_resumed(const Config& c, const data::Dataset& dat
   out.resumed = load_model(path);
   REQUIRE(out.resumed.has_optimizer_state);
   Network& net = *out.resumed.net;
-  Trainer t_resumed(net, out.resumed.config.train, make_training_sampler(out.resumed.config, net));
+  Trainer t_resumed(net, out.resumed.config.train,
+                    make_training_sampler(out.resumed.config, net, true));
   t_resumed.set_batches(out.resumed.state.batches);
   FitOptions fo;
   fo.start_samples = out.resumed.state.samples;

@@ -486,7 +486,7 @@ TEST_CASE("the exact predictor adds the wide scores to every label's logit") {
   auto net = std::make_shared<Network>(problem.config.net);
   {
     tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
-    Trainer trainer(*net, problem.config.train, make_training_sampler(problem.config, *net));
+    Trainer trainer(*net, problem.config.train, make_training_sampler(problem.config, *net, false));
     fit(*net, trainer, problem.data.train, problem.config.train, {});
   }
   REQUIRE(!net->wide.empty());
@@ -529,7 +529,7 @@ TEST_CASE("a model with a wide layer saves and loads it; older files have none")
   engine::testing::SmallProblem problem{0.2};
   problem.config.net.wide = true;
   Network net(problem.config.net);
-  Trainer trainer(net, problem.config.train, make_training_sampler(problem.config, net));
+  Trainer trainer(net, problem.config.train, make_training_sampler(problem.config, net, false));
   fit(net, trainer, problem.data.train, problem.config.train, {});
   const std::string path = engine::testing::temp_path("wide_layer_test", "w.glide");
   save_model(path, net, problem.config, {1, 1});
