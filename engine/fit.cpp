@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "data/shuffle.h"
+#include "engine/output_matrix.h"
 #include "engine/wide_centroids.h"
 
 namespace glide::engine {
@@ -93,8 +94,14 @@ bool FitRun::done() const {
 void FitRun::evaluate_now() {
   if (!options_.test) return;
   const auto t = std::chrono::steady_clock::now();
-  p_.eval =
-      evaluate(net_, *options_.test, options_.eval_mode, trainer_.sampler(), train_.eval_points);
+  // Sampled mode scores what the model's sampled predictions would at this point: through
+  // inference tables over the rows as they are now. The training sampler cannot stand in: its
+  // candidates are shared by the batch (or, before its first tables, uniform), not retrieved per
+  // query.
+  std::unique_ptr<OutputSampler> tables;
+  if (options_.eval_mode == EvalMode::kSampled)
+    tables = make_inference_lsh_sampler(Config{net_.config(), train_}, net_);
+  p_.eval = evaluate(net_, *options_.test, options_.eval_mode, tables.get(), train_.eval_points);
   p_.evaluated = true;
   if (options_.on_progress) options_.on_progress(p_);
   p_.evaluated = false;

@@ -33,6 +33,7 @@ struct FitProgress {
 
 struct FitOptions {
   const data::Dataset* test = nullptr;  // evaluated every train.eval_every batches and at the end
+  // Sampled: through inference LSH tables over the rows at each evaluation, built in its time.
   EvalMode eval_mode = EvalMode::kExact;
   // Called after every batch (cheap callers only) and after each evaluation.
   std::function<void(const FitProgress&)> on_progress;

@@ -12,6 +12,7 @@
 #include "data/shuffle.h"
 #include "engine/evaluator.h"
 #include "engine/fit.h"
+#include "engine/output_matrix.h"
 #include "engine/output_sampler.h"
 #include "engine/tests/small_problem.h"
 
@@ -178,4 +179,39 @@ TEST_CASE("the lr schedule ends where the planned samples or the time budget run
   t.lr_schedule = LrSchedule::kConstant;
   CHECK(lr_scale(t, 0.7, 0) == 1.0);
   CHECK(lr_scale(t, 0.7, 1) == 0.5);
+}
+
+TEST_CASE("a sampled evaluation during training scores what the model's sampled predictions do") {
+  // Each training sampler (batch- and sample-shared LSH negatives, uniform ones): the run's last
+  // evaluation, after its last batch, against one through LSH tables built for inference over
+  // the trained rows, as `glide eval --mode sampled` and the library's sampled predictions do.
+  for (const auto& [sampling, negatives] :
+       {std::pair{OutputSampling::kLsh, LshNegatives::kBatch},
+        std::pair{OutputSampling::kLsh, LshNegatives::kSample},
+        std::pair{OutputSampling::kRandom, LshNegatives::kBatch}}) {
+    CAPTURE(static_cast<int>(sampling));
+    CAPTURE(static_cast<int>(negatives));
+    testing::SmallProblem p(1.0);
+    p.config.net.sampling = sampling;
+    p.config.net.lsh_negatives = negatives;
+    p.config.train.eval_points = 300;
+    Network net(p.config.net);
+    Trainer trainer(net, p.config.train, make_training_sampler(p.config, net, false));
+    EvalResult last;
+    FitOptions options;
+    options.test = &p.data.test;
+    options.eval_mode = EvalMode::kSampled;
+    options.on_progress = [&](const FitProgress& fp) {
+      if (fp.evaluated) last = fp.eval;
+    };
+    fit(net, trainer, p.data.train, p.config.train, options);
+    const auto inference = make_inference_lsh_sampler(p.config, net);
+    const EvalResult expected =
+        evaluate(net, p.data.test, EvalMode::kSampled, inference.get(), p.config.train.eval_points);
+    REQUIRE(expected.points == 300);
+    CHECK(expected.precision[0] > 0.1);  // the tables find labels a trained network scores
+    CHECK(last.points == expected.points);
+    CHECK(last.mean_scored == doctest::Approx(expected.mean_scored));
+    for (int k = 0; k < EvalResult::kMaxK; ++k) CHECK(last.precision[k] == expected.precision[k]);
+  }
 }

@@ -196,6 +196,8 @@ struct TrainOptions {
   /// eval_points rows; only when a test batch is given.
   std::uint32_t eval_every = 0;
   std::uint32_t eval_points = 1000;
+  /// kSampled scores through LSH tables built over the output rows at each evaluation (in its
+  /// time, not the training time's); the output index is built after training.
   PredictMode eval_mode = PredictMode::kExact;
   std::uint32_t rebuild_every = 200;  ///< batches between LSH table refreshes (> 0)
   double rebuild_growth = 1.1;        ///< that interval grows by this factor (>= 1)
