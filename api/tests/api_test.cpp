@@ -151,6 +151,34 @@ TEST_CASE("an in-memory batch trains to a useful model, reporting progress") {
   CHECK(model.evaluate(test.view(), glide::PredictMode::kSampled).p_at(1) > 0.25);  // chance: 1/30
 }
 
+TEST_CASE("evaluations during training in sampled mode score through the model's LSH tables") {
+  // Without the wide layer (whose best labels would be candidates too), so that the tables
+  // alone find what is scored.
+  const glide::SparseBatch train = planted(600, 1), test = planted(200, 2);
+  glide::ModelConfig c = small_config();
+  c.wide = false;
+  glide::Model model = glide::Model::create(c);
+  glide::TrainOptions o = small_train();
+  o.eval_mode = glide::PredictMode::kSampled;
+  o.build_index = false;  // sampled predictions after training go through the tables too
+  std::vector<glide::Metrics> evals;
+  model.train(
+      train.view(), o,
+      [&](const glide::TrainProgress& p) {
+        if (p.has_eval) evals.push_back(p.eval);
+        return true;
+      },
+      test.view());
+  REQUIRE(evals.size() == 12);
+  const glide::Metrics after = model.evaluate(test.view(), glide::PredictMode::kSampled);
+  MESSAGE("sampled P@1 at the last evaluation " << evals.back().p_at(1) << ", after training "
+                                                << after.p_at(1));
+  CHECK(evals.back().points == 200);
+  CHECK(evals.back().p_at(1) > 0.25);  // chance: 1/30
+  // The tables visit their buckets in a random order, so the two may differ a little.
+  CHECK(std::abs(evals.back().p_at(1) - after.p_at(1)) <= 0.05);
+}
+
 TEST_CASE("the callback stops training early") {
   const glide::SparseBatch train = planted(300, 3);
   glide::Model model = glide::Model::create(small_config(glide::Sampling::kRandom));
