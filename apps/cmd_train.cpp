@@ -93,7 +93,7 @@ void print_eval(const char* what, const engine::EvalResult& e) {
 }
 
 // One line on what is about to train: "training 135909 features -> 128 -> 670091 labels, lsh
-// sampling, wide layer, 5 epoch(s), lr 0.001" (--verbose prints the whole config).
+// sampling, wide layer, 5 epoch(s), lr 0.0003" (--verbose prints the whole config).
 std::string training_line(const engine::Config& c) {
   std::string line = "training " + std::to_string(c.net.num_features) + " features";
   for (std::size_t l = 0; l < c.net.hidden.size(); ++l)

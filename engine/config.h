@@ -139,7 +139,7 @@ struct TrainConfig {
   double output_eps = 0.1;
   double wide_lr = 0.05;  // the wide layer's (Adagrad; follows the lr schedule)
   TrainPrecision precision = TrainPrecision::kF32;
-  double lr = 1e-3;  // beside the wide layer; 1e-2 without it (docs/training.md)
+  double lr = 3e-4;  // beside the wide layer; 1e-2 without it (docs/training.md)
   LrSchedule lr_schedule = LrSchedule::kLinear;
   double lr_final = 0.1;
   // The lr is also multiplied by lr_decay per epoch done (continuously, by samples): a run of

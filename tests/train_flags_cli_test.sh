@@ -18,7 +18,7 @@ grep ' arg ' entries.txt |
   grep -Ev -- '--(train|test|output|resume|log-jsonl|config|caches) arg' |
   grep -v 'default: ' >nodefault.txt || true
 [ ! -s nodefault.txt ] || { cat nodefault.txt >&2; fail "flags without a default in --help"; }
-grep -q -- '--lr arg .*(default: 0.001)' entries.txt || fail "--lr default"
+grep -q -- '--lr arg .*(default: 0.0003)' entries.txt || fail "--lr default"
 grep -q -- '--wide arg .*(default: on)' entries.txt || fail "--wide default"
 grep -q -- '--hidden arg .*(default: 128)' entries.txt || fail "--hidden default"
 grep -q -- '--sampling arg .*(default: lsh)' entries.txt || fail "--sampling default"
@@ -30,7 +30,7 @@ features=$("$glide" data stats tr.gds | sed -n 's/^features *\([0-9]*\).*/\1/p')
 
 # One short line on what trains; the JSON config only with --verbose.
 "$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 >out.txt 2>err.txt
-grep -q "^training $features features -> 128 -> [0-9]* labels, lsh sampling, wide layer, 0.2 epoch(s), lr 0.001$" \
+grep -q "^training $features features -> 128 -> [0-9]* labels, lsh sampling, wide layer, 0.2 epoch(s), lr 0.0003$" \
   err.txt || { cat err.txt >&2; fail "no short training line"; }
 grep -q '{' err.txt && { cat err.txt >&2; fail "config JSON without --verbose"; }
 "$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 --verbose >out.txt 2>err.txt

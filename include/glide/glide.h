@@ -180,7 +180,7 @@ struct ModelConfig {
 /// Training settings (saved in the model file with the weights).
 struct TrainOptions {
   std::string optimizer = "adam";  ///< hidden and input layers: adam | sgd | adagrad
-  double lr = 1e-3;  ///< their learning rate, (0, 10); the CLI's and a config file's default
+  double lr = 3e-4;  ///< their learning rate, (0, 10); the CLI's and a config file's default
   std::string output_optimizer = "adagrad";  ///< the output layer's: adagrad | adam | sgd
   double output_lr = 0.002;                  ///< its learning rate, (0, 10)
   double output_eps = 0.1;  ///< its optimizer's epsilon, (0, 10]: smaller gradients, smaller steps
