@@ -47,7 +47,7 @@ void start(Contender& x, const data::Dataset& train, std::uint64_t planned) {
   x.trainer.reset();
   x.net = std::make_unique<engine::Network>(x.config.net);
   x.trainer = std::make_unique<engine::Trainer>(*x.net, x.config.train,
-                                                make_train_sampler(x.config, *x.net));
+                                                make_train_sampler(x.config, *x.net, false));
   x.seconds = 0;
   engine::TrainConfig tc = x.config.train;
   tc.epochs = static_cast<double>(std::max<std::uint64_t>(planned, 1)) / train.num_points();

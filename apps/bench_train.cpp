@@ -81,8 +81,8 @@ std::vector<VariantResult> run_lockstep(const std::vector<std::string>& names,
     // `glide train` gives for those samples.
     tc.max_seconds = seconds * P;
     nets.push_back(std::make_unique<engine::Network>(configs[p].net));
-    trainers.push_back(std::make_unique<engine::Trainer>(*nets[p], configs[p].train,
-                                                         make_train_sampler(configs[p], *nets[p])));
+    trainers.push_back(std::make_unique<engine::Trainer>(
+        *nets[p], configs[p].train, make_train_sampler(configs[p], *nets[p], false)));
     runs.push_back(
         std::make_unique<engine::FitRun>(*nets[p], *trainers[p], train, tc, engine::FitOptions{}));
   }

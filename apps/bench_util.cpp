@@ -128,7 +128,7 @@ BenchModel make_quick_model(const QuickModelSpec& spec) {
 
 engine::FitProgress train_quick_model(BenchModel& model, const engine::FitOptions& options) {
   engine::Trainer trainer(*model.net, model.config.train,
-                          make_train_sampler(model.config, *model.net));
+                          make_train_sampler(model.config, *model.net, false));
   return engine::fit(*model.net, trainer, model.train, model.config.train, options);
 }
 

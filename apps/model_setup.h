@@ -9,10 +9,10 @@
 namespace glide::cli {
 
 // The training sampler for config.net.sampling (null for dense); `rows_trained` as in
-// engine::make_training_sampler (false: a fresh network).
+// engine::make_training_sampler.
 std::unique_ptr<engine::OutputSampler> make_train_sampler(const engine::Config& config,
                                                           const engine::Network& net,
-                                                          bool rows_trained = false);
+                                                          bool rows_trained);
 // LSH tables for sampled inference (no random fill-up).
 std::unique_ptr<engine::OutputSampler> make_inference_sampler(const engine::Config& config,
                                                               const engine::Network& net);

@@ -244,12 +244,9 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
   // The index names labels by their rank among those with entries (ids in the same order): the
   // dot products then fit a smaller array, which the search updates at random (at amazon670k
   // 251,632 of 670,091 labels, 1 MB instead of 2.7: within a core's L2).
-  std::vector<std::uint32_t> rank_of(num_labels, 0), with_entries;
-  for (std::uint32_t l = 0; l < num_labels; ++l)
-    if (!query[l].empty()) {
-      rank_of[l] = static_cast<std::uint32_t>(with_entries.size());
-      with_entries.push_back(l);
-    }
+  const std::vector<std::uint32_t> with_entries = labels_with_entries(query);
+  std::vector<std::uint32_t> rank_of(num_labels, 0);
+  for (std::uint32_t k = 0; k < with_entries.size(); ++k) rank_of[with_entries[k]] = k;
   const std::uint32_t ranked_labels = static_cast<std::uint32_t>(with_entries.size());
   std::vector<std::uint64_t> offsets(std::size_t{num_features} + 1, 0);
   for (const auto& entries : query)
@@ -350,6 +347,13 @@ void contrast_with_neighbours(LabelEntries& per_label, std::uint32_t num_feature
                               const WideOptions& options, const LabelNeighbours* known) {
   const LabelNeighbours neighbours = nearest_labels(per_label, num_features, known);
   per_label = subtract_neighbours(per_label, neighbours, num_features, strength, options);
+}
+
+std::vector<std::uint32_t> labels_with_entries(const LabelEntries& per_label) {
+  std::vector<std::uint32_t> labels;
+  for (std::uint32_t l = 0; l < per_label.size(); ++l)
+    if (!per_label[l].empty()) labels.push_back(l);
+  return labels;
 }
 
 std::vector<double> norms_of(const LabelEntries& per_label) {

@@ -77,6 +77,9 @@ LabelEntries subtract_neighbours(const LabelEntries& per_label, const LabelNeigh
 
 // Each label's norm.
 std::vector<double> norms_of(const LabelEntries& per_label);
+// The labels with at least one entry, in id order: their rank in it names them where arrays read
+// at random should hold only those (the neighbour search, the held-out scoring).
+std::vector<std::uint32_t> labels_with_entries(const LabelEntries& per_label);
 // The median of the labels' nonzero norms (1 when there are none).
 double median_of(const std::vector<double>& norms);
 // The factor taking a label's sum (norm `norm`) to its start: norm init_scale x (norm /

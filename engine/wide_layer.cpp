@@ -161,13 +161,10 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
     // The labels with entries alone, by their rank among them (ids in the same order, so ties
     // rank alike): the scores and factors read at random per point then take a third of the
     // memory at amazon670k.
-    std::vector<std::uint32_t> with_entries;
+    const std::vector<std::uint32_t> with_entries = labels_with_entries(sums);
     LabelEntries ranked_sums;
-    for (std::uint32_t l = 0; l < num_labels; ++l)
-      if (!sums[l].empty()) {
-        with_entries.push_back(l);
-        ranked_sums.push_back(std::move(sums[l]));
-      }
+    ranked_sums.reserve(with_entries.size());
+    for (const std::uint32_t l : with_entries) ranked_sums.push_back(std::move(sums[l]));
     LabelEntries().swap(sums);
     const WideLayer raw = from_label_entries(std::move(ranked_sums), num_features);
     std::array<bool, kPowers> tried{};
