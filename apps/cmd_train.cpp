@@ -101,7 +101,7 @@ std::string training_line(const engine::Config& c) {
   char buf[160];
   std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling%s, %g epoch(s), lr %g",
                 c.net.num_labels, engine::name(c.net.sampling), c.net.wide ? ", wide layer" : "",
-                c.train.epochs, c.train.lr);
+                c.train.epochs, engine::with_network_defaults(c.train, c.net.wide).lr);
   return line + buf;
 }
 

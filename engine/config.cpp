@@ -542,6 +542,17 @@ void validate(const TrainConfig& c) {
   visit_fields(c, fields);
 }
 
+TrainConfig with_network_defaults(TrainConfig train, bool wide) {
+  const auto fill = [](double& v, double beside_wide, double alone, bool wide) {
+    if (v == 0) v = wide ? beside_wide : alone;
+  };
+  fill(train.output_lr, 0.002, 0.02, wide);
+  fill(train.output_eps, 0.1, 1e-7, wide);
+  fill(train.lr, 3e-4, 0.01, wide);
+  fill(train.lr_decay, 0.7, 1.0, wide);
+  return train;
+}
+
 const std::vector<ConfigFlag>& config_flags() {
   static const std::vector<ConfigFlag> flags = [] {
     std::vector<ConfigFlag> out;

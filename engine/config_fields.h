@@ -218,14 +218,16 @@ void visit_fields(C& t, V& v) {
             .flag = "output-optimizer",
             .help = "output layer: adagrad, adam or sgd"});
   v.number(t.output_lr, {.key = "output_lr",
-                         .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
+                         .range = {.min = 0, .max = 10, .max_open = true},
                          .flag = "output-lr",
-                         .help = "the output layer's learning rate (follows the lr schedule)"});
+                         .help = "the output layer's learning rate (follows the lr schedule; 0: "
+                                 "0.002 beside the wide layer, 0.02 without it)"});
   v.number(t.output_eps,
            {.key = "output_eps",
-            .range = {.min = 0, .max = 10, .min_open = true},
+            .range = {.min = 0, .max = 10},
             .flag = "output-eps",
-            .help = "the output layer's optimizer epsilon: smaller gradients take smaller steps"});
+            .help = "the output layer's optimizer epsilon: smaller gradients take smaller steps "
+                    "(0: 0.1 beside the wide layer, 1e-7 without it)"});
   v.number(t.wide_lr, {.key = "wide_lr",
                        .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
                        .flag = "wide-lr",
@@ -236,9 +238,10 @@ void visit_fields(C& t, V& v) {
             .help = "output layer: fp32, bf16-act (bf16 activations), bf16 (bf16 weights and Adam "
                     "state) or bf16-w (bf16 weights, fp32 Adam state)"});
   v.number(t.lr, {.key = "lr",
-                  .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
+                  .range = {.min = 0, .max = 10, .max_open = true},
                   .flag = "lr",
-                  .help = "learning rate of the hidden and input layers"});
+                  .help = "learning rate of the hidden and input layers (0: 3e-4 beside the wide "
+                          "layer, 0.01 without it)"});
   v.number(t.beta1, {.key = "beta1", .range = unit_open_top});
   v.number(t.beta2, {.key = "beta2", .range = unit_open_top});
   v.number(t.eps, {.key = "eps", .range = above(0)});
@@ -270,9 +273,10 @@ void visit_fields(C& t, V& v) {
                         .flag = "lr-final",
                         .help = "final lr as a fraction of lr (linear schedule)"});
   v.number(t.lr_decay, {.key = "lr_decay",
-                        .range = {.min = 0, .max = 1, .min_open = true},
+                        .range = in(0, 1),
                         .flag = "lr-decay",
-                        .help = "the lr is also multiplied by this per epoch trained (1: off)"});
+                        .help = "the lr is also multiplied by this per epoch trained (1: off; 0: "
+                                "0.7 beside the wide layer, 1 without it)"});
   v.choice(t.sampled_correction, kSampledCorrectionNames,
            {.key = "sampled_correction",
             .flag = "sampled-correction",

@@ -17,7 +17,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     : net_(net),
       trainer_(trainer),
       train_set_(train_set),
-      train_(train),
+      train_(with_network_defaults(train, net.config().wide)),
       options_(options),
       n_(train_set.num_points()),
       loss_avg_(NAN) {
@@ -81,6 +81,7 @@ double schedule_position(std::uint64_t samples, std::uint64_t total_samples, dou
 }
 
 double lr_scale(const TrainConfig& train, double position, double epochs_done) {
+  if (train.lr_decay == 0) fail("lr_scale: train.lr_decay is 0 (with_network_defaults fills it)");
   const double decay = std::pow(train.lr_decay, epochs_done);
   if (train.lr_schedule == LrSchedule::kConstant) return decay;
   return decay * (1.0 - (1.0 - train.lr_final) * position);

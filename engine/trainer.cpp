@@ -14,7 +14,10 @@
 namespace glide::engine {
 
 Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler)
-    : net_(net), config_(config), sampler_(std::move(sampler)), k_(kernels()) {
+    : net_(net),
+      config_(with_network_defaults(config, net.config().wide)),
+      sampler_(std::move(sampler)),
+      k_(kernels()) {
   validate(config_);
   loss_ = make_loss(net_.config().loss);
   net_.ensure_moments();  // a network loaded for inference has none

@@ -18,12 +18,14 @@ grep ' arg ' entries.txt |
   grep -Ev -- '--(train|test|output|resume|log-jsonl|config|caches) arg' |
   grep -v 'default: ' >nodefault.txt || true
 [ ! -s nodefault.txt ] || { cat nodefault.txt >&2; fail "flags without a default in --help"; }
-grep -q -- '--lr arg .*(default: 0.0003)' entries.txt || fail "--lr default"
+grep -q -- '--lr arg .*(0: 3e-4 beside .*(default: 0)' entries.txt ||
+  fail "--lr default"
 grep -q -- '--wide arg .*(default: on)' entries.txt || fail "--wide default"
 grep -q -- '--hidden arg .*(default: 128)' entries.txt || fail "--hidden default"
 grep -q -- '--sampling arg .*(default: lsh)' entries.txt || fail "--sampling default"
 grep -q -- '--epochs arg .*(default: 5)' entries.txt || fail "--epochs default"
-grep -q -- '--output-lr arg .*(default: 0.002)' entries.txt || fail "--output-lr default"
+grep -q -- '--output-lr arg .*0: 0.002 beside .*(default: 0)' \
+  entries.txt || fail "--output-lr default"
 
 "$glide" data synth --preset tiny --points 300 -o tr.gds 2>/dev/null
 features=$("$glide" data stats tr.gds | sed -n 's/^features *\([0-9]*\).*/\1/p')
@@ -33,6 +35,10 @@ features=$("$glide" data stats tr.gds | sed -n 's/^features *\([0-9]*\).*/\1/p')
 grep -q "^training $features features -> 128 -> [0-9]* labels, lsh sampling, wide layer, 0.2 epoch(s), lr 0.0003$" \
   err.txt || { cat err.txt >&2; fail "no short training line"; }
 grep -q '{' err.txt && { cat err.txt >&2; fail "config JSON without --verbose"; }
+# Without the wide layer the line gives the network's own default lr.
+"$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 --wide off >out.txt 2>err.txt
+grep -q "^training $features features -> 128 -> [0-9]* labels, lsh sampling, 0.2 epoch(s), lr 0.01$" \
+  err.txt || { cat err.txt >&2; fail "no short training line without the wide layer"; }
 "$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 --verbose >out.txt 2>err.txt
 grep -q '^config: {' err.txt || { cat err.txt >&2; fail "--verbose did not print the config"; }
 

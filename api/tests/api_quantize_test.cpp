@@ -121,7 +121,7 @@ TEST_CASE("quantize: int8 and bf16 rank like the fp32 model; int8 cannot train; 
 TEST_CASE("default_config_json lists the defaults a config file starts from") {
   const std::string json = glide::default_config_json();
   CHECK(contains(json, "\"num_features\": 0"));
-  CHECK(contains(json, "\"lr\": 0.0003"));
+  CHECK(contains(json, "\"lr\": 0.0,"));  // the network's default: 3e-4 beside the wide layer
   CHECK(contains(json, "\"hidden\": ["));
   // The dimensions are what a config must add.
   CHECK(contains(error_of([&] { glide::Model::create_from_json(json); }), "num_features"));

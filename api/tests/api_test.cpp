@@ -508,8 +508,8 @@ TEST_CASE("misuse: invalid config values") {
   c.lsh.K = 0;
   CHECK_GLIDE_ERROR(glide::Model::create(c), "network.lsh.K must be in 1..32");
   glide::TrainOptions o = small_train();
-  o.lr = 0;
-  CHECK_GLIDE_ERROR(glide::Model::create(small_config(), o), "train.lr must be in (0, 10)");
+  o.lr = -1;  // 0 is the network's default
+  CHECK_GLIDE_ERROR(glide::Model::create(small_config(), o), "train.lr must be in [0, 10)");
   glide::Model m = glide::Model::create(small_config());
   o = small_train();
   o.batch = 0;

@@ -171,7 +171,7 @@ TEST_CASE("flags override the config file, and errors name the flag or the file"
 
   const std::string bad = write_temp("cfg-flags-test-bad.json", R"({"train": {"lr": 20}})");
   CHECK_THROWS_WITH_AS(from_command_line({"--config", bad}),
-                       (bad + ": config key 'train.lr' must be in (0, 10), got 20").c_str(), Error);
+                       (bad + ": config key 'train.lr' must be in [0, 10), got 20").c_str(), Error);
   std::filesystem::remove(bad);
   CHECK_THROWS_WITH_AS(from_command_line({"-K", "40"}), "-K must be in 1..32, got 40", Error);
   CHECK_THROWS_WITH_AS(from_command_line({"--optimizer", "lbfgs"}),

@@ -19,7 +19,11 @@ P@k is computed the way glide computes it: hits among the top k predicted labels
 over the first --eval-points test points that have labels.
 """
 import argparse
+import collections
+import glob
+import gzip
 import json
+import lzma
 import os
 import re
 import resource
@@ -181,6 +185,70 @@ def cmd_corpus(a):
         f.write("\n".join(paragraphs) + "\n")
     log(f"corpus {a.output}: {len(paragraphs)} paragraphs, "
         f"{sum(len(p.split()) for p in paragraphs)} words from {len(paths)} files")
+
+
+def read_packages(path):
+    """The stanzas of a Debian Packages file (plain, .gz, .xz or .lz4) as dicts."""
+    if path.endswith(".lz4"):
+        text = subprocess.run(["lz4cat", path], check=True, capture_output=True).stdout
+        lines = text.decode("utf-8", "replace").splitlines()
+    else:
+        opener = gzip.open if path.endswith(".gz") else lzma.open if path.endswith(".xz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    stanza, last = {}, None
+    for line in lines + [""]:
+        if not line.strip():
+            if stanza:
+                yield stanza
+            stanza, last = {}, None
+        elif line[0] in " \t" and last:
+            stanza[last] += " " + line.strip()
+        else:
+            key, _, value = line.partition(":")
+            stanza[key], last = value.strip(), key
+
+
+def cmd_debtags(a):
+    """Real multi-label data from the apt lists: each tagged package's debtags (labels) from the
+    words of its one-line description, its section and the names of the packages it depends on
+    (features, counted); features and labels of a single package are dropped."""
+    paths = a.packages or sorted(glob.glob("/var/lib/apt/lists/*_main_binary-*_Packages*"))
+    paths = [p for p in paths if "-security_" not in p and "-updates_" not in p] or paths
+    if not paths:
+        sys.exit("peers.py debtags: no Packages file (give --packages, or run apt update)")
+    packages = {}
+    for path in paths:
+        for st in read_packages(path):
+            if "Tag" in st and "Package" in st:
+                packages.setdefault(st["Package"], st)
+    points = []
+    for name in sorted(packages):
+        st = packages[name]
+        tags = sorted({t.strip() for t in st["Tag"].split(",") if t.strip()})
+        feats = ["w:" + w for w in re.findall(r"[a-z0-9+]+", st.get("Description", "").lower())]
+        feats.append("s:" + st.get("Section", ""))
+        for dep in re.split(r"[,|]", st.get("Depends", "")):
+            dep = dep.strip().split(" ")[0].split(":")[0]
+            if dep:
+                feats.append("d:" + dep)
+        points.append((feats, tags))
+    feature_df = collections.Counter(f for feats, _ in points for f in set(feats))
+    label_df = collections.Counter(t for _, tags in points for t in tags)
+    feature_id, label_id, rows = {}, {}, []
+    for feats, tags in points:
+        counts = collections.Counter(f for f in feats if feature_df[f] >= 2)
+        labels = sorted({label_id.setdefault(t, len(label_id)) for t in tags if label_df[t] >= 2})
+        values = {feature_id.setdefault(f, len(feature_id)): n for f, n in counts.items()}
+        if labels and values:
+            rows.append((labels, values))
+    with open(a.output, "w") as f:
+        f.write(f"{len(rows)} {len(feature_id)} {len(label_id)}\n")
+        for labels, values in rows:
+            f.write(",".join(map(str, labels)) + " " +
+                    " ".join(f"{k}:{v}" for k, v in sorted(values.items())) + "\n")
+    log(f"debtags {a.output}: {len(rows)} packages, {len(feature_id)} features, "
+        f"{len(label_id)} tags from {', '.join(paths)}")
 
 
 # ---------------------------------------------------------------- metrics and results
@@ -508,6 +576,10 @@ def main():
     c.add_argument("inputs", nargs="+")
     c.add_argument("-o", "--output", required=True)
     c.set_defaults(fn=cmd_corpus)
+    c = sub.add_parser("debtags", help="Debian's package tags from the apt lists, as XC text")
+    c.add_argument("--packages", nargs="*", help="Packages files (default: the apt lists')")
+    c.add_argument("-o", "--output", required=True)
+    c.set_defaults(fn=cmd_debtags)
     c = sub.add_parser("measure")
     c.add_argument("-o", "--output", required=True)
     c.add_argument("cmd", nargs=argparse.REMAINDER)

@@ -5,6 +5,7 @@
 #   benchmarks/peers/run.sh --out peers-out            # Amazon-670K shape, 102,400 points
 #   benchmarks/peers/run.sh --preset default --out q   # quick
 #   benchmarks/peers/run.sh --task text --out text     # word -> context words on a prose corpus
+#   benchmarks/peers/run.sh --task debtags --out tags  # real data: Debian packages' tags
 #
 # Writes OUT/glide-*.jsonl (one per glide run, from --log-jsonl, plus a "meta" record with the
 # run's name and peak RSS), OUT/peers.json, OUT/report.html, OUT/report.svg and OUT/table.md.
@@ -17,7 +18,8 @@ usage() {
 usage: benchmarks/peers/run.sh [flags]
 
 data
-  --task xc|text            synthetic extreme classification (default) or a text corpus
+  --task xc|text|debtags    synthetic extreme classification (default), a text corpus, or
+                            Debian's package tags from the apt lists (real multi-label data)
   --preset NAME             glide data synth preset: amazon670k (default), default, families, tiny
   --points N                training points (default 102400)
   --test-points N           test points generated (default 10000)
@@ -25,6 +27,7 @@ data
   --train FILE --test FILE  use this dataset instead (any format glide reads)
   --corpus FILE|DIR         text task corpus (default: /usr/share/common-licenses, prose)
   --window N                text task context window (default 5)
+  --packages "FILE..."      debtags task: Packages files (default: the apt lists')
 run
   --out DIR                 output directory (default peers-out)
   --glide PATH              glide binary (default build/apps/glide)
@@ -41,7 +44,7 @@ glide
   --glide-epochs E          epochs of the lsh and random runs (default 5)
   --glide-max-seconds S     time cap of the lsh and random runs (default 0: none)
   --dense-max-seconds S     time cap of the dense run (default 600)
-  --glide-lr X              learning rate of every glide run (default: glide's own, 1e-3)
+  --glide-lr X              learning rate of every glide run (default: glide's own)
   --glide-args "..."        more glide train flags for every glide run
 fastText
   --ft-hs-epochs LIST       budgets for hierarchical softmax (default 5,10,20)
@@ -61,7 +64,7 @@ EOF
 }
 
 task=xc preset=amazon670k points=102400 test_points=10000 synth_args="" train_in="" test_in=""
-corpus=/usr/share/common-licenses window=5
+corpus=/usr/share/common-licenses window=5 packages=""
 out=peers-out glide="$root/build/apps/glide" threads=2 eval_points=2000 eval_every=200
 only="" skip="" levels=""
 glide_epochs=5 glide_max_seconds=0 dense_max_seconds=600 glide_args="" glide_lr=""
@@ -80,6 +83,7 @@ while [ $# -gt 0 ]; do
     --task) task=$v ;; --preset) preset=$v ;; --points) points=$v ;;
     --test-points) test_points=$v ;; --synth-args) synth_args=$v ;;
     --train) train_in=$v ;; --test) test_in=$v ;; --corpus) corpus=$v ;; --window) window=$v ;;
+    --packages) packages=$v ;;
     --out) out=$v ;; --glide) glide=$v ;; --threads) threads=$v ;;
     --eval-points) eval_points=$v ;; --eval-every) eval_every=$v ;;
     --levels) levels=$v ;; --only) only=$v ;; --skip) skip=$v ;;
@@ -95,7 +99,7 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown flag $flag (see --help)" >&2; exit 2 ;;
   esac
 done
-case $task in xc|text) ;; *) echo "run.sh: --task is xc or text" >&2; exit 2 ;; esac
+case $task in xc|text|debtags) ;; *) echo "run.sh: --task is xc, text or debtags" >&2; exit 2 ;; esac
 if { [ -n "$train_in" ] && [ -z "$test_in" ]; } || { [ -z "$train_in" ] && [ -n "$test_in" ]; }; then
   echo "run.sh: --train and --test go together" >&2; exit 2
 fi
@@ -174,6 +178,13 @@ elif [ "$task" = xc ]; then
   # shellcheck disable=SC2086
   "$glide" data synth --preset "$preset" --points "$points" --test-points "$test_points" \
     --threads "$threads" $synth_args -o "$train" --test-output "$test"
+elif [ "$task" = debtags ]; then
+  say "dataset: Debian package tags${packages:+ from $packages}"
+  # shellcheck disable=SC2086
+  "$py" "$here/peers.py" debtags ${packages:+--packages $packages} -o "$data/tags.txt"
+  "$py" "$here/peers.py" split "$data/tags.txt" --train "$data/train.txt" --test "$data/test.txt" \
+    --test-points "$test_points"
+  train="$data/train.txt" test="$data/test.txt"
 else
   say "dataset: text corpus $corpus, window $window"
   "$py" "$here/peers.py" corpus "$corpus" -o "$data/corpus.txt"
@@ -280,8 +291,14 @@ peers_flag=()
 if [ ${#runs[@]} -eq 0 ] && [ ${#peers_flag[@]} -eq 0 ]; then
   echo "run.sh: nothing ran" >&2; exit 1
 fi
-[ -n "$levels" ] || { [ "$task" = text ] && levels=0.05,0.1,0.15,0.2 || levels=0.3,0.5,0.6,0.7,0.75; }
-title="Time to accuracy: $( [ "$task" = text ] && echo "text task" || echo "$preset" ), $threads threads"
+if [ -z "$levels" ]; then
+  case $task in
+    text) levels=0.05,0.1,0.15,0.2 ;; debtags) levels=0.5,0.8,0.85,0.9,0.95 ;;
+    *) levels=0.3,0.5,0.6,0.7,0.75 ;;
+  esac
+fi
+case $task in text) name="text task" ;; debtags) name="debtags" ;; *) name=$preset ;; esac
+title="Time to accuracy: $name, $threads threads"
 "$glide" report "${runs[@]}" "${peers_flag[@]}" --title "$title" --levels "$levels" -o "$out/report.html" \
   --table "$out/table.md" && "$glide" report "${runs[@]}" "${peers_flag[@]}" --title "$title" \
   --levels "$levels" -o "$out/report.svg" >/dev/null

@@ -305,7 +305,7 @@ TEST_CASE("an unknown key, a wrong type or a value out of range names the key an
   CHECK_ERROR(config_from_json(R"({"network": {"lsh": {"KK": 3}}})", "f.json"),
               "f.json: unknown config key 'network.lsh.KK'");
   CHECK_ERROR(config_from_json(R"({"train": {"lr": 20}})", "f.json"),
-              "f.json: config key 'train.lr' must be in (0, 10), got 20");
+              "f.json: config key 'train.lr' must be in [0, 10), got 20");
   CHECK_ERROR(config_from_json(R"({"network": {"lsh": {"range_pow": 31}}})", "f.json"),
               "f.json: config key 'network.lsh.range_pow' must be in 1..30, got 31");
   CHECK_ERROR(config_from_json(R"({"network": {"hidden": [128, 0]}})", "f.json"),
@@ -329,7 +329,7 @@ TEST_CASE("an unknown key, a wrong type or a value out of range names the key an
   CHECK_ERROR(validate(t), "train.beta2 must be in [0, 1), got 1");
   // Flags are named as flags.
   Config c;
-  CHECK_ERROR(set_config_flag(c, "lr", 20.0), "--lr must be in (0, 10), got 20");
+  CHECK_ERROR(set_config_flag(c, "lr", 20.0), "--lr must be in [0, 10), got 20");
   CHECK_ERROR(set_config_flag(c, "hidden", std::string("64,x")),
               "--hidden expects sizes like 128 or 1024,512,128, got '64,x'");
   CHECK(c == Config{});  // a rejected value changes nothing

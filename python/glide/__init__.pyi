@@ -65,8 +65,8 @@ class Model:
 
     Model(**settings): every setting optional, each a key of the config's network or train
     section (hidden=[128], sampling="lsh", loss="softmax", sparsity=0.0025, lsh={...},
-    wide=True, lr=3e-4, batch=256, epochs=5, threads=0, seed=1, ...; network={...} and
-    train={...} set a whole section). num_features and num_labels come from the first fit()'s
+    wide=True, lr=0 (3e-4 beside the wide layer, 0.01 without it), batch=256, epochs=5,
+    threads=0, seed=1, ...; network={...} and train={...} set a whole section). num_features and num_labels come from the first fit()'s
     data unless given. ConfigError for an unknown key or an invalid value."""
 
     last_fit: Optional[FitSummary]
