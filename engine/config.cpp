@@ -549,7 +549,6 @@ TrainConfig with_network_defaults(TrainConfig train, bool wide) {
   fill(train.output_lr, 0.002, 0.02, wide);
   fill(train.output_eps, 0.1, 1e-7, wide);
   fill(train.lr, 3e-4, 0.01, wide);
-  fill(train.lr_decay, 0.7, 1.0, wide);
   return train;
 }
 

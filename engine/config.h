@@ -131,7 +131,7 @@ struct TrainConfig {
   // The output layer's rows and biases: Adagrad, whose steps on a row shrink as the row is
   // touched again, keeps multi-epoch training stable where Adam's do not (docs/training.md).
   Optimizer output_optimizer = Optimizer::kAdagrad;
-  // 0 in output_lr, output_eps, lr and lr_decay: the value measured for the network, which
+  // 0 in output_lr, output_eps and lr: the value measured for the network, which
   // differs with and without a wide layer (with_network_defaults; docs/training.md).
   double output_lr = 0;  // 0: 0.002 beside the wide layer, 0.02 without it
   // The output layer's optimizer epsilon. Gradients far below it take proportionally small steps
@@ -147,7 +147,7 @@ struct TrainConfig {
   // The lr is also multiplied by lr_decay per epoch done (continuously, by samples): a run of
   // more epochs spends no longer at a high lr than a shorter one, so it does not memorise the
   // training points where a shorter one stops (docs/training.md, "Over more epochs").
-  double lr_decay = 0;  // 0: 0.7 beside the wide layer, 1 (none) without it
+  double lr_decay = 0.7;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-7;  // eps: see docs/training.md
   std::uint32_t batch = 256;
   double epochs = 5;          // may be fractional; docs/training.md
@@ -182,10 +182,10 @@ void merge_json(Config& c, const std::string& json, const std::string& where);
 void validate(const NetworkConfig& c);
 void validate(const TrainConfig& c);
 
-// `train` with each of output_lr, output_eps, lr and lr_decay left at 0 set to the value measured
-// for a network with (`wide`) or without a wide layer: beside one, the wide layer already ranks
-// the training points and the network only corrects it (0.002, 0.1, 3e-4, 0.7); alone, the
-// network carries the model (0.02, 1e-7, 0.01, 1). docs/training.md, "Network defaults".
+// `train` with each of output_lr, output_eps and lr left at 0 set to the value measured for a
+// network with (`wide`) or without a wide layer: beside one, the wide layer already ranks the
+// training points and the network only corrects it (0.002, 0.1, 3e-4); alone, the network
+// carries the model (0.02, 1e-7, 0.01). docs/training.md, "The network's defaults".
 TrainConfig with_network_defaults(TrainConfig train, bool wide);
 
 // The command-line flags of the config fields that have one (network, network.lsh and train;

@@ -273,10 +273,9 @@ void visit_fields(C& t, V& v) {
                         .flag = "lr-final",
                         .help = "final lr as a fraction of lr (linear schedule)"});
   v.number(t.lr_decay, {.key = "lr_decay",
-                        .range = in(0, 1),
+                        .range = {.min = 0, .max = 1, .min_open = true},
                         .flag = "lr-decay",
-                        .help = "the lr is also multiplied by this per epoch trained (1: off; 0: "
-                                "0.7 beside the wide layer, 1 without it)"});
+                        .help = "the lr is also multiplied by this per epoch trained (1: off)"});
   v.choice(t.sampled_correction, kSampledCorrectionNames,
            {.key = "sampled_correction",
             .flag = "sampled-correction",

@@ -81,7 +81,6 @@ double schedule_position(std::uint64_t samples, std::uint64_t total_samples, dou
 }
 
 double lr_scale(const TrainConfig& train, double position, double epochs_done) {
-  if (train.lr_decay == 0) fail("lr_scale: train.lr_decay is 0 (with_network_defaults fills it)");
   const double decay = std::pow(train.lr_decay, epochs_done);
   if (train.lr_schedule == LrSchedule::kConstant) return decay;
   return decay * (1.0 - (1.0 - train.lr_final) * position);

@@ -104,8 +104,7 @@ class FitRun {
 double schedule_position(std::uint64_t samples, std::uint64_t total_samples, double seconds,
                          double max_seconds);
 // The learning rate at `position` of the schedule after `epochs_done` epochs (fractional), as a
-// multiple of train.lr (and of train.output_lr). `train` has its network defaults filled
-// (with_network_defaults), as FitRun's has.
+// multiple of train.lr (and of train.output_lr).
 double lr_scale(const TrainConfig& train, double position, double epochs_done);
 
 // Trains until train.epochs are done, train.max_seconds pass, or *stop is set. The visiting

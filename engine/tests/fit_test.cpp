@@ -8,7 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/error.h"
 #include "common/rng.h"
 #include "data/shuffle.h"
 #include "engine/evaluator.h"
@@ -217,7 +216,7 @@ TEST_CASE("a sampled evaluation during training scores what the model's sampled 
   }
 }
 
-TEST_CASE("lr, output lr, output eps and lr decay left at 0 train at the network's defaults") {
+TEST_CASE("lr, output lr and output eps left at 0 train at the network's defaults") {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
   const auto trained = [](const Config& c, const data::TrainTest& d) {
     Network net(c.net);
@@ -227,21 +226,19 @@ TEST_CASE("lr, output lr, output eps and lr decay left at 0 train at the network
   };
   for (const bool wide : {false, true}) {
     CAPTURE(wide);
-    testing::SmallProblem p(1.5);  // over an epoch: the per-epoch decay acts
+    testing::SmallProblem p(1.5);
     p.config.net.wide = wide;
     p.config.net.sampling = OutputSampling::kRandom;
     Config zeros = p.config;
-    zeros.train.lr = zeros.train.output_lr = zeros.train.output_eps = zeros.train.lr_decay = 0;
+    zeros.train.lr = zeros.train.output_lr = zeros.train.output_eps = 0;
     Config given = p.config, other = p.config;
     given.train.lr = wide ? 3e-4 : 0.01;
     given.train.output_lr = wide ? 0.002 : 0.02;
     given.train.output_eps = wide ? 0.1 : 1e-7;
-    given.train.lr_decay = wide ? 0.7 : 1.0;
     // The other network's values: what a default that ignored the wide layer would train at.
     other.train.lr = wide ? 0.01 : 3e-4;
     other.train.output_lr = wide ? 0.02 : 0.002;
     other.train.output_eps = wide ? 1e-7 : 0.1;
-    other.train.lr_decay = wide ? 1.0 : 0.7;
     const auto expected = trained(given, p.data);
     CHECK(same_predictions(trained(zeros, p.data), expected));
     CHECK_FALSE(same_predictions(trained(other, p.data), expected));
@@ -249,11 +246,7 @@ TEST_CASE("lr, output lr, output eps and lr decay left at 0 train at the network
     CHECK(filled.lr == given.train.lr);
     CHECK(filled.output_lr == given.train.output_lr);
     CHECK(filled.output_eps == given.train.output_eps);
-    CHECK(filled.lr_decay == given.train.lr_decay);
     // A value given is kept.
     CHECK(with_network_defaults(given.train, !wide).lr == given.train.lr);
   }
-  TrainConfig t;
-  t.lr_decay = 0;
-  CHECK_THROWS_AS(lr_scale(t, 0.5, 1), Error);
 }

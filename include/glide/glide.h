@@ -180,9 +180,9 @@ struct ModelConfig {
 /// Training settings (saved in the model file with the weights).
 struct TrainOptions {
   std::string optimizer = "adam";  ///< hidden and input layers: adam | sgd | adagrad
-  /// Their learning rate, [0, 10). 0 in lr, output_lr, output_eps and lr_decay: the value
-  /// measured for the network, as in the CLI and a config file: beside the wide layer lr 3e-4,
-  /// output_lr 0.002, output_eps 0.1, lr_decay 0.7; without it 0.01, 0.02, 1e-7 and 1.
+  /// Their learning rate, [0, 10). 0 in lr, output_lr and output_eps: the value measured for
+  /// the network, as in the CLI and a config file: beside the wide layer lr 3e-4, output_lr
+  /// 0.002, output_eps 0.1; without it 0.01, 0.02 and 1e-7.
   double lr = 0;
   std::string output_optimizer = "adagrad";  ///< the output layer's: adagrad | adam | sgd
   double output_lr = 0;                      ///< its learning rate, [0, 10) (0: see lr)
@@ -207,7 +207,7 @@ struct TrainOptions {
   /// "linear": lr falls linearly to lr_final * lr over `epochs`; "constant" keeps it.
   std::string lr_schedule = "linear";
   double lr_final = 0.1;  ///< in [0, 1]
-  double lr_decay = 0;  ///< the lr is also multiplied by this per epoch trained, [0, 1] (0: see lr)
+  double lr_decay = 0.7;  ///< the lr is also multiplied by this per epoch trained, (0, 1]
   /// At the end (unless stopped by the progress callback), build the output index from the
   /// training data, as `glide train --index on` does: sampled mode then searches it.
   bool build_index = true;
