@@ -130,7 +130,11 @@ int synth(int argc, char** argv) {
       "profile (1: no families)",
       cxxopts::value<std::uint32_t>())(
       "family-share", "fraction of a label's features drawn from its family's profile",
-      cxxopts::value<double>());
+      cxxopts::value<double>())(
+      "types",
+      "item types: a point takes its type's labels and draws its features from the type's "
+      "profile, so labels are facets several types share (0: none)",
+      cxxopts::value<std::uint32_t>());
   o.add_options("rec")("users", "users (one history each)", cxxopts::value<std::uint64_t>())(
       "items", "catalogue size", cxxopts::value<std::uint32_t>())("clusters", "item clusters",
                                                                   cxxopts::value<std::uint32_t>())(
@@ -170,6 +174,9 @@ int synth(int argc, char** argv) {
     set("profile-size", c.profile_size);
     set("family-size", c.family_size);
     set("family-share", c.family_share);
+    set("types", c.types);
+    if (c.types && r.count("ceiling"))
+      fail("--ceiling: data of item types (--types) have no label profiles to score with");
     const XcGenerator gen(c);
     const Dataset train = gen.train(threads);
     write_and_report(out, train, threads, level, seconds_since(start));
@@ -182,8 +189,9 @@ int synth(int argc, char** argv) {
     return 0;
   }
   if (kind != "rec") fail("unknown --kind '" + kind + "' (expected xc or rec)");
-  for (const char* f : {"points", "features", "labels", "mean-features", "mean-labels",
-                        "max-labels", "profile-size", "family-size", "family-share", "ceiling"})
+  for (const char* f :
+       {"points", "features", "labels", "mean-features", "mean-labels", "max-labels",
+        "profile-size", "family-size", "family-share", "types", "ceiling"})
     if (r.count(f)) fail(std::string("--") + f + " is for --kind xc");
   if (r.count("preset") && r["preset"].as<std::string>() != "default")
     fail("--kind rec has only the default preset");

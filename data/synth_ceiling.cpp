@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/error.h"
 #include "data/threads.h"
 
 namespace glide::data {
@@ -108,6 +109,8 @@ double PlantedScorer::score(const SparseView& x, std::uint32_t l) const {
 
 PlantedCeiling planted_ceiling(const XcGenerator& generator, const Dataset& train,
                                const Dataset& test, int threads) {
+  if (generator.config().types > 0)
+    fail("planted ceiling: data of item types have no label profiles to score with");
   const PlantedScorer scorer(generator, threads);
   std::vector<std::uint8_t> seen(generator.config().labels, 0);
   for (const std::uint32_t l : train.label_ids)

@@ -18,6 +18,10 @@ constexpr std::uint64_t kProfileTag = 0x9E0F11E5;
 constexpr std::uint64_t kLabelIdTag = 0x1ABE1;
 constexpr std::uint64_t kPointTag = 0x90147;
 constexpr std::uint64_t kFamilyTag = 0xFA3117;
+constexpr std::uint64_t kTypeTag = 0x7E9E5;
+constexpr std::uint64_t kTypeLabelsTag = 0x7E9E1A;
+// How unevenly item types are common (types ~ rank^-exponent).
+constexpr double kTypeZipfExponent = 0.8;
 
 // Inverse-document-frequency stand-in: background words have low ids and are common, so their
 // weight is low; rare (high-id) features weigh more.
@@ -41,6 +45,7 @@ void XcSynthConfig::check() const {
   if (profile_size > 4096) bad("profile size must be at most 4096");
   if (family_size == 0) bad("family size must be at least 1");
   if (!(family_share >= 0 && family_share < 1)) bad("family share must be in [0, 1)");
+  if (types > 0 && family_size > 1) bad("item types and label families do not combine");
 }
 
 XcSynthConfig xc_preset(const std::string& name) {
@@ -63,6 +68,12 @@ XcSynthConfig xc_preset(const std::string& name) {
     c.family_share = 0.8;
     return c;
   }
+  if (name == "facets") {
+    // The default shape with points of 2,000 item types: labels are facets that several types
+    // share, where label centroids mix the profiles of every type that has the label.
+    c.types = 2000;
+    return c;
+  }
   if (name == "tiny") {
     c.points = 2000;
     c.features = 2000;
@@ -71,11 +82,11 @@ XcSynthConfig xc_preset(const std::string& name) {
     c.mean_labels = 2;
     return c;
   }
-  fail("unknown preset '" + name + "' (expected default, amazon670k, families or tiny)");
+  fail("unknown preset '" + name + "' (expected default, amazon670k, families, facets or tiny)");
 }
 
 std::vector<std::string> xc_preset_names() {
-  return {"default", "amazon670k", "families", "tiny"};
+  return {"default", "amazon670k", "families", "facets", "tiny"};
 }
 
 XcGenerator::XcGenerator(const XcSynthConfig& config)
@@ -91,6 +102,7 @@ XcGenerator::XcGenerator(const XcSynthConfig& config)
                             1, static_cast<std::uint32_t>(std::ceil(3 * config.mean_labels)))),
       label_ranks_(config.labels, config.zipf_exponent),
       background_(config.features, 1.0),
+      type_ranks_(std::max<std::uint32_t>(config.types, 1), kTypeZipfExponent),
       label_ids_(config.labels, derive_seed(config.seed, kLabelIdTag)) {
   max_labels_ = std::min(max_labels_, config.labels);
 }
@@ -124,22 +136,46 @@ LabelProfile XcGenerator::profile(std::uint32_t label) const {
   return p;
 }
 
-void XcGenerator::generate_point(
-    std::uint64_t stream_seed, std::uint64_t index, Dataset& out,
-    std::vector<std::pair<std::uint32_t, std::uint32_t>>& counts) const {
-  Rng rng(derive_seed(stream_seed, index));
-  // Labels: 1 + Poisson(mean - 1), distinct, by Zipf rank.
+LabelProfile XcGenerator::type_profile(std::uint32_t type) const {
+  LabelProfile p;
+  append_profile(derive_seed(config_.seed ^ kTypeTag, type), profile_size_, config_.features, 1.0,
+                 p);
+  return p;
+}
+
+std::vector<std::uint32_t> XcGenerator::type_labels(std::uint32_t type) const {
+  Rng rng(derive_seed(config_.seed ^ kTypeLabelsTag, type));
+  std::vector<std::uint32_t> labels;
+  draw_labels(rng, labels);
+  std::sort(labels.begin(), labels.end());
+  return labels;
+}
+
+void XcGenerator::draw_labels(Rng& rng, std::vector<std::uint32_t>& labels) const {
   const std::uint32_t want_labels =
       std::min(max_labels_, 1 + poisson(rng, config_.mean_labels - 1));
-  std::vector<std::uint32_t> labels;
   labels.reserve(want_labels);
   for (std::uint32_t tries = 0; labels.size() < want_labels && tries < 16 * want_labels; ++tries) {
     const std::uint32_t label = label_ids_(label_ranks_.sample(rng));
     if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
   }
+}
+
+void XcGenerator::generate_point(
+    std::uint64_t stream_seed, std::uint64_t index, Dataset& out,
+    std::vector<std::pair<std::uint32_t, std::uint32_t>>& counts) const {
+  Rng rng(derive_seed(stream_seed, index));
+  std::vector<std::uint32_t> labels;
   std::vector<LabelProfile> profiles;
-  profiles.reserve(labels.size());
-  for (auto l : labels) profiles.push_back(profile(l));
+  if (config_.types > 0) {
+    const std::uint32_t type = type_ranks_.sample(rng);
+    labels = type_labels(type);
+    profiles.push_back(type_profile(type));
+  } else {
+    draw_labels(rng, labels);
+    profiles.reserve(labels.size());
+    for (auto l : labels) profiles.push_back(profile(l));
+  }
 
   // Features: draw until the point has its number of distinct features (bounded draws, since
   // small profiles cannot always supply them).

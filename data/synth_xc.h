@@ -13,6 +13,13 @@
 // Siblings then differ only by their own features, as categories under one parent do, and a
 // model must learn which features tell them apart.
 //
+// Item types (types > 0): points are items of `types` kinds (Zipf popularity), each kind with its
+// own feature profile and a fixed set of labels drawn as above, so a point's labels are its
+// kind's and its features come from its kind's profile alone. A label is then a facet shared by
+// several kinds (debtags' role::program, implemented-in::c), not a topic with features of its
+// own: its points' centroid mixes the profiles of every kind that has it, weighted by how common
+// the kind is. Labels have no profiles here (no --ceiling).
+//
 // Everything is a function of (config, seed, stream, point index): a point is generated from its
 // own seed, so the output never depends on the thread count, and train (stream 0) and test
 // (stream 1) points come from the same planted model.
@@ -21,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "common/rng.h"
 #include "data/dataset.h"
 #include "data/zipf.h"
 
@@ -38,6 +46,7 @@ struct XcSynthConfig {
   std::uint32_t profile_size = 0;  // features per label profile; 0: from the means
   std::uint32_t family_size = 1;   // labels sharing a family profile (1: no families)
   double family_share = 0.5;       // fraction of a label's draws from its family's profile
+  std::uint32_t types = 0;         // item types whose labels and profile a point takes (0: none)
   std::uint64_t seed = 1;
 
   // Throws glide::Error naming the first impossible setting.
@@ -45,8 +54,9 @@ struct XcSynthConfig {
 };
 
 // Preset shapes: "default" (trains in about a minute on 2 cores), "families" (default, with labels
-// in families of 10 sharing 80% of their profiles), "amazon670k" (the shape of
-// Amazon-670K), "tiny" (tests). Throws glide::Error for an unknown name.
+// in families of 10 sharing 80% of their profiles), "facets" (default, with points of 2,000 item
+// types whose labels they take), "amazon670k" (the shape of Amazon-670K), "tiny" (tests). Throws
+// glide::Error for an unknown name.
 XcSynthConfig xc_preset(const std::string& name);
 std::vector<std::string> xc_preset_names();
 
@@ -78,6 +88,9 @@ class XcGenerator {
   }
 
   LabelProfile profile(std::uint32_t label) const;
+  // With types: item type t's feature profile and its labels (sorted).
+  LabelProfile type_profile(std::uint32_t type) const;
+  std::vector<std::uint32_t> type_labels(std::uint32_t type) const;
   // The label id of frequency rank `rank` (0: the most frequent).
   std::uint32_t label_of_rank(std::uint32_t rank) const { return label_ids_(rank); }
   const XcSynthConfig& config() const { return config_; }
@@ -86,12 +99,14 @@ class XcGenerator {
   std::uint32_t profile_size() const { return profile_size_; }
 
  private:
+  // A point's (or a type's) labels: 1 + Poisson(mean - 1), distinct, by Zipf rank.
+  void draw_labels(Rng& rng, std::vector<std::uint32_t>& labels) const;
   void generate_point(std::uint64_t stream_seed, std::uint64_t index, Dataset& out,
                       std::vector<std::pair<std::uint32_t, std::uint32_t>>& counts) const;
 
   XcSynthConfig config_;
   std::uint32_t profile_size_, max_labels_;
-  ZipfSampler label_ranks_, background_;
+  ZipfSampler label_ranks_, background_, type_ranks_;
   Scramble label_ids_;
 };
 

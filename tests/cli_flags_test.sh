@@ -28,6 +28,11 @@ expect_error "glide data: error: --ceiling needs --test-points" \
   "$glide" data synth --preset tiny --ceiling -o d.gds
 expect_error "glide data: error: --ceiling is for --kind xc" \
   "$glide" data synth --kind rec --test-points 10 --test-output t.gds --ceiling -o d.gds
+expect_error "glide data: error: --ceiling: data of item types (--types) have no label profiles" \
+  "$glide" data synth --preset facets --points 100 --test-points 10 --test-output t.gds --ceiling \
+  -o d.gds
+expect_error "glide data: error: --types is for --kind xc" \
+  "$glide" data synth --kind rec --types 10 -o d.gds
 expect_error "glide data: error: --family-size is for --kind xc" \
   "$glide" data synth --kind rec --family-size 4 -o d.gds
 expect_error "glide data: error: synthetic data: family share must be in [0, 1)" \

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 #include <unordered_map>
 
 #include "data/shuffle.h"
@@ -171,13 +173,70 @@ TEST_CASE("XC generator: label families share a profile and differ by their own"
   CHECK(std::equal(p.features.begin(), p.features.end(), a.features.begin() + P));
 }
 
+TEST_CASE("XC generator: with item types, a point takes its type's labels and features") {
+  XcSynthConfig c;
+  c.points = 3000;
+  c.features = 5000;
+  c.labels = 500;
+  c.mean_features = 25;
+  c.types = 40;
+  const XcGenerator gen(c);
+  const Dataset train = gen.train(2);
+  // Each point's label set is one of the types'; the first type's is the most common.
+  std::map<std::vector<std::uint32_t>, std::vector<std::size_t>> by_labels;
+  for (std::size_t i = 0; i < train.num_points(); ++i) {
+    const auto l = train.labels(i);
+    by_labels[{l.begin(), l.end()}].push_back(i);
+  }
+  std::set<std::vector<std::uint32_t>> type_sets;
+  std::map<std::uint32_t, int> types_with;  // label -> types that have it
+  for (std::uint32_t t = 0; t < c.types; ++t) {
+    const std::vector<std::uint32_t> labels = gen.type_labels(t);
+    CHECK(std::is_sorted(labels.begin(), labels.end()));
+    CHECK_FALSE(labels.empty());
+    type_sets.insert(labels);
+    for (const std::uint32_t l : labels) ++types_with[l];
+  }
+  for (const auto& [labels, points] : by_labels) CHECK(type_sets.count(labels) == 1);
+  CHECK(by_labels[gen.type_labels(0)].size() > train.num_points() / 40);
+  // Labels are facets: the most common one belongs to several types.
+  int most = 0;
+  for (const auto& [l, n] : types_with) most = std::max(most, n);
+  CHECK(most >= 3);
+  // Features come from the type's profile or the background (a profile of 17 features cannot
+  // supply all of a point's 25): the type's profile holds many of them, another type's few.
+  std::size_t own = 0, other = 0, nonzeros = 0;
+  for (std::uint32_t t = 0; t < 5; ++t) {
+    const LabelProfile p = gen.type_profile(t), q = gen.type_profile(t + 5);
+    const std::set<std::uint32_t> mine(p.features.begin(), p.features.end()),
+        theirs(q.features.begin(), q.features.end());
+    for (const std::size_t i : by_labels[gen.type_labels(t)]) {
+      const auto x = train.features(i);
+      for (std::size_t k = 0; k < x.size(); ++k) {
+        own += mine.count(x.ids[k]);
+        other += theirs.count(x.ids[k]);
+      }
+      nonzeros += x.size();
+    }
+  }
+  REQUIRE(nonzeros > 0);
+  MESSAGE("share of features in the type's profile " << double(own) / nonzeros << ", in another's "
+                                                     << double(other) / nonzeros);
+  CHECK(double(own) / nonzeros > 0.5);
+  CHECK(other * 10 < own);
+  // Deterministic for a seed, whatever the thread count.
+  const Dataset again = gen.train(1);
+  CHECK(again.feature_ids == train.feature_ids);
+  CHECK(again.label_ids == train.label_ids);
+}
+
 TEST_CASE("XC generator: bad configurations and presets are errors") {
   XcSynthConfig c;
   c.labels = 0;
   CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
         "synthetic data: labels must be positive");
   CHECK(glide::data::test::error_of([] { xc_preset("huge"); }) ==
-        "unknown preset 'huge' (expected default, amazon670k, families or tiny)");
+        "unknown preset 'huge' (expected default, amazon670k, families, facets or tiny)");
   c = XcSynthConfig();
   c.family_size = 0;
   CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
@@ -186,6 +245,11 @@ TEST_CASE("XC generator: bad configurations and presets are errors") {
   c.family_share = 1;
   CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
         "synthetic data: family share must be in [0, 1)");
+  c.family_share = 0.5;
+  c.types = 10;
+  CHECK(glide::data::test::error_of([&] { XcGenerator g(c); }) ==
+        "synthetic data: item types and label families do not combine");
+  CHECK(xc_preset("facets").types == 2000);
   const XcSynthConfig f = xc_preset("families");
   CHECK(f.family_size == 10);
   CHECK(f.labels == XcSynthConfig().labels);
