@@ -90,14 +90,21 @@ std::vector<std::uint32_t> nearest_profile(const XcGenerator& gen, const Dataset
   return best;
 }
 
-}  // namespace
-
-TEST_CASE("XC generator: test points are predictable from their features") {
+// A small shape the planted-structure tests share: 5,000 features, 500 labels, 25 features a
+// point.
+XcSynthConfig small_shape(std::uint64_t points) {
   XcSynthConfig c;
-  c.points = 5000;
+  c.points = points;
   c.features = 5000;
   c.labels = 500;
   c.mean_features = 25;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("XC generator: test points are predictable from their features") {
+  XcSynthConfig c = small_shape(5000);
   c.mean_labels = 2;
   const XcGenerator gen(c);
   const Dataset train = gen.train(), test = gen.test(1000);
@@ -174,11 +181,7 @@ TEST_CASE("XC generator: label families share a profile and differ by their own"
 }
 
 TEST_CASE("XC generator: with item types, a point takes its type's labels and features") {
-  XcSynthConfig c;
-  c.points = 3000;
-  c.features = 5000;
-  c.labels = 500;
-  c.mean_features = 25;
+  XcSynthConfig c = small_shape(3000);
   c.types = 40;
   const XcGenerator gen(c);
   const Dataset train = gen.train(2);
