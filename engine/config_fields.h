@@ -165,7 +165,8 @@ void visit_fields(C& n, V& v) {
            {.key = "wide",
             .flag = "wide",
             .help = "on: a sparse input -> label layer beside the hidden layers, started at the "
-                    "labels' centroids"});
+                    "labels' centroids; off: the network alone, at its own lrs, often better "
+                    "where labels are facets or behaviour (tags, recommendations)"});
   v.number(n.wide_max_per_label,
            {.key = "wide_max_per_label",
             .range = above(0),
