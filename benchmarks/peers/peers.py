@@ -219,9 +219,14 @@ def cmd_debtags(a):
         sys.exit("peers.py debtags: no Packages file (give --packages, or run apt update)")
     packages = {}
     for path in paths:
-        for st in read_packages(path):
-            if "Tag" in st and "Package" in st:
-                packages.setdefault(st["Package"], st)
+        try:
+            for st in read_packages(path):
+                if "Tag" in st and "Package" in st:
+                    packages.setdefault(st["Package"], st)
+        except (OSError, EOFError, lzma.LZMAError, subprocess.CalledProcessError) as e:
+            sys.exit(f"peers.py debtags: cannot read {path}: {e}")
+    if not packages:
+        sys.exit(f"peers.py debtags: no package with tags in {', '.join(paths)}")
     points = []
     for name in sorted(packages):
         st = packages[name]
