@@ -101,7 +101,7 @@ int synth(int argc, char** argv) {
                      "compressed).");
   o.add_options()("o,output", "output file (.gds, .txt, .txt.zst)", cxxopts::value<std::string>())(
       "kind", "xc or rec", cxxopts::value<std::string>()->default_value("xc"))(
-      "preset", "xc: default, amazon670k, families, tiny",
+      "preset", "xc: default, amazon670k, families, facets, tiny",
       cxxopts::value<std::string>()->default_value("default"))(
       "seed", "random seed", cxxopts::value<std::uint64_t>()->default_value("1"))(
       "threads", "threads (0: every core); the output does not depend on it",

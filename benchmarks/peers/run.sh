@@ -20,7 +20,8 @@ usage: benchmarks/peers/run.sh [flags]
 data
   --task xc|text|debtags    synthetic extreme classification (default), a text corpus, or
                             Debian's package tags from the apt lists (real multi-label data)
-  --preset NAME             glide data synth preset: amazon670k (default), default, families, tiny
+  --preset NAME             glide data synth preset: amazon670k (default), default, families,
+                            facets, tiny
   --points N                training points (default 102400)
   --test-points N           test points generated (default 10000)
   --synth-args "..."        more glide data synth flags (e.g. "--labels 20000")

@@ -127,11 +127,7 @@ TEST_CASE("XC generator: test points are predictable from their features") {
 }
 
 TEST_CASE("XC generator: label families share a profile and differ by their own") {
-  XcSynthConfig c;
-  c.points = 4000;
-  c.features = 5000;
-  c.labels = 500;
-  c.mean_features = 25;
+  XcSynthConfig c = small_shape(4000);
   c.mean_labels = 2;
   c.family_size = 5;
   c.family_share = 0.8;
