@@ -24,6 +24,7 @@
 #include "engine/output_sampler.h"
 #include "engine/predictor.h"
 #include "engine/trainer.h"
+#include "engine/wide_check.h"
 #include "quant/quantize.h"
 
 namespace glide {
@@ -83,7 +84,9 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
                                                  : engine::OutputSampling::kLsh;
   n.sparsity = c.sparsity;
   copy_lsh(c.lsh, n.lsh, "network.lsh.");
-  n.wide = c.wide;
+  n.wide = c.wide == Wide::kOff  ? engine::WideMode::kOff
+           : c.wide == Wide::kOn ? engine::WideMode::kOn
+                                 : engine::WideMode::kAuto;
   n.wide_max_per_label = c.wide_max_per_label;
   n.wide_min_weight = c.wide_min_weight;
   n.wide_init = c.wide_init;
@@ -118,7 +121,9 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.lsh.L = n.lsh.L;
   c.lsh.range_pow = n.lsh.range_pow;
   c.lsh.bucket_size = n.lsh.bucket_size;
-  c.wide = n.wide;
+  c.wide = n.wide == engine::WideMode::kOff  ? Wide::kOff
+           : n.wide == engine::WideMode::kOn ? Wide::kOn
+                                             : Wide::kAuto;
   c.wide_max_per_label = n.wide_max_per_label;
   c.wide_min_weight = n.wide_min_weight;
   c.wide_init = n.wide_init;
@@ -306,6 +311,24 @@ struct Model::Impl {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
     const auto setup_start = Clock::now();
+    // A new model's wide layer (auto) is first checked against the network alone on held-out
+    // training points (engine/wide_check.h); the network is then made again as what won (a new
+    // network's weights follow from its config alone). Its old self is let go during the check,
+    // whose own network would otherwise double the memory.
+    engine::LabelNeighbours checked_neighbours;
+    const bool check = c.net.wide == engine::WideMode::kAuto && state.samples == 0 &&
+                       state.batches == 0 && net->wide.empty();
+    if (check) {
+      net.reset();
+      try {
+        engine::check_wide(c, data, &checked_neighbours);
+      } catch (...) {
+        net = std::make_shared<engine::Network>(config.net);
+        throw;
+      }
+      config = c;
+      net = std::make_shared<engine::Network>(c.net);
+    }
     engine::Trainer trainer(*net, c.train,
                             engine::make_training_sampler(c, *net, state.batches > 0));
     trainer.set_batches(state.batches);
@@ -314,6 +337,7 @@ struct Model::Impl {
     engine::FitOptions fo;
     double setup_seconds = 0;
     fo.on_start = [&] { setup_seconds = seconds_since(setup_start); };
+    if (check) fo.wide_neighbours = &checked_neighbours;
     fo.test = test && test->num_points() ? test : nullptr;
     fo.eval_mode = to_engine(options.eval_mode);
     fo.stop = &stop;

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <cxxopts.hpp>
@@ -36,6 +37,7 @@
 #include "engine/index_predictor.h"
 #include "engine/output_index.h"
 #include "engine/wide_centroids.h"
+#include "engine/wide_check.h"
 
 namespace glide::cli {
 
@@ -100,8 +102,9 @@ std::string training_line(const engine::Config& c) {
     line += " -> " + std::to_string(c.net.hidden[l]) + (c.net.hidden_sampled(l) ? " (lsh)" : "");
   char buf[160];
   std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling%s, %g epoch(s), lr %g",
-                c.net.num_labels, engine::name(c.net.sampling), c.net.wide ? ", wide layer" : "",
-                c.train.epochs, engine::with_network_defaults(c.train, c.net.wide).lr);
+                c.net.num_labels, engine::name(c.net.sampling),
+                engine::has_wide(c.net) ? ", wide layer" : "", c.train.epochs,
+                engine::with_network_defaults(c.train, engine::has_wide(c.net)).lr);
   return line + buf;
 }
 
@@ -256,6 +259,10 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   }
   const std::string out_path = r["output"].as<std::string>();
   check_writable(out_path, "-o");
+  // A sharded run does not check its wide layer against the network alone (every rank would
+  // have to train the trial): auto keeps it.
+  if (shards && !net && config.net.wide == engine::WideMode::kAuto)
+    config.net.wide = engine::WideMode::kOn;
   // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
   engine::LabelRange range{0, config.net.num_labels};
   double wide_reference_norm = 0;
@@ -276,6 +283,22 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   const std::string index_flag = r["index"].as<std::string>();
   if (index_flag != "on" && index_flag != "off")
     fail("--index must be on or off, got '" + index_flag + "'");
+  // A new model's wide layer (auto): checked against the network alone on held-out training
+  // points; the run then trains what won, from the start the check chose.
+  engine::LabelNeighbours checked_neighbours;
+  std::optional<engine::WideCheck> wide_check;
+  if (!net && config.net.wide == engine::WideMode::kAuto) {
+    if (!quiet)
+      std::fprintf(stderr,
+                   "wide layer auto: checking the wide start against the network alone on "
+                   "held-out training points\n");
+    wide_check = engine::check_wide(config, train, &checked_neighbours, &g_stop);
+    if (!quiet) {
+      if (wide_check->keep && wide_check->start.held_out > 0)
+        std::fprintf(stderr, "%s\n", wide_start_line(wide_check->start).c_str());
+      std::fprintf(stderr, "%s\n", engine::describe(*wide_check).c_str());
+    }
+  }
   if (r.count("verbose"))
     std::fprintf(stderr, "config: %s\n", engine::to_json(config, -1).c_str());
   else if (!quiet)
@@ -346,17 +369,26 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
   fo.wide_reference_norm = wide_reference_norm;
+  if (wide_check) fo.wide_neighbours = &checked_neighbours;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
   Setup setup{.data_seconds = data_seconds};
   fo.on_start = [&] {
     setup.seconds = seconds_since(setup_start) - test_read_seconds;
-    if (jsonl)
-      jsonl << nlohmann::json{{"type", "setup"},
-                              {"seconds", setup.seconds},
-                              {"data_seconds", setup.data_seconds}}
-                   .dump()
-            << "\n"
-            << std::flush;
+    if (jsonl) {
+      nlohmann::json rec{
+          {"type", "setup"}, {"seconds", setup.seconds}, {"data_seconds", setup.data_seconds}};
+      // The wide layer's check, part of the setup.
+      if (wide_check)
+        rec["wide_check"] = {{"keep", wide_check->keep},
+                             {"wide_p1", wide_check->wide_p1},
+                             {"wide_p5", wide_check->wide_p5},
+                             {"alone_p1", wide_check->alone_p1},
+                             {"alone_p5", wide_check->alone_p5},
+                             {"alone_epochs", wide_check->alone_epochs},
+                             {"held_out", wide_check->start.held_out},
+                             {"seconds", wide_check->seconds}};
+      jsonl << rec.dump() << "\n" << std::flush;
+    }
     progress.restart();
   };
   fo.on_wide_start = [&](const engine::WideStartChoice& c) {

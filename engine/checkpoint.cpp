@@ -127,7 +127,7 @@ void keep_legacy_network(const std::string& config_json, NetworkConfig& net) {
   if (!j.is_object() || !j.contains("network") || !j["network"].is_object() ||
       j["network"].contains("wide"))
     return;
-  net.wide = false;
+  net.wide = WideMode::kOff;
 }
 
 LoadedModel load_model(const std::string& path, bool optimizer_state) {
@@ -179,7 +179,8 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
   bias_blocks("output", out.net->output_bias, out.has_optimizer_state, read);
   output->load(r, fields, out.has_optimizer_state);
   out.net->output = std::move(output);
-  if (out.config.net.wide) out.net->wide = load_wide(r, out.config.net, out.has_optimizer_state);
+  if (has_wide(out.config.net))
+    out.net->wide = load_wide(r, out.config.net, out.has_optimizer_state);
   out.net->build_hidden_samplers(out.config.train);  // over the loaded weights
   return out;
 }

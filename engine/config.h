@@ -24,6 +24,11 @@ enum class LshNegatives {
   kBatch,   // "batch": the candidates most samples of the batch retrieved, shared by all of them
 };
 enum class LossKind { kSoftmax, kSigmoid };
+// Whether a network has the wide layer (engine/wide_layer.h). kAuto: a new model checks it
+// against the network alone on held-out training points before training (engine/wide_check.h)
+// and keeps the better one; a network whose check has not run (a sharded run, a model made but
+// not trained) has it.
+enum class WideMode { kOff, kOn, kAuto };
 enum class Optimizer { kAdam, kSgd, kAdagrad };
 // Storage and arithmetic of the output layer while training (docs/quantization.md); not the
 // storage of a saved inference model (engine::Precision, which includes int8).
@@ -108,7 +113,7 @@ struct NetworkConfig {
   LshConfig lsh;
   // The wide layer (engine/wide_layer.h): sparse input -> label weights beside the hidden layers,
   // built from the training data's label centroids when training starts.
-  bool wide = true;
+  WideMode wide = WideMode::kAuto;
   std::uint32_t wide_max_per_label = 256;
   double wide_min_weight = 0.1;
   double wide_init = 30;
@@ -125,6 +130,11 @@ struct NetworkConfig {
   std::uint64_t seed = 1;
   friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
+
+// Whether a network of this config has (or will build) the wide layer.
+inline bool has_wide(const NetworkConfig& n) {
+  return n.wide != WideMode::kOff;
+}
 
 struct TrainConfig {
   Optimizer optimizer = Optimizer::kAdam;  // the hidden layers' (and the input layer's)

@@ -73,7 +73,8 @@ inline constexpr Named<double> kWideShareRoundsNames[] = {
     {kWideShareRoundsAuto, "auto"}, {0, "0"}, {1, "1"}, {2, "2"}};
 inline constexpr Named<double> kWideContrastNames[] = {
     {kWideContrastAuto, "auto"}, {0, "0"}, {1, "1"}};
-inline constexpr Named<bool> kOnOffNames[] = {{false, "off"}, {true, "on"}};
+inline constexpr Named<WideMode> kWideModeNames[] = {
+    {WideMode::kOff, "off"}, {WideMode::kOn, "on"}, {WideMode::kAuto, "auto"}};
 // The hashing enums keep their names in hashing/ (hash_kind_name, ...).
 std::span<const Named<hashing::HashKind>> hash_kind_names();
 std::span<const Named<hashing::InsertPolicy>> insert_policy_names();
@@ -161,29 +162,32 @@ void visit_fields(C& n, V& v) {
        .flag = "prior-fraction",
        .help = "sampled inference: share of the labels scored that are the largest-bias ones"});
   v.choice(n.loss, kLossNames, {.key = "loss", .flag = "loss", .help = "softmax or sigmoid"});
-  v.choice(n.wide, kOnOffNames,
+  v.choice(n.wide, kWideModeNames,
            {.key = "wide",
             .flag = "wide",
             .help = "on: a sparse input -> label layer beside the hidden layers, started at the "
                     "labels' centroids; off: the network alone, at its own lrs, often better "
-                    "where labels are facets or behaviour (tags, recommendations)"});
+                    "where labels are facets or behaviour (tags, recommendations); auto: a new "
+                    "model trains the network alone for up to 2 epochs first and keeps the wide "
+                    "layer unless the network alone scores higher (P@1 + P@5) on held-out "
+                    "training points (docs/training.md)"});
   v.number(n.wide_max_per_label,
            {.key = "wide_max_per_label",
             .range = above(0),
             .flag = "wide-max-per-label",
             .help = "the wide layer's weights per label (its centroid's largest)",
-            .checked = n.wide});
+            .checked = has_wide(n)});
   v.number(n.wide_min_weight,
            {.key = "wide_min_weight",
             .range = in(0, 1),
             .flag = "wide-min-weight",
             .help = "a label's wide weights below this fraction of its largest are dropped",
-            .checked = n.wide});
+            .checked = has_wide(n)});
   v.number(n.wide_init, {.key = "wide_init",
                          .range = {.min = 0, .max = 1e4},
                          .flag = "wide-init",
                          .help = "the norm of each label's wide weights at the start",
-                         .checked = n.wide});
+                         .checked = has_wide(n)});
   v.choice(n.wide_norm_power, kWideNormPowerNames,
            {.key = "wide_norm_power",
             .flag = "wide-norm-power",

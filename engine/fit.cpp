@@ -9,6 +9,7 @@
 #include "data/shuffle.h"
 #include "engine/output_matrix.h"
 #include "engine/wide_centroids.h"
+#include "engine/wide_check.h"
 
 namespace glide::engine {
 
@@ -17,7 +18,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     : net_(net),
       trainer_(trainer),
       train_set_(train_set),
-      train_(with_network_defaults(train, net.config().wide)),
+      train_(with_network_defaults(train, has_wide(net.config()))),
       options_(options),
       n_(train_set.num_points()),
       loss_avg_(NAN) {
@@ -35,18 +36,13 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     sampler->set_label_counts(counts, n_);
   }
   // A new model's wide layer starts at its training labels' centroids; a resumed one has its own.
-  if (net.config().wide && net.wide.empty()) {
+  if (has_wide(net.config()) && net.wide.empty()) {
     const NetworkConfig& c = net.config();
-    WideOptions wide{.max_per_label = c.wide_max_per_label,
-                     .min_weight = static_cast<float>(c.wide_min_weight),
-                     .norm_power = static_cast<float>(c.wide_norm_power),
-                     .init_scale = static_cast<float>(c.wide_init),
-                     .reference_norm = options.wide_reference_norm};
+    WideOptions wide = wide_options(c);
+    wide.reference_norm = options.wide_reference_norm;
     const bool choose_power = c.wide_norm_power == kWideNormPowerAuto,
                choose_rounds = c.wide_share_rounds == kWideShareRoundsAuto,
                choose_contrast = c.wide_contrast == kWideContrastAuto;
-    if (!choose_rounds) wide.share_rounds = static_cast<std::uint32_t>(c.wide_share_rounds);
-    if (!choose_contrast) wide.contrast = static_cast<float>(c.wide_contrast);
     LabelNeighbours neighbours;  // the choice's, reused by the final build
     if (choose_power || choose_rounds || choose_contrast) {
       wide_start_ =
@@ -57,8 +53,9 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
       wide.contrast = wide_start_->contrast;
       if (options.on_wide_start) options.on_wide_start(*wide_start_);
     }
-    net.wide =
-        WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide, &neighbours);
+    // check_wide's neighbours when it chose before the run.
+    const LabelNeighbours* known = options.wide_neighbours ? options.wide_neighbours : &neighbours;
+    net.wide = WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide, known);
   }
   // The wide layer's label-major copy for training, built with the model rather than in the
   // first batch's time.

@@ -42,6 +42,9 @@ struct FitOptions {
   std::function<void(std::span<const data::SparseView>)> on_batch;
   // A new wide layer's reference norm (WideOptions::reference_norm; 0: the training set's).
   double wide_reference_norm = 0;
+  // The label neighbours of a choice made before the run (check_wide's), for a new wide layer's
+  // build; null: found in the build.
+  const LabelNeighbours* wide_neighbours = nullptr;
   // Called once when a new wide layer's norm power was chosen on held-out training points.
   std::function<void(const WideStartChoice&)> on_wide_start;
   // Called once the model is set up (a new wide layer built), just before the training clock

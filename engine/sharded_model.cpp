@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/file_util.h"
 #include "engine/output_ops.h"
+#include "engine/wide_check.h"
 
 namespace glide::engine {
 
@@ -140,24 +141,11 @@ bool builds_whole(const NetworkConfig& net) {
   return net.wide_share_rounds > 0 || net.wide_contrast > 0;
 }
 
-// The wide layer's build options in `net`, its norm power and share rounds where they are set.
-WideOptions wide_options(const NetworkConfig& net) {
-  WideOptions o{.max_per_label = net.wide_max_per_label,
-                .min_weight = static_cast<float>(net.wide_min_weight),
-                .init_scale = static_cast<float>(net.wide_init)};
-  if (net.wide_norm_power != kWideNormPowerAuto)
-    o.norm_power = static_cast<float>(net.wide_norm_power);
-  if (net.wide_share_rounds != kWideShareRoundsAuto)
-    o.share_rounds = static_cast<std::uint32_t>(net.wide_share_rounds);
-  if (net.wide_contrast != kWideContrastAuto) o.contrast = static_cast<float>(net.wide_contrast);
-  return o;
-}
-
 }  // namespace
 
 double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train,
                           LabelNeighbours* neighbours) {
-  if (!net.wide) return 0;
+  if (!has_wide(net)) return 0;
   const bool choose_power = net.wide_norm_power == kWideNormPowerAuto,
              choose_rounds = net.wide_share_rounds == kWideShareRoundsAuto,
              choose_contrast = net.wide_contrast == kWideContrastAuto;
@@ -177,7 +165,7 @@ double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train,
 
 WideLayer shard_wide_start(const NetworkConfig& net, const data::Dataset& whole_train,
                            LabelRange range, const LabelNeighbours* neighbours) {
-  if (!net.wide || !builds_whole(net)) return {};
+  if (!has_wide(net) || !builds_whole(net)) return {};
   return WideLayer::from_centroids(whole_train, net.num_features, net.num_labels, wide_options(net),
                                    neighbours)
       .label_slice(range.begin, range.end);

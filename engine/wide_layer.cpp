@@ -110,6 +110,15 @@ double WideLayer::median_norm(const data::Dataset& train, std::uint32_t num_feat
   return median_of(norms_of(label_sums(train, num_features, num_labels, options, {})));
 }
 
+std::vector<std::size_t> held_out_points(std::size_t n) {
+  const std::size_t count = std::min<std::size_t>(2000, n / 10);
+  if (count < 100) return {};
+  const std::size_t stride = n / count;
+  std::vector<std::size_t> points(count);
+  for (std::size_t k = 0; k < count; ++k) points[k] = k * stride + stride - 1;
+  return points;
+}
+
 WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_t num_features,
                                         std::uint32_t num_labels, const WideOptions& options,
                                         bool choose_power, bool choose_rounds, bool choose_contrast,
@@ -135,12 +144,11 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
   choice.norm_power = choose_power ? 1.0f : options.norm_power;
   choice.share_rounds = choose_rounds ? 0 : options.share_rounds;
   choice.contrast = choose_contrast ? 0.0f : options.contrast;
-  const std::size_t n = train.num_points();
-  const std::size_t held_count = std::min<std::size_t>(2000, n / 10);
-  if (held_count < 100) return choice;
-  const std::size_t stride = n / held_count;
-  std::vector<bool> held(n, false);
-  for (std::size_t k = 0; k < held_count; ++k) held[k * stride + stride - 1] = true;
+  const std::vector<std::size_t> held_points = held_out_points(train.num_points());
+  const std::size_t held_count = held_points.size();
+  if (held_count == 0) return choice;
+  std::vector<bool> held(train.num_points(), false);
+  for (const std::size_t i : held_points) held[i] = true;
 
   std::uint64_t best_1 = 0, best_5 = 0;
   bool any = false;
@@ -185,7 +193,7 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, held_count, 16), [&](const auto& range) {
       Local& t = locals.local();
       for (std::size_t k = range.begin(); k < range.end(); ++k) {
-        const std::size_t i = k * stride + stride - 1;
+        const std::size_t i = held_points[k];
         raw.score(train.features(i), t.scores);
         const std::span<const std::uint32_t> truth = train.labels(i);
         for (TopFive& top : t.top) top.clear();

@@ -79,6 +79,10 @@ struct WideStartChoice {
   float p_at_5[kRounds][kContrastCount][kPowers] = {};
 };
 
+// The training points a wide start's choice scores, out of n: every (n / count)-th of
+// count = min(2000, n / 10) points, spread over the file; none when that is under 100.
+std::vector<std::size_t> held_out_points(std::size_t n);
+
 // One input's wide scores over every label (a per-thread scratch, reused across inputs).
 class WideScores {
  public:

@@ -156,7 +156,7 @@ TEST_CASE("evaluations during training in sampled mode score through the model's
   // alone find what is scored.
   const glide::SparseBatch train = planted(600, 1), test = planted(200, 2);
   glide::ModelConfig c = small_config();
-  c.wide = false;
+  c.wide = glide::Wide::kOff;
   glide::Model model = glide::Model::create(c);
   glide::TrainOptions o = small_train();
   o.eval_mode = glide::PredictMode::kSampled;
@@ -611,4 +611,23 @@ TEST_CASE("the library's defaults are a config file's and the CLI's") {
   // TrainOptions started at lr 1e-3 while a config file and the CLI start at 1e-2: the library's
   // users got P@1 0.225 where the CLI got 0.867 on the demo data.
   CHECK(t.lr == o.lr);
+}
+
+TEST_CASE("wide auto is settled by a new model's first training, as an explicit choice trains") {
+  CHECK(glide::ModelConfig{}.wide == glide::Wide::kAuto);
+  const glide::SparseBatch train = planted(1500, 3), test = planted(200, 4);
+  glide::TrainOptions o = small_train(4);
+  o.threads = 1;  // bit for bit below
+  glide::Model model = glide::Model::create(small_config(), o);
+  model.train(train.view(), o);
+  const glide::Wide chosen = model.config().wide;
+  CHECK(chosen != glide::Wide::kAuto);
+  glide::ModelConfig c = small_config();
+  c.wide = chosen;
+  glide::Model explicit_choice = glide::Model::create(c, o);
+  explicit_choice.train(train.view(), o);
+  same_predictions(model.predict(test.view(), 5), explicit_choice.predict(test.view(), 5));
+  // Later trainings go on with it.
+  model.train(train.view(), small_train(0.5));
+  CHECK(model.config().wide == chosen);
 }

@@ -150,7 +150,7 @@ Config every_field_set() {
            .strategy = SampleStrategy::kTopK,
            .min_count = 4};
   n.seed = 5;
-  n.wide = false;
+  n.wide = WideMode::kOff;
   n.wide_init = 12.5;
   n.wide_max_per_label = 64;
   n.wide_min_weight = 0.25;

@@ -227,7 +227,7 @@ TEST_CASE("lr, output lr and output eps left at 0 train at the network's default
   for (const bool wide : {false, true}) {
     CAPTURE(wide);
     testing::SmallProblem p(1.5);
-    p.config.net.wide = wide;
+    p.config.net.wide = wide ? WideMode::kOn : WideMode::kOff;
     p.config.net.sampling = OutputSampling::kRandom;
     Config zeros = p.config;
     zeros.train.lr = zeros.train.output_lr = zeros.train.output_eps = 0;

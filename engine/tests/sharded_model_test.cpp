@@ -71,7 +71,7 @@ struct Model {
   engine::testing::SmallProblem p{1};
   std::unique_ptr<Network> net;
   Model() {
-    p.config.net.wide = true;
+    p.config.net.wide = WideMode::kOn;
     net = std::make_unique<Network>(p.config.net);
     net->wide = WideLayer::from_centroids(p.data.train, p.config.net.num_features,
                                           p.config.net.num_labels, {});
@@ -272,7 +272,7 @@ class ThreadExchange {
 TEST_CASE("sharded training (ranks as threads) gives one trainer's weights") {
   tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
   engine::testing::SmallProblem p(0.2);
-  p.config.net.wide = true;
+  p.config.net.wide = WideMode::kOn;
   p.config.net.sampling = OutputSampling::kDense;
   // Adam's first steps divide a gradient by its own size: with a tiny eps, a gradient near 0 whose
   // sum over shards rounds the other way moves its weight a whole lr the other way. A larger eps

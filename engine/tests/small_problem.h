@@ -35,7 +35,7 @@ struct SmallProblem {
     // The tests on this problem check the hidden and output layers' mechanisms (sampling, the
     // index, resume) against references without the wide layer's scores; wide_layer_test.cpp
     // checks the wide layer, the CLI tests run it by default.
-    config.net.wide = false;
+    config.net.wide = WideMode::kOff;
     config.train.output_eps = config.train.eps;
     config.train.epochs = epochs;
   }

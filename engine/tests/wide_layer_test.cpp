@@ -482,7 +482,7 @@ TEST_CASE("stored wide arrays are checked and each fault named") {
 
 TEST_CASE("the exact predictor adds the wide scores to every label's logit") {
   engine::testing::SmallProblem problem{0.3};
-  problem.config.net.wide = true;
+  problem.config.net.wide = WideMode::kOn;
   auto net = std::make_shared<Network>(problem.config.net);
   {
     tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
@@ -527,7 +527,7 @@ TEST_CASE("sampled prediction adds the best wide labels as candidates and their 
 
 TEST_CASE("a model with a wide layer saves and loads it; older files have none") {
   engine::testing::SmallProblem problem{0.2};
-  problem.config.net.wide = true;
+  problem.config.net.wide = WideMode::kOn;
   Network net(problem.config.net);
   Trainer trainer(net, problem.config.train, make_training_sampler(problem.config, net, false));
   fit(net, trainer, problem.data.train, problem.config.train, {});
@@ -542,9 +542,9 @@ TEST_CASE("a model with a wide layer saves and loads it; older files have none")
 
   NetworkConfig legacy = problem.config.net;
   keep_legacy_network(R"({"network": {"num_features": 3}})", legacy);
-  CHECK_FALSE(legacy.wide);
+  CHECK(legacy.wide == WideMode::kOff);
   keep_legacy_network(R"({"network": {"wide": "on"}})", problem.config.net);
-  CHECK(problem.config.net.wide);
+  CHECK(problem.config.net.wide == WideMode::kOn);
   TrainConfig train;
   keep_legacy_output_optimizer(R"({"train": {"output_optimizer": "adagrad"}})", train);
   CHECK(train.output_eps == train.eps);

@@ -105,6 +105,16 @@ enum class Loss {
   kSigmoid,  ///< one-vs-all logistic loss (scores are per-label sigmoids)
 };
 
+/// Whether a network has the wide layer (NetworkOptions::wide).
+enum class Wide {
+  kOff,  ///< the network alone
+  kOn,   ///< the wide layer beside the hidden layers
+  /// The default: a new model's first training trains the network alone for up to 2 epochs on
+  /// its data less points held out, and keeps the wide layer unless the network alone scores
+  /// higher (P@1 + P@5) on those points (docs/training.md). The trained model's config says which.
+  kAuto,
+};
+
 /// How predictions score the labels.
 enum class PredictMode {
   kExact,  ///< every label is scored
@@ -161,7 +171,7 @@ struct ModelConfig {
   LshOptions lsh;
   /// The wide layer: sparse input -> label weights beside the hidden layers, started at each
   /// label's centroid of its training points (docs/training.md).
-  bool wide = true;
+  Wide wide = Wide::kAuto;
   std::uint32_t wide_max_per_label = 256;  ///< > 0
   double wide_min_weight = 0.1;            ///< [0, 1]: weights below this x a label's largest drop
   double wide_init = 30;                   ///< [0, 1e4]: each label's weights' norm at the start

@@ -60,9 +60,11 @@ class Model:
     Model(**settings) makes an untrained model; every setting is optional and is a key of the
     config's network or train section (`glide train --print-config` lists them), e.g.
     hidden=[128], sampling="lsh"|"random"|"dense", loss="softmax"|"sigmoid", sparsity=0.0025,
-    lsh={"K": 6, "L": 8, "range_pow": 15}, wide=True, lr=0 (0: 3e-4 beside the wide layer, 0.01
-    without it), batch=256, epochs=5, threads=0, seed=1. num_features and num_labels come from the data of the first fit()
-    unless given. Model.load(path) reads a model file (`glide train` writes them too).
+    lsh={"K": 6, "L": 8, "range_pow": 15}, wide="auto"|"on"|"off" (or True/False; auto: the
+    first fit() keeps the wide layer unless the network alone scores higher on held-out training
+    points), lr=0 (0: 3e-4 beside the wide layer, 0.01 without it), batch=256, epochs=5,
+    threads=0, seed=1. num_features and num_labels come from the data of the first fit() unless
+    given. Model.load(path) reads a model file (`glide train` writes them too).
 
     Thread-safety: predict/evaluate may run from several Python threads at once (the GIL is
     released while they work); fit waits for them and they wait for fit.

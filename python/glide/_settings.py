@@ -27,10 +27,11 @@ def defaults() -> Config:
 
 def _plain(value: Any, default: Any, key: str) -> Any:
     """A Python value as the JSON the config reader takes: numpy scalars as numbers, True/False
-    for on/off switches, one size for a list of sizes, sections merged into their defaults."""
+    for on/off (and on/off/auto) switches, one size for a list of sizes, sections merged into
+    their defaults."""
     if hasattr(value, "item") and not isinstance(value, (list, dict)):
         value = value.item()  # numpy scalar
-    if isinstance(default, str) and default in ("on", "off") and isinstance(value, bool):
+    if isinstance(default, str) and default in ("on", "off", "auto") and isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(default, list) and isinstance(value, int) and not isinstance(value, bool):
         return [value]

@@ -1,0 +1,129 @@
+// check_wide (engine/wide_check.h) against references: on data made for each side, the choice
+// is the one whose explicit run scores higher on test points, and the run that follows the check
+// trains exactly what that explicit run trains.
+#include <doctest/doctest.h>
+#include <tbb/global_control.h>
+
+#include <memory>
+#include <vector>
+
+#include "data/synth_xc.h"
+#include "engine/evaluator.h"
+#include "engine/fit.h"
+#include "engine/output_sampler.h"
+#include "engine/wide_check.h"
+
+using namespace glide;
+using namespace glide::engine;
+
+namespace {
+
+// 6,000 training points over 500 labels. types = 0: each label draws its own features, where the
+// wide start is most of the model; types > 0: points of item types whose labels are facets the
+// types share, where the network alone ends higher (docs/training.md).
+data::TrainTest shaped(std::uint32_t types, std::uint64_t points = 6000) {
+  data::XcSynthConfig c;
+  c.points = points;
+  c.features = 5000;
+  c.labels = 500;
+  c.mean_features = 25;
+  c.types = types;
+  return data::synth_xc_split(c, 500, 1);
+}
+
+Config defaults_for(const data::Dataset& train) {
+  Config c;  // the defaults otherwise: wide auto, 5 epochs
+  c.net.num_features = train.num_features;
+  c.net.num_labels = train.num_labels;
+  return c;
+}
+
+std::unique_ptr<Network> trained(const Config& c, const data::Dataset& train,
+                                 const LabelNeighbours* neighbours = nullptr) {
+  auto net = std::make_unique<Network>(c.net);
+  Trainer trainer(*net, c.train, make_training_sampler(c, *net, false));
+  FitOptions fo;
+  fo.wide_neighbours = neighbours;
+  fit(*net, trainer, train, c.train, fo);
+  return net;
+}
+
+std::vector<Prediction> top5(const Network& net, const data::Dataset& test) {
+  std::vector<data::SparseView> inputs;
+  for (std::size_t i = 0; i < test.num_points(); ++i) inputs.push_back(test.features(i));
+  std::vector<Prediction> out;
+  predict_topk(net, inputs, 5, EvalMode::kExact, nullptr, out);
+  return out;
+}
+
+bool same(const std::vector<Prediction>& a, const std::vector<Prediction>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].labels != b[i].labels || a[i].scores != b[i].scores) return false;
+  return true;
+}
+
+double p1_plus_p5(const Network& net, const data::Dataset& test) {
+  const EvalResult r = evaluate(net, test, EvalMode::kExact, nullptr);
+  return r.precision[0] + r.precision[4];
+}
+
+}  // namespace
+
+TEST_CASE("check_wide keeps the wide layer where it scores higher and drops it where not") {
+  // One thread: the runs compared below are then bit for bit reproducible.
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  for (const std::uint32_t types : {0u, 100u}) {
+    CAPTURE(types);
+    const data::TrainTest d = shaped(types);
+    Config c = defaults_for(d.train);
+    LabelNeighbours neighbours;
+    const WideCheck w = check_wide(c, d.train, &neighbours);
+    CHECK(w.start.held_out == 600);
+    CHECK(w.keep == (types == 0));
+    CHECK(c.net.wide == (w.keep ? WideMode::kOn : WideMode::kOff));
+    // The start it scored is the one the run builds.
+    CHECK(c.net.wide_norm_power == w.start.norm_power);
+    CHECK(c.net.wide_share_rounds == w.start.share_rounds);
+    CHECK(c.net.wide_contrast == w.start.contrast);
+    if (w.keep) {
+      CHECK(w.outcome != WideCheck::Outcome::kAloneAhead);
+    } else {
+      CHECK(w.outcome == WideCheck::Outcome::kAloneAhead);
+      CHECK(w.alone_p1 + w.alone_p5 > w.wide_p1 + w.wide_p5);
+    }
+
+    // The references: each choice made explicitly, its start chosen by the run itself.
+    Config with = defaults_for(d.train), without = with;
+    with.net.wide = WideMode::kOn;
+    without.net.wide = WideMode::kOff;
+    const auto net_with = trained(with, d.train), net_without = trained(without, d.train);
+    const double score_with = p1_plus_p5(*net_with, d.test),
+                 score_without = p1_plus_p5(*net_without, d.test);
+    MESSAGE("types " << types << ": test P@1 + P@5 with the wide layer " << score_with
+                     << ", without " << score_without);
+    CHECK((w.keep ? score_with > score_without : score_without > score_with));
+    // What the check hands over trains the explicit choice's model exactly.
+    const auto after_check = trained(c, d.train, &neighbours);
+    CHECK(same(top5(*after_check, d.test), top5(w.keep ? *net_with : *net_without, d.test)));
+  }
+}
+
+TEST_CASE("check_wide leaves a set choice alone and keeps the wide layer on too few points") {
+  const data::TrainTest d = shaped(0, 900);
+  for (const WideMode set : {WideMode::kOn, WideMode::kOff}) {
+    Config c = defaults_for(d.train);
+    c.net.wide = set;
+    const Config before = c;
+    const WideCheck w = check_wide(c, d.train, nullptr);
+    CHECK(c == before);
+    CHECK(w.keep == (set == WideMode::kOn));
+  }
+  // 900 points: 90 would be held out, under the 100 a choice needs.
+  Config c = defaults_for(d.train);
+  const WideCheck w = check_wide(c, d.train, nullptr);
+  CHECK(w.outcome == WideCheck::Outcome::kTooFewPoints);
+  CHECK(w.keep);
+  CHECK(c.net.wide == WideMode::kOn);
+  CHECK(describe(w).find("too few training points") != std::string::npos);
+}
