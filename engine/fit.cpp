@@ -22,13 +22,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
       options_(options),
       n_(train_set.num_points()),
       loss_avg_(NAN) {
-  if (n_ == 0) fail("training set is empty");
-  if (train_set.num_features > net.config().num_features ||
-      train_set.num_labels > net.config().num_labels)
-    fail("training set dimensions (" + std::to_string(train_set.num_features) + " features, " +
-         std::to_string(train_set.num_labels) + " labels) exceed the model's (" +
-         std::to_string(net.config().num_features) + ", " +
-         std::to_string(net.config().num_labels) + ")");
+  check_training_set(train_set, net.config());
   if (OutputSampler* sampler = trainer.sampler()) {
     std::vector<std::uint32_t> counts(net.config().num_labels, 0);
     for (std::size_t i = 0; i < n_; ++i)
@@ -67,6 +61,14 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
   p_.batches = trainer.batches();
   epoch_ = p_.samples / n_;
   order_ = data::shuffled_order(n_, derive_seed(train.seed, epoch_));
+}
+
+void check_training_set(const data::Dataset& train_set, const NetworkConfig& net) {
+  if (train_set.num_points() == 0) fail("training set is empty");
+  if (train_set.num_features > net.num_features || train_set.num_labels > net.num_labels)
+    fail("training set dimensions (" + std::to_string(train_set.num_features) + " features, " +
+         std::to_string(train_set.num_labels) + " labels) exceed the model's (" +
+         std::to_string(net.num_features) + ", " + std::to_string(net.num_labels) + ")");
 }
 
 double schedule_position(std::uint64_t samples, std::uint64_t total_samples, double seconds,

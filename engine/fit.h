@@ -100,6 +100,9 @@ class FitRun {
   std::optional<WideStartChoice> wide_start_;
 };
 
+// Fails unless `train_set` has points and fits a network of config `net`.
+void check_training_set(const data::Dataset& train_set, const NetworkConfig& net);
+
 // Where a run is in its learning-rate schedule, from 0 at the start to 1 at the end: the share
 // of the planned samples trained or of the time budget (max_seconds of training time, 0: none)
 // spent, whichever is further, so that a run cut off by its budget ends at the end of its

@@ -117,6 +117,7 @@ WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours
     out.keep = has_wide(net);
     return out;
   }
+  check_training_set(train, net);
   const auto t0 = std::chrono::steady_clock::now();
   // The wide start as the run would choose it (each setting given is its only candidate), scored
   // on the held-out points.

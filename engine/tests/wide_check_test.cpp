@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/error.h"
 #include "data/synth_xc.h"
 #include "engine/evaluator.h"
 #include "engine/fit.h"
@@ -126,4 +127,9 @@ TEST_CASE("check_wide leaves a set choice alone and keeps the wide layer on too 
   CHECK(w.keep);
   CHECK(c.net.wide == WideMode::kOn);
   CHECK(describe(w).find("too few training points") != std::string::npos);
+  // Data the model cannot hold is refused as a run refuses it, before any work.
+  Config narrow = defaults_for(d.train);
+  narrow.net.num_labels = d.train.num_labels - 1;
+  CHECK_THROWS_WITH_AS(check_wide(narrow, d.train, nullptr),
+                       doctest::Contains("training set dimensions"), Error);
 }
