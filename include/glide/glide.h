@@ -262,7 +262,8 @@ struct TrainResult {
   double seconds = 0;         ///< training time (evaluations excluded)
   double eval_seconds = 0;    ///< time of the evaluations during training
   /// Time before the first batch, not in `seconds`: the sampler's tables and, for a new model, the
-  /// wide layer's start (its choice on held-out points and its build).
+  /// wide layer's start (its choice on held-out points and its build) and, with Wide::kAuto, its
+  /// check against the network alone.
   double setup_seconds = 0;
   double loss = 0;  ///< final moving average of the batch losses
   double samples_per_second = 0;
