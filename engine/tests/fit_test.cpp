@@ -19,24 +19,8 @@
 using namespace glide;
 using namespace glide::engine;
 
-namespace {
-
-std::vector<Prediction> exact_top5(const Network& net, const data::Dataset& test) {
-  std::vector<data::SparseView> inputs;
-  for (std::size_t i = 0; i < test.num_points(); ++i) inputs.push_back(test.features(i));
-  std::vector<Prediction> out;
-  predict_topk(net, inputs, 5, EvalMode::kExact, nullptr, out);
-  return out;
-}
-
-bool same_predictions(const std::vector<Prediction>& a, const std::vector<Prediction>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].labels != b[i].labels || a[i].scores != b[i].scores) return false;
-  return true;
-}
-
-}  // namespace
+using testing::exact_top5;
+using testing::same_predictions;
 
 TEST_CASE("a run visits epoch e in shuffled_order(n, derive_seed(seed, e)), cut at epoch ends") {
   testing::SmallProblem p(1.3);  // 6,000 points, batch 64: 7,800 samples over two epochs

@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <atomic>
 
 #include "data/synth_xc.h"
 #include "engine/checkpoint.h"
 #include "engine/config.h"
+#include "engine/evaluator.h"
 #include "engine/fit.h"
 #include "engine/output_sampler.h"
 
@@ -40,6 +42,23 @@ struct SmallProblem {
     config.train.epochs = epochs;
   }
 };
+
+// The exact top-5 labels and scores of every point of `test`.
+inline std::vector<Prediction> exact_top5(const Network& net, const data::Dataset& test) {
+  std::vector<data::SparseView> inputs;
+  for (std::size_t i = 0; i < test.num_points(); ++i) inputs.push_back(test.features(i));
+  std::vector<Prediction> out;
+  predict_topk(net, inputs, 5, EvalMode::kExact, nullptr, out);
+  return out;
+}
+
+// Whether two runs predict alike, bit for bit.
+inline bool same_predictions(const std::vector<Prediction>& a, const std::vector<Prediction>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].labels != b[i].labels || a[i].scores != b[i].scores) return false;
+  return true;
+}
 
 // A path in a per-suite temporary directory.
 inline std::string temp_path(const std::string& suite, const std::string& name) {

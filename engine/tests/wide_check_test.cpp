@@ -12,6 +12,7 @@
 #include "engine/evaluator.h"
 #include "engine/fit.h"
 #include "engine/output_sampler.h"
+#include "engine/tests/small_problem.h"
 #include "engine/wide_check.h"
 
 using namespace glide;
@@ -47,21 +48,6 @@ std::unique_ptr<Network> trained(const Config& c, const data::Dataset& train,
   fo.wide_neighbours = neighbours;
   fit(*net, trainer, train, c.train, fo);
   return net;
-}
-
-std::vector<Prediction> top5(const Network& net, const data::Dataset& test) {
-  std::vector<data::SparseView> inputs;
-  for (std::size_t i = 0; i < test.num_points(); ++i) inputs.push_back(test.features(i));
-  std::vector<Prediction> out;
-  predict_topk(net, inputs, 5, EvalMode::kExact, nullptr, out);
-  return out;
-}
-
-bool same(const std::vector<Prediction>& a, const std::vector<Prediction>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].labels != b[i].labels || a[i].scores != b[i].scores) return false;
-  return true;
 }
 
 double p1_plus_p5(const Network& net, const data::Dataset& test) {
@@ -106,7 +92,9 @@ TEST_CASE("check_wide keeps the wide layer where it scores higher and drops it w
     CHECK((w.keep ? score_with > score_without : score_without > score_with));
     // What the check hands over trains the explicit choice's model exactly.
     const auto after_check = trained(c, d.train, &neighbours);
-    CHECK(same(top5(*after_check, d.test), top5(w.keep ? *net_with : *net_without, d.test)));
+    CHECK(
+        testing::same_predictions(testing::exact_top5(*after_check, d.test),
+                                  testing::exact_top5(w.keep ? *net_with : *net_without, d.test)));
   }
 }
 
