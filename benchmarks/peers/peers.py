@@ -210,9 +210,11 @@ def read_packages(path):
 
 
 def cmd_debtags(a):
-    """Real multi-label data from the apt lists: each tagged package's debtags (labels) from the
-    words of its one-line description, its section and the names of the packages it depends on
-    (features, counted); features and labels of a single package are dropped."""
+    """Real data from the apt lists, as XC text. --labels tags: each tagged package's debtags
+    from the words of its one-line description, its section and the names of the packages it
+    depends on (features, counted); section: each package's section (one label) from its words
+    and dependencies; depends: the packages each package depends on from its words and section.
+    Features and labels of a single package are dropped."""
     paths = a.packages or sorted(glob.glob("/var/lib/apt/lists/*_main_binary-*_Packages*"))
     paths = [p for p in paths if "-security_" not in p and "-updates_" not in p] or paths
     if not paths:
@@ -221,23 +223,29 @@ def cmd_debtags(a):
     for path in paths:
         try:
             for st in read_packages(path):
-                if "Tag" in st and "Package" in st:
+                if "Package" in st and ("Tag" in st or a.labels != "tags"):
                     packages.setdefault(st["Package"], st)
         except (OSError, EOFError, lzma.LZMAError, subprocess.CalledProcessError) as e:
             sys.exit(f"peers.py debtags: cannot read {path}: {e}")
     if not packages:
-        sys.exit(f"peers.py debtags: no package with tags in {', '.join(paths)}")
+        sys.exit(f"peers.py debtags: no package {'with tags ' if a.labels == 'tags' else ''}"
+                 f"in {', '.join(paths)}")
     points = []
     for name in sorted(packages):
         st = packages[name]
-        tags = sorted({t.strip() for t in st["Tag"].split(",") if t.strip()})
-        feats = ["w:" + w for w in re.findall(r"[a-z0-9+]+", st.get("Description", "").lower())]
-        feats.append("s:" + st.get("Section", ""))
-        for dep in re.split(r"[,|]", st.get("Depends", "")):
-            dep = dep.strip().split(" ")[0].split(":")[0]
-            if dep:
-                feats.append("d:" + dep)
-        points.append((feats, tags))
+        words = ["w:" + w for w in re.findall(r"[a-z0-9+]+", st.get("Description", "").lower())]
+        section = st.get("Section", "")
+        deps = [d.strip().split(" ")[0].split(":")[0]
+                for d in re.split(r"[,|]", st.get("Depends", ""))]
+        deps = [d for d in deps if d]
+        if a.labels == "tags":
+            tags = sorted({t.strip() for t in st["Tag"].split(",") if t.strip()})
+            points.append((words + ["s:" + section] + ["d:" + d for d in deps], tags))
+        elif a.labels == "section":
+            labels = [section.split("/")[-1]] if section else []
+            points.append((words + ["d:" + d for d in deps], labels))
+        else:
+            points.append((words + ["s:" + section], sorted(set(deps))))
     feature_df = collections.Counter(f for feats, _ in points for f in set(feats))
     label_df = collections.Counter(t for _, tags in points for t in tags)
     feature_id, label_id, rows = {}, {}, []
@@ -253,7 +261,7 @@ def cmd_debtags(a):
             f.write(",".join(map(str, labels)) + " " +
                     " ".join(f"{k}:{v}" for k, v in sorted(values.items())) + "\n")
     log(f"debtags {a.output}: {len(rows)} packages, {len(feature_id)} features, "
-        f"{len(label_id)} tags from {', '.join(paths)}")
+        f"{len(label_id)} labels ({a.labels}) from {', '.join(paths)}")
 
 
 # ---------------------------------------------------------------- metrics and results
@@ -583,6 +591,8 @@ def main():
     c.set_defaults(fn=cmd_corpus)
     c = sub.add_parser("debtags", help="Debian's package tags from the apt lists, as XC text")
     c.add_argument("--packages", nargs="*", help="Packages files (default: the apt lists')")
+    c.add_argument("--labels", choices=("tags", "section", "depends"), default="tags",
+                   help="what a package's labels are (default: its debtags)")
     c.add_argument("-o", "--output", required=True)
     c.set_defaults(fn=cmd_debtags)
     c = sub.add_parser("measure")

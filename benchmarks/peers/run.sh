@@ -6,6 +6,7 @@
 #   benchmarks/peers/run.sh --preset default --out q   # quick
 #   benchmarks/peers/run.sh --task text --out text     # word -> context words on a prose corpus
 #   benchmarks/peers/run.sh --task debtags --out tags  # real data: Debian packages' tags
+#   benchmarks/peers/run.sh --task debdeps --out deps  # ... the packages each depends on
 #
 # Writes OUT/glide-*.jsonl (one per glide run, from --log-jsonl, plus a "meta" record with the
 # run's name and peak RSS), OUT/peers.json, OUT/report.html, OUT/report.svg and OUT/table.md.
@@ -18,8 +19,10 @@ usage() {
 usage: benchmarks/peers/run.sh [flags]
 
 data
-  --task xc|text|debtags    synthetic extreme classification (default), a text corpus, or
-                            Debian's package tags from the apt lists (real multi-label data)
+  --task xc|text|debtags|debsection|debdeps
+                            synthetic extreme classification (default), a text corpus, or
+                            real data from the apt lists: Debian packages' tags, section (one
+                            label) or dependencies, from their descriptions' words and the rest
   --preset NAME             glide data synth preset: amazon670k (default), default, families,
                             facets, tiny
   --points N                training points (default 102400)
@@ -28,7 +31,7 @@ data
   --train FILE --test FILE  use this dataset instead (any format glide reads)
   --corpus FILE|DIR         text task corpus (default: /usr/share/common-licenses, prose)
   --window N                text task context window (default 5)
-  --packages "FILE..."      debtags task: Packages files (default: the apt lists')
+  --packages "FILE..."      deb* tasks: Packages files (default: the apt lists')
 run
   --out DIR                 output directory (default peers-out)
   --glide PATH              glide binary (default build/apps/glide)
@@ -100,7 +103,10 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown flag $flag (see --help)" >&2; exit 2 ;;
   esac
 done
-case $task in xc|text|debtags) ;; *) echo "run.sh: --task is xc, text or debtags" >&2; exit 2 ;; esac
+case $task in
+  xc|text|debtags|debsection|debdeps) ;;
+  *) echo "run.sh: --task is xc, text, debtags, debsection or debdeps" >&2; exit 2 ;;
+esac
 if { [ -n "$train_in" ] && [ -z "$test_in" ]; } || { [ -z "$train_in" ] && [ -n "$test_in" ]; }; then
   echo "run.sh: --train and --test go together" >&2; exit 2
 fi
@@ -179,10 +185,12 @@ elif [ "$task" = xc ]; then
   # shellcheck disable=SC2086
   "$glide" data synth --preset "$preset" --points "$points" --test-points "$test_points" \
     --threads "$threads" $synth_args -o "$train" --test-output "$test"
-elif [ "$task" = debtags ]; then
-  say "dataset: Debian package tags${packages:+ from $packages}"
+elif [[ $task == deb* ]]; then
+  case $task in debtags) labels=tags ;; debsection) labels=section ;; *) labels=depends ;; esac
+  say "dataset: Debian packages' $labels${packages:+ from $packages}"
   # shellcheck disable=SC2086
-  "$py" "$here/peers.py" debtags ${packages:+--packages $packages} -o "$data/tags.txt"
+  "$py" "$here/peers.py" debtags --labels "$labels" ${packages:+--packages $packages} \
+    -o "$data/tags.txt"
   "$py" "$here/peers.py" split "$data/tags.txt" --train "$data/train.txt" --test "$data/test.txt" \
     --test-points "$test_points"
   train="$data/train.txt" test="$data/test.txt"
@@ -295,10 +303,11 @@ fi
 if [ -z "$levels" ]; then
   case $task in
     text) levels=0.05,0.1,0.15,0.2 ;; debtags) levels=0.5,0.8,0.85,0.9,0.95 ;;
+    debsection) levels=0.5,0.6,0.7,0.8 ;; debdeps) levels=0.3,0.5,0.6,0.7 ;;
     *) levels=0.3,0.5,0.6,0.7,0.75 ;;
   esac
 fi
-case $task in text) name="text task" ;; debtags) name="debtags" ;; *) name=$preset ;; esac
+case $task in text) name="text task" ;; deb*) name=$task ;; *) name=$preset ;; esac
 title="Time to accuracy: $name, $threads threads"
 "$glide" report "${runs[@]}" "${peers_flag[@]}" --title "$title" --levels "$levels" -o "$out/report.html" \
   --table "$out/table.md" && "$glide" report "${runs[@]}" "${peers_flag[@]}" --title "$title" \
