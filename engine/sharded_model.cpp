@@ -146,17 +146,9 @@ bool builds_whole(const NetworkConfig& net) {
 double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train,
                           LabelNeighbours* neighbours) {
   if (!has_wide(net)) return 0;
-  const bool choose_power = net.wide_norm_power == kWideNormPowerAuto,
-             choose_rounds = net.wide_share_rounds == kWideShareRoundsAuto,
-             choose_contrast = net.wide_contrast == kWideContrastAuto;
-  if (choose_power || choose_rounds || choose_contrast) {
-    const WideStartChoice c =
-        WideLayer::choose_start(whole_train, net.num_features, net.num_labels, wide_options(net),
-                                choose_power, choose_rounds, choose_contrast, neighbours);
-    net.wide_norm_power = c.norm_power;
-    net.wide_share_rounds = c.share_rounds;
-    net.wide_contrast = c.contrast;
-  }
+  if (net.wide_norm_power == kWideNormPowerAuto || net.wide_share_rounds == kWideShareRoundsAuto ||
+      net.wide_contrast == kWideContrastAuto)
+    settle_wide_start(net, whole_train, neighbours);
   // With share rounds or contrast the shard's layer comes whole from shard_wide_start: no median
   // needed.
   if (builds_whole(net)) return 0;

@@ -26,6 +26,18 @@ WideOptions wide_options(const NetworkConfig& net) {
   return o;
 }
 
+WideStartChoice settle_wide_start(NetworkConfig& net, const data::Dataset& train,
+                                  LabelNeighbours* neighbours) {
+  const WideStartChoice c = WideLayer::choose_start(
+      train, net.num_features, net.num_labels, wide_options(net),
+      net.wide_norm_power == kWideNormPowerAuto, net.wide_share_rounds == kWideShareRoundsAuto,
+      net.wide_contrast == kWideContrastAuto, neighbours);
+  net.wide_norm_power = c.norm_power;
+  net.wide_share_rounds = c.share_rounds;
+  net.wide_contrast = c.contrast;
+  return c;
+}
+
 namespace {
 
 template <class T, std::size_t N>
@@ -119,16 +131,7 @@ WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours
   }
   check_training_set(train, net);
   const auto t0 = std::chrono::steady_clock::now();
-  // The wide start as the run would choose it (each setting given is its only candidate), scored
-  // on the held-out points.
-  const bool choose_power = net.wide_norm_power == kWideNormPowerAuto,
-             choose_rounds = net.wide_share_rounds == kWideShareRoundsAuto,
-             choose_contrast = net.wide_contrast == kWideContrastAuto;
-  out.start = WideLayer::choose_start(train, net.num_features, net.num_labels, wide_options(net),
-                                      choose_power, choose_rounds, choose_contrast, neighbours);
-  net.wide_norm_power = out.start.norm_power;
-  net.wide_share_rounds = out.start.share_rounds;
-  net.wide_contrast = out.start.contrast;
+  out.start = settle_wide_start(net, train, neighbours);
   if (out.start.held_out > 0) {
     const std::size_t r = index_of(kShareRounds, out.start.share_rounds),
                       c = index_of(kContrasts, out.start.contrast),

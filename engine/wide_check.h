@@ -22,6 +22,13 @@ namespace glide::engine {
 // are set (not auto).
 WideOptions wide_options(const NetworkConfig& net);
 
+// Chooses a new wide layer's start on held-out training points as a run would (a setting given
+// is its only candidate, and is still scored) and writes the chosen settings into `net`, so that
+// a run builds that start without choosing again; `neighbours` gets the choice's label
+// neighbours for that build.
+WideStartChoice settle_wide_start(NetworkConfig& net, const data::Dataset& train,
+                                  LabelNeighbours* neighbours);
+
 struct WideCheck {
   enum class Outcome {
     kTooFewPoints,  // under 1,000 training points: none held out, the wide layer kept
