@@ -143,7 +143,7 @@ struct TrainConfig {
   Optimizer output_optimizer = Optimizer::kAdagrad;
   // 0 in output_lr, output_eps and lr: the value measured for the network, which
   // differs with and without a wide layer (with_network_defaults; docs/training.md).
-  double output_lr = 0;  // 0: 0.002 beside the wide layer, 0.02 without it
+  double output_lr = 0;  // 0: 0.002 beside the wide layer, 0.035 without it
   // The output layer's optimizer epsilon. Gradients far below it take proportionally small steps
   // instead of being normalised to full ones: beside a wide layer that already fits the training
   // points, the output layer's gradients are tiny and normalised steps turn them into noise

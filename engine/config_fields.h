@@ -226,7 +226,7 @@ void visit_fields(C& t, V& v) {
                          .range = {.min = 0, .max = 10, .max_open = true},
                          .flag = "output-lr",
                          .help = "the output layer's learning rate (follows the lr schedule; 0: "
-                                 "0.002 beside the wide layer, 0.02 without it)"});
+                                 "0.002 beside the wide layer, 0.035 without it)"});
   v.number(t.output_eps,
            {.key = "output_eps",
             .range = {.min = 0, .max = 10},

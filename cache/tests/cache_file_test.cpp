@@ -40,7 +40,7 @@ engine::Config small_config(const data::TrainTest& d) {
   // Caches answer from hidden activations alone: on a model with a wide layer they agree less
   // with the full model (docs/caches.md); these bounds are about the cache file.
   c.net.wide = engine::WideMode::kOff;
-  c.train.output_lr = 0.02;  // the network alone's (docs/training.md)
+  c.train.output_lr = 0.02;  // an output lr the network alone trains well at
   c.train.output_eps = c.train.eps;
   return c;
 }

@@ -42,7 +42,7 @@ const Trained& trained() {
     c.net.hidden = {64, 32};
     c.net.sampling = engine::OutputSampling::kDense;
     c.net.wide = engine::WideMode::kOff;  // the bounds and the rows scored are the output layer's
-    c.train.output_lr = 0.02;             // the network alone's (docs/training.md)
+    c.train.output_lr = 0.02;             // an output lr the network alone trains well at
     c.train.output_eps = c.train.eps;
     c.train.batch = 64;
     c.train.lr = 5e-3;

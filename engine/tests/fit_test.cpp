@@ -217,11 +217,11 @@ TEST_CASE("lr, output lr and output eps left at 0 train at the network's default
     zeros.train.lr = zeros.train.output_lr = zeros.train.output_eps = 0;
     Config given = p.config, other = p.config;
     given.train.lr = wide ? 3e-4 : 0.01;
-    given.train.output_lr = wide ? 0.002 : 0.02;
+    given.train.output_lr = wide ? 0.002 : 0.035;
     given.train.output_eps = wide ? 0.1 : 1e-7;
     // The other network's values: what a default that ignored the wide layer would train at.
     other.train.lr = wide ? 0.01 : 3e-4;
-    other.train.output_lr = wide ? 0.02 : 0.002;
+    other.train.output_lr = wide ? 0.035 : 0.002;
     other.train.output_eps = wide ? 1e-7 : 0.1;
     const auto expected = trained(given, p.data);
     CHECK(same_predictions(trained(zeros, p.data), expected));

@@ -192,7 +192,7 @@ struct TrainOptions {
   std::string optimizer = "adam";  ///< hidden and input layers: adam | sgd | adagrad
   /// Their learning rate, [0, 10). 0 in lr, output_lr and output_eps: the value measured for
   /// the network, as in the CLI and a config file: beside the wide layer lr 3e-4, output_lr
-  /// 0.002, output_eps 0.1; without it 0.01, 0.02 and 1e-7.
+  /// 0.002, output_eps 0.1; without it 0.01, 0.035 and 1e-7.
   double lr = 0;
   std::string output_optimizer = "adagrad";  ///< the output layer's: adagrad | adam | sgd
   double output_lr = 0;                      ///< its learning rate, [0, 10) (0: see lr)
