@@ -1,9 +1,11 @@
 // `glide eval`: P@k and nDCG@k of a model on a test set, scoring every label (exact) and/or
 // only the candidates of the output index (sampled), with the time per point of each and, with
-// both, the recall of the sampled top-k against the exact top-k.
+// both, the recall of the sampled top-k against the exact top-k; given the training set,
+// propensity-scored precision (PSP@k) too.
 #include <tbb/global_control.h>
 
 #include <cstdio>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -19,22 +21,27 @@
 #include "engine/evaluator.h"
 #include "engine/index_predictor.h"
 #include "engine/predictor.h"
+#include "engine/propensity.h"
 
 namespace glide::cli {
 
 namespace {
 
 // One row of the table (with its header first when `header`); recall columns only with both modes
-// (against the exact top-k), probes only for the index.
+// (against the exact top-k), probes only for the index, PSP@k columns when computed.
 void print_eval_row(const char* name, const engine::EvalResult& e, const std::string& probes,
                     bool recall, bool header) {
-  if (header)
-    std::printf("%-8s %7s %7s %7s %8s %8s %8s %10s %12s %8s %8s %8s\n", "mode", "P@1", "P@3", "P@5",
-                "nDCG@1", "nDCG@3", "nDCG@5", "ms/point", "scored/point", "probes", "recall@1",
+  if (header) {
+    std::printf("%-8s %7s %7s %7s %8s %8s %8s", "mode", "P@1", "P@3", "P@5", "nDCG@1", "nDCG@3",
+                "nDCG@5");
+    if (e.has_psp) std::printf(" %7s %7s %7s", "PSP@1", "PSP@3", "PSP@5");
+    std::printf(" %10s %12s %8s %8s %8s\n", "ms/point", "scored/point", "probes", "recall@1",
                 "recall@5");
-  std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f %10.3f %12.0f %8s", name, e.precision[0],
-              e.precision[2], e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4],
-              1e3 * e.seconds_per_point(), e.mean_scored, probes.c_str());
+  }
+  std::printf("%-8s %7.4f %7.4f %7.4f %8.4f %8.4f %8.4f", name, e.precision[0], e.precision[2],
+              e.precision[4], e.ndcg[0], e.ndcg[2], e.ndcg[4]);
+  if (e.has_psp) std::printf(" %7.4f %7.4f %7.4f", e.psp[0], e.psp[2], e.psp[4]);
+  std::printf(" %10.3f %12.0f %8s", 1e3 * e.seconds_per_point(), e.mean_scored, probes.c_str());
   if (recall)
     std::printf(" %8.4f %8.4f\n", e.recall[0], e.recall[4]);
   else
@@ -52,8 +59,17 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
       "max-points", "evaluate at most this many points (0: all)",
       cxxopts::value<std::size_t>()->default_value("0"))(
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
-      "skip-bad-lines", "drop malformed data lines (counted) instead of failing")("h,help",
-                                                                                  "this help");
+      "skip-bad-lines", "drop malformed data lines (counted) instead of failing")(
+      "train",
+      "the model's training data: adds propensity-scored precision (PSP@1/3/5, normalised), "
+      "each correct label weighted by its inverse propensity 1 + C (N + B)^-A from its count N "
+      "in this file (docs/inference.md)",
+      cxxopts::value<std::string>())("psp-a",
+                                     "the propensity model's A (XC repository: 0.6 for "
+                                     "Amazon data, 0.5 for Wikipedia)",
+                                     cxxopts::value<double>()->default_value("0.55"))(
+      "psp-b", "the propensity model's B (XC repository: 2.6 for Amazon data, 0.4 for Wikipedia)",
+      cxxopts::value<double>()->default_value("1.5"))("h,help", "this help");
   o.add_options("sampled mode")("probes", probes_help("a list prints a row each"),
                                 cxxopts::value<std::string>())(
       "search",
@@ -94,6 +110,17 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
     fail("--mode " + mode +
          ": an evaluation under mpirun scores every label of each shard (exact "
          "mode); sampled mode needs the whole model in one process");
+  // The training labels' propensities, read first: a bad file fails before the model loads.
+  std::optional<engine::InversePropensity> propensity;
+  if (r.count("train")) {
+    data::ReadOptions ro;
+    ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
+    propensity =
+        engine::InversePropensity::of(data::read_dataset(r["train"].as<std::string>(), ro),
+                                      {.a = r["psp-a"].as<double>(), .b = r["psp-b"].as<double>()});
+  } else if (r.count("psp-a") || r.count("psp-b")) {
+    fail("--psp-a and --psp-b need --train (the training set whose label counts they model)");
+  }
   engine::LoadedModel m = shards ? shards->load(path, /*optimizer_state=*/false)
                                  : engine::load_model(path, /*optimizer_state=*/false);
   if (shards) {
@@ -102,6 +129,7 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
     data::ReadOptions ro;
     ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
     const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);
+    if (propensity) fail("--train: PSP@k is not computed under mpirun");
     engine::EvalResult e = shards->evaluate(*m.net, range, test, r["max-points"].as<std::size_t>());
     e.mean_scored = labels;
     if (shards->rank == 0) print_eval_row("exact", e, "-", false, true);
@@ -135,6 +163,7 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
   engine::TopLabels exact_top;
   engine::EvalOptions eo;
   eo.max_points = max_points;
+  eo.propensity = propensity ? &*propensity : nullptr;
   if (mode != "sampled") {
     eo.top_out = mode == "both" ? &exact_top : nullptr;
     report("exact", engine::evaluate(model.predictor(engine::EvalMode::kExact), test, eo), "-",

@@ -88,10 +88,10 @@ extern "C" void on_interrupt(int) {
 }
 
 void print_eval(const char* what, const engine::EvalResult& e) {
-  std::printf(
-      "%s: P@1 %.4f  P@3 %.4f  P@5 %.4f  nDCG@3 %.4f  nDCG@5 %.4f  (%zu points, %.3f ms/point)\n",
-      what, e.precision[0], e.precision[2], e.precision[4], e.ndcg[2], e.ndcg[4], e.points,
-      1e3 * e.seconds_per_point());
+  std::printf("%s: P@1 %.4f  P@3 %.4f  P@5 %.4f  nDCG@3 %.4f  nDCG@5 %.4f", what, e.precision[0],
+              e.precision[2], e.precision[4], e.ndcg[2], e.ndcg[4]);
+  if (e.has_psp) std::printf("  PSP@1 %.4f  PSP@3 %.4f  PSP@5 %.4f", e.psp[0], e.psp[2], e.psp[4]);
+  std::printf("  (%zu points, %.3f ms/point)\n", e.points, 1e3 * e.seconds_per_point());
 }
 
 // One line on what is about to train: "training 135909 features -> 128 -> 670091 labels, lsh
@@ -358,10 +358,16 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   // record's "eval_seconds".
   auto wall_seconds = [](const engine::FitProgress& p) { return p.seconds + p.eval_seconds; };
   auto eval_record = [&](const engine::FitProgress& p, const engine::EvalResult& e) {
-    return nlohmann::json{
+    nlohmann::json rec{
         {"type", "eval"},       {"seconds", wall_seconds(p)}, {"samples", p.samples},
         {"epoch", p.epoch},     {"p1", e.precision[0]},       {"p3", e.precision[2]},
         {"p5", e.precision[4]}, {"points", e.points},         {"eval_seconds", e.seconds}};
+    if (e.has_psp) {
+      rec["psp1"] = e.psp[0];
+      rec["psp3"] = e.psp[2];
+      rec["psp5"] = e.psp[4];
+    }
+    return rec;
   };
   engine::FitOptions fo;
   // A sharded run evaluates once, at the end (every rank scores its shard).
@@ -521,7 +527,12 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     if (leader) print_eval("test (exact)", e);
   }
   if (fo.test && !g_stop.load()) {
-    const engine::EvalResult e = engine::evaluate(*net, test, engine::EvalMode::kExact, nullptr);
+    // The final evaluation also weighs each label by its rarity in the training set (PSP@k).
+    const engine::InversePropensity propensity = engine::InversePropensity::of(train);
+    engine::EvalOptions eo;
+    eo.propensity = &propensity;
+    const engine::EvalResult e = engine::evaluate(
+        *engine::borrow_predictor(*net, engine::EvalMode::kExact, nullptr), test, eo);
     print_eval("test (exact)", e);
     if (index) {
       const engine::IndexPredictor sampled(

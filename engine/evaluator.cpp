@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 
 #include "common/error.h"
 
@@ -45,6 +46,23 @@ void accumulate_recall(const Prediction& p, const std::vector<std::uint32_t>& re
     r.recall[k - 1] += static_cast<double>(found) / want;
   }
 }
+// Adds one point's propensity-weighted hits in its top-k (gained) and the most any top-k could
+// weigh (best: its labels' largest weights), for k = 1..5.
+void accumulate_psp(const Prediction& p, std::span<const std::uint32_t> labels,
+                    const InversePropensity& inverse, double* gained, double* best,
+                    std::vector<double>& weights) {
+  weights.clear();
+  for (const std::uint32_t l : labels) weights.push_back(inverse(l));
+  std::sort(weights.begin(), weights.end(), std::greater<>());
+  double got = 0, most = 0;
+  for (std::size_t k = 0; k < EvalResult::kMaxK; ++k) {
+    if (k < p.labels.size() && std::find(labels.begin(), labels.end(), p.labels[k]) != labels.end())
+      got += inverse(p.labels[k]);
+    if (k < weights.size()) most += weights[k];
+    gained[k] += got;
+    best[k] += most;
+  }
+}
 }  // namespace
 
 EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
@@ -60,6 +78,8 @@ EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
   std::vector<std::size_t> idx;
   std::vector<Prediction> preds;
   std::size_t scored = 0;
+  double psp_gained[EvalResult::kMaxK] = {}, psp_best[EvalResult::kMaxK] = {};
+  std::vector<double> weights;
   for (std::size_t b = 0; b < n; b += batch) {
     inputs.clear();
     idx.clear();
@@ -82,6 +102,9 @@ EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
         accumulate_recall(preds[q], (*options.reference)[point], r);
       }
       if (options.top_out) options.top_out->push_back(preds[q].labels);
+      if (options.propensity)
+        accumulate_psp(preds[q], rows.labels(idx[q]), *options.propensity, psp_gained, psp_best,
+                       weights);
     }
   }
   r.seconds = seconds;
@@ -93,6 +116,10 @@ EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
     }
     r.mean_scored = static_cast<double>(scored) / r.points;
   }
+  r.has_psp = options.propensity != nullptr;
+  if (r.has_psp)
+    for (int k = 0; k < EvalResult::kMaxK; ++k)
+      r.psp[k] = psp_best[k] > 0 ? psp_gained[k] / psp_best[k] : 0;
   return r;
 }
 

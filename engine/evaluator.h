@@ -1,4 +1,5 @@
-// P@k and nDCG@k of a Predictor's top-k on labelled points.
+// P@k, nDCG@k and (given the labels' propensities) PSP@k of a Predictor's top-k on labelled
+// points.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -8,6 +9,7 @@
 #include "engine/network.h"
 #include "engine/output_sampler.h"
 #include "engine/predictor.h"
+#include "engine/propensity.h"
 
 namespace glide::engine {
 
@@ -20,6 +22,11 @@ struct EvalResult {
   double mean_scored = 0;  // output neurons scored per point
   // With EvalOptions::reference: the share of the reference's top-k found in this top-k, k = 1..5.
   double recall[kMaxK] = {};
+  // With EvalOptions::propensity: PSP@1..PSP@5, normalised (engine/propensity.h): the top-k's
+  // correct labels weighted by their inverse propensities, summed over the points, over the same
+  // sum for each point's own labels ranked by weight.
+  bool has_psp = false;
+  double psp[kMaxK] = {};
   double seconds_per_point() const { return points ? seconds / points : 0; }
 };
 
@@ -33,6 +40,8 @@ struct EvalOptions {
   // Another predictor's top labels of the same points (e.g. exact ones from `top_out`): recall.
   const TopLabels* reference = nullptr;
   TopLabels* top_out = nullptr;  // when set: receives this predictor's top labels
+  // The labels' inverse propensities (from the training set's label counts): PSP@k.
+  const InversePropensity* propensity = nullptr;
 };
 
 // Labelled points in CSR form, viewed (a data::Dataset's arrays, or a library user's batch).

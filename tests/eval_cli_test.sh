@@ -6,7 +6,7 @@ set -euo pipefail
 
 "$glide" data synth --preset tiny --points 300 --test-points 50 -o tr.gds --test-output te.gds \
   2>/dev/null
-"$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 -q >/dev/null 2>&1
+"$glide" train --train tr.gds --test te.gds -o m.glide --epochs 0.2 --threads 1 -q >train.txt 2>&1
 features=$("$glide" data stats tr.gds | sed -n 's/^features *\([0-9]*\).*/\1/p')
 [ -n "$features" ] || fail "no feature count in data stats"
 
@@ -20,4 +20,18 @@ if "$glide" eval --model m.glide --test wide.txt >out.txt 2>err.txt; then fail "
 "$glide" eval --model m.glide --test te.gds --mode both >out.txt
 [ "$(sed -n 1p out.txt | awk '{print $1, $2}')" = "mode P@1" ] || fail "header: $(cat out.txt)"
 [ "$(awk 'NR > 1 {print $1}' out.txt | tr '\n' ' ')" = "exact sampled " ] || fail "rows: $(cat out.txt)"
+# With the training set: PSP@1/3/5 beside P@k, whose columns keep their values; the same PSP@1
+# as training's final evaluation of the same model and test set.
+"$glide" eval --model m.glide --test te.gds --mode exact --train tr.gds >psp.txt
+col() { awk -v name="$1" 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == name) c = i } NR == 2 { print $c }' "$2"; }
+[ "$(sed -n 1p psp.txt | awk '{print $8, $9, $10}')" = "PSP@1 PSP@3 PSP@5" ] || fail "header: $(cat psp.txt)"
+[ "$(col P@1 psp.txt)" = "$(col P@1 out.txt)" ] || fail "P@1 changed with --train: $(cat psp.txt out.txt)"
+for k in 1 3 5; do
+  awk -v v="$(col "PSP@$k" psp.txt)" 'BEGIN { exit !(v > 0 && v <= 1) }' || fail "PSP@$k: $(cat psp.txt)"
+done
+trained=$(sed -n 's/^test (exact): .*PSP@1 \([0-9.]*\).*/\1/p' train.txt)
+[ "$trained" = "$(col PSP@1 psp.txt)" ] || fail "train's PSP@1 '$trained': $(cat train.txt psp.txt)"
+expect_error "need --train" "$glide" eval --model m.glide --test te.gds --psp-a 0.6
+expect_error "A and B must be positive" "$glide" eval --model m.glide --test te.gds --train tr.gds \
+  --psp-b 0
 echo "eval CLI tests passed"
