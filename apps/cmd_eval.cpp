@@ -110,6 +110,7 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
     fail("--mode " + mode +
          ": an evaluation under mpirun scores every label of each shard (exact "
          "mode); sampled mode needs the whole model in one process");
+  if (shards && r.count("train")) fail("--train: PSP@k is not computed under mpirun");
   // The training labels' propensities, read first: a bad file fails before the model loads.
   std::optional<engine::InversePropensity> propensity;
   if (r.count("train")) {
@@ -129,7 +130,6 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
     data::ReadOptions ro;
     ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
     const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);
-    if (propensity) fail("--train: PSP@k is not computed under mpirun");
     engine::EvalResult e = shards->evaluate(*m.net, range, test, r["max-points"].as<std::size_t>());
     e.mean_scored = labels;
     if (shards->rank == 0) print_eval_row("exact", e, "-", false, true);
