@@ -114,6 +114,10 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
   // The training labels' propensities, read first: a bad file fails before the model loads.
   std::optional<engine::InversePropensity> propensity;
   if (r.count("train")) {
+    for (const char* flag : {"psp-a", "psp-b"})
+      if (!(r[flag].as<double>() > 0))
+        fail(std::string("--") + flag + " must be positive, got " +
+             std::to_string(r[flag].as<double>()));
     data::ReadOptions ro;
     ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
     propensity =

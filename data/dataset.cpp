@@ -170,4 +170,10 @@ Dataset Dataset::subset(std::span<const std::size_t> points) const {
   return out;
 }
 
+std::vector<std::uint32_t> Dataset::label_counts() const {
+  std::vector<std::uint32_t> counts(num_labels, 0);
+  for (const std::uint32_t y : label_ids) ++counts[y];
+  return counts;
+}
+
 }  // namespace glide::data

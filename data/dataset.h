@@ -51,6 +51,8 @@ struct Dataset {
   std::uint64_t drop_repeated_labels(std::size_t* first_point = nullptr);
   // A dataset holding the given points of this one, in that order.
   Dataset subset(std::span<const std::size_t> points) const;
+  // How many points have each label: num_labels counts, one per label id.
+  std::vector<std::uint32_t> label_counts() const;
 
   bool operator==(const Dataset&) const = default;
 };

@@ -24,9 +24,9 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
       loss_avg_(NAN) {
   check_training_set(train_set, net.config());
   if (OutputSampler* sampler = trainer.sampler()) {
-    std::vector<std::uint32_t> counts(net.config().num_labels, 0);
-    for (std::size_t i = 0; i < n_; ++i)
-      for (std::uint32_t y : train_set.labels(i)) ++counts[y];
+    // The model may have more labels than the training set declares: they have no points.
+    std::vector<std::uint32_t> counts = train_set.label_counts();
+    counts.resize(net.config().num_labels, 0);
     sampler->set_label_counts(counts, n_);
   }
   // A new model's wide layer starts at its training labels' centroids; a resumed one has its own.

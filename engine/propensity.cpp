@@ -25,13 +25,7 @@ InversePropensity::InversePropensity(std::span<const std::uint32_t> label_counts
 }
 
 InversePropensity InversePropensity::of(const data::Dataset& train, PropensityParams params) {
-  std::vector<std::uint32_t> counts(train.num_labels, 0);
-  for (std::size_t i = 0; i < train.num_points(); ++i)
-    for (const std::uint32_t y : train.labels(i)) {
-      if (y >= counts.size()) counts.resize(std::size_t{y} + 1, 0);
-      ++counts[y];
-    }
-  return InversePropensity(counts, train.num_points(), params);
+  return InversePropensity(train.label_counts(), train.num_points(), params);
 }
 
 }  // namespace glide::engine

@@ -32,6 +32,6 @@ done
 trained=$(sed -n 's/^test (exact): .*PSP@1 \([0-9.]*\).*/\1/p' train.txt)
 [ "$trained" = "$(col PSP@1 psp.txt)" ] || fail "train's PSP@1 '$trained': $(cat train.txt psp.txt)"
 expect_error "need --train" "$glide" eval --model m.glide --test te.gds --psp-a 0.6
-expect_error "A and B must be positive" "$glide" eval --model m.glide --test te.gds --train tr.gds \
+expect_error "--psp-b must be positive" "$glide" eval --model m.glide --test te.gds --train tr.gds \
   --psp-b 0
 echo "eval CLI tests passed"
