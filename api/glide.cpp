@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -203,6 +204,8 @@ Metrics to_metrics(const engine::EvalResult& e) {
   }
   m.points = e.points;
   m.seconds = e.seconds;
+  m.has_psp = e.has_psp;
+  for (int k = 0; k < 5; ++k) m.psp[k] = e.psp[k];
   return m;
 }
 
@@ -246,6 +249,14 @@ double Metrics::p_at(int k) const {
 double Metrics::ndcg_at(int k) const {
   if (k < 1 || k > 5) fail("Metrics::ndcg_at: k must be in 1..5, got " + std::to_string(k));
   return ndcg[k - 1];
+}
+double Metrics::psp_at(int k) const {
+  if (k < 1 || k > 5) fail("Metrics::psp_at: k must be in 1..5, got " + std::to_string(k));
+  if (!has_psp)
+    fail(
+        "Metrics::psp_at: no PSP@k here (evaluations during training have it, with the "
+        "training data's label counts)");
+  return psp[k - 1];
 }
 
 std::string default_config_json() {
@@ -339,6 +350,9 @@ struct Model::Impl {
     fo.on_start = [&] { setup_seconds = seconds_since(setup_start); };
     if (check) fo.wide_neighbours = &checked_neighbours;
     fo.test = test && test->num_points() ? test : nullptr;
+    // Evaluations also weigh each label by its rarity in the training data (PSP@k).
+    std::optional<engine::InversePropensity> propensity;
+    if (fo.test) fo.propensity = &propensity.emplace(engine::InversePropensity::of(data));
     fo.eval_mode = to_engine(options.eval_mode);
     fo.stop = &stop;
     if (on_progress) {

@@ -1,7 +1,7 @@
 // `glide report`: time-to-accuracy charts (gnuplot) and a summary table from `glide train
 // --log-jsonl` runs and peer results (benchmarks/peers writes peers.json).
 //
-// A run's JSONL holds "eval" records {seconds, samples, p1, p5, eval_seconds} (and "progress"
+// A run's JSONL holds "eval" records {seconds, samples, p1, p5, psp5, eval_seconds} (and "progress"
 // records, and an optional "meta" record {name, peak_rss_mb} that benchmarks/peers appends).
 // `seconds` in glide's log is wall time since the start of training, so it includes the time of
 // the evaluations before it; the report subtracts those (eval_seconds) to put glide's curve on
@@ -46,6 +46,7 @@ struct Point {
   double samples = kNaN;
   double p1 = 0;
   double p5 = kNaN;
+  double psp5 = kNaN;  // PSP@5, where the record has it
 };
 
 // Training loss at a moment of a glide run (progress records).
@@ -174,6 +175,7 @@ Series read_run(const std::string& path) {
       p.samples = samples;
       p.p1 = number(j, "p1", where, true);
       p.p5 = number(j, "p5", where, false);
+      p.psp5 = number(j, "psp5", where, false);
       if (p.p1 < 0 || p.p1 > 1) fail(where, "'p1' is not within [0, 1]");
       s.points.push_back(p);
       const double es = number(j, "eval_seconds", where, false);
@@ -189,7 +191,7 @@ Series read_run(const std::string& path) {
   return s;
 }
 
-// peers.json: [{tool, config, epochs, train_seconds, p1, p5, samples, samples_per_second,
+// peers.json: [{tool, config, epochs, train_seconds, p1, p5, psp5, samples, samples_per_second,
 // peak_rss_mb}, ...]; entries with the same tool and config form one series.
 std::vector<Series> read_peers(const std::string& path) {
   const auto bytes = read_file_bytes(path);
@@ -231,6 +233,7 @@ std::vector<Series> read_peers(const std::string& path) {
     p.p1 = number(e, "p1", where, true);
     if (p.p1 < 0 || p.p1 > 1) fail(where, "'p1' is not within [0, 1]");
     p.p5 = number(e, "p5", where, false);
+    p.psp5 = number(e, "psp5", where, false);
     p.samples = number(e, "samples", where, false);
     const double sps = number(e, "samples_per_second", where, false);
     if (std::isnan(p.samples) && !std::isnan(sps)) p.samples = sps * p.seconds;
@@ -281,7 +284,8 @@ Table summary(const std::vector<Series>& all, const std::vector<double>& levels)
   Table t;
   t.header.push_back("run");
   for (double l : levels) t.header.push_back("s to P@1 " + fmt("%g", l));
-  for (const char* h : {"best P@1", "at s", "P@5 there", "setup s", "samples/s", "peak MB"})
+  for (const char* h :
+       {"best P@1", "at s", "P@5 there", "PSP@5 there", "setup s", "samples/s", "peak MB"})
     t.header.push_back(h);
   for (const Series& s : all) {
     std::vector<std::string> row{s.name};
@@ -297,6 +301,7 @@ Table summary(const std::vector<Series>& all, const std::vector<double>& levels)
     row.push_back(best ? fmt("%.4f", best->p1) : "-");
     row.push_back(best ? fmt("%.1f", best->seconds) : "-");
     row.push_back(best ? fmt("%.4f", best->p5) : "-");
+    row.push_back(best ? fmt("%.4f", best->psp5) : "-");
     row.push_back(fmt("%.1f", s.setup_seconds));
     row.push_back(fmt("%.0f", s.samples_per_second));
     row.push_back(fmt("%.0f", s.peak_rss_mb));

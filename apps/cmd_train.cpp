@@ -372,6 +372,9 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   engine::FitOptions fo;
   // A sharded run evaluates once, at the end (every rank scores its shard).
   fo.test = test.num_points() && !shards ? &test : nullptr;
+  // Every evaluation also weighs each label by its rarity in the training set (PSP@k).
+  std::optional<engine::InversePropensity> propensity;
+  if (fo.test) fo.propensity = &propensity.emplace(engine::InversePropensity::of(train));
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
   fo.wide_reference_norm = wide_reference_norm;
@@ -527,10 +530,8 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     if (leader) print_eval("test (exact)", e);
   }
   if (fo.test && !g_stop.load()) {
-    // The final evaluation also weighs each label by its rarity in the training set (PSP@k).
-    const engine::InversePropensity propensity = engine::InversePropensity::of(train);
     engine::EvalOptions eo;
-    eo.propensity = &propensity;
+    eo.propensity = fo.propensity;
     const engine::EvalResult e = engine::evaluate(
         *engine::borrow_predictor(*net, engine::EvalMode::kExact, nullptr), test, eo);
     print_eval("test (exact)", e);

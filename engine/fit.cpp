@@ -100,7 +100,11 @@ void FitRun::evaluate_now() {
   std::unique_ptr<OutputSampler> tables;
   if (options_.eval_mode == EvalMode::kSampled)
     tables = make_inference_lsh_sampler(Config{net_.config(), train_}, net_);
-  p_.eval = evaluate(net_, *options_.test, options_.eval_mode, tables.get(), train_.eval_points);
+  EvalOptions eval;
+  eval.max_points = train_.eval_points;
+  eval.propensity = options_.propensity;
+  p_.eval =
+      evaluate(*borrow_predictor(net_, options_.eval_mode, tables.get()), *options_.test, eval);
   p_.evaluated = true;
   if (options_.on_progress) options_.on_progress(p_);
   p_.evaluated = false;

@@ -35,6 +35,9 @@ struct FitOptions {
   const data::Dataset* test = nullptr;  // evaluated every train.eval_every batches and at the end
   // Sampled: through inference LSH tables over the rows at each evaluation, built in its time.
   EvalMode eval_mode = EvalMode::kExact;
+  // The labels' inverse propensities (InversePropensity::of the training set): the evaluations
+  // also score PSP@k. Must outlive the run.
+  const InversePropensity* propensity = nullptr;
   // Called after every batch (cheap callers only) and after each evaluation.
   std::function<void(const FitProgress&)> on_progress;
   // Called after every batch with the batch's inputs, the weights already updated (learned

@@ -146,6 +146,8 @@ py::dict metrics_dict(const Metrics& m) {
   py::dict d;
   for (int k = 1; k <= 5; ++k) d[("P@" + std::to_string(k)).c_str()] = m.p_at(k);
   for (int k = 1; k <= 5; ++k) d[("nDCG@" + std::to_string(k)).c_str()] = m.ndcg_at(k);
+  if (m.has_psp)
+    for (int k = 1; k <= 5; ++k) d[("PSP@" + std::to_string(k)).c_str()] = m.psp_at(k);
   d["points"] = m.points;
   d["seconds"] = m.seconds;
   return d;

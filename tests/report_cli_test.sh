@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `glide report` end to end on small hand-written logs: the table's figures (evaluation time
-# subtracted, time to P@1 levels, best P@1, samples/s, peak memory), series names in the SVG and
-# HTML, a PNG, and clear one-line errors naming file:line for bad input. The chart needs gnuplot:
+# subtracted, time to P@1 levels, best P@1 with P@5 and PSP@5 there, samples/s, peak memory),
+# series names in the SVG and HTML, a PNG, and clear one-line errors naming file:line for bad input. The chart needs gnuplot:
 # without it the input checks still run, then the test reports SKIP (exit 77).
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
@@ -15,7 +15,7 @@ cat >lsh.jsonl <<'EOF'
 {"type":"eval","seconds":1.0,"samples":512,"epoch":0.2,"p1":0.25,"p3":0.2,"p5":0.15,"points":100,"eval_seconds":0.5}
 {"type":"eval","seconds":2.5,"samples":1024,"epoch":0.4,"p1":0.55,"p3":0.4,"p5":0.31,"points":100,"eval_seconds":0.5}
 
-{"type":"eval","seconds":4.5,"samples":2048,"epoch":0.8,"p1":0.71,"p3":0.5,"p5":0.42,"points":100,"eval_seconds":0.5}
+{"type":"eval","seconds":4.5,"samples":2048,"epoch":0.8,"p1":0.71,"p3":0.5,"p5":0.42,"psp5":0.33,"points":100,"eval_seconds":0.5}
 {"type":"progress","seconds":5.0,"samples":3000,"epoch":1.0,"loss":2.0,"samples_per_second":600}
 {"type":"meta","name":"glide lsh","peak_rss_mb":321}
 EOF
@@ -28,7 +28,7 @@ EOF
 cat >peers.json <<'EOF'
 [
  {"tool": "fastText", "config": "hs dim128", "epochs": 20, "train_seconds": 49.0, "p1": 0.77,
-  "p5": 0.41, "samples": 2048000, "samples_per_second": 41796, "peak_rss_mb": 900},
+  "p5": 0.41, "psp5": 0.28, "samples": 2048000, "samples_per_second": 41796, "peak_rss_mb": 900},
  {"tool": "fastText", "config": "hs dim128", "epochs": 5, "train_seconds": 16.0, "p1": 0.56,
   "p5": 0.30, "samples": 512000, "samples_per_second": 32000, "peak_rss_mb": 850},
  {"tool": "PyTorch", "config": "full softmax", "epochs": 0.1, "train_seconds": 450, "p1": 0.04,
@@ -83,6 +83,9 @@ grep '"type":"eval"' run.jsonl | grep '"final":true' | grep '"samples":200' |
 "$glide" train --train tr.gds --test te.gds -o m2.glide --epochs 1 --batch 50 --threads 1 -q \
   --eval-every 2 --eval-points 50 --log-jsonl run2.jsonl >/dev/null
 [ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 4 ] || fail "train log: expected 4 eval records"
+# Every evaluation also scores PSP@k, with the training set's label counts.
+[ "$(grep '"type":"eval"' run2.jsonl | grep '"psp1":' | grep -c '"psp5":')" -eq 4 ] ||
+  fail "train log: eval records without PSP@k"
 ! grep -q '"final"' run2.jsonl || fail "train log: final record duplicates the last evaluation"
 # A new run starts a fresh log (it appended, so the report saw two runs); --resume continues it.
 "$glide" train --train tr.gds --test te.gds -o m2.glide --epochs 1 --batch 50 --threads 1 -q \
@@ -108,16 +111,16 @@ fi
   --levels 0.3,0.5,0.7,0.75 >stdout.txt 2>stderr.txt || { cat stderr.txt >&2; fail "report.html"; }
 cmp -s stdout.txt table.md || fail "--table differs from stdout"
 row() { grep -F "| $1 |" table.md || fail "no table row for $1"; }
-[ "$(row "glide lsh")" = "| glide lsh | 2.0 | 2.0 | 3.5 | - | 0.7100 | 3.5 | 0.4200 | - | 857 | 321 |" ] ||
+[ "$(row "glide lsh")" = "| glide lsh | 2.0 | 2.0 | 3.5 | - | 0.7100 | 3.5 | 0.4200 | 0.3300 | - | 857 | 321 |" ] ||
   fail "glide lsh row: $(row "glide lsh")"
 # No eval_seconds in these records: nothing subtracted; no progress records after the last eval.
-[ "$(row dense_run)" = "| dense_run | 20.0 | - | - | - | 0.3100 | 20.0 | 0.1900 | - | 51 | - |" ] ||
+[ "$(row dense_run)" = "| dense_run | 20.0 | - | - | - | 0.3100 | 20.0 | 0.1900 | - | - | 51 | - |" ] ||
   fail "dense_run row: $(row dense_run)"
 [ "$(row "fastText (hs dim128)")" = \
-  "| fastText (hs dim128) | 16.0 | 16.0 | 49.0 | 49.0 | 0.7700 | 49.0 | 0.4100 | - | 41796 | 900 |" ] ||
+  "| fastText (hs dim128) | 16.0 | 16.0 | 49.0 | 49.0 | 0.7700 | 49.0 | 0.4100 | 0.2800 | - | 41796 | 900 |" ] ||
   fail "fastText row: $(row "fastText (hs dim128)")"
 [ "$(row "PyTorch (full softmax)")" = \
-  "| PyTorch (full softmax) | - | - | - | - | 0.0400 | 450.0 | - | - | 86 | - |" ] ||
+  "| PyTorch (full softmax) | - | - | - | - | 0.0400 | 450.0 | - | - | - | 86 | - |" ] ||
   fail "PyTorch row: $(row "PyTorch (full softmax)")"
 grep -qF "| run | s to P@1 0.3 | s to P@1 0.5 | s to P@1 0.7 | s to P@1 0.75 |" table.md ||
   fail "table header"
@@ -127,7 +130,7 @@ grep -qF "| run | s to P@1 0.3 | s to P@1 0.5 | s to P@1 0.7 | s to P@1 0.75 |" 
 # it: its eval at 3 s comes after 3 s of training (the progress record at 4 s less 1 s of
 # evaluation), so at 6 s, and 200 samples in 6 s is 33/s.
 "$glide" report twice.jsonl -o twice.svg --levels 0.5 >table.txt 2>err.txt || fail "twice.jsonl"
-[ "$(grep -F "| twice |" table.txt)" = "| twice | 1.0 | 0.6000 | 1.0 | - | - | 9 | - |" ] ||
+[ "$(grep -F "| twice |" table.txt)" = "| twice | 1.0 | 0.6000 | 1.0 | - | - | - | 9 | - |" ] ||
   fail "twice row: $(grep twice table.txt)"
 grep -qF "twice.jsonl: note: the file holds 2 runs; reporting the last (from line 2)" err.txt ||
   fail "no note on the runs in twice.jsonl: $(cat err.txt)"
@@ -142,9 +145,9 @@ EOF
   echo '{"type":"eval","seconds":1,"samples":50,"p1":0.55}'; } >restarted.jsonl
 "$glide" report resumed.jsonl restarted.jsonl -o resumed.svg --levels 0.5 >table.txt 2>err.txt ||
   fail "resumed.jsonl"
-[ "$(grep -F "| resumed |" table.txt)" = "| resumed | 6.0 | 0.6000 | 6.0 | - | - | 33 | - |" ] ||
+[ "$(grep -F "| resumed |" table.txt)" = "| resumed | 6.0 | 0.6000 | 6.0 | - | - | - | 33 | - |" ] ||
   fail "resumed row: $(grep resumed table.txt)"
-[ "$(grep -F "| restarted |" table.txt)" = "| restarted | 1.0 | 0.5500 | 1.0 | - | - | 50 | - |" ] ||
+[ "$(grep -F "| restarted |" table.txt)" = "| restarted | 1.0 | 0.5500 | 1.0 | - | - | - | 50 | - |" ] ||
   fail "restarted row: $(grep restarted table.txt)"
 grep -qF "restarted.jsonl: note: the file holds 2 runs; reporting the last (from line 6)" err.txt ||
   fail "notes: $(cat err.txt)"
@@ -164,7 +167,7 @@ cat >setup.jsonl <<'EOF'
 {"type":"eval","seconds":2,"samples":300,"p1":0.6}
 EOF
 "$glide" report setup.jsonl --levels 0.3,0.5 >table.txt 2>err.txt || fail "setup.jsonl"
-[ "$(grep -F "| setup |" table.txt)" = "| setup | 5.0 | 8.0 | 0.6000 | 8.0 | - | 3.0 | 60 | - |" ] ||
+[ "$(grep -F "| setup |" table.txt)" = "| setup | 5.0 | 8.0 | 0.6000 | 8.0 | - | - | 3.0 | 60 | - |" ] ||
   fail "setup row: $(grep -F "| setup |" table.txt)"
 printf '{"type":"setup","seconds":-1}\n' >badsetup.jsonl
 expect_error "badsetup.jsonl:1: 'seconds' is negative" "$glide" report badsetup.jsonl -o x.svg

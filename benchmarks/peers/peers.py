@@ -266,9 +266,25 @@ def cmd_debtags(a):
 
 # ---------------------------------------------------------------- metrics and results
 
-def precision_at(pred, d, points):
-    """pred: list of top-k label lists for test points 0..; P@1, P@5 over the labelled points."""
+def inverse_propensity(train_npz, labels, a=0.55, b=1.5):
+    """Each of `labels` labels' inverse propensity from its count N_l among the n training
+    points, as glide eval --train weighs it (Jain et al. 2016): 1 + C (N_l + B)^-A,
+    C = (ln n - 1)(B + 1)^A; a label the training points lack counts 0."""
+    z = np.load(train_npz)  # only the label arrays are read
+    n = len(z["label_offsets"]) - 1
+    counts = np.bincount(z["label_indices"], minlength=max(labels, int(z["L"])))
+    counts = counts.astype(np.float64)
+    c = max(0.0, np.log(n) - 1) * (b + 1) ** a
+    return 1 + c * (counts + b) ** -a
+
+
+def precision_at(pred, d, points, inverse):
+    """pred: list of top-k label lists for test points 0..; over the labelled points, P@1 and
+    P@5, and PSP@1 and PSP@5 with `inverse` (inverse_propensity), normalised as glide and
+    pyxclib do: the weighted hits summed over the points, over the same sum for each point's own
+    labels ranked by weight."""
     hits1 = hits5 = counted = 0
+    gained, best = [0.0, 0.0], [0.0, 0.0]
     for r in range(min(points, num_points(d))):
         a, b = d["label_offsets"][r], d["label_offsets"][r + 1]
         if a == b:
@@ -278,7 +294,14 @@ def precision_at(pred, d, points):
         counted += 1
         hits1 += 1 if p[:1] and p[0] in truth else 0
         hits5 += sum(1 for x in p[:5] if x in truth)
-    return (hits1 / counted, hits5 / (5 * counted)) if counted else (0.0, 0.0)
+        own = sorted((inverse[x] for x in truth), reverse=True)
+        for i, k in enumerate((1, 5)):
+            gained[i] += sum(inverse[x] for x in p[:k] if x in truth)
+            best[i] += sum(own[:k])
+    if not counted:
+        return dict(p1=0.0, p5=0.0, psp1=0.0, psp5=0.0)
+    return dict(p1=hits1 / counted, p5=hits5 / (5 * counted),
+                psp1=gained[0] / best[0], psp5=gained[1] / best[1])
 
 
 def append_result(path, rec):
@@ -293,7 +316,8 @@ def append_result(path, rec):
         f.write("\n")
     os.replace(tmp, path)
     log(f"{rec['tool']} ({rec['config']}), {rec['epochs']:g} epochs: {rec['train_seconds']:.1f} s, "
-        f"P@1 {rec['p1']:.4f}, P@5 {rec['p5']:.4f}, {rec['samples_per_second']:.0f} samples/s")
+        f"P@1 {rec['p1']:.4f}, P@5 {rec['p5']:.4f}, PSP@5 {rec['psp5']:.4f}, "
+        f"{rec['samples_per_second']:.0f} samples/s")
 
 
 def run_measured(cmd, **kw):
@@ -340,12 +364,12 @@ def cmd_fasttext(a):
                              check=True, stdout=subprocess.PIPE, text=True).stdout
         pred = [[int(w[len("__label__"):]) for w in line.split() if w.startswith("__label__")]
                 for line in out.split("\n")]
-        p1, p5 = precision_at(pred, test, a.eval_points)
+        scores = precision_at(pred, test, a.eval_points, inverse_propensity(a.train_npz, test["L"]))
         log(f"fastText predict: {time.monotonic() - t:.1f} s")
     append_result(a.results, dict(
         tool="fastText", config=f"{a.loss} dim{a.dim} lr{a.lr:g}" +
         (f" neg{a.neg}" if a.loss == "ns" else ""), epochs=a.epochs, train_seconds=wall,
-        p1=p1, p5=p5, samples=a.epochs * n_train, samples_per_second=a.epochs * n_train / wall,
+        **scores, samples=a.epochs * n_train, samples_per_second=a.epochs * n_train / wall,
         peak_rss_mb=rss, threads=a.threads, eval_points=min(a.eval_points, num_points(test)),
         encoding=a.encoding))
 
@@ -410,7 +434,7 @@ def cmd_napkinxc(a):
     scored = min(a.eval_points, num_points(test))
     if len(pred) < scored:
         raise SystemExit(f"nxc test predicted {len(pred)} points, {scored} are scored")
-    p1, p5 = precision_at(pred, test, scored)
+    scores = precision_at(pred, test, scored, inverse_propensity(a.train_npz, test["L"]))
     # napkinXC's own figures, to cross-check the scoring and for the prediction time alone.
     own = dict(re.findall(r"^\s*(P@1|P@5|Test real time \(s\)):\s*([0-9.eE+-]+)\s*$",
                           test_log, re.M))
@@ -420,7 +444,7 @@ def cmd_napkinxc(a):
         + (f"; its own P@1 {own['P@1']}, P@5 {own['P@5']}" if "P@1" in own else ""))
     append_result(a.results, dict(
         tool="napkinXC", config=" ".join(a.nxc_args) or "plt defaults", epochs=1,
-        train_seconds=wall, p1=p1, p5=p5, samples=n_train, samples_per_second=n_train / wall,
+        train_seconds=wall, **scores, samples=n_train, samples_per_second=n_train / wall,
         peak_rss_mb=rss, threads=a.threads, eval_points=scored, version=version,
         predict_wall_seconds=test_wall, predict_seconds=predict_seconds,
         predict_ms_per_point=1000 * (test_wall if predict_seconds is None else predict_seconds)
@@ -446,6 +470,7 @@ def cmd_torch(a):
     torch.manual_seed(a.seed)
     train, test = load_npz(a.train_npz), load_npz(a.test_npz)
     n, F, L = num_points(train), max(train["F"], test["F"]), max(train["L"], test["L"])
+    inverse = inverse_propensity(a.train_npz, L)
     H = a.hidden
     dense = a.mode == "full"
     negatives = 0 if dense else (a.negatives or max(1, int(np.ceil(0.005 * L))))
@@ -497,9 +522,9 @@ def cmd_torch(a):
                 h = hidden(*batch_inputs(tidx, toff, tval, rows))
                 logits = torch.addmm(out_b.weight[:, 0], h, out_w.weight.t())
                 pred += torch.topk(logits, 5, dim=1).indices.tolist()
-        p1, p5 = precision_at(pred, test, m)
-        log(f"evaluated {m} points in {time.monotonic() - t:.1f} s: P@1 {p1:.4f}")
-        return p1, p5
+        scores = precision_at(pred, test, m, inverse)
+        log(f"evaluated {m} points in {time.monotonic() - t:.1f} s: P@1 {scores['p1']:.4f}")
+        return scores
 
     train_seconds = 0.0
     samples = 0
@@ -550,10 +575,10 @@ def cmd_torch(a):
         train_seconds += time.monotonic() - t0
         if not stop:
             epochs_done = epoch + end / n
-        p1, p5 = evaluate()
+        scores = evaluate()
         append_result(a.results, dict(
             tool="PyTorch", config=config, epochs=round(epochs_done, 4),
-            train_seconds=train_seconds, p1=p1, p5=p5, samples=samples,
+            train_seconds=train_seconds, **scores, samples=samples,
             samples_per_second=samples / train_seconds,
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
             threads=a.threads, eval_points=min(a.eval_points, num_points(test)),
@@ -608,6 +633,8 @@ def main():
         c.add_argument("--epochs", type=float, default=5)
         c.add_argument("--lr", type=float)
         c.set_defaults(fn=fn)
+        c.add_argument("--train-npz", required=True,
+                       help="the training points: label counts for PSP@k (and torch's input)")
         if name == "fasttext":
             c.add_argument("--train", required=True, help="fastText training file")
             c.add_argument("--test-features", required=True)
@@ -618,7 +645,6 @@ def main():
             c.add_argument("--workdir", default=None)
             c.add_argument("--encoding", default="", help="recorded: how the words were made")
         else:
-            c.add_argument("--train-npz", required=True)
             c.add_argument("--mode", choices=["sampled", "full"], default="sampled")
             c.add_argument("--negatives", type=int, default=0,
                            help="shared negatives per batch (0: 0.5%% of the labels)")
@@ -632,6 +658,7 @@ def main():
     c.add_argument("--eval-points", type=int, default=2000)
     c.add_argument("--threads", type=int, default=2)
     c.add_argument("--train", required=True, help="training points, XC text")
+    c.add_argument("--train-npz", required=True, help="the same, for the label counts of PSP@k")
     c.add_argument("--test", required=True,
                    help="the scored test points (the first --eval-points of --test-npz), XC text")
     c.add_argument("--nxc-bin", default="nxc")

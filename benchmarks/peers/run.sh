@@ -225,8 +225,8 @@ if [ "$have_numpy" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- 3. peers
-common=(--results "$results" --test-npz "$data/test.npz" --eval-points "$eval_points"
-  --threads "$threads")
+common=(--results "$results" --train-npz "$data/train.npz" --test-npz "$data/test.npz"
+  --eval-points "$eval_points" --threads "$threads")
 if [ "$have_numpy" = 1 ] && [ "$have_fasttext" = 1 ]; then
   for loss in hs ns; do
     wanted "fasttext-$loss" || continue
@@ -243,15 +243,14 @@ fi
 if [ "$have_numpy" = 1 ] && [ "$have_torch" = 1 ]; then
   if wanted torch-sampled; then
     say "PyTorch sampled softmax, $torch_epochs epochs"
-    "${torch_env[@]}" "$py" "$here/peers.py" torch "${common[@]}" --train-npz "$data/train.npz" \
-      --mode sampled --epochs "$torch_epochs" --negatives "$torch_negatives" --lr "$torch_lr" ||
+    "${torch_env[@]}" "$py" "$here/peers.py" torch "${common[@]}" --mode sampled --epochs "$torch_epochs" \
+      --negatives "$torch_negatives" --lr "$torch_lr" ||
       echo "run.sh: PyTorch sampled softmax failed" >&2
   fi
   if wanted torch-full; then
     say "PyTorch full softmax, $torch_full_epochs epochs, at most $torch_full_max_seconds s"
-    "${torch_env[@]}" "$py" "$here/peers.py" torch "${common[@]}" --train-npz "$data/train.npz" \
-      --mode full --epochs "$torch_full_epochs" --max-seconds "$torch_full_max_seconds" \
-      --lr "$torch_lr" || echo "run.sh: PyTorch full softmax failed" >&2
+    "${torch_env[@]}" "$py" "$here/peers.py" torch "${common[@]}" --mode full --epochs "$torch_full_epochs" \
+      --max-seconds "$torch_full_max_seconds" --lr "$torch_lr" || echo "run.sh: PyTorch full softmax failed" >&2
   fi
 fi
 if [ "$have_numpy" = 1 ] && [ "$have_nxc" = 1 ] && wanted napkinxc; then

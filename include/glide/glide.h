@@ -229,11 +229,18 @@ struct Metrics {
   double ndcg[5] = {};       ///< ndcg[k-1] = nDCG\@k
   std::size_t points = 0;    ///< rows evaluated
   double seconds = 0;        ///< wall time of the evaluation
+  /// Evaluations during training: propensity-scored precision, each correct label weighted by
+  /// its rarity in the training data (1 + C (N_l + 1.5)^-0.55, as `glide eval --train`), over
+  /// the most each row's own labels could score.
+  bool has_psp = false;
+  double psp[5] = {};  ///< psp[k-1] = PSP\@k when has_psp
 
   /// P\@k for k in 1..5 (glide::Error otherwise).
   double p_at(int k) const;
   /// nDCG\@k for k in 1..5 (glide::Error otherwise).
   double ndcg_at(int k) const;
+  /// PSP\@k for k in 1..5 (glide::Error otherwise, or without has_psp).
+  double psp_at(int k) const;
 };
 
 /// What the training callback sees after every batch, and after every evaluation.

@@ -30,7 +30,8 @@ class NotFittedError(Error):
     """The model has no network yet: call fit() or use Model.load()."""
 
 class Metrics(TypedDict, total=False):
-    """P@1..k and nDCG@1..k (k <= 5) and the rows evaluated."""
+    """P@1..k and nDCG@1..k (k <= 5) and the rows evaluated; evaluations during training also
+    have PSP@1..5 (each label weighted by its rarity in the training data)."""
     points: int
 
 class _TrainingCounts(TypedDict):

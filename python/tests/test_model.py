@@ -192,6 +192,8 @@ def test_callback_sees_progress_and_stops_training(train_set, test_set):
     assert model.samples_trained < 50 * X.shape[0]
     evaluated = [p for p in seen if p["eval"] is not None]
     assert len(evaluated) == 1 and 0 <= evaluated[0]["eval"]["P@1"] <= 1
+    # Evaluations during training also weigh labels by their rarity in the training data.
+    assert all(0 <= evaluated[0]["eval"][f"PSP@{k}"] <= 1 for k in range(1, 6))
     assert evaluated[0]["epoch"] == pytest.approx(1.0)
     assert model.predict(test_set[0][:2], k=2)[0].shape == (2, 2)  # still usable
 
