@@ -301,7 +301,7 @@ def precision_at(pred, d, points, inverse):
     if not counted:
         return dict(p1=0.0, p5=0.0, psp1=0.0, psp5=0.0)
     return dict(p1=hits1 / counted, p5=hits5 / (5 * counted),
-                psp1=gained[0] / best[0], psp5=gained[1] / best[1])
+                psp1=float(gained[0] / best[0]), psp5=float(gained[1] / best[1]))
 
 
 def append_result(path, rec):
@@ -470,7 +470,7 @@ def cmd_torch(a):
     torch.manual_seed(a.seed)
     train, test = load_npz(a.train_npz), load_npz(a.test_npz)
     n, F, L = num_points(train), max(train["F"], test["F"]), max(train["L"], test["L"])
-    inverse = inverse_propensity(a.train_npz, L)
+    label_weights = inverse_propensity(a.train_npz, L)  # PSP@k's
     H = a.hidden
     dense = a.mode == "full"
     negatives = 0 if dense else (a.negatives or max(1, int(np.ceil(0.005 * L))))
@@ -522,7 +522,7 @@ def cmd_torch(a):
                 h = hidden(*batch_inputs(tidx, toff, tval, rows))
                 logits = torch.addmm(out_b.weight[:, 0], h, out_w.weight.t())
                 pred += torch.topk(logits, 5, dim=1).indices.tolist()
-        scores = precision_at(pred, test, m, inverse)
+        scores = precision_at(pred, test, m, label_weights)
         log(f"evaluated {m} points in {time.monotonic() - t:.1f} s: P@1 {scores['p1']:.4f}")
         return scores
 
