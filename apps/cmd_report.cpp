@@ -8,9 +8,10 @@
 // the same footing as the peers', whose train_seconds never include evaluation.
 //
 // A "setup" record {seconds} follows: the time glide train took before its first batch (reading
-// the training data, the wide layer's start). It counts as training time: the run's curve starts
-// there, as a peer's time includes its own reading and set-up; samples/s is over the batches'
-// time alone.
+// the training data, the wide layer's start and check). It counts as training time: the run's
+// curve starts there, as a peer's time includes its own reading and set-up; samples/s is over the
+// batches' time and samples alone ("samples" in the setup record: those its check trained, which
+// the run goes on from).
 //
 // glide train starts each log with a "start" record {resume, samples}. A file holding several
 // runs (older glide appended to the log) is reported by its last run: a run starts at a "start"
@@ -98,6 +99,7 @@ Series read_run(const std::string& path) {
   double last_seconds = -1;
   double last_samples = 0, last_train_seconds = 0;
   double segment_start = 0;  // training seconds before this segment (the runs it resumes)
+  double setup_samples = 0;  // samples trained in setups (a kept check network), not in batches
   std::size_t runs = 1, last_run_line = 1;
   bool any_record = false;
   // A new run: what came before is another run's; a resumed one goes on from where it stopped.
@@ -107,7 +109,7 @@ Series read_run(const std::string& path) {
       last_run_line = line_no;
       s.points.clear();
       s.loss.clear();
-      last_samples = last_train_seconds = 0;
+      last_samples = last_train_seconds = setup_samples = 0;
       s.setup_seconds = kNaN;
     }
     segment_start = last_train_seconds;
@@ -151,6 +153,9 @@ Series read_run(const std::string& path) {
       segment_start += setup;
       last_train_seconds += setup;
       s.setup_seconds = (std::isnan(s.setup_seconds) ? 0 : s.setup_seconds) + setup;
+      const double trained = number(j, "samples", where, false);
+      if (trained < 0) fail(where, "'samples' is negative");
+      if (!std::isnan(trained)) setup_samples += trained;
       continue;
     }
     if (type != "eval" && type != "progress") continue;  // other records: not ours to judge
@@ -184,7 +189,8 @@ Series read_run(const std::string& path) {
   }
   const double batch_seconds =
       last_train_seconds - (std::isnan(s.setup_seconds) ? 0 : s.setup_seconds);
-  if (batch_seconds > 0 && last_samples > 0) s.samples_per_second = last_samples / batch_seconds;
+  if (batch_seconds > 0 && last_samples > setup_samples)
+    s.samples_per_second = (last_samples - setup_samples) / batch_seconds;
   if (runs > 1)
     std::fprintf(stderr, "%s: note: the file holds %zu runs; reporting the last (from line %zu)\n",
                  path.c_str(), runs, last_run_line);

@@ -169,6 +169,16 @@ EOF
 "$glide" report setup.jsonl --levels 0.3,0.5 >table.txt 2>err.txt || fail "setup.jsonl"
 [ "$(grep -F "| setup |" table.txt)" = "| setup | 5.0 | 8.0 | 0.6000 | 8.0 | - | - | 3.0 | 60 | - |" ] ||
   fail "setup row: $(grep -F "| setup |" table.txt)"
+# Samples the setup trained (the check's network alone, which the run goes on from) are not in
+# samples/s: 2 s of setup that trained 100 samples, then 300 in all after 2 s of batches: 100/s.
+printf '%s\n' '{"type":"start","resume":false,"samples":0}' \
+  '{"type":"setup","seconds":2,"samples":100}' \
+  '{"type":"eval","seconds":2,"samples":300,"p1":0.5}' >trial.jsonl
+"$glide" report trial.jsonl --levels 0.5 >table.txt 2>err.txt || fail "trial.jsonl"
+[ "$(grep -F "| trial |" table.txt)" = "| trial | 4.0 | 0.5000 | 4.0 | - | - | 2.0 | 100 | - |" ] ||
+  fail "trial row: $(grep -F "| trial |" table.txt)"
+printf '{"type":"setup","seconds":1,"samples":-5}\n' >badtrial.jsonl
+expect_error "badtrial.jsonl:1: 'samples' is negative" "$glide" report badtrial.jsonl -o x.svg
 printf '{"type":"setup","seconds":-1}\n' >badsetup.jsonl
 expect_error "badsetup.jsonl:1: 'seconds' is negative" "$glide" report badsetup.jsonl -o x.svg
 printf '{"type":"setup"}\n' >nosetup.jsonl

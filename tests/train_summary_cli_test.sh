@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `glide train`'s closing lines: the summary's time and samples/s are training time alone, with
 # the evaluations' time beside it; a run stopped by Ctrl-C ends its progress line where it
-# stopped (not 100%); resuming a finished model trains nothing and prints no time split (no NaN).
+# stopped (not 100%); resuming a finished model trains nothing and prints no time split (no NaN);
+# a run that goes on from the wide layer check's network alone counts its samples once.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
@@ -18,6 +19,24 @@ grep -q '^trained [0-9]* samples in [0-9.]* s ([0-9]* samples/s) after [0-9.]* s
 "$glide" train --train tr.gds --resume m.glide -o m2.glide -q >out.txt 2>err.txt
 grep -q '^trained 0 samples after [0-9.]* s of setup (data [0-9.]* s)$' out.txt || { cat out.txt >&2; fail "resume of a finished model"; }
 grep -qi 'nan' out.txt && { cat out.txt >&2; fail "NaN in the summary"; }
+
+# Where the network alone beats the wide start (item types whose labels are facets they share),
+# the run goes on from the check's network: the summary counts the run's own samples, the log's
+# setup record those of the check, together the planned 5 epochs of 6,000 points; the model's
+# position counts both, so resuming it for the same epochs trains nothing.
+"$glide" data synth --points 6000 --features 5000 --labels 500 --mean-features 25 --types 100 \
+  -o facets.gds 2>/dev/null
+"$glide" train --train facets.gds -o f.glide --threads 1 --log-jsonl f.jsonl >out.txt 2>err.txt
+tr '\r' '\n' <err.txt | grep -q "^wide layer dropped, the network alone ahead" ||
+  { cat err.txt >&2; fail "the check did not drop the wide layer"; }
+tr '\r' '\n' <err.txt | grep -q "^training goes on from that network, at epoch [0-9.]*$" ||
+  { cat err.txt >&2; fail "no line saying training goes on from the check's network"; }
+run=$(sed -n 's/^trained \([0-9]*\) samples in .*/\1/p' out.txt)
+check=$(grep '"type":"setup"' f.jsonl | sed -n 's/.*"samples":\([0-9]*\).*/\1/p')
+[ -n "$run" ] && [ -n "$check" ] && [ "$check" -gt 0 ] && [ $((run + check)) -eq 30000 ] ||
+  fail "samples: the run's '$run' and the check's '$check' do not make 5 epochs of 6,000"
+"$glide" train --train facets.gds --resume f.glide -o f2.glide -q >out.txt 2>err.txt
+grep -q '^trained 0 samples after' out.txt || { cat out.txt >&2; fail "resume after the check"; }
 
 # Ctrl-C mid-run: the last progress line shows how far training got.
 "$glide" train --train tr.gds -o m3.glide --epochs 100000 --threads 1 --log-jsonl log.jsonl \
