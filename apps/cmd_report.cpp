@@ -1,8 +1,9 @@
 // `glide report`: time-to-accuracy charts (gnuplot) and a summary table from `glide train
 // --log-jsonl` runs and peer results (benchmarks/peers writes peers.json).
 //
-// A run's JSONL holds "eval" records {seconds, samples, p1, p5, psp5, eval_seconds} (and "progress"
-// records, and an optional "meta" record {name, peak_rss_mb} that benchmarks/peers appends).
+// A run's JSONL holds "eval" records {seconds, samples, p1, p5, psp5, eval_seconds} (and
+// "progress" records, and an optional "meta" record {name, peak_rss_mb} that benchmarks/peers
+// appends).
 // `seconds` in glide's log is wall time since the start of training, so it includes the time of
 // the evaluations before it; the report subtracts those (eval_seconds) to put glide's curve on
 // the same footing as the peers', whose train_seconds never include evaluation.
@@ -182,6 +183,7 @@ Series read_run(const std::string& path) {
       p.p5 = number(j, "p5", where, false);
       p.psp5 = number(j, "psp5", where, false);
       if (p.p1 < 0 || p.p1 > 1) fail(where, "'p1' is not within [0, 1]");
+      if (p.psp5 < 0 || p.psp5 > 1) fail(where, "'psp5' is not within [0, 1]");
       s.points.push_back(p);
       const double es = number(j, "eval_seconds", where, false);
       if (!std::isnan(es)) eval_total += es;
@@ -240,6 +242,7 @@ std::vector<Series> read_peers(const std::string& path) {
     if (p.p1 < 0 || p.p1 > 1) fail(where, "'p1' is not within [0, 1]");
     p.p5 = number(e, "p5", where, false);
     p.psp5 = number(e, "psp5", where, false);
+    if (p.psp5 < 0 || p.psp5 > 1) fail(where, "'psp5' is not within [0, 1]");
     p.samples = number(e, "samples", where, false);
     const double sps = number(e, "samples_per_second", where, false);
     if (std::isnan(p.samples) && !std::isnan(sps)) p.samples = sps * p.seconds;

@@ -55,6 +55,11 @@ expect_error "badstart.jsonl:1: 'resume' is not true or false" "$glide" report b
 expect_error "missing.jsonl: cannot open" "$glide" report missing.jsonl -o x.svg
 printf '[\n {"tool": "x", "train_seconds": 1, "p1": 0.5},\n {"tool": "y", "train_seconds": }\n]\n' >badpeers.json
 expect_error "badpeers.json:3: malformed JSON" "$glide" report --peers badpeers.json -o x.svg
+printf '{"type":"eval","seconds":1,"samples":5,"p1":0.5,"psp5":1.5}\n' >badpsp.jsonl
+expect_error "badpsp.jsonl:1: 'psp5' is not within [0, 1]" "$glide" report badpsp.jsonl -o x.svg
+printf '[{"tool": "x", "train_seconds": 1, "p1": 0.5, "psp5": -0.1}]\n' >badpsppeers.json
+expect_error "badpsppeers.json: entry 1: 'psp5' is not within [0, 1]" \
+  "$glide" report --peers badpsppeers.json -o x.svg
 printf '[{"tool": "x", "train_seconds": 1}]\n' >nop1peers.json
 expect_error "nop1peers.json: entry 1: missing number 'p1'" "$glide" report --peers nop1peers.json -o x.svg
 expect_error "unknown output type" "$glide" report lsh.jsonl -o report.pdf
