@@ -407,11 +407,13 @@ struct Model::Impl {
     return r;
   }
 
-  Metrics evaluate(const SparseBatchView& b, const PredictOptions& options) const {
+  Metrics evaluate(const SparseBatchView& b, const PredictOptions& options,
+                   const engine::InversePropensity* propensity = nullptr) const {
     const engine::LabelledRows rows{b.row_offsets, b.feature_ids, b.values, b.label_offsets,
                                     b.label_ids};
     engine::EvalOptions eo;
     eo.search.probes = options.probes;
+    eo.propensity = propensity;
     return to_metrics(engine::evaluate(*predictor(options.mode), rows, eo));
   }
 };
@@ -609,6 +611,19 @@ Metrics Model::evaluate(const SparseBatchView& data, const PredictOptions& optio
   const Impl& i = impl("evaluate");
   check_batch(data, i.config.net.num_features, i.config.net.num_labels, true, "evaluation batch");
   return i.evaluate(data, options);
+}
+
+Metrics Model::evaluate(const SparseBatchView& data, const SparseBatchView& train,
+                        const PredictOptions& options) const {
+  const Impl& i = impl("evaluate");
+  const std::uint32_t F = i.config.net.num_features, L = i.config.net.num_labels;
+  check_batch(data, F, L, true, "evaluation batch");
+  check_batch(train, F, L, true, "training batch (label counts for PSP@k)");
+  if (train.rows() == 0) fail("training batch (label counts for PSP@k): no rows");
+  std::vector<std::uint32_t> counts(L, 0);
+  for (const std::uint32_t l : train.label_ids) ++counts[l];
+  const engine::InversePropensity propensity(counts, train.rows());
+  return i.evaluate(data, options, &propensity);
 }
 
 Metrics Model::evaluate_file(const std::string& path, PredictMode mode) const {

@@ -1,6 +1,6 @@
-// Metrics through the public API: the evaluations during training score PSP@k with the training
-// data's label counts, equal to its definition over the trained model's own top labels. Only the
-// public header is included.
+// Metrics through the public API: the evaluations during training, and evaluate() given the
+// training data, score PSP@k with the training data's label counts, equal to its definition over
+// the trained model's own top labels. Only the public header is included.
 #include <doctest/doctest.h>
 
 #include <glide/glide.h>
@@ -107,8 +107,23 @@ TEST_CASE("evaluations during training score PSP@k with the training data's labe
   // Weighting by rarity changes the score: the rare labels are found less often.
   CHECK(std::abs(last.psp_at(1) - last.p_at(1)) > 0.01);
   CHECK_THROWS_AS(last.psp_at(0), glide::Error);
-  // An evaluation without training data has no label counts, so no PSP@k.
+  // An evaluation without training data has no label counts, so no PSP@k; with them, the same
+  // PSP@k as the evaluation during training, and the same P@k as without.
   const glide::Metrics plain = model.evaluate(test.view());
   CHECK(!plain.has_psp);
   CHECK_THROWS_AS(plain.psp_at(1), glide::Error);
+  const glide::Metrics weighted = model.evaluate(test.view(), train.view());
+  REQUIRE(weighted.has_psp);
+  for (int k = 1; k <= 5; ++k) {
+    CAPTURE(k);
+    CHECK(weighted.psp_at(k) == doctest::Approx(last.psp_at(k)));
+    CHECK(weighted.p_at(k) == plain.p_at(k));
+  }
+  // Training data the model cannot hold, or none, is an error naming it.
+  glide::SparseBatch wrong = skewed(10, 3);
+  wrong.label_ids[0] = kLabels;
+  CHECK_THROWS_WITH_AS(model.evaluate(test.view(), wrong.view()),
+                       doctest::Contains("training batch"), glide::Error);
+  CHECK_THROWS_WITH_AS(model.evaluate(test.view(), glide::SparseBatch{}.view()),
+                       doctest::Contains("training batch"), glide::Error);
 }

@@ -229,9 +229,9 @@ struct Metrics {
   double ndcg[5] = {};       ///< ndcg[k-1] = nDCG\@k
   std::size_t points = 0;    ///< rows evaluated
   double seconds = 0;        ///< wall time of the evaluation
-  /// Evaluations during training: propensity-scored precision, each correct label weighted by
-  /// its rarity in the training data (1 + C (N_l + 1.5)^-0.55, as `glide eval --train`), over
-  /// the most each row's own labels could score.
+  /// Evaluations during training and evaluate(data, train): propensity-scored precision, each
+  /// correct label weighted by its rarity in the training data (1 + C (N_l + 1.5)^-0.55, as
+  /// `glide eval --train`), over the most each row's own labels could score.
   bool has_psp = false;
   double psp[5] = {};  ///< psp[k-1] = PSP\@k when has_psp
 
@@ -379,6 +379,10 @@ class Model {
   /// P\@1..5 and nDCG\@1..5 of the batch's rows against their labels (label_offsets required).
   Metrics evaluate(const SparseBatchView& data, PredictMode mode = PredictMode::kExact) const;
   Metrics evaluate(const SparseBatchView& data, const PredictOptions& options) const;
+  /// The same, and PSP\@1..5 (Metrics::has_psp): each label weighted by its rarity among the
+  /// rows of `train`, the training data, as `glide eval --train` weighs it.
+  Metrics evaluate(const SparseBatchView& data, const SparseBatchView& train,
+                   const PredictOptions& options = {}) const;
   /// The same over a dataset file.
   Metrics evaluate_file(const std::string& path, PredictMode mode = PredictMode::kExact) const;
   Metrics evaluate_file(const std::string& path, const PredictOptions& options) const;
