@@ -86,16 +86,29 @@ py::array_t<float> predict_all(const PyModel& m, const py::tuple& x) {
   return out;
 }
 
+// With `y_train` (the training rows' labels, (indptr, ids)): PSP@1..5 too, from their counts.
 py::dict evaluate(const PyModel& m, const py::tuple& x, const py::tuple& y, const std::string& mode,
-                  std::uint32_t probes) {
+                  std::uint32_t probes, const py::object& y_train) {
   m.refuse_in_training("evaluate");
   const SparseBatchView batch = batch_of(x, y);
   const PredictOptions options{.mode = mode_of(mode), .probes = probes};
+  // The training rows as a batch of labels alone: no features.
+  SparseBatchView train;
+  std::vector<std::uint64_t> no_features;
+  if (!y_train.is_none()) {
+    const auto labels = y_train.cast<py::tuple>();
+    if (labels.size() != 2) throw py::type_error("Y_train: expected (indptr, label ids)");
+    train.label_offsets = span_of<std::uint64_t>(labels[0], "Y_train.indptr");
+    train.label_ids = span_of<std::uint32_t>(labels[1], "Y_train.ids");
+    no_features.assign(train.label_offsets.size(), 0);
+    train.row_offsets = no_features;
+  }
   Metrics metrics;
   {
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
-    metrics = m.model.evaluate(batch, options);
+    metrics = y_train.is_none() ? m.model.evaluate(batch, options)
+                                : m.model.evaluate(batch, train, options);
   }
   return metrics_dict(metrics);
 }
@@ -216,7 +229,7 @@ PYBIND11_MODULE(_glide, m) {
            py::arg("probes"))
       .def("predict_all", &glide::python::predict_all, py::arg("X"))
       .def("evaluate", &glide::python::evaluate, py::arg("X"), py::arg("Y"), py::arg("mode"),
-           py::arg("probes"))
+           py::arg("probes"), py::arg("Y_train") = py::none())
       .def_property_readonly("num_features",
                              [](const PyModel& p) {
                                return reading(p, [](const Model& m) { return m.num_features(); });

@@ -241,10 +241,11 @@ class Model:
         return native.predict_all(x)
 
     def evaluate(self, X: Any, Y: Any, k: int = 5, mode: str = "exact",
-                 probes: int = 0) -> Dict[str, float]:
+                 probes: int = 0, Y_train: Optional[Any] = None) -> Dict[str, float]:
         """Precision and nDCG at 1..k (k <= 5) of the predictions for X against the labels Y:
         {"P@1": ..., "nDCG@1": ..., ..., "points": rows evaluated}. Rows without labels are
-        skipped."""
+        skipped. With Y_train, the training rows' labels (any form Y takes), also PSP@1..k:
+        each correct label weighted by its rarity among them, as `glide eval --train`."""
         native = self._fitted("evaluate")
         k = _check_k(k)
         if k > 5:
@@ -253,9 +254,16 @@ class Model:
         y, num_labels = _data.labels(Y, rows, "Y")
         self._check_width(width, num_labels, native.num_features, native.num_labels, "evaluate")
         _native_check(x, y, native.num_features, native.num_labels, "evaluation data")
-        m = native.evaluate(x, y, _check_mode(mode), int(probes))
+        y_train = None
+        if Y_train is not None:
+            train_rows = Y_train.shape[0] if hasattr(Y_train, "shape") else len(Y_train)
+            y_train, train_labels = _data.labels(Y_train, train_rows, "Y_train")
+            if train_labels > native.num_labels:
+                raise DataError(f"evaluate: Y_train has {train_labels} labels but the model has "
+                                f"{native.num_labels}")
+        m = native.evaluate(x, y, _check_mode(mode), int(probes), y_train)
         out: Dict[str, float] = {}
-        for name in ("P", "nDCG"):
+        for name in ("P", "nDCG") + (("PSP",) if y_train is not None else ()):
             for i in range(1, k + 1):
                 out[f"{name}@{i}"] = m[f"{name}@{i}"]
         out["points"] = m["points"]

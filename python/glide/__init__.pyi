@@ -30,8 +30,9 @@ class NotFittedError(Error):
     """The model has no network yet: call fit() or use Model.load()."""
 
 class Metrics(TypedDict, total=False):
-    """P@1..k and nDCG@1..k (k <= 5) and the rows evaluated; evaluations during training also
-    have PSP@1..5 (each label weighted by its rarity in the training data)."""
+    """P@1..k and nDCG@1..k (k <= 5) and the rows evaluated; evaluations during training, and
+    evaluate() given Y_train, also have PSP@1..5 (each label weighted by its rarity in the
+    training data)."""
     points: int
 
 class _TrainingCounts(TypedDict):
@@ -116,5 +117,6 @@ class Model:
     def predict_proba(self, X: Features) -> npt.NDArray[np.float32]:
         """Every label's probability, (rows, num_labels), exact mode."""
     def evaluate(self, X: Features, Y: Labels, k: int = 5, mode: str = "exact",
-                 probes: int = 0) -> Dict[str, float]:
-        """{"P@1": ..., "nDCG@1": ..., ... up to k (<= 5), "points": rows evaluated}."""
+                 probes: int = 0, Y_train: Optional[Labels] = None) -> Dict[str, float]:
+        """{"P@1": ..., "nDCG@1": ..., ... up to k (<= 5), "points": rows evaluated}; with
+        Y_train (the training rows' labels) also "PSP@1".. up to k."""

@@ -64,6 +64,28 @@ def test_a_python_model_evaluates_alike_in_the_cli(model, test_set, data_dir, tm
     assert ours["P@1"] > 0.5  # the planted structure is learnt
 
 
+def test_psp_given_the_training_labels_equals_the_cli(model, train_set, test_set, data_dir,
+                                                      tmp_path):
+    path = tmp_path / "py.glide"
+    model.save(path)
+    out = run_cli("eval", "--model", path, "--test", data_dir / "test.txt", "--mode", "exact",
+                  "--threads", "2", "--train", data_dir / "train.txt").splitlines()
+    theirs = dict(zip(out[0].split()[1:], next(line.split()[1:] for line in out
+                                               if line.startswith("exact"))))
+    _, Y_train = train_set
+    ours = model.evaluate(*test_set, Y_train=Y_train)
+    for name in ("PSP@1", "PSP@3", "PSP@5", "P@1"):
+        assert ours[name] == pytest.approx(float(theirs[name]), abs=1e-4), name
+    assert ours["PSP@1"] != pytest.approx(ours["P@1"], abs=1e-3)  # the weights count
+    # The same from label lists; none without the training labels; more labels than the model's
+    # is an error naming Y_train.
+    lists = [list(Y_train.indices[a:b]) for a, b in zip(Y_train.indptr[:-1], Y_train.indptr[1:])]
+    assert model.evaluate(*test_set, k=3, Y_train=lists)["PSP@3"] == ours["PSP@3"]
+    assert "PSP@1" not in model.evaluate(*test_set)
+    with pytest.raises(glide.DataError, match="Y_train"):
+        model.evaluate(*test_set, Y_train=[[model.num_labels]])
+
+
 def test_a_cli_model_loads_in_python(data_dir, test_set, tmp_path):
     path = tmp_path / "cli.glide"
     run_cli("train", "--train", data_dir / "train.txt", "-o", path, "--epochs", EPOCHS,
