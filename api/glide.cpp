@@ -85,9 +85,11 @@ engine::NetworkConfig to_engine(const ModelConfig& c) {
                                                  : engine::OutputSampling::kLsh;
   n.sparsity = c.sparsity;
   copy_lsh(c.lsh, n.lsh, "network.lsh.");
-  n.wide = c.wide == Wide::kOff  ? engine::WideMode::kOff
-           : c.wide == Wide::kOn ? engine::WideMode::kOn
-                                 : engine::WideMode::kAuto;
+  n.wide = c.wide == Wide::kOff    ? engine::WideMode::kOff
+           : c.wide == Wide::kOn   ? engine::WideMode::kOn
+           : c.wide == Wide::kTail ? engine::WideMode::kTail
+                                   : engine::WideMode::kAuto;
+  n.wide_tail_points = c.wide_tail_points;
   n.wide_max_per_label = c.wide_max_per_label;
   n.wide_min_weight = c.wide_min_weight;
   n.wide_init = c.wide_init;
@@ -122,9 +124,11 @@ ModelConfig from_engine(const engine::NetworkConfig& n) {
   c.lsh.L = n.lsh.L;
   c.lsh.range_pow = n.lsh.range_pow;
   c.lsh.bucket_size = n.lsh.bucket_size;
-  c.wide = n.wide == engine::WideMode::kOff  ? Wide::kOff
-           : n.wide == engine::WideMode::kOn ? Wide::kOn
-                                             : Wide::kAuto;
+  c.wide = n.wide == engine::WideMode::kOff    ? Wide::kOff
+           : n.wide == engine::WideMode::kOn   ? Wide::kOn
+           : n.wide == engine::WideMode::kTail ? Wide::kTail
+                                               : Wide::kAuto;
+  c.wide_tail_points = n.wide_tail_points;
   c.wide_max_per_label = n.wide_max_per_label;
   c.wide_min_weight = n.wide_min_weight;
   c.wide_init = n.wide_init;

@@ -100,11 +100,16 @@ std::string training_line(const engine::Config& c) {
   std::string line = "training " + std::to_string(c.net.num_features) + " features";
   for (std::size_t l = 0; l < c.net.hidden.size(); ++l)
     line += " -> " + std::to_string(c.net.hidden[l]) + (c.net.hidden_sampled(l) ? " (lsh)" : "");
-  char buf[160];
+  char wide[96] = "";
+  if (c.net.wide == engine::WideMode::kTail)
+    std::snprintf(wide, sizeof wide, ", wide tail (labels of at most %u training points)",
+                  c.net.wide_tail_points);
+  else if (engine::has_wide(c.net))
+    std::snprintf(wide, sizeof wide, ", wide layer");
+  char buf[256];
   std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling%s, %g epoch(s), lr %g",
-                c.net.num_labels, engine::name(c.net.sampling),
-                engine::has_wide(c.net) ? ", wide layer" : "", c.train.epochs,
-                engine::with_network_defaults(c.train, engine::has_wide(c.net)).lr);
+                c.net.num_labels, engine::name(c.net.sampling), wide, c.train.epochs,
+                engine::with_network_defaults(c.train, c.net.wide).lr);
   return line + buf;
 }
 

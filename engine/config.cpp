@@ -542,13 +542,14 @@ void validate(const TrainConfig& c) {
   visit_fields(c, fields);
 }
 
-TrainConfig with_network_defaults(TrainConfig train, bool wide) {
-  const auto fill = [wide](double& v, double beside_wide, double alone) {
-    if (v == 0) v = wide ? beside_wide : alone;
+TrainConfig with_network_defaults(TrainConfig train, WideMode wide) {
+  const auto fill = [leads = wide_leads(wide)](double& v, double beside_wide, double alone) {
+    if (v == 0) v = leads ? beside_wide : alone;
   };
   fill(train.output_lr, 0.002, 0.035);
   fill(train.output_eps, 0.1, 1e-7);
   fill(train.lr, 3e-4, 0.01);
+  fill(train.wide_lr, 0.05, 0.5);
   return train;
 }
 

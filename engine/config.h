@@ -27,8 +27,10 @@ enum class LossKind { kSoftmax, kSigmoid };
 // Whether a network has the wide layer (engine/wide_layer.h). kAuto: a new model checks it
 // against the network alone on held-out training points before training (engine/wide_check.h)
 // and keeps the better one; a network whose check has not run (a sharded run, a model made but
-// not trained) has it.
-enum class WideMode { kOff, kOn, kAuto };
+// not trained) has it. kTail: the network alone's model, plus a wide layer started at zero over
+// the rare labels only (those with at most NetworkConfig::wide_tail_points training points), at
+// the network alone's lrs; what kAuto trains where the network alone wins.
+enum class WideMode { kOff, kOn, kAuto, kTail };
 enum class Optimizer { kAdam, kSgd, kAdagrad };
 // Storage and arithmetic of the output layer while training (docs/quantization.md); not the
 // storage of a saved inference model (engine::Precision, which includes int8).
@@ -127,6 +129,9 @@ struct NetworkConfig {
   // How much of its nearest labels' mean centroid each label's start gives up
   // (WideOptions::contrast): 0 or 1; kWideContrastAuto chooses with the norm power.
   double wide_contrast = kWideContrastAuto;
+  // kTail: the labels with at most this many training points get wide weights (docs/training.md,
+  // "The rare labels' path").
+  std::uint32_t wide_tail_points = 20;
   std::uint64_t seed = 1;
   friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
@@ -134,6 +139,11 @@ struct NetworkConfig {
 // Whether a network of this config has (or will build) the wide layer.
 inline bool has_wide(const NetworkConfig& n) {
   return n.wide != WideMode::kOff;
+}
+// Whether its wide layer starts at the labels' centroids and carries the model (on, auto), rather
+// than the network carrying it (off, tail): that sets the lrs (with_network_defaults).
+inline bool wide_leads(WideMode mode) {
+  return mode == WideMode::kOn || mode == WideMode::kAuto;
 }
 
 struct TrainConfig {
@@ -149,7 +159,9 @@ struct TrainConfig {
   // points, the output layer's gradients are tiny and normalised steps turn them into noise
   // (docs/training.md).
   double output_eps = 0;  // 0: 0.1 beside the wide layer, 1e-7 without it
-  double wide_lr = 0.05;  // the wide layer's (Adagrad; follows the lr schedule)
+  // The wide layer's (Adagrad; follows the lr schedule). 0: 0.05 for a wide layer started at the
+  // centroids, 0.5 for the rare labels' path started at zero (wide tail).
+  double wide_lr = 0;
   TrainPrecision precision = TrainPrecision::kF32;
   double lr = 0;  // 0: 3e-4 beside the wide layer, 0.01 without it
   LrSchedule lr_schedule = LrSchedule::kLinear;
@@ -192,11 +204,12 @@ void merge_json(Config& c, const std::string& json, const std::string& where);
 void validate(const NetworkConfig& c);
 void validate(const TrainConfig& c);
 
-// `train` with each of output_lr, output_eps and lr left at 0 set to the value measured for a
-// network with (`wide`) or without a wide layer: beside one, the wide layer already ranks the
-// training points and the network only corrects it (0.002, 0.1, 3e-4); alone, the network
-// carries the model (0.02, 1e-7, 0.01). docs/training.md, "The network's defaults".
-TrainConfig with_network_defaults(TrainConfig train, bool wide);
+// `train` with each of output_lr, output_eps, lr and wide_lr left at 0 set to the value measured
+// for a network of wide mode `wide`: beside a wide layer started at the centroids (on, auto), the
+// wide layer already ranks the training points and the network only corrects it (0.002, 0.1,
+// 3e-4; wide lr 0.05); alone or with the rare labels' path (off, tail), the network carries the
+// model (0.035, 1e-7, 0.01; the path's wide lr 0.5). docs/training.md, "The network's defaults".
+TrainConfig with_network_defaults(TrainConfig train, WideMode wide);
 
 // The command-line flags of the config fields that have one (network, network.lsh and train;
 // the per-layer settings of hidden_sampling have none), in the order of the field table.

@@ -73,8 +73,10 @@ inline constexpr Named<double> kWideShareRoundsNames[] = {
     {kWideShareRoundsAuto, "auto"}, {0, "0"}, {1, "1"}, {2, "2"}};
 inline constexpr Named<double> kWideContrastNames[] = {
     {kWideContrastAuto, "auto"}, {0, "0"}, {1, "1"}};
-inline constexpr Named<WideMode> kWideModeNames[] = {
-    {WideMode::kOff, "off"}, {WideMode::kOn, "on"}, {WideMode::kAuto, "auto"}};
+inline constexpr Named<WideMode> kWideModeNames[] = {{WideMode::kOff, "off"},
+                                                     {WideMode::kOn, "on"},
+                                                     {WideMode::kAuto, "auto"},
+                                                     {WideMode::kTail, "tail"}};
 // The hashing enums keep their names in hashing/ (hash_kind_name, ...).
 std::span<const Named<hashing::HashKind>> hash_kind_names();
 std::span<const Named<hashing::InsertPolicy>> insert_policy_names();
@@ -167,10 +169,18 @@ void visit_fields(C& n, V& v) {
             .flag = "wide",
             .help = "on: a sparse input -> label layer beside the hidden layers, started at the "
                     "labels' centroids; off: the network alone, at its own lrs, often better "
-                    "where labels are facets or behaviour (tags, recommendations); auto: a new "
-                    "model trains the network alone for up to 2 epochs first and keeps the wide "
-                    "layer unless the network alone scores higher (P@1 + P@5) on held-out "
-                    "training points (docs/training.md)"});
+                    "where labels are facets or behaviour (tags, recommendations); tail: the "
+                    "network alone plus a wide layer started at zero over the rare labels "
+                    "(--wide-tail-points); auto: a new model trains the network alone for up to 2 "
+                    "epochs first and keeps the wide layer (on) unless the network alone scores "
+                    "higher (P@1 + P@5) on held-out training points, and then trains tail "
+                    "(docs/training.md)"});
+  v.number(n.wide_tail_points,
+           {.key = "wide_tail_points",
+            .range = above(0),
+            .flag = "wide-tail-points",
+            .help = "wide tail: labels with at most this many training points get wide weights",
+            .checked = n.wide == WideMode::kTail || n.wide == WideMode::kAuto});
   v.number(n.wide_max_per_label,
            {.key = "wide_max_per_label",
             .range = above(0),
@@ -186,8 +196,9 @@ void visit_fields(C& n, V& v) {
   v.number(n.wide_init, {.key = "wide_init",
                          .range = {.min = 0, .max = 1e4},
                          .flag = "wide-init",
-                         .help = "the norm of each label's wide weights at the start",
-                         .checked = has_wide(n)});
+                         .help = "the norm of each label's wide weights at the start (the "
+                                 "centroid start; wide tail starts at zero)",
+                         .checked = wide_leads(n.wide)});
   v.choice(n.wide_norm_power, kWideNormPowerNames,
            {.key = "wide_norm_power",
             .flag = "wide-norm-power",
@@ -234,9 +245,10 @@ void visit_fields(C& t, V& v) {
             .help = "the output layer's optimizer epsilon: smaller gradients take smaller steps "
                     "(0: 0.1 beside the wide layer, 1e-7 without it)"});
   v.number(t.wide_lr, {.key = "wide_lr",
-                       .range = {.min = 0, .max = 10, .min_open = true, .max_open = true},
+                       .range = {.min = 0, .max = 10, .max_open = true},
                        .flag = "wide-lr",
-                       .help = "the wide layer's learning rate (follows the lr schedule)"});
+                       .help = "the wide layer's learning rate (follows the lr schedule; 0: 0.05 "
+                               "for the centroid start, 0.5 for wide tail)"});
   v.choice(t.precision, kTrainPrecisionNames,
            {.key = "precision",
             .flag = "precision",

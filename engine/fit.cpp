@@ -18,7 +18,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     : net_(net),
       trainer_(trainer),
       train_set_(train_set),
-      train_(with_network_defaults(train, has_wide(net.config()))),
+      train_(with_network_defaults(train, net.config().wide)),
       options_(options),
       n_(train_set.num_points()),
       loss_avg_(NAN) {
@@ -29,14 +29,17 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     counts.resize(net.config().num_labels, 0);
     sampler->set_label_counts(counts, n_);
   }
-  // A new model's wide layer starts at its training labels' centroids; a resumed one has its own.
+  // A new model's wide layer starts at its training labels' centroids (the rare labels' path at
+  // zero, on their centroids' features); a resumed one has its own.
   if (has_wide(net.config()) && net.wide.empty()) {
     const NetworkConfig& c = net.config();
     WideOptions wide = wide_options(c);
     wide.reference_norm = options.wide_reference_norm;
-    const bool choose_power = c.wide_norm_power == kWideNormPowerAuto,
-               choose_rounds = c.wide_share_rounds == kWideShareRoundsAuto,
-               choose_contrast = c.wide_contrast == kWideContrastAuto;
+    // The rare labels' path starts at zero: no start to choose.
+    const bool centroids = c.wide != WideMode::kTail;
+    const bool choose_power = centroids && c.wide_norm_power == kWideNormPowerAuto,
+               choose_rounds = centroids && c.wide_share_rounds == kWideShareRoundsAuto,
+               choose_contrast = centroids && c.wide_contrast == kWideContrastAuto;
     LabelNeighbours neighbours;  // the choice's, reused by the final build
     if (choose_power || choose_rounds || choose_contrast) {
       wide_start_ =

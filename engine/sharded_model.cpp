@@ -138,14 +138,14 @@ namespace {
 // Share rounds and contrast need every label of the whole training set (a point's labels, a
 // label's nearest labels): a shard's wide layer is then a slice of the whole set's.
 bool builds_whole(const NetworkConfig& net) {
-  return net.wide_share_rounds > 0 || net.wide_contrast > 0;
+  return wide_leads(net.wide) && (net.wide_share_rounds > 0 || net.wide_contrast > 0);
 }
 
 }  // namespace
 
 double resolve_wide_start(NetworkConfig& net, const data::Dataset& whole_train,
                           LabelNeighbours* neighbours) {
-  if (!has_wide(net)) return 0;
+  if (!wide_leads(net.wide)) return 0;  // none, or the rare labels' path: nothing to choose
   if (net.wide_norm_power == kWideNormPowerAuto || net.wide_share_rounds == kWideShareRoundsAuto ||
       net.wide_contrast == kWideContrastAuto)
     settle_wide_start(net, whole_train, neighbours);

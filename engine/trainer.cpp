@@ -15,7 +15,7 @@ namespace glide::engine {
 
 Trainer::Trainer(Network& net, const TrainConfig& config, std::unique_ptr<OutputSampler> sampler)
     : net_(net),
-      config_(with_network_defaults(config, has_wide(net.config()))),
+      config_(with_network_defaults(config, net.config().wide)),
       sampler_(std::move(sampler)),
       k_(kernels()) {
   validate(config_);

@@ -23,6 +23,14 @@ WideOptions wide_options(const NetworkConfig& net) {
   if (net.wide_share_rounds != kWideShareRoundsAuto)
     o.share_rounds = static_cast<std::uint32_t>(net.wide_share_rounds);
   if (net.wide_contrast != kWideContrastAuto) o.contrast = static_cast<float>(net.wide_contrast);
+  if (net.wide == WideMode::kTail) {
+    // The rare labels' path: their centroids' features, weights at zero; nothing to choose.
+    o.max_points = net.wide_tail_points;
+    o.init_scale = 0;
+    o.norm_power = 1;
+    o.share_rounds = 0;
+    o.contrast = 0;
+  }
   return o;
 }
 
@@ -97,7 +105,10 @@ void trial(const Config& config, const data::Dataset& train, std::span<const std
     if ((!first || last) && score > wide_score) {
       out.outcome = WideCheck::Outcome::kAloneAhead;
       out.keep = false;
-      if (kept) *kept = {std::move(net), std::move(trainer), epochs};
+      if (kept) {
+        net->add_tail_path();
+        *kept = {std::move(net), std::move(trainer), epochs};
+      }
       return;
     }
     if (last) {
@@ -146,7 +157,7 @@ WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours
     out.wide_p5 = out.start.p_at_5[r][c][p];
     trial(config, train, held_out_points(train.num_points()), stop, out, kept);
   }
-  net.wide = out.keep ? WideMode::kOn : WideMode::kOff;
+  net.wide = out.keep ? WideMode::kOn : WideMode::kTail;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
@@ -164,12 +175,14 @@ std::string describe(const WideCheck& c) {
                 c.start.held_out);
   char took[64];
   std::snprintf(took, sizeof took, " (check %.1f s)", c.seconds);
-  const char* verdict = c.outcome == O::kAloneAhead ? "wide layer dropped, the network alone ahead"
-                        : c.outcome == O::kAloneBehind
-                            ? "wide layer kept, the network alone far behind"
-                        : c.outcome == O::kNoCatchUp
-                            ? "wide layer kept, the network alone not caught up at the trial's end"
-                            : "wide layer kept, the check stopped";
+  const char* verdict =
+      c.outcome == O::kAloneAhead
+          ? "wide layer dropped, the network alone ahead; it trains with the rare "
+            "labels' path (wide tail)"
+      : c.outcome == O::kAloneBehind ? "wide layer kept, the network alone far behind"
+      : c.outcome == O::kNoCatchUp
+          ? "wide layer kept, the network alone not caught up at the trial's end"
+          : "wide layer kept, the check stopped";
   return std::string(verdict) + ": " + scores + took;
 }
 

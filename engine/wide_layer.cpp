@@ -90,6 +90,12 @@ WideLayer WideLayer::from_centroids(const data::Dataset& train, std::uint32_t nu
   if (!(options.contrast >= 0 && options.contrast <= 1))
     fail("wide layer: the contrast must be in [0, 1], got " + std::to_string(options.contrast));
   LabelEntries per_label = label_sums(train, num_features, num_labels, options, {});
+  if (options.max_points > 0) {
+    std::vector<std::uint32_t> counts = train.label_counts();
+    counts.resize(num_labels, 0);
+    for (std::uint32_t l = 0; l < num_labels; ++l)
+      if (counts[l] > options.max_points) LabelEntries::value_type().swap(per_label[l]);
+  }
   if (options.contrast > 0)
     contrast_with_neighbours(per_label, num_features, options.contrast, options,
                              neighbours && !neighbours->count.empty() ? neighbours : nullptr);

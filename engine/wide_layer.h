@@ -55,6 +55,9 @@ struct WideOptions {
   // The label norm that starts at init_scale; 0: the median of the labels' norms (a shard of the
   // labels passes its whole training set's, so that it starts as one process would).
   double reference_norm = 0;
+  // Only labels with at most this many training points get weights (the rare labels' path,
+  // WideMode::kTail); 0: every label.
+  std::uint32_t max_points = 0;
 };
 
 inline constexpr float kNormPowers[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};

@@ -20,7 +20,7 @@ grep ' arg ' entries.txt |
 [ ! -s nodefault.txt ] || { cat nodefault.txt >&2; fail "flags without a default in --help"; }
 grep -q -- '--lr arg .*(0: 3e-4 beside .*(default: 0)' entries.txt ||
   fail "--lr default"
-grep -q -- '--wide arg .*auto: a new model .*(default: auto)' entries.txt ||
+grep -q -- '--wide arg .*auto: a *new model .*(default: auto)' entries.txt ||
   fail "--wide default"
 grep -q -- '--hidden arg .*(default: 128)' entries.txt || fail "--hidden default"
 grep -q -- '--sampling arg .*(default: lsh)' entries.txt || fail "--sampling default"
@@ -43,13 +43,21 @@ grep -q "^wide layer kept: too few training points" err.txt ||
 "$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 --wide off >out.txt 2>err.txt
 grep -q "^training $features features -> 128 -> [0-9]* labels, lsh sampling, 0.2 epoch(s), lr 0.01$" \
   err.txt || { cat err.txt >&2; fail "no short training line without the wide layer"; }
+# The rare labels' path: the network alone's lr, and the labels it covers; the model keeps both.
+"$glide" train --train tr.gds -o tail.glide --epochs 0.2 --threads 1 --wide tail \
+  --wide-tail-points 3 >out.txt 2>err.txt
+grep -q "^training $features features -> 128 -> [0-9]* labels, lsh sampling, wide tail (labels of at most 3 training points), 0.2 epoch(s), lr 0.01$" \
+  err.txt || { cat err.txt >&2; fail "no short training line for the rare labels' path"; }
+"$glide" train --train tr.gds --resume tail.glide -o x.glide --print-config >config.txt
+grep -Eq '"wide": *"tail"' config.txt && grep -Eq '"wide_tail_points": *3' config.txt ||
+  { cat config.txt >&2; fail "the model's config lost the rare labels' path"; }
 # With enough points it checks, and the model records the choice.
 "$glide" data synth --preset tiny --points 1500 -o tr1500.gds 2>/dev/null
 "$glide" train --train tr1500.gds -o auto.glide --epochs 1 --threads 1 >out.txt 2>err.txt
 grep -Eq "^wide layer (kept|dropped)[^:]*: the network alone, after [0-9.]+ epoch\(s\), P@1 [0-9.]+ / P@5 [0-9.]+ on [0-9]+ held-out training points; the wide start P@1 [0-9.]+ / P@5 [0-9.]+ on 150 " \
   err.txt || { cat err.txt >&2; fail "no line on the wide layer's check"; }
 "$glide" train --train tr1500.gds --resume auto.glide -o x.glide --print-config >config.txt
-grep -Eq '"wide": *"(on|off)"' config.txt || { cat config.txt >&2; fail "the model's wide not on/off"; }
+grep -Eq '"wide": *"(on|tail)"' config.txt || { cat config.txt >&2; fail "the model's wide not on/tail"; }
 "$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 --verbose >out.txt 2>err.txt
 grep -q '^config: {' err.txt || { cat err.txt >&2; fail "--verbose did not print the config"; }
 

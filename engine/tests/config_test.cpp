@@ -79,7 +79,8 @@ const char* const kWrittenBefore = R"({
     "wide_max_per_label": 64,
     "wide_min_weight": 0.25,
     "wide_norm_power": "0.75",
-    "wide_share_rounds": "2"
+    "wide_share_rounds": "2",
+    "wide_tail_points": 7
   },
   "train": {
     "batch": 64,
@@ -157,6 +158,7 @@ Config every_field_set() {
   n.wide_norm_power = 0.75;
   n.wide_share_rounds = 2;
   n.wide_contrast = 1;
+  n.wide_tail_points = 7;
   TrainConfig& t = c.train;
   t.optimizer = Optimizer::kSgd;
   t.output_optimizer = Optimizer::kAdam;
@@ -232,6 +234,7 @@ TEST_CASE("the flags are those of before the table, and each sets the field its 
       {"wide-norm-power", {"\"0.25\"", "network.wide_norm_power"}},
       {"wide-share-rounds", {"\"1\"", "network.wide_share_rounds"}},
       {"wide-contrast", {"\"1\"", "network.wide_contrast"}},
+      {"wide-tail-points", {"7", "network.wide_tail_points"}},
       {"output-eps", {"0.25", "train.output_eps"}},
       {"wide-lr", {"0.25", "train.wide_lr"}},
       {"optimizer", {"\"sgd\"", "train.optimizer"}},

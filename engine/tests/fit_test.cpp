@@ -226,11 +226,26 @@ TEST_CASE("lr, output lr and output eps left at 0 train at the network's default
     const auto expected = trained(given, p.data);
     CHECK(same_predictions(trained(zeros, p.data), expected));
     CHECK_FALSE(same_predictions(trained(other, p.data), expected));
-    const TrainConfig filled = with_network_defaults(zeros.train, wide);
+    const TrainConfig filled = with_network_defaults(zeros.train, p.config.net.wide);
     CHECK(filled.lr == given.train.lr);
     CHECK(filled.output_lr == given.train.output_lr);
     CHECK(filled.output_eps == given.train.output_eps);
     // A value given is kept.
-    CHECK(with_network_defaults(given.train, !wide).lr == given.train.lr);
+    CHECK(with_network_defaults(given.train, wide ? WideMode::kOff : WideMode::kOn).lr ==
+          given.train.lr);
   }
+  // The rare labels' path trains beside the network alone, at its lrs; its own lr is 0.5, the
+  // centroid start's 0.05, and a value given is kept.
+  const TrainConfig tail = with_network_defaults(TrainConfig{}, WideMode::kTail),
+                    on = with_network_defaults(TrainConfig{}, WideMode::kOn),
+                    automatic = with_network_defaults(TrainConfig{}, WideMode::kAuto);
+  CHECK(tail.lr == 0.01);
+  CHECK(tail.output_lr == 0.035);
+  CHECK(tail.output_eps == 1e-7);
+  CHECK(tail.wide_lr == 0.5);
+  CHECK(on.wide_lr == 0.05);
+  CHECK(automatic.wide_lr == 0.05);
+  TrainConfig given_wide_lr;
+  given_wide_lr.wide_lr = 0.2;
+  CHECK(with_network_defaults(given_wide_lr, WideMode::kTail).wide_lr == 0.2);
 }

@@ -5,8 +5,10 @@
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "common/error.h"
@@ -71,7 +73,8 @@ TEST_CASE("check_wide keeps the wide layer where it scores higher and drops it w
     const WideCheck w = check_wide(c, d.train, &neighbours, nullptr, &trial);
     CHECK(w.start.held_out == 600);
     CHECK(w.keep == (types == 0));
-    CHECK(c.net.wide == (w.keep ? WideMode::kOn : WideMode::kOff));
+    // Where the network alone wins, it trains with the rare labels' path.
+    CHECK(c.net.wide == (w.keep ? WideMode::kOn : WideMode::kTail));
     // The start it scored is the one the run builds.
     CHECK(c.net.wide_norm_power == w.start.norm_power);
     CHECK(c.net.wide_share_rounds == w.start.share_rounds);
@@ -86,7 +89,7 @@ TEST_CASE("check_wide keeps the wide layer where it scores higher and drops it w
     // The references: each choice made explicitly, its start chosen by the run itself.
     Config with = defaults_for(d.train), without = with;
     with.net.wide = WideMode::kOn;
-    without.net.wide = WideMode::kOff;
+    without.net.wide = WideMode::kTail;
     const auto net_with = trained(with, d.train), net_without = trained(without, d.train);
     const double score_with = p1_plus_p5(*net_with, d.test),
                  score_without = p1_plus_p5(*net_without, d.test);
@@ -114,7 +117,10 @@ TEST_CASE("check_wide keeps the wide layer where it scores higher and drops it w
     FitOptions fo;
     fo.start_samples = trial.start_samples(n);
     CHECK(fo.start_samples == std::llround(w.alone_epochs * n));
+    CHECK(trial.net->config().wide == WideMode::kTail);
+    CHECK(trial.net->wide.empty());  // built from every training point when the run goes on
     const FitProgress done = fit(*trial.net, *trial.trainer, d.train, c.train, fo);
+    CHECK_FALSE(trial.net->wide.empty());
     CHECK(done.samples == std::llround(c.train.epochs * n));
     const double continued = p1_plus_p5(*trial.net, d.test);
     MESSAGE("going on from the check's network after " << w.alone_epochs
@@ -146,4 +152,58 @@ TEST_CASE("check_wide leaves a set choice alone and keeps the wide layer on too 
   narrow.net.num_labels = d.train.num_labels - 1;
   CHECK_THROWS_WITH_AS(check_wide(narrow, d.train, nullptr),
                        doctest::Contains("training set dimensions"), Error);
+}
+
+TEST_CASE("the rare labels' path holds the rare labels' centroid features at zero, and trains") {
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  const data::TrainTest d = shaped(100);
+  Config c = defaults_for(d.train);
+  c.net.wide = WideMode::kTail;
+  // The median count of the labels that have points: half of them are "rare" here.
+  std::vector<std::uint32_t> counts = d.train.label_counts(), seen;
+  counts.resize(c.net.num_labels, 0);
+  for (const std::uint32_t n : counts)
+    if (n > 0) seen.push_back(n);
+  std::nth_element(seen.begin(), seen.begin() + seen.size() / 2, seen.end());
+  c.net.wide_tail_points = seen[seen.size() / 2];
+  CAPTURE(c.net.wide_tail_points);
+
+  // The reference: the plain centroid layer (no rounds, no contrast); its entries of the labels
+  // of at most wide_tail_points points are the path's, every other label has none.
+  Config plain = c;
+  plain.net.wide = WideMode::kOn;
+  plain.net.wide_norm_power = 1;
+  plain.net.wide_share_rounds = 0;
+  plain.net.wide_contrast = 0;
+  const auto entries_of = [&](const WideLayer& w) {
+    std::set<std::pair<std::uint32_t, std::uint32_t>> out;  // (label, feature)
+    for (std::uint32_t f = 0; f < w.num_features(); ++f)
+      for (std::uint64_t e = w.offsets()[f]; e < w.offsets()[f + 1]; ++e)
+        out.emplace(w.labels()[e], f);
+    return out;
+  };
+  const WideLayer path = WideLayer::from_centroids(d.train, c.net.num_features, c.net.num_labels,
+                                                   wide_options(c.net)),
+                  whole = WideLayer::from_centroids(d.train, c.net.num_features, c.net.num_labels,
+                                                    wide_options(plain.net));
+  std::set<std::pair<std::uint32_t, std::uint32_t>> expected;
+  std::set<std::uint32_t> expected_labels;
+  for (const auto& [l, f] : entries_of(whole))
+    if (counts[l] <= c.net.wide_tail_points) {
+      expected.emplace(l, f);
+      expected_labels.insert(l);
+    }
+  CHECK(entries_of(path) == expected);
+  CHECK(expected_labels.size() >= seen.size() / 2);
+  CHECK(expected_labels.size() < seen.size());
+  CHECK(
+      std::all_of(path.weights().begin(), path.weights().end(), [](float v) { return v == 0.0f; }));
+
+  // A run builds the same path and trains it.
+  const auto net = trained(c, d.train);
+  REQUIRE_FALSE(net->wide.empty());
+  CHECK(entries_of(net->wide) == expected);
+  const auto& trained_weights = net->wide.weights();
+  CHECK(std::count_if(trained_weights.begin(), trained_weights.end(),
+                      [](float v) { return v != 0.0f; }) > 0);
 }

@@ -111,8 +111,12 @@ enum class Wide {
   kOn,   ///< the wide layer beside the hidden layers
   /// The default: a new model's first training trains the network alone for up to 2 epochs on
   /// its data less points held out, and keeps the wide layer unless the network alone scores
-  /// higher (P@1 + P@5) on those points (docs/training.md). The trained model's config says which.
+  /// higher (P@1 + P@5) on those points, and then trains kTail (docs/training.md). The trained
+  /// model's config says which.
   kAuto,
+  /// The network alone plus the rare labels' path: a wide layer started at zero over the labels
+  /// with at most NetworkOptions::wide_tail_points training points, at the network alone's lrs.
+  kTail,
 };
 
 /// How predictions score the labels.
@@ -184,7 +188,9 @@ struct ModelConfig {
   /// with the norm power on held-out training points).
   std::string wide_share_rounds = "auto";
   std::string wide_contrast = "auto";  ///< auto | 0 | 1 (docs/training.md, "Contrast")
-  std::uint64_t seed = 1;              ///< weight initialisation and hash functions
+  /// Wide::kTail: the labels with at most this many training points get wide weights (> 0).
+  std::uint32_t wide_tail_points = 20;
+  std::uint64_t seed = 1;  ///< weight initialisation and hash functions
 };
 
 /// Training settings (saved in the model file with the weights).
@@ -197,7 +203,9 @@ struct TrainOptions {
   std::string output_optimizer = "adagrad";  ///< the output layer's: adagrad | adam | sgd
   double output_lr = 0;                      ///< its learning rate, [0, 10) (0: see lr)
   double output_eps = 0;  ///< its optimizer's epsilon, [0, 10]: smaller gradients, smaller steps
-  double wide_lr = 0.05;  ///< the wide layer's learning rate (Adagrad), (0, 10)
+  /// The wide layer's learning rate (Adagrad), [0, 10); 0: 0.05 for the centroid start
+  /// (Wide::kOn), 0.5 for the rare labels' path (Wide::kTail).
+  double wide_lr = 0;
   std::uint32_t batch = 256;  ///< samples per step, 1..65536
   double epochs = 5;          ///< passes over the data (> 0; may be fractional)
   std::uint32_t threads = 0;  ///< worker threads while training (0: every core)

@@ -60,9 +60,9 @@ class Model:
     Model(**settings) makes an untrained model; every setting is optional and is a key of the
     config's network or train section (`glide train --print-config` lists them), e.g.
     hidden=[128], sampling="lsh"|"random"|"dense", loss="softmax"|"sigmoid", sparsity=0.0025,
-    lsh={"K": 6, "L": 8, "range_pow": 15}, wide="auto"|"on"|"off" (or True/False; auto: the
+    lsh={"K": 6, "L": 8, "range_pow": 15}, wide="auto"|"on"|"off"|"tail" (or True/False; auto: the
     first fit() keeps the wide layer unless the network alone scores higher on held-out training
-    points), lr=0 (0: 3e-4 beside the wide layer, 0.01 without it), batch=256, epochs=5,
+    points, and then trains "tail": the network with a wide layer over the rare labels only), lr=0 (0: 3e-4 beside the wide layer, 0.01 without it), batch=256, epochs=5,
     threads=0, seed=1. num_features and num_labels come from the data of the first fit() unless
     given. Model.load(path) reads a model file (`glide train` writes them too).
 
