@@ -72,7 +72,7 @@ void check_fits_in_memory(const NetworkConfig& c, const NetworkStorage& storage)
 
 void Network::add_tail_path() {
   if (!wide.empty() || has_wide(config_))
-    fail("a rare labels' path is added to a network without a wide layer");
+    fail("add_tail_path: the network already has a wide layer");
   config_.wide = WideMode::kTail;
 }
 

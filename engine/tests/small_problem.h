@@ -1,5 +1,6 @@
 // The small planted extreme-classification problem the engine's end-to-end tests train on:
-// 6,000 training and 1,000 test points over 1,000 labels, and a config that learns it in seconds.
+// 6,000 training and 1,000 test points over 1,000 labels (or as many as given), and a config that
+// learns it in seconds.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -22,10 +23,10 @@ namespace glide::engine::testing {
 struct SmallProblem {
   data::TrainTest data;
   Config config;
-  explicit SmallProblem(double epochs) {
+  explicit SmallProblem(double epochs, std::uint32_t labels = 1000) {
     data::XcSynthConfig sc = data::xc_preset("tiny");
     sc.points = 6000;
-    sc.labels = 1000;
+    sc.labels = labels;
     data = data::synth_xc_split(sc, 1000);
     config.net.num_features = data.train.num_features;
     config.net.num_labels = data.train.num_labels;

@@ -481,38 +481,51 @@ TEST_CASE("stored wide arrays are checked and each fault named") {
 }
 
 TEST_CASE("the exact predictor adds the wide scores to every label's logit") {
-  engine::testing::SmallProblem problem{0.3};
-  problem.config.net.wide = WideMode::kOn;
-  auto net = std::make_shared<Network>(problem.config.net);
-  {
-    tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
-    Trainer trainer(*net, problem.config.train, make_training_sampler(problem.config, *net, false));
-    fit(*net, trainer, problem.data.train, problem.config.train, {});
-  }
-  REQUIRE(!net->wide.empty());
-  const ExactPredictor exact(net);
-  const std::uint32_t L = problem.config.net.num_labels;
-  std::vector<data::SparseView> inputs;
-  for (std::size_t i = 0; i < 20; ++i) inputs.push_back(problem.data.test.features(i));
-  std::vector<Prediction> a, b;
-  exact.predict(inputs, L, a);
-  WideLayer wide = std::move(net->wide);
-  net->wide = WideLayer();
-  exact.predict(inputs, L, b);  // the same network without its wide layer
-  net->wide = std::move(wide);
-  WideScores s;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    net->wide.score(inputs[i], s);
-    // log p_with(l) - log p_without(l) - wide(l) is the same for every label (the normalisers).
-    std::vector<double> lw(L), lo(L);
-    for (std::uint32_t r = 0; r < L; ++r) {
-      lw[a[i].labels[r]] = std::log(double(a[i].scores[r]));
-      lo[b[i].labels[r]] = std::log(double(b[i].scores[r]));
+  // A wide layer over every label, and the rare labels' path, whose inputs reach fewer labels:
+  // the predictor orders an input's wide labels by a pass over all labels where it reaches many
+  // (a 32nd of them or more) and by sorting them where few; both ways are covered, over labels
+  // in several of its blocks of 1,024 (where the order matters).
+  std::size_t many = 0, few = 0;
+  for (const WideMode mode : {WideMode::kOn, WideMode::kTail}) {
+    CAPTURE(mode == WideMode::kTail);
+    engine::testing::SmallProblem problem{0.3, 3000};
+    problem.config.net.wide = mode;
+    problem.config.net.wide_tail_points = 1;
+    auto net = std::make_shared<Network>(problem.config.net);
+    {
+      tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+      Trainer trainer(*net, problem.config.train,
+                      make_training_sampler(problem.config, *net, false));
+      fit(*net, trainer, problem.data.train, problem.config.train, {});
     }
-    const double c = lw[0] - lo[0] - s[0];
-    for (std::uint32_t l = 0; l < L; l += 7)
-      CHECK(lw[l] - lo[l] - s[l] == doctest::Approx(c).epsilon(1e-3));
+    REQUIRE(!net->wide.empty());
+    const ExactPredictor exact(net);
+    const std::uint32_t L = problem.config.net.num_labels;
+    std::vector<data::SparseView> inputs;
+    for (std::size_t i = 0; i < 20; ++i) inputs.push_back(problem.data.test.features(i));
+    std::vector<Prediction> a, b;
+    exact.predict(inputs, L, a);
+    WideLayer wide = std::move(net->wide);
+    net->wide = WideLayer();
+    exact.predict(inputs, L, b);  // the same network without its wide layer
+    net->wide = std::move(wide);
+    WideScores s;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      net->wide.score(inputs[i], s);
+      ++(s.labels().size() * 32 >= L ? many : few);
+      // log p_with(l) - log p_without(l) - wide(l) is the same for every label (the normalisers).
+      std::vector<double> lw(L), lo(L);
+      for (std::uint32_t r = 0; r < L; ++r) {
+        lw[a[i].labels[r]] = std::log(double(a[i].scores[r]));
+        lo[b[i].labels[r]] = std::log(double(b[i].scores[r]));
+      }
+      const double c = lw[0] - lo[0] - s[0];
+      for (std::uint32_t l = 0; l < L; l += 7)
+        CHECK(lw[l] - lo[l] - s[l] == doctest::Approx(c).epsilon(1e-3));
+    }
   }
+  CHECK(many > 0);
+  CHECK(few > 0);
 }
 
 TEST_CASE("sampled prediction adds the best wide labels as candidates and their scores") {
