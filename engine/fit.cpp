@@ -36,7 +36,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     WideOptions wide = wide_options(c);
     wide.reference_norm = options.wide_reference_norm;
     // The rare labels' path starts at zero: no start to choose.
-    const bool centroids = c.wide != WideMode::kTail;
+    const bool centroids = wide_leads(c.wide);
     const bool choose_power = centroids && c.wide_norm_power == kWideNormPowerAuto,
                choose_rounds = centroids && c.wide_share_rounds == kWideShareRoundsAuto,
                choose_contrast = centroids && c.wide_contrast == kWideContrastAuto;

@@ -5,7 +5,8 @@
 // where labels are facets that several kinds of point share (Debian's tags, recommendations).
 // Which case a data set is shows on its own training points: the wide start is scored on points
 // held out of its build, the network alone is trained on the rest as a real run would train it,
-// and looked at on the same points every quarter epoch until one is clearly ahead.
+// and looked at on the same points every quarter epoch until one is clearly ahead. Where the
+// network alone wins, it trains with the rare labels' path (WideMode::kTail).
 // docs/training.md, "The wide layer or the network alone".
 #pragma once
 #include <atomic>
@@ -35,7 +36,7 @@ WideStartChoice settle_wide_start(NetworkConfig& net, const data::Dataset& train
 struct WideCheck {
   enum class Outcome {
     kTooFewPoints,  // under 1,000 training points: none held out, the wide layer kept
-    kAloneAhead,    // the network alone scored higher: the wide layer dropped
+    kAloneAhead,    // the network alone scored higher: it trains with the rare labels' path
     kAloneBehind,   // the network alone was too far behind to catch up: kept
     kNoCatchUp,     // the network alone had not caught up at the end of its trial: kept
     kStopped,       // *stop was set during the trial: kept
@@ -67,7 +68,8 @@ struct WideCheckRules {
 
 // The network alone as the check's trial left it when it won, with its trainer (optimizer clock
 // and sampler): the run goes on from it rather than training the same network again from the
-// start. Its samples are of the training points less the held-out ones.
+// start. Its samples are of the training points less the held-out ones. Its config is tail: the
+// rare labels' path is built from every training point when the run goes on (FitRun).
 struct TrialNetwork {
   std::unique_ptr<Network> net;
   std::unique_ptr<Trainer> trainer;
@@ -78,7 +80,7 @@ struct TrialNetwork {
 };
 
 // Chooses for a new model whose config.net.wide is auto, on `train` (its whole training set),
-// training with config.train on the current TBB arena: sets config.net.wide to on or off and,
+// training with config.train on the current TBB arena: sets config.net.wide to on or tail and,
 // kept, the wide start's chosen settings (as resolve_wide_start does), so that the run builds
 // that start without choosing again; `neighbours` gets the choice's label neighbours for that
 // build (FitOptions::wide_neighbours). A config whose wide is not auto is left as it is.
