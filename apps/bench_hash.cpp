@@ -65,7 +65,7 @@ double micros_per_call(std::size_t count, std::size_t reps, Fn&& fn) {
   return best;
 }
 
-struct Row {
+struct HashRow {
   std::string family;
   std::uint32_t range_bits = 0;
   double table_mb = 0;
@@ -129,9 +129,9 @@ int bench_hash(int argc, char** argv) {
                                                  args["sparse-nnz"].as<std::uint32_t>(), seed + 1);
   std::printf("data: planted layer and brute-force top-10 in %.1f s\n\n", seconds_since(start));
 
-  std::vector<Row> rows;
+  std::vector<HashRow> rows;
   for (HashKind kind : kinds) {
-    Row row;
+    HashRow row;
     row.family = hashing::hash_kind_name(kind);
     hashing::HashConfig hc;
     hc.kind = kind;
@@ -227,7 +227,7 @@ int bench_hash(int argc, char** argv) {
               dim, args["sparse-nnz"].as<std::uint32_t>(), args["sparse-dim"].as<std::uint32_t>());
   std::printf("%-8s %10s %10s %8s %11s %11s %8s\n", "family", "dense-scl", "dense-512", "speedup",
               "sparse-scl", "sparse-512", "speedup");
-  for (const Row& r : rows)
+  for (const HashRow& r : rows)
     std::printf("%-8s %10.2f %10.2f %7.2fx %11.2f %11.2f %7.2fx\n", r.family.c_str(),
                 r.dense_scalar, r.dense_simd, r.dense_simd > 0 ? r.dense_scalar / r.dense_simd : 0,
                 r.sparse_scalar, r.sparse_simd,
@@ -238,7 +238,7 @@ int bench_hash(int argc, char** argv) {
       neurons);
   std::printf("%-8s %5s %9s %8s %10s %9s %12s %12s\n", "family", "bits", "table-MB", "build-s",
               "rebuild-s", "idle-p50", "rebuild-p99", "rebuild-max");
-  for (const Row& r : rows)
+  for (const HashRow& r : rows)
     std::printf("%-8s %5u %9.1f %8.2f %10.2f %9.2f %12.2f %12.2f\n", r.family.c_str(), r.range_bits,
                 r.table_mb, r.build_s, r.rebuild_s, r.idle_p50, r.rebuild_p99, r.rebuild_max);
   std::printf(
@@ -247,7 +247,7 @@ int bench_hash(int argc, char** argv) {
       std::max(1u, neurons / 200));
   std::printf("%-8s %13s %18s %17s %13s %12s\n", "family", "sample-union", "hash+sample-union",
               "hash+sample-topk", "recall-union", "recall-topk");
-  for (const Row& r : rows)
+  for (const HashRow& r : rows)
     std::printf("%-8s %13.2f %18.2f %17.2f %13.3f %12.3f\n", r.family.c_str(), r.sample_union,
                 r.hash_sample_union, r.hash_sample_topk, r.recall_union, r.recall_topk);
   return 0;

@@ -29,7 +29,7 @@ namespace glide::cli {
 
 namespace {
 
-struct Row {
+struct InferRow {
   std::string name;
   engine::EvalResult eval;
   double p50_ms = 0, build_s = 0;
@@ -140,7 +140,7 @@ int bench_infer(int argc, char** argv) {
                           : " (from the model file)");
 
   engine::TopLabels exact_top;
-  std::vector<Row> rows;
+  std::vector<InferRow> rows;
   const auto measure = [&](const std::string& name, const engine::Predictor& p,
                            const engine::SearchParams& params, double build_s) {
     engine::EvalOptions eo;
@@ -148,7 +148,8 @@ int bench_infer(int argc, char** argv) {
     eo.search = params;
     eo.reference = exact_top.empty() ? nullptr : &exact_top;
     eo.top_out = exact_top.empty() ? &exact_top : nullptr;
-    Row row{name, engine::evaluate(p, test, eo), latency_p50_ms(p, inputs, lat_n, params), build_s};
+    InferRow row{name, engine::evaluate(p, test, eo), latency_p50_ms(p, inputs, lat_n, params),
+                 build_s};
     rows.push_back(row);
     std::fprintf(stderr, "  measured %s\n", name.c_str());
   };
@@ -179,11 +180,11 @@ int bench_infer(int argc, char** argv) {
     }
   }
 
-  const Row& base = rows.front();
+  const InferRow& base = rows.front();
   std::printf("%-24s %7s %7s %9s %10s %8s %10s %8s %12s %8s %9s\n", "method", "P@1", "P@5",
               "recall@5", "scored", "% labels", "b1 p50 ms", "speedup", "b256 pts/s", "speedup",
               "build s");
-  for (const Row& x : rows) {
+  for (const InferRow& x : rows) {
     const double pts = x.eval.seconds > 0 ? x.eval.points / x.eval.seconds : 0;
     const double base_pts = base.eval.points / base.eval.seconds;
     std::printf("%-24s %7.4f %7.4f %9.4f %10.0f %7.2f%% %10.3f %7.1fx %12.0f %7.1fx %9.2f\n",

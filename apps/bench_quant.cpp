@@ -29,7 +29,7 @@ namespace glide::cli {
 
 namespace {
 
-struct Row {
+struct QuantRow {
   std::string name, mode;
   double lat_p50_ms = 0, lat_mean_ms = 0, batch_sps = 0, p1 = 0, agree = 0;
   std::size_t layer_bytes = 0, file_bytes = 0;
@@ -119,7 +119,7 @@ int bench_quant(int argc, char** argv) {
       parse_list(r["modes"].as<std::string>(), "modes", [](const std::string& m) {
         return parse_choice(m, {"exact", "sampled"});
       });
-  std::vector<Row> rows;
+  std::vector<QuantRow> rows;
   const std::size_t lat_n = std::min(r["latency-points"].as<std::size_t>(), inputs.size());
   for (const std::string mode : {"exact", "sampled"}) {
     if (std::find(modes.begin(), modes.end(), mode) == modes.end()) continue;
@@ -128,7 +128,7 @@ int bench_quant(int argc, char** argv) {
     std::vector<engine::Prediction> ref_preds;
     for (std::size_t v = 0; v < nets.size(); ++v) {
       const engine::Network& n = *nets[v];
-      Row row;
+      QuantRow row;
       row.name = names[v];
       row.mode = mode;
       row.layer_bytes = n.output->weight_bytes();
@@ -177,9 +177,9 @@ int bench_quant(int argc, char** argv) {
   std::printf("%-12s %-8s %9s %9s %8s %11s %8s %7s %8s %9s %7s %9s %7s\n", "weights", "mode",
               "b1 p50 ms", "b1 mean", "speedup", "b256 pts/s", "speedup", "P@1", "top1=fp32",
               "layer MB", "ratio", "file MB", "ratio");
-  for (const Row& x : rows) {
-    const Row* f = &x;  // fp32 in the same mode
-    for (const Row& y : rows)
+  for (const QuantRow& x : rows) {
+    const QuantRow* f = &x;  // fp32 in the same mode
+    for (const QuantRow& y : rows)
       if (y.mode == x.mode && y.name == "fp32") f = &y;
     std::printf(
         "%-12s %-8s %9.3f %9.3f %7.2fx %11.0f %7.2fx %7.4f %8.1f%% %9.2f %6.2fx %9.2f %6.2fx\n",

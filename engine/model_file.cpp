@@ -239,7 +239,7 @@ void ModelFileReader::parse() {
     Layout layout;
     const std::uint16_t name_bytes = c.u16();
     info.name = c.str(name_bytes);
-    const std::string where = "section " + quoted(info.name);
+    const std::string where = "section " + quoted_name(info.name);
     if (info.name.empty() || name_bytes > ModelFileWriter::kMaxNameBytes)
       fail(path_,
            "table of contents is corrupted (section " + std::to_string(s) + " has a bad name)");
@@ -303,7 +303,7 @@ void ModelFileReader::parse() {
       const std::uint64_t end = layouts_[s].offset + infos_[s].stored_bytes;
       if (end > file_size_)
         fail(path_, "truncated: file is " + std::to_string(file_size_) + " bytes but should be " +
-                        std::to_string(declared_size) + "; section " + quoted(infos_[s].name) +
+                        std::to_string(declared_size) + "; section " + quoted_name(infos_[s].name) +
                         " (bytes " + std::to_string(layouts_[s].offset) + ".." +
                         std::to_string(end) + ") is cut off at byte " + std::to_string(file_size_));
     }
@@ -316,7 +316,7 @@ void ModelFileReader::parse() {
 std::size_t ModelFileReader::index_of(std::string_view name) const {
   for (std::size_t i = 0; i < infos_.size(); ++i)
     if (infos_[i].name == name) return i;
-  fail(path_, "no section " + quoted(name));
+  fail(path_, "no section " + quoted_name(name));
 }
 
 bool ModelFileReader::has(std::string_view name) const {
@@ -331,7 +331,7 @@ const TensorInfo& ModelFileReader::info(std::string_view name) const {
 void ModelFileReader::decode(std::size_t index, std::span<std::byte> out) const {
   const TensorInfo& info = infos_[index];
   const Layout& layout = layouts_[index];
-  const std::string where = "section " + quoted(info.name);
+  const std::string where = "section " + quoted_name(info.name);
   std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
   if (!dctx) fail(path_, "out of memory creating a zstd decompressor");
 
@@ -375,15 +375,15 @@ void ModelFileReader::read_into(std::string_view name, DType expected_dtype,
   const std::size_t index = index_of(name);
   const TensorInfo& info = infos_[index];
   if (info.dtype != expected_dtype)
-    fail(path_, "section " + quoted(name) + " has dtype " + dtype_name(info.dtype) + ", expected " +
-                    dtype_name(expected_dtype));
+    fail(path_, "section " + quoted_name(name) + " has dtype " + dtype_name(info.dtype) +
+                    ", expected " + dtype_name(expected_dtype));
   if (!std::equal(info.shape.begin(), info.shape.end(), expected_shape.begin(),
                   expected_shape.end()))
-    fail(path_, "section " + quoted(name) + " has shape " + shape_string(info.shape) +
+    fail(path_, "section " + quoted_name(name) + " has shape " + shape_string(info.shape) +
                     ", expected " + shape_string(expected_shape));
   if (out.size() != info.raw_bytes)
-    fail(path_, "section " + quoted(name) + " needs a buffer of " + std::to_string(info.raw_bytes) +
-                    " bytes, got " + std::to_string(out.size()));
+    fail(path_, "section " + quoted_name(name) + " needs a buffer of " +
+                    std::to_string(info.raw_bytes) + " bytes, got " + std::to_string(out.size()));
   decode(index, out);
   if (!require_finite_) return;
   std::size_t n = 0, bad = 0;
@@ -395,7 +395,7 @@ void ModelFileReader::read_into(std::string_view name, DType expected_dtype,
     bad = first_non_finite<std::uint16_t, std::uint16_t{0x7F80}>(out);
   }
   if (bad < n)
-    fail(path_, "section " + quoted(name) + " holds a non-finite value (NaN or infinity) at " +
+    fail(path_, "section " + quoted_name(name) + " holds a non-finite value (NaN or infinity) at " +
                     "element " + std::to_string(bad) + " of " + std::to_string(n) +
                     ": the model is broken (did its training diverge?)");
 }
@@ -411,8 +411,8 @@ std::string ModelFileReader::read_json(std::string_view name) const {
   const std::size_t index = index_of(name);
   const TensorInfo& info = infos_[index];
   if (info.dtype != DType::kJson)
-    fail(path_,
-         "section " + quoted(name) + " has dtype " + dtype_name(info.dtype) + ", expected json");
+    fail(path_, "section " + quoted_name(name) + " has dtype " + dtype_name(info.dtype) +
+                    ", expected json");
   std::vector<std::byte> bytes(info.raw_bytes);
   decode(index, bytes);
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());

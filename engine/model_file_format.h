@@ -102,7 +102,7 @@ inline std::uint64_t load_le(const std::byte* p, int n) {
   return v;
 }
 
-inline std::string quoted(std::string_view name) {
+inline std::string quoted_name(std::string_view name) {
   std::string q(1, '\'');  // appended piecewise: "'" + s trips a GCC 12 -Wrestrict false positive
   q.append(name);
   q += '\'';

@@ -70,7 +70,7 @@ void ModelFileWriter::check_new_name(const std::string& name) const {
   if (name.size() > kMaxNameBytes)
     fail(path_, "section name longer than " + std::to_string(kMaxNameBytes) + " bytes");
   for (const Pending& p : sections_)
-    if (p.info.name == name) fail(path_, "section " + quoted(name) + " added twice");
+    if (p.info.name == name) fail(path_, "section " + quoted_name(name) + " added twice");
 }
 
 void ModelFileWriter::add(std::string name, DType dtype, std::vector<std::uint64_t> shape,
@@ -78,11 +78,11 @@ void ModelFileWriter::add(std::string name, DType dtype, std::vector<std::uint64
   check_new_name(name);
   if (static_cast<std::uint8_t>(dtype) >= kDTypeCount) fail(path_, "invalid dtype");
   if (shape.size() > kMaxRank)
-    fail(path_, "section " + quoted(name) + " has " + std::to_string(shape.size()) +
+    fail(path_, "section " + quoted_name(name) + " has " + std::to_string(shape.size()) +
                     " dims; at most 4 are supported");
   std::uint64_t bytes = 0;
   if (!shape_bytes(shape, dtype_size(dtype), bytes) || bytes != data.size())
-    fail(path_, "section " + quoted(name) + ": " + std::to_string(data.size()) +
+    fail(path_, "section " + quoted_name(name) + ": " + std::to_string(data.size()) +
                     " bytes of data do not match shape " + shape_string(shape) + " of " +
                     dtype_name(dtype));
   Pending p;
@@ -158,7 +158,7 @@ void ModelFileWriter::commit() {
         for (auto& h : helpers) h.join();
         for (int t = 0; t < batch; ++t) {
           if (!errors[t].empty())
-            fail(path_, "compressing section " + quoted(p.info.name) + ": " + errors[t]);
+            fail(path_, "compressing section " + quoted_name(p.info.name) + ": " + errors[t]);
           write_all(f, encoded[t].data(), encoded[t].size(), path_);
           offset += encoded[t].size();
         }

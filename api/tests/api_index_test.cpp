@@ -12,6 +12,8 @@
 #include <random>
 #include <string>
 
+// Named: a unity build puts several test files in one unit.
+namespace api_index_test {
 namespace {
 
 // 400 labels: far more than the index's head labels (candidates of every query), so how many
@@ -144,3 +146,5 @@ TEST_CASE("probes reach the output index: more probes score more and find the ex
   CHECK_THROWS_AS(m.build_index(unlabelled), glide::Error);
   CHECK_FALSE(m.has_index());
 }
+
+}  // namespace api_index_test

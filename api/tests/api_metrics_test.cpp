@@ -11,6 +11,8 @@
 #include <random>
 #include <vector>
 
+// Named: a unity build puts several test files in one unit.
+namespace api_metrics_test {
 namespace {
 
 constexpr std::uint32_t kFeatures = 400, kLabels = 40;
@@ -127,3 +129,5 @@ TEST_CASE("evaluations during training score PSP@k with the training data's labe
   CHECK_THROWS_WITH_AS(model.evaluate(test.view(), glide::SparseBatch{}.view()),
                        doctest::Contains("training batch"), glide::Error);
 }
+
+}  // namespace api_metrics_test

@@ -10,6 +10,8 @@
 #include <random>
 #include <string>
 
+// Named: a unity build puts several test files in one unit.
+namespace api_quantize_test {
 namespace {
 
 constexpr std::uint32_t kFeatures = 200, kLabels = 20;
@@ -126,3 +128,5 @@ TEST_CASE("default_config_json lists the defaults a config file starts from") {
   // The dimensions are what a config must add.
   CHECK(contains(error_of([&] { glide::Model::create_from_json(json); }), "num_features"));
 }
+
+}  // namespace api_quantize_test

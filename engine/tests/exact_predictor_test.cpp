@@ -18,6 +18,8 @@
 #include "engine/top_k.h"
 
 namespace glide::engine {
+// Named: a unity build puts several test files in one unit.
+namespace exact_predictor_test {
 namespace {
 
 constexpr std::uint32_t kFeatures = 300;
@@ -191,4 +193,5 @@ TEST_CASE("TopK over blocks in any order, with ties, keeps the k best by score t
 }
 
 }  // namespace
+}  // namespace exact_predictor_test
 }  // namespace glide::engine

@@ -21,11 +21,11 @@ struct Case {
   std::size_t first = 0;
   Case(std::size_t n, std::vector<std::uint32_t> lab, bool corrected) : labels(std::move(lab)) {
     Rng rng(5);
-    z = testing::randoms(3 * n, rng, -4, 4);
+    z = engine::testing::randoms(3 * n, rng, -4, 4);
     for (std::size_t i = 0; i < n; ++i) slots.push_back(static_cast<std::uint32_t>(3 * i + 1));
     if (corrected) {
       first = n / 2;
-      corrections = testing::randoms(n - first, rng, -2, 0);
+      corrections = engine::testing::randoms(n - first, rng, -2, 0);
     }
   }
   SampleLogits logits() { return {z.data(), slots, labels, corrections, first}; }
@@ -129,13 +129,13 @@ TEST_CASE("a batch's gradient, along the shared neurons' rows, equals its sample
   std::vector<std::span<const std::uint32_t>> views(own.begin(), own.end());
   ActivePairs pairs;
   pairs.build(views, shared, kNeurons, kBatch);
-  const std::vector<float> start = testing::randoms(pairs.num_pairs(), rng, -4, 4);
+  const std::vector<float> start = engine::testing::randoms(pairs.num_pairs(), rng, -4, 4);
   for (const LossKind kind : {LossKind::kSoftmax, LossKind::kSigmoid})
     for (const bool corrected : {true, false}) {
       CAPTURE(corrected);
       const auto loss = make_loss(kind);
       const std::vector<float> corrections =
-          corrected ? testing::randoms(shared.size(), rng, -2, 0) : std::vector<float>{};
+          corrected ? engine::testing::randoms(shared.size(), rng, -2, 0) : std::vector<float>{};
       std::vector<float> z1 = start, z2 = start;
       std::vector<double> l1(kBatch), l2(kBatch);
       loss->batch_gradient({z1.data(), &pairs, labels, corrections}, 0.1f, kernels(), l1);

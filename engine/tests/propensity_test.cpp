@@ -12,6 +12,8 @@
 #include "engine/propensity.h"
 
 namespace glide::engine {
+// Named: a unity build puts several test files in one unit.
+namespace propensity_test {
 namespace {
 
 constexpr std::uint32_t kLabels = 12;
@@ -154,4 +156,5 @@ TEST_CASE("each point's labels ranked by weight score PSP@k 1; the reverse order
 }
 
 }  // namespace
+}  // namespace propensity_test
 }  // namespace glide::engine
