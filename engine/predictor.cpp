@@ -99,8 +99,6 @@ std::vector<WideList> wide_lists(const Network& net, const HiddenActivations& ac
   std::vector<WideList> out;
   if (net.wide.empty()) return out;
   out.resize(B);
-  const std::uint32_t labels = net.wide.num_labels();
-  constexpr std::size_t kScanShare = 32;  // reached labels x this >= all labels: scan, not sort
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4), [&](const auto& r) {
     // A score per label is megabytes at 670k labels: kept per thread across calls, not
     // allocated per request.
@@ -108,16 +106,8 @@ std::vector<WideList> wide_lists(const Network& net, const HiddenActivations& ac
     for (std::size_t s = r.begin(); s < r.end(); ++s) {
       net.wide.score(acts.inputs[s], w);
       WideList& list = out[s];
-      const std::size_t reached = w.labels().size();
-      list.reserve(reached);
-      if (reached * kScanShare >= labels) {
-        // A pass over every label, in order, costs less than sorting this many.
-        for (std::uint32_t l = 0; l < labels; ++l)
-          if (w.reached(l)) list.emplace_back(l, w[l]);
-      } else {
-        for (const std::uint32_t l : w.labels()) list.emplace_back(l, w[l]);
-        std::sort(list.begin(), list.end());
-      }
+      list.reserve(w.labels().size());
+      w.for_each_in_order([&](std::uint32_t l) { list.emplace_back(l, w[l]); });
     }
   });
   return out;

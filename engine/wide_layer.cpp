@@ -44,14 +44,14 @@ struct TopFive {
 void WideScores::resize(std::uint32_t labels) {
   if (scores_.size() == labels) return;
   scores_.assign(labels, 0.0f);
-  reached_.assign(labels, 0);
+  reached_.assign((std::size_t{labels} + 63) / 64, 0);
   labels_.clear();
 }
 
 void WideScores::clear() {
   for (const std::uint32_t l : labels_) {
     scores_[l] = 0;
-    reached_[l] = 0;
+    reached_[l / 64] = 0;
   }
   labels_.clear();
 }
@@ -344,8 +344,9 @@ void WideLayer::score(const data::SparseView& x, WideScores& out) const {
     const float v = x.values[q];
     for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e) {
       const std::uint32_t l = labels_[e];
-      if (!out.reached_[l]) {
-        out.reached_[l] = 1;
+      const std::uint64_t bit = std::uint64_t{1} << (l % 64);
+      if (!(out.reached_[l / 64] & bit)) {
+        out.reached_[l / 64] |= bit;
         out.labels_.push_back(l);
       }
       out.scores_[l] += v * weights_[e];

@@ -12,6 +12,7 @@
 // (Adagrad, TrainConfig::wide_lr).
 #pragma once
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <iterator>
 #include <mutex>
@@ -92,16 +93,24 @@ class WideScores {
   void resize(std::uint32_t labels);
   // The score of label l, and whether the input reached it at all.
   float operator[](std::uint32_t l) const { return scores_[l]; }
-  bool reached(std::uint32_t l) const { return reached_[l] != 0; }
+  bool reached(std::uint32_t l) const { return (reached_[l / 64] >> (l % 64)) & 1; }
   // The labels the input reached, in the order first reached.
   std::span<const std::uint32_t> labels() const { return labels_; }
+  // fn(l) for every label reached, in ascending order: a walk over a bit per label, cheaper
+  // than sorting labels() once an input reaches more than a few hundred labels.
+  template <class Fn>
+  void for_each_in_order(Fn&& fn) const {
+    for (std::size_t word = 0; word < reached_.size(); ++word)
+      for (std::uint64_t bits = reached_[word]; bits; bits &= bits - 1)
+        fn(static_cast<std::uint32_t>(word * 64 + static_cast<unsigned>(std::countr_zero(bits))));
+  }
   // Forgets the last input (touches only what it reached).
   void clear();
 
  private:
   friend class WideLayer;
   std::vector<float> scores_;
-  std::vector<std::uint8_t> reached_;
+  std::vector<std::uint64_t> reached_;  // a bit per label
   std::vector<std::uint32_t> labels_;
 };
 
