@@ -327,40 +327,32 @@ struct Model::Impl {
 
     const auto setup_start = Clock::now();
     // A new model's wide layer (auto) is first checked against the network alone on held-out
-    // training points (engine/wide_check.h). When the network alone wins, training goes on from
-    // the check's network; else the network is made again with the wide layer (a new network's
-    // weights follow from its config alone). Its old self is let go during the check, whose own
-    // network would otherwise double the memory.
+    // training points (engine/wide_check.h); the network is then made again with the check's
+    // choice (a new network's weights follow from its config alone). Its old self is let go
+    // during the check, whose own network would otherwise double the memory.
     engine::LabelNeighbours checked_neighbours;
-    engine::TrialNetwork trial;
     const bool check = c.net.wide == engine::WideMode::kAuto && state.samples == 0 &&
                        state.batches == 0 && net->wide.empty();
     if (check) {
       net.reset();
       try {
-        engine::check_wide(c, data, &checked_neighbours, nullptr, &trial);
+        engine::check_wide(c, data, &checked_neighbours, nullptr);
       } catch (...) {
         net = std::make_shared<engine::Network>(config.net);
         throw;
       }
       config = c;
-      net = trial.net ? std::shared_ptr<engine::Network>(std::move(trial.net))
-                      : std::make_shared<engine::Network>(c.net);
+      net = std::make_shared<engine::Network>(c.net);
     }
-    const bool from_trial = trial.trainer != nullptr;
-    const std::unique_ptr<engine::Trainer> trainer_owner =
-        from_trial ? std::move(trial.trainer)
-                   : std::make_unique<engine::Trainer>(
-                         *net, c.train, engine::make_training_sampler(c, *net, state.batches > 0));
-    engine::Trainer& trainer = *trainer_owner;
-    if (!from_trial) trainer.set_batches(state.batches);
+    engine::Trainer trainer(*net, c.train,
+                            engine::make_training_sampler(c, *net, state.batches > 0));
+    trainer.set_batches(state.batches);
 
     std::atomic<bool> stop{false};
     engine::FitOptions fo;
     double setup_seconds = 0;
     fo.on_start = [&] { setup_seconds = seconds_since(setup_start); };
     if (check) fo.wide_neighbours = &checked_neighbours;
-    if (from_trial) fo.start_samples = trial.start_samples(data.num_points());
     fo.test = test && test->num_points() ? test : nullptr;
     // Evaluations also weigh each label by its rarity in the training data (PSP@k).
     std::optional<engine::InversePropensity> propensity;

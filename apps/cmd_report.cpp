@@ -11,8 +11,8 @@
 // A "setup" record {seconds} follows: the time glide train took before its first batch (reading
 // the training data, the wide layer's start and check). It counts as training time: the run's
 // curve starts there, as a peer's time includes its own reading and set-up; samples/s is over the
-// batches' time and samples alone ("samples" in the setup record: those its check trained, which
-// the run goes on from).
+// batches' time and samples alone ("samples" in the setup record: those the check of a glide of
+// 2026-12-06 trained, which its run went on from; today's run trains from the start).
 //
 // glide train starts each log with a "start" record {resume, samples}. A file holding several
 // runs (older glide appended to the log) is reported by its last run: a run starts at a "start"
@@ -100,7 +100,7 @@ Series read_run(const std::string& path) {
   double last_seconds = -1;
   double last_samples = 0, last_train_seconds = 0;
   double segment_start = 0;  // training seconds before this segment (the runs it resumes)
-  double setup_samples = 0;  // samples trained in setups (a kept check network), not in batches
+  double setup_samples = 0;  // samples trained in setups (older logs' kept check networks)
   std::size_t runs = 1, last_run_line = 1;
   bool any_record = false;
   // A new run: what came before is another run's; a resumed one goes on from where it stopped.

@@ -289,23 +289,20 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (index_flag != "on" && index_flag != "off")
     fail("--index must be on or off, got '" + index_flag + "'");
   // A new model's wide layer (auto): checked against the network alone on held-out training
-  // points; the run then trains the wide layer from the start the check chose, or goes on from
-  // the check's network alone where that won.
+  // points; the run then trains, from the start, the wide layer the check chose or the network
+  // alone with the rare labels' path.
   engine::LabelNeighbours checked_neighbours;
   std::optional<engine::WideCheck> wide_check;
-  engine::TrialNetwork trial;  // the check's network alone, when it won: the run goes on from it
   if (!net && config.net.wide == engine::WideMode::kAuto) {
     if (!quiet)
       std::fprintf(stderr,
                    "wide layer auto: checking the wide start against the network alone on "
                    "held-out training points\n");
-    wide_check = engine::check_wide(config, train, &checked_neighbours, &g_stop, &trial);
+    wide_check = engine::check_wide(config, train, &checked_neighbours, &g_stop);
     if (!quiet) {
       if (wide_check->keep && wide_check->start.held_out > 0)
         std::fprintf(stderr, "%s\n", wide_start_line(wide_check->start).c_str());
       std::fprintf(stderr, "%s\n", engine::describe(*wide_check).c_str());
-      if (trial.net)
-        std::fprintf(stderr, "training goes on from that network, at epoch %.2f\n", trial.epochs);
     }
   }
   if (r.count("verbose"))
@@ -316,7 +313,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     std::fprintf(stderr, "label-sharded over %d ranks (MPI): rank 0 holds labels [%u, %u)\n",
                  shards->ranks, range.begin, range.end);
   // A shard starts its rows as the whole layer's rows of its labels.
-  if (!net && trial.net) net = std::move(trial.net);
   if (!net) {
     net = std::make_unique<engine::Network>(engine::shard_config(config.net, range),
                                             engine::NetworkStorage{.first_label = range.begin});
@@ -328,17 +324,10 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (shards)
     sampler_config.train.seed =
         derive_seed(config.train.seed, 7000 + static_cast<std::uint64_t>(shards->rank));
-  // The check's network alone goes on with its own trainer (its optimizer clock and sampler).
-  const bool from_trial = trial.trainer != nullptr;
-  const std::unique_ptr<engine::Trainer> trainer_owner =
-      from_trial
-          ? std::move(trial.trainer)
-          : std::make_unique<engine::Trainer>(
-                *net, config.train, make_train_sampler(sampler_config, *net, state.batches > 0));
-  engine::Trainer& trainer = *trainer_owner;
-  if (!from_trial) trainer.set_batches(state.batches);
-  const std::uint64_t start_samples =
-      from_trial ? trial.start_samples(train.num_points()) : state.samples;
+  engine::Trainer trainer(*net, config.train,
+                          make_train_sampler(sampler_config, *net, state.batches > 0));
+  trainer.set_batches(state.batches);
+  const std::uint64_t start_samples = state.samples;
   if (shards) trainer.set_exchange(&shards->exchange());
 
   std::unique_ptr<cache::TrainingCaches> caches;
@@ -404,8 +393,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     if (jsonl) {
       nlohmann::json rec{
           {"type", "setup"}, {"seconds", setup.seconds}, {"data_seconds", setup.data_seconds}};
-      // Samples the setup trained that the run goes on from (the check's network alone).
-      if (from_trial) rec["samples"] = start_samples;
       // The wide layer's check, part of the setup.
       if (wide_check)
         rec["wide_check"] = {{"keep", wide_check->keep},

@@ -70,12 +70,6 @@ void check_fits_in_memory(const NetworkConfig& c, const NetworkStorage& storage)
 
 }  // namespace
 
-void Network::add_tail_path() {
-  if (!wide.empty() || has_wide(config_))
-    fail("add_tail_path: the network already has a wide layer");
-  config_.wide = WideMode::kTail;
-}
-
 Network::Network(const NetworkConfig& config, NetworkStorage storage) : config_(config) {
   validate(config_);
   check_fits_in_memory(config_, storage);

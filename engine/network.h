@@ -64,9 +64,6 @@ class Network {
   explicit Network(const NetworkConfig& config, NetworkStorage storage = {});
 
   const NetworkConfig& config() const { return config_; }
-  // Gives a network without a wide layer the rare labels' path, built when training goes on
-  // (FitRun): where the wide check's network alone won, the run goes on from it so.
-  void add_tail_path();
   std::uint32_t num_labels() const { return config_.num_labels; }
   std::uint32_t last_hidden() const { return config_.hidden.back(); }
 

@@ -58,7 +58,7 @@ std::size_t index_of(const T (&values)[N], T v) {
 // config.train would (its lr schedule planned over all its epochs), and looks at it on the
 // held-out points until the rules decide. Fills the alone_* fields, outcome and keep.
 void trial(const Config& config, const data::Dataset& train, std::span<const std::size_t> held,
-           const std::atomic<bool>* stop, WideCheck& out, TrialNetwork* kept) {
+           const std::atomic<bool>* stop, WideCheck& out) {
   std::vector<bool> is_held(train.num_points(), false);
   for (const std::size_t i : held) is_held[i] = true;
   std::vector<std::size_t> rest;
@@ -71,12 +71,11 @@ void trial(const Config& config, const data::Dataset& train, std::span<const std
   alone.net.wide = WideMode::kOff;
   alone.train.max_seconds = 0;  // the trial is setup: the run's time budget starts after it
   alone.train.eval_every = 0;
-  auto net = std::make_unique<Network>(alone.net);
-  auto trainer =
-      std::make_unique<Trainer>(*net, alone.train, make_training_sampler(alone, *net, false));
+  Network net(alone.net);
+  Trainer trainer(net, alone.train, make_training_sampler(alone, net, false));
   FitOptions fo;
   fo.stop = stop;
-  FitRun run(*net, *trainer, fit_set, alone.train, fo);
+  FitRun run(net, trainer, fit_set, alone.train, fo);
 
   using Rules = WideCheckRules;
   const double wide_score = out.wide_p1 + out.wide_p5;
@@ -95,7 +94,7 @@ void trial(const Config& config, const data::Dataset& train, std::span<const std
     if (epochs < next_look && !run.done()) continue;
     const bool last = epochs >= end;
     const std::size_t points = first && !last ? Rules::kFirstLookPoints : 0;
-    const EvalResult r = evaluate(*net, held_set, EvalMode::kExact, nullptr, points);
+    const EvalResult r = evaluate(net, held_set, EvalMode::kExact, nullptr, points);
     out.alone_p1 = r.precision[0];
     out.alone_p5 = r.precision[4];
     out.alone_points = r.points;
@@ -105,10 +104,6 @@ void trial(const Config& config, const data::Dataset& train, std::span<const std
     if ((!first || last) && score > wide_score) {
       out.outcome = WideCheck::Outcome::kAloneAhead;
       out.keep = false;
-      if (kept) {
-        net->add_tail_path();
-        *kept = {std::move(net), std::move(trainer), epochs};
-      }
       return;
     }
     if (last) {
@@ -134,12 +129,8 @@ void trial(const Config& config, const data::Dataset& train, std::span<const std
 
 }  // namespace
 
-std::uint64_t TrialNetwork::start_samples(std::size_t points) const {
-  return static_cast<std::uint64_t>(std::llround(epochs * static_cast<double>(points)));
-}
-
 WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours* neighbours,
-                     const std::atomic<bool>* stop, TrialNetwork* kept) {
+                     const std::atomic<bool>* stop) {
   WideCheck out;
   NetworkConfig& net = config.net;
   if (net.wide != WideMode::kAuto) {
@@ -155,7 +146,7 @@ WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours
                       p = index_of(kNormPowers, out.start.norm_power);
     out.wide_p1 = out.start.p_at_1[r][c][p];
     out.wide_p5 = out.start.p_at_5[r][c][p];
-    trial(config, train, held_out_points(train.num_points()), stop, out, kept);
+    trial(config, train, held_out_points(train.num_points()), stop, out);
   }
   net.wide = out.keep ? WideMode::kOn : WideMode::kTail;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

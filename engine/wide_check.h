@@ -6,17 +6,16 @@
 // Which case a data set is shows on its own training points: the wide start is scored on points
 // held out of its build, the network alone is trained on the rest as a real run would train it,
 // and looked at on the same points every quarter epoch until one is clearly ahead. Where the
-// network alone wins, it trains with the rare labels' path (WideMode::kTail).
+// network alone wins, the run trains it from the start with the rare labels' path
+// (WideMode::kTail).
 // docs/training.md, "The wide layer or the network alone".
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <memory>
+#include <string>
 
 #include "data/dataset.h"
 #include "engine/config.h"
-#include "engine/network.h"
-#include "engine/trainer.h"
 #include "engine/wide_centroids.h"
 #include "engine/wide_layer.h"
 
@@ -66,27 +65,15 @@ struct WideCheckRules {
   static constexpr std::size_t kFirstLookPoints = 500;
 };
 
-// The network alone as the check's trial left it when it won, with its trainer (optimizer clock
-// and sampler): the run goes on from it rather than training the same network again from the
-// start. Its samples are of the training points less the held-out ones. Its config is tail: the
-// rare labels' path is built from every training point when the run goes on (FitRun).
-struct TrialNetwork {
-  std::unique_ptr<Network> net;
-  std::unique_ptr<Trainer> trainer;
-  double epochs = 0;  // trained, as a share of the training points less the held-out ones
-  // Where the run goes on: the same position in its lr schedule, in samples of `points`
-  // training points (the whole training set).
-  std::uint64_t start_samples(std::size_t points) const;
-};
-
 // Chooses for a new model whose config.net.wide is auto, on `train` (its whole training set),
 // training with config.train on the current TBB arena: sets config.net.wide to on or tail and,
 // kept, the wide start's chosen settings (as resolve_wide_start does), so that the run builds
 // that start without choosing again; `neighbours` gets the choice's label neighbours for that
 // build (FitOptions::wide_neighbours). A config whose wide is not auto is left as it is.
-// With `trial`, a network alone that wins is handed over there (else it is dropped).
+// The trial's network is dropped either way: the run trains its choice from the start, so that
+// the path trains from the first batch and the held-out points from the first epoch.
 WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours* neighbours,
-                     const std::atomic<bool>* stop = nullptr, TrialNetwork* trial = nullptr);
+                     const std::atomic<bool>* stop = nullptr);
 
 // "kept" or "dropped" and why, with the scores: what the CLI prints.
 std::string describe(const WideCheck& check);

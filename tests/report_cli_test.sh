@@ -174,8 +174,8 @@ EOF
 "$glide" report setup.jsonl --levels 0.3,0.5 >table.txt 2>err.txt || fail "setup.jsonl"
 [ "$(grep -F "| setup |" table.txt)" = "| setup | 5.0 | 8.0 | 0.6000 | 8.0 | - | - | 3.0 | 60 | - |" ] ||
   fail "setup row: $(grep -F "| setup |" table.txt)"
-# Samples the setup trained (the check's network alone, which the run goes on from) are not in
-# samples/s: 2 s of setup that trained 100 samples, then 300 in all after 2 s of batches: 100/s.
+# Samples the setup trained (in logs of a glide whose run went on from its check's network) are
+# not in samples/s: 2 s of setup that trained 100 samples, then 300 in all after 2 s of batches: 100/s.
 printf '%s\n' '{"type":"start","resume":false,"samples":0}' \
   '{"type":"setup","seconds":2,"samples":100}' \
   '{"type":"eval","seconds":2,"samples":300,"p1":0.5}' >trial.jsonl

@@ -272,15 +272,13 @@ using ProgressCallback = std::function<bool(const TrainProgress&)>;
 
 /// The outcome of one train() call.
 struct TrainResult {
-  /// Samples trained in this call. When the check (Wide::kAuto) finds the network alone ahead,
-  /// training goes on from its network, and the samples it trained in the setup count here.
-  std::uint64_t samples = 0;
+  std::uint64_t samples = 0;  ///< samples trained in this call (not the wide check's)
   std::uint64_t batches = 0;  ///< batches trained by this model so far
   double seconds = 0;         ///< training time (evaluations excluded)
   double eval_seconds = 0;    ///< time of the evaluations during training
   /// Time before the first batch, not in `seconds`: the sampler's tables and, for a new model, the
   /// wide layer's start (its choice on held-out points and its build) and, with Wide::kAuto, its
-  /// check against the network alone (whose training, when the run goes on from it, is here).
+  /// check against the network alone (whose training is here).
   double setup_seconds = 0;
   double loss = 0;  ///< final moving average of the batch losses
   double samples_per_second = 0;
