@@ -11,8 +11,8 @@
 // A "setup" record {seconds} follows: the time glide train took before its first batch (reading
 // the training data, the wide layer's start and check). It counts as training time: the run's
 // curve starts there, as a peer's time includes its own reading and set-up; samples/s is over the
-// batches' time and samples alone ("samples" in the setup record: those the check of a glide of
-// 2026-12-06 trained, which its run went on from; today's run trains from the start).
+// batches' time and samples alone (older logs' setup records have "samples": those a setup
+// trained that the run went on from).
 //
 // glide train starts each log with a "start" record {resume, samples}. A file holding several
 // runs (older glide appended to the log) is reported by its last run: a run starts at a "start"
