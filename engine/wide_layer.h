@@ -96,8 +96,9 @@ class WideScores {
   bool reached(std::uint32_t l) const { return (reached_[l / 64] >> (l % 64)) & 1; }
   // The labels the input reached, in the order first reached.
   std::span<const std::uint32_t> labels() const { return labels_; }
-  // fn(l) for every label reached, in ascending order: a walk over a bit per label, cheaper
-  // than sorting labels() once an input reaches more than a few hundred labels.
+  // fn(l) for every label reached, in ascending order: a walk over a bit per label, one word
+  // read per 64 labels and one step per label reached, where sorting labels() costs
+  // reached x log(reached) comparisons.
   template <class Fn>
   void for_each_in_order(Fn&& fn) const {
     for (std::size_t word = 0; word < reached_.size(); ++word)
