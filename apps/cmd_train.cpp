@@ -327,7 +327,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   engine::Trainer trainer(*net, config.train,
                           make_train_sampler(sampler_config, *net, state.batches > 0));
   trainer.set_batches(state.batches);
-  const std::uint64_t start_samples = state.samples;
   if (shards) trainer.set_exchange(&shards->exchange());
 
   std::unique_ptr<cache::TrainingCaches> caches;
@@ -357,7 +356,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
           << std::flush;
   }
   const std::uint64_t total = static_cast<std::uint64_t>(config.train.epochs * train.num_points());
-  Progress progress("train", total, "samples", quiet, start_samples);
+  Progress progress("train", total, "samples", quiet, state.samples);
   double last_log = -1;
   double last_p1 = -1;
   std::uint64_t last_eval_samples = 0;
@@ -383,7 +382,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   std::optional<engine::InversePropensity> propensity;
   if (fo.test) fo.propensity = &propensity.emplace(engine::InversePropensity::of(train));
   fo.stop = &g_stop;
-  fo.start_samples = start_samples;
+  fo.start_samples = state.samples;
   fo.wide_reference_norm = wide_reference_norm;
   if (wide_check) fo.wide_neighbours = &checked_neighbours;
   if (caches) fo.on_batch = [&](std::span<const data::SparseView> in) { caches->on_batch(in); };
