@@ -23,6 +23,9 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
       n_(train_set.num_points()),
       loss_avg_(NAN) {
   check_training_set(train_set, net.config());
+  if (options.validation && options.best_by == BestBy::kPsp5 && !options.propensity)
+    fail("validation best by psp5 needs the labels' propensities (FitOptions::propensity)");
+  if (options.patience && !options.validation) fail("patience needs validation points");
   if (OutputSampler* sampler = trainer.sampler()) {
     // The model may have more labels than the training set declares: they have no points.
     std::vector<std::uint32_t> counts = train_set.label_counts();
@@ -90,12 +93,31 @@ double lr_scale(const TrainConfig& train, double position, double epochs_done) {
 
 bool FitRun::done() const {
   return p_.samples >= total_ || (options_.stop && options_.stop->load()) ||
-         (train_.max_seconds > 0 && p_.seconds >= train_.max_seconds);
+         (train_.max_seconds > 0 && p_.seconds >= train_.max_seconds) ||
+         (options_.patience && p_.since_best >= options_.patience);
 }
 
-void FitRun::evaluate_now() {
-  if (!options_.test) return;
-  const auto t = std::chrono::steady_clock::now();
+void FitRun::validate_now() {
+  EvalOptions eval;
+  eval.propensity = options_.propensity;
+  p_.valid =
+      evaluate(*borrow_predictor(net_, EvalMode::kExact, nullptr), *options_.validation, eval);
+  p_.validated = true;
+  p_.validated_samples = p_.samples;
+  const double score = best_score(p_.valid, options_.best_by);
+  p_.best = !p_.has_best || score > p_.best_score;
+  if (p_.best) {
+    p_.has_best = true;
+    p_.best_score = score;
+    p_.best_samples = p_.samples;
+    p_.best_epoch = p_.epoch;
+    p_.since_best = 0;
+  } else {
+    ++p_.since_best;
+  }
+}
+
+void FitRun::test_now() {
   // Sampled mode scores what the model's sampled predictions would at this point: through
   // inference tables over the rows as they are now. The training sampler cannot stand in: its
   // candidates are shared by the batch (or, before its first tables, uniform), not retrieved per
@@ -109,8 +131,17 @@ void FitRun::evaluate_now() {
   p_.eval =
       evaluate(*borrow_predictor(net_, options_.eval_mode, tables.get()), *options_.test, eval);
   p_.evaluated = true;
+}
+
+void FitRun::evaluate_now(bool test) {
+  test = test && options_.test;
+  if (!test && !options_.validation) return;
+  const auto t = std::chrono::steady_clock::now();
+  if (options_.validation) validate_now();
+  if (test) test_now();
   if (options_.on_progress) options_.on_progress(p_);
-  p_.evaluated = false;
+  if (p_.best && options_.on_best) options_.on_best(p_);
+  p_.evaluated = p_.validated = p_.best = false;
   p_.eval_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
@@ -149,11 +180,15 @@ BatchResult FitRun::step() {
   const bool epoch_end = p_.samples % n_ == 0;
   if ((train_.eval_every && p_.batches % train_.eval_every == 0) ||
       (!train_.eval_every && epoch_end))
-    evaluate_now();
+    evaluate_now(true);
   return r;
 }
 
 const FitProgress& FitRun::finish() {
+  // A run cut off by its time budget, or whose last batch was no evaluation point, is judged too.
+  if (options_.validation && p_.validated_samples != p_.samples && run_samples_ > 0 &&
+      !(options_.stop && options_.stop->load()))
+    evaluate_now(false);
   net_.build_hidden_samplers(train_);
   net_.wide.end_training();  // 390 MB at amazon670k that a trained model no longer needs
   return p_;

@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "engine/evaluator.h"
 #include "engine/trainer.h"
+#include "engine/validation.h"
 #include "engine/wide_layer.h"
 
 namespace glide::engine {
@@ -27,8 +28,19 @@ struct FitProgress {
   double loss = 0;                // moving average of batch losses
   double samples_per_second = 0;  // this run, over its training time
   double eta_seconds = 0;         // training time left
-  bool evaluated = false;         // the fields below are from an evaluation done at this point
+  bool evaluated = false;         // `eval` is from a test evaluation done at this point
   EvalResult eval;
+  // With FitOptions::validation: `valid` is from a validation evaluation done at this point, and
+  // `best` says it is the run's best so far.
+  bool validated = false;
+  bool best = false;
+  EvalResult valid;
+  double best_score = 0;           // the best validation score (FitOptions::best_by) so far
+  std::uint64_t best_samples = 0;  // where it was reached (FitProgress::samples)
+  double best_epoch = 0;
+  std::uint64_t validated_samples = 0;  // where the last validation was
+  std::uint32_t since_best = 0;         // validations after the best one
+  bool has_best = false;
 };
 
 struct FitOptions {
@@ -53,6 +65,16 @@ struct FitOptions {
   // Called once the model is set up (a new wide layer built), just before the training clock
   // starts: progress lines time the training from here, as the summary does.
   std::function<void()> on_start;
+  // Points held out of the training set (engine/validation.h), scored in full at every
+  // evaluation point (train.eval_every, else each epoch) and at the end: the run's best is
+  // tracked, reported through on_best, and `patience` validations in a row without a new best
+  // end the run. Must outlive the run.
+  const data::Dataset* validation = nullptr;
+  BestBy best_by = BestBy::kP1P5;  // kPsp5 needs `propensity`
+  std::uint32_t patience = 0;      // 0: train every planned epoch
+  // Called between batches, right after a validation that is the best so far (the network as it
+  // scored): the caller keeps that model (the CLI saves it). Its time counts as evaluation time.
+  std::function<void(const FitProgress&)> on_best;
   const std::atomic<bool>* stop = nullptr;  // set from a signal handler to stop after the batch
   std::uint64_t start_samples = 0;          // resume: samples already trained
 };
@@ -69,7 +91,7 @@ class FitRun {
          const FitOptions& options);
 
   // True when training is over: train.epochs done, train.max_seconds of training time
-  // (evaluations excluded) passed or *stop set.
+  // (evaluations excluded) passed, *stop set, or `patience` validations without a new best.
   bool done() const;
   // Trains the next batch, reports progress and evaluates when due. Call only while !done().
   BatchResult step();
@@ -77,13 +99,18 @@ class FitRun {
   // How a new wide layer's start was chosen (engine/wide_layer.h); empty when it was not built
   // here or its norm power was given.
   const std::optional<WideStartChoice>& wide_start() const { return wide_start_; }
-  // Ends the run: the sampled hidden layers' tables over the final weights (what a reload of
-  // the saved model builds, so predictions now and after a reload agree), and the wide layer's
-  // training copy freed.
+  // Ends the run: a last validation where the run did not end on one (unless *stop was set),
+  // the sampled hidden layers' tables over the final weights (what a reload of the saved model
+  // builds, so predictions now and after a reload agree), and the wide layer's training copy
+  // freed.
   const FitProgress& finish();
 
  private:
-  void evaluate_now();
+  // Validates (with FitOptions::validation) and, with `test`, scores the test points; then
+  // reports.
+  void evaluate_now(bool test);
+  void validate_now();
+  void test_now();
 
   Network& net_;
   Trainer& trainer_;

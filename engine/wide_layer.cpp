@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "engine/validation.h"
 #include "engine/wide_centroids.h"
 
 namespace glide::engine {
@@ -119,10 +120,7 @@ double WideLayer::median_norm(const data::Dataset& train, std::uint32_t num_feat
 std::vector<std::size_t> held_out_points(std::size_t n) {
   const std::size_t count = std::min<std::size_t>(2000, n / 10);
   if (count < 100) return {};
-  const std::size_t stride = n / count;
-  std::vector<std::size_t> points(count);
-  for (std::size_t k = 0; k < count; ++k) points[k] = k * stride + stride - 1;
-  return points;
+  return evenly_spaced(n, count);
 }
 
 WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_t num_features,

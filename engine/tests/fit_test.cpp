@@ -249,3 +249,123 @@ TEST_CASE("lr, output lr and output eps left at 0 train at the network's default
   given_wide_lr.wide_lr = 0.2;
   CHECK(with_network_defaults(given_wide_lr, WideMode::kTail).wide_lr == 0.2);
 }
+
+TEST_CASE("validation points are spread evenly over the file and left out of training") {
+  CHECK(evenly_spaced(10, 3) == std::vector<std::size_t>{2, 5, 8});
+  CHECK(evenly_spaced(5, 5) == std::vector<std::size_t>{0, 1, 2, 3, 4});
+  CHECK(evenly_spaced(7, 0).empty());
+  CHECK_THROWS(evenly_spaced(3, 4));
+  testing::SmallProblem p(1.0);
+  const data::Dataset& all = p.data.train;
+  const ValidationSplit split = split_validation(all, 700, "--valid-points");
+  REQUIRE(split.valid.num_points() == 700);
+  REQUIRE(split.train.num_points() == all.num_points() - 700);
+  // Every point lands on exactly one side, in its order: rebuild the file from the two.
+  const std::vector<std::size_t> held = evenly_spaced(all.num_points(), 700);
+  for (std::size_t i = 0, h = 0, t = 0; i < all.num_points(); ++i) {
+    const bool is_held = h < held.size() && held[h] == i;
+    const data::Dataset& side = is_held ? split.valid : split.train;
+    const std::size_t j = is_held ? h++ : t++;
+    const auto a = all.features(i), b = side.features(j);
+    REQUIRE(std::vector<std::uint32_t>(a.ids.begin(), a.ids.end()) ==
+            std::vector<std::uint32_t>(b.ids.begin(), b.ids.end()));
+    REQUIRE(std::vector<std::uint32_t>(all.labels(i).begin(), all.labels(i).end()) ==
+            std::vector<std::uint32_t>(side.labels(j).begin(), side.labels(j).end()));
+  }
+  CHECK_THROWS_WITH(split_validation(all, all.num_points() / 2 + 1, "--valid-points"),
+                    doctest::Contains("must leave at least half"));
+  CHECK_THROWS(split_validation(all, 0, "--valid-points"));
+}
+
+TEST_CASE("a validated run flags each new best, reports it, and stops after `patience` without") {
+  testing::SmallProblem p(6.0);
+  p.config.net.sampling = OutputSampling::kRandom;
+  // A large constant lr: validation scores rise, then wander around their best (three in a row
+  // below it come within the first epoch and a half).
+  p.config.train.output_lr = 1.0;
+  p.config.train.lr = 0.05;
+  p.config.train.lr_schedule = LrSchedule::kConstant;
+  p.config.train.lr_decay = 1;
+  p.config.train.eval_every = 10;
+  const ValidationSplit split = split_validation(p.data.train, 1000, "valid");
+  const InversePropensity propensity = InversePropensity::of(split.train);
+  for (const BestBy by : {BestBy::kP1P5, BestBy::kPsp5}) {
+    for (const std::uint32_t patience : {0u, 3u}) {
+      CAPTURE(name(by));
+      CAPTURE(patience);
+      Network net(p.config.net);
+      Trainer trainer(net, p.config.train, make_training_sampler(p.config, net, false));
+      FitOptions options;
+      options.validation = &split.valid;
+      options.propensity = &propensity;
+      options.best_by = by;
+      options.patience = patience;
+      std::vector<double> scores;
+      std::vector<bool> flags;
+      std::vector<std::uint64_t> reported;  // samples at each on_best call
+      options.on_progress = [&](const FitProgress& fp) {
+        if (!fp.validated) return;
+        CHECK(fp.valid.points == 1000);
+        scores.push_back(best_score(fp.valid, by));
+        flags.push_back(fp.best);
+      };
+      options.on_best = [&](const FitProgress& fp) {
+        CHECK(fp.best);
+        reported.push_back(fp.samples);
+      };
+      const FitProgress end = fit(net, trainer, split.train, p.config.train, options);
+      REQUIRE(scores.size() >= 4);
+      double best = -1;
+      std::size_t last_best = 0, bests = 0;
+      for (std::size_t i = 0; i < scores.size(); ++i) {
+        CHECK(flags[i] == (i == 0 || scores[i] > best));
+        if (flags[i]) {
+          best = scores[i];
+          last_best = i;
+          ++bests;
+        }
+      }
+      CHECK(reported.size() == bests);
+      CHECK(end.has_best);
+      CHECK(end.best_score == best);
+      CHECK(end.best_samples == reported.back());
+      CHECK(end.since_best == scores.size() - 1 - last_best);
+      const auto planned = static_cast<std::uint64_t>(std::llround(6.0 * split.train.num_points()));
+      if (patience) {
+        CHECK(end.since_best == patience);
+        CHECK(end.samples < planned);
+      } else {
+        CHECK(end.samples == planned);
+      }
+    }
+  }
+}
+
+TEST_CASE("a validated run that ends between evaluation points is validated at its end") {
+  testing::SmallProblem p(0.3);
+  p.config.net.sampling = OutputSampling::kRandom;
+  p.config.train.eval_every = 1000;  // no evaluation point inside the run
+  const ValidationSplit split = split_validation(p.data.train, 500, "valid");
+  Network net(p.config.net);
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net, false));
+  FitOptions options;
+  options.validation = &split.valid;
+  int validations = 0;
+  options.on_progress = [&](const FitProgress& fp) { validations += fp.validated; };
+  const FitProgress end = fit(net, trainer, split.train, p.config.train, options);
+  CHECK(validations == 1);
+  CHECK(end.has_best);
+  CHECK(end.best_samples == end.samples);
+  CHECK(end.validated_samples == end.samples);
+
+  // Settings that need what is not there are refused.
+  FitOptions no_valid;
+  no_valid.patience = 2;
+  CHECK_THROWS_WITH(FitRun(net, trainer, split.train, p.config.train, no_valid),
+                    doctest::Contains("patience needs validation points"));
+  FitOptions psp;
+  psp.validation = &split.valid;
+  psp.best_by = BestBy::kPsp5;
+  CHECK_THROWS_WITH(FitRun(net, trainer, split.train, p.config.train, psp),
+                    doctest::Contains("propensities"));
+}
