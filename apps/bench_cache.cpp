@@ -29,7 +29,7 @@ namespace glide::cli {
 
 namespace {
 
-struct Cell {
+struct CacheCell {
   std::vector<double> us;
   std::size_t hits = 0, agree = 0, hit_agree = 0, requests = 0;
   double seconds = 0;
@@ -237,7 +237,7 @@ int bench_cache(int argc, char** argv) {
     }
     // Measured: the next N requests, each through the three ways in rotating order, so load
     // from elsewhere on the machine hits all three alike.
-    Cell cells[4];
+    CacheCell cells[4];
     for (std::size_t i = 0; i < N; ++i) {
       const std::size_t id = w.next();
       for (int j = 0; j < ways; ++j) {
@@ -245,7 +245,7 @@ int bench_cache(int argc, char** argv) {
         const auto a = Clock::now();
         const bool hit = run(mode, id);
         const double us = 1e6 * seconds_since(a);
-        Cell& c = cells[mode];
+        CacheCell& c = cells[mode];
         c.us.push_back(us);
         c.seconds += us * 1e-6;
         ++c.requests;
@@ -256,7 +256,7 @@ int bench_cache(int argc, char** argv) {
         c.hit_agree += hit && agree;
       }
     }
-    auto print = [&](const char* mode, Cell c, double memory) {
+    auto print = [&](const char* mode, CacheCell c, double memory) {
       const double mean = c.mean(), p50 = percentile(c.us, 0.5), p99 = percentile(c.us, 0.99);
       char mem[32] = "-";
       if (memory > 0) std::snprintf(mem, sizeof mem, "%.2f MB", memory / 1e6);

@@ -24,6 +24,7 @@
 #include "apps/config_flags.h"
 #include "apps/model_setup.h"
 #include "apps/sharded_run.h"
+#include "apps/train_report.h"
 #include "cache/cached_predictor.h"
 #include "cache/training_caches.h"
 #include "common/error.h"
@@ -36,6 +37,7 @@
 #include "engine/fit.h"
 #include "engine/index_predictor.h"
 #include "engine/output_index.h"
+#include "engine/validation.h"
 #include "engine/wide_centroids.h"
 #include "engine/wide_check.h"
 
@@ -49,30 +51,6 @@ namespace {
 // next one abandons the save, saying so.
 std::atomic<bool> g_stop{false}, g_saving{false}, g_save_warned{false};
 char g_save_note[640], g_abandon_note[640];  // formatted before the handler is installed
-// What the wide layer's start was chosen from: each (share rounds, norm power) tried, its
-// held-out P@1 and P@5.
-std::string wide_start_line(const engine::WideStartChoice& c) {
-  const auto number_text = [](double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.4g", v);
-    return std::string(buf);
-  };
-  std::string line = "wide layer: norm power " + number_text(c.norm_power) + ", share rounds " +
-                     std::to_string(c.share_rounds) + ", contrast " + number_text(c.contrast);
-  if (!c.rounds_not_tried.empty()) line += " (share rounds not tried: " + c.rounds_not_tried + ")";
-  if (c.held_out == 0) return line + " (too few points to hold any out)";
-  line += ", chosen on " + std::to_string(c.held_out) +
-          " held-out training points (P@1 / P@5 at rounds,contrast,power:";
-  for (std::size_t r = 0; r < std::size(engine::kShareRounds); ++r)
-    for (std::size_t k = 0; k < std::size(engine::kContrasts); ++k)
-      for (std::size_t p = 0; p < std::size(engine::kNormPowers); ++p)
-        if (c.tried[r][k][p])
-          line += " " + std::to_string(engine::kShareRounds[r]) + "," +
-                  number_text(engine::kContrasts[k]) + "," + number_text(engine::kNormPowers[p]) +
-                  " " + number_text(c.p_at_1[r][k][p]) + " / " + number_text(c.p_at_5[r][k][p]);
-  return line + ")";
-}
-
 void write_note(const char* note) {
   for (std::size_t done = 0, n = std::strlen(note); done < n;) {
     const ssize_t w = ::write(STDERR_FILENO, note + done, n - done);
@@ -85,69 +63,6 @@ extern "C" void on_interrupt(int) {
   if (!g_save_warned.exchange(true)) return write_note(g_save_note);
   write_note(g_abandon_note);
   _exit(130);
-}
-
-void print_eval(const char* what, const engine::EvalResult& e) {
-  std::printf("%s: P@1 %.4f  P@3 %.4f  P@5 %.4f  nDCG@3 %.4f  nDCG@5 %.4f", what, e.precision[0],
-              e.precision[2], e.precision[4], e.ndcg[2], e.ndcg[4]);
-  if (e.has_psp) std::printf("  PSP@1 %.4f  PSP@3 %.4f  PSP@5 %.4f", e.psp[0], e.psp[2], e.psp[4]);
-  std::printf("  (%zu points, %.3f ms/point)\n", e.points, 1e3 * e.seconds_per_point());
-}
-
-// One line on what is about to train: "training 135909 features -> 128 -> 670091 labels, lsh
-// sampling, wide layer, 5 epoch(s), lr 0.0003" (--verbose prints the whole config).
-std::string training_line(const engine::Config& c) {
-  std::string line = "training " + std::to_string(c.net.num_features) + " features";
-  for (std::size_t l = 0; l < c.net.hidden.size(); ++l)
-    line += " -> " + std::to_string(c.net.hidden[l]) + (c.net.hidden_sampled(l) ? " (lsh)" : "");
-  char wide[96] = "";
-  if (c.net.wide == engine::WideMode::kTail)
-    std::snprintf(wide, sizeof wide, ", wide tail (labels of at most %u training points)",
-                  c.net.wide_tail_points);
-  else if (engine::has_wide(c.net))
-    std::snprintf(wide, sizeof wide, ", wide layer");
-  char buf[256];
-  std::snprintf(buf, sizeof buf, " -> %u labels, %s sampling%s, %g epoch(s), lr %g",
-                c.net.num_labels, engine::name(c.net.sampling), wide, c.train.epochs,
-                engine::with_network_defaults(c.train, c.net.wide).lr);
-  return line + buf;
-}
-
-// What came before the first batch: reading the training data, then the model (network, sampler
-// tables, the wide layer's start).
-struct Setup {
-  double data_seconds = 0;
-  double seconds = 0;  // the whole of it, the data's reading included
-};
-
-// "trained N samples in X s (Y samples/s) after S s of setup (data D s)" over training time
-// alone, the evaluations' time beside it, and where the training time went (no split when nothing
-// was trained, e.g. resuming a finished run).
-void print_training_summary(const engine::FitProgress& done, std::uint64_t samples,
-                            const engine::PhaseTimes& t, const Setup& setup) {
-  std::string line = "trained " + std::to_string(samples) + " samples";
-  char buf[256];
-  if (samples) {
-    std::snprintf(buf, sizeof buf, " in %.1f s (%.0f samples/s)", done.seconds,
-                  done.samples_per_second);
-    line += buf;
-  }
-  std::snprintf(buf, sizeof buf, " after %.1f s of setup (data %.1f s)", setup.seconds,
-                setup.data_seconds);
-  line += buf;
-  if (done.eval_seconds > 0) {
-    std::snprintf(buf, sizeof buf, "; evaluation %.1f s", done.eval_seconds);
-    line += buf;
-  }
-  if (samples && t.total() > 0) {
-    std::snprintf(buf, sizeof buf,
-                  "; time split: select %.1f%%, forward %.1f%%, loss %.1f%%, backward+update "
-                  "%.1f%%, table refresh %.1f%%",
-                  100 * t.select / t.total(), 100 * t.forward / t.total(), 100 * t.loss / t.total(),
-                  100 * t.backward / t.total(), 100 * t.refresh / t.total());
-    line += buf;
-  }
-  std::printf("%s\n", line.c_str());
 }
 
 // The output index of the trained network (engine/output_index.h), with what it took.
@@ -180,6 +95,19 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   o.add_options()("train", "training data (.gds, XC text, libsvm; .zst ok)",
                   cxxopts::value<std::string>())(
       "test", "test data, evaluated during and after training", cxxopts::value<std::string>())(
+      "valid-points",
+      "hold this many training points out (spread over the file) and score them at every "
+      "evaluation point (--eval-every, else each epoch) and at the end: the model saved is the "
+      "best one (--best-by), not the last (0: none)",
+      cxxopts::value<std::size_t>()->default_value("0"))(
+      "valid", "validation data instead of held-out points (as --valid-points)",
+      cxxopts::value<std::string>())(
+      "best-by", "with validation: the best model's measure, p1+p5, p1, p5 or psp5",
+      cxxopts::value<std::string>()->default_value("p1+p5"))(
+      "patience",
+      "with validation: stop after this many validations in a row without a new best (0: "
+      "train every planned epoch)",
+      cxxopts::value<std::uint32_t>()->default_value("0"))(
       "o,output", "model file to write (.glide)", cxxopts::value<std::string>())(
       "resume", "continue training from this model file", cxxopts::value<std::string>())(
       "log-jsonl",
@@ -214,6 +142,14 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   // Under mpirun every rank reads the same data and trains on the same batches: rank 0 alone
   // prints and logs.
   const bool leader = !shards || shards->rank == 0;
+  const std::size_t valid_points = r["valid-points"].as<std::size_t>();
+  const bool validating = valid_points > 0 || r.count("valid");
+  if (valid_points > 0 && r.count("valid")) fail("--valid and --valid-points: give one of them");
+  if (!validating && (r.count("patience") || r.count("best-by")))
+    fail("--patience and --best-by need validation points (--valid-points or --valid)");
+  if (shards && validating)
+    fail("--valid-points, --valid: a label-sharded run (mpirun) does not validate during training");
+  const engine::BestBy best_by = engine::parse_best_by(r["best-by"].as<std::string>(), "--best-by");
   if (shards && (cache_switch(r) || !r["cache-layers"].as<std::string>().empty()))
     fail(
         "--cache: learned caches are not trained by a label-sharded run (mpirun); train them on "
@@ -224,6 +160,14 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   // training costs (the wide layer's start is most of it), so the summary and the log report it.
   const auto setup_start = std::chrono::steady_clock::now();
   data::Dataset train = data::read_dataset(r["train"].as<std::string>(), ro);
+  data::Dataset valid;
+  if (valid_points > 0) {
+    engine::ValidationSplit split = engine::split_validation(train, valid_points, "--valid-points");
+    train = std::move(split.train);
+    valid = std::move(split.valid);
+  } else if (r.count("valid")) {
+    valid = data::read_dataset(r["valid"].as<std::string>(), ro);
+  }
   const double data_seconds = seconds_since(setup_start);
   data::Dataset test;
   double test_read_seconds = 0;
@@ -236,6 +180,9 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   engine::Config config;
   engine::TrainingState state;
   std::unique_ptr<engine::Network> net;
+  // The network trained to the end, where the best validation was before it: kept alive until
+  // the trainer and the caches, which refer to it, are gone.
+  std::unique_ptr<engine::Network> last_net;
   if (r.count("resume")) {
     engine::LoadedModel m = shards ? shards->load(r["resume"].as<std::string>())
                                    : engine::load_model(r["resume"].as<std::string>());
@@ -253,8 +200,8 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
           "change");
   } else {
     config.net.num_features = train.num_features;
-    config.net.num_labels = std::max(train.num_labels, test.num_labels);
-    config.net.num_features = std::max(train.num_features, test.num_features);
+    config.net.num_labels = std::max({train.num_labels, test.num_labels, valid.num_labels});
+    config.net.num_features = std::max({train.num_features, test.num_features, valid.num_features});
     apply_config_flags(r, config);
     engine::validate(config.net);
   }
@@ -378,9 +325,15 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   engine::FitOptions fo;
   // A sharded run evaluates once, at the end (every rank scores its shard).
   fo.test = test.num_points() && !shards ? &test : nullptr;
+  if (validating) {
+    fo.validation = &valid;
+    fo.best_by = best_by;
+    fo.patience = r["patience"].as<std::uint32_t>();
+  }
   // Every evaluation also weighs each label by its rarity in the training set (PSP@k).
   std::optional<engine::InversePropensity> propensity;
-  if (fo.test) fo.propensity = &propensity.emplace(engine::InversePropensity::of(train));
+  if (fo.test || fo.validation)
+    fo.propensity = &propensity.emplace(engine::InversePropensity::of(train));
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
   fo.wide_reference_norm = wide_reference_norm;
@@ -425,17 +378,53 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
       if (trainer.batches() % kResyncBatches == 0) shards->sync_lower_layers(*net, config, false);
     };
   }
+  // The best validation so far is saved to the output as it happens: the run keeps it whatever
+  // comes after (and a crash later loses nothing of it). A failed save is no reason to stop
+  // training: the run then saves its last model, as without validation.
+  bool best_saved = false, keep_best = validating;
+  engine::EvalResult best_eval;
+  fo.on_best = [&](const engine::FitProgress& p) {
+    if (!keep_best) return;
+    engine::SaveOptions best_so;
+    best_so.threads = static_cast<int>(threads);  // between batches: the workers are idle
+    cache::CacheSectionWriter sections;
+    cache::CacheStates states;
+    if (caches) states = caches->states();
+    best_so.extra_sections = [&](engine::ModelFileWriter& w) {
+      if (caches) sections.add(w, states);
+    };
+    try {
+      engine::save_model(out_path, *net, config, {p.samples, trainer.batches()}, best_so);
+      best_saved = true;
+      best_eval = p.valid;
+    } catch (const Error& e) {
+      keep_best = best_saved = false;
+      std::fprintf(stderr,
+                   "\nwarning: the best model so far was not saved (%s); the run saves its "
+                   "last model instead\n",
+                   e.what());
+    }
+  };
   fo.on_progress = [&](const engine::FitProgress& p) {
+    if (p.validated && jsonl) {
+      nlohmann::json rec = eval_record(p, p.valid);
+      rec["type"] = "valid";
+      rec["best"] = p.best;
+      jsonl << rec.dump() << "\n" << std::flush;
+    }
     if (p.evaluated) {
       last_p1 = p.eval.precision[0];
       last_eval_samples = p.samples;
       if (jsonl) jsonl << eval_record(p, p.eval).dump() << "\n" << std::flush;
-      return;
     }
+    if (p.evaluated || p.validated) return;
     char extra[160];
-    std::snprintf(
-        extra, sizeof extra, "epoch %.2f, loss %.4f%s", p.epoch, p.loss,
-        last_p1 >= 0 ? (", test P@1 " + std::to_string(last_p1).substr(0, 6)).c_str() : "");
+    std::string tail;
+    if (last_p1 >= 0) tail += ", test P@1 " + std::to_string(last_p1).substr(0, 6);
+    if (p.has_best)
+      tail += ", valid best " + std::to_string(p.best_score).substr(0, 6) + " at epoch " +
+              std::to_string(p.best_epoch).substr(0, 4);
+    std::snprintf(extra, sizeof extra, "epoch %.2f, loss %.4f%s", p.epoch, p.loss, tail.c_str());
     progress.update(p.samples, extra);
     if (jsonl && wall_seconds(p) - last_log >= 1.0) {
       last_log = wall_seconds(p);
@@ -466,8 +455,15 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   char extra[96];
   std::snprintf(extra, sizeof extra, "loss %.4f", done.loss);
   progress.finish(done.samples, extra);
+  // With validation the output already holds the best model. Where that came before the end it
+  // is the model finished (indexed, evaluated) and saved again; an interrupted run leaves it.
+  const bool revert = best_saved && done.best_samples != done.samples;
   if (g_stop.load() && leader)
-    std::fprintf(stderr, "interrupted: saving a checkpoint to %s\n", out_path.c_str());
+    std::fprintf(stderr,
+                 revert ? "interrupted: %s keeps the best validation model; the training after it "
+                          "is not saved\n"
+                        : "interrupted: saving a checkpoint to %s\n",
+                 out_path.c_str());
 
   state.samples = done.samples;
   state.batches = trainer.batches();
@@ -476,6 +472,13 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   cache::CacheSectionWriter cache_sections;
   cache::CacheStates saved_caches;
   if (caches) saved_caches = caches->states();
+  if (revert && !g_stop.load()) {
+    engine::LoadedModel best = engine::load_model(out_path);
+    last_net = std::move(net);
+    net = std::move(best.net);
+    state = best.state;
+    if (caches) saved_caches = cache::read_caches(out_path, config.net);
+  }
   // An interrupted run saves at once; a failed index build does not cost the trained model.
   std::shared_ptr<const engine::OutputIndex> index;
   if (shards && index_flag == "on" && !quiet)
@@ -496,7 +499,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   try {
     if (shards)
       shards->save(out_path, *net, config, state, so);
-    else
+    else if (!(revert && g_stop.load()))
       engine::save_model(out_path, *net, config, state, so);
   } catch (const Error& e) {
     if (shards) throw;
@@ -512,6 +515,8 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (leader) print_training_summary(done, done.samples - fo.start_samples, trainer.times(), setup);
+  if (validating && done.has_best)
+    print_validation(done, best_eval, valid.num_points(), fo, keep_best && best_saved);
   if (shards && leader && done.batches > start_batches)
     std::printf(
         "exchange: %.0f bytes per batch from each rank; rank 0 spent %.1f%% of its training time "
@@ -548,9 +553,10 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     }
     // A run stopped by --max-seconds (or whose last batch was no evaluation point) still ends
     // its log with a P@1 point: the final evaluation, on every test point.
-    if (jsonl && done.samples != last_eval_samples) {
+    if (jsonl && (done.samples != last_eval_samples || revert)) {
       nlohmann::json rec = eval_record(done, e);
       rec["final"] = true;
+      if (revert) rec["model_samples"] = state.samples;  // the best validation's model
       jsonl << rec.dump() << "\n" << std::flush;
     }
   }

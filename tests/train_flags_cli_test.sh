@@ -15,7 +15,7 @@ awk '/^  *-/ { if (entry != "") print entry; entry = $0; next }
      END { if (entry != "") print entry }' help.txt >entries.txt
 [ "$(grep -c ' arg ' entries.txt)" -gt 30 ] || fail "too few value flags in --help"
 grep ' arg ' entries.txt |
-  grep -Ev -- '--(train|test|output|resume|log-jsonl|config|caches) arg' |
+  grep -Ev -- '--(train|test|valid|output|resume|log-jsonl|config|caches) arg' |
   grep -v 'default: ' >nodefault.txt || true
 [ ! -s nodefault.txt ] || { cat nodefault.txt >&2; fail "flags without a default in --help"; }
 grep -q -- '--lr arg .*(0: 3e-4 beside .*(default: 0)' entries.txt ||
