@@ -25,6 +25,7 @@
 #include "engine/output_sampler.h"
 #include "engine/predictor.h"
 #include "engine/trainer.h"
+#include "engine/validation.h"
 #include "engine/wide_check.h"
 #include "quant/quantize.h"
 
@@ -326,6 +327,13 @@ struct Model::Impl {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
     const auto setup_start = Clock::now();
+    // Validation rows come out of the training rows before anything sees them.
+    std::optional<engine::ValidationSplit> split;
+    if (options.valid_points)
+      split.emplace(engine::split_validation(data, options.valid_points, "valid_points"));
+    const data::Dataset& train_set = split ? split->train : data;
+    const engine::BestBy best_by = engine::parse_best_by(options.best_by, "best_by");
+    if (options.patience && !split) fail("patience needs valid_points");
     // A new model's wide layer (auto) is first checked against the network alone on held-out
     // training points (engine/wide_check.h); the network is then made again with the check's
     // choice (a new network's weights follow from its config alone). Its old self is let go
@@ -336,7 +344,7 @@ struct Model::Impl {
     if (check) {
       net.reset();
       try {
-        engine::check_wide(c, data, &checked_neighbours, nullptr);
+        engine::check_wide(c, train_set, &checked_neighbours, nullptr);
       } catch (...) {
         net = std::make_shared<engine::Network>(config.net);
         throw;
@@ -344,6 +352,9 @@ struct Model::Impl {
       config = c;
       net = std::make_shared<engine::Network>(c.net);
     }
+    // The network trained to the end where an earlier validation was better: kept until the
+    // trainer, which refers to it, is gone.
+    std::shared_ptr<engine::Network> trained_net;
     engine::Trainer trainer(*net, c.train,
                             engine::make_training_sampler(c, *net, state.batches > 0));
     trainer.set_batches(state.batches);
@@ -356,7 +367,22 @@ struct Model::Impl {
     fo.test = test && test->num_points() ? test : nullptr;
     // Evaluations also weigh each label by its rarity in the training data (PSP@k).
     std::optional<engine::InversePropensity> propensity;
-    if (fo.test) fo.propensity = &propensity.emplace(engine::InversePropensity::of(data));
+    if (fo.test || split)
+      fo.propensity = &propensity.emplace(engine::InversePropensity::of(train_set));
+    // The best validation's network, copied as it scored (its optimizer state with it).
+    std::unique_ptr<engine::Network> best_net;
+    std::uint64_t best_batches = 0;
+    Metrics best_metrics;
+    if (split) {
+      fo.validation = &split->valid;
+      fo.best_by = best_by;
+      fo.patience = options.patience;
+      fo.on_best = [&](const engine::FitProgress& p) {
+        best_net = std::make_unique<engine::Network>(*net);
+        best_batches = p.batches;
+        best_metrics = to_metrics(p.valid);
+      };
+    }
     fo.eval_mode = to_engine(options.eval_mode);
     fo.stop = &stop;
     if (on_progress) {
@@ -372,6 +398,9 @@ struct Model::Impl {
         t.eta_seconds = p.eta_seconds;
         t.has_eval = p.evaluated;
         if (p.evaluated) t.eval = to_metrics(p.eval);
+        t.has_validation = p.validated;
+        t.best = p.best;
+        if (p.validated) t.validation = to_metrics(p.valid);
         if (!on_progress(t)) stop.store(true);
       };
     }
@@ -379,12 +408,24 @@ struct Model::Impl {
     struct Commit {
       Impl& self;
       engine::Trainer& trainer;
-      ~Commit() { self.state.batches = trainer.batches(); }
-    } commit{*this, trainer};
-    const engine::FitProgress done = engine::fit(*net, trainer, data, c.train, fo);
-    state.samples += done.samples;
+      std::optional<std::uint64_t> kept_batches;  // the best validation's, where it is kept
+      ~Commit() { self.state.batches = kept_batches ? *kept_batches : trainer.batches(); }
+    } commit{*this, trainer, {}};
+    const engine::FitProgress done = engine::fit(*net, trainer, train_set, c.train, fo);
+    const bool revert = best_net && done.best_samples != done.samples;
+    if (revert) {
+      // Finished as fit() finishes the trained one: sampled layers' tables, no training copy.
+      best_net->build_hidden_samplers(c.train);
+      best_net->wide.end_training();
+      trained_net = std::move(net);
+      net = std::shared_ptr<engine::Network>(std::move(best_net));
+      commit.kept_batches = best_batches;
+      std::lock_guard lock(predictors_mutex);
+      predictors.clear();
+    }
+    state.samples += revert ? done.best_samples : done.samples;
     if (options.build_index && !stop.load()) {
-      auto built = engine::OutputIndex::build(*net, data);
+      auto built = engine::OutputIndex::build(*net, train_set);
       std::lock_guard lock(predictors_mutex);
       index = std::move(built);
       predictors.erase(engine::EvalMode::kSampled);
@@ -398,8 +439,15 @@ struct Model::Impl {
     r.setup_seconds = setup_seconds;
     r.loss = done.loss;
     r.samples_per_second = done.samples_per_second;
-    r.stopped =
-        done.samples < static_cast<std::uint64_t>(std::llround(c.train.epochs * data.num_points()));
+    r.stopped = done.samples <
+                static_cast<std::uint64_t>(std::llround(c.train.epochs * train_set.num_points()));
+    if (done.has_best) {
+      r.has_validation = true;
+      r.best_validation = best_metrics;
+      r.best_samples = done.best_samples;
+      r.best_epoch = done.best_epoch;
+      r.patience_stopped = options.patience && done.since_best >= options.patience;
+    }
     return r;
   }
 

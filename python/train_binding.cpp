@@ -34,6 +34,9 @@ py::dict progress_dict(const TrainProgress& p) {
   d["epoch"] = p.epoch;
   d["eta_seconds"] = p.eta_seconds;
   d["eval"] = p.has_eval ? py::object(metrics_dict(p.eval)) : py::object(py::none());
+  d["validation"] =
+      p.has_validation ? py::object(metrics_dict(p.validation)) : py::object(py::none());
+  d["best"] = p.best;
   return d;
 }
 
@@ -41,6 +44,12 @@ py::dict result_dict(const TrainResult& r) {
   py::dict d = counts_dict(r);
   d["stopped"] = r.stopped;
   d["setup_seconds"] = r.setup_seconds;
+  if (r.has_validation) {
+    d["best_validation"] = metrics_dict(r.best_validation);
+    d["best_samples"] = r.best_samples;
+    d["best_epoch"] = r.best_epoch;
+    d["patience_stopped"] = r.patience_stopped;
+  }
   return d;
 }
 
@@ -52,7 +61,7 @@ class ProgressBridge {
 
   bool operator()(const TrainProgress& p) {
     const auto now = std::chrono::steady_clock::now();
-    if (!p.has_eval && called_ && now - last_ < interval_) return true;
+    if (!p.has_eval && !p.has_validation && called_ && now - last_ < interval_) return true;
     called_ = true;
     last_ = now;
     py::gil_scoped_acquire gil;
@@ -113,7 +122,10 @@ void bind_training(py::class_<PyModel>& model) {
       .def_readwrite("lr_schedule", &TrainOptions::lr_schedule)
       .def_readwrite("lr_final", &TrainOptions::lr_final)
       .def_readwrite("lr_decay", &TrainOptions::lr_decay)
-      .def_readwrite("build_index", &TrainOptions::build_index);
+      .def_readwrite("build_index", &TrainOptions::build_index)
+      .def_readwrite("valid_points", &TrainOptions::valid_points)
+      .def_readwrite("best_by", &TrainOptions::best_by)
+      .def_readwrite("patience", &TrainOptions::patience);
 
   model
       .def("train_options",

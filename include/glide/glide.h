@@ -229,6 +229,15 @@ struct TrainOptions {
   /// At the end (unless stopped by the progress callback), build the output index from the
   /// training data, as `glide train --index on` does: sampled mode then searches it.
   bool build_index = true;
+  /// Validation (not saved with the model): hold this many of the training rows out (every
+  /// (rows / valid_points)-th; at most half of them), score them all at every evaluation point
+  /// (eval_every, else each epoch) and at the end, and keep the weights of the best validation
+  /// rather than the last (docs/training.md, "Keeping the best model"). 0: off.
+  std::uint32_t valid_points = 0;
+  std::string best_by = "p1+p5";  ///< the best validation's measure: p1+p5 | p1 | p5 | psp5
+  /// With valid_points: stop after this many validations in a row without a new best (0: train
+  /// every planned epoch).
+  std::uint32_t patience = 0;
 };
 
 /// Ranking quality over the rows that have labels (rows without labels are skipped).
@@ -263,6 +272,11 @@ struct TrainProgress {
   double eta_seconds = 0;         ///< estimated time left
   bool has_eval = false;          ///< true when `eval` was just computed on the test batch
   Metrics eval;                   ///< valid when has_eval
+  /// True when `validation` was just computed on the held-out rows (valid_points); `best`
+  /// when it is the best so far.
+  bool has_validation = false;
+  bool best = false;
+  Metrics validation;
 };
 
 /// Called on the training thread after every batch and every evaluation; keep it cheap. Return
@@ -283,6 +297,14 @@ struct TrainResult {
   double loss = 0;  ///< final moving average of the batch losses
   double samples_per_second = 0;
   bool stopped = false;  ///< the callback asked to stop (or max_seconds ran out) before the end
+  /// With valid_points: the best validation's metrics and where it came (samples of this call,
+  /// fractional epochs); the model holds that validation's weights. `patience_stopped` when
+  /// patience ended the call.
+  bool has_validation = false;
+  Metrics best_validation;
+  std::uint64_t best_samples = 0;
+  double best_epoch = 0;
+  bool patience_stopped = false;
 };
 
 /// Top-k labels of one input, best first.

@@ -159,7 +159,8 @@ class Model:
     def fit(self, X: Any, Y: Any = None, *, epochs: Optional[float] = None,
             validation: Any = None, callback: Optional[_progress.Callback] = None,
             progress: Optional[bool] = None, eval_mode: str = "exact",
-            build_index: bool = True, **train_settings: Any) -> "Model":
+            build_index: bool = True, valid_points: int = 0, best_by: str = "p1+p5",
+            patience: int = 0, **train_settings: Any) -> "Model":
         """Trains on X (CSR features) and Y (label lists or a CSR indicator matrix), or on a
         dataset file: fit("train.txt", validation="test.txt").
 
@@ -169,7 +170,13 @@ class Model:
         each evaluation with a dict (epoch, samples, batches, seconds, loss,
         samples_per_second, eta_seconds, eval: a metrics dict or None); returning False stops
         training. progress: draw a progress line on stderr (default: when there is no callback
-        and stderr is a terminal). train_settings: lr, batch, threads, seed, max_seconds, ...
+        and stderr is a terminal). valid_points: hold that many training rows out (every
+        (rows / valid_points)-th) and score them at every evaluation point and at the end; the
+        model keeps the weights of the best of those validations (best_by: "p1+p5", "p1", "p5"
+        or "psp5"), not the last; patience: stop after that many validations in a row without
+        a new best (0: never). The callback's dict then also has "validation" (a metrics dict or
+        None) and "best"; last_fit has "best_validation", "best_samples", "best_epoch" and
+        "patience_stopped". train_settings: lr, batch, threads, seed, max_seconds, ...
         (FIT_SETTINGS). The first fit() takes num_features/num_labels from the data unless
         given. Ctrl-C stops training after the current batch and raises KeyboardInterrupt; the
         model keeps the updates made so far. Returns self; self.last_fit holds the summary."""
@@ -201,6 +208,9 @@ class Model:
             setattr(options, key, value.item() if hasattr(value, "item") else value)
         options.eval_mode = eval_mode
         options.build_index = bool(build_index)
+        options.valid_points = int(valid_points)
+        options.best_by = str(best_by)
+        options.patience = int(patience)
         show = progress if progress is not None else (callback is None and _isatty())
         hook = _progress.ProgressHook(callback, bool(show), options.epochs)
         result = None

@@ -49,11 +49,22 @@ class Progress(_TrainingCounts):
     epoch: float
     eta_seconds: float
     eval: Optional[Dict[str, float]]
+    #: with valid_points: the held-out rows' metrics when just validated, else None; `best` when
+    #: that validation is the best so far
+    validation: Optional[Dict[str, float]]
+    best: bool
 
-class FitSummary(_TrainingCounts):
-    """Model.last_fit after fit()."""
+class _FitSummaryBase(_TrainingCounts):
     stopped: bool
     setup_seconds: float
+
+class FitSummary(_FitSummaryBase, total=False):
+    """Model.last_fit after fit(); the best_* keys and patience_stopped with valid_points (the
+    model then holds the best validation's weights)."""
+    best_validation: Dict[str, float]
+    best_samples: int
+    best_epoch: float
+    patience_stopped: bool
 
 #: fit() keywords that change training settings.
 FIT_SETTINGS: Tuple[str, ...]
@@ -105,9 +116,11 @@ class Model:
             validation: Union[Tuple[Features, Labels], PathLike, None] = None,
             callback: Optional[Callable[[Progress], Optional[bool]]] = None,
             progress: Optional[bool] = None, eval_mode: str = "exact",
-            build_index: bool = True, **train_settings: Any) -> "Model":
+            build_index: bool = True, valid_points: int = 0, best_by: str = "p1+p5",
+            patience: int = 0, **train_settings: Any) -> "Model":
         """Trains on (X, Y) or a dataset file. callback(progress) a few times a second and after
-        each evaluation; False stops. Ctrl-C stops after the current batch (KeyboardInterrupt,
+        each evaluation; False stops. valid_points: hold that many rows out and keep the best
+        validation's weights (best_by, patience: see docs/python.md). Ctrl-C stops after the current batch (KeyboardInterrupt,
         the model kept). train_settings: lr, batch, threads, seed, max_seconds, ... Returns
         self."""
     def predict(self, X: Features, k: int = 5, mode: str = "exact",

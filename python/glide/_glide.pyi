@@ -38,6 +38,9 @@ class Model:
         lr_final: float
         lr_decay: float
         build_index: bool
+        valid_points: int
+        best_by: str
+        patience: int
         def __init__(self) -> None: ...
 
     @staticmethod

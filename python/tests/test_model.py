@@ -220,6 +220,30 @@ def test_callback_sees_progress_and_stops_training(train_set, test_set):
     assert model.predict(test_set[0][:2], k=2)[0].shape == (2, 2)  # still usable
 
 
+def test_valid_points_keep_the_best_validation(train_set):
+    X, Y = train_set
+    n = X.shape[0]
+    held = [k * (n // 100) + n // 100 - 1 for k in range(100)]  # every (n / 100)-th row
+    seen = []
+    model = glide.Model(**SMALL).fit(X, Y, epochs=6, eval_every=2, valid_points=100,
+                                     patience=3, callback=seen.append)
+    fit = model.last_fit
+    validations = [p for p in seen if p["validation"] is not None]
+    assert len(validations) >= 2
+    scores = [p["validation"]["P@1"] + p["validation"]["P@5"] for p in validations]
+    assert [p["best"] for p in validations] == \
+        [i == 0 or s > max(scores[:i]) for i, s in enumerate(scores)]
+    best = fit["best_validation"]
+    assert best["P@1"] + best["P@5"] == max(scores)
+    assert model.samples_trained == fit["best_samples"]
+    assert fit["patience_stopped"] == (scores.index(max(scores)) + 3 == len(scores) - 1)
+    # The model scores on the held-out rows what its best validation scored.
+    now = model.evaluate(X[held], [Y[i] for i in held] if isinstance(Y, list) else Y[held])
+    assert (now["P@1"], now["P@5"]) == (best["P@1"], best["P@5"])
+    with pytest.raises(glide.Error, match="best_by"):
+        glide.Model(**SMALL).fit(X, Y, epochs=1, valid_points=100, best_by="p3")
+
+
 def test_a_callback_exception_propagates_and_keeps_the_model(train_set):
     X, Y = train_set
 
