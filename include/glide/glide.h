@@ -296,7 +296,9 @@ struct TrainResult {
   double setup_seconds = 0;
   double loss = 0;  ///< final moving average of the batch losses
   double samples_per_second = 0;
-  bool stopped = false;  ///< the callback asked to stop (or max_seconds ran out) before the end
+  /// The call ended before its planned epochs: the callback asked to stop, max_seconds ran
+  /// out, or patience ended it.
+  bool stopped = false;
   /// With valid_points: the best validation's metrics and where it came (samples of this call,
   /// fractional epochs); the model holds that validation's weights. `patience_stopped` when
   /// patience ended the call.
