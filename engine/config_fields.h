@@ -307,7 +307,8 @@ void visit_fields(C& t, V& v) {
            "ends where the time or --epochs runs out, whichever comes first"});
   v.number(t.eval_every, {.key = "eval_every",
                           .flag = "eval-every",
-                          .help = "batches between test evaluations (0: each epoch)"});
+                          .help = "batches between evaluations of the test and validation "
+                                  "points (0: each epoch)"});
   v.number(t.eval_points, {.key = "eval_points",
                            .flag = "eval-points",
                            .help = "test points per evaluation during training"});
