@@ -424,6 +424,10 @@ struct Model::Impl {
       predictors.clear();
     }
     state.samples += revert ? done.best_samples : done.samples;
+    // PSP@k's counts, saved with the model (`glide eval` scores PSP@k from them).
+    state.label_counts = train_set.label_counts();
+    state.label_counts.resize(c.net.num_labels, 0);
+    state.label_count_points = train_set.num_points();
     if (options.build_index && !stop.load()) {
       auto built = engine::OutputIndex::build(*net, train_set);
       std::lock_guard lock(predictors_mutex);

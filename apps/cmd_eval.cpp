@@ -1,7 +1,8 @@
 // `glide eval`: P@k and nDCG@k of a model on a test set, scoring every label (exact) and/or
 // only the candidates of the output index (sampled), with the time per point of each and, with
-// both, the recall of the sampled top-k against the exact top-k; given the training set,
-// propensity-scored precision (PSP@k) too.
+// both, the recall of the sampled top-k against the exact top-k; and propensity-scored precision
+// (PSP@k) from the label counts of the model's training set (saved in the model by glide train,
+// or read from --train).
 #include <tbb/global_control.h>
 
 #include <cstdio>
@@ -61,9 +62,10 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
       "threads", "worker threads (0: all cores)", cxxopts::value<unsigned>()->default_value("0"))(
       "skip-bad-lines", "drop malformed data lines (counted) instead of failing")(
       "train",
-      "the model's training data: adds propensity-scored precision (PSP@1/3/5, normalised), "
-      "each correct label weighted by its inverse propensity 1 + C (N + B)^-A from its count N "
-      "in this file (docs/inference.md)",
+      "the model's training data: propensity-scored precision (PSP@1/3/5, normalised), each "
+      "correct label weighted by its inverse propensity 1 + C (N + B)^-A from its count N in "
+      "this file (docs/inference.md); without it, the counts glide train saved in the model, "
+      "where it has them",
       cxxopts::value<std::string>())("psp-a",
                                      "the propensity model's A (XC repository: 0.6 for "
                                      "Amazon data, 0.5 for Wikipedia)",
@@ -111,23 +113,26 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
          ": an evaluation under mpirun scores every label of each shard (exact "
          "mode); sampled mode needs the whole model in one process");
   if (shards && r.count("train")) fail("--train: PSP@k is not computed under mpirun");
+  for (const char* flag : {"psp-a", "psp-b"})
+    if (!(r[flag].as<double>() > 0))
+      fail(std::string("--") + flag + " must be positive, got " +
+           std::to_string(r[flag].as<double>()));
+  const engine::PropensityParams psp{.a = r["psp-a"].as<double>(), .b = r["psp-b"].as<double>()};
   // The training labels' propensities, read first: a bad file fails before the model loads.
   std::optional<engine::InversePropensity> propensity;
   if (r.count("train")) {
-    for (const char* flag : {"psp-a", "psp-b"})
-      if (!(r[flag].as<double>() > 0))
-        fail(std::string("--") + flag + " must be positive, got " +
-             std::to_string(r[flag].as<double>()));
     data::ReadOptions ro;
     ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
     propensity =
-        engine::InversePropensity::of(data::read_dataset(r["train"].as<std::string>(), ro),
-                                      {.a = r["psp-a"].as<double>(), .b = r["psp-b"].as<double>()});
-  } else if (r.count("psp-a") || r.count("psp-b")) {
-    fail("--psp-a and --psp-b need --train (the training set whose label counts they model)");
+        engine::InversePropensity::of(data::read_dataset(r["train"].as<std::string>(), ro), psp);
   }
   engine::LoadedModel m = shards ? shards->load(path, /*optimizer_state=*/false)
                                  : engine::load_model(path, /*optimizer_state=*/false);
+  if (!propensity && !shards && !m.state.label_counts.empty())
+    propensity.emplace(m.state.label_counts, m.state.label_count_points, psp);
+  if (!propensity && (r.count("psp-a") || r.count("psp-b")))
+    fail("--psp-a and --psp-b: " + path +
+         " has no label counts of its training set; give that set with --train");
   if (shards) {
     const std::uint32_t labels = m.config.net.num_labels;
     const engine::LabelRange range = engine::shard_range(labels, shards->ranks, shards->rank);

@@ -322,6 +322,13 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     }
     return rec;
   };
+  // The labels' counts in this run's training set, saved with the model: PSP@k's propensities
+  // (glide eval scores PSP@k without the training file). A shard's file has none.
+  if (!shards) {
+    state.label_counts = train.label_counts();
+    state.label_counts.resize(config.net.num_labels, 0);
+    state.label_count_points = train.num_points();
+  }
   engine::FitOptions fo;
   // A sharded run evaluates once, at the end (every rank scores its shard).
   fo.test = test.num_points() && !shards ? &test : nullptr;
@@ -394,7 +401,10 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
       if (caches) sections.add(w, states);
     };
     try {
-      engine::save_model(out_path, *net, config, {p.samples, trainer.batches()}, best_so);
+      engine::TrainingState best_state = state;
+      best_state.samples = p.samples;
+      best_state.batches = trainer.batches();
+      engine::save_model(out_path, *net, config, best_state, best_so);
       best_saved = true;
       best_eval = p.valid;
     } catch (const Error& e) {

@@ -70,10 +70,14 @@ class MpiShardedRun final : public ShardedRun {
     // The files of the checkpoint this one replaces, removed once it is complete.
     const std::vector<std::string> previous =
         rank == 0 ? listed_shard_files(path) : std::vector<std::string>{};
+    // A shard keeps no label counts: they are the whole label set's (docs/model-format.md).
+    engine::TrainingState shard_state = state;
+    shard_state.label_counts.clear();
+    shard_state.label_count_points = 0;
     std::string error;
     try {
       engine::save_model(file, shard, {engine::shard_config(config.net, range), config.train},
-                         state, options);
+                         shard_state, options);
     } catch (const Error& e) {
       error = e.what();
     }

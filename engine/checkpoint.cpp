@@ -87,6 +87,11 @@ WideLayer load_wide(const ModelFileReader& r, const NetworkConfig& net, bool opt
 
 void save_model(const std::string& path, const Network& net, const Config& config,
                 const TrainingState& state, const SaveOptions& options) {
+  if (!state.label_counts.empty() &&
+      (state.label_counts.size() != config.net.num_labels || state.label_count_points == 0))
+    fail(path, "label counts for " + std::to_string(state.label_counts.size()) + " labels of " +
+                   std::to_string(state.label_count_points) + " points, for a model of " +
+                   std::to_string(config.net.num_labels) + " labels: not saved");
   ModelFileWriteOptions wo;
   wo.zstd_level = options.zstd_level;
   wo.threads = options.threads;
@@ -101,7 +106,11 @@ void save_model(const std::string& path, const Network& net, const Config& confi
                     {"optimizer_state", optimizer},
                     {"precision", precision_name(out.precision())}};
   for (const auto& [key, value] : out.state_fields()) st[key] = value;
+  if (!state.label_counts.empty()) st["label_count_points"] = state.label_count_points;
   w.add_json("state", st.dump());
+  if (!state.label_counts.empty())
+    w.add("train.label_counts", DType::kU32, {state.label_counts.size()},
+          std::as_bytes(std::span(state.label_counts)));
   const auto add = [&](const std::string& name, const AlignedArray<float>& a,
                        const std::vector<std::uint64_t>& shape) {
     w.add(name, DType::kF32, shape, bytes_of(a));
@@ -149,6 +158,15 @@ LoadedModel load_model(const std::string& path, bool optimizer_state) {
     st = nlohmann::json::parse(r.read_json("state"));
     out.state.samples = st.at("samples").get<std::uint64_t>();
     out.state.batches = st.at("batches").get<std::uint64_t>();
+    if (r.has("train.label_counts")) {
+      out.state.label_count_points = st.at("label_count_points").get<std::uint64_t>();
+      if (out.state.label_count_points == 0)
+        fail(path, "section 'state': label_count_points is 0 beside train.label_counts");
+      out.state.label_counts.resize(out.config.net.num_labels);
+      const std::vector<std::uint64_t> shape{out.state.label_counts.size()};
+      r.read_into("train.label_counts", DType::kU32, shape,
+                  std::as_writable_bytes(std::span(out.state.label_counts)));
+    }
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("section 'state' is malformed: ") + e.what());
   }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/config.h"
 #include "engine/network.h"
@@ -14,6 +15,11 @@ namespace glide::engine {
 struct TrainingState {
   std::uint64_t samples = 0;  // samples trained so far (the resume position)
   std::uint64_t batches = 0;
+  // The training set's points per label (label_counts[l]) and its point count: what PSP@k's
+  // propensities are fitted to, so that `glide eval` scores PSP@k without the training file.
+  // Empty where unknown (models from before them, sharded models).
+  std::vector<std::uint32_t> label_counts = {};
+  std::uint64_t label_count_points = 0;
 };
 
 class ModelFileWriter;

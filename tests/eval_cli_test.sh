@@ -31,7 +31,20 @@ for k in 1 3 5; do
 done
 trained=$(sed -n 's/^test (exact): .*PSP@1 \([0-9.]*\).*/\1/p' train.txt)
 [ "$trained" = "$(col PSP@1 psp.txt)" ] || fail "train's PSP@1 '$trained': $(cat train.txt psp.txt)"
-expect_error "need --train" "$glide" eval --model m.glide --test te.gds --psp-a 0.6
+# Without --train: the label counts glide train saved in the model give the same PSP@k, and
+# quantizing or indexing the model keeps them.
+"$glide" eval --model m.glide --test te.gds --mode exact >saved.txt
+for k in 1 3 5; do
+  [ "$(col "PSP@$k" saved.txt)" = "$(col "PSP@$k" psp.txt)" ] ||
+    fail "PSP@$k from the saved counts: $(cat saved.txt psp.txt)"
+done
+"$glide" eval --model m.glide --test te.gds --mode exact --psp-a 0.6 >a_saved.txt
+"$glide" eval --model m.glide --test te.gds --mode exact --psp-a 0.6 --train tr.gds >a_train.txt
+[ "$(col PSP@1 a_saved.txt)" = "$(col PSP@1 a_train.txt)" ] &&
+  [ "$(col PSP@1 a_saved.txt)" != "$(col PSP@1 psp.txt)" ] || fail "--psp-a with the saved counts"
+"$glide" quantize --model m.glide -o q.glide >/dev/null 2>&1 || fail "quantize"
+"$glide" eval --model q.glide --test te.gds --mode exact >q.txt
+[ "$(sed -n 1p q.txt | awk '{print $8}')" = "PSP@1" ] || fail "the quantized model lost its counts: $(cat q.txt)"
 expect_error "--psp-b must be positive" "$glide" eval --model m.glide --test te.gds --train tr.gds \
   --psp-b 0
 echo "eval CLI tests passed"

@@ -485,3 +485,30 @@ TEST_CASE("a model file from before output_optimizer resumes its output layer as
   CHECK(u.output_optimizer == Optimizer::kAdagrad);
   CHECK(u.output_lr == 0.05);
 }
+
+TEST_CASE("a model keeps its training set's label counts, and a file without them has none") {
+  Config config;
+  config.net.num_features = 20;
+  config.net.num_labels = 7;
+  config.net.hidden = {4};
+  Network net(config.net);
+  const std::string path = (test_dir() / "counts.glide").string();
+  TrainingState state{.samples = 10, .batches = 2};
+  state.label_counts = {3, 0, 1, 9, 0, 0, 2};
+  state.label_count_points = 12;
+  save_model(path, net, config, state);
+  const LoadedModel with = load_model(path);
+  CHECK(with.state.label_counts == state.label_counts);
+  CHECK(with.state.label_count_points == 12);
+
+  save_model(path, net, config, TrainingState{.samples = 10, .batches = 2});
+  const LoadedModel without = load_model(path);
+  CHECK(without.state.label_counts.empty());
+  CHECK(without.state.label_count_points == 0);
+
+  // Counts of another label set are refused: the file would not load.
+  state.label_counts.push_back(1);
+  CHECK(contains(error_of([&] { save_model(path, net, config, state); }),
+                 "label counts for 8 labels of 12 points, for a model of 7 labels"));
+  CHECK(load_model(path).state.label_counts.empty());  // the file is the previous one
+}

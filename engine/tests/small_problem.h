@@ -98,7 +98,7 @@ inline ResumeRuns run_full_and_resumed(const Config& c, const data::Dataset& dat
   Trainer t_part(part, c.train, make_training_sampler(c, part, false));
   const FitProgress half = fit_interrupted(part, t_part, data, c.train, stop_after);
   REQUIRE(half.batches == stop_after);
-  save_model(path, part, c, {half.samples, t_part.batches()});
+  save_model(path, part, c, {.samples = half.samples, .batches = t_part.batches()});
 
   out.resumed = load_model(path);
   REQUIRE(out.resumed.has_optimizer_state);
