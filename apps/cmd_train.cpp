@@ -209,6 +209,15 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     std::printf("%s\n", engine::to_json(config).c_str());
     return 0;
   }
+  // The evaluation sets against the model now, not at their first evaluation an epoch in.
+  const auto check_fits = [&](const data::Dataset& d, const char* flag) {
+    if (d.num_features > config.net.num_features)
+      fail(std::string(flag) + " " + r[flag + 2].as<std::string>() + ": " +
+           std::to_string(d.num_features) + " features, the model has " +
+           std::to_string(config.net.num_features));
+  };
+  check_fits(test, "--test");
+  if (r.count("valid")) check_fits(valid, "--valid");
   const std::string out_path = r["output"].as<std::string>();
   check_writable(out_path, "-o");
   // A sharded run does not check its wide layer against the network alone (every rank would

@@ -91,6 +91,12 @@ expect_error "--patience and --best-by need validation points" \
   "$glide" train --train tr.txt --patience 2 -o x.glide
 expect_error "--best-by must be p1+p5, p1, p5 or psp5, got 'p3'" \
   "$glide" train --train tr.txt --valid-points 50 --best-by p3 -o x.glide
+# A validation or test file wider than a resumed model is refused before training, not after it.
+printf '2 3000 300\n0 2999:1\n1 5:1\n' >wide.txt
+expect_error "--valid wide.txt: 3000 features, the model has 2000" \
+  "$glide" train --train tr.txt --resume v.glide --epochs 3 --valid wide.txt -o w.glide
+expect_error "--test wide.txt: 3000 features, the model has 2000" \
+  "$glide" train --train tr.txt --resume v.glide --epochs 3 --test wide.txt -o w.glide
 expect_error "give one of them" \
   "$glide" train --train tr.txt --valid-points 50 --valid te.txt -o x.glide
 echo "validation CLI tests passed"
