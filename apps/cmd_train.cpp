@@ -400,6 +400,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   bool best_saved = false, keep_best = validating;
   engine::EvalResult best_eval;
   fo.on_best = [&](const engine::FitProgress& p) {
+    best_eval = p.valid;
     if (!keep_best) return;
     engine::SaveOptions best_so;
     best_so.threads = static_cast<int>(threads);  // between batches: the workers are idle
@@ -415,7 +416,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
       best_state.batches = trainer.batches();
       engine::save_model(out_path, *net, config, best_state, best_so);
       best_saved = true;
-      best_eval = p.valid;
     } catch (const Error& e) {
       keep_best = best_saved = false;
       std::fprintf(stderr,
