@@ -306,8 +306,15 @@ struct Model::Impl {
     return r;
   }
 
+  // The label weights of PSP@k from the training set's counts the model keeps (a model trained
+  // by this library or `glide train`); none for a model without them.
+  std::optional<engine::InversePropensity> saved_propensity() const {
+    if (state.label_counts.empty() || state.label_count_points == 0) return std::nullopt;
+    return engine::InversePropensity(state.label_counts, state.label_count_points);
+  }
+
   Metrics evaluate(const SparseBatchView& b, const PredictOptions& options,
-                   const engine::InversePropensity* propensity = nullptr) const {
+                   const engine::InversePropensity* propensity) const {
     const engine::LabelledRows rows{b.row_offsets, b.feature_ids, b.values, b.label_offsets,
                                     b.label_ids};
     engine::EvalOptions eo;
@@ -509,7 +516,8 @@ Metrics Model::evaluate(const SparseBatchView& data, PredictMode mode) const {
 Metrics Model::evaluate(const SparseBatchView& data, const PredictOptions& options) const {
   const Impl& i = impl("evaluate");
   check_batch(data, i.config.net.num_features, i.config.net.num_labels, true, "evaluation batch");
-  return i.evaluate(data, options);
+  const auto propensity = i.saved_propensity();
+  return i.evaluate(data, options, propensity ? &*propensity : nullptr);
 }
 
 Metrics Model::evaluate(const SparseBatchView& data, const SparseBatchView& train,
@@ -533,7 +541,8 @@ Metrics Model::evaluate_file(const std::string& path, const PredictOptions& opti
   const Impl& i = impl("evaluate_file");
   const data::Dataset d = data::read_dataset(path);
   check_batch(dataset_view(d), i.config.net.num_features, i.config.net.num_labels, true, path);
-  return i.evaluate(dataset_view(d), options);
+  const auto propensity = i.saved_propensity();
+  return i.evaluate(dataset_view(d), options, propensity ? &*propensity : nullptr);
 }
 
 }  // namespace glide

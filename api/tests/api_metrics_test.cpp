@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <random>
 #include <vector>
@@ -109,18 +110,29 @@ TEST_CASE("evaluations during training score PSP@k with the training data's labe
   // Weighting by rarity changes the score: the rare labels are found less often.
   CHECK(std::abs(last.psp_at(1) - last.p_at(1)) > 0.01);
   CHECK_THROWS_AS(last.psp_at(0), glide::Error);
-  // An evaluation without training data has no label counts, so no PSP@k; with them, the same
-  // PSP@k as the evaluation during training, and the same P@k as without.
+  // With the training data, the same PSP@k as the evaluation during training, and the same P@k
+  // as without. Without it, the label counts the trained model keeps give the same PSP@k, in
+  // memory and after a save and load; a model that never trained has none, so no PSP@k.
   const glide::Metrics plain = model.evaluate(test.view());
-  CHECK(!plain.has_psp);
-  CHECK_THROWS_AS(plain.psp_at(1), glide::Error);
   const glide::Metrics weighted = model.evaluate(test.view(), train.view());
   REQUIRE(weighted.has_psp);
+  REQUIRE(plain.has_psp);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("glide_api_metrics_test_" + std::to_string(std::random_device{}()) + ".glide");
+  model.save(path.string());
+  const glide::Metrics loaded = glide::Model::load(path.string()).evaluate(test.view());
+  std::filesystem::remove(path);
+  REQUIRE(loaded.has_psp);
   for (int k = 1; k <= 5; ++k) {
     CAPTURE(k);
     CHECK(weighted.psp_at(k) == doctest::Approx(last.psp_at(k)));
     CHECK(weighted.p_at(k) == plain.p_at(k));
+    CHECK(plain.psp_at(k) == doctest::Approx(weighted.psp_at(k)));
+    CHECK(loaded.psp_at(k) == doctest::Approx(weighted.psp_at(k)));
   }
+  const glide::Metrics untrained = glide::Model::create(config).evaluate(test.view());
+  CHECK(!untrained.has_psp);
+  CHECK_THROWS_AS(untrained.psp_at(1), glide::Error);
   // Training data the model cannot hold, or none, is an error naming it.
   glide::SparseBatch wrong = skewed(10, 3);
   wrong.label_ids[0] = kLabels;

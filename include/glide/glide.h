@@ -246,9 +246,10 @@ struct Metrics {
   double ndcg[5] = {};       ///< ndcg[k-1] = nDCG\@k
   std::size_t points = 0;    ///< rows evaluated
   double seconds = 0;        ///< wall time of the evaluation
-  /// Evaluations during training and evaluate(data, train): propensity-scored precision, each
-  /// correct label weighted by its rarity in the training data (1 + C (N_l + 1.5)^-0.55, as
-  /// `glide eval --train`), over the most each row's own labels could score.
+  /// Evaluations during training, evaluate(data, train), and evaluate(data) of a model that
+  /// keeps its training set's label counts: propensity-scored precision, each correct label
+  /// weighted by its rarity in the training data (1 + C (N_l + 1.5)^-0.55, as `glide eval`),
+  /// over the most each row's own labels could score.
   bool has_psp = false;
   double psp[5] = {};  ///< psp[k-1] = PSP\@k when has_psp
 
@@ -406,7 +407,9 @@ class Model {
                                   PredictMode mode = PredictMode::kExact) const;
   std::vector<Prediction> predict(const SparseBatchView& inputs, std::uint32_t k,
                                   const PredictOptions& options) const;
-  /// P\@1..5 and nDCG\@1..5 of the batch's rows against their labels (label_offsets required).
+  /// P\@1..5 and nDCG\@1..5 of the batch's rows against their labels (label_offsets required),
+  /// and PSP\@1..5 where the model keeps its training set's label counts (trained by train() or
+  /// `glide train`; a model without them, e.g. a shard or an older file, gives has_psp false).
   Metrics evaluate(const SparseBatchView& data, PredictMode mode = PredictMode::kExact) const;
   Metrics evaluate(const SparseBatchView& data, const PredictOptions& options) const;
   /// The same, and PSP\@1..5 (Metrics::has_psp): each label weighted by its rarity among the

@@ -254,8 +254,10 @@ class Model:
                  probes: int = 0, Y_train: Optional[Any] = None) -> Dict[str, float]:
         """Precision and nDCG at 1..k (k <= 5) of the predictions for X against the labels Y:
         {"P@1": ..., "nDCG@1": ..., ..., "points": rows evaluated}. Rows without labels are
-        skipped. With Y_train, the training rows' labels (any form Y takes), also PSP@1..k:
-        each correct label weighted by its rarity among them, as `glide eval --train`."""
+        skipped. Also PSP@1..k, each correct label weighted by its rarity in the training data
+        as `glide eval` weighs it: among Y_train, the training rows' labels (any form Y takes),
+        where given, else among the training set whose label counts the model keeps (a model
+        that fit() or `glide train` trained; without Y_train, a model without them gives none)."""
         native = self._fitted("evaluate")
         k = _check_k(k)
         if k > 5:
@@ -273,7 +275,7 @@ class Model:
                                 f"{native.num_labels}")
         m = native.evaluate(x, y, _check_mode(mode), int(probes), y_train)
         out: Dict[str, float] = {}
-        for name in ("P", "nDCG") + (("PSP",) if y_train is not None else ()):
+        for name in ("P", "nDCG") + (("PSP",) if "PSP@1" in m else ()):
             for i in range(1, k + 1):
                 out[f"{name}@{i}"] = m[f"{name}@{i}"]
         out["points"] = m["points"]

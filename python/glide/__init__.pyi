@@ -31,8 +31,8 @@ class NotFittedError(Error):
 
 class Metrics(TypedDict, total=False):
     """P@1..k and nDCG@1..k (k <= 5) and the rows evaluated; evaluations during training, and
-    evaluate() given Y_train, also have PSP@1..5 (each label weighted by its rarity in the
-    training data)."""
+    evaluate() given Y_train or of a model that keeps its training label counts, also have
+    PSP@1..5 (each label weighted by its rarity in the training data)."""
     points: int
 
 class _TrainingCounts(TypedDict):
@@ -132,4 +132,5 @@ class Model:
     def evaluate(self, X: Features, Y: Labels, k: int = 5, mode: str = "exact",
                  probes: int = 0, Y_train: Optional[Labels] = None) -> Dict[str, float]:
         """{"P@1": ..., "nDCG@1": ..., ... up to k (<= 5), "points": rows evaluated}; with
-        Y_train (the training rows' labels) also "PSP@1".. up to k."""
+        Y_train (the training rows' labels), or where the model keeps its training set's label
+        counts (fit() and `glide train` save them), also "PSP@1".. up to k."""
