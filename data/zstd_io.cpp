@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,6 +16,8 @@ constexpr std::uint8_t kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 
 // Reads raw bytes from a FILE in pieces.
 class FileReader {
+  static constexpr std::size_t kStep = std::size_t{1} << 20;
+
  public:
   FileReader(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "rb")) {
     if (!file_) fail(path, std::string("cannot open: ") + std::strerror(errno));
@@ -24,15 +27,23 @@ class FileReader {
   }
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
-  // Appends up to `n` bytes to `out`; returns how many.
+  // Appends up to `n` bytes to `out`; returns how many. Reads in steps of at most kStep bytes,
+  // so a short file asked for a large block (64 MiB by default) grows `out` by what it holds,
+  // not by the block, zero-filled.
   std::size_t read(std::string& out, std::size_t n) {
-    const std::size_t old = out.size();
-    out.resize(old + n);
-    const std::size_t got = std::fread(out.data() + old, 1, n, file_);
-    out.resize(old + got);
-    if (got < n && std::ferror(file_))
-      fail(path_, std::string("read error: ") + std::strerror(errno));
-    return got;
+    std::size_t total = 0;
+    while (total < n) {
+      const std::size_t step = std::min(n - total, kStep), old = out.size();
+      out.resize(old + step);
+      const std::size_t got = std::fread(out.data() + old, 1, step, file_);
+      out.resize(old + got);
+      total += got;
+      if (got < step) {
+        if (std::ferror(file_)) fail(path_, std::string("read error: ") + std::strerror(errno));
+        break;
+      }
+    }
+    return total;
   }
 
  private:
@@ -42,6 +53,8 @@ class FileReader {
 
 // Decompresses zstd data (any number of concatenated frames) pulled from `pull`.
 class ZstdStream {
+  static constexpr std::size_t kMaxRoom = std::size_t{1} << 20;
+
  public:
   explicit ZstdStream(std::string name) : name_(std::move(name)), dctx_(ZSTD_createDCtx()) {
     if (!dctx_) throw std::bad_alloc();
@@ -57,7 +70,9 @@ class ZstdStream {
     std::size_t produced = 0;
     while (produced < max_bytes && (in_pos < in.size() || output_pending_)) {
       const std::size_t old = out.size();
-      const std::size_t room = std::max<std::size_t>(ZSTD_DStreamOutSize(), max_bytes - produced);
+      // At most kMaxRoom a step: `out` grows by what is decoded, not by max_bytes zero-filled.
+      const std::size_t room =
+          std::clamp<std::size_t>(max_bytes - produced, ZSTD_DStreamOutSize(), kMaxRoom);
       out.resize(old + room);
       ZSTD_inBuffer ib{in.data(), in.size(), in_pos};
       ZSTD_outBuffer ob{out.data() + old, room, 0};

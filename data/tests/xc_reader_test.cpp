@@ -137,6 +137,34 @@ TEST_CASE("XC text: blocks and threads do not change the result or the error pos
   }
 }
 
+TEST_CASE("XC text files of several MiB read alike from disk, plain and .zst, in any block") {
+  // Files are read in steps of 1 MiB however large the block: a file larger than a step, read
+  // with blocks smaller than it, larger than it and not a multiple of it, parses as its text.
+  XcSynthConfig c = xc_preset("tiny");
+  c.points = 40000;
+  const Dataset d = synth_xc(c);
+  const std::string text = std::to_string(d.num_points()) + " " + std::to_string(d.num_features) +
+                           " " + std::to_string(d.num_labels) + "\n" +
+                           format_xc_lines(d, 0, d.num_points());
+  REQUIRE(text.size() > (std::size_t{3} << 20));
+  TempDir dir;
+  const std::string plain = dir.file("big.txt"), packed = dir.file("big.txt.zst");
+  write_bytes(plain, text);
+  const auto z =
+      zstd_compress({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, 1);
+  write_bytes(packed, std::string(z.begin(), z.end()));
+  for (std::size_t block :
+       {std::size_t{100000}, (std::size_t{3} << 19) + 7, std::size_t{64} << 20}) {
+    CAPTURE(block);
+    ReadOptions o;
+    o.block_bytes = block;
+    CHECK(read_xc_text(plain, o) == d);
+    CHECK(read_xc_text(packed, o) == d);
+  }
+  const auto source = open_text_source(packed);
+  CHECK(read_all(*source) == text);
+}
+
 TEST_CASE("XC text: .zst files read transparently; truncated and corrupt ones fail") {
   const std::string text = "2 10 5\n0,1 2:0.5 7:1\n 3:2\n";
   const auto z =
