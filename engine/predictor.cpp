@@ -163,28 +163,62 @@ void ExactPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
   // block would all fall in the same L1 sets and evict each other as the scorer writes them.
   constexpr std::size_t kLd = kBlock + 16;
   const std::uint32_t N = scorer->rows();
+  const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
+  // The wide layer's scores are added block by block, one of two ways. With few blocks, each
+  // sample keeps a cursor per input entry into its features' label lists (WideLayer::seek,
+  // add_block; seeked at the start of each range of blocks a thread takes): a step per input
+  // entry per block. With many, each sample's scores are listed once, in label order
+  // (wide_lists), and each block adds its part: a step per entry reached, plus a word per 64
+  // labels. kAuto walks where its steps are at most the entries the lists would visit
+  // (measured: docs/inference.md, "The wide layer in exact inference").
+  const bool wide = !net.wide.empty();
+  std::uint64_t walk_steps = 0, list_entries = 0;
+  if (wide && wide_scoring_ == WideScoring::kAuto)
+    for (std::size_t s = 0; s < B; ++s) {
+      walk_steps += std::uint64_t{num_blocks} * acts.inputs[s].size();
+      list_entries += net.wide.entries_of(acts.inputs[s]) + N / 64;
+    }
+  const bool walk =
+      wide && (wide_scoring_ == WideScoring::kAuto ? walk_steps <= list_entries
+                                                   : wide_scoring_ == WideScoring::kWalk);
+  std::vector<std::size_t> cursor_at(B + 1, 0);
+  if (walk)
+    for (std::size_t s = 0; s < B; ++s) cursor_at[s + 1] = cursor_at[s] + acts.inputs[s].size();
+  const std::vector<WideList> lists =
+      wide && !walk ? wide_lists(net, acts, B) : std::vector<WideList>{};
   struct Local {
     std::vector<TopK> per_sample;
     std::vector<float> scores;
+    std::vector<std::uint64_t> cursors;
+    std::vector<float> wide_sum;
   };
   tbb::enumerable_thread_specific<Local> locals([&] {
     Local l;
     l.per_sample.resize(B);
     l.scores.resize(B * kLd);
+    if (walk) {
+      l.cursors.resize(cursor_at[B]);
+      l.wide_sum.resize(kBlock);
+    }
     return l;
   });
-  const std::vector<WideList> wide = wide_lists(net, acts, B);
-  const std::uint32_t num_blocks = (N + kBlock - 1) / kBlock;
   std::vector<float> block_max(std::size_t{num_blocks} * B);
   std::vector<double> block_sum(std::size_t{num_blocks} * B);
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_blocks, 1), [&](const auto& r) {
     Local& L = locals.local();
+    if (walk)
+      for (std::size_t s = 0; s < B; ++s)
+        net.wide.seek(acts.inputs[s], r.begin() * kBlock, L.cursors.data() + cursor_at[s]);
     for (std::uint32_t blk = r.begin(); blk < r.end(); ++blk) {
       const std::uint32_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
       scorer->score_block(batch, j0, n, L.scores.data(), kLd);
       for (std::size_t s = 0; s < B; ++s) {
         float* row = L.scores.data() + s * kLd;
-        if (!wide.empty()) add_wide(wide[s], j0, n, row);
+        if (walk)
+          net.wide.add_block(acts.inputs[s], j0, n, L.cursors.data() + cursor_at[s], row,
+                             L.wide_sum.data());
+        else if (wide)
+          add_wide(lists[s], j0, n, row);
         TopK& t = L.per_sample[s];
         float mx;
         block_sum[blk * B + s] = sk.max_exp_sum(row, n, &mx);

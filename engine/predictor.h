@@ -97,11 +97,22 @@ class Predictor {
 };
 
 // Scores every output row (one pass over the output weights per batch of inputs).
+// How the exact predictor adds the wide layer's scores to each block of labels: walking each
+// input's label lists block by block (WideLayer::add_block), from lists of each input's labels
+// (wide_lists, add_wide), or whichever costs less for the batch (kAuto, the default; the same
+// scores either way, which tests check by forcing each).
+enum class WideScoring { kAuto, kWalk, kLists };
+
 class ExactPredictor final : public Predictor {
  public:
-  explicit ExactPredictor(std::shared_ptr<const Network> net) : Predictor(std::move(net)) {}
+  explicit ExactPredictor(std::shared_ptr<const Network> net,
+                          WideScoring wide_scoring = WideScoring::kAuto)
+      : Predictor(std::move(net)), wide_scoring_(wide_scoring) {}
   void predict_from_hidden(const HiddenActivations& acts, std::size_t batch, std::uint32_t k,
                            const SearchParams& params, std::vector<Prediction>& out) const override;
+
+ private:
+  WideScoring wide_scoring_;
 };
 
 // Scores only the output rows `sampler` selects for each input (its LSH tables). The sampler's

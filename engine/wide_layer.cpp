@@ -352,6 +352,52 @@ void WideLayer::score(const data::SparseView& x, WideScores& out) const {
   }
 }
 
+void WideLayer::seek(const data::SparseView& x, std::uint32_t j0, std::uint64_t* cursors) const {
+  sync_feature_major();
+  for (std::size_t q = 0; q < x.size(); ++q) {
+    const std::uint32_t f = x.ids[q];
+    if (f >= num_features_) {  // as score(): no entries
+      cursors[q] = 0;
+      continue;
+    }
+    const auto first = labels_.begin() + static_cast<std::ptrdiff_t>(offsets_[f]),
+               last = labels_.begin() + static_cast<std::ptrdiff_t>(offsets_[f + 1]);
+    cursors[q] =
+        j0 == 0 ? offsets_[f]
+                : static_cast<std::uint64_t>(std::lower_bound(first, last, j0) - labels_.begin());
+  }
+}
+
+bool WideLayer::add_block(const data::SparseView& x, std::uint32_t j0, std::uint32_t n,
+                          std::uint64_t* cursors, float* row, float* sum) const {
+  const std::uint32_t end = j0 + n;
+  bool reached = false;
+  for (std::size_t q = 0; q < x.size(); ++q) {
+    const std::uint32_t f = x.ids[q];
+    if (f >= num_features_) continue;
+    std::uint64_t e = cursors[q];
+    const std::uint64_t stop = offsets_[f + 1];
+    if (e == stop || labels_[e] >= end) continue;
+    if (!reached) {
+      std::fill(sum, sum + n, 0.0f);
+      reached = true;
+    }
+    const float v = x.values[q];
+    for (; e < stop && labels_[e] < end; ++e) sum[labels_[e] - j0] += v * weights_[e];
+    cursors[q] = e;
+  }
+  if (reached)
+    for (std::uint32_t i = 0; i < n; ++i) row[i] += sum[i];
+  return reached;
+}
+
+std::uint64_t WideLayer::entries_of(const data::SparseView& x) const {
+  std::uint64_t n = 0;
+  for (const std::uint32_t f : x.ids)
+    if (f < num_features_) n += offsets_[f + 1] - offsets_[f];
+  return n;
+}
+
 void WideLayer::ensure_optimizer_state() {
   if (sums_.size() != weights_.size()) sums_.assign(weights_.size(), 0.0f);
 }

@@ -208,6 +208,20 @@ class WideLayer {
 
   // x's scores over every label it reaches, into `out` (cleared first, sized as needed).
   void score(const data::SparseView& x, WideScores& out) const;
+  // x's scores block of labels by block, as exact inference scores the output layer, without a
+  // score per label: seek() sets a cursor per entry of x (x.size() of them) at the first label
+  // >= j0 of its feature's list; add_block() adds x's scores of labels [j0, j0 + n) to
+  // row[l - j0] and moves the cursors past them, so blocks follow in ascending order from the
+  // one seeked, each starting where the last ended. Each label's score is summed in x's order
+  // in `sum` (n floats of scratch) before it is added, as score() sums it: a label x reaches
+  // gets the same bits as from score(), one it does not reach gets 0 added. Returns whether
+  // any label of the block was reached. Its cost is a step per entry of x per block, plus the
+  // entries: with many blocks, score() costs less (ExactPredictor chooses).
+  void seek(const data::SparseView& x, std::uint32_t j0, std::uint64_t* cursors) const;
+  bool add_block(const data::SparseView& x, std::uint32_t j0, std::uint32_t n,
+                 std::uint64_t* cursors, float* row, float* sum) const;
+  // The entries score(x) visits: the lengths of x's features' label lists.
+  std::uint64_t entries_of(const data::SparseView& x) const;
   // Training, batch by batch, over ActivePairs (neuron = label, neuron-major slots):
   // adds each scored pair's wide score to its logit z[slot].
   // It notes each label's hits in `batch` for train_step.

@@ -368,6 +368,40 @@ TEST_CASE("wide scores are the dense product V x, in prediction and added to a b
     }
     CHECK(highest >= 128);  // the partial last word is walked too
   }
+  // Block by block (exact inference): from any block seeked, blocks of 16 and of 37 labels (the
+  // last one partial) add to each row exactly the bits score() gives, and nothing to labels the
+  // input does not reach; an input with features beyond the layer's gets nothing from them.
+  {
+    constexpr std::uint32_t kLabels = 150;
+    const data::Dataset many = random_points(600, 30, kLabels, 5);
+    const WideLayer wm = WideLayer::from_centroids(many, 30, kLabels, {.max_per_label = 8});
+    for (const std::uint32_t block : {16u, 37u}) {
+      for (std::uint32_t first = 0; first * block < kLabels; first += 2) {
+        CAPTURE(block);
+        CAPTURE(first);
+        for (std::size_t i = 0; i < 30; ++i) {
+          data::SparseView x = many.features(i);
+          std::vector<std::uint32_t> ids(x.ids.begin(), x.ids.end());
+          std::vector<float> values(x.values.begin(), x.values.end());
+          if (i % 5 == 0) ids.push_back(31), values.push_back(2.0f);  // beyond the layer
+          x = {ids, values};
+          wm.score(x, s);
+          std::vector<std::uint64_t> cursors(x.size());
+          std::vector<float> sum(block);
+          wm.seek(x, first * block, cursors.data());
+          for (std::uint32_t j0 = first * block; j0 < kLabels; j0 += block) {
+            const std::uint32_t n = std::min(block, kLabels - j0);
+            std::vector<float> row(n, 0.25f);
+            bool any = false;
+            for (std::uint32_t l = j0; l < j0 + n; ++l) any = any || s.reached(l);
+            CHECK(wm.add_block(x, j0, n, cursors.data(), row.data(), sum.data()) == any);
+            for (std::uint32_t l = j0; l < j0 + n; ++l)
+              CHECK(row[l - j0] == (s.reached(l) ? 0.25f + s[l] : 0.25f));
+          }
+        }
+      }
+    }
+  }
   // A training batch: each slot's logit gains its (sample, label)'s score; two batches in a row
   // reuse the scratch.
   w.prepare_training();
@@ -524,6 +558,20 @@ TEST_CASE("the exact predictor adds the wide scores to every label's logit") {
     for (std::size_t i = 0; i < 20; ++i) inputs.push_back(problem.data.test.features(i));
     std::vector<Prediction> a, b;
     exact.predict(inputs, L, a);
+    // Walking the label lists block by block and listing each input's labels give the same
+    // labels and scores, on one thread and on several (whose ranges of blocks seek mid-way).
+    for (const int threads : {1, 3}) {
+      tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+      std::vector<Prediction> walked, listed;
+      ExactPredictor(net, WideScoring::kWalk).predict(inputs, L, walked);
+      ExactPredictor(net, WideScoring::kLists).predict(inputs, L, listed);
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        CHECK(walked[i].labels == a[i].labels);
+        CHECK(listed[i].labels == a[i].labels);
+        CHECK(walked[i].scores == a[i].scores);
+        CHECK(listed[i].scores == a[i].scores);
+      }
+    }
     WideLayer wide = std::move(net->wide);
     net->wide = WideLayer();
     exact.predict(inputs, L, b);  // the same network without its wide layer
