@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "engine/loss.h"
+#include "engine/predictor.h"
 #include "engine/score_kernels.h"
 
 namespace glide::dist {
@@ -78,16 +79,8 @@ void sharded_predict(const engine::Network& shard, engine::LabelRange range,
     engine::ScorerBatch sb;
     shard.output->prepare(acts.layers[last].data(), acts.strides[last], B,
                           shard.output_bias.w.data(), sb);
-    // Each input's wide scores, by local label.
-    std::vector<std::vector<std::pair<std::uint32_t, float>>> wide(B);
-    if (!shard.wide.empty()) {
-      engine::WideScores w;
-      for (std::size_t s = 0; s < B; ++s) {
-        shard.wide.score(inputs[s], w);
-        for (const std::uint32_t l : w.labels()) wide[s].emplace_back(l, w[l]);
-        std::sort(wide[s].begin(), wide[s].end());
-      }
-    }
+    // Each input's wide scores, by local label (none without a wide layer).
+    const std::vector<engine::WideList> wide = engine::wide_lists(shard, acts, B);
     constexpr std::uint32_t kBlock = 1024;
     const std::size_t ld = kBlock;
     std::vector<float> scores(B * ld);
@@ -99,9 +92,7 @@ void sharded_predict(const engine::Network& shard, engine::LabelRange range,
       tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 8), [&](const auto& r) {
         for (std::size_t s = r.begin(); s < r.end(); ++s) {
           float* row = scores.data() + s * ld;
-          auto it = std::lower_bound(wide[s].begin(), wide[s].end(),
-                                     std::pair<std::uint32_t, float>(j0, -INFINITY));
-          for (; it != wide[s].end() && it->first < j0 + n; ++it) row[it->first - j0] += it->second;
+          if (!wide.empty()) engine::add_wide(wide[s], j0, n, row);
           running[s].offer_block(row, n, range.begin + j0, k, sk);
         }
       });
