@@ -52,7 +52,7 @@ void IndexPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
     std::vector<std::uint32_t> labels;
     std::vector<float> z;
   };
-  const std::vector<WideList> wide = wide_lists(net, acts, B);
+  const bool wide = !net.wide.empty();
   tbb::enumerable_thread_specific<Local> locals;
   // Blocks of samples: the group centroids are read once per block.
   constexpr std::size_t kBlock = 16;
@@ -64,10 +64,15 @@ void IndexPredictor::predict_from_hidden(const HiddenActivations& acts, std::siz
       l.labels.clear();
       index_->candidates(H + s * stride, l.group_scores.data() + (s - r.begin()) * G, probes, k,
                          l.labels);
-      if (!wide.empty()) add_wide_candidates(wide[s], kWideCandidates, l.labels);
+      // A score per label is megabytes at 670k labels: kept per thread across calls.
+      thread_local WideScores w;
+      if (wide) {
+        net.wide.score(acts.inputs[s], w);
+        add_wide_candidates(w, kWideCandidates, l.labels);
+      }
       l.z.resize(l.labels.size());
       W.score_rows(batch, s, l.labels.data(), l.labels.size(), l.z.data());
-      if (!wide.empty()) add_wide_scores(wide[s], l.labels, l.z.data());
+      if (wide) add_wide_scores(w, l.labels, l.z.data());
       TopK t;
       t.offer_labels(l.z.data(), l.labels.data(), l.labels.size(), k, sk);
       float mx = 0;

@@ -119,31 +119,40 @@ void add_wide(const WideList& list, std::uint32_t j0, std::uint32_t n, float* sc
   for (; it != list.end() && it->first < j0 + n; ++it) scores[it->first - j0] += it->second;
 }
 
-void add_wide_candidates(const WideList& list, std::uint32_t count,
+void add_wide_candidates(const WideScores& wide, std::uint32_t count,
                          std::vector<std::uint32_t>& labels) {
-  if (list.empty() || count == 0) return;
-  std::vector<std::pair<float, std::uint32_t>> best;
-  best.reserve(list.size());
-  for (const auto& [l, v] : list) best.emplace_back(v, l);
-  const std::size_t m = std::min<std::size_t>(count, best.size());
-  std::partial_sort(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(m), best.end(),
-                    [](const auto& a, const auto& b) {
-                      return a.first > b.first || (a.first == b.first && a.second < b.second);
-                    });
-  std::vector<std::uint32_t> have(labels);
+  const std::span<const std::uint32_t> reached = wide.labels();
+  if (reached.empty() || count == 0) return;
+  // The best `count` in a heap whose top is the worst of them: most labels are turned away by
+  // one comparison with it.
+  const auto better = [](const std::pair<float, std::uint32_t>& a,
+                         const std::pair<float, std::uint32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  thread_local std::vector<std::pair<float, std::uint32_t>> best;
+  best.clear();
+  for (const std::uint32_t l : reached) {
+    const std::pair<float, std::uint32_t> c{wide[l], l};
+    if (best.size() < count) {
+      best.push_back(c);
+      std::push_heap(best.begin(), best.end(), better);
+    } else if (better(c, best.front())) {
+      std::pop_heap(best.begin(), best.end(), better);
+      best.back() = c;
+      std::push_heap(best.begin(), best.end(), better);
+    }
+  }
+  std::sort_heap(best.begin(), best.end(), better);  // best first
+  thread_local std::vector<std::uint32_t> have;
+  have.assign(labels.begin(), labels.end());
   std::sort(have.begin(), have.end());
-  for (std::size_t i = 0; i < m; ++i)
-    if (!std::binary_search(have.begin(), have.end(), best[i].second))
-      labels.push_back(best[i].second);
+  for (const auto& [score, l] : best)
+    if (!std::binary_search(have.begin(), have.end(), l)) labels.push_back(l);
 }
 
-void add_wide_scores(const WideList& list, std::span<const std::uint32_t> labels, float* z) {
-  if (list.empty()) return;
-  for (std::size_t q = 0; q < labels.size(); ++q) {
-    const auto it = std::lower_bound(list.begin(), list.end(),
-                                     std::pair<std::uint32_t, float>(labels[q], -INFINITY));
-    if (it != list.end() && it->first == labels[q]) z[q] += it->second;
-  }
+void add_wide_scores(const WideScores& wide, std::span<const std::uint32_t> labels, float* z) {
+  for (std::size_t q = 0; q < labels.size(); ++q)
+    if (wide.reached(labels[q])) z[q] += wide[labels[q]];
 }
 
 // --- ExactPredictor --------------------------------------------------------------------------
@@ -263,18 +272,23 @@ void SampledPredictor::predict_from_hidden(const HiddenActivations& acts, std::s
     std::vector<std::uint32_t> active;
     std::vector<float> z;
   };
-  const std::vector<WideList> wide = wide_lists(net, acts, B);
+  const bool wide = !net.wide.empty();
   tbb::enumerable_thread_specific<Local> locals;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, B, 4), [&](const auto& r) {
     Local& L = locals.local();
     for (std::size_t s = r.begin(); s < r.end(); ++s) {
       const float* h = acts.last(s);
       sampler.select(h, L.active);
-      if (!wide.empty()) add_wide_candidates(wide[s], kWideCandidates, L.active);
+      // A score per label is megabytes at 670k labels: kept per thread across calls.
+      thread_local WideScores w;
+      if (wide) {
+        net.wide.score(acts.inputs[s], w);
+        add_wide_candidates(w, kWideCandidates, L.active);
+      }
       TopK t;
       L.z.resize(L.active.size());
       scorer->score_rows(batch, s, L.active.data(), L.active.size(), L.z.data());
-      if (!wide.empty()) add_wide_scores(wide[s], L.active, L.z.data());
+      if (wide) add_wide_scores(w, L.active, L.z.data());
       for (std::size_t q = 0; q < L.active.size(); ++q) t.offer(L.z[q], L.active[q], k);
       if (!L.z.empty()) {
         const float mx = kern.max(L.z.data(), L.z.size());

@@ -195,12 +195,13 @@ using WideList = std::vector<std::pair<std::uint32_t, float>>;
 std::vector<WideList> wide_lists(const Network& net, const HiddenActivations& acts, std::size_t B);
 // Adds the entries of `list` with labels in [j0, j0 + n) to scores[label - j0].
 void add_wide(const WideList& list, std::uint32_t j0, std::uint32_t n, float* scores);
-// Sampled prediction: appends the `count` best-scoring labels of `list` that `labels` lacks (the
+// Sampled prediction, from one input's wide scores (WideLayer::score): appends those of its
+// `count` best-scoring labels (ties: the lower label first; best first) that `labels` lacks (the
 // wide layer finds labels the output index or LSH tables may not)...
-void add_wide_candidates(const WideList& list, std::uint32_t count,
+void add_wide_candidates(const WideScores& wide, std::uint32_t count,
                          std::vector<std::uint32_t>& labels);
 // ... and adds each candidate's wide score to its logit z[q].
-void add_wide_scores(const WideList& list, std::span<const std::uint32_t> labels, float* z);
+void add_wide_scores(const WideScores& wide, std::span<const std::uint32_t> labels, float* z);
 // How many labels add_wide_candidates adds in sampled prediction.
 inline constexpr std::uint32_t kWideCandidates = 64;
 

@@ -593,13 +593,40 @@ TEST_CASE("the exact predictor adds the wide scores to every label's logit") {
 }
 
 TEST_CASE("sampled prediction adds the best wide labels as candidates and their scores") {
-  const WideList list{{2, 0.5f}, {5, 3.0f}, {9, 2.0f}, {11, -1.0f}};
+  // One feature reaching labels 2, 5, 9, 11 and 12 (12 ties 5), the input reaching them with 1.
+  const WideLayer w = WideLayer::from_arrays(1, 16, {0, 5}, {2, 5, 9, 11, 12},
+                                             {0.5f, 3.0f, 2.0f, -1.0f, 3.0f}, "test");
+  const std::vector<std::uint32_t> feature{0};
+  const std::vector<float> one{1.0f};
+  WideScores s;
+  w.score({feature, one}, s);
   std::vector<std::uint32_t> labels{9, 1};
-  add_wide_candidates(list, 2, labels);
-  CHECK(labels == std::vector<std::uint32_t>{9, 1, 5});  // 5 and 9 are the best; 9 is there
+  add_wide_candidates(s, 3, labels);
+  // 5, 12 (the tie: the lower label first) and 9 are the best; 9 is there already.
+  CHECK(labels == std::vector<std::uint32_t>{9, 1, 5, 12});
   std::vector<float> z(labels.size(), 1.0f);
-  add_wide_scores(list, labels, z.data());
-  CHECK(z == std::vector<float>{3.0f, 1.0f, 4.0f});
+  add_wide_scores(s, labels, z.data());
+  CHECK(z == std::vector<float>{3.0f, 1.0f, 4.0f, 4.0f});  // 1 is not reached
+  labels = {7};
+  add_wide_candidates(s, 1, labels);
+  CHECK(labels == std::vector<std::uint32_t>{7, 5});
+  // Against a full sort of every reached label, over many labels and counts.
+  constexpr std::uint32_t kLabels = 300;
+  const data::Dataset many = random_points(900, 30, kLabels, 6);
+  const WideLayer wm = WideLayer::from_centroids(many, 30, kLabels, {.max_per_label = 8});
+  for (std::size_t i = 0; i < 20; ++i) {
+    wm.score(many.features(i), s);
+    std::vector<std::pair<float, std::uint32_t>> all;
+    for (const std::uint32_t l : s.labels()) all.emplace_back(-s[l], l);
+    std::sort(all.begin(), all.end());
+    for (const std::uint32_t count : {1u, 7u, 64u, 1000u}) {
+      std::vector<std::uint32_t> got, want;
+      add_wide_candidates(s, count, got);
+      for (std::size_t q = 0; q < std::min<std::size_t>(count, all.size()); ++q)
+        want.push_back(all[q].second);
+      CHECK(got == want);
+    }
+  }
 }
 
 TEST_CASE("a model with a wide layer saves and loads it; older files have none") {
