@@ -175,9 +175,9 @@ class LshSampler final : public OutputSampler {
     const hashing::TableSet* tables = tables_.get();
     L.buckets.resize(tables->family->num_tables());
     tables->hash_dense(h, L.buckets.data());
-    if (hidden_) {
-      // Random choices seeded by the input's buckets: the same input gets the same neurons on
-      // any thread, run after run.
+    if (!training_) {
+      // Random choices (hidden layers' top-up, inference's order of tables) seeded by the
+      // input's buckets: the same input gets the same neurons on any thread, run after run.
       std::uint64_t key = seed_;
       for (std::uint32_t b : L.buckets) key = derive_seed(key, b);
       L.sampler.reseed(key);
