@@ -123,30 +123,14 @@ void add_wide_candidates(const WideScores& wide, std::uint32_t count,
                          std::vector<std::uint32_t>& labels) {
   const std::span<const std::uint32_t> reached = wide.labels();
   if (reached.empty() || count == 0) return;
-  // The best `count` in a heap whose top is the worst of them: most labels are turned away by
-  // one comparison with it.
-  const auto better = [](const std::pair<float, std::uint32_t>& a,
-                         const std::pair<float, std::uint32_t>& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };
-  thread_local std::vector<std::pair<float, std::uint32_t>> best;
-  best.clear();
-  for (const std::uint32_t l : reached) {
-    const std::pair<float, std::uint32_t> c{wide[l], l};
-    if (best.size() < count) {
-      best.push_back(c);
-      std::push_heap(best.begin(), best.end(), better);
-    } else if (better(c, best.front())) {
-      std::pop_heap(best.begin(), best.end(), better);
-      best.back() = c;
-      std::push_heap(best.begin(), best.end(), better);
-    }
-  }
-  std::sort_heap(best.begin(), best.end(), better);  // best first
+  // Most labels are turned away by one comparison with the count-th best so far.
+  thread_local TopK best;
+  best.best.clear();
+  for (const std::uint32_t l : reached) best.offer(wide[l], l, count);
   thread_local std::vector<std::uint32_t> have;
   have.assign(labels.begin(), labels.end());
   std::sort(have.begin(), have.end());
-  for (const auto& [score, l] : best)
+  for (const auto& [score, l] : best.best)
     if (!std::binary_search(have.begin(), have.end(), l)) labels.push_back(l);
 }
 

@@ -17,6 +17,15 @@ namespace {
 std::string xc_error(const std::string& text, const ReadOptions& o = {}) {
   return error_of([&] { parse_xc_text(text, "t.txt", o); });
 }
+// The "tiny" preset's first `points` points as XC text, with its header.
+std::pair<Dataset, std::string> tiny_xc_text(std::size_t points) {
+  XcSynthConfig c = xc_preset("tiny");
+  c.points = points;
+  Dataset d = synth_xc(c);
+  std::string text = std::to_string(d.num_points()) + " " + std::to_string(d.num_features) + " " +
+                     std::to_string(d.num_labels) + "\n" + format_xc_lines(d, 0, d.num_points());
+  return {std::move(d), std::move(text)};
+}
 }  // namespace
 
 TEST_CASE("XC text: points, a point without labels, CRLF") {
@@ -114,12 +123,7 @@ TEST_CASE("XC text: skip_bad_lines drops and counts malformed lines") {
 }
 
 TEST_CASE("XC text: blocks and threads do not change the result or the error position") {
-  XcSynthConfig c = xc_preset("tiny");
-  c.points = 700;
-  const Dataset d = synth_xc(c);
-  const std::string text = std::to_string(d.num_points()) + " " + std::to_string(d.num_features) +
-                           " " + std::to_string(d.num_labels) + "\n" +
-                           format_xc_lines(d, 0, d.num_points());
+  const auto [d, text] = tiny_xc_text(700);
   for (std::size_t block : {std::size_t{64}, std::size_t{1000}, std::size_t{1} << 20}) {
     for (int threads : {1, 2}) {
       ReadOptions o;
@@ -140,12 +144,7 @@ TEST_CASE("XC text: blocks and threads do not change the result or the error pos
 TEST_CASE("XC text files of several MiB read alike from disk, plain and .zst, in any block") {
   // Files are read in steps of 1 MiB however large the block: a file larger than a step, read
   // with blocks smaller than it, larger than it and not a multiple of it, parses as its text.
-  XcSynthConfig c = xc_preset("tiny");
-  c.points = 40000;
-  const Dataset d = synth_xc(c);
-  const std::string text = std::to_string(d.num_points()) + " " + std::to_string(d.num_features) +
-                           " " + std::to_string(d.num_labels) + "\n" +
-                           format_xc_lines(d, 0, d.num_points());
+  const auto [d, text] = tiny_xc_text(40000);
   REQUIRE(text.size() > (std::size_t{3} << 20));
   TempDir dir;
   const std::string plain = dir.file("big.txt"), packed = dir.file("big.txt.zst");
