@@ -65,6 +65,26 @@ float weight_of(const std::vector<Entry>& sorted, std::uint32_t f) {
   return it != sorted.end() && it->first == f ? it->second : 0.0f;
 }
 
+// The labels ordered by the feature of their largest weight (ties in id order). Labels in one
+// run of it tend to be each other's neighbours, so visiting them in this order keeps what they
+// read in cache; the order changes no label's result.
+std::vector<std::uint32_t> by_largest_feature(const LabelEntries& per_label) {
+  const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
+  std::vector<std::uint32_t> order(num_labels), top(num_labels, 0);
+  for (std::uint32_t l = 0; l < num_labels; ++l) {
+    order[l] = l;
+    float largest = -1;
+    for (const Entry& e : per_label[l])
+      if (std::abs(e.second) > largest) {
+        largest = std::abs(e.second);
+        top[l] = e.first;
+      }
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return top[a] < top[b]; });
+  return order;
+}
+
 }  // namespace
 
 void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
@@ -271,13 +291,17 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
     out.ids.assign(std::size_t{num_labels} * kContrastNeighbours, 0);
     out.count.assign(num_labels, 0);
   }
+  // Labels whose largest weights share a feature read the same index lists: searched one
+  // after another, those lists are still in cache.
+  const std::vector<std::uint32_t> order = by_largest_feature(query);
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
     Local& t = locals.local();
     if (t.dot.size() != ranked_labels) {
       t.dot.assign(ranked_labels, 0.0f);
       t.touched.assign(std::size_t{ranked_labels} + 1, 0);
     }
-    for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+    for (std::uint32_t at = r.begin(); at < r.end(); ++at) {
+      const std::uint32_t l = order[at];
       if (known && known->count[l] > 0) continue;
       const std::uint32_t self = rank_of[l];
       // Without branches on the data: each label is written to `touched` every time, and kept
@@ -321,10 +345,12 @@ LabelEntries subtract_neighbours(const LabelEntries& per_label, const LabelNeigh
   const std::vector<double> norms = norms_of(per_label);
   tbb::enumerable_thread_specific<std::vector<float>> means;  // per feature; zero between uses
   LabelEntries out(num_labels);
+  const std::vector<std::uint32_t> order = by_largest_feature(per_label);
   tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 64), [&](const auto& r) {
     std::vector<float>& mean = means.local();
     if (mean.size() != num_features) mean.assign(num_features, 0.0f);
-    for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+    for (std::uint32_t at = r.begin(); at < r.end(); ++at) {
+      const std::uint32_t l = order[at];
       out[l] = per_label[l];
       const std::size_t k = neighbours.count[l];
       if (out[l].empty() || k == 0) continue;
