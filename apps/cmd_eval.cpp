@@ -112,7 +112,6 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
     fail("--mode " + mode +
          ": an evaluation under mpirun scores every label of each shard (exact "
          "mode); sampled mode needs the whole model in one process");
-  if (shards && r.count("train")) fail("--train: PSP@k is not computed under mpirun");
   for (const char* flag : {"psp-a", "psp-b"})
     if (!(r[flag].as<double>() > 0))
       fail(std::string("--") + flag + " must be positive, got " +
@@ -139,7 +138,8 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
     data::ReadOptions ro;
     ro.skip_bad_lines = r.count("skip-bad-lines") > 0;
     const data::Dataset test = data::read_dataset(r["test"].as<std::string>(), ro);
-    engine::EvalResult e = shards->evaluate(*m.net, range, test, r["max-points"].as<std::size_t>());
+    engine::EvalResult e = shards->evaluate(*m.net, range, test, r["max-points"].as<std::size_t>(),
+                                            propensity ? &*propensity : nullptr);
     e.mean_scored = labels;
     if (shards->rank == 0) print_eval_row("exact", e, "-", false, true);
     return 0;

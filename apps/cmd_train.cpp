@@ -147,8 +147,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (valid_points > 0 && r.count("valid")) fail("--valid and --valid-points: give one of them");
   if (!validating && (r.count("patience") || r.count("best-by")))
     fail("--patience and --best-by need validation points (--valid-points or --valid)");
-  if (shards && validating)
-    fail("--valid-points, --valid: a label-sharded run (mpirun) does not validate during training");
   const engine::BestBy best_by = engine::parse_best_by(r["best-by"].as<std::string>(), "--best-by");
   if (shards && (cache_switch(r) || !r["cache-layers"].as<std::string>().empty()))
     fail(
@@ -225,6 +223,10 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (shards && !net && config.net.wide == engine::WideMode::kAuto)
     config.net.wide = engine::WideMode::kOn;
   // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
+  // Every evaluation also weighs each label by its rarity in the training set (PSP@k): the whole
+  // set's, counted before a sharded run keeps its shard's labels.
+  std::optional<engine::InversePropensity> propensity;
+  if (test.num_points() || validating) propensity.emplace(engine::InversePropensity::of(train));
   engine::LabelRange range{0, config.net.num_labels};
   double wide_reference_norm = 0;
   engine::WideLayer shard_wide;  // a new shard's wide layer, when it needs the whole set's labels
@@ -345,11 +347,14 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     fo.validation = &valid;
     fo.best_by = best_by;
     fo.patience = r["patience"].as<std::uint32_t>();
+    // Every rank scores its shard of each validation point and gets the same result, so every
+    // rank keeps the same best and stops after the same batch.
+    if (shards)
+      fo.evaluate_validation = [&](const data::Dataset& ds, const engine::InversePropensity* p) {
+        return shards->evaluate(*net, range, ds, 0, p);
+      };
   }
-  // Every evaluation also weighs each label by its rarity in the training set (PSP@k).
-  std::optional<engine::InversePropensity> propensity;
-  if (fo.test || fo.validation)
-    fo.propensity = &propensity.emplace(engine::InversePropensity::of(train));
+  if (propensity) fo.propensity = &*propensity;
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
   fo.wide_reference_norm = wide_reference_norm;
@@ -414,14 +419,22 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
       engine::TrainingState best_state = state;
       best_state.samples = p.samples;
       best_state.batches = trainer.batches();
-      engine::save_model(out_path, *net, config, best_state, best_so);
+      if (shards) {
+        // Collective: the saved replicas of the lower layers are equal (rank 0's).
+        shards->sync_lower_layers(*net, config, true);
+        shards->save(out_path, *net, config, best_state, best_so);
+      } else {
+        engine::save_model(out_path, *net, config, best_state, best_so);
+      }
       best_saved = true;
     } catch (const Error& e) {
+      // A sharded save throws on every rank when any failed: all go on alike.
       keep_best = best_saved = false;
-      std::fprintf(stderr,
-                   "\nwarning: the best model so far was not saved (%s); the run saves its "
-                   "last model instead\n",
-                   e.what());
+      if (leader)
+        std::fprintf(stderr,
+                     "\nwarning: the best model so far was not saved (%s); the run saves its "
+                     "last model instead\n",
+                     e.what());
     }
   };
   fo.on_progress = [&](const engine::FitProgress& p) {
@@ -492,7 +505,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   cache::CacheStates saved_caches;
   if (caches) saved_caches = caches->states();
   if (revert && !g_stop.load()) {
-    engine::LoadedModel best = engine::load_model(out_path);
+    engine::LoadedModel best = shards ? shards->load(out_path) : engine::load_model(out_path);
     last_net = std::move(net);
     net = std::move(best.net);
     state = best.state;
@@ -516,9 +529,11 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     if (index) index->save(w);
   };
   try {
-    if (shards)
+    // An interrupted run whose output holds its best validation leaves it there.
+    const bool keep_output = revert && g_stop.load();
+    if (shards && !keep_output)
       shards->save(out_path, *net, config, state, so);
-    else if (!(revert && g_stop.load()))
+    else if (!keep_output)
       engine::save_model(out_path, *net, config, state, so);
   } catch (const Error& e) {
     if (shards) throw;
@@ -534,7 +549,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (leader) print_training_summary(done, done.samples - fo.start_samples, trainer.times(), setup);
-  if (validating && done.has_best)
+  if (leader && validating && done.has_best)
     print_validation(done, best_eval, valid.num_points(), fo, keep_best && best_saved);
   if (shards && leader && done.batches > start_batches)
     std::printf(
@@ -556,7 +571,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   }
   if (leader) std::printf("saved %s\n", out_path.c_str());
   if (shards && test.num_points() && !g_stop.load()) {
-    const engine::EvalResult e = shards->evaluate(*net, range, test);
+    const engine::EvalResult e = shards->evaluate(*net, range, test, 0, fo.propensity);
     if (leader) print_eval("test (exact)", e);
   }
   if (fo.test && !g_stop.load()) {

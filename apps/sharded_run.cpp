@@ -59,8 +59,9 @@ class MpiShardedRun final : public ShardedRun {
   double broadcast(double value) override { return world_.broadcast(value); }
 
   engine::EvalResult evaluate(const engine::Network& shard, engine::LabelRange range,
-                              const data::Dataset& test, std::size_t max_points) override {
-    return dist::sharded_evaluate(shard, range, test, max_points);
+                              const data::Dataset& test, std::size_t max_points,
+                              const engine::InversePropensity* propensity) override {
+    return dist::sharded_evaluate(shard, range, test, max_points, propensity);
   }
 
   void save(const std::string& path, const engine::Network& shard, const engine::Config& config,

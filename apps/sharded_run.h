@@ -28,9 +28,11 @@ class ShardedRun {
   virtual bool any(bool flag) = 0;
   // Rank 0's value on every rank.
   virtual double broadcast(double value) = 0;
-  // P@k of the sharded model on the first `max_points` points of `test` (0: all; collective).
+  // P@k of the sharded model on the first `max_points` points of `test` (0: all), and PSP@k with
+  // `propensity`; the same on every rank (collective).
   virtual engine::EvalResult evaluate(const engine::Network& shard, engine::LabelRange range,
-                                      const data::Dataset& test, std::size_t max_points = 0) = 0;
+                                      const data::Dataset& test, std::size_t max_points = 0,
+                                      const engine::InversePropensity* propensity = nullptr) = 0;
   // Writes this rank's shard file, then (once every rank's is complete) rank 0 writes the
   // manifest at `path` atomically. Throws on every rank when any rank failed.
   virtual void save(const std::string& path, const engine::Network& shard,

@@ -146,6 +146,7 @@ void sharded_predict(const engine::Network& shard, engine::LabelRange range,
 
 engine::EvalResult sharded_evaluate(const engine::Network& shard, engine::LabelRange range,
                                     const data::Dataset& test, std::size_t max_points,
+                                    const engine::InversePropensity* propensity,
                                     std::uint32_t batch) {
   if (batch == 0) fail("evaluation batch must be at least 1");
   if (test.num_features > shard.config().num_features)
@@ -156,6 +157,8 @@ engine::EvalResult sharded_evaluate(const engine::Network& shard, engine::LabelR
   std::vector<data::SparseView> inputs;
   std::vector<std::size_t> idx;
   std::vector<engine::Prediction> preds;
+  double psp_gained[engine::EvalResult::kMaxK] = {}, psp_best[engine::EvalResult::kMaxK] = {};
+  std::vector<double> weights;
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t b = 0; b < n; b += batch) {
     inputs.clear();
@@ -167,8 +170,12 @@ engine::EvalResult sharded_evaluate(const engine::Network& shard, engine::LabelR
     }
     if (inputs.empty()) continue;
     sharded_predict(shard, range, inputs, engine::EvalResult::kMaxK, preds);
-    for (std::size_t q = 0; q < idx.size(); ++q)
+    for (std::size_t q = 0; q < idx.size(); ++q) {
       engine::accumulate_metrics(preds[q], test.labels(idx[q]), r);
+      if (propensity)
+        engine::accumulate_psp(preds[q], test.labels(idx[q]), *propensity, psp_gained, psp_best,
+                               weights);
+    }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (r.points)
@@ -176,6 +183,10 @@ engine::EvalResult sharded_evaluate(const engine::Network& shard, engine::LabelR
       r.precision[k] /= r.points;
       r.ndcg[k] /= r.points;
     }
+  r.has_psp = propensity != nullptr;
+  if (r.has_psp)
+    for (int k = 0; k < engine::EvalResult::kMaxK; ++k)
+      r.psp[k] = psp_best[k] > 0 ? psp_gained[k] / psp_best[k] : 0;
   return r;
 }
 

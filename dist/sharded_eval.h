@@ -23,9 +23,11 @@ void sharded_predict(const engine::Network& shard, engine::LabelRange range,
                      std::vector<engine::Prediction>& out);
 
 // P@k and nDCG@k (k = 1..5) of the sharded model on the first `max_points` points of `test`
-// (0: all; global labels; points without labels are skipped), `batch` points at a time.
+// (0: all; global labels; points without labels are skipped), `batch` points at a time; PSP@k
+// too with the labels' inverse `propensity`. Every rank gets the same result.
 engine::EvalResult sharded_evaluate(const engine::Network& shard, engine::LabelRange range,
                                     const data::Dataset& test, std::size_t max_points = 0,
+                                    const engine::InversePropensity* propensity = nullptr,
                                     std::uint32_t batch = 256);
 
 }  // namespace glide::dist

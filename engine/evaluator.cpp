@@ -46,8 +46,8 @@ void accumulate_recall(const Prediction& p, const std::vector<std::uint32_t>& re
     r.recall[k - 1] += static_cast<double>(found) / want;
   }
 }
-// Adds one point's propensity-weighted hits in its top-k (gained) and the most any top-k could
-// weigh (best: its labels' largest weights), for k = 1..5.
+}  // namespace
+
 void accumulate_psp(const Prediction& p, std::span<const std::uint32_t> labels,
                     const InversePropensity& inverse, double* gained, double* best,
                     std::vector<double>& weights) {
@@ -63,7 +63,6 @@ void accumulate_psp(const Prediction& p, std::span<const std::uint32_t> labels,
     best[k] += most;
   }
 }
-}  // namespace
 
 EvalResult evaluate(const Predictor& predictor, const LabelledRows& rows,
                     const EvalOptions& options) {

@@ -86,5 +86,11 @@ EvalResult evaluate(const Network& net, const data::Dataset& ds, EvalMode mode,
 
 // Adds one point's P@k and nDCG@k (k = 1..5) to `r`.
 void accumulate_metrics(const Prediction& p, std::span<const std::uint32_t> labels, EvalResult& r);
+// Adds one point's propensity-weighted hits in its top-k (gained) and the most any top-k could
+// weigh (best: its labels' largest weights), for k = 1..5: PSP@k is the sum of gained[k - 1]
+// over the points over that of best[k - 1]. `weights` is scratch.
+void accumulate_psp(const Prediction& p, std::span<const std::uint32_t> labels,
+                    const InversePropensity& inverse, double* gained, double* best,
+                    std::vector<double>& weights);
 
 }  // namespace glide::engine

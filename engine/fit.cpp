@@ -98,10 +98,14 @@ bool FitRun::done() const {
 }
 
 void FitRun::validate_now() {
-  EvalOptions eval;
-  eval.propensity = options_.propensity;
-  p_.valid =
-      evaluate(*borrow_predictor(net_, EvalMode::kExact, nullptr), *options_.validation, eval);
+  if (options_.evaluate_validation) {
+    p_.valid = options_.evaluate_validation(*options_.validation, options_.propensity);
+  } else {
+    EvalOptions eval;
+    eval.propensity = options_.propensity;
+    p_.valid =
+        evaluate(*borrow_predictor(net_, EvalMode::kExact, nullptr), *options_.validation, eval);
+  }
   p_.validated = true;
   p_.validated_samples = p_.samples;
   const double score = best_score(p_.valid, options_.best_by);

@@ -70,6 +70,9 @@ struct FitOptions {
   // tracked, reported through on_best, and `patience` validations in a row without a new best
   // end the run. Must outlive the run.
   const data::Dataset* validation = nullptr;
+  // Scores the validation points in the caller's way (a label-sharded run: collectively over
+  // every rank's shard); null: the network through an exact predictor. Given `propensity`.
+  std::function<EvalResult(const data::Dataset&, const InversePropensity*)> evaluate_validation;
   BestBy best_by = BestBy::kP1P5;  // kPsp5 needs `propensity`
   std::uint32_t patience = 0;      // 0: train every planned epoch
   // Called between batches, right after a validation that is the best so far (the network as it

@@ -2,6 +2,7 @@
 # Label-sharded training under mpirun: 2 and 3 ranks give the weights of one process after a
 # dozen batches (softmax with the wide layer, and sigmoid), and their evaluation (at the end of
 # training, and glide eval under mpirun) equals the one-process evaluation of the merged model.
+# Validation under mpirun keeps the model and stops where one process does.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/mpi_test_lib.sh" "$@"
 
@@ -36,4 +37,35 @@ ranks 2 "$glide" train --train tr.gds -o sig2.glide --epochs 0.7 --loss sigmoid 
   --wide-norm-power 0.5 --wide-share-rounds 2 "${det[@]}" >/dev/null 2>err.txt ||
   { cat err.txt >&2; fail "sigmoid on 2 ranks"; }
 "$compare" sig1.glide sig2.glide "${tol[@]}" >cmp.txt || { cat cmp.txt >&2; fail "sigmoid"; }
+# Validation: every rank scores its shard of the validation points, and the run keeps the best
+# model and stops (--patience) where one process does, with the whole training set's PSP@k.
+for valid in "--valid te.gds" "--valid-points 40"; do
+  # shellcheck disable=SC2086
+  "$glide" train --train tr.gds --test te.gds -o v1.glide --epochs 3 "${det[@]}" --index off \
+    $valid --eval-every 5 --best-by psp5 --patience 3 >v1.txt 2>&1 || { cat v1.txt >&2; fail "$valid"; }
+  # shellcheck disable=SC2086
+  ranks 2 "$glide" train --train tr.gds --test te.gds -o v2.glide --epochs 3 "${det[@]}" \
+    $valid --eval-every 5 --best-by psp5 --patience 3 >v2.txt 2>err.txt ||
+    { cat err.txt >&2; fail "$valid on 2 ranks"; }
+  for f in '^validation:' '^stopped early' '^test (exact)'; do
+    one=$(grep "$f" v1.txt | sed 's/ ([0-9]* points, .*//') || true
+    two=$(grep "$f" v2.txt | sed 's/ ([0-9]* points, .*//') || true
+    [ -n "$one" ] || { cat v1.txt >&2; fail "$valid: no '$f' line from one process"; }
+    [ "$one" = "$two" ] || fail "$valid: one process '$one', 2 ranks '$two'"
+  done
+  grep -q 'that model is the one saved' v2.txt || { cat v2.txt >&2; fail "$valid: best not kept"; }
+done
+# The kept model is the best validation's: the merged model scores the validation file as it did.
+ranks 2 "$glide" train --train tr.gds -o vf.glide --epochs 3 "${det[@]}" --valid te.gds \
+  --eval-every 5 --best-by psp5 --patience 3 >vf.txt 2>err.txt || { cat err.txt >&2; fail "vf"; }
+best=$(sed -n 's/^validation: .*(P@1 \([0-9.]*\), P@5 \([0-9.]*\), PSP@5 \([0-9.]*\)).*/\1 \2 \3/p' vf.txt)
+kept=$("$glide" eval --model vf.glide --test te.gds --train tr.gds --mode exact |
+  awk '$1 == "exact" {print $2, $4, $10}')
+[ -n "$best" ] && [ "$best" = "$kept" ] || fail "best validation '$best', kept model '$kept'"
+# glide eval under mpirun gives PSP@k from --train as one process does.
+scores='$1 == "exact" {print $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+one=$("$glide" eval --model vf.glide --test te.gds --train tr.gds --mode exact | awk "$scores")
+two=$(ranks 2 "$glide" eval --model vf.glide --test te.gds --train tr.gds --threads 1 2>err.txt |
+  awk "$scores") || { cat err.txt >&2; fail "eval --train on 2 ranks"; }
+[ -n "$two" ] && [ "$one" = "$two" ] || fail "eval --train: one process '$one', 2 ranks '$two'"
 echo "MPI training tests passed"

@@ -341,6 +341,42 @@ TEST_CASE("a validated run flags each new best, reports it, and stops after `pat
   }
 }
 
+TEST_CASE("a run's own validation scorer decides its best and its stop") {
+  // A label-sharded run scores the validation points over every rank's shard: FitRun takes the
+  // scores it is given. Scripted P@1: the best is the fourth, two below it end the run.
+  testing::SmallProblem p(6.0);
+  p.config.net.sampling = OutputSampling::kRandom;
+  p.config.train.eval_every = 5;
+  const ValidationSplit split = split_validation(p.data.train, 200, "valid");
+  const InversePropensity propensity = InversePropensity::of(split.train);
+  Network net(p.config.net);
+  Trainer trainer(net, p.config.train, make_training_sampler(p.config, net, false));
+  FitOptions options;
+  options.validation = &split.valid;
+  options.propensity = &propensity;
+  options.best_by = BestBy::kP1;
+  options.patience = 2;
+  const std::vector<float> script{0.2f, 0.5f, 0.4f, 0.6f, 0.3f, 0.55f, 0.9f};
+  std::size_t calls = 0;
+  std::vector<std::uint64_t> bests;
+  options.evaluate_validation = [&](const data::Dataset& ds, const InversePropensity* inverse) {
+    CHECK(&ds == &split.valid);
+    CHECK(inverse == &propensity);
+    EvalResult r;
+    r.points = ds.num_points();
+    r.precision[0] = script.at(calls++);
+    return r;
+  };
+  options.on_best = [&](const FitProgress& fp) { bests.push_back(fp.samples); };
+  const FitProgress end = fit(net, trainer, split.train, p.config.train, options);
+  CHECK(calls == 6);           // stopped at the second validation after the best, before 0.9
+  REQUIRE(bests.size() == 3);  // 0.2, 0.5, 0.6
+  CHECK(end.best_score == doctest::Approx(0.6));
+  CHECK(end.best_samples == bests.back());
+  CHECK(end.since_best == 2);
+  CHECK(end.samples < static_cast<std::uint64_t>(6 * split.train.num_points()));
+}
+
 TEST_CASE("a validated run that ends between evaluation points is validated at its end") {
   testing::SmallProblem p(0.3);
   p.config.net.sampling = OutputSampling::kRandom;
