@@ -341,19 +341,19 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     state.label_count_points = train.num_points();
   }
   engine::FitOptions fo;
-  // A sharded run evaluates once, at the end (every rank scores its shard).
-  fo.test = test.num_points() && !shards ? &test : nullptr;
+  fo.test = test.num_points() ? &test : nullptr;
   if (validating) {
     fo.validation = &valid;
     fo.best_by = best_by;
     fo.patience = r["patience"].as<std::uint32_t>();
-    // Every rank scores its shard of each validation point and gets the same result, so every
-    // rank keeps the same best and stops after the same batch.
-    if (shards)
-      fo.evaluate_validation = [&](const data::Dataset& ds, const engine::InversePropensity* p) {
-        return shards->evaluate(*net, range, ds, 0, p);
-      };
   }
+  // A sharded run's evaluations: every rank scores its shard of each point and gets the same
+  // result, so every rank keeps the same best and stops after the same batch.
+  if (shards)
+    fo.score = [&](const data::Dataset& ds, std::size_t max_points,
+                   const engine::InversePropensity* p) {
+      return shards->evaluate(*net, range, ds, max_points, p);
+    };
   if (propensity) fo.propensity = &*propensity;
   fo.stop = &g_stop;
   fo.start_samples = state.samples;
@@ -570,16 +570,14 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
           c.hits, c.agreed);
   }
   if (leader) std::printf("saved %s\n", out_path.c_str());
-  if (shards && test.num_points() && !g_stop.load()) {
-    const engine::EvalResult e = shards->evaluate(*net, range, test, 0, fo.propensity);
-    if (leader) print_eval("test (exact)", e);
-  }
   if (fo.test && !g_stop.load()) {
     engine::EvalOptions eo;
     eo.propensity = fo.propensity;
-    const engine::EvalResult e = engine::evaluate(
-        *engine::borrow_predictor(*net, engine::EvalMode::kExact, nullptr), test, eo);
-    print_eval("test (exact)", e);
+    const engine::EvalResult e =
+        shards ? shards->evaluate(*net, range, test, 0, fo.propensity)
+               : engine::evaluate(
+                     *engine::borrow_predictor(*net, engine::EvalMode::kExact, nullptr), test, eo);
+    if (leader) print_eval("test (exact)", e);
     if (index) {
       const engine::IndexPredictor sampled(
           std::shared_ptr<const engine::Network>(std::shared_ptr<void>{}, net.get()), index);

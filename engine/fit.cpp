@@ -98,8 +98,8 @@ bool FitRun::done() const {
 }
 
 void FitRun::validate_now() {
-  if (options_.evaluate_validation) {
-    p_.valid = options_.evaluate_validation(*options_.validation, options_.propensity);
+  if (options_.score) {
+    p_.valid = options_.score(*options_.validation, 0, options_.propensity);
   } else {
     EvalOptions eval;
     eval.propensity = options_.propensity;
@@ -122,6 +122,11 @@ void FitRun::validate_now() {
 }
 
 void FitRun::test_now() {
+  p_.evaluated = true;
+  if (options_.score) {
+    p_.eval = options_.score(*options_.test, train_.eval_points, options_.propensity);
+    return;
+  }
   // Sampled mode scores what the model's sampled predictions would at this point: through
   // inference tables over the rows as they are now. The training sampler cannot stand in: its
   // candidates are shared by the batch (or, before its first tables, uniform), not retrieved per
@@ -134,7 +139,6 @@ void FitRun::test_now() {
   eval.propensity = options_.propensity;
   p_.eval =
       evaluate(*borrow_predictor(net_, options_.eval_mode, tables.get()), *options_.test, eval);
-  p_.evaluated = true;
 }
 
 void FitRun::evaluate_now(bool test) {

@@ -70,9 +70,11 @@ struct FitOptions {
   // tracked, reported through on_best, and `patience` validations in a row without a new best
   // end the run. Must outlive the run.
   const data::Dataset* validation = nullptr;
-  // Scores the validation points in the caller's way (a label-sharded run: collectively over
-  // every rank's shard); null: the network through an exact predictor. Given `propensity`.
-  std::function<EvalResult(const data::Dataset&, const InversePropensity*)> evaluate_validation;
+  // Scores the first `max_points` points (0: all) of the test or validation set in the caller's
+  // way, exact, with `propensity` (a label-sharded run: collectively, over every rank's shard);
+  // null: the network through a predictor (eval_mode for the test set, exact for validation).
+  std::function<EvalResult(const data::Dataset&, std::size_t max_points, const InversePropensity*)>
+      score;
   BestBy best_by = BestBy::kP1P5;  // kPsp5 needs `propensity`
   std::uint32_t patience = 0;      // 0: train every planned epoch
   // Called between batches, right after a validation that is the best so far (the network as it

@@ -2,7 +2,8 @@
 # Label-sharded training under mpirun: 2 and 3 ranks give the weights of one process after a
 # dozen batches (softmax with the wide layer, and sigmoid), and their evaluation (at the end of
 # training, and glide eval under mpirun) equals the one-process evaluation of the merged model.
-# Validation under mpirun keeps the model and stops where one process does.
+# Evaluations during training and validation under mpirun score, keep the model and stop where
+# one process does.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/mpi_test_lib.sh" "$@"
 
@@ -37,6 +38,19 @@ ranks 2 "$glide" train --train tr.gds -o sig2.glide --epochs 0.7 --loss sigmoid 
   --wide-norm-power 0.5 --wide-share-rounds 2 "${det[@]}" >/dev/null 2>err.txt ||
   { cat err.txt >&2; fail "sigmoid on 2 ranks"; }
 "$compare" sig1.glide sig2.glide "${tol[@]}" >cmp.txt || { cat cmp.txt >&2; fail "sigmoid"; }
+# Test evaluations during training (--eval-every) score what one process's do.
+"$glide" train --train tr.gds --test te.gds -o e1.glide --epochs 1 "${det[@]}" --index off \
+  --eval-every 4 --log-jsonl e1.jsonl >/dev/null 2>&1 || fail "--eval-every, one process"
+ranks 2 "$glide" train --train tr.gds --test te.gds -o e2.glide --epochs 1 "${det[@]}" \
+  --eval-every 4 --log-jsonl e2.jsonl >/dev/null 2>err.txt ||
+  { cat err.txt >&2; fail "--eval-every on 2 ranks"; }
+evals() {
+  grep '"type":"eval"' "$1" |
+    sed -E 's/.*"p1":([0-9.e-]+).*"p5":([0-9.e-]+).*"psp5":([0-9.e-]+).*"samples":([0-9]+).*/\4 \1 \2 \3/'
+}
+[ "$(evals e1.jsonl | wc -l)" -ge 4 ] || { cat e1.jsonl >&2; fail "too few evaluations logged"; }
+[ "$(evals e1.jsonl)" = "$(evals e2.jsonl)" ] ||
+  fail "evaluations: one process '$(evals e1.jsonl)', 2 ranks '$(evals e2.jsonl)'"
 # Validation: every rank scores its shard of the validation points, and the run keeps the best
 # model and stops (--patience) where one process does, with the whole training set's PSP@k.
 for valid in "--valid te.gds" "--valid-points 40"; do

@@ -359,8 +359,10 @@ TEST_CASE("a run's own validation scorer decides its best and its stop") {
   const std::vector<float> script{0.2f, 0.5f, 0.4f, 0.6f, 0.3f, 0.55f, 0.9f};
   std::size_t calls = 0;
   std::vector<std::uint64_t> bests;
-  options.evaluate_validation = [&](const data::Dataset& ds, const InversePropensity* inverse) {
+  options.score = [&](const data::Dataset& ds, std::size_t max_points,
+                      const InversePropensity* inverse) {
     CHECK(&ds == &split.valid);
+    CHECK(max_points == 0);
     CHECK(inverse == &propensity);
     EvalResult r;
     r.points = ds.num_points();
