@@ -223,8 +223,13 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (shards && !net && config.net.wide == engine::WideMode::kAuto)
     config.net.wide = engine::WideMode::kOn;
   // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
-  // Every evaluation also weighs each label by its rarity in the training set (PSP@k): the whole
-  // set's, counted before a sharded run keeps its shard's labels.
+  // The labels' counts in this run's training set, saved with the model: PSP@k's propensities
+  // (glide eval scores PSP@k without the training file; a shard's file keeps its labels').
+  // Every evaluation also weighs each label by its rarity in the training set (PSP@k). Both are
+  // the whole set's, counted before a sharded run keeps its shard's labels.
+  state.label_counts = train.label_counts();
+  state.label_counts.resize(config.net.num_labels, 0);
+  state.label_count_points = train.num_points();
   std::optional<engine::InversePropensity> propensity;
   if (test.num_points() || validating) propensity.emplace(engine::InversePropensity::of(train));
   engine::LabelRange range{0, config.net.num_labels};
@@ -333,13 +338,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     }
     return rec;
   };
-  // The labels' counts in this run's training set, saved with the model: PSP@k's propensities
-  // (glide eval scores PSP@k without the training file). A shard's file has none.
-  if (!shards) {
-    state.label_counts = train.label_counts();
-    state.label_counts.resize(config.net.num_labels, 0);
-    state.label_count_points = train.num_points();
-  }
   engine::FitOptions fo;
   fo.test = test.num_points() ? &test : nullptr;
   if (validating) {

@@ -71,10 +71,14 @@ class MpiShardedRun final : public ShardedRun {
     // The files of the checkpoint this one replaces, removed once it is complete.
     const std::vector<std::string> previous =
         rank == 0 ? listed_shard_files(path) : std::vector<std::string>{};
-    // A shard keeps no label counts: they are the whole label set's (docs/model-format.md).
+    // A shard keeps the label counts of its own labels (docs/model-format.md).
     engine::TrainingState shard_state = state;
     shard_state.label_counts.clear();
-    shard_state.label_count_points = 0;
+    if (state.label_counts.size() == config.net.num_labels)
+      shard_state.label_counts.assign(state.label_counts.begin() + range.begin,
+                                      state.label_counts.begin() + range.end);
+    else
+      shard_state.label_count_points = 0;
     std::string error;
     try {
       engine::save_model(file, shard, {engine::shard_config(config.net, range), config.train},

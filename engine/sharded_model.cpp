@@ -350,6 +350,18 @@ LoadedModel load_sharded_model(const std::string& path, bool optimizer_state) {
   out.config = shards[0].config;
   out.config.net.num_labels = m.num_labels;
   out.state = m.state;
+  // The label counts, where every shard kept its labels' counts of the same training set.
+  bool counted = true;
+  for (const LoadedModel& s : shards)
+    counted = counted && !s.state.label_counts.empty() &&
+              s.state.label_count_points == shards[0].state.label_count_points;
+  if (counted) {
+    out.state.label_counts.assign(m.num_labels, 0);
+    out.state.label_count_points = shards[0].state.label_count_points;
+    for (std::size_t i = 0; i < shards.size(); ++i)
+      std::copy(shards[i].state.label_counts.begin(), shards[i].state.label_counts.end(),
+                out.state.label_counts.begin() + m.shards[i].labels.begin);
+  }
   out.has_optimizer_state = true;
   for (const LoadedModel& s : shards) out.has_optimizer_state &= s.has_optimizer_state;
   try {

@@ -21,6 +21,12 @@ for n in 2 3; do
   [ -n "$sharded" ] || { cat "train$n.txt" >&2; fail "no test line from $n ranks"; }
   merged=$("$glide" eval --model "n$n.glide" --test te.gds --mode exact | awk '$1 == "exact" {print $2, $3, $4}')
   [ "$sharded" = "$merged" ] || fail "$n ranks: sharded eval '$sharded', merged model '$merged'"
+  # Each shard kept its labels' training counts: the merged model's PSP@k is --train's.
+  kept=$("$glide" eval --model "n$n.glide" --test te.gds --mode exact |
+    awk '$1 == "exact" {print $8, $9, $10}')
+  given=$("$glide" eval --model "n$n.glide" --test te.gds --train tr.gds --mode exact |
+    awk '$1 == "exact" {print $8, $9, $10}')
+  [ -n "$kept" ] && [ "$kept" = "$given" ] || fail "$n ranks: PSP@k kept '$kept', --train '$given'"
 done
 # glide eval under mpirun: each rank scores its shard (its own file, or re-sharded) of the model.
 one=$("$glide" eval --model n2.glide --test te.gds --mode exact | awk '$1 == "exact" {print $2, $3, $4, $5, $6, $7}')
