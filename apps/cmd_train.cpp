@@ -222,7 +222,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   // have to train the trial): auto keeps it.
   if (shards && !net && config.net.wide == engine::WideMode::kAuto)
     config.net.wide = engine::WideMode::kOn;
-  // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
   // The labels' counts in this run's training set, saved with the model: PSP@k's propensities
   // (glide eval scores PSP@k without the training file; a shard's file keeps its labels').
   // Every evaluation also weighs each label by its rarity in the training set (PSP@k). Both are
@@ -232,6 +231,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   state.label_count_points = train.num_points();
   std::optional<engine::InversePropensity> propensity;
   if (test.num_points() || validating) propensity.emplace(engine::InversePropensity::of(train));
+  // This process's labels: all of them, or its rank's shard (engine/sharded_model.h).
   engine::LabelRange range{0, config.net.num_labels};
   double wide_reference_norm = 0;
   engine::WideLayer shard_wide;  // a new shard's wide layer, when it needs the whole set's labels
@@ -506,6 +506,9 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     engine::LoadedModel best = shards ? shards->load(out_path) : engine::load_model(out_path);
     last_net = std::move(net);
     net = std::move(best.net);
+    // The run's label counts: a rank's reloaded shard has none of its own (its manifest's state).
+    best.state.label_counts = std::move(state.label_counts);
+    best.state.label_count_points = state.label_count_points;
     state = best.state;
     if (caches) saved_caches = cache::read_caches(out_path, config.net);
   }

@@ -82,6 +82,9 @@ best=$(sed -n 's/^validation: .*(P@1 \([0-9.]*\), P@5 \([0-9.]*\), PSP@5 \([0-9.
 kept=$("$glide" eval --model vf.glide --test te.gds --train tr.gds --mode exact |
   awk '$1 == "exact" {print $2, $4, $10}')
 [ -n "$best" ] && [ "$best" = "$kept" ] || fail "best validation '$best', kept model '$kept'"
+# It was reloaded as the best: saved again with the run's label counts.
+counted=$("$glide" eval --model vf.glide --test te.gds --mode exact | awk '$1 == "exact" {print $2, $4, $10}')
+[ "$counted" = "$kept" ] || fail "the reloaded best's PSP@k: kept counts '$counted', --train '$kept'"
 # glide eval under mpirun gives PSP@k from --train as one process does.
 scores='$1 == "exact" {print $2, $3, $4, $5, $6, $7, $8, $9, $10}'
 one=$("$glide" eval --model vf.glide --test te.gds --train tr.gds --mode exact | awk "$scores")
