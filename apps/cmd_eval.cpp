@@ -127,7 +127,7 @@ int run_eval(int argc, char** argv, ShardedRun* shards) {
   }
   engine::LoadedModel m = shards ? shards->load(path, /*optimizer_state=*/false)
                                  : engine::load_model(path, /*optimizer_state=*/false);
-  if (!propensity && !shards && !m.state.label_counts.empty())
+  if (!propensity && !m.state.label_counts.empty())
     propensity.emplace(m.state.label_counts, m.state.label_count_points, psp);
   if (!propensity && (r.count("psp-a") || r.count("psp-b")))
     fail("--psp-a and --psp-b: " + path +

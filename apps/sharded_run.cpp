@@ -52,7 +52,9 @@ class MpiShardedRun final : public ShardedRun {
   engine::ShardExchange& exchange() override { return exchange_; }
 
   engine::LoadedModel load(const std::string& path, bool optimizer_state) override {
-    return engine::load_model_shard(path, ranks, rank, optimizer_state);
+    engine::LoadedModel m = engine::load_model_shard(path, ranks, rank, optimizer_state);
+    join_label_counts(m.state, m.config.net.num_labels);
+    return m;
   }
 
   bool any(bool flag) override { return world_.any(flag); }
@@ -136,6 +138,22 @@ class MpiShardedRun final : public ShardedRun {
   [[noreturn]] void abort(const std::string& message) override { world_.abort(message); }
 
  private:
+  // Puts every rank's share of the label counts together, where every shard has counts of the
+  // same training set; drops them elsewhere.
+  void join_label_counts(engine::TrainingState& state, std::uint32_t num_labels) {
+    const double points = world_.broadcast(static_cast<double>(state.label_count_points));
+    if (!world_.all(!state.label_counts.empty() &&
+                    static_cast<double>(state.label_count_points) == points)) {
+      state.label_counts.clear();
+      state.label_count_points = 0;
+      return;
+    }
+    state.label_counts = world_.all_gather(state.label_counts);
+    if (state.label_counts.size() != num_labels)
+      fail("the shards' label counts cover " + std::to_string(state.label_counts.size()) +
+           " labels of " + std::to_string(num_labels));
+  }
+
   dist::World world_;
   dist::MpiExchange exchange_;
   std::shared_ptr<dist::ShardedPredictor> predictor_;

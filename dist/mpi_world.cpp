@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "common/error.h"
 
@@ -44,6 +45,25 @@ bool World::any(bool flag) const {
 double World::broadcast(double value) const {
   MPI_Bcast(&value, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
   return value;
+}
+
+std::vector<std::uint32_t> World::all_gather(std::span<const std::uint32_t> mine) const {
+  if (mine.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    fail("all_gather: " + std::to_string(mine.size()) + " values on one rank exceed MPI's count");
+  std::vector<int> sizes(static_cast<std::size_t>(size_)), offsets(sizes.size(), 0);
+  const int own = static_cast<int>(mine.size());
+  MPI_Allgather(&own, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  std::size_t total = 0;
+  for (std::size_t r = 0; r < sizes.size(); ++r) {
+    if (total > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+      fail("all_gather: " + std::to_string(total) + " values in all exceed MPI's count");
+    offsets[r] = static_cast<int>(total);
+    total += static_cast<std::size_t>(sizes[r]);
+  }
+  std::vector<std::uint32_t> all(total);
+  MPI_Allgatherv(mine.data(), own, MPI_UINT32_T, all.data(), sizes.data(), offsets.data(),
+                 MPI_UINT32_T, MPI_COMM_WORLD);
+  return all;
 }
 
 void World::abort(const std::string& message, int code) const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "engine/shard_exchange.h"
 
@@ -30,6 +31,8 @@ class World {
   bool any(bool flag) const;
   // Rank 0's `value` on every rank.
   double broadcast(double value) const;
+  // Every rank's `mine`, one after the other in rank order, on every rank.
+  std::vector<std::uint32_t> all_gather(std::span<const std::uint32_t> mine) const;
   // Prints "glide: rank R of N: MESSAGE" to stderr and ends the whole job with `code`.
   [[noreturn]] void abort(const std::string& message, int code = 1) const;
 

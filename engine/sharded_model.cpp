@@ -379,13 +379,21 @@ LoadedModel load_model_shard(const std::string& path, int ranks, int rank, bool 
         m.shards[rank].labels == shard_range(m.num_labels, ranks, rank)) {
       LoadedModel s = load_listed_shard(path, m, static_cast<std::size_t>(rank), optimizer_state);
       s.config.net.num_labels = m.num_labels;
+      TrainingState own = std::move(s.state);
       s.state = m.state;
+      s.state.label_counts = std::move(own.label_counts);
+      s.state.label_count_points = own.label_count_points;
       return s;
     }
   }
   LoadedModel whole = load_model(path, optimizer_state);
-  whole.net = slice_network(*whole.net, shard_range(whole.config.net.num_labels, ranks, rank),
-                            whole.config.train);
+  const LabelRange range = shard_range(whole.config.net.num_labels, ranks, rank);
+  whole.net = slice_network(*whole.net, range, whole.config.train);
+  std::vector<std::uint32_t>& counts = whole.state.label_counts;
+  if (!counts.empty()) {
+    counts.erase(counts.begin() + range.end, counts.end());
+    counts.erase(counts.begin(), counts.begin() + range.begin);
+  }
   return whole;
 }
 

@@ -100,7 +100,8 @@ LoadedModel load_sharded_model(const std::string& manifest, bool optimizer_state
 // The model at `path` (a sharded model or one model file) as rank `rank` of `ranks` trains it:
 // the shard of shard_range(labels, ranks, rank), with the whole model's config. A sharded model
 // of as many shards reads only the rank's own file; any other (one file, another shard count) is
-// loaded whole and re-sharded.
+// loaded whole and re-sharded. Its state's label counts are the shard's labels' (none where the
+// model kept none); the ranks put them together (ShardedRun::load).
 LoadedModel load_model_shard(const std::string& path, int ranks, int rank,
                              bool optimizer_state = true);
 

@@ -91,4 +91,16 @@ one=$("$glide" eval --model vf.glide --test te.gds --train tr.gds --mode exact |
 two=$(ranks 2 "$glide" eval --model vf.glide --test te.gds --train tr.gds --threads 1 2>err.txt |
   awk "$scores") || { cat err.txt >&2; fail "eval --train on 2 ranks"; }
 [ -n "$two" ] && [ "$one" = "$two" ] || fail "eval --train: one process '$one', 2 ranks '$two'"
+# Without --train, from the counts the model keeps: on 2 ranks each reads its own shard file's and
+# they gather the rest; on 3 each re-shards the merged model's; one.glide is one file.
+for n in 2 3; do
+  got=$(ranks "$n" "$glide" eval --model vf.glide --test te.gds --threads 1 2>err.txt |
+    awk "$scores") || { cat err.txt >&2; fail "eval on $n ranks without --train"; }
+  [ -n "$got" ] && [ "$one" = "$got" ] || fail "kept counts: one process '$one', $n ranks '$got'"
+done
+one=$("$glide" eval --model one.glide --test te.gds --mode exact | awk "$scores")
+got=$(ranks 2 "$glide" eval --model one.glide --test te.gds --threads 1 2>err.txt |
+  awk "$scores") || { cat err.txt >&2; fail "eval of one file on 2 ranks"; }
+[ -n "$(echo "$one" | awk '{print $9}')" ] && [ "$one" = "$got" ] ||
+  fail "one file's kept counts: one process '$one', 2 ranks '$got'"
 echo "MPI training tests passed"

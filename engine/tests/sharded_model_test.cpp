@@ -173,10 +173,19 @@ TEST_CASE("sharded model files: a manifest loads merged, a rank its own shard or
   const TrainingState state{.samples = 1234, .batches = 20};
   ShardManifest manifest{.num_labels = m.net->num_labels(), .state = state, .shards = {}};
   const auto shards = slices(*m.net, 3, m.p.config.train);
+  // Label l was counted 3l + 1 times; each shard file keeps its labels' counts.
+  std::vector<std::uint32_t> counts(m.net->num_labels());
+  for (std::uint32_t l = 0; l < counts.size(); ++l) counts[l] = 3 * l + 1;
+  const auto counts_of = [&](LabelRange range) {
+    return std::vector<std::uint32_t>(counts.begin() + range.begin, counts.begin() + range.end);
+  };
   for (int r = 0; r < 3; ++r) {
     const LabelRange range = shard_range(m.net->num_labels(), 3, r);
+    TrainingState own = state;
+    own.label_counts = counts_of(range);
+    own.label_count_points = 999;
     save_model(shard_file_path(path, r, 3, 20), *shards[r],
-               {shard_config(m.p.config.net, range), m.p.config.train}, state);
+               {shard_config(m.p.config.net, range), m.p.config.train}, own);
     manifest.shards.push_back({shard_file_path(path, r, 3, 20), range});
   }
   write_shard_manifest(path, manifest);
@@ -189,11 +198,20 @@ TEST_CASE("sharded model files: a manifest loads merged, a rank its own shard or
   CHECK(whole.state.samples == 1234);
   CHECK(whole.has_optimizer_state);
 
+  CHECK(whole.state.label_counts == counts);
+  CHECK(whole.state.label_count_points == 999);
+
+  // A rank's shard has its own labels' counts, whichever way it was read.
   const LoadedModel own = load_model_shard(path, 3, 1);
   check_identical(*own.net, *shards[1]);
   CHECK(own.config.net.num_labels == m.net->num_labels());
+  CHECK(own.state.samples == 1234);
+  CHECK(own.state.label_counts == counts_of(shard_range(m.net->num_labels(), 3, 1)));
+  CHECK(own.state.label_count_points == 999);
   const LoadedModel resharded = load_model_shard(path, 2, 1);
   check_identical(*resharded.net, *slices(*m.net, 2, m.p.config.train)[1]);
+  CHECK(resharded.state.label_counts == counts_of(shard_range(m.net->num_labels(), 2, 1)));
+  CHECK(resharded.state.label_count_points == 999);
 
   SUBCASE("faults name the manifest and what is wrong") {
     const auto rewrite = [&](const std::string& from, const std::string& to) {
