@@ -571,8 +571,9 @@ struct Gemm {
     check_against_double(ref, 1e-5);
   }
   // Shapes off the tiles' 16 and 32 (and on them), A row-major and transposed (the two layouts
-  // SharedRows passes), B row-major (read in place at the fp32 levels) and column-major (copied),
-  // both with padding, values over a few orders of magnitude.
+  // SharedRows passes), B row-major (read in place at the fp32 levels) and column-major (copied;
+  // an fp32 output matrix's rows scored as B's columns), each with each and with padding, values
+  // over a few orders of magnitude.
   static void check_against_double(const Table& k, double tol) {
     CAPTURE(k.name);
     std::mt19937 g(21);
@@ -581,13 +582,15 @@ struct Gemm {
     };
     for (const Shape sh : {Shape{1, 1, 1}, Shape{3, 5, 7}, Shape{16, 32, 16}, Shape{33, 128, 256},
                            Shape{40, 70, 130}, Shape{256, 1000, 128}}) {
-      for (const bool transposed : {false, true}) {
+      for (const auto& [transposed, b_columns] :
+           {std::pair{false, false}, {true, true}, {false, true}, {true, false}}) {
         CAPTURE(sh.m);
         CAPTURE(sh.kk);
         CAPTURE(sh.n);
         CAPTURE(transposed);
-        // B row-major with padding columns, or (with A transposed) column-major with padding.
-        const std::size_t bk = transposed ? 1 : sh.n + 3, bn = transposed ? sh.kk + 3 : 1;
+        CAPTURE(b_columns);
+        // B row-major with padding columns, or column-major with padding.
+        const std::size_t bk = b_columns ? 1 : sh.n + 3, bn = b_columns ? sh.kk + 3 : 1;
         std::vector<float> a = uniform_floats(sh.m * sh.kk, -1, 1, g());
         std::vector<float> b = uniform_floats((sh.kk + 3) * (sh.n + 3), -1, 1, g());
         for (std::size_t i = 0; i < a.size(); i += 7) a[i] *= 1000;   // a few large terms

@@ -2,8 +2,9 @@
 // reaches the k-th best, the block normaliser from the score kernels) against a reference over the
 // same scores: every label scored in one score_block call, ranked by score then label id, softmax
 // in double. Over label counts that are not multiples of the block (1024 rows) or of 16, k from 1
-// to past the label count, batches below and above an AMX tile's 16 samples, rows that tie, every
-// storage of the output rows and every CPU level this machine supports.
+// to past the label count, batches below and above an AMX tile's 16 samples and the 64 from which
+// fp32 rows are scored as one matrix product, rows that tie, every storage of the output rows and
+// every CPU level this machine supports.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -105,7 +106,7 @@ TEST_CASE("the exact predictor equals a one-pass reference: storages, levels, k,
     quantize_output(*int8, quant::Granularity::kRow);
     storages.emplace_back("int8", int8);
     for (const auto& [storage, net] : storages) {
-      for (const std::size_t batch : {1u, 5u, 19u}) {
+      for (const std::size_t batch : {1u, 5u, 19u, 70u}) {
         const Inputs in = random_inputs(batch, labels * 7 + batch);
         for (const Isa isa : kAllIsas) {
           if (!isa_supported(isa)) continue;
