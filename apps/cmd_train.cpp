@@ -256,12 +256,16 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   // alone with the rare labels' path.
   engine::LabelNeighbours checked_neighbours;
   std::optional<engine::WideCheck> wide_check;
+  // Each stage of the setup as it ends: at 670k labels it takes as long as the training.
+  const engine::SetupLog setup_log = [quiet](const std::string& line) {
+    if (!quiet) std::fprintf(stderr, "  %s\n", line.c_str());
+  };
   if (!net && config.net.wide == engine::WideMode::kAuto) {
     if (!quiet)
       std::fprintf(stderr,
                    "wide layer auto: checking the wide start against the network alone on "
                    "held-out training points\n");
-    wide_check = engine::check_wide(config, train, &checked_neighbours, &g_stop);
+    wide_check = engine::check_wide(config, train, &checked_neighbours, &g_stop, setup_log);
     if (!quiet) {
       if (wide_check->keep && wide_check->start.held_out > 0)
         std::fprintf(stderr, "%s\n", wide_start_line(wide_check->start).c_str());
@@ -378,6 +382,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     }
     progress.restart();
   };
+  fo.setup_log = setup_log;
   fo.on_wide_start = [&](const engine::WideStartChoice& c) {
     if (!quiet) std::fprintf(stderr, "%s\n", wide_start_line(c).c_str());
   };

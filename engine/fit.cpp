@@ -47,7 +47,7 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     if (choose_power || choose_rounds || choose_contrast) {
       wide_start_ =
           WideLayer::choose_start(train_set, c.num_features, c.num_labels, wide, choose_power,
-                                  choose_rounds, choose_contrast, &neighbours);
+                                  choose_rounds, choose_contrast, &neighbours, options.setup_log);
       wide.norm_power = wide_start_->norm_power;
       wide.share_rounds = wide_start_->share_rounds;
       wide.contrast = wide_start_->contrast;
@@ -55,7 +55,13 @@ FitRun::FitRun(Network& net, Trainer& trainer, const data::Dataset& train_set,
     }
     // check_wide's neighbours when it chose before the run.
     const LabelNeighbours* known = options.wide_neighbours ? options.wide_neighbours : &neighbours;
+    const auto t = std::chrono::steady_clock::now();
     net.wide = WideLayer::from_centroids(train_set, c.num_features, c.num_labels, wide, known);
+    if (options.setup_log)
+      options.setup_log(
+          std::string(c.wide == WideMode::kTail ? "the rare labels' path" : "the wide layer") +
+          " built on every training point: " + std::to_string(net.wide.entries()) + " entries, " +
+          seconds_text(t));
   }
   // The wide layer's label-major copy for training, built with the model rather than in the
   // first batch's time.

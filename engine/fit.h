@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "engine/evaluator.h"
+#include "engine/setup_log.h"
 #include "engine/trainer.h"
 #include "engine/validation.h"
 #include "engine/wide_layer.h"
@@ -62,6 +63,8 @@ struct FitOptions {
   const LabelNeighbours* wide_neighbours = nullptr;
   // Called once when a new wide layer's norm power was chosen on held-out training points.
   std::function<void(const WideStartChoice&)> on_wide_start;
+  // The stages of a new wide layer's setup as they end (its start's choice, its build).
+  SetupLog setup_log;
   // Called once the model is set up (a new wide layer built), just before the training clock
   // starts: progress lines time the training from here, as the summary does.
   std::function<void()> on_start;

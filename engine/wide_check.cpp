@@ -35,11 +35,11 @@ WideOptions wide_options(const NetworkConfig& net) {
 }
 
 WideStartChoice settle_wide_start(NetworkConfig& net, const data::Dataset& train,
-                                  LabelNeighbours* neighbours) {
+                                  LabelNeighbours* neighbours, const SetupLog& log) {
   const WideStartChoice c = WideLayer::choose_start(
       train, net.num_features, net.num_labels, wide_options(net),
       net.wide_norm_power == kWideNormPowerAuto, net.wide_share_rounds == kWideShareRoundsAuto,
-      net.wide_contrast == kWideContrastAuto, neighbours);
+      net.wide_contrast == kWideContrastAuto, neighbours, log);
   net.wide_norm_power = c.norm_power;
   net.wide_share_rounds = c.share_rounds;
   net.wide_contrast = c.contrast;
@@ -58,7 +58,8 @@ std::size_t index_of(const T (&values)[N], T v) {
 // config.train would (its lr schedule planned over all its epochs), and looks at it on the
 // held-out points until the rules decide. Fills the alone_* fields, outcome and keep.
 void trial(const Config& config, const data::Dataset& train, std::span<const std::size_t> held,
-           const std::atomic<bool>* stop, WideCheck& out) {
+           const std::atomic<bool>* stop, const SetupLog& log, WideCheck& out) {
+  const auto t0 = std::chrono::steady_clock::now();
   std::vector<bool> is_held(train.num_points(), false);
   for (const std::size_t i : held) is_held[i] = true;
   std::vector<std::size_t> rest;
@@ -99,6 +100,14 @@ void trial(const Config& config, const data::Dataset& train, std::span<const std
     out.alone_p5 = r.precision[4];
     out.alone_points = r.points;
     out.alone_epochs = epochs;
+    if (log) {
+      char line[160];
+      std::snprintf(line, sizeof line,
+                    "network alone after %.2f epoch(s) (%s): P@1 %.4f / P@5 %.4f on %zu held-out "
+                    "points",
+                    epochs, seconds_text(t0).c_str(), out.alone_p1, out.alone_p5, out.alone_points);
+      log(line);
+    }
     const double score = out.alone_p1 + out.alone_p5;
     // The first look scores a sample of the points: it can only find the network far behind.
     if ((!first || last) && score > wide_score) {
@@ -130,7 +139,7 @@ void trial(const Config& config, const data::Dataset& train, std::span<const std
 }  // namespace
 
 WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours* neighbours,
-                     const std::atomic<bool>* stop) {
+                     const std::atomic<bool>* stop, const SetupLog& log) {
   WideCheck out;
   NetworkConfig& net = config.net;
   if (net.wide != WideMode::kAuto) {
@@ -139,14 +148,14 @@ WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours
   }
   check_training_set(train, net);
   const auto t0 = std::chrono::steady_clock::now();
-  out.start = settle_wide_start(net, train, neighbours);
+  out.start = settle_wide_start(net, train, neighbours, log);
   if (out.start.held_out > 0) {
     const std::size_t r = index_of(kShareRounds, out.start.share_rounds),
                       c = index_of(kContrasts, out.start.contrast),
                       p = index_of(kNormPowers, out.start.norm_power);
     out.wide_p1 = out.start.p_at_1[r][c][p];
     out.wide_p5 = out.start.p_at_5[r][c][p];
-    trial(config, train, held_out_points(train.num_points()), stop, out);
+    trial(config, train, held_out_points(train.num_points()), stop, log, out);
   }
   net.wide = out.keep ? WideMode::kOn : WideMode::kTail;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -16,6 +16,7 @@
 
 #include "data/dataset.h"
 #include "engine/config.h"
+#include "engine/setup_log.h"
 #include "engine/wide_centroids.h"
 #include "engine/wide_layer.h"
 
@@ -30,7 +31,7 @@ WideOptions wide_options(const NetworkConfig& net);
 // a run builds that start without choosing again; `neighbours` gets the choice's label
 // neighbours for that build.
 WideStartChoice settle_wide_start(NetworkConfig& net, const data::Dataset& train,
-                                  LabelNeighbours* neighbours);
+                                  LabelNeighbours* neighbours, const SetupLog& log = {});
 
 struct WideCheck {
   enum class Outcome {
@@ -71,9 +72,10 @@ struct WideCheckRules {
 // that start without choosing again; `neighbours` gets the choice's label neighbours for that
 // build (FitOptions::wide_neighbours). A config whose wide is not auto is left as it is.
 // The trial's network is dropped either way: the run trains its choice from the start, so that
-// the path trains from the first batch and the held-out points from the first epoch.
+// the path trains from the first batch and the held-out points from the first epoch. `log` gets
+// the start's stages (WideLayer::choose_start) and a line for each look at the network alone.
 WideCheck check_wide(Config& config, const data::Dataset& train, LabelNeighbours* neighbours,
-                     const std::atomic<bool>* stop = nullptr);
+                     const std::atomic<bool>* stop = nullptr, const SetupLog& log = {});
 
 // "kept" or "dropped" and why, with the scores: what the CLI prints.
 std::string describe(const WideCheck& check);

@@ -126,7 +126,7 @@ std::vector<std::size_t> held_out_points(std::size_t n) {
 WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_t num_features,
                                         std::uint32_t num_labels, const WideOptions& options,
                                         bool choose_power, bool choose_rounds, bool choose_contrast,
-                                        LabelNeighbours* neighbours_out) {
+                                        LabelNeighbours* neighbours_out, const SetupLog& log) {
   if (train.num_features > num_features || train.num_labels > num_labels)
     fail("wide layer: the data's dimensions exceed the model's");
   constexpr std::size_t kPowers = WideStartChoice::kPowers, kRounds = WideStartChoice::kRounds,
@@ -242,6 +242,7 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
     }
   };
   LabelNeighbours neighbours;
+  auto stage = std::chrono::steady_clock::now();
   label_sums_by_round(
       train, num_features, num_labels, build, held, true,
       [&](std::uint32_t rounds, LabelEntries&& sums) {
@@ -259,12 +260,31 @@ WideStartChoice WideLayer::choose_start(const data::Dataset& train, std::uint32_
           if (!tried(c) || kContrasts[c] == 0) continue;
           // One search serves every rounds' candidate: the first rounds'
           // neighbours stand for the others' (and the final build's).
-          if (neighbours.count.empty()) neighbours = nearest_labels(sums, num_features);
+          if (neighbours.count.empty()) {
+            neighbours = nearest_labels(sums, num_features);
+            if (log)
+              log("wide start: the labels' nearest labels found, " + seconds_text(stage) +
+                  " (the centroids' sums included)");
+            stage = std::chrono::steady_clock::now();
+          }
           contrasted[c] =
               subtract_neighbours(sums, neighbours, num_features, kContrasts[c], options);
         }
         for (std::size_t c = 0; c < kContrastCount; ++c)
           if (tried(c)) score(r, c, kContrasts[c] > 0 ? std::move(contrasted[c]) : std::move(sums));
+        if (log) {
+          float best = 0;
+          for (std::size_t c = 0; c < kContrastCount; ++c)
+            for (std::size_t p = 0; p < kPowers; ++p)
+              if (choice.tried[r][c][p]) best = std::max(best, choice.p_at_1[r][c][p]);
+          char line[160];
+          std::snprintf(line, sizeof line,
+                        "wide start: %u share round(s) scored on %zu held-out points, best P@1 "
+                        "%.4f, ",
+                        rounds, held_count, static_cast<double>(best));
+          log(line + seconds_text(stage));
+        }
+        stage = std::chrono::steady_clock::now();
         // More rounds go on from these sums: once a round wins nothing over fewer, the next
         // is not tried (the held-out P@1 has peaked on every data set measured).
         return !choose_rounds || choice.share_rounds == rounds;

@@ -23,6 +23,7 @@
 
 #include "data/dataset.h"
 #include "engine/active_pairs.h"
+#include "engine/setup_log.h"
 
 #include <tbb/enumerable_thread_specific.h>
 
@@ -183,12 +184,14 @@ class WideLayer {
   // fewer. The contrast candidates of every rounds share the neighbours found on the first
   // rounds' sums (nearest_labels). Fewer than 100 points to hold out: power 1, no rounds and
   // no contrast where they were to be chosen. `neighbours`, when given, receives the nearest
-  // labels the contrast candidates used (empty when none were tried), for from_centroids.
+  // labels the contrast candidates used (empty when none were tried), for from_centroids. `log`
+  // gets a line when the neighbours are found and when each rounds' candidates are scored.
   static WideStartChoice choose_start(const data::Dataset& train, std::uint32_t num_features,
                                       std::uint32_t num_labels, const WideOptions& options,
                                       bool choose_power, bool choose_rounds,
                                       bool choose_contrast = false,
-                                      LabelNeighbours* neighbours = nullptr);
+                                      LabelNeighbours* neighbours = nullptr,
+                                      const SetupLog& log = {});
   // Stored arrays (a model file's), after checking them: offsets (num_features + 1, from 0,
   // non-decreasing, ending at the entry count), labels (< num_labels, strictly ascending within a
   // feature), finite weights. Throws glide::Error naming `what` and the first fault.

@@ -56,6 +56,15 @@ grep -Eq '"wide": *"tail"' config.txt && grep -Eq '"wide_tail_points": *3' confi
 "$glide" train --train tr1500.gds -o auto.glide --epochs 1 --threads 1 >out.txt 2>err.txt
 grep -Eq "^wide layer (kept|dropped)[^:]*: the network alone, after [0-9.]+ epoch\(s\), P@1 [0-9.]+ / P@5 [0-9.]+ on [0-9]+ held-out training points; the wide start P@1 [0-9.]+ / P@5 [0-9.]+ on 150 " \
   err.txt || { cat err.txt >&2; fail "no line on the wide layer's check"; }
+# Its stages as they end: the start's candidates, each look at the network alone, the build.
+grep -Eq "^  wide start: 0 share round\(s\) scored on 150 held-out points, best P@1 [0-9.]+, [0-9.]+ s$" \
+  err.txt || { cat err.txt >&2; fail "no line on the wide start's candidates"; }
+grep -Eq "^  network alone after [0-9.]+ epoch\(s\) \([0-9.]+ s\): P@1 [0-9.]+ / P@5 [0-9.]+ on [0-9]+ held-out points$" \
+  err.txt || { cat err.txt >&2; fail "no line on a look at the network alone"; }
+grep -Eq "^  (the wide layer|the rare labels' path) built on every training point: [0-9]+ entries, [0-9.]+ s$" \
+  err.txt || { cat err.txt >&2; fail "no line on the wide layer's build"; }
+"$glide" train --train tr1500.gds -o auto.glide --epochs 1 --threads 1 -q >out.txt 2>err.txt
+[ ! -s err.txt ] || { cat err.txt >&2; fail "-q printed the setup's stages"; }
 "$glide" train --train tr1500.gds --resume auto.glide -o x.glide --print-config >config.txt
 grep -Eq '"wide": *"(on|tail)"' config.txt || { cat config.txt >&2; fail "the model's wide not on/tail"; }
 "$glide" train --train tr.gds -o m.glide --epochs 0.2 --threads 1 --verbose >out.txt 2>err.txt
