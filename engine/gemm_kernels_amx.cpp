@@ -66,32 +66,6 @@ inline void split1(float x, std::uint16_t& hi, std::uint16_t& lo) {
   lo = static_cast<std::uint16_t>(_mm256_extract_epi16((__m256i)l, 0));
 }
 
-// B's columns j < n, each contiguous (bk == 1: a matrix's rows scored as B's columns), 16 of
-// its k values at a time: the pairs (p, p + 1) of one column lie a tile row (64 bytes) apart.
-void pack_b_columns(const float* b, std::size_t bn, std::size_t k, std::size_t n,
-                    std::size_t n_tiles, PackedB& out) {
-  const std::size_t k16 = k / 16 * 16;
-  alignas(32) std::uint32_t hw[8], lw[8];
-  for (std::size_t j = 0; j < n; ++j) {
-    const float* col = b + j * bn;
-    for (std::size_t p = 0; p < k16; p += 16) {
-      __m256bh h, l;
-      split16(_mm512_loadu_ps(col + p), h, l);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(hw), (__m256i)h);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(lw), (__m256i)l);
-      const std::size_t at = b_at(p, j, n_tiles);
-      for (std::size_t t = 0; t < 8; ++t) {
-        std::memcpy(out.hi.data() + at + t * kBlock, &hw[t], sizeof(hw[t]));
-        std::memcpy(out.lo.data() + at + t * kBlock, &lw[t], sizeof(lw[t]));
-      }
-    }
-    for (std::size_t p = k16; p < k; ++p) {
-      const std::size_t at = b_at(p, j, n_tiles);
-      split1(col[p], out.hi[at], out.lo[at]);
-    }
-  }
-}
-
 // B tile by tile (b_at); the padding (p >= k or j >= n) is zero.
 void pack_b(const float* b, std::size_t bk, std::size_t bn, std::size_t k, std::size_t n,
             PackedB& out) {
@@ -103,7 +77,6 @@ void pack_b(const float* b, std::size_t bk, std::size_t bn, std::size_t k, std::
   out.hi.assign(out.k_pad * out.n_pad, 0);
   out.lo.assign(out.k_pad * out.n_pad, 0);
   const std::size_t n_tiles = out.n_pad / kTile;
-  if (bk == 1 && bn != 1) return pack_b_columns(b, bn, k, n, n_tiles, out);
   const std::size_t n16 = bn == 1 ? n / 16 * 16 : 0;
   for (std::size_t p = 0; p < k; p += 2) {
     const float* r0 = b + p * bk;

@@ -2,10 +2,12 @@
 
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iterator>
 
 #include "common/error.h"
+#include "engine/gemm_kernels.h"
 #include "engine/network.h"
 #include "engine/output_sampler.h"
 #include "engine/output_weights.h"
@@ -67,6 +69,30 @@ void OutputMatrix::prepare(const float* H, std::size_t stride, std::size_t B, co
   batch.stride = stride;
   batch.B = B;
   batch.bias = bias;
+}
+
+bool score_block_as_product(const OutputMatrix& m, const ScorerBatch& batch, std::uint32_t j0,
+                            std::uint32_t n, float* out, std::size_t ld) {
+  const GemmKernels& g = gemm_kernels();
+  if (batch.B < kProductBatch || &g == &gemm_kernel_dispatch().scalar()) return false;
+  const std::size_t k = m.cols();
+  constexpr std::uint32_t kRun = 16;  // rows copied together: a cache line of each column row
+  thread_local std::vector<float> columns, buffers;
+  thread_local PackedB packed;
+  columns.resize(k * n);
+  buffers.resize(kRun * k);
+  const float* rows[kRun];
+  for (std::uint32_t q0 = 0; q0 < n; q0 += kRun) {
+    const std::uint32_t run = std::min(kRun, n - q0);
+    for (std::uint32_t t = 0; t < run; ++t) rows[t] = m.row_f32(j0 + q0 + t, &buffers[t * k]);
+    for (std::size_t p = 0; p < k; ++p)
+      for (std::uint32_t t = 0; t < run; ++t) columns[p * n + q0 + t] = rows[t][p];
+  }
+  g.pack_b(columns.data(), n, 1, k, n, packed);
+  for (std::size_t s = 0; s < batch.B; ++s)
+    std::copy(batch.bias + j0, batch.bias + j0 + n, out + s * ld);
+  g.gemm(batch.H, batch.stride, 1, batch.B, packed, out, ld);
+  return true;
 }
 
 RowsF32 OutputMatrix::rows_f32() const {

@@ -48,6 +48,7 @@ std::unique_ptr<OutputMatrix> Bf16OutputMatrix::clone() const {
 
 void Bf16OutputMatrix::score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n,
                                    float* out, std::size_t ld) const {
+  if (score_block_as_product(*this, batch, j0, n, out, ld)) return;
   const Bf16Kernels& k = bf16_kernels();
   score_block_by_rows(batch, j0, n, out, ld,
                       [&](std::uint32_t j, const std::uint32_t* all, float* col) {

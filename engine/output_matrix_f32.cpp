@@ -1,21 +1,12 @@
 // fp32 output rows: the trainable storage (docs/model-format.md: output.weight f32 [rows,
 // stride], output.adam_m / adam_v alike, then output.bias).
-#include <algorithm>
-
 #include "common/error.h"
-#include "engine/gemm_kernels.h"
 #include "engine/kernels.h"
 #include "engine/model_file.h"
 #include "engine/output_ops.h"
 #include "engine/output_weights.h"
 
 namespace glide::engine {
-
-namespace {
-// Batches of at least this many samples score a block of rows as one matrix product (packing
-// the rows once for all of them); smaller ones row by row (docs/inference.md, "Exact path").
-constexpr std::size_t kGemmBatch = 64;
-}  // namespace
 
 std::unique_ptr<OutputMatrix> F32OutputMatrix::from_f32(ParamMatrix w, const OutputStorage&) {
   return std::make_unique<F32OutputMatrix>(std::move(w));
@@ -35,17 +26,7 @@ std::unique_ptr<OutputMatrix> F32OutputMatrix::clone() const {
 
 void F32OutputMatrix::score_block(const ScorerBatch& batch, std::uint32_t j0, std::uint32_t n,
                                   float* out, std::size_t ld) const {
-  const GemmKernels& g = gemm_kernels();
-  // The scalar table's product is slower than the dot products of any SIMD level.
-  if (batch.B >= kGemmBatch && &g != &gemm_kernel_dispatch().scalar()) {
-    // The rows as the right-hand operand of one product with every sample's activations.
-    thread_local PackedB rows;
-    g.pack_b(W_.row(j0), 1, W_.stride, W_.cols, n, rows);
-    for (std::size_t s = 0; s < batch.B; ++s)
-      std::copy(batch.bias + j0, batch.bias + j0 + n, out + s * ld);
-    g.gemm(batch.H, batch.stride, 1, batch.B, rows, out, ld);
-    return;
-  }
+  if (score_block_as_product(*this, batch, j0, n, out, ld)) return;
   const Kernels& k = kernels();
   score_block_by_rows(batch, j0, n, out, ld,
                       [&](std::uint32_t j, const std::uint32_t* all, float* col) {

@@ -68,6 +68,15 @@ void score_block_by_rows(const ScorerBatch& batch, std::uint32_t j0, std::uint32
   }
 }
 
+// Scores rows j0..j0+n of `m` against the whole batch as one matrix product (engine/
+// gemm_kernels.h): the rows, as fp32 (row_f32), are the columns of its right-hand operand, packed
+// once for every sample. Returns false, having done nothing, where scoring row by row is faster:
+// batches under kProductBatch, or a level without a SIMD product (docs/inference.md, "Exact
+// path").
+inline constexpr std::size_t kProductBatch = 64;
+bool score_block_as_product(const OutputMatrix& m, const ScorerBatch& batch, std::uint32_t j0,
+                            std::uint32_t n, float* out, std::size_t ld);
+
 // Trainable fp32 rows with Adam moments (none in a model loaded for inference).
 class F32OutputMatrix final : public OutputMatrix {
  public:
