@@ -9,8 +9,9 @@
 
 namespace glide {
 
-// Allocates `bytes` aligned to 64 bytes (2 MB and madvise(MADV_HUGEPAGE) when large). The memory
-// is zero-filled. Throws std::bad_alloc on failure.
+// Allocates `bytes` aligned to 64 bytes (2 MB and madvise(MADV_HUGEPAGE) when large: fresh pages
+// of their own, zeroed by the kernel as they are first touched). The memory reads as zero.
+// Throws std::bad_alloc on failure. aligned_free_bytes must be given the same `bytes`.
 void* aligned_alloc_bytes(std::size_t bytes);
 void aligned_free_bytes(void* p, std::size_t bytes) noexcept;
 

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -26,6 +27,24 @@ TEST_CASE("aligned arrays are 64-byte aligned and zeroed") {
   big[12345] = 3.0f;
   AlignedArray<float> copy = big;
   CHECK(copy[12345] == 3.0f);
+  // Small and large arrays (large ones of sizes off the 2 MB pages), allocated again where one
+  // was just filled and freed: still aligned, every element zero, the last one writable.
+  for (const std::size_t n : {std::size_t{200}, std::size_t{1250001}, std::size_t{3} << 20,
+                              std::size_t{1250001}, std::size_t{200}}) {
+    CAPTURE(n);
+    {
+      AlignedArray<float> dirty(n);
+      std::fill(dirty.begin(), dirty.end(), 7.0f);
+    }
+    AlignedArray<float> fresh(n);
+    const std::uintptr_t align = n * sizeof(float) >= (4u << 20) ? (2u << 20) : 64;
+    CHECK(reinterpret_cast<std::uintptr_t>(fresh.data()) % align == 0);
+    CHECK(std::all_of(fresh.begin(), fresh.end(), [](float x) { return x == 0.0f; }));
+    fresh[n - 1] = 1.0f;
+    AlignedArray<float> moved = std::move(fresh);
+    CHECK(moved[n - 1] == 1.0f);
+    CHECK(fresh.empty());
+  }
 }
 
 TEST_CASE("rng is deterministic and uniform enough") {
