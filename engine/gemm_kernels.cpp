@@ -1,8 +1,6 @@
 // The fp32 gemm tables (over Bf16Kernels::outer_rows at the same level) and the dispatch.
 #include "engine/gemm_kernels.h"
 
-#include <algorithm>
-
 #include "common/cpu.h"
 #include "common/error.h"
 #include "engine/kernels_bf16.h"
@@ -27,13 +25,8 @@ void pack_f32(const float* b, std::size_t bk, std::size_t bn, std::size_t k, std
     return;
   }
   out.f32.resize(k * n);
-  // 16 columns at a time: each row of the copy gets a cache line's run of them.
-  constexpr std::size_t kRun = 16;
-  for (std::size_t j0 = 0; j0 < n; j0 += kRun) {
-    const std::size_t j1 = std::min(n, j0 + kRun);
-    for (std::size_t p = 0; p < k; ++p)
-      for (std::size_t j = j0; j < j1; ++j) out.f32[p * n + j] = b[p * bk + j * bn];
-  }
+  for (std::size_t p = 0; p < k; ++p)
+    for (std::size_t j = 0; j < n; ++j) out.f32[p * n + j] = b[p * bk + j * bn];
   out.rows = out.f32.data();
   out.ld = n;
 }

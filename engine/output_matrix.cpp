@@ -76,7 +76,8 @@ bool score_block_as_product(const OutputMatrix& m, const ScorerBatch& batch, std
   const GemmKernels& g = gemm_kernels();
   if (batch.B < kProductBatch || &g == &gemm_kernel_dispatch().scalar()) return false;
   const std::size_t k = m.cols();
-  constexpr std::uint32_t kRun = 16;  // rows copied together: a cache line of each column row
+  // Rows copied 16 at a time: each row of the copy gets a cache line's run of them.
+  constexpr std::uint32_t kRun = 16;
   thread_local std::vector<float> columns, buffers;
   thread_local PackedB packed;
   columns.resize(k * n);

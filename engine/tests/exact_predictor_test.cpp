@@ -3,8 +3,8 @@
 // same scores: every label scored in one score_block call, ranked by score then label id, softmax
 // in double. Over label counts that are not multiples of the block (1024 rows) or of 16, k from 1
 // to past the label count, batches below and above an AMX tile's 16 samples and the 64 from which
-// fp32 rows are scored as one matrix product, rows that tie, every storage of the output rows and
-// every CPU level this machine supports.
+// fp32 and bf16 rows are scored as one matrix product, rows that tie, every storage of the output
+// rows and every CPU level this machine supports.
 #include <doctest/doctest.h>
 
 #include <algorithm>

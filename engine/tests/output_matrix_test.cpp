@@ -96,7 +96,7 @@ TEST_CASE("each storage's fp32 view and scores match the rows it was made from")
     }
     // Scores: the dot products of the expected rows with the activations, plus the bias
     // (int8 also quantizes the activations: a looser bound), over batches scored row by row and
-    // as one product (fp32 from 64 samples), a block from row 0 and one from row 3.
+    // as one product (fp32 and bf16 from 64 samples), a block from row 0 and one from row 3.
     Rng rng(11);
     for (const std::size_t B : {5u, 70u}) {
       CAPTURE(B);
