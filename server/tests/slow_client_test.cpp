@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/timing.h"
 #include "server/tests/test_server.h"
 
 using namespace glide;
@@ -102,10 +103,6 @@ class RawClient {
 
 std::string error_of(const RawResponse& r) {
   return json::parse(r.body).value("error", std::string());
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::string model_path() {
