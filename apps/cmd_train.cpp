@@ -37,6 +37,7 @@
 #include "engine/fit.h"
 #include "engine/index_predictor.h"
 #include "engine/output_index.h"
+#include "engine/setup_log.h"
 #include "engine/validation.h"
 #include "engine/wide_centroids.h"
 #include "engine/wide_check.h"
@@ -534,6 +535,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     if (caches) cache_sections.add(w, saved_caches);
     if (index) index->save(w);
   };
+  const auto save_start = std::chrono::steady_clock::now();
   try {
     // An interrupted run whose output holds its best validation leaves it there.
     const bool keep_output = revert && g_stop.load();
@@ -552,6 +554,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
     }
     fail(std::string(e.what()) + "; the trained model was saved to " + rescue + " instead");
   }
+  const std::string save_time = engine::seconds_text(save_start);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (leader) print_training_summary(done, done.samples - fo.start_samples, trainer.times(), setup);
@@ -575,7 +578,7 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
           c.layer, static_cast<unsigned long long>(c.examples), c.hot, c.threshold, c.records,
           c.hits, c.agreed);
   }
-  if (leader) std::printf("saved %s\n", out_path.c_str());
+  if (leader) std::printf("saved %s in %s\n", out_path.c_str(), save_time.c_str());
   if (fo.test && !g_stop.load()) {
     engine::EvalOptions eo;
     eo.propensity = fo.propensity;

@@ -27,7 +27,7 @@ class ModelFileWriter;
 struct SaveOptions {
   bool optimizer_state = true;  // Adam moments, needed to resume training exactly
   int zstd_level = 3;
-  int threads = 1;
+  int threads = 0;  // compressing (ModelFileWriteOptions::threads)
   // Adds more sections before the file is committed (learned caches, cache/cache_file.h).
   std::function<void(ModelFileWriter&)> extra_sections = nullptr;
 };

@@ -9,9 +9,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <thread>
 #include <unordered_set>
+
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
 
 #include "common/error.h"
 #include "common/file_util.h"
@@ -332,37 +337,80 @@ void ModelFileReader::decode(std::size_t index, std::span<std::byte> out) const 
   const TensorInfo& info = infos_[index];
   const Layout& layout = layouts_[index];
   const std::string where = "section " + quoted_name(info.name);
-  std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
-  if (!dctx) fail(path_, "out of memory creating a zstd decompressor");
+  const auto chunk_where = [&](std::uint64_t k, std::uint64_t pos) {
+    return where + " is corrupted (chunk " + std::to_string(k) + " at byte " + std::to_string(pos);
+  };
 
+  // The chunks are decoded in parallel, a window at a time: first the window's headers (8 bytes
+  // each), then its chunks. The window bounds the memory however small the chunks are.
+  struct Chunk {
+    std::uint64_t pos = 0, stored = 0, done = 0, want = 0;
+    std::uint32_t encoding = 0;
+  };
+  struct Local {
+    std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx;
+    std::vector<std::byte> scratch;
+  };
+  constexpr std::size_t kWindow = 256;
+  std::vector<Chunk> chunks;
+  std::vector<std::exception_ptr> errors;
+  tbb::enumerable_thread_specific<Local> locals;
   std::vector<std::byte> scratch;
   const std::uint64_t end = layout.offset + info.stored_bytes;
-  std::uint64_t pos = layout.offset;
-  std::uint64_t done = 0;
-  for (std::uint64_t k = 0; done < info.raw_bytes; ++k) {
-    const std::string chunk_where =
-        where + " is corrupted (chunk " + std::to_string(k) + " at byte " + std::to_string(pos);
-    if (end - pos < kChunkHeaderBytes) fail(path_, chunk_where + " overruns the section)");
-    const auto header = bytes_at(pos, kChunkHeaderBytes, scratch);
-    const std::uint64_t stored = load_le(header.data(), 4);
-    const auto encoding = static_cast<std::uint32_t>(load_le(header.data() + 4, 4));
-    pos += kChunkHeaderBytes;
-    if (stored > end - pos) fail(path_, chunk_where + " overruns the section)");
-    const std::uint64_t want = std::min<std::uint64_t>(layout.chunk_bytes, info.raw_bytes - done);
-    const auto src = bytes_at(pos, stored, scratch);
-    std::byte* dst = out.data() + done;
-    if (encoding == kEncodingRaw) {
-      if (stored != want) fail(path_, chunk_where + " has the wrong size)");
-      std::memcpy(dst, src.data(), want);
-    } else if (encoding == kEncodingZstd) {
-      const std::size_t n = ZSTD_decompressDCtx(dctx.get(), dst, want, src.data(), src.size());
-      if (ZSTD_isError(n)) fail(path_, chunk_where + ": zstd: " + ZSTD_getErrorName(n) + ")");
-      if (n != want) fail(path_, chunk_where + " decompresses to the wrong size)");
-    } else {
-      fail(path_, chunk_where + " has unknown encoding " + std::to_string(encoding) + ")");
+  std::uint64_t pos = layout.offset, done = 0, first = 0;
+  while (done < info.raw_bytes) {
+    chunks.clear();
+    while (done < info.raw_bytes && chunks.size() < kWindow) {
+      const std::uint64_t k = first + chunks.size();
+      if (end - pos < kChunkHeaderBytes)
+        fail(path_, chunk_where(k, pos) + " overruns the section)");
+      const auto header = bytes_at(pos, kChunkHeaderBytes, scratch);
+      Chunk c;
+      c.pos = pos;
+      c.stored = load_le(header.data(), 4);
+      c.encoding = static_cast<std::uint32_t>(load_le(header.data() + 4, 4));
+      c.done = done;
+      c.want = std::min<std::uint64_t>(layout.chunk_bytes, info.raw_bytes - done);
+      pos += kChunkHeaderBytes;
+      if (c.stored > end - pos) fail(path_, chunk_where(k, c.pos) + " overruns the section)");
+      pos += c.stored;
+      done += c.want;
+      chunks.push_back(c);
     }
-    pos += stored;
-    done += want;
+    // A chunk's error is kept and the first one thrown after the loop, as a serial read would.
+    errors.assign(chunks.size(), nullptr);
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks.size(), 1), [&](const auto& r) {
+      Local& t = locals.local();
+      for (std::size_t j = r.begin(); j < r.end(); ++j) {
+        const Chunk& c = chunks[j];
+        const std::uint64_t k = first + j;
+        std::byte* dst = out.data() + c.done;
+        try {
+          const auto src = bytes_at(c.pos + kChunkHeaderBytes, c.stored, t.scratch);
+          if (c.encoding == kEncodingRaw) {
+            if (c.stored != c.want) fail(path_, chunk_where(k, c.pos) + " has the wrong size)");
+            std::memcpy(dst, src.data(), c.want);
+          } else if (c.encoding == kEncodingZstd) {
+            if (!t.dctx) t.dctx.reset(ZSTD_createDCtx());
+            if (!t.dctx) fail(path_, "out of memory creating a zstd decompressor");
+            const std::size_t n =
+                ZSTD_decompressDCtx(t.dctx.get(), dst, c.want, src.data(), src.size());
+            if (ZSTD_isError(n))
+              fail(path_, chunk_where(k, c.pos) + ": zstd: " + ZSTD_getErrorName(n) + ")");
+            if (n != c.want)
+              fail(path_, chunk_where(k, c.pos) + " decompresses to the wrong size)");
+          } else {
+            fail(path_, chunk_where(k, c.pos) + " has unknown encoding " +
+                            std::to_string(c.encoding) + ")");
+          }
+        } catch (...) {  // an exception must not cross the parallel loop
+          errors[j] = std::current_exception();
+        }
+      }
+    });
+    for (const std::exception_ptr& e : errors)
+      if (e) std::rethrow_exception(e);
+    first += chunks.size();
   }
   if (pos != end) fail(path_, where + " is corrupted (unexpected bytes after its last chunk)");
   if (xxh64(out) != layout.checksum)

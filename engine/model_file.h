@@ -44,7 +44,9 @@ std::string shape_string(std::span<const std::uint64_t> shape);
 
 struct ModelFileWriteOptions {
   int zstd_level = 3;  // 1 (fast) .. 19; negative levels are zstd's fastest modes
-  int threads = 1;     // chunks compressed in parallel; memory use is ~2 chunks per thread
+  // Chunks compressed at once (0: as many as the caller's oneTBB arena runs); memory use is about
+  // 2 chunks per thread.
+  int threads = 0;
   // Sections are compressed in independent chunks of this many uncompressed bytes, so neither
   // writer nor reader ever holds a second full copy of a large tensor.
   std::uint32_t chunk_bytes = 4u << 20;

@@ -1,4 +1,8 @@
 // Writing model files (engine/model_file.h; the layout: docs/model-format.md).
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -6,7 +10,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <thread>
 
 #include "common/error.h"
 #include "common/file_util.h"
@@ -61,7 +64,7 @@ ModelFileWriter::ModelFileWriter(std::string path, ModelFileWriteOptions options
   if (options_.chunk_bytes == 0 || options_.chunk_bytes > kMaxChunkBytes)
     fail(path_, "chunk size must be between 1 byte and 64 MiB, got " +
                     std::to_string(options_.chunk_bytes));
-  options_.threads = std::clamp(options_.threads, 1, 256);
+  options_.threads = std::clamp(options_.threads, 0, 256);
   options_.zstd_level = std::clamp(options_.zstd_level, ZSTD_minCLevel(), ZSTD_maxCLevel());
 }
 
@@ -121,12 +124,20 @@ void ModelFileWriter::commit() {
     const std::vector<std::byte> zeros(payload_start);
     write_all(f, zeros.data(), zeros.size(), path_);
 
-    const int threads = options_.threads;
-    std::vector<std::unique_ptr<ZSTD_CCtx, CCtxDeleter>> cctxs;
-    for (int t = 0; t < threads; ++t) {
-      cctxs.emplace_back(ZSTD_createCCtx());
-      if (!cctxs.back()) fail(path_, "out of memory creating a zstd compressor");
-    }
+    // Chunks are compressed a batch at a time, in parallel, and written in order: memory stays
+    // bounded by about two chunks per thread however large the tensor.
+    const std::size_t threads = static_cast<std::size_t>(
+        options_.threads > 0
+            ? options_.threads
+            : std::min<std::size_t>(
+                  static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()),
+                  tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
+    const auto cctx_of = [&] {
+      std::unique_ptr<ZSTD_CCtx, CCtxDeleter> c(ZSTD_createCCtx());
+      if (!c) throw std::bad_alloc();
+      return c;
+    };
+    tbb::enumerable_thread_specific<std::unique_ptr<ZSTD_CCtx, CCtxDeleter>> cctxs(cctx_of);
     std::vector<std::vector<std::byte>> encoded(threads);
     std::vector<std::string> errors(threads);
 
@@ -137,26 +148,21 @@ void ModelFileWriter::commit() {
       placed[s].offset = offset;
       placed[s].checksum = xxh64(data);
       const std::uint64_t chunks = chunk_count(data.size(), options_.chunk_bytes);
-      // Chunks are compressed `threads` at a time and written in order: memory stays bounded
-      // by about two chunks per thread however large the tensor.
       for (std::uint64_t first = 0; first < chunks; first += threads) {
-        const int batch = static_cast<int>(std::min<std::uint64_t>(threads, chunks - first));
-        auto work = [&](int t) {
+        const auto batch =
+            static_cast<std::size_t>(std::min<std::uint64_t>(threads, chunks - first));
+        tbb::parallel_for(std::size_t{0}, batch, [&](std::size_t t) {
           const std::uint64_t begin = (first + t) * options_.chunk_bytes;
           const std::uint64_t size =
               std::min<std::uint64_t>(options_.chunk_bytes, data.size() - begin);
           try {
-            encode_chunk(cctxs[t].get(), options_.zstd_level, data.subspan(begin, size), encoded[t],
-                         errors[t]);
-          } catch (const std::exception& e) {  // e.g. bad_alloc: must not escape a thread
+            encode_chunk(cctxs.local().get(), options_.zstd_level, data.subspan(begin, size),
+                         encoded[t], errors[t]);
+          } catch (const std::exception& e) {  // e.g. bad_alloc: must not cross the parallel loop
             errors[t] = e.what();
           }
-        };
-        std::vector<std::thread> helpers;
-        for (int t = 1; t < batch; ++t) helpers.emplace_back(work, t);
-        work(0);
-        for (auto& h : helpers) h.join();
-        for (int t = 0; t < batch; ++t) {
+        });
+        for (std::size_t t = 0; t < batch; ++t) {
           if (!errors[t].empty())
             fail(path_, "compressing section " + quoted_name(p.info.name) + ": " + errors[t]);
           write_all(f, encoded[t].data(), encoded[t].size(), path_);

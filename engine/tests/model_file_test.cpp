@@ -1,6 +1,7 @@
 #include "engine/model_file.h"
 
 #include <doctest/doctest.h>
+#include <tbb/task_arena.h>
 #include <unistd.h>
 #include "tests/error_of.h"
 
@@ -190,9 +191,19 @@ TEST_CASE("round trip of every dtype, an empty section and a multi-MB section") 
   ModelFileReader from_memory(bytes, "memory");
   sample.check(from_memory);
 
-  // Small chunks and single-threaded writing produce a readable file too.
+  // The file does not depend on how many chunks are compressed at once (0: the arena's threads).
+  for (const int threads : {1, 3, 0}) {
+    CAPTURE(threads);
+    options.threads = threads;
+    sample.write(path, options);
+    CHECK(file_bytes(path) == bytes);
+  }
+
+  // Small chunks (more than the reader decodes at once) produce a readable file too, read on one
+  // thread and on several.
   sample.write(path, small_chunks());
   sample.check(ModelFileReader(path));
+  tbb::task_arena(1).execute([&] { sample.check(ModelFileReader(path)); });
 }
 
 TEST_CASE("truncation at every offset is a named error") {
