@@ -28,6 +28,10 @@ class AlignedArray {
   explicit AlignedArray(std::size_t n) : size_(n) {
     if (n) data_ = static_cast<T*>(aligned_alloc_bytes(n * sizeof(T)));
   }
+  // A copy of `values`.
+  explicit AlignedArray(std::span<const T> values) : AlignedArray(values.size()) {
+    if (size_) std::memcpy(data_, values.data(), size_ * sizeof(T));
+  }
   AlignedArray(const AlignedArray& o) : AlignedArray(o.size_) {
     if (size_) std::memcpy(data_, o.data_, size_ * sizeof(T));
   }

@@ -54,10 +54,10 @@ void save_wide(ModelFileWriter& w, const WideLayer& wide, bool optimizer) {
   const std::uint64_t n = wide.entries();
   w.add("wide.offsets", DType::kU64, {wide.offsets().size()},
         std::as_bytes(std::span(wide.offsets())));
-  w.add("wide.labels", DType::kU32, {n}, std::as_bytes(std::span(wide.labels())));
-  w.add("wide.weight", DType::kF32, {n}, std::as_bytes(std::span(wide.weights())));
+  w.add("wide.labels", DType::kU32, {n}, std::as_bytes(wide.labels()));
+  w.add("wide.weight", DType::kF32, {n}, std::as_bytes(wide.weights()));
   if (optimizer && wide.has_optimizer_state())
-    w.add("wide.adagrad", DType::kF32, {n}, std::as_bytes(std::span(wide.optimizer_sums())));
+    w.add("wide.adagrad", DType::kF32, {n}, std::as_bytes(wide.optimizer_sums()));
 }
 
 // A network saved before training built its wide layer has none yet (training builds it).
@@ -65,20 +65,19 @@ WideLayer load_wide(const ModelFileReader& r, const NetworkConfig& net, bool opt
   if (!r.has("wide.offsets")) return {};
   const std::uint64_t n = r.info("wide.labels").shape.empty() ? 0 : r.info("wide.labels").shape[0];
   std::vector<std::uint64_t> offsets(std::size_t{net.num_features} + 1);
-  std::vector<std::uint32_t> labels(n);
-  std::vector<float> weights(n);
+  AlignedArray<std::uint32_t> labels(n);
+  AlignedArray<float> weights(n);
   const std::vector<std::uint64_t> offsets_shape{offsets.size()}, shape{n};
   r.read_into("wide.offsets", DType::kU64, offsets_shape,
               std::as_writable_bytes(std::span(offsets)));
-  r.read_into("wide.labels", DType::kU32, shape, std::as_writable_bytes(std::span(labels)));
-  r.read_into("wide.weight", DType::kF32, shape, std::as_writable_bytes(std::span(weights)));
+  r.read_into("wide.labels", DType::kU32, shape, std::as_writable_bytes(labels.span()));
+  r.read_into("wide.weight", DType::kF32, shape, std::as_writable_bytes(weights.span()));
   WideLayer wide =
       WideLayer::from_arrays(net.num_features, net.num_labels, std::move(offsets),
                              std::move(labels), std::move(weights), r.path() + ": the wide layer");
   if (optimizer && r.has("wide.adagrad")) {
     wide.ensure_optimizer_state();
-    r.read_into("wide.adagrad", DType::kF32, shape,
-                std::as_writable_bytes(std::span(wide.optimizer_sums())));
+    r.read_into("wide.adagrad", DType::kF32, shape, std::as_writable_bytes(wide.optimizer_sums()));
   }
   return wide;
 }

@@ -62,12 +62,12 @@ WideLayer slice_wide(const WideLayer& w, LabelRange range) {
     offsets[f + 1] = labels.size();
   }
   if (labels.empty()) return {};
-  WideLayer out =
-      WideLayer::from_arrays(w.num_features(), range.size(), std::move(offsets), std::move(labels),
-                             std::move(weights), "the wide layer's shard");
+  WideLayer out = WideLayer::from_arrays(w.num_features(), range.size(), std::move(offsets),
+                                         AlignedArray<std::uint32_t>(labels),
+                                         AlignedArray<float>(weights), "the wide layer's shard");
   if (sums) {
     out.ensure_optimizer_state();
-    out.optimizer_sums() = std::move(adagrad);
+    std::ranges::copy(adagrad, out.optimizer_sums().begin());
   }
   return out;
 }
@@ -93,12 +93,12 @@ WideLayer merge_wide(std::span<Network* const> shards, std::span<const LabelRang
     }
     offsets[f + 1] = labels.size();
   }
-  WideLayer out =
-      WideLayer::from_arrays(full.num_features, full.num_labels, std::move(offsets),
-                             std::move(labels), std::move(weights), "the merged wide layer");
+  WideLayer out = WideLayer::from_arrays(full.num_features, full.num_labels, std::move(offsets),
+                                         AlignedArray<std::uint32_t>(labels),
+                                         AlignedArray<float>(weights), "the merged wide layer");
   if (sums) {
     out.ensure_optimizer_state();
-    out.optimizer_sums() = std::move(adagrad);
+    std::ranges::copy(adagrad, out.optimizer_sums().begin());
   }
   return out;
 }

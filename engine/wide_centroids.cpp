@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "engine/csr_transpose.h"
 
 namespace glide::engine {
 
@@ -71,15 +72,17 @@ float weight_of(const std::vector<Entry>& sorted, std::uint32_t f) {
 std::vector<std::uint32_t> by_largest_feature(const LabelEntries& per_label) {
   const std::uint32_t num_labels = static_cast<std::uint32_t>(per_label.size());
   std::vector<std::uint32_t> order(num_labels), top(num_labels, 0);
-  for (std::uint32_t l = 0; l < num_labels; ++l) {
-    order[l] = l;
-    float largest = -1;
-    for (const Entry& e : per_label[l])
-      if (std::abs(e.second) > largest) {
-        largest = std::abs(e.second);
-        top[l] = e.first;
-      }
-  }
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 4096), [&](const auto& r) {
+    for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+      order[l] = l;
+      float largest = -1;
+      for (const Entry& e : per_label[l])
+        if (std::abs(e.second) > largest) {
+          largest = std::abs(e.second);
+          top[l] = e.first;
+        }
+    }
+  });
   std::stable_sort(order.begin(), order.end(),
                    [&](std::uint32_t a, std::uint32_t b) { return top[a] < top[b]; });
   return order;
@@ -156,8 +159,9 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
   LabelEntries last = sums(whole, false);
   // The pruned copy of `last` for visit.
   const auto visit_pruned = [&](std::uint32_t round) {
-    LabelEntries pruned = last;
+    LabelEntries pruned(last.size());
     tbb::parallel_for(std::size_t{0}, pruned.size(), [&](std::size_t l) {
+      pruned[l] = last[l];
       prune(pruned[l], options.max_per_label, options.min_weight);
     });
     return visit(round, std::move(pruned));
@@ -166,11 +170,13 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
   std::vector<float> factor(train.values.size());  // per nonzero of train
   std::vector<float> inv_mass(num_labels);         // 1 / a label's summed weights
   for (std::uint32_t round = 0; round < options.share_rounds; ++round) {
-    for (std::uint32_t l = 0; l < num_labels; ++l) {
-      double m = 0;
-      for (const Entry& e : last[l]) m += e.second;
-      inv_mass[l] = m > 0 ? static_cast<float>(1 / m) : 0.0f;
-    }
+    tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, num_labels, 4096), [&](const auto& r) {
+      for (std::uint32_t l = r.begin(); l < r.end(); ++l) {
+        double m = 0;
+        for (const Entry& e : last[l]) m += e.second;
+        inv_mass[l] = m > 0 ? static_cast<float>(1 / m) : 0.0f;
+      }
+    });
     // Point i's nonzero (q, feature f) goes to its label l in proportion to P_l(f); factor holds
     // K / (b K / (1 - b) bg(f) + sum over its labels m of P_m(f)), K its label count, b the
     // background share, so that label l's part is x P_l(f) factor (K: a feature every label
@@ -268,16 +274,15 @@ LabelNeighbours nearest_labels(const LabelEntries& per_label, std::uint32_t num_
   std::vector<std::uint32_t> rank_of(num_labels, 0);
   for (std::uint32_t k = 0; k < with_entries.size(); ++k) rank_of[with_entries[k]] = k;
   const std::uint32_t ranked_labels = static_cast<std::uint32_t>(with_entries.size());
-  std::vector<std::uint64_t> offsets(std::size_t{num_features} + 1, 0);
-  for (const auto& entries : query)
-    for (const Entry& e : entries) ++offsets[e.first + 1];
-  for (std::size_t f = 0; f < num_features; ++f) offsets[f + 1] += offsets[f];
-  std::vector<std::pair<std::uint32_t, float>> index(offsets.back());  // (rank, unit weight)
-  {
-    std::vector<std::uint64_t> next(offsets.begin(), offsets.end() - 1);
-    for (std::uint32_t l = 0; l < num_labels; ++l)
-      for (const Entry& e : query[l]) index[next[e.first]++] = {rank_of[l], e.second};
-  }
+  std::uint64_t entries = 0;
+  for (const auto& q : query) entries += q.size();
+  std::vector<std::pair<std::uint32_t, float>> index(entries);  // (rank, unit weight)
+  const std::vector<std::uint64_t> offsets = transpose_rows(
+      num_labels, num_features, [&](std::size_t l) { return query[l].size(); },
+      [&](std::size_t l, std::size_t k) { return query[l][k].first; },
+      [&](std::size_t l, std::size_t k, std::uint64_t at) {
+        index[at] = {rank_of[l], query[l][k].second};
+      });
   struct Local {
     std::vector<float> dot;  // per ranked label; zero between uses
     std::vector<std::uint32_t> touched;
@@ -384,10 +389,12 @@ std::vector<std::uint32_t> labels_with_entries(const LabelEntries& per_label) {
 
 std::vector<double> norms_of(const LabelEntries& per_label) {
   std::vector<double> norms(per_label.size(), 0.0);
-  for (std::size_t l = 0; l < per_label.size(); ++l) {
-    for (const auto& e : per_label[l]) norms[l] += double(e.second) * e.second;
-    norms[l] = std::sqrt(norms[l]);
-  }
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, per_label.size(), 4096), [&](const auto& r) {
+    for (std::size_t l = r.begin(); l < r.end(); ++l) {
+      for (const auto& e : per_label[l]) norms[l] += double(e.second) * e.second;
+      norms[l] = std::sqrt(norms[l]);
+    }
+  });
   return norms;
 }
 

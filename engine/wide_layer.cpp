@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "engine/csr_transpose.h"
 #include "engine/validation.h"
 #include "engine/wide_centroids.h"
 
@@ -60,24 +61,26 @@ void WideScores::clear() {
 WideLayer WideLayer::from_label_entries(
     std::vector<std::vector<std::pair<std::uint32_t, float>>> per_label,
     std::uint32_t num_features) {
-  // Feature-major: labels ascending within each feature, since labels are visited in order.
+  // Feature-major: labels ascending within each feature (the transpose keeps row order).
   WideLayer w;
   w.num_features_ = num_features;
   w.num_labels_ = static_cast<std::uint32_t>(per_label.size());
-  w.offsets_.assign(std::size_t{num_features} + 1, 0);
-  for (const auto& entries : per_label)
-    for (const auto& [f, v] : entries) ++w.offsets_[f + 1];
-  for (std::size_t f = 0; f < num_features; ++f) w.offsets_[f + 1] += w.offsets_[f];
-  w.labels_.resize(w.offsets_.back());
-  w.weights_.resize(w.offsets_.back());
-  std::vector<std::uint64_t> next(w.offsets_.begin(), w.offsets_.end() - 1);
-  for (std::uint32_t l = 0; l < w.num_labels_; ++l) {
-    for (const auto& [f, v] : per_label[l]) {
-      w.labels_[next[f]] = l;
-      w.weights_[next[f]++] = v;
-    }
-    std::vector<std::pair<std::uint32_t, float>>().swap(per_label[l]);
-  }
+  std::uint64_t entries = 0;
+  for (const auto& list : per_label) entries += list.size();
+  w.labels_ = AlignedArray<std::uint32_t>(entries);
+  w.weights_ = AlignedArray<float>(entries);
+  w.offsets_ = transpose_rows(
+      per_label.size(), num_features, [&](std::size_t l) { return per_label[l].size(); },
+      [&](std::size_t l, std::size_t k) { return per_label[l][k].first; },
+      [&](std::size_t l, std::size_t k, std::uint64_t at) {
+        w.labels_[at] = static_cast<std::uint32_t>(l);
+        w.weights_[at] = per_label[l][k].second;
+      });
+  // Freed in parallel too: a label's list is a heap block of its own.
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, per_label.size(), 4096), [&](const auto& r) {
+    for (std::size_t l = r.begin(); l < r.end(); ++l)
+      std::vector<std::pair<std::uint32_t, float>>().swap(per_label[l]);
+  });
   return w;
 }
 
@@ -298,28 +301,37 @@ WideLayer WideLayer::label_slice(std::uint32_t begin, std::uint32_t end) const {
   if (begin > end || end > num_labels_)
     fail("wide layer: label range [" + std::to_string(begin) + ", " + std::to_string(end) +
          ") is outside its " + std::to_string(num_labels_) + " labels");
-  const std::vector<float>& w = weights();
+  const std::span<const float> w = weights();
   WideLayer out;
   out.num_features_ = num_features_;
   out.num_labels_ = end - begin;
   out.offsets_.assign(std::size_t{num_features_} + 1, 0);
+  // A feature's labels ascend: its slice is one run.
+  const auto run = [&](std::uint32_t f) {
+    const auto first = labels_.begin() + offsets_[f], last = labels_.begin() + offsets_[f + 1];
+    const auto lo = std::lower_bound(first, last, begin);
+    return std::pair(lo, std::lower_bound(lo, last, end));
+  };
   for (std::uint32_t f = 0; f < num_features_; ++f) {
-    // A feature's labels ascend: its slice is one run.
-    const auto first = labels_.begin() + static_cast<std::ptrdiff_t>(offsets_[f]),
-               last = labels_.begin() + static_cast<std::ptrdiff_t>(offsets_[f + 1]);
-    const auto lo = std::lower_bound(first, last, begin), hi = std::lower_bound(lo, last, end);
-    for (auto it = lo; it != hi; ++it) {
-      out.labels_.push_back(*it - begin);
-      out.weights_.push_back(w[static_cast<std::size_t>(it - labels_.begin())]);
+    const auto [lo, hi] = run(f);
+    out.offsets_[f + 1] = out.offsets_[f] + static_cast<std::uint64_t>(hi - lo);
+  }
+  out.labels_ = AlignedArray<std::uint32_t>(out.offsets_.back());
+  out.weights_ = AlignedArray<float>(out.offsets_.back());
+  for (std::uint32_t f = 0; f < num_features_; ++f) {
+    const auto [lo, hi] = run(f);
+    std::uint64_t at = out.offsets_[f];
+    for (auto it = lo; it != hi; ++it, ++at) {
+      out.labels_[at] = *it - begin;
+      out.weights_[at] = w[static_cast<std::size_t>(it - labels_.begin())];
     }
-    out.offsets_[f + 1] = out.labels_.size();
   }
   return out;
 }
 
 WideLayer WideLayer::from_arrays(std::uint32_t num_features, std::uint32_t num_labels,
                                  std::vector<std::uint64_t> offsets,
-                                 std::vector<std::uint32_t> labels, std::vector<float> weights,
+                                 AlignedArray<std::uint32_t> labels, AlignedArray<float> weights,
                                  const std::string& what) {
   if (offsets.size() != std::size_t{num_features} + 1)
     fail(what, "has " + std::to_string(offsets.size()) + " offsets for " +
@@ -419,7 +431,7 @@ std::uint64_t WideLayer::entries_of(const data::SparseView& x) const {
 }
 
 void WideLayer::ensure_optimizer_state() {
-  if (sums_.size() != weights_.size()) sums_.assign(weights_.size(), 0.0f);
+  if (sums_.size() != weights_.size()) sums_ = AlignedArray<float>(weights_.size());
 }
 
 template <class Fn>
@@ -438,17 +450,18 @@ void WideLayer::prepare_training() {
   if (indexed && label_major_current_) return;
   sync_feature_major();
   if (!indexed) {
-    label_offsets_.assign(std::size_t{num_labels_} + 1, 0);
-    for (const std::uint32_t l : labels_) ++label_offsets_[l + 1];
-    for (std::size_t l = 0; l < num_labels_; ++l) label_offsets_[l + 1] += label_offsets_[l];
-    label_entries_.resize(labels_.size());
-    std::vector<std::uint64_t> cursor(label_offsets_.begin(), label_offsets_.end() - 1);
-    for (std::uint32_t f = 0; f < num_features_; ++f)
-      for (std::uint64_t e = offsets_[f]; e < offsets_[f + 1]; ++e)
-        label_entries_[cursor[labels_[e]]++] = {f, static_cast<std::uint32_t>(e - offsets_[f])};
+    label_entries_ = AlignedArray<LabelEntry>(labels_.size());
+    label_offsets_ = transpose_rows(
+        num_features_, num_labels_, [&](std::size_t f) { return offsets_[f + 1] - offsets_[f]; },
+        [&](std::size_t f, std::size_t k) { return labels_[offsets_[f] + k]; },
+        [&](std::size_t f, std::size_t k, std::uint64_t at) {
+          label_entries_[at] = {static_cast<std::uint32_t>(f), static_cast<std::uint32_t>(k)};
+        });
   }
-  label_weights_.resize(label_entries_.size());
-  label_sums_.resize(label_entries_.size());
+  if (label_weights_.size() != label_entries_.size()) {
+    label_weights_ = AlignedArray<float>(label_entries_.size());
+    label_sums_ = AlignedArray<float>(label_entries_.size());
+  }
   for_each_entry([&](std::size_t e, std::uint64_t at) {
     label_weights_[e] = weights_[at];
     label_sums_[e] = sums_[at];
@@ -460,17 +473,17 @@ void WideLayer::end_training() {
   sync_feature_major();
   label_major_current_ = false;
   std::vector<std::uint64_t>().swap(label_offsets_);
-  std::vector<LabelEntry>().swap(label_entries_);
-  std::vector<float>().swap(label_weights_);
-  std::vector<float>().swap(label_sums_);
+  label_entries_ = {};
+  label_weights_ = {};
+  label_sums_ = {};
 }
 
 void WideLayer::sync_feature_major() const {
   if (!feature_major_.stale.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> hold(feature_major_.lock);
   if (!feature_major_.stale.load(std::memory_order_relaxed)) return;
-  auto& weights = const_cast<std::vector<float>&>(weights_);
-  auto& sums = const_cast<std::vector<float>&>(sums_);
+  auto& weights = const_cast<AlignedArray<float>&>(weights_);
+  auto& sums = const_cast<AlignedArray<float>&>(sums_);
   // Only train_step (not const) sets the flag, so the layer itself is not a const object.
   // Isolated: while it waits for the copy, this thread must not take another of the caller's
   // tasks, which could score and wait for the lock it holds.

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/aligned.h"
 #include "data/dataset.h"
 #include "engine/active_pairs.h"
 #include "engine/setup_log.h"
@@ -197,7 +198,7 @@ class WideLayer {
   // feature), finite weights. Throws glide::Error naming `what` and the first fault.
   static WideLayer from_arrays(std::uint32_t num_features, std::uint32_t num_labels,
                                std::vector<std::uint64_t> offsets,
-                               std::vector<std::uint32_t> labels, std::vector<float> weights,
+                               AlignedArray<std::uint32_t> labels, AlignedArray<float> weights,
                                const std::string& what);
 
   // Labels [begin, end) alone, as labels 0 .. end - begin (a shard's), with their weights (no
@@ -252,19 +253,19 @@ class WideLayer {
 
   // The stored arrays (feature-major CSR), for saving.
   const std::vector<std::uint64_t>& offsets() const { return offsets_; }
-  const std::vector<std::uint32_t>& labels() const { return labels_; }
-  const std::vector<float>& weights() const {
+  std::span<const std::uint32_t> labels() const { return labels_.span(); }
+  std::span<const float> weights() const {
     sync_feature_major();
-    return weights_;
+    return weights_.span();
   }
-  std::vector<float>& optimizer_sums() {
+  std::span<float> optimizer_sums() {
     sync_feature_major();
     label_major_current_ = false;
-    return sums_;
+    return sums_.span();
   }
-  const std::vector<float>& optimizer_sums() const {
+  std::span<const float> optimizer_sums() const {
     sync_feature_major();
-    return sums_;
+    return sums_.span();
   }
 
  private:
@@ -275,19 +276,21 @@ class WideLayer {
 
   std::uint32_t num_features_ = 0, num_labels_ = 0;
   std::vector<std::uint64_t> offsets_{0};
-  std::vector<std::uint32_t> labels_;
-  std::vector<float> weights_;
-  std::vector<float> sums_;
+  // The large arrays are AlignedArrays: fresh pages, which the parallel loops filling them touch
+  // first (a std::vector would zero them on one thread first).
+  AlignedArray<std::uint32_t> labels_;
+  AlignedArray<float> weights_;
+  AlignedArray<float> sums_;
   // Label-major index: label l's entries are label_entries_[label_offsets_[l] ..
   // label_offsets_[l + 1]), each its feature and its position in that feature's list.
   struct LabelEntry {
     std::uint32_t feature, rank;
   };
   std::vector<std::uint64_t> label_offsets_;
-  std::vector<LabelEntry> label_entries_;
+  AlignedArray<LabelEntry> label_entries_;
   // The entries' weights and Adagrad sums in the same label-major order, current while
   // label_major_current_; train_step updates them alone and marks the feature-major ones stale.
-  std::vector<float> label_weights_, label_sums_;
+  AlignedArray<float> label_weights_, label_sums_;
   bool label_major_current_ = false;
   // Copies the label-major weights and sums back where train_step left the feature-major ones
   // stale; once, under a lock, for concurrent readers (evaluation threads scoring).

@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
     check("output", ox.w.size() == oy.w.size(), max_diff(ox.w.data(), oy.w.data(), ox.w.size()));
     check("output_bias", true,
           max_diff(x.output_bias.w.data(), y.output_bias.w.data(), x.output_bias.size()));
-    check("wide", x.wide.offsets() == y.wide.offsets() && x.wide.labels() == y.wide.labels(),
+    check("wide",
+          x.wide.offsets() == y.wide.offsets() &&
+              std::ranges::equal(x.wide.labels(), y.wide.labels()),
           x.wide.weights().size() == y.wide.weights().size()
               ? max_diff(x.wide.weights().data(), y.wide.weights().data(), x.wide.weights().size())
               : 1e30);

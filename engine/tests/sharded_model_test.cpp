@@ -54,9 +54,9 @@ void check_identical(const Network& a, const Network& b) {
   CHECK(same_params(a.output->clone()->release_as_f32(), b.output->clone()->release_as_f32()));
   CHECK(same_params(a.output_bias, b.output_bias));
   CHECK(a.wide.offsets() == b.wide.offsets());
-  CHECK(a.wide.labels() == b.wide.labels());
-  CHECK(a.wide.weights() == b.wide.weights());
-  CHECK(a.wide.optimizer_sums() == b.wide.optimizer_sums());
+  CHECK(std::ranges::equal(a.wide.labels(), b.wide.labels()));
+  CHECK(std::ranges::equal(a.wide.weights(), b.wide.weights()));
+  CHECK(std::ranges::equal(a.wide.optimizer_sums(), b.wide.optimizer_sums()));
   CHECK(a.step == b.step);
 }
 

@@ -451,7 +451,7 @@ TEST_CASE("a wide training step is Adagrad on the gradient x_f * coef, whatever 
       w.train_step(batch, pairs, coef.data(), 0.1f, 1e-7f);
     });
     check_close(entries_of(w), want);
-    results.push_back(w.weights());
+    results.emplace_back(w.weights().begin(), w.weights().end());
   }
   CHECK(results[0] == results[1]);
 }
@@ -523,7 +523,10 @@ TEST_CASE("while training, every reader sees the steps taken, and sums written a
 TEST_CASE("stored wide arrays are checked and each fault named") {
   const auto make = [](std::vector<std::uint64_t> o, std::vector<std::uint32_t> l,
                        std::vector<float> w) {
-    return error_of([&] { WideLayer::from_arrays(3, 5, o, l, w, "m.glide: the wide layer"); });
+    return error_of([&] {
+      WideLayer::from_arrays(3, 5, o, AlignedArray<std::uint32_t>(l), AlignedArray<float>(w),
+                             "m.glide: the wide layer");
+    });
   };
   CHECK(make({0, 1, 1, 2}, {4, 0}, {1, 2}).empty());
   CHECK(contains(make({0, 1, 2}, {4, 0}, {1, 2}), "3 offsets for 3 features"));
@@ -594,8 +597,11 @@ TEST_CASE("the exact predictor adds the wide scores to every label's logit") {
 
 TEST_CASE("sampled prediction adds the best wide labels as candidates and their scores") {
   // One feature reaching labels 2, 5, 9, 11 and 12 (12 ties 5), the input reaching them with 1.
-  const WideLayer w = WideLayer::from_arrays(1, 16, {0, 5}, {2, 5, 9, 11, 12},
-                                             {0.5f, 3.0f, 2.0f, -1.0f, 3.0f}, "test");
+  const std::vector<std::uint32_t> wide_labels{2, 5, 9, 11, 12};
+  const std::vector<float> wide_weights{0.5f, 3.0f, 2.0f, -1.0f, 3.0f};
+  const WideLayer w =
+      WideLayer::from_arrays(1, 16, {0, 5}, AlignedArray<std::uint32_t>(wide_labels),
+                             AlignedArray<float>(wide_weights), "test");
   const std::vector<std::uint32_t> feature{0};
   const std::vector<float> one{1.0f};
   WideScores s;
@@ -639,9 +645,9 @@ TEST_CASE("a model with a wide layer saves and loads it; older files have none")
   save_model(path, net, problem.config, {1, 1});
   LoadedModel m = load_model(path);
   CHECK(m.net->wide.offsets() == net.wide.offsets());
-  CHECK(m.net->wide.labels() == net.wide.labels());
-  CHECK(m.net->wide.weights() == net.wide.weights());
-  CHECK(m.net->wide.optimizer_sums() == net.wide.optimizer_sums());
+  CHECK(std::ranges::equal(m.net->wide.labels(), net.wide.labels()));
+  CHECK(std::ranges::equal(m.net->wide.weights(), net.wide.weights()));
+  CHECK(std::ranges::equal(m.net->wide.optimizer_sums(), net.wide.optimizer_sums()));
   CHECK(load_model(path, /*optimizer_state=*/false).net->wide.optimizer_sums().empty());
 
   NetworkConfig legacy = problem.config.net;
