@@ -18,16 +18,21 @@ namespace glide::engine {
 // `at` in the column-major arrays, where each column's entries are contiguous and in ascending row
 // order (rows keep their entries' order within a column). Returns the column offsets
 // (columns + 1, from 0 to the entry count). place runs on several threads at once, never twice
-// for one `at`, so it may write the arrays without locks.
+// for one `at`, so it may write the arrays without locks. row_placed(i) is called once row i's
+// entries are all placed, after which row i is not read again (the caller may free it).
 //
 // A counting sort over blocks of rows: each block counts its columns, the counts become each
 // block's first place per column, then each block places its entries. The blocks' counts take
 // blocks x columns x 8 bytes, kept under kTransposeCountBytes (fewer blocks when columns are many).
 inline constexpr std::size_t kTransposeCountBytes = std::size_t{64} << 20;
 
-template <class RowSize, class Column, class Place>
+struct NoRowPlaced {
+  void operator()(std::size_t) const {}
+};
+
+template <class RowSize, class Column, class Place, class RowPlaced = NoRowPlaced>
 std::vector<std::uint64_t> transpose_rows(std::size_t rows, std::size_t columns, RowSize row_size,
-                                          Column column, Place place) {
+                                          Column column, Place place, RowPlaced row_placed = {}) {
   // Blocks of about equal entries: four per thread, so uneven rows still spread over threads.
   std::vector<std::uint64_t> row_start(rows + 1, 0);
   for (std::size_t i = 0; i < rows; ++i) row_start[i + 1] = row_start[i] + row_size(i);
@@ -65,8 +70,10 @@ std::vector<std::uint64_t> transpose_rows(std::size_t rows, std::size_t columns,
   });
   tbb::parallel_for(std::size_t{0}, blocks, [&](std::size_t b) {
     std::vector<std::uint64_t>& at = next[b];
-    for (std::size_t i = first_row[b]; i < first_row[b + 1]; ++i)
+    for (std::size_t i = first_row[b]; i < first_row[b + 1]; ++i) {
       for (std::size_t k = 0, n = row_size(i); k < n; ++k) place(i, k, at[column(i, k)]++);
+      row_placed(i);
+    }
   });
   return offsets;
 }

@@ -75,12 +75,9 @@ WideLayer WideLayer::from_label_entries(
       [&](std::size_t l, std::size_t k, std::uint64_t at) {
         w.labels_[at] = static_cast<std::uint32_t>(l);
         w.weights_[at] = per_label[l][k].second;
-      });
-  // Freed in parallel too: a label's list is a heap block of its own.
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, per_label.size(), 4096), [&](const auto& r) {
-    for (std::size_t l = r.begin(); l < r.end(); ++l)
-      std::vector<std::pair<std::uint32_t, float>>().swap(per_label[l]);
-  });
+      },
+      // Each label's list is freed once placed: the lists and the layer are not held whole at once.
+      [&](std::size_t l) { std::vector<std::pair<std::uint32_t, float>>().swap(per_label[l]); });
   return w;
 }
 

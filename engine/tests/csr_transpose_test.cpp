@@ -1,5 +1,6 @@
 // transpose_rows (engine/csr_transpose.h) against a serial reference: each column's entries in
-// ascending row order, on shapes from empty to one heavy row, at 1 and 2 threads.
+// ascending row order, each row reported placed once after its last entry, on shapes from empty
+// to one heavy row, at 1 and 2 threads.
 #include <doctest/doctest.h>
 #include <tbb/task_arena.h>
 
@@ -46,7 +47,9 @@ Transposed transposed(const Rows& rows, std::size_t columns, int threads) {
   // Unset places stay (-1, -1), so a place written twice or never shows.
   t.entries.assign(entries, {std::size_t(-1), std::size_t(-1)});
   std::vector<int> writes(entries, 0);
-  std::atomic<bool> outside{false};
+  std::atomic<bool> outside{false}, placed_late{false}, reported_early{false};
+  // Per row (each row is placed by one thread): entries placed, and row_placed calls.
+  std::vector<std::size_t> row_entries(rows.size(), 0), row_reports(rows.size(), 0);
   tbb::task_arena(threads).execute([&] {
     t.offsets = transpose_rows(
         rows.size(), columns, [&](std::size_t i) { return rows[i].size(); },
@@ -58,9 +61,18 @@ Transposed transposed(const Rows& rows, std::size_t columns, int threads) {
           }
           t.entries[at] = {i, k};
           ++writes[at];  // each `at` is placed once, so this is not a race
+          placed_late = placed_late || row_reports[i] > 0;
+          ++row_entries[i];
+        },
+        [&](std::size_t i) {
+          reported_early = reported_early || row_entries[i] != rows[i].size();
+          ++row_reports[i];
         });
   });
   CHECK(!outside);
+  CHECK(!placed_late);
+  CHECK(!reported_early);
+  CHECK(std::all_of(row_reports.begin(), row_reports.end(), [](std::size_t n) { return n == 1; }));
   CHECK(std::all_of(writes.begin(), writes.end(), [](int n) { return n == 1; }));
   return t;
 }
