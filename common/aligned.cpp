@@ -1,6 +1,9 @@
 #include "common/aligned.h"
 
 #include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <atomic>
 #include <cstdint>
@@ -54,6 +57,12 @@ void aligned_free_bytes(void* p, std::size_t bytes) noexcept {
 
 bool huge_pages_advised() {
   return g_huge_advised.load(std::memory_order_relaxed);
+}
+
+void release_free_heap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace glide

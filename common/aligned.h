@@ -18,6 +18,11 @@ void aligned_free_bytes(void* p, std::size_t bytes) noexcept;
 // True when the last large allocation was granted transparent huge pages advice.
 bool huge_pages_advised();
 
+// Hands the heap's free pages back to the system (glibc keeps freed blocks of every size resident
+// for reuse). For after a phase that freed much in small blocks, before arrays of fresh pages
+// (above) that could not reuse them. Does nothing on other C libraries.
+void release_free_heap();
+
 // A fixed-size, zero-initialized, 64-byte aligned array of trivially copyable T.
 template <class T>
 class AlignedArray {

@@ -1,9 +1,8 @@
 #include "server/model_registry.h"
 
 #include <filesystem>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
+
+#include "common/aligned.h"
 
 namespace glide::server {
 
@@ -108,12 +107,10 @@ std::uint64_t ServedModel::reload() {
     old = std::exchange(current_, std::move(next));
   }
   old = {};
-#ifdef __GLIBC__
-  // Hand the dropped model's heap back to the system (glibc keeps freed blocks of every size for
-  // reuse; a server reloading a 40 MB model kept ~180 MB more than it needed). A snapshot still
-  // held by a running batch is trimmed by the next reload.
-  malloc_trim(0);
-#endif
+  // Hand the dropped model's heap back to the system (a server reloading a 40 MB model kept
+  // ~180 MB more than it needed). A snapshot still held by a running batch is trimmed by the next
+  // reload.
+  release_free_heap();
   if (metrics_) metrics_->count_reload(spec_.name, true);
   return version;
 }
