@@ -23,7 +23,8 @@ namespace glide::engine {
 //
 // A counting sort over blocks of rows: each block counts its columns, the counts become each
 // block's first place per column, then each block places its entries. The blocks' counts take
-// blocks x columns x 8 bytes, kept under kTransposeCountBytes (fewer blocks when columns are many).
+// blocks x columns x 8 bytes, kept under count_bytes (fewer blocks when columns are many; one
+// block, a serial sort, when even two would not fit).
 inline constexpr std::size_t kTransposeCountBytes = std::size_t{64} << 20;
 
 struct NoRowPlaced {
@@ -32,13 +33,14 @@ struct NoRowPlaced {
 
 template <class RowSize, class Column, class Place, class RowPlaced = NoRowPlaced>
 std::vector<std::uint64_t> transpose_rows(std::size_t rows, std::size_t columns, RowSize row_size,
-                                          Column column, Place place, RowPlaced row_placed = {}) {
+                                          Column column, Place place, RowPlaced row_placed = {},
+                                          std::size_t count_bytes = kTransposeCountBytes) {
   // Blocks of about equal entries: four per thread, so uneven rows still spread over threads.
   std::vector<std::uint64_t> row_start(rows + 1, 0);
   for (std::size_t i = 0; i < rows; ++i) row_start[i + 1] = row_start[i] + row_size(i);
   const std::uint64_t entries = row_start[rows];
   const std::size_t by_memory =
-      std::max<std::size_t>(1, kTransposeCountBytes / (8 * std::max<std::size_t>(columns, 1)));
+      std::max<std::size_t>(1, count_bytes / (8 * std::max<std::size_t>(columns, 1)));
   const std::size_t blocks = std::max<std::size_t>(
       1,
       std::min({std::size_t(4) * static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()),

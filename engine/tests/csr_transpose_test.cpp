@@ -1,6 +1,6 @@
 // transpose_rows (engine/csr_transpose.h) against a serial reference: each column's entries in
 // ascending row order, each row reported placed once after its last entry, on shapes from empty
-// to one heavy row, at 1 and 2 threads.
+// to one heavy row and with the blocks' counts capped, at 1 and 2 threads.
 #include <doctest/doctest.h>
 #include <tbb/task_arena.h>
 
@@ -40,7 +40,8 @@ Transposed reference(const Rows& rows, std::size_t columns) {
   return t;
 }
 
-Transposed transposed(const Rows& rows, std::size_t columns, int threads) {
+Transposed transposed(const Rows& rows, std::size_t columns, int threads,
+                      std::size_t count_bytes = kTransposeCountBytes) {
   std::size_t entries = 0;
   for (const auto& r : rows) entries += r.size();
   Transposed t;
@@ -67,7 +68,8 @@ Transposed transposed(const Rows& rows, std::size_t columns, int threads) {
         [&](std::size_t i) {
           reported_early = reported_early || row_entries[i] != rows[i].size();
           ++row_reports[i];
-        });
+        },
+        count_bytes);
   });
   CHECK(!outside);
   CHECK(!placed_late);
@@ -87,11 +89,12 @@ Rows random_rows(std::size_t rows, std::size_t columns, std::size_t max_per_row,
   return out;
 }
 
-void check_all_threads(const Rows& rows, std::size_t columns) {
+void check_all_threads(const Rows& rows, std::size_t columns,
+                       std::size_t count_bytes = kTransposeCountBytes) {
   const Transposed want = reference(rows, columns);
   for (const int threads : {1, 2}) {
     CAPTURE(threads);
-    const Transposed got = transposed(rows, columns, threads);
+    const Transposed got = transposed(rows, columns, threads, count_bytes);
     CHECK(got.offsets == want.offsets);
     CHECK(got.entries == want.entries);
   }
@@ -113,6 +116,11 @@ TEST_CASE("the transpose matches a serial stable sort by column") {
   }
   SUBCASE("a single row") {
     check_all_threads(random_rows(1, 17, 40, 5), 17);
+  }
+  SUBCASE("the blocks' counts capped: three blocks, then one") {
+    const Rows rows = random_rows(20000, 300, 6, 6);
+    check_all_threads(rows, 300, 3 * 300 * 8);
+    check_all_threads(rows, 300, 300 * 8 - 1);
   }
   SUBCASE("no entries") {
     check_all_threads(Rows(10), 4);
