@@ -96,19 +96,17 @@ void label_sums_by_round(const data::Dataset& train, std::uint32_t num_features,
                          const std::function<bool(std::uint32_t, LabelEntries&&)>& visit) {
   // The points of each label (label-major CSR).
   const auto used = [&](std::size_t i) { return held.empty() || !held[i]; };
-  std::vector<std::uint64_t> point_offsets(std::size_t{num_labels} + 1, 0);
+  std::uint64_t pairs = 0;
   for (std::size_t i = 0; i < train.num_points(); ++i)
-    if (used(i))
-      for (const std::uint32_t y : train.labels(i)) ++point_offsets[y + 1];
-  for (std::size_t l = 0; l < num_labels; ++l) point_offsets[l + 1] += point_offsets[l];
-  std::vector<std::uint32_t> points(point_offsets.back());
-  {
-    std::vector<std::uint64_t> next(point_offsets.begin(), point_offsets.end() - 1);
-    for (std::size_t i = 0; i < train.num_points(); ++i)
-      if (used(i))
-        for (const std::uint32_t y : train.labels(i))
-          points[next[y]++] = static_cast<std::uint32_t>(i);
-  }
+    if (used(i)) pairs += train.labels(i).size();
+  std::vector<std::uint32_t> points(pairs);
+  const std::vector<std::uint64_t> point_offsets = transpose_rows(
+      train.num_points(), num_labels,
+      [&](std::size_t i) { return used(i) ? train.labels(i).size() : std::size_t{0}; },
+      [&](std::size_t i, std::size_t k) { return train.labels(i)[k]; },
+      [&](std::size_t i, std::size_t, std::uint64_t at) {
+        points[at] = static_cast<std::uint32_t>(i);
+      });
   struct Local {
     std::vector<float> acc;
     std::vector<std::uint32_t> touched;
