@@ -11,7 +11,6 @@
 #include <cstring>
 #include <exception>
 #include <memory>
-#include <thread>
 #include <unordered_set>
 
 #include <tbb/blocked_range.h>
