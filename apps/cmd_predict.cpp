@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -14,6 +15,7 @@
 #include "apps/config_flags.h"
 #include "common/error.h"
 #include "data/libsvm_reader.h"
+#include "data/xc_reader.h"
 #include "engine/predictor.h"
 
 namespace glide::cli {
@@ -63,6 +65,22 @@ void parse_line(const std::string& line, const std::string& source, std::uint64_
   into.add_point(x.ids, x.values, {});
 }
 
+// An XC file's first line, "POINTS FEATURES LABELS", is no input: it is skipped without an output
+// line, so output line N answers the file's point N. A header that declares more features than
+// the model has means data of another feature space, as `glide eval` says too.
+void check_xc_header(const std::string& line, const std::string& source,
+                     std::uint32_t num_features) {
+  std::istringstream fields(line);
+  std::uint64_t points = 0, features = 0, labels = 0;
+  std::string rest;
+  if (!(fields >> points >> features >> labels) || fields >> rest)
+    fail(source + ":1", "expected an XC header 'POINTS FEATURES LABELS' or an input, got '" +
+                            line + "'");
+  if (features > num_features)
+    fail(source + ":1", "the XC header declares " + std::to_string(features) +
+                            " features, the model has " + std::to_string(num_features));
+}
+
 }  // namespace
 
 int cmd_predict(int argc, char** argv) {
@@ -70,7 +88,8 @@ int cmd_predict(int argc, char** argv) {
       "glide predict",
       "Top-k labels for each input line of the FILEs (stdin without FILEs, or for '-'): "
       "\"f:v f:v ...\", or XC/libsvm lines whose labels are ignored. Prints \"label:score ...\" "
-      "per input line; a blank or comment ('#') line gets an empty line.");
+      "per input line; a blank or comment ('#') line gets an empty line. A file's XC header line "
+      "(\"POINTS FEATURES LABELS\") is skipped and gets no line.");
   o.positional_help("[FILE...]");
   o.add_options()("model", "model file (.glide)", cxxopts::value<std::string>())(
       "k", "labels per input", cxxopts::value<std::uint32_t>()->default_value("5"))(
@@ -151,6 +170,10 @@ int cmd_predict(int argc, char** argv) {
     while (std::getline(in, line)) {
       ++number;
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (number == 1 && data::looks_like_xc_header(line)) {
+        check_xc_header(line, name, num_features);
+        continue;
+      }
       const bool has_input = !is_blank_or_comment(line);
       if (has_input) parse_line(line, name, number, num_features, pending);
       line_has_input.push_back(has_input);

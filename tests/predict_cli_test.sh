@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `glide predict`: one output line per input line, always (a blank or comment line gets an empty
 # line), input from files given as arguments ('-' is stdin) as well as stdin, and errors that
-# name the file and line.
+# name the file and line. An XC file's header line is skipped and gets no output line.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
@@ -41,6 +41,18 @@ tail -n +4 in.txt >b.txt
 head -n 2 in.txt | "$glide" predict --model m.glide --threads 1 --batch 1 a.txt - b.txt >files.out
 { head -n 3 plain.txt; head -n 2 plain.txt; tail -n +4 plain.txt; } | diff - files.out >/dev/null ||
   fail "files a.txt - b.txt: answers differ"
+
+# An XC file as it is: its header line is skipped and gets no line, so line N answers point N.
+"$glide" predict --model m.glide --threads 1 --batch 1 te.txt | diff - plain.txt >/dev/null ||
+  fail "te.txt with its XC header: answers differ from the points' own"
+{ echo "$(head -n 1 te.txt)"; cat in.txt; } | "$glide" predict --model m.glide --threads 1 \
+  --batch 1 - | diff - plain.txt >/dev/null || fail "XC header on stdin: answers differ"
+read -r _ nf _ < <(head -n 1 te.txt)
+{ echo "$n $((nf + 1)) 5"; cat in.txt; } >wide.txt
+expect_error "wide.txt:1: the XC header declares $((nf + 1)) features, the model has $nf" \
+  "$glide" predict --model m.glide wide.txt
+{ echo "$n $nf 5 7"; cat in.txt; } >badhead.txt
+expect_error "badhead.txt:1: expected an XC header" "$glide" predict --model m.glide badhead.txt
 
 # Errors name the file and line.
 printf '3:1\nbad\n' >bad.txt
