@@ -74,8 +74,8 @@ void check_xc_header(const std::string& line, const std::string& source,
   std::uint64_t points = 0, features = 0, labels = 0;
   std::string rest;
   if (!(fields >> points >> features >> labels) || fields >> rest)
-    fail(source + ":1", "expected an XC header 'POINTS FEATURES LABELS' or an input, got '" +
-                            line + "'");
+    fail(source + ":1",
+         "expected an XC header 'POINTS FEATURES LABELS' or an input, got '" + line + "'");
   if (features > num_features)
     fail(source + ":1", "the XC header declares " + std::to_string(features) +
                             " features, the model has " + std::to_string(num_features));
