@@ -16,6 +16,16 @@ if "$glide" eval --model m.glide --test wide.txt >out.txt 2>err.txt; then fail "
 [ ! -s out.txt ] || { cat out.txt >&2; fail "eval printed before its error"; }
 [ "$(wc -l <err.txt)" -eq 1 ] && grep -q "features" err.txt || { cat err.txt >&2; fail "error"; }
 
+# A test set with more labels than the model: evaluated, with one warning that names both counts.
+labels=$("$glide" data stats tr.gds | sed -n 's/^labels *\([0-9]*\).*/\1/p')
+printf '1 %d %d\n%d 0:1\n' "$features" $((labels + 3)) $((labels + 2)) >many.txt
+"$glide" eval --model m.glide --test many.txt --mode exact >out.txt 2>err.txt ||
+  fail "eval of many.txt: $(cat err.txt)"
+grep -qF "many.txt has $((labels + 3)) labels, the model $labels" err.txt ||
+  fail "no warning for many.txt: $(cat err.txt)"
+"$glide" eval --model m.glide --test te.gds --mode exact >/dev/null 2>err.txt
+[ ! -s err.txt ] || fail "a warning for te.gds: $(cat err.txt)"
+
 # A good run: the header, then one row per mode.
 "$glide" eval --model m.glide --test te.gds --mode both >out.txt
 [ "$(sed -n 1p out.txt | awk '{print $1, $2}')" = "mode P@1" ] || fail "header: $(cat out.txt)"
