@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `glide report` end to end on small hand-written logs: the table's figures (evaluation time
 # subtracted, time to P@1 levels, best P@1 with P@5 and PSP@5 there, samples/s, peak memory),
-# series names in the SVG and HTML, a PNG, and clear one-line errors naming file:line for bad input. The chart needs gnuplot:
-# without it the input checks still run, then the test reports SKIP (exit 77).
+# series names in the SVG and HTML, a PNG, and clear one-line errors naming file:line for bad
+# input; the logs of a run and its --resume (and a --resume with nothing left to train). The chart
+# needs gnuplot: without it the input checks still run, then the test reports SKIP (exit 77).
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
@@ -104,6 +105,10 @@ sed -n 2p run2.jsonl | grep '"type":"setup"' | grep '"data_seconds":' | grep -q 
   --threads 1 -q --eval-every 2 --eval-points 50 --log-jsonl run2.jsonl >/dev/null
 [ "$(grep -c '"type":"eval"' run2.jsonl)" -eq 8 ] || fail "a resumed run did not continue its log"
 grep -qF '{"resume":true,"samples":400,"type":"start"}' run2.jsonl || fail "resumed start record"
+# Resuming a model that has trained the epochs asked already: an error that says so, no run.
+expect_error "m3.glide: has trained 800 samples (2.00 epochs of this training set) already; --epochs 2" \
+  "$glide" train --train tr.gds -o m4.glide --resume m3.glide --epochs 2 --threads 1 -q
+[ ! -e m4.glide ] || fail "a resume with nothing to train wrote m4.glide"
 
 gnuplot=${GLIDE_GNUPLOT:-gnuplot}
 if ! "$gnuplot" --version >/dev/null 2>&1; then
