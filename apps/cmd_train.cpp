@@ -197,19 +197,6 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
       fail(
           "--resume: the network's shape and sampling come from the model; only training flags may "
           "change");
-    // A run that would train nothing says so, rather than "trained 0 samples" and a copy.
-    const double asked = config.train.epochs * static_cast<double>(train.num_points());
-    if (static_cast<double>(state.samples) >= asked) {
-      char line[256];
-      std::snprintf(line, sizeof line,
-                    ": has trained %llu samples (%.2f epochs of this training set) already; "
-                    "--epochs %g asks for %.0f: nothing to train (raise --epochs to go on)",
-                    static_cast<unsigned long long>(state.samples),
-                    static_cast<double>(state.samples) /
-                        std::max<double>(1, static_cast<double>(train.num_points())),
-                    config.train.epochs, asked);
-      fail(r["resume"].as<std::string>() + line);
-    }
   } else {
     config.net.num_features = train.num_features;
     config.net.num_labels = std::max({train.num_labels, test.num_labels, valid.num_labels});
@@ -220,6 +207,19 @@ int run_train(int argc, char** argv, ShardedRun* shards) {
   if (r.count("print-config")) {
     std::printf("%s\n", engine::to_json(config).c_str());
     return 0;
+  }
+  // A resumed run that would train nothing says so, rather than "trained 0 samples" and a copy.
+  if (const double asked = config.train.epochs * static_cast<double>(train.num_points());
+      r.count("resume") && static_cast<double>(state.samples) >= asked) {
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  ": has trained %llu samples (%.2f epochs of this training set) already; "
+                  "--epochs %g asks for %.0f: nothing to train (raise --epochs to go on)",
+                  static_cast<unsigned long long>(state.samples),
+                  static_cast<double>(state.samples) /
+                      std::max<double>(1, static_cast<double>(train.num_points())),
+                  config.train.epochs, asked);
+    fail(r["resume"].as<std::string>() + line);
   }
   // The evaluation sets against the model now, not at their first evaluation an epoch in.
   const auto check_fits = [&](const data::Dataset& d, const char* flag) {
