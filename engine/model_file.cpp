@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/file_util.h"
 #include "data/gds_format.h"
+#include "engine/byte_planes.h"
 #include "engine/checksum.h"
 #include "engine/model_file_format.h"
 
@@ -348,8 +349,12 @@ void ModelFileReader::decode(std::size_t index, std::span<std::byte> out) const 
   };
   struct Local {
     std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx;
-    std::vector<std::byte> scratch;
+    std::vector<std::byte> scratch, planes;
   };
+  // Version 2's encodings, which only sections of some dtypes may have.
+  const std::size_t width = plane_width(info.dtype);
+  const bool planes_fit = version_ >= 2 && width > 0;
+  const bool deltas_fit = planes_fit && deltas_allowed(info.dtype);
   constexpr std::size_t kWindow = 256;
   std::vector<Chunk> chunks;
   std::vector<std::exception_ptr> errors;
@@ -389,15 +394,28 @@ void ModelFileReader::decode(std::size_t index, std::span<std::byte> out) const 
           if (c.encoding == kEncodingRaw) {
             if (c.stored != c.want) fail(path_, chunk_where(k, c.pos) + " has the wrong size)");
             std::memcpy(dst, src.data(), c.want);
-          } else if (c.encoding == kEncodingZstd) {
+          } else if (c.encoding == kEncodingZstd || (c.encoding == kEncodingPlanes && planes_fit) ||
+                     (c.encoding == kEncodingDeltaPlanes && deltas_fit)) {
             if (!t.dctx) t.dctx.reset(ZSTD_createDCtx());
             if (!t.dctx) fail(path_, "out of memory creating a zstd decompressor");
+            const bool planes = c.encoding != kEncodingZstd;
+            if (planes) t.planes.resize(c.want);
+            std::byte* into = planes ? t.planes.data() : dst;
             const std::size_t n =
-                ZSTD_decompressDCtx(t.dctx.get(), dst, c.want, src.data(), src.size());
+                ZSTD_decompressDCtx(t.dctx.get(), into, c.want, src.data(), src.size());
             if (ZSTD_isError(n))
               fail(path_, chunk_where(k, c.pos) + ": zstd: " + ZSTD_getErrorName(n) + ")");
             if (n != c.want)
               fail(path_, chunk_where(k, c.pos) + " decompresses to the wrong size)");
+            if (planes) {
+              const std::span<std::byte> whole(dst, c.want);
+              join_byte_planes(t.planes, width, whole);
+              if (c.encoding == kEncodingDeltaPlanes) delta_decode(whole, width);
+            }
+          } else if (c.encoding <= kEncodingDeltaPlanes) {
+            fail(path_, chunk_where(k, c.pos) + " has encoding " + std::to_string(c.encoding) +
+                            ", which a " + dtype_name(info.dtype) + " section of a version " +
+                            std::to_string(version_) + " file cannot have)");
           } else {
             fail(path_, chunk_where(k, c.pos) + " has unknown encoding " +
                             std::to_string(c.encoding) + ")");

@@ -50,6 +50,10 @@ struct ModelFileWriteOptions {
   // Sections are compressed in independent chunks of this many uncompressed bytes, so neither
   // writer nor reader ever holds a second full copy of a large tensor.
   std::uint32_t chunk_bytes = 4u << 20;
+  // Each section of 2-, 4- or 8-byte elements is also tried as byte planes (and, for integers,
+  // as deltas) on a sample, and written so when that compresses better (docs/model-format.md,
+  // encodings 2 and 3; such a file is format version 2). Off: version 1, plain zstd.
+  bool byte_planes = true;
   // Called after each section is written (name, sections done, sections total); may throw to
   // abandon the write, which leaves any previous file at the path untouched.
   std::function<void(const std::string&, std::size_t, std::size_t)> on_section_written;

@@ -10,12 +10,16 @@
 #include <vector>
 
 #include "common/error.h"
+#include "engine/model_file.h"
 
 namespace glide::engine::model_format {
 
 // ---- Layout constants (docs/model-format.md) ----
 inline constexpr char kMagic[8] = {'G', 'L', 'I', 'D', 'E', 'M', 'D', 'L'};
-inline constexpr std::uint32_t kFormatVersion = 1;
+// The newest version read and written. A file none of whose chunks needs version 2's encodings
+// is written as version 1, which every glide reads.
+inline constexpr std::uint32_t kFormatVersion = 2;
+inline constexpr std::uint32_t kFormatVersionPlain = 1;
 inline constexpr std::uint32_t kHeaderBytes = 64;
 inline constexpr std::uint64_t kHeaderChecksumOffset = 56;
 inline constexpr std::size_t kMaxRank = 4;
@@ -27,6 +31,29 @@ inline constexpr std::uint64_t kChunkHeaderBytes = 8;  // stored size (u32) + en
 inline constexpr std::uint32_t kMaxChunkBytes = 64u << 20;
 inline constexpr std::uint32_t kEncodingRaw = 0;
 inline constexpr std::uint32_t kEncodingZstd = 1;
+// Version 2: zstd of the chunk's byte planes (engine/byte_planes.h), elements of the section's
+// dtype; and of the byte planes of its elements' deltas (integer dtypes).
+inline constexpr std::uint32_t kEncodingPlanes = 2;
+inline constexpr std::uint32_t kEncodingDeltaPlanes = 3;
+// The element width of a section of `dtype` that may have encoding 2 (0: it may not), and whether
+// it may have encoding 3 (integers).
+inline std::size_t plane_width(DType dtype) {
+  switch (dtype) {
+    case DType::kBF16:
+      return 2;
+    case DType::kF32:
+    case DType::kI32:
+    case DType::kU32:
+      return 4;
+    case DType::kU64:
+      return 8;
+    default:
+      return 0;
+  }
+}
+inline bool deltas_allowed(DType dtype) {
+  return dtype == DType::kI32 || dtype == DType::kU32 || dtype == DType::kU64;
+}
 // A zstd block yields at most 128 KiB from no fewer than 4 stored bytes (an RLE block), so no
 // honest chunk expands more than 32768x. Twice that bounds what a damaged table of contents can
 // make the reader allocate: at most 64 KiB per byte actually present in the file.

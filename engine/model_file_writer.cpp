@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/file_util.h"
+#include "engine/byte_planes.h"
 #include "engine/checksum.h"
 #include "engine/model_file.h"
 #include "engine/model_file_format.h"
@@ -32,19 +33,37 @@ struct CCtxDeleter {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
 };
 
+// The chunk's bytes as `encoding` stores them before zstd (`scratch` holds them when they are
+// transformed).
+std::span<const std::byte> transformed(std::span<const std::byte> chunk, std::uint32_t encoding,
+                                       std::size_t width, std::vector<std::byte>& scratch) {
+  if (encoding == kEncodingZstd) return chunk;
+  std::vector<std::byte> deltas;
+  std::span<const std::byte> planes_of = chunk;
+  if (encoding == kEncodingDeltaPlanes) {
+    deltas.assign(chunk.begin(), chunk.end());
+    delta_encode(deltas, width);
+    planes_of = deltas;
+  }
+  scratch.resize(chunk.size());
+  split_byte_planes(planes_of, width, scratch);
+  return scratch;
+}
+
 // Compresses one chunk into `out` as chunk header + payload; stores it raw when zstd does not
 // make it smaller (random weights), so reading such chunks is a plain copy.
 void encode_chunk(ZSTD_CCtx* cctx, int level, std::span<const std::byte> chunk,
+                  std::uint32_t encoding, std::size_t width, std::vector<std::byte>& scratch,
                   std::vector<std::byte>& out, std::string& error) {
+  const std::span<const std::byte> input = transformed(chunk, encoding, width, scratch);
   out.resize(kChunkHeaderBytes + ZSTD_compressBound(chunk.size()));
   std::size_t n =
       ZSTD_compressCCtx(cctx, out.data() + kChunkHeaderBytes, out.size() - kChunkHeaderBytes,
-                        chunk.data(), chunk.size(), level);
+                        input.data(), input.size(), level);
   if (ZSTD_isError(n)) {
     error = ZSTD_getErrorName(n);
     return;
   }
-  std::uint32_t encoding = kEncodingZstd;
   if (n >= chunk.size()) {
     encoding = kEncodingRaw;
     n = chunk.size();
@@ -55,6 +74,31 @@ void encode_chunk(ZSTD_CCtx* cctx, int level, std::span<const std::byte> chunk,
     out[i] = std::byte(static_cast<std::uint8_t>(n >> (8 * i)));
     out[4 + i] = std::byte(static_cast<std::uint8_t>(encoding >> (8 * i)));
   }
+}
+
+// The encoding that compresses a sample of the section (its first 256 KiB) smallest: plain zstd,
+// byte planes or deltas' byte planes, as its dtype allows (ties: the simpler). A few
+// milliseconds a section; every chunk then takes it.
+std::uint32_t choose_encoding(ZSTD_CCtx* cctx, int level, std::span<const std::byte> data,
+                              DType dtype) {
+  constexpr std::size_t kSampleBytes = 256 << 10, kMinBytes = 4096;
+  const std::size_t width = plane_width(dtype);
+  if (width == 0 || data.size() < kMinBytes) return kEncodingZstd;
+  const std::span<const std::byte> sample = data.first(std::min(data.size(), kSampleBytes));
+  std::vector<std::byte> scratch, out(ZSTD_compressBound(sample.size()));
+  std::uint32_t best = kEncodingZstd;
+  std::size_t best_size = ~std::size_t{0};
+  for (const std::uint32_t e : {kEncodingZstd, kEncodingPlanes, kEncodingDeltaPlanes}) {
+    if (e == kEncodingDeltaPlanes && !deltas_allowed(dtype)) continue;
+    const std::span<const std::byte> input = transformed(sample, e, width, scratch);
+    const std::size_t n =
+        ZSTD_compressCCtx(cctx, out.data(), out.size(), input.data(), input.size(), level);
+    if (!ZSTD_isError(n) && n < best_size) {
+      best = e;
+      best_size = n;
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -138,8 +182,10 @@ void ModelFileWriter::commit() {
       return c;
     };
     tbb::enumerable_thread_specific<std::unique_ptr<ZSTD_CCtx, CCtxDeleter>> cctxs(cctx_of);
+    tbb::enumerable_thread_specific<std::vector<std::byte>> scratches;
     std::vector<std::vector<std::byte>> encoded(threads);
     std::vector<std::string> errors(threads);
+    bool needs_version_2 = false;
 
     std::uint64_t offset = payload_start;
     for (std::size_t s = 0; s < sections_.size(); ++s) {
@@ -147,6 +193,11 @@ void ModelFileWriter::commit() {
       const std::span<const std::byte> data = p.data;
       placed[s].offset = offset;
       placed[s].checksum = xxh64(data);
+      const std::uint32_t encoding =
+          options_.byte_planes
+              ? choose_encoding(cctxs.local().get(), options_.zstd_level, data, p.info.dtype)
+              : kEncodingZstd;
+      const std::size_t width = plane_width(p.info.dtype);
       const std::uint64_t chunks = chunk_count(data.size(), options_.chunk_bytes);
       for (std::uint64_t first = 0; first < chunks; first += threads) {
         const auto batch =
@@ -157,7 +208,7 @@ void ModelFileWriter::commit() {
               std::min<std::uint64_t>(options_.chunk_bytes, data.size() - begin);
           try {
             encode_chunk(cctxs.local().get(), options_.zstd_level, data.subspan(begin, size),
-                         encoded[t], errors[t]);
+                         encoding, width, scratches.local(), encoded[t], errors[t]);
           } catch (const std::exception& e) {  // e.g. bad_alloc: must not cross the parallel loop
             errors[t] = e.what();
           }
@@ -165,6 +216,7 @@ void ModelFileWriter::commit() {
         for (std::size_t t = 0; t < batch; ++t) {
           if (!errors[t].empty())
             fail(path_, "compressing section " + quoted_name(p.info.name) + ": " + errors[t]);
+          needs_version_2 |= static_cast<std::uint8_t>(encoded[t][4]) >= kEncodingPlanes;
           write_all(f, encoded[t].data(), encoded[t].size(), path_);
           offset += encoded[t].size();
         }
@@ -193,7 +245,7 @@ void ModelFileWriter::commit() {
 
     ByteSink header;
     header.raw(kMagic, sizeof kMagic);
-    header.u32(kFormatVersion);
+    header.u32(needs_version_2 ? kFormatVersion : kFormatVersionPlain);
     header.u32(kHeaderBytes);
     header.u64(file_bytes);
     header.u64(kHeaderBytes);  // table of contents offset

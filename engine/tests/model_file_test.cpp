@@ -17,6 +17,7 @@
 #include "common/rng.h"
 #include "data/dataset.h"
 #include "data/gds_format.h"
+#include "engine/byte_planes.h"
 #include "engine/checkpoint.h"
 #include "engine/checksum.h"
 #include "engine/output_weights.h"
@@ -179,6 +180,7 @@ TEST_CASE("round trip of every dtype, an empty section and a multi-MB section") 
   sample.write(path, options);
 
   ModelFileReader reader(path);
+  // Random bytes beside small integers: no section compresses better as byte planes.
   CHECK(reader.format_version() == 1);
   sample.check(reader);
   // Sections are listed in the order they were added (std::map order here), config last.
@@ -204,6 +206,138 @@ TEST_CASE("round trip of every dtype, an empty section and a multi-MB section") 
   sample.write(path, small_chunks());
   sample.check(ModelFileReader(path));
   tbb::task_arena(1).execute([&] { sample.check(ModelFileReader(path)); });
+}
+
+TEST_CASE("byte planes and deltas are exact inverses, whatever the alignment") {
+  // Two 4-byte elements and a tail byte: byte k of each element together, the tail kept.
+  const std::vector<std::byte> in = {std::byte{0xa0}, std::byte{0xa1}, std::byte{0xa2},
+                                     std::byte{0xa3}, std::byte{0xb0}, std::byte{0xb1},
+                                     std::byte{0xb2}, std::byte{0xb3}, std::byte{0x77}};
+  std::vector<std::byte> planes(in.size()), back(in.size());
+  split_byte_planes(in, 4, planes);
+  CHECK(planes == std::vector<std::byte>{std::byte{0xa0}, std::byte{0xb0}, std::byte{0xa1},
+                                         std::byte{0xb1}, std::byte{0xa2}, std::byte{0xb2},
+                                         std::byte{0xa3}, std::byte{0xb3}, std::byte{0x77}});
+  // Deltas modulo 2^32: 5, 7, 7, 3 -> 5, 2, 0, 2^32 - 4.
+  std::vector<std::uint32_t> ids = {5, 7, 7, 3};
+  const auto id_bytes = std::as_writable_bytes(std::span(ids));
+  delta_encode(id_bytes, 4);
+  CHECK(ids == std::vector<std::uint32_t>{5, 2, 0, 0xFFFFFFFCu});
+  delta_decode(id_bytes, 4);
+  CHECK(ids == std::vector<std::uint32_t>{5, 7, 7, 3});
+  for (const std::size_t width : {1, 2, 3, 4, 8})
+    for (std::size_t n = 0; n < 40; ++n) {
+      CAPTURE(width);
+      CAPTURE(n);
+      const auto bytes = random_bytes(n, 100 + n);
+      std::vector<std::byte> split(n), joined(n);
+      split_byte_planes(bytes, width, split);
+      join_byte_planes(split, width, joined);
+      CHECK(joined == bytes);
+      if (width == 2 || width == 4 || width == 8) {
+        std::vector<std::byte> d = bytes;
+        delta_encode(d, width);
+        delta_decode(d, width);
+        CHECK(d == bytes);
+      }
+    }
+}
+
+TEST_CASE("ascending ids and float weights are stored as deltas and byte planes, smaller") {
+  // A wide layer's shape: 300 features' ascending label ids, their weights, and offsets.
+  Rng rng(7);
+  std::vector<std::uint32_t> labels;
+  std::vector<std::uint64_t> offsets = {0};
+  for (int f = 0; f < 300; ++f) {
+    std::uint32_t id = 0;
+    for (int k = 0; k < 1000; ++k) {
+      id += 1 + static_cast<std::uint32_t>(rng.next() % 2000);
+      labels.push_back(id);
+    }
+    offsets.push_back(labels.size());
+  }
+  std::vector<float> weights(labels.size());
+  for (float& w : weights) {  // roughly normal, as trained weights are
+    double sum = 0;
+    for (int k = 0; k < 4; ++k) sum += static_cast<double>(rng.next() % 100000) / 100000.0;
+    w = static_cast<float>((sum - 2) * 0.05);
+  }
+  const auto write = [&](const std::string& path, ModelFileWriteOptions o) {
+    ModelFileWriter w(path, o);
+    w.add("wide.labels", DType::kU32, {labels.size()}, std::as_bytes(std::span(labels)));
+    w.add("wide.weight", DType::kF32, {weights.size()}, std::as_bytes(std::span(weights)));
+    w.add("wide.offsets", DType::kU64, {offsets.size()}, std::as_bytes(std::span(offsets)));
+    w.commit();
+  };
+  const auto check = [&](const ModelFileReader& r) {
+    std::vector<std::uint32_t> l(labels.size());
+    std::vector<float> w(weights.size());
+    std::vector<std::uint64_t> o(offsets.size());
+    r.read_into("wide.labels", DType::kU32, {{labels.size()}},
+                std::as_writable_bytes(std::span(l)));
+    r.read_into("wide.weight", DType::kF32, {{weights.size()}},
+                std::as_writable_bytes(std::span(w)));
+    r.read_into("wide.offsets", DType::kU64, {{offsets.size()}},
+                std::as_writable_bytes(std::span(o)));
+    CHECK(l == labels);
+    CHECK(std::memcmp(w.data(), weights.data(), w.size() * 4) == 0);
+    CHECK(o == offsets);
+  };
+  const std::string path = (test_dir() / "planes.glide").string(),
+                    plain_path = (test_dir() / "plain.glide").string();
+  ModelFileWriteOptions plain;
+  plain.byte_planes = false;
+  write(plain_path, plain);
+  write(path, {});
+  const ModelFileReader r(path), p(plain_path);
+  CHECK(p.format_version() == 1);
+  CHECK(r.format_version() == 2);
+  check(r);
+  check(p);
+  MESSAGE("labels stored " << r.info("wide.labels").stored_bytes << " bytes against "
+                           << p.info("wide.labels").stored_bytes << " plain; weights "
+                           << r.info("wide.weight").stored_bytes << " against "
+                           << p.info("wide.weight").stored_bytes);
+  CHECK(r.info("wide.labels").stored_bytes * 10 < p.info("wide.labels").stored_bytes * 8);
+  CHECK(r.info("wide.weight").stored_bytes < p.info("wide.weight").stored_bytes);
+
+  // Each section's first chunk names its encoding: deltas for the ids, planes for the floats.
+  const auto bytes = file_bytes(path);
+  std::map<std::string, std::uint64_t> offset_of;
+  std::uint64_t at = 64 + get_u64(bytes, 32);
+  for (const auto& s : r.sections()) {
+    offset_of[s.name] = at;
+    at += s.stored_bytes;
+  }
+  const auto encoding_at = [&](std::uint64_t pos) { return static_cast<int>(bytes[pos + 4]); };
+  CHECK(encoding_at(offset_of["wide.labels"]) == 3);
+  CHECK(encoding_at(offset_of["wide.weight"]) == 2);
+
+  // Chunks that cut elements apart (6 bytes) and many small ones read back exactly, and the file
+  // does not depend on the thread count.
+  for (const std::uint32_t chunk : {6u, 64u, 4u << 20}) {
+    CAPTURE(chunk);
+    ModelFileWriteOptions o;
+    o.chunk_bytes = chunk;
+    o.threads = 1;
+    write(path, o);
+    check(ModelFileReader(path));
+    const auto one = file_bytes(path);
+    o.threads = 2;
+    write(path, o);
+    CHECK(file_bytes(path) == one);
+  }
+
+  // An encoding the section's dtype or the file's version cannot have is named.
+  auto damaged = bytes;
+  damaged[offset_of["wide.weight"] + 4] = std::byte{3};
+  CHECK(contains(error_of([&] { ModelFileReader(damaged, "d.glide").read_bytes("wide.weight"); }),
+                 "has encoding 3, which a f32 section of a version 2 file cannot have"));
+  damaged = bytes;
+  damaged[8] = std::byte{1};
+  reseal(damaged);
+  CHECK(contains(error_of([&] { ModelFileReader(damaged, "d.glide").read_bytes("wide.weight"); }),
+                 "has encoding 2, which a f32 section of a version 1 file cannot have"));
 }
 
 TEST_CASE("truncation at every offset is a named error") {
@@ -325,9 +459,9 @@ TEST_CASE("foreign, empty, missing and newer files are rejected with what they a
   const std::string path = (dir / "newer.glide").string();
   Sample(4).write(path);
   auto bytes = file_bytes(path);
-  bytes[8] = std::byte{2};  // version 2; the checksum is now wrong too, but version comes first
+  bytes[8] = std::byte{3};  // version 3; the checksum is now wrong too, but version comes first
   CHECK(error_of([&] { ModelFileReader(bytes, "n.glide"); }) ==
-        "n.glide: model file format version 2 is newer than this glide supports (1)");
+        "n.glide: model file format version 3 is newer than this glide supports (2)");
 }
 
 TEST_CASE("missing sections, dtype, shape and buffer mismatches are named") {
