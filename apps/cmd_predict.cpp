@@ -2,7 +2,6 @@
 #include <tbb/global_control.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -14,8 +13,11 @@
 #include "apps/commands.h"
 #include "apps/config_flags.h"
 #include "common/error.h"
+#include "data/dataset_io.h"
+#include "data/gds_format.h"
 #include "data/libsvm_reader.h"
 #include "data/xc_reader.h"
+#include "data/zstd_io.h"
 #include "engine/predictor.h"
 
 namespace glide::cli {
@@ -81,15 +83,54 @@ void check_xc_header(const std::string& line, const std::string& source,
                             " features, the model has " + std::to_string(num_features));
 }
 
+// Whether the file at `path` (readable) begins with the .gds magic.
+bool starts_as_gds(const std::string& path) {
+  std::uint8_t head[16] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  const std::size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  return data::starts_with_gds_magic({head, n});
+}
+
+// The lines of a text file, zstd-compressed or not, read a block at a time.
+class LineReader {
+ public:
+  explicit LineReader(std::unique_ptr<data::TextSource> source) : source_(std::move(source)) {}
+  bool next(std::string& line) {
+    std::size_t nl;
+    while ((nl = buffer_.find('\n', start_)) == std::string::npos) {
+      buffer_.erase(0, start_);
+      start_ = 0;
+      if (!source_->read_more(buffer_, 1 << 16)) {
+        if (buffer_.empty()) return false;
+        line = std::move(buffer_);
+        buffer_.clear();
+        return true;
+      }
+    }
+    line.assign(buffer_, start_, nl - start_);
+    start_ = nl + 1;
+    return true;
+  }
+
+ private:
+  std::unique_ptr<data::TextSource> source_;
+  std::string buffer_;
+  std::size_t start_ = 0;
+};
+
 }  // namespace
 
 int cmd_predict(int argc, char** argv) {
   cxxopts::Options o(
       "glide predict",
-      "Top-k labels for each input line of the FILEs (stdin without FILEs, or for '-'): "
+      "Top-k labels for each input line of the FILEs (stdin without FILEs, or for '-'; text, .zst "
+      "text or .gds): "
       "\"f:v f:v ...\", or XC/libsvm lines whose labels are ignored. Prints \"label:score ...\" "
       "per input line; a blank or comment ('#') line gets an empty line. A file's XC header line "
-      "(\"POINTS FEATURES LABELS\") is skipped and gets no line.");
+      "(\"POINTS FEATURES LABELS\") is skipped and gets no line; a .gds file gets a line per "
+      "point.");
   o.positional_help("[FILE...]");
   o.add_options()("model", "model file (.glide)", cxxopts::value<std::string>())(
       "k", "labels per input", cxxopts::value<std::uint32_t>()->default_value("5"))(
@@ -112,12 +153,14 @@ int cmd_predict(int argc, char** argv) {
   if (!r.count("model")) fail("--model FILE is required");
   std::vector<std::string> sources{"-"};
   if (r.count("inputs")) sources = r["inputs"].as<std::vector<std::string>>();
-  // Open every file before the model loads, so a misspelled name fails at once.
-  std::vector<std::ifstream> files(sources.size());
+  // Open every file before the model loads, so a misspelled name fails at once. A .gds file is
+  // read whole; text files (plain or zstd) a block at a time.
+  std::vector<std::unique_ptr<LineReader>> files(sources.size());
+  std::vector<bool> is_gds(sources.size(), false);
   for (std::size_t i = 0; i < sources.size(); ++i) {
     if (sources[i] == "-") continue;
-    files[i].open(sources[i]);
-    if (!files[i]) fail(sources[i], "cannot open input file");
+    files[i] = std::make_unique<LineReader>(data::open_text_source(sources[i]));
+    is_gds[i] = starts_as_gds(sources[i]);
   }
   const engine::EvalMode mode = engine::parse_eval_mode(r["mode"].as<std::string>());
   engine::SearchParams search;
@@ -163,11 +206,29 @@ int cmd_predict(int argc, char** argv) {
     line_has_input.clear();
   };
   for (std::size_t s = 0; s < sources.size(); ++s) {
-    std::istream& in = sources[s] == "-" ? std::cin : files[s];
     const std::string name = sources[s] == "-" ? "stdin" : sources[s];
+    if (is_gds[s]) {  // one output line per point
+      data::ReadOptions ro;
+      ro.quiet = true;
+      const data::Dataset points = data::read_dataset(sources[s], ro);
+      if (points.num_features > num_features)
+        fail(name, "has " + std::to_string(points.num_features) + " features, the model has " +
+                       std::to_string(num_features));
+      for (std::size_t i = 0; i < points.num_points(); ++i) {
+        const data::SparseView x = points.features(i);
+        pending.add_point(x.ids, x.values, {});
+        line_has_input.push_back(true);
+        if (line_has_input.size() >= batch) flush();
+      }
+      continue;
+    }
     std::string line;
     std::uint64_t number = 0;
-    while (std::getline(in, line)) {
+    const auto next_line = [&] {
+      return sources[s] == "-" ? static_cast<bool>(std::getline(std::cin, line))
+                               : files[s]->next(line);
+    };
+    while (next_line()) {
       ++number;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (number == 1 && data::looks_like_xc_header(line)) {
@@ -179,7 +240,7 @@ int cmd_predict(int argc, char** argv) {
       line_has_input.push_back(has_input);
       if (line_has_input.size() >= batch) flush();
     }
-    if (in.bad()) fail(name, "read error");
+    if (sources[s] == "-" && std::cin.bad()) fail(name, "read error");
   }
   if (!line_has_input.empty()) flush();
   return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `glide predict`: one output line per input line, always (a blank or comment line gets an empty
 # line), input from files given as arguments ('-' is stdin) as well as stdin, and errors that
-# name the file and line. An XC file's header line is skipped and gets no output line.
+# name the file and line. An XC file's header line is skipped and gets no output line; .gds and
+# zstd-compressed files are read as well.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/cli_test_lib.sh" "$1"
 
@@ -53,6 +54,20 @@ expect_error "wide.txt:1: the XC header declares $((nf + 1)) features, the model
   "$glide" predict --model m.glide wide.txt
 { echo "$n $nf 5 7"; cat in.txt; } >badhead.txt
 expect_error "badhead.txt:1: expected an XC header" "$glide" predict --model m.glide badhead.txt
+
+# The same points as .gds and as zstd-compressed text: the same answers, a line per point; an
+# empty file, none.
+"$glide" data convert te.txt -o te.gds >/dev/null 2>&1
+"$glide" data convert te.txt -o te.txt.zst >/dev/null 2>&1
+for f in te.gds te.txt.zst; do
+  "$glide" predict --model m.glide --threads 1 --batch 1 "$f" | diff - plain.txt >/dev/null ||
+    fail "$f: answers differ from the text file's"
+done
+: >empty.txt
+[ -z "$("$glide" predict --model m.glide empty.txt)" ] || fail "empty.txt: answers"
+"$glide" data synth --preset tiny --features $((nf + 1)) --points 5 -o wide.gds 2>/dev/null
+expect_error "wide.gds: has $((nf + 1)) features, the model has $nf" \
+  "$glide" predict --model m.glide wide.gds
 
 # Errors name the file and line.
 printf '3:1\nbad\n' >bad.txt
