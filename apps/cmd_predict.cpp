@@ -3,7 +3,6 @@
 
 #include <cstdio>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -72,18 +71,14 @@ void parse_line(const std::string& line, const std::string& source, std::uint64_
 // the model has means data of another feature space, as `glide eval` says too.
 void check_xc_header(const std::string& line, const std::string& source,
                      std::uint32_t num_features) {
-  std::istringstream fields(line);
-  std::uint64_t points = 0, features = 0, labels = 0;
-  std::string rest;
-  if (!(fields >> points >> features >> labels) || fields >> rest)
-    fail(source + ":1",
-         "expected an XC header 'POINTS FEATURES LABELS' or an input, got '" + line + "'");
-  if (features > num_features)
-    fail(source + ":1", "the XC header declares " + std::to_string(features) +
+  const data::XcHeader header = data::parse_xc_header(line, source);
+  if (header.features > num_features)
+    fail(source + ":1", "the XC header declares " + std::to_string(header.features) +
                             " features, the model has " + std::to_string(num_features));
 }
 
-// Whether the file at `path` (readable) begins with the .gds magic.
+// Whether the file at `path` begins with the .gds magic (false when it cannot be read: opening it
+// as text then names the fault).
 bool starts_as_gds(const std::string& path) {
   std::uint8_t head[16] = {};
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -159,8 +154,8 @@ int cmd_predict(int argc, char** argv) {
   std::vector<bool> is_gds(sources.size(), false);
   for (std::size_t i = 0; i < sources.size(); ++i) {
     if (sources[i] == "-") continue;
-    files[i] = std::make_unique<LineReader>(data::open_text_source(sources[i]));
     is_gds[i] = starts_as_gds(sources[i]);
+    if (!is_gds[i]) files[i] = std::make_unique<LineReader>(data::open_text_source(sources[i]));
   }
   const engine::EvalMode mode = engine::parse_eval_mode(r["mode"].as<std::string>());
   engine::SearchParams search;

@@ -8,14 +8,7 @@
 
 namespace glide::data {
 
-namespace {
-
-struct XcHeader {
-  std::uint64_t points;
-  std::uint32_t features, labels;
-};
-
-XcHeader parse_header(std::string_view line, const std::string& name) {
+XcHeader parse_xc_header(std::string_view line, const std::string& name) {
   LineCursor cur(strip_cr(line));
   XcHeader h{};
   try {
@@ -35,8 +28,6 @@ XcHeader parse_header(std::string_view line, const std::string& name) {
   }
   return h;
 }
-
-}  // namespace
 
 bool looks_like_xc_header(std::string_view first_line) {
   // A libsvm line starts with labels ("3" or "3,7") and then "feature:value" pairs; a line with
@@ -66,7 +57,7 @@ Dataset read_xc_text(TextSource& source, const ReadOptions& options, ReadReport*
     fail(position_message(name, 1, 1,
                           "expected a header 'POINTS FEATURES LABELS', got an empty file"));
   const std::string_view first = std::string_view(pending).substr(0, nl);
-  const XcHeader header = parse_header(first, name);
+  const XcHeader header = parse_xc_header(first, name);
   pending.erase(0, nl == std::string::npos ? pending.size() : nl + 1);
 
   SparseLineSyntax syntax;

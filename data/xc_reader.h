@@ -21,6 +21,14 @@ Dataset parse_xc_text(std::string_view text, const std::string& name,
                       const ReadOptions& options = {}, ReadReport* report = nullptr);
 Dataset read_xc_text(TextSource& source, const ReadOptions& options, ReadReport* report);
 
+// An XC header line, "POINTS FEATURES LABELS"; anything else is glide::Error "NAME:1:COL:
+// expected ..., got '...'".
+struct XcHeader {
+  std::uint64_t points;
+  std::uint32_t features, labels;
+};
+XcHeader parse_xc_header(std::string_view line, const std::string& name);
+
 // True when `first_line` is meant as an XC header (well formed or not): no ':' anywhere, a bare
 // number first and more fields after it. A libsvm line always has ':' or a single field.
 bool looks_like_xc_header(std::string_view first_line);

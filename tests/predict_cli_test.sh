@@ -53,7 +53,9 @@ read -r _ nf _ < <(head -n 1 te.txt)
 expect_error "wide.txt:1: the XC header declares $((nf + 1)) features, the model has $nf" \
   "$glide" predict --model m.glide wide.txt
 { echo "$n $nf 5 7"; cat in.txt; } >badhead.txt
-expect_error "badhead.txt:1: expected an XC header" "$glide" predict --model m.glide badhead.txt
+col=$((${#n} + ${#nf} + 5))  # where the 7 stands
+expect_error "badhead.txt:1:$col: expected the end of the header line after 3 numbers, got '7'" \
+  "$glide" predict --model m.glide badhead.txt
 
 # The same points as .gds and as zstd-compressed text: the same answers, a line per point; an
 # empty file, none.
